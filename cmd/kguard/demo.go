@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"go.uber.org/zap"
+
+	"github.com/kguard/kguard/proxy"
+)
+
+func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("demo", stderr)
+	bootstrap := fs.String("bootstrap", "127.0.0.1:9092", "client-facing bootstrap address")
+	base := fs.Int("broker-port-base", 9093, "broker N listens on this port + N")
+	metrics := fs.String("metrics", "127.0.0.1:9100", "Prometheus /metrics address (empty: off)")
+	level := fs.String("log-level", "info", "log level")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3),
+		kfake.SeedTopics(3, "payments"))
+	if err != nil {
+		return fmt.Errorf("starting in-process Kafka: %w", err)
+	}
+	defer cluster.Close()
+	cfg, err := proxy.ParseConfig(fmt.Appendf(nil, "listen:\n  bootstrap: %q\n  broker_port_base: %d\nupstream:\n  bootstrap: [%s]\nmetrics:\n  listen: %q\nlog:\n  level: %s\n  format: console\n",
+		*bootstrap, *base, quoteAll(cluster.ListenAddrs()), *metrics, *level))
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg.Log)
+	if err != nil {
+		return err
+	}
+	defer log.Sync() //nolint:errcheck // best effort on exit
+	log.Info("in-process Kafka cluster (kfake) started", zap.Strings("upstream", cluster.ListenAddrs()))
+	return serve(ctx, cfg, log, func(p *proxy.Proxy) {
+		addrs := p.BrokerAddrs()
+		ids := make([]int, 0, len(addrs))
+		for id := range addrs {
+			ids = append(ids, int(id))
+		}
+		sort.Ints(ids)
+		var b strings.Builder
+		for _, id := range ids {
+			fmt.Fprintf(&b, "  broker %d: %s -> upstream %s\n", id, addrs[int32(id)], p.UpstreamAddrs()[int32(id)])
+		}
+		fmt.Fprintf(stdout, `
+kguard demo is ready: bootstrap %s
+%s
+Try it (kcat):
+  echo '{"card":"4111111111111111","amount":42}' | kcat -b %s -P -t payments
+  kcat -b %s -C -t payments -e
+  kcat -b %s -L
+
+Press Ctrl-C to stop.
+`, p.BootstrapAddr(), b.String(), p.BootstrapAddr(), p.BootstrapAddr(), p.BootstrapAddr())
+	})
+}
+
+func quoteAll(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
+}

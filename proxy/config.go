@@ -1,0 +1,282 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/kguard/kguard/proxy/wire"
+)
+
+// Config is kguard's proxy configuration, loaded from YAML. Every field has
+// a yaml tag; unknown keys are errors that name the key and its line.
+type Config struct {
+	Listen   ListenConfig   `yaml:"listen"`
+	Upstream UpstreamConfig `yaml:"upstream"`
+	Limits   LimitsConfig   `yaml:"limits"`
+	Log      LogConfig      `yaml:"log"`
+	Metrics  MetricsConfig  `yaml:"metrics"`
+}
+
+// ListenConfig is the client-facing side.
+type ListenConfig struct {
+	// Bootstrap is the address clients bootstrap from, host:port.
+	Bootstrap string `yaml:"bootstrap"`
+	// AdvertisedHost is the host put in rewritten broker addresses.
+	// Default: Bootstrap's host.
+	AdvertisedHost string `yaml:"advertised_host"`
+	// BindHost is the host the per-broker listeners bind to. Default:
+	// Bootstrap's host.
+	BindHost string `yaml:"bind_host"`
+	// BrokerPortBase: upstream broker with node id N gets a listener on
+	// BrokerPortBase+N, unless BrokerPorts names its port.
+	BrokerPortBase int           `yaml:"broker_port_base"`
+	BrokerPorts    map[int32]int `yaml:"broker_ports"`
+	TLS            *ServerTLS    `yaml:"tls"`
+}
+
+// ServerTLS configures downstream TLS.
+type ServerTLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile enables client certificate verification.
+	ClientCAFile string `yaml:"client_ca_file"`
+	// ClientAuth is none, request, or require (default require when
+	// ClientCAFile is set).
+	ClientAuth string `yaml:"client_auth"`
+}
+
+// UpstreamConfig is how kguard reaches the brokers.
+type UpstreamConfig struct {
+	Bootstrap   []string      `yaml:"bootstrap"`
+	TLS         *ClientTLS    `yaml:"tls"`
+	SASL        *ClientSASL   `yaml:"sasl"`
+	DialTimeout time.Duration `yaml:"dial_timeout"`
+	// ClientID is the client id of kguard's own requests.
+	ClientID string `yaml:"client_id"`
+	// MetadataRefresh is how often kguard refreshes its broker list to
+	// open listeners for brokers that joined.
+	MetadataRefresh time.Duration `yaml:"metadata_refresh"`
+}
+
+// ClientTLS configures upstream TLS.
+type ClientTLS struct {
+	CAFile     string `yaml:"ca_file"`
+	CertFile   string `yaml:"cert_file"`
+	KeyFile    string `yaml:"key_file"`
+	ServerName string `yaml:"server_name"`
+}
+
+// ClientSASL is kguard's own identity towards the brokers.
+type ClientSASL struct {
+	Mechanism    string `yaml:"mechanism"` // PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+}
+
+// LimitsConfig bounds resources.
+type LimitsConfig struct {
+	MaxConnections int `yaml:"max_connections"`
+	// MaxFrameBytes caps one request or response frame.
+	MaxFrameBytes int32 `yaml:"max_frame_bytes"`
+	// MaxInFlight caps pipelined requests per connection; the client is
+	// not read from while it is reached.
+	MaxInFlight int `yaml:"max_in_flight"`
+	// IdleTimeout closes a client connection that sends nothing for that
+	// long (brokers: connections.max.idle.ms, 9 minutes).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// RequestTimeout closes a connection whose upstream does not answer
+	// a request in that long.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// ShutdownGrace is how long a shutdown drains in-flight requests
+	// before closing connections.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+}
+
+// LogConfig configures zap.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // json or console
+}
+
+// MetricsConfig configures the Prometheus endpoint.
+type MetricsConfig struct {
+	Listen string `yaml:"listen"` // empty: off
+}
+
+// LoadConfig reads and validates a YAML config file.
+func LoadConfig(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	cfg, err := ParseConfig(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// ParseConfig decodes YAML strictly (unknown keys and wrong types are errors
+// naming the key and line), applies defaults and validates.
+func ParseConfig(b []byte) (*Config, error) {
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// SetDefaults fills unset fields.
+func (c *Config) SetDefaults() {
+	l := &c.Listen
+	if l.Bootstrap == "" {
+		l.Bootstrap = "127.0.0.1:9092"
+	}
+	host, port, _ := net.SplitHostPort(l.Bootstrap)
+	if l.AdvertisedHost == "" {
+		l.AdvertisedHost = host
+		if l.AdvertisedHost == "" || l.AdvertisedHost == "0.0.0.0" || l.AdvertisedHost == "::" {
+			l.AdvertisedHost = "127.0.0.1"
+		}
+	}
+	if l.BindHost == "" {
+		l.BindHost = host
+	}
+	if l.BrokerPortBase == 0 && len(l.BrokerPorts) == 0 {
+		if p, err := strconv.Atoi(port); err == nil {
+			l.BrokerPortBase = p + 1
+		}
+	}
+	u := &c.Upstream
+	if u.DialTimeout == 0 {
+		u.DialTimeout = 10 * time.Second
+	}
+	if u.ClientID == "" {
+		u.ClientID = "kguard"
+	}
+	if u.MetadataRefresh == 0 {
+		u.MetadataRefresh = 30 * time.Second
+	}
+	m := &c.Limits
+	if m.MaxConnections == 0 {
+		m.MaxConnections = 10000
+	}
+	if m.MaxFrameBytes == 0 {
+		m.MaxFrameBytes = wire.DefaultMaxFrame
+	}
+	if m.MaxInFlight == 0 {
+		m.MaxInFlight = 100
+	}
+	if m.IdleTimeout == 0 {
+		m.IdleTimeout = 10 * time.Minute
+	}
+	if m.RequestTimeout == 0 {
+		m.RequestTimeout = 2 * time.Minute
+	}
+	if m.ShutdownGrace == 0 {
+		m.ShutdownGrace = 30 * time.Second
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "json"
+	}
+}
+
+// Validate checks a config after SetDefaults; errors name the key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config %s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen.Bootstrap); err != nil {
+		bad("listen.bootstrap", "%v", err)
+	}
+	if len(c.Upstream.Bootstrap) == 0 {
+		bad("upstream.bootstrap", "at least one broker address is required")
+	}
+	for i, a := range c.Upstream.Bootstrap {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			bad(fmt.Sprintf("upstream.bootstrap[%d]", i), "%v", err)
+		}
+	}
+	if c.Listen.BrokerPortBase < 0 || c.Listen.BrokerPortBase > 65535 {
+		bad("listen.broker_port_base", "%d is not a port", c.Listen.BrokerPortBase)
+	}
+	for id, p := range c.Listen.BrokerPorts {
+		if p <= 0 || p > 65535 {
+			bad(fmt.Sprintf("listen.broker_ports.%d", id), "%d is not a port", p)
+		}
+	}
+	if t := c.Listen.TLS; t != nil {
+		if t.CertFile == "" || t.KeyFile == "" {
+			bad("listen.tls", "cert_file and key_file are required")
+		}
+		switch t.ClientAuth {
+		case "", "none", "request", "require":
+		default:
+			bad("listen.tls.client_auth", "%q: want none, request or require", t.ClientAuth)
+		}
+	}
+	if s := c.Upstream.SASL; s != nil {
+		switch s.Mechanism {
+		case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		default:
+			bad("upstream.sasl.mechanism", "%q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", s.Mechanism)
+		}
+		if s.Username == "" {
+			bad("upstream.sasl.username", "required")
+		}
+		if (s.Password == "") == (s.PasswordFile == "") {
+			bad("upstream.sasl", "exactly one of password and password_file is required")
+		}
+	}
+	if c.Limits.MaxFrameBytes < 1024 {
+		bad("limits.max_frame_bytes", "%d is below 1024", c.Limits.MaxFrameBytes)
+	}
+	if c.Limits.MaxInFlight < 1 {
+		bad("limits.max_in_flight", "must be at least 1")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q: want debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "console":
+	default:
+		bad("log.format", "%q: want json or console", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+// brokerPort is the client-facing port for an upstream node id.
+func (c *Config) brokerPort(node int32) (int, error) {
+	if p, ok := c.Listen.BrokerPorts[node]; ok {
+		return p, nil
+	}
+	if c.Listen.BrokerPortBase == 0 {
+		return 0, fmt.Errorf("no port for broker %d: not in listen.broker_ports and no listen.broker_port_base", node)
+	}
+	p := c.Listen.BrokerPortBase + int(node)
+	if p <= 0 || p > 65535 {
+		return 0, fmt.Errorf("broker %d: port %d out of range", node, p)
+	}
+	return p, nil
+}

@@ -1,0 +1,403 @@
+// Package proxy is kguard's Kafka-protocol proxy: listeners, one session per
+// client connection, version negotiation, broker address rewriting and
+// upstream dialing.
+//
+// Each client connection is paired with one upstream connection: the
+// bootstrap listener's to any broker, a broker listener's to that broker.
+// Brokers answer a connection's requests in order, so responses are relayed
+// in request order without re-numbering correlation ids.
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/kguard/kguard/proxy/wire"
+)
+
+// Proxy is a running kguard proxy.
+type Proxy struct {
+	cfg     *Config
+	log     *zap.Logger
+	pool    *wire.Pool
+	dialer  *dialer
+	metrics *metrics
+	tls     *tls.Config // downstream; nil for plaintext
+	sem     chan struct{}
+	nextID  atomic.Uint64
+
+	ctx    context.Context // cancelled on Shutdown
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // accept loops and sessions
+
+	mu        sync.Mutex
+	nodes     map[int32]string // upstream node id -> host:port
+	listeners map[int32]net.Listener
+	bootstrap net.Listener
+	sessions  map[*session]struct{}
+	closing   bool
+}
+
+// Options are the proxy's collaborators.
+type Options struct {
+	Logger   *zap.Logger
+	Registry prometheus.Registerer // may be nil
+}
+
+// New validates cfg and builds a proxy; Start opens its listeners.
+func New(cfg *Config, opts Options) (*Proxy, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	p := &Proxy{
+		cfg: cfg, log: log, pool: wire.NewPool(),
+		metrics:   newMetrics(opts.Registry),
+		sem:       make(chan struct{}, cfg.Limits.MaxConnections),
+		nodes:     map[int32]string{},
+		listeners: map[int32]net.Listener{},
+		sessions:  map[*session]struct{}{},
+	}
+	tlsErr := func(err error) { log.Error("certificate reload failed; keeping the previous certificate", zap.Error(err)) }
+	d, err := newDialer(&cfg.Upstream, p.pool, cfg.Limits.MaxFrameBytes, tlsErr)
+	if err != nil {
+		return nil, err
+	}
+	p.dialer = d
+	if cfg.Listen.TLS != nil {
+		if p.tls, err = serverTLSConfig(cfg.Listen.TLS, tlsErr); err != nil {
+			return nil, err
+		}
+	}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	return p, nil
+}
+
+// Start learns the upstream brokers, opens the bootstrap listener and one
+// listener per broker, and starts serving. It returns once listening.
+func (p *Proxy) Start(ctx context.Context) error {
+	if err := p.refreshBrokers(ctx); err != nil {
+		return fmt.Errorf("learning upstream brokers: %w", err)
+	}
+	ln, err := net.Listen("tcp", p.cfg.Listen.Bootstrap)
+	if err != nil {
+		return fmt.Errorf("bootstrap listener: %w", err)
+	}
+	p.mu.Lock()
+	p.bootstrap = ln
+	p.mu.Unlock()
+	p.serve(ln, -1)
+	p.log.Info("kguard listening", zap.String("bootstrap", ln.Addr().String()), zap.Any("brokers", p.BrokerAddrs()))
+	p.wg.Add(1)
+	go p.refreshLoop()
+	return nil
+}
+
+// BootstrapAddr is the bound bootstrap address (useful with port 0).
+func (p *Proxy) BootstrapAddr() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bootstrap == nil {
+		return ""
+	}
+	return p.bootstrap.Addr().String()
+}
+
+// BrokerAddrs maps upstream node ids to the addresses kguard serves them on.
+func (p *Proxy) BrokerAddrs() map[int32]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[int32]string, len(p.listeners))
+	for id, ln := range p.listeners {
+		out[id] = ln.Addr().String()
+	}
+	return out
+}
+
+// UpstreamAddrs maps upstream node ids to their real addresses.
+func (p *Proxy) UpstreamAddrs() map[int32]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[int32]string, len(p.nodes))
+	for id, a := range p.nodes {
+		out[id] = a
+	}
+	return out
+}
+
+func (p *Proxy) refreshLoop() {
+	defer p.wg.Done()
+	t := time.NewTicker(p.cfg.Upstream.MetadataRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-t.C:
+			if err := p.refreshBrokers(p.ctx); err != nil && p.ctx.Err() == nil {
+				p.log.Warn("refreshing upstream brokers", zap.Error(err))
+			}
+		}
+	}
+}
+
+// refreshBrokers asks the upstream for its brokers (known ones first, then
+// the configured bootstrap) and opens listeners for new ones.
+func (p *Proxy) refreshBrokers(ctx context.Context) error {
+	var errs []error
+	for _, addr := range p.candidates() {
+		brokers, err := p.dialer.fetchBrokers(ctx, addr)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, b := range brokers {
+			host, port, _ := net.SplitHostPort(b.addr)
+			pn, _ := strconv.Atoi(port)
+			p.advertise(b.node, host, int32(pn))
+		}
+		return nil
+	}
+	return errors.Join(errs...)
+}
+
+// candidates lists upstream addresses to try, known brokers first.
+func (p *Proxy) candidates() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	seen := map[string]bool{}
+	for _, a := range p.nodes {
+		if !seen[a] {
+			out, seen[a] = append(out, a), true
+		}
+	}
+	for _, a := range p.cfg.Upstream.Bootstrap {
+		if !seen[a] {
+			out, seen[a] = append(out, a), true
+		}
+	}
+	return out
+}
+
+// advertise implements addressBook.
+func (p *Proxy) advertise(node int32, host string, port int32) (string, int32) {
+	up := net.JoinHostPort(host, strconv.Itoa(int(port)))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if old, ok := p.nodes[node]; !ok || old != up {
+		p.nodes[node] = up
+		if ok {
+			p.log.Info("upstream broker moved", zap.Int32("node", node), zap.String("from", old), zap.String("to", up))
+		}
+	}
+	lport, err := p.cfg.brokerPort(node)
+	if err != nil {
+		p.log.Error("no listener for broker", zap.Int32("node", node), zap.Error(err))
+		return p.cfg.Listen.AdvertisedHost, 0
+	}
+	if _, ok := p.listeners[node]; !ok && !p.closing {
+		addr := net.JoinHostPort(p.cfg.Listen.BindHost, strconv.Itoa(lport))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			p.log.Error("opening broker listener", zap.Int32("node", node), zap.String("addr", addr), zap.Error(err))
+		} else {
+			p.listeners[node] = ln
+			p.log.Info("broker listener open", zap.Int32("node", node), zap.String("addr", ln.Addr().String()))
+			p.serveLocked(ln, node)
+		}
+	}
+	return p.cfg.Listen.AdvertisedHost, int32(lport)
+}
+
+// redact implements addressBook: every known upstream address in s becomes
+// kguard's address for that broker; configured bootstrap addresses become
+// kguard's bootstrap address.
+func (p *Proxy) redact(s string) string {
+	if !strings.ContainsRune(s, ':') {
+		return s
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for node, up := range p.nodes {
+		if strings.Contains(s, up) {
+			lport, err := p.cfg.brokerPort(node)
+			repl := "[upstream]"
+			if err == nil {
+				repl = net.JoinHostPort(p.cfg.Listen.AdvertisedHost, strconv.Itoa(lport))
+			}
+			s = strings.ReplaceAll(s, up, repl)
+		}
+	}
+	for _, up := range p.cfg.Upstream.Bootstrap {
+		s = strings.ReplaceAll(s, up, p.cfg.Listen.Bootstrap)
+	}
+	return s
+}
+
+func (p *Proxy) serve(ln net.Listener, node int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.serveLocked(ln, node)
+}
+
+func (p *Proxy) serveLocked(ln net.Listener, node int32) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.acceptLoop(ln, node)
+	}()
+}
+
+func (p *Proxy) acceptLoop(ln net.Listener, node int32) {
+	name := "bootstrap"
+	if node >= 0 {
+		name = "broker-" + strconv.Itoa(int(node))
+	}
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if p.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Temporary errors (EMFILE): back off, keep serving.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			p.log.Warn("accept failed", zap.String("listener", name), zap.Error(err))
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		p.metrics.connsTotal.WithLabelValues(name).Inc()
+		select {
+		case p.sem <- struct{}{}:
+		default:
+			p.metrics.connsRejected.Inc()
+			p.log.Warn("connection limit reached; refusing client", zap.String("client", c.RemoteAddr().String()),
+				zap.Int("max_connections", p.cfg.Limits.MaxConnections))
+			c.Close()
+			continue
+		}
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			defer func() { <-p.sem }()
+			p.handleConn(c, name, node)
+		}()
+	}
+}
+
+// handleConn completes TLS, dials the upstream and runs the session.
+func (p *Proxy) handleConn(c net.Conn, listener string, node int32) {
+	id := p.nextID.Add(1)
+	log := p.log.With(zap.Uint64("conn", id), zap.String("client", c.RemoteAddr().String()), zap.String("listener", listener))
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.Upstream.DialTimeout)
+	defer cancel()
+	if p.tls != nil {
+		tc := tls.Server(c, p.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			log.Warn("TLS handshake failed", zap.Error(err))
+			p.metrics.closes.WithLabelValues("tls handshake").Inc()
+			c.Close()
+			return
+		}
+		c = tc
+	}
+	up, err := p.dialUpstream(ctx, node)
+	if err != nil {
+		log.Warn("upstream unavailable; closing client", zap.Error(err))
+		p.metrics.closes.WithLabelValues("upstream unavailable").Inc()
+		c.Close()
+		return
+	}
+	s := newSession(p, id, listener, c, up)
+	p.mu.Lock()
+	if p.closing {
+		p.mu.Unlock()
+		s.close("shutting down")
+		return
+	}
+	p.sessions[s] = struct{}{}
+	p.mu.Unlock()
+	p.metrics.connsOpen.Inc()
+	s.run()
+	p.metrics.connsOpen.Dec()
+	p.mu.Lock()
+	delete(p.sessions, s)
+	p.mu.Unlock()
+}
+
+// dialUpstream connects to broker node, or for the bootstrap listener (node
+// -1) to the first reachable broker.
+func (p *Proxy) dialUpstream(ctx context.Context, node int32) (*upConn, error) {
+	if node >= 0 {
+		p.mu.Lock()
+		addr, ok := p.nodes[node]
+		p.mu.Unlock()
+		if !ok {
+			return nil, fmt.Errorf("upstream broker %d is unknown", node)
+		}
+		return p.dialer.dial(ctx, addr)
+	}
+	var errs []error
+	for _, addr := range p.candidates() {
+		u, err := p.dialer.dial(ctx, addr)
+		if err == nil {
+			return u, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, errors.Join(errs...)
+}
+
+// Shutdown stops accepting, lets in-flight requests finish until ctx ends,
+// then closes every connection. It waits for all goroutines.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	p.mu.Lock()
+	p.closing = true
+	if p.bootstrap != nil {
+		p.bootstrap.Close()
+	}
+	for _, ln := range p.listeners {
+		ln.Close()
+	}
+	sessions := make([]*session, 0, len(p.sessions))
+	for s := range p.sessions {
+		sessions = append(sessions, s)
+	}
+	p.mu.Unlock()
+	p.cancel()
+	for _, s := range sessions {
+		s.drain()
+	}
+	forced := 0
+	for _, s := range sessions {
+		if !s.waitDone(ctx) {
+			s.close("shutdown deadline")
+			forced++
+		}
+	}
+	p.wg.Wait()
+	p.log.Info("kguard stopped", zap.Int("connections_drained", len(sessions)-forced), zap.Int("connections_forced", forced))
+	if forced > 0 {
+		return fmt.Errorf("%d connections closed at the shutdown deadline", forced)
+	}
+	return nil
+}

@@ -1,0 +1,161 @@
+package proxy
+
+import (
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// addressBook maps upstream broker addresses to the addresses kguard
+// advertises for them, opening listeners for brokers it has not seen.
+type addressBook interface {
+	// advertise records that upstream node id lives at host:port and
+	// returns the host and port clients must use for it instead.
+	advertise(node int32, host string, port int32) (string, int32)
+	// redact replaces every upstream address in s by kguard's.
+	redact(s string) string
+}
+
+// responseRewriter turns an upstream response (already decoded) into what the
+// client may see. It reports whether it changed anything, so unchanged
+// responses are forwarded as their original bytes.
+type responseRewriter func(book addressBook, resp kmsg.Response) bool
+
+// rewriters lists the responses that name brokers. Keys not here are never
+// decoded on the response path.
+func rewriterFor(key, version int16) responseRewriter {
+	switch key {
+	case 0: // Produce v10+: node endpoints on NOT_LEADER (KIP-951)
+		if version >= 10 {
+			return rewriteProduce
+		}
+	case 1: // Fetch v16+: node endpoints (KIP-951)
+		if version >= 16 {
+			return rewriteFetch
+		}
+	case 3:
+		return rewriteMetadata
+	case 10:
+		return rewriteFindCoordinator
+	case 32:
+		return rewriteDescribeConfigs
+	case 60:
+		return rewriteDescribeCluster
+	case 78:
+		return rewriteShareFetch
+	case 79:
+		return rewriteShareAcknowledge
+	}
+	return nil
+}
+
+func rewriteMetadata(book addressBook, r kmsg.Response) bool {
+	resp := r.(*kmsg.MetadataResponse)
+	for i := range resp.Brokers {
+		b := &resp.Brokers[i]
+		b.Host, b.Port = book.advertise(b.NodeID, b.Host, b.Port)
+	}
+	return len(resp.Brokers) > 0
+}
+
+func rewriteFindCoordinator(book addressBook, r kmsg.Response) bool {
+	resp := r.(*kmsg.FindCoordinatorResponse)
+	changed := false
+	if resp.Host != "" {
+		resp.Host, resp.Port = book.advertise(resp.NodeID, resp.Host, resp.Port)
+		changed = true
+	}
+	for i := range resp.Coordinators {
+		c := &resp.Coordinators[i]
+		if c.Host == "" {
+			continue
+		}
+		c.Host, c.Port = book.advertise(c.NodeID, c.Host, c.Port)
+		changed = true
+	}
+	return changed
+}
+
+func rewriteDescribeCluster(book addressBook, r kmsg.Response) bool {
+	resp := r.(*kmsg.DescribeClusterResponse)
+	for i := range resp.Brokers {
+		b := &resp.Brokers[i]
+		b.Host, b.Port = book.advertise(b.NodeID, b.Host, b.Port)
+	}
+	return len(resp.Brokers) > 0
+}
+
+func rewriteProduce(book addressBook, r kmsg.Response) bool {
+	resp := r.(*kmsg.ProduceResponse)
+	for i := range resp.Brokers {
+		b := &resp.Brokers[i]
+		b.Host, b.Port = book.advertise(b.NodeID, b.Host, b.Port)
+	}
+	return len(resp.Brokers) > 0
+}
+
+func rewriteFetch(book addressBook, r kmsg.Response) bool {
+	resp := r.(*kmsg.FetchResponse)
+	for i := range resp.Brokers {
+		b := &resp.Brokers[i]
+		b.Host, b.Port = book.advertise(b.NodeID, b.Host, b.Port)
+	}
+	return len(resp.Brokers) > 0
+}
+
+func rewriteShareFetch(book addressBook, r kmsg.Response) bool {
+	resp := r.(*kmsg.ShareFetchResponse)
+	for i := range resp.NodeEndpoints {
+		b := &resp.NodeEndpoints[i]
+		b.Host, b.Port = book.advertise(b.NodeID, b.Host, b.Port)
+	}
+	return len(resp.NodeEndpoints) > 0
+}
+
+func rewriteShareAcknowledge(book addressBook, r kmsg.Response) bool {
+	resp := r.(*kmsg.ShareAcknowledgeResponse)
+	for i := range resp.NodeEndpoints {
+		b := &resp.NodeEndpoints[i]
+		b.Host, b.Port = book.advertise(b.NodeID, b.Host, b.Port)
+	}
+	return len(resp.NodeEndpoints) > 0
+}
+
+// rewriteDescribeConfigs replaces upstream addresses in config values (for
+// example a broker's listeners and advertised.listeners).
+func rewriteDescribeConfigs(book addressBook, r kmsg.Response) bool {
+	resp := r.(*kmsg.DescribeConfigsResponse)
+	changed := false
+	fix := func(v *string) {
+		if v == nil {
+			return
+		}
+		if n := book.redact(*v); n != *v {
+			*v, changed = n, true
+		}
+	}
+	for i := range resp.Resources {
+		for j := range resp.Resources[i].Configs {
+			c := &resp.Resources[i].Configs[j]
+			fix(c.Value)
+			for k := range c.ConfigSynonyms {
+				fix(c.ConfigSynonyms[k].Value)
+			}
+		}
+	}
+	return changed
+}
+
+// decodeResponse decodes an upstream response body for key at version.
+func decodeResponse(key, version int16, body []byte) (kmsg.Response, error) {
+	req := kmsg.RequestForKey(key)
+	if req == nil {
+		return nil, fmt.Errorf("unknown api key %d", key)
+	}
+	resp := req.ResponseKind()
+	resp.SetVersion(version)
+	if err := resp.ReadFrom(body); err != nil {
+		return nil, fmt.Errorf("decoding %s v%d response: %w", kmsg.NameForKey(key), version, err)
+	}
+	return resp, nil
+}

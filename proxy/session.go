@@ -1,0 +1,304 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/kguard/kguard/proxy/wire"
+)
+
+// pending is one request awaiting its response, kept in request order.
+type pending struct {
+	hdr   wire.RequestHeader
+	start time.Time
+	// local is a complete response frame kguard answers itself; the
+	// upstream never sees the request.
+	local []byte
+	// rewrite, when set, is applied to the upstream response.
+	rewrite responseRewriter
+}
+
+// session is one client connection and its upstream connection. Exactly two
+// goroutines own it: the reader (client -> upstream) and the responder
+// (upstream -> client). They share only the in-flight queue.
+type session struct {
+	id       uint64
+	p        *Proxy
+	log      *zap.Logger
+	listener string
+	client   net.Conn
+	up       *upConn
+	sup      *supported
+
+	cr *bufio.Reader // client reader
+	cw *bufio.Writer // client writer, owned by the responder
+	ur *bufio.Reader // upstream reader, owned by the responder
+	uw *bufio.Writer // upstream writer, owned by the reader
+
+	inflight chan *pending
+	draining atomic.Bool
+	closeOne sync.Once
+	done     chan struct{}
+	reason   atomic.Value // string: why the session ended
+}
+
+func newSession(p *Proxy, id uint64, listener string, client net.Conn, up *upConn) *session {
+	s := &session{
+		id: id, p: p, listener: listener, client: client, up: up,
+		sup:      intersect(up.versions),
+		cr:       bufio.NewReaderSize(client, 32<<10),
+		cw:       bufio.NewWriterSize(client, 64<<10),
+		ur:       bufio.NewReaderSize(up, 64<<10),
+		uw:       bufio.NewWriterSize(up, 64<<10),
+		inflight: make(chan *pending, p.cfg.Limits.MaxInFlight),
+		done:     make(chan struct{}),
+	}
+	s.log = p.log.With(zap.Uint64("conn", id), zap.String("client", client.RemoteAddr().String()),
+		zap.String("listener", listener), zap.String("upstream", up.addr))
+	return s
+}
+
+// run serves the session until either side closes, then closes both.
+func (s *session) run() {
+	defer close(s.done)
+	s.log.Debug("connection open")
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.respond()
+	}()
+	s.read()
+	wg.Wait()
+	s.close("")
+	s.log.Debug("connection closed", zap.String("reason", s.reason.Load().(string)))
+}
+
+// close closes both connections once, recording the first reason.
+func (s *session) close(reason string) {
+	s.closeOne.Do(func() {
+		if reason == "" {
+			reason = "closed"
+		}
+		s.reason.Store(reason)
+		s.client.Close()
+		s.up.Close()
+	})
+}
+
+// fail ends the session with a log line naming why.
+func (s *session) fail(reason string, err error, fields ...zap.Field) {
+	if !errors.Is(err, net.ErrClosed) {
+		s.log.Warn("closing connection: "+reason, append(fields, zap.Error(err))...)
+	}
+	s.p.metrics.closes.WithLabelValues(reason).Inc()
+	s.close(reason)
+}
+
+// drain stops reading new requests; in-flight ones are still answered.
+func (s *session) drain() {
+	s.draining.Store(true)
+	_ = s.client.SetReadDeadline(time.Now())
+}
+
+// read is the client -> upstream loop.
+func (s *session) read() {
+	defer close(s.inflight)
+	limits := &s.p.cfg.Limits
+	for {
+		if s.draining.Load() {
+			return
+		}
+		_ = s.client.SetReadDeadline(time.Now().Add(limits.IdleTimeout))
+		f, err := wire.ReadFrame(s.cr, s.p.pool, limits.MaxFrameBytes)
+		if err != nil {
+			var ne net.Error
+			switch {
+			case s.draining.Load():
+			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+				s.close("client closed")
+			case errors.As(err, &ne) && ne.Timeout():
+				s.fail("idle timeout", err)
+			default:
+				s.fail("bad frame", err)
+			}
+			return
+		}
+		s.p.metrics.bytesIn.Add(float64(len(f.Buf)))
+		hdr, err := wire.ParseRequestHeader(f.Body())
+		if err != nil {
+			f.Release()
+			s.fail("bad request header", err)
+			return
+		}
+		if !s.sup.allows(hdr.APIKey, hdr.APIVersion) {
+			f.Release()
+			s.fail("unsupported api version", fmt.Errorf("api key %d (%s) version %d was not advertised", hdr.APIKey, s.p.metrics.api(hdr.APIKey), hdr.APIVersion),
+				zap.Int16("api_key", hdr.APIKey), zap.Int16("api_version", hdr.APIVersion))
+			return
+		}
+		s.p.metrics.reqByKey[hdr.APIKey].Inc()
+		p, forward, err := s.handle(&hdr, &f)
+		if err != nil {
+			f.Release()
+			s.fail("bad request", err, zap.Int16("api_key", hdr.APIKey), zap.Int16("api_version", hdr.APIVersion))
+			return
+		}
+		if p != nil {
+			s.inflight <- p // blocks at MaxInFlight: backpressure on the client
+		}
+		if forward {
+			_, err = s.uw.Write(f.Buf)
+		}
+		f.Release()
+		if err == nil && s.cr.Buffered() == 0 {
+			err = s.uw.Flush()
+		}
+		if err != nil {
+			s.fail("upstream write", err)
+			return
+		}
+	}
+}
+
+// handle decides what happens to one request: answered locally, forwarded
+// as is, or forwarded with its response rewritten. It returns the pending
+// entry (nil when no response is expected) and whether to forward.
+func (s *session) handle(hdr *wire.RequestHeader, f *wire.Frame) (*pending, bool, error) {
+	p := &pending{hdr: *hdr, start: time.Now()}
+	switch hdr.APIKey {
+	case 18: // ApiVersions: kguard answers with the intersection
+		resp := apiVersionsResponse(s.sup, s.up.versions, hdr.APIVersion)
+		p.local = wire.AppendResponse(nil, hdr.CorrelationID, resp)
+		return p, false, nil
+	case 0: // Produce: acks=0 has no response
+		acks, err := wire.ProduceAcks(f.Body()[hdr.BodyOffset:], hdr.APIVersion, hdr.Flexible)
+		if err != nil {
+			return nil, false, err
+		}
+		if acks == 0 {
+			return nil, true, nil
+		}
+	}
+	p.rewrite = rewriterFor(hdr.APIKey, hdr.APIVersion)
+	return p, true, nil
+}
+
+// respond is the upstream -> client loop. Responses are written in request
+// order: the broker answers one connection's requests in order, and local
+// answers take their place in the same queue.
+func (s *session) respond() {
+	limits := &s.p.cfg.Limits
+	var out []byte
+	for p := range s.inflight {
+		var err error
+		if p.local != nil {
+			_, err = s.cw.Write(p.local)
+			s.p.metrics.bytesOut.Add(float64(len(p.local)))
+		} else {
+			out, err = s.relay(p, out[:0], limits)
+			if err != nil {
+				// relay logged and closed.
+				s.drainQueue()
+				return
+			}
+		}
+		if err == nil && len(s.inflight) == 0 && s.ur.Buffered() == 0 {
+			err = s.cw.Flush()
+		}
+		if err != nil {
+			s.fail("client write", err)
+			s.drainQueue()
+			return
+		}
+		s.p.metrics.latByKey[p.hdr.APIKey].Observe(time.Since(p.start).Seconds())
+	}
+	if err := s.cw.Flush(); err != nil {
+		s.fail("client write", err)
+	}
+}
+
+func (s *session) drainQueue() {
+	for range s.inflight {
+	}
+}
+
+// relay reads the upstream response for p and writes it, rewritten when
+// needed, to the client writer.
+func (s *session) relay(p *pending, scratch []byte, limits *LimitsConfig) ([]byte, error) {
+	_ = s.up.SetReadDeadline(time.Now().Add(limits.RequestTimeout))
+	f, err := wire.ReadFrame(s.ur, s.p.pool, limits.MaxFrameBytes)
+	if err != nil {
+		var ne net.Error
+		switch {
+		case errors.Is(err, net.ErrClosed):
+			s.close("closed")
+		case errors.Is(err, io.EOF):
+			s.fail("upstream closed", err)
+		case errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded):
+			s.fail("upstream request timeout", err, zap.Int16("api_key", p.hdr.APIKey))
+		default:
+			s.fail("bad upstream frame", err)
+		}
+		return scratch, err
+	}
+	defer f.Release()
+	flexHdr := wire.ResponseHeaderFlexible(p.hdr.APIKey, p.hdr.Flexible)
+	corr, off, err := wire.ParseResponseHeader(f.Body(), flexHdr)
+	if err == nil && corr != p.hdr.CorrelationID {
+		err = fmt.Errorf("upstream answered correlation id %d, expected %d", corr, p.hdr.CorrelationID)
+	}
+	if err != nil {
+		s.fail("bad upstream response", err)
+		return scratch, err
+	}
+	out := f.Buf
+	if p.rewrite != nil {
+		resp, err := decodeResponse(p.hdr.APIKey, p.hdr.APIVersion, f.Body()[off:])
+		if err != nil {
+			s.fail("bad upstream response", err)
+			return scratch, err
+		}
+		if p.rewrite(s.p, resp) {
+			scratch = s.p.appendResponse(scratch, p.hdr, resp)
+			out = scratch
+		}
+	}
+	_, err = s.cw.Write(out)
+	s.p.metrics.bytesOut.Add(float64(len(out)))
+	return scratch, err
+}
+
+// appendResponse encodes resp as the response frame to hdr.
+func (p *Proxy) appendResponse(dst []byte, hdr wire.RequestHeader, resp interface {
+	AppendTo([]byte) []byte
+}) []byte {
+	dst, off := wire.BeginFrame(dst)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(hdr.CorrelationID))
+	if wire.ResponseHeaderFlexible(hdr.APIKey, hdr.Flexible) {
+		dst = append(dst, 0)
+	}
+	dst = resp.AppendTo(dst)
+	return wire.EndFrame(dst, off)
+}
+
+// waitDone waits for the session to end or ctx to expire.
+func (s *session) waitDone(ctx context.Context) bool {
+	select {
+	case <-s.done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
