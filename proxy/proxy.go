@@ -72,7 +72,9 @@ func New(cfg *Config, opts Options) (*Proxy, error) {
 		listeners: map[int32]net.Listener{},
 		sessions:  map[*session]struct{}{},
 	}
-	tlsErr := func(err error) { log.Error("certificate reload failed; keeping the previous certificate", zap.Error(err)) }
+	tlsErr := func(err error) {
+		log.Error("certificate reload failed; keeping the previous certificate", zap.Error(err))
+	}
 	d, err := newDialer(&cfg.Upstream, p.pool, cfg.Limits.MaxFrameBytes, tlsErr)
 	if err != nil {
 		return nil, err
