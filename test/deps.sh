@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# test/deps.sh: installs everything kguard's test suites need outside Go.
+#
+#   - Debian packages: kcat (librdkafka), openssl, a JDK 17 (java, javac, keytool), maven,
+#     python3 with pip. `apt-get update` runs only when something is missing.
+#   - PyPI: confluent-kafka and kafka-python, pinned in test/compat/python/requirements.txt.
+#   - Maven Central: the Apache Kafka broker, tools and client jars named by
+#     test/kafka/pom.xml, copied into test/kafka/lib/ (cached in ~/.m2).
+#
+# Run as root (or with passwordless sudo for apt-get). Quiet when everything is already
+# there; on a failure it prints the failing step's output and exits non-zero. Safe to
+# run any number of times.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+KAFKA_DIR="$HERE/kafka"
+LIB="$KAFKA_DIR/lib"
+REQS="$HERE/compat/python/requirements.txt"
+OUT="$(mktemp)"
+trap 'rm -f "$OUT"' EXIT
+
+fail() {
+	echo "deps.sh: $1 failed:" >&2
+	cat "$OUT" >&2
+	exit 1
+}
+
+# run STEP CMD...: run quietly, show the output only when it fails.
+run() {
+	local step="$1"
+	shift
+	"$@" >"$OUT" 2>&1 || fail "$step"
+}
+
+SUDO=""
+if [[ "$(id -u)" != 0 ]]; then SUDO="sudo"; fi
+
+# ---- Debian packages -------------------------------------------------------------------
+
+need_pkgs=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have kcat || need_pkgs+=(kcat)
+have openssl || need_pkgs+=(openssl)
+if ! have java || ! have keytool || ! java --list-modules 2>/dev/null | grep -q '^jdk.compiler@'; then
+	need_pkgs+=(openjdk-17-jdk-headless)
+fi
+have mvn || need_pkgs+=(maven)
+have python3 || need_pkgs+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || need_pkgs+=(python3-pip)
+have setsid || need_pkgs+=(util-linux)
+
+if ((${#need_pkgs[@]} > 0)); then
+	export DEBIAN_FRONTEND=noninteractive
+	run "apt-get update" $SUDO apt-get update -q
+	run "apt-get install ${need_pkgs[*]}" $SUDO apt-get install -y -q --no-install-recommends "${need_pkgs[@]}"
+	hash -r
+fi
+
+# ---- PyPI --------------------------------------------------------------------------------
+
+# pinned_ok: every "name==version" line of requirements.txt is installed at that version.
+pinned_ok() {
+	python3 - "$REQS" <<'EOF'
+import sys
+from importlib import metadata
+ok = True
+for line in open(sys.argv[1]):
+    line = line.split("#", 1)[0].strip()
+    if not line:
+        continue
+    name, _, want = line.partition("==")
+    try:
+        ok &= metadata.version(name) == want
+    except metadata.PackageNotFoundError:
+        ok = False
+sys.exit(0 if ok else 1)
+EOF
+}
+
+if ! pinned_ok; then
+	# Debian's own python refuses system-wide installs (PEP 668); the flag is only
+	# passed where pip asks for it.
+	if ! python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -r "$REQS" >"$OUT" 2>&1; then
+		if grep -q externally-managed "$OUT"; then
+			run "pip install -r $REQS" python3 -m pip install -q --disable-pip-version-check \
+				--root-user-action=ignore --break-system-packages -r "$REQS"
+		else
+			fail "pip install -r $REQS"
+		fi
+	fi
+	pinned_ok || {
+		echo "pip ran but the pinned versions are not importable by python3" >"$OUT"
+		fail "checking $REQS"
+	}
+fi
+
+# ---- Maven Central -----------------------------------------------------------------------
+
+# lib/ holds exactly the jars of the current pom: a stamp records the pom's hash, and a
+# changed pom empties lib/ first, so two Kafka versions never share a classpath.
+stamp="$(sha256sum "$KAFKA_DIR/pom.xml" | cut -d' ' -f1)"
+if [[ "$(cat "$LIB/.pom.sha256" 2>/dev/null || true)" != "$stamp" ]] || ! compgen -G "$LIB/kafka_2.13-*.jar" >/dev/null; then
+	rm -rf "$LIB"
+	run "mvn dependency:copy-dependencies (test/kafka/pom.xml)" \
+		mvn -q -B -f "$KAFKA_DIR/pom.xml" dependency:copy-dependencies -DoutputDirectory="$LIB"
+	compgen -G "$LIB/kafka_2.13-*.jar" >/dev/null || {
+		echo "no kafka_2.13 jar in $LIB after mvn" >"$OUT"
+		fail "mvn dependency:copy-dependencies"
+	}
+	echo "$stamp" >"$LIB/.pom.sha256"
+fi
