@@ -1,0 +1,231 @@
+package records
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+)
+
+// varint reads a zigzag varint that must fit an int32.
+func varint32(data []byte, pos int) (int32, int, error) {
+	v, n := binary.Varint(data[pos:])
+	if n <= 0 || v < math.MinInt32 || v > math.MaxInt32 {
+		return 0, 0, fmt.Errorf("bad varint at byte %d: %w", pos, ErrCorrupt)
+	}
+	return int32(v), pos + n, nil
+}
+
+// varint64 reads a zigzag varlong.
+func varint64(data []byte, pos int) (int64, int, error) {
+	v, n := binary.Varint(data[pos:])
+	if n <= 0 {
+		return 0, 0, fmt.Errorf("bad varlong at byte %d: %w", pos, ErrCorrupt)
+	}
+	return v, pos + n, nil
+}
+
+// nullableBytes reads a varint length (-1 for null) and that many bytes,
+// which must end at or before end. An empty non-null value is returned as a
+// non-nil empty slice.
+func nullableBytes(data []byte, pos, end int) ([]byte, int, error) {
+	l, pos, err := varint32(data[:end], pos)
+	if err != nil {
+		return nil, 0, err
+	}
+	if l == -1 {
+		return nil, pos, nil
+	}
+	if l < -1 || int(l) > end-pos {
+		return nil, 0, fmt.Errorf("length %d at byte %d out of range: %w", l, pos, ErrCorrupt)
+	}
+	return data[pos : pos+int(l) : pos+int(l)], pos + int(l), nil
+}
+
+// decodeRecords parses exactly n records filling data.
+func decodeRecords(data []byte, n int32) ([]Record, error) {
+	// Every record takes at least 7 bytes (length + minimal body), so a
+	// count larger than that is a lie: fail before allocating for it.
+	if n < 0 || int64(n)*(minRecordBodySize+1) > int64(len(data)) {
+		return nil, fmt.Errorf("header says %d records in %d bytes: %w", n, len(data), ErrRecordCount)
+	}
+	recs := make([]Record, n)
+	var hdrs []Header  // one backing array for the whole batch's headers
+	var bounds []int32 // header range of record i: [bounds[i], bounds[i+1])
+	pos := 0
+	prevLo, prevHi := 0, 0
+	for i := range recs {
+		if pos >= len(data) {
+			return nil, fmt.Errorf("record %d of %d missing: %w", i, n, ErrRecordCount)
+		}
+		l, p, err := varint32(data, pos)
+		if err != nil {
+			return nil, fmt.Errorf("record %d: %w", i, err)
+		}
+		if l < minRecordBodySize || int(l) > len(data)-p {
+			return nil, fmt.Errorf("record %d: length %d out of range (%d bytes left): %w", i, l, len(data)-p, ErrCorrupt)
+		}
+		end := p + int(l)
+		lo := len(hdrs)
+		hdrs, err = decodeRecordBody(data, p, end, &recs[i], hdrs, hdrs[prevLo:prevHi])
+		if err != nil {
+			return nil, fmt.Errorf("record %d: %w", i, err)
+		}
+		if len(hdrs) > lo && bounds == nil {
+			bounds = make([]int32, n+1)
+			for j := 0; j <= i; j++ {
+				bounds[j] = int32(lo) // all earlier records have no headers
+			}
+		}
+		if bounds != nil {
+			bounds[i+1] = int32(len(hdrs))
+		}
+		prevLo, prevHi = lo, len(hdrs)
+		pos = end
+	}
+	if pos != len(data) {
+		return nil, fmt.Errorf("%d bytes after the %d records the header counts: %w", len(data)-pos, n, ErrRecordCount)
+	}
+	if bounds != nil {
+		for i := range recs {
+			if lo, hi := bounds[i], bounds[i+1]; hi > lo {
+				recs[i].Headers = hdrs[lo:hi:hi]
+			}
+		}
+	}
+	return recs, nil
+}
+
+// decodeRecordBody parses one record body data[pos:end] into r, appending
+// its headers to hdrs. prevHdrs are the previous record's headers, whose
+// keys are reused when equal (records of a batch usually carry the same
+// header names, so this avoids one string allocation per header).
+func decodeRecordBody(data []byte, pos, end int, r *Record, hdrs []Header, prevHdrs []Header) ([]Header, error) {
+	body := data[:end]
+	r.Attributes = int8(body[pos])
+	pos++
+	var err error
+	if r.TimestampDelta, pos, err = varint64(body, pos); err != nil {
+		return hdrs, err
+	}
+	if r.OffsetDelta, pos, err = varint32(body, pos); err != nil {
+		return hdrs, err
+	}
+	if r.Key, pos, err = nullableBytes(body, pos, end); err != nil {
+		return hdrs, fmt.Errorf("key: %w", err)
+	}
+	if r.Value, pos, err = nullableBytes(body, pos, end); err != nil {
+		return hdrs, fmt.Errorf("value: %w", err)
+	}
+	var nh int32
+	if nh, pos, err = varint32(body, pos); err != nil {
+		return hdrs, fmt.Errorf("header count: %w", err)
+	}
+	if nh < 0 || int(nh)*2 > end-pos {
+		return hdrs, fmt.Errorf("header count %d with %d bytes left: %w", nh, end-pos, ErrCorrupt)
+	}
+	for j := 0; j < int(nh); j++ {
+		var k, v []byte
+		if k, pos, err = nullableBytes(body, pos, end); err != nil {
+			return hdrs, fmt.Errorf("header %d key: %w", j, err)
+		}
+		if k == nil {
+			return hdrs, fmt.Errorf("header %d: null key: %w", j, ErrCorrupt)
+		}
+		if v, pos, err = nullableBytes(body, pos, end); err != nil {
+			return hdrs, fmt.Errorf("header %d value: %w", j, err)
+		}
+		var key string
+		if j < len(prevHdrs) && prevHdrs[j].Key == string(k) {
+			key = prevHdrs[j].Key
+		} else {
+			key = string(k)
+		}
+		hdrs = append(hdrs, Header{Key: key, Value: v})
+	}
+	if pos != end {
+		return hdrs, fmt.Errorf("%d bytes after the last header: %w", end-pos, ErrCorrupt)
+	}
+	return hdrs, nil
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for x >= 0x80 {
+		x >>= 7
+		n++
+	}
+	return n
+}
+
+func varintLen(v int64) int { return uvarintLen(uint64(v<<1) ^ uint64(v>>63)) }
+
+func nullableLen(b []byte) int {
+	if b == nil {
+		return 1
+	}
+	return varintLen(int64(len(b))) + len(b)
+}
+
+// recordBodyLen is the encoded size of r without its length prefix.
+func recordBodyLen(r *Record) int {
+	n := 1 + varintLen(r.TimestampDelta) + varintLen(int64(r.OffsetDelta)) +
+		nullableLen(r.Key) + nullableLen(r.Value) + varintLen(int64(len(r.Headers)))
+	for i := range r.Headers {
+		h := &r.Headers[i]
+		n += varintLen(int64(len(h.Key))) + len(h.Key) + nullableLen(h.Value)
+	}
+	return n
+}
+
+func appendNullable(dst, b []byte) []byte {
+	if b == nil {
+		return binary.AppendVarint(dst, -1)
+	}
+	dst = binary.AppendVarint(dst, int64(len(b)))
+	return append(dst, b...)
+}
+
+// checkRecords validates records against the batch header they will be
+// encoded under and returns the encoded size of all of them.
+func checkRecords(recs []Record, lastOffsetDelta int32) (int, error) {
+	total := 0
+	for i := range recs {
+		r := &recs[i]
+		if r.OffsetDelta < 0 || r.OffsetDelta > lastOffsetDelta {
+			return 0, fmt.Errorf("record %d: offset delta %d outside [0, %d]: %w", i, r.OffsetDelta, lastOffsetDelta, ErrInvalidRecord)
+		}
+		if len(r.Key) > math.MaxInt32 || len(r.Value) > math.MaxInt32 || len(r.Headers) > math.MaxInt32 {
+			return 0, fmt.Errorf("record %d: %w", i, ErrTooLarge)
+		}
+		n := recordBodyLen(r)
+		if n > math.MaxInt32 {
+			return 0, fmt.Errorf("record %d: %w", i, ErrTooLarge)
+		}
+		total += varintLen(int64(n)) + n
+		if total > math.MaxInt32 {
+			return 0, fmt.Errorf("records: %w", ErrTooLarge)
+		}
+	}
+	return total, nil
+}
+
+// appendRecords encodes recs (already checked by checkRecords).
+func appendRecords(dst []byte, recs []Record) []byte {
+	for i := range recs {
+		r := &recs[i]
+		dst = binary.AppendVarint(dst, int64(recordBodyLen(r)))
+		dst = append(dst, byte(r.Attributes))
+		dst = binary.AppendVarint(dst, r.TimestampDelta)
+		dst = binary.AppendVarint(dst, int64(r.OffsetDelta))
+		dst = appendNullable(dst, r.Key)
+		dst = appendNullable(dst, r.Value)
+		dst = binary.AppendVarint(dst, int64(len(r.Headers)))
+		for j := range r.Headers {
+			h := &r.Headers[j]
+			dst = binary.AppendVarint(dst, int64(len(h.Key)))
+			dst = append(dst, h.Key...)
+			dst = appendNullable(dst, h.Value)
+		}
+	}
+	return dst
+}
