@@ -214,6 +214,9 @@ func AppendRequest(dst []byte, corr int32, clientID string, req kmsg.Request) []
 	dst = binary.BigEndian.AppendUint16(dst, uint16(req.Key()))
 	dst = binary.BigEndian.AppendUint16(dst, uint16(req.GetVersion()))
 	dst = binary.BigEndian.AppendUint32(dst, uint32(corr))
+	if req.Key() == 7 && req.GetVersion() == 0 { // header v0: no client id
+		return EndFrame(req.AppendTo(dst), off)
+	}
 	dst = binary.BigEndian.AppendUint16(dst, uint16(len(clientID)))
 	dst = append(dst, clientID...)
 	if req.IsFlexible() {
