@@ -142,7 +142,8 @@ func (s *session) read() {
 			s.fail("bad request header", err)
 			return
 		}
-		if !s.sup.allows(hdr.APIKey, hdr.APIVersion) {
+		// ApiVersions is always answered, at any version (KIP-511).
+		if hdr.APIKey != 18 && !s.sup.allows(hdr.APIKey, hdr.APIVersion) {
 			f.Release()
 			s.fail("unsupported api version", fmt.Errorf("api key %d (%s) version %d was not advertised", hdr.APIKey, s.p.metrics.api(hdr.APIKey), hdr.APIVersion),
 				zap.Int16("api_key", hdr.APIKey), zap.Int16("api_version", hdr.APIVersion))

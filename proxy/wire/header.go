@@ -25,6 +25,11 @@ type RequestHeader struct {
 	Flexible bool
 	// BodyOffset is where the request body starts within the frame body.
 	BodyOffset int
+	// FutureVersion is set for an ApiVersions request newer than kmsg
+	// knows. KIP-511 says such a request must still be answered (with
+	// UNSUPPORTED_VERSION and the supported range), so its header is
+	// parsed as flexible, as every ApiVersions version from 3 on is.
+	FutureVersion bool
 }
 
 // versionTable is immutable after construction: for every api key kmsg
@@ -89,6 +94,9 @@ func ParseRequestHeader(body []byte) (RequestHeader, error) {
 	h.APIVersion = int16(binary.BigEndian.Uint16(body[2:]))
 	h.CorrelationID = int32(binary.BigEndian.Uint32(body[4:]))
 	flexible, ok := Known(h.APIKey, h.APIVersion)
+	if !ok && h.APIKey == 18 && h.APIVersion > KmsgMaxVersion(18) {
+		flexible, ok, h.FutureVersion = true, true, true
+	}
 	if !ok {
 		return h, fmt.Errorf("%w: api key %d version %d is not supported", ErrMalformedHeader, h.APIKey, h.APIVersion)
 	}

@@ -245,7 +245,7 @@ func unzstd(src []byte, limit int) (*[]byte, error) {
 		pv, _ = zstdDecoders.LoadOrStore(bound, &sync.Pool{New: func() any {
 			d, err := zstd.NewReader(nil,
 				zstd.WithDecoderConcurrency(1),
-				zstd.WithDecoderLowmem(false),
+				zstd.WithDecoderLowmem(true),
 				zstd.WithDecoderMaxMemory(bound),
 			)
 			if err != nil {
