@@ -1,0 +1,349 @@
+package crypto
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"slices"
+)
+
+// Reserved record header names.
+const (
+	// EncHeader carries the encryption metadata of a protected record.
+	EncHeader = "kguard.enc"
+	// SigHeader carries the record signature.
+	SigHeader = "kguard.sig"
+	// VerifyHeader is added on fetch to mark a bad or missing signature
+	// (SigMark): value "bad" or "missing".
+	VerifyHeader = "kguard.verify"
+)
+
+// FormatVersion is the version of the kguard.enc and kguard.sig formats this
+// package writes. Readers accept every version listed in docs/crypto.md.
+const FormatVersion = 1
+
+const recordNonceSize = 12
+
+// Limits for decoding untrusted headers.
+const (
+	maxKeys      = 64
+	maxFields    = 1024
+	maxStringLen = 64 << 10
+)
+
+// KeySource says where a data key comes from.
+type KeySource uint8
+
+// Key sources (codes in kguard.enc).
+const (
+	// SourceWrapped: a random data key; Ref is its KMS-wrapped form
+	// (e.g. vault:v3:...). Any instance unwraps it with the KEK.
+	SourceWrapped KeySource = 1
+	// SourceDerived: a deterministic key derived by the KMS from the KEK
+	// (for AES-SIV, so all instances compute equal ciphertexts); Ref names
+	// the KEK version.
+	SourceDerived KeySource = 2
+	// SourceSubject: a key derived from the data subject's own KEK; KEK is
+	// the subject key's name, Ref its version. No wrapped key is stored:
+	// destroying the subject KEK erases the data.
+	SourceSubject KeySource = 3
+)
+
+// keyRef describes one data key in a kguard.enc header.
+type keyRef struct {
+	source KeySource
+	alg    Algorithm
+	id     uint32 // Tink key id (the 5-byte ciphertext prefix)
+	kek    string
+	ref    string
+}
+
+type fieldRef struct {
+	kind    FieldKind
+	locator string
+	key     int // index into encHeader.keys
+}
+
+// encHeader is the decoded kguard.enc header.
+type encHeader struct {
+	version uint8
+	nonce   []byte
+	keys    []keyRef
+	fields  []fieldRef
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendBytes(b []byte, s []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// appendNullable encodes nil as 0 and otherwise len+1 then the bytes.
+func appendNullable(b []byte, s []byte) []byte {
+	if s == nil {
+		return append(b, 0)
+	}
+	b = binary.AppendUvarint(b, uint64(len(s))+1)
+	return append(b, s...)
+}
+
+func (h *encHeader) marshal() []byte {
+	n := 2 + len(h.nonce) + 4
+	for _, k := range h.keys {
+		n += 16 + len(k.kek) + len(k.ref)
+	}
+	for _, f := range h.fields {
+		n += 8 + len(f.locator)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, FormatVersion)
+	b = appendBytes(b, h.nonce)
+	b = binary.AppendUvarint(b, uint64(len(h.keys)))
+	for _, k := range h.keys {
+		b = append(b, byte(k.source), byte(k.alg))
+		b = binary.BigEndian.AppendUint32(b, k.id)
+		b = appendString(b, k.kek)
+		b = appendString(b, k.ref)
+	}
+	b = binary.AppendUvarint(b, uint64(len(h.fields)))
+	for _, f := range h.fields {
+		b = append(b, byte(f.kind))
+		b = appendString(b, f.locator)
+		b = binary.AppendUvarint(b, uint64(f.key))
+	}
+	return b
+}
+
+// reader decodes untrusted bytes; every method checks bounds.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) fail(what string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%s", what)
+	}
+}
+
+func (r *reader) byte1() byte {
+	if r.err != nil || len(r.b) < 1 {
+		r.fail("truncated")
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+func (r *reader) uint32() uint32 {
+	if r.err != nil || len(r.b) < 4 {
+		r.fail("truncated")
+		return 0
+	}
+	v := binary.BigEndian.Uint32(r.b)
+	r.b = r.b[4:]
+	return v
+}
+
+func (r *reader) uint64() uint64 {
+	if r.err != nil || len(r.b) < 8 {
+		r.fail("truncated")
+		return 0
+	}
+	v := binary.BigEndian.Uint64(r.b)
+	r.b = r.b[8:]
+	return v
+}
+
+func (r *reader) uvarint(max uint64) uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail("bad varint")
+		return 0
+	}
+	if v > max {
+		r.fail(fmt.Sprintf("count %d over limit %d", v, max))
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) bytes(max int) []byte {
+	n := r.uvarint(uint64(max))
+	if r.err != nil {
+		return nil
+	}
+	if uint64(len(r.b)) < n {
+		r.fail("truncated")
+		return nil
+	}
+	v := r.b[:n:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) string(max int) string { return string(r.bytes(max)) }
+
+// parseEncHeader decodes a kguard.enc header value.
+func parseEncHeader(b []byte) (*encHeader, error) {
+	r := &reader{b: b}
+	h := &encHeader{version: r.byte1()}
+	if r.err == nil && h.version != 1 {
+		return nil, fmt.Errorf("kguard.enc: unsupported version %d", h.version)
+	}
+	h.nonce = r.bytes(64)
+	nk := int(r.uvarint(maxKeys))
+	if r.err == nil && nk == 0 {
+		r.fail("no keys")
+	}
+	for i := 0; i < nk && r.err == nil; i++ {
+		k := keyRef{source: KeySource(r.byte1()), alg: Algorithm(r.byte1()), id: r.uint32()}
+		k.kek = r.string(maxStringLen)
+		k.ref = r.string(maxStringLen)
+		if r.err != nil {
+			break
+		}
+		if k.source < SourceWrapped || k.source > SourceSubject {
+			r.fail(fmt.Sprintf("key %d: unknown source %d", i, k.source))
+		}
+		if k.alg != AES256GCM && k.alg != AES256SIV {
+			r.fail(fmt.Sprintf("key %d: unknown algorithm %d", i, k.alg))
+		}
+		if k.kek == "" || k.ref == "" {
+			r.fail(fmt.Sprintf("key %d: empty KEK or reference", i))
+		}
+		h.keys = append(h.keys, k)
+	}
+	nf := int(r.uvarint(maxFields))
+	seen := make(map[string]bool, nf)
+	for i := 0; i < nf && r.err == nil; i++ {
+		f := fieldRef{kind: FieldKind(r.byte1())}
+		f.locator = r.string(maxStringLen)
+		f.key = int(r.uvarint(maxKeys))
+		if r.err != nil {
+			break
+		}
+		if f.kind < KindValue || f.kind > KindJSON {
+			r.fail(fmt.Sprintf("field %d: unknown kind %d", i, f.kind))
+		}
+		if f.key >= len(h.keys) {
+			r.fail(fmt.Sprintf("field %d: key index %d out of range", i, f.key))
+		}
+		if seen[f.locator] {
+			r.fail(fmt.Sprintf("field %q listed twice", f.locator))
+		}
+		seen[f.locator] = true
+		h.fields = append(h.fields, f)
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.fail("trailing bytes")
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("kguard.enc: %w", r.err)
+	}
+	return h, nil
+}
+
+// appendAAD builds the associated data of one encrypted field: format
+// version, topic, field kind and locator, key id, and (randomized algorithms
+// only) the record nonce and header occurrence.
+func appendAAD(b []byte, version uint8, topic string, kind FieldKind, locator string, keyID uint32, alg Algorithm, nonce []byte, occurrence int) []byte {
+	b = append(b, "kguard.aad"...)
+	b = append(b, 0, version)
+	b = appendString(b, topic)
+	b = append(b, byte(kind))
+	b = appendString(b, locator)
+	b = binary.BigEndian.AppendUint32(b, keyID)
+	b = append(b, byte(alg))
+	if alg == AES256GCM {
+		b = appendBytes(b, nonce)
+	} else {
+		b = appendBytes(b, nil)
+	}
+	return binary.AppendUvarint(b, uint64(occurrence))
+}
+
+// sigHeader is the decoded kguard.sig header.
+type sigHeader struct {
+	version   uint8
+	timestamp int64 // unix milliseconds when kguard signed
+	keyID     string
+	sig       []byte
+}
+
+func (s *sigHeader) marshal() []byte {
+	b := make([]byte, 0, 1+8+1+len(s.keyID)+2+len(s.sig))
+	b = append(b, s.version)
+	b = binary.BigEndian.AppendUint64(b, uint64(s.timestamp))
+	b = appendString(b, s.keyID)
+	return appendBytes(b, s.sig)
+}
+
+func parseSigHeader(b []byte) (*sigHeader, error) {
+	r := &reader{b: b}
+	s := &sigHeader{version: r.byte1()}
+	if r.err == nil && s.version != 1 {
+		return nil, fmt.Errorf("kguard.sig: unsupported version %d", s.version)
+	}
+	s.timestamp = int64(r.uint64())
+	s.keyID = r.string(256)
+	s.sig = r.bytes(1024)
+	if r.err == nil && len(s.sig) == 0 {
+		r.fail("empty signature")
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.fail("trailing bytes")
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("kguard.sig: %w", r.err)
+	}
+	return s, nil
+}
+
+// signedBytes is the canonical encoding a signature covers.
+func signedBytes(buf []byte, version uint8, ts int64, keyID string, rec *Record) []byte {
+	b := append(buf, "kguard.sig"...)
+	b = append(b, 0, version)
+	b = binary.BigEndian.AppendUint64(b, uint64(ts))
+	b = appendString(b, keyID)
+	b = appendString(b, rec.Topic)
+	b = appendNullable(b, rec.Key)
+	b = appendNullable(b, rec.Value)
+	hs := make([]Header, 0, len(rec.Headers))
+	for _, h := range rec.Headers {
+		if h.Key == SigHeader || h.Key == VerifyHeader {
+			continue
+		}
+		hs = append(hs, h)
+	}
+	slices.SortStableFunc(hs, func(a, b Header) int {
+		if a.Key != b.Key {
+			if a.Key < b.Key {
+				return -1
+			}
+			return 1
+		}
+		if (a.Value == nil) != (b.Value == nil) {
+			if a.Value == nil {
+				return -1
+			}
+			return 1
+		}
+		return bytes.Compare(a.Value, b.Value)
+	})
+	b = binary.AppendUvarint(b, uint64(len(hs)))
+	for _, h := range hs {
+		b = appendString(b, h.Key)
+		b = appendNullable(b, h.Value)
+	}
+	return b
+}

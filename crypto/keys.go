@@ -1,0 +1,480 @@
+package crypto
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tink-crypto/tink-go/v2/aead/aesgcm"
+	"github.com/tink-crypto/tink-go/v2/daead"
+	"github.com/tink-crypto/tink-go/v2/daead/aessiv"
+	"github.com/tink-crypto/tink-go/v2/insecuresecretdataaccess"
+	"github.com/tink-crypto/tink-go/v2/keyset"
+	"github.com/tink-crypto/tink-go/v2/secretdata"
+	"github.com/tink-crypto/tink-go/v2/tink"
+	"golang.org/x/sync/singleflight"
+)
+
+// dataKey is a usable data key: its reference and its Tink primitive.
+type dataKey struct {
+	ref     keyRef
+	aead    tink.AEAD
+	daead   tink.DeterministicAEAD
+	expires time.Time
+	uses    atomic.Uint64
+}
+
+func keySize(a Algorithm) int {
+	if a == AES256SIV {
+		return 64
+	}
+	return 32
+}
+
+// deriveLabel is the PRF input for derived keys.
+func deriveLabel(a Algorithm) []byte { return []byte("kguard/v1/derived-key/" + a.String()) }
+
+// derivedKeyID gives every instance the same Tink key id for a derived key.
+func derivedKeyID(source KeySource, alg Algorithm, kek, version string) uint32 {
+	h := sha256.New()
+	fmt.Fprintf(h, "kguard/v1/key-id\x00%d\x00%d\x00%s\x00%s", source, alg, kek, version)
+	return binary.BigEndian.Uint32(h.Sum(nil))
+}
+
+func newPrimitive(ref keyRef, material []byte) (*dataKey, error) {
+	if len(material) != keySize(ref.alg) {
+		return nil, fmt.Errorf("data key has %d bytes, want %d", len(material), keySize(ref.alg))
+	}
+	sd := secretdata.NewBytesFromData(material, insecuresecretdataaccess.Token{})
+	dk := &dataKey{ref: ref}
+	switch ref.alg {
+	case AES256GCM:
+		params, err := aesgcm.NewParameters(aesgcm.ParametersOpts{KeySizeInBytes: 32, IVSizeInBytes: 12, TagSizeInBytes: 16, Variant: aesgcm.VariantTink})
+		if err != nil {
+			return nil, err
+		}
+		k, err := aesgcm.NewKey(sd, ref.id, params)
+		if err != nil {
+			return nil, err
+		}
+		if dk.aead, err = aesgcm.NewAEAD(k); err != nil {
+			return nil, err
+		}
+	case AES256SIV:
+		params, err := aessiv.NewParameters(64, aessiv.VariantTink)
+		if err != nil {
+			return nil, err
+		}
+		k, err := aessiv.NewKey(sd, ref.id, params)
+		if err != nil {
+			return nil, err
+		}
+		m := keyset.NewManager()
+		id, err := m.AddKey(k)
+		if err != nil {
+			return nil, err
+		}
+		if err := m.SetPrimary(id); err != nil {
+			return nil, err
+		}
+		h, err := m.Handle()
+		if err != nil {
+			return nil, err
+		}
+		if dk.daead, err = daead.New(h); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("unknown algorithm %d", ref.alg)
+	}
+	clear(material)
+	return dk, nil
+}
+
+// KeyOptions tunes the data-key manager. Zero values take the defaults.
+type KeyOptions struct {
+	// ActiveLifetime: an active data key (and the current version of a
+	// derived key) is replaced after this long (default 5m). During a KMS
+	// outage, encryption keeps working until it expires.
+	ActiveLifetime time.Duration
+	// MaxUses: an AES-GCM data key is replaced after this many encryptions
+	// (default 1<<24, far below the 2^32 random-nonce limit).
+	MaxUses uint64
+	// CacheTTL: unwrapped/derived keys used for decryption are kept this
+	// long (default 1h). It bounds how long a shredded subject stays
+	// readable on other instances.
+	CacheTTL time.Duration
+	// CacheSize bounds the number of cached keys (default 10000).
+	CacheSize int
+	// Now is the clock (tests).
+	Now func() time.Time
+}
+
+func (o *KeyOptions) defaults() {
+	if o.ActiveLifetime <= 0 {
+		o.ActiveLifetime = 5 * time.Minute
+	}
+	if o.MaxUses == 0 {
+		o.MaxUses = 1 << 24
+	}
+	if o.MaxUses > 1<<31 {
+		o.MaxUses = 1 << 31
+	}
+	if o.CacheTTL <= 0 {
+		o.CacheTTL = time.Hour
+	}
+	if o.CacheSize <= 0 {
+		o.CacheSize = 10000
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// keyManager holds one active data key per (source, algorithm, KEK), and a
+// bounded cache of keys for decryption. Concurrent misses for the same key
+// collapse into one KMS call.
+type keyManager struct {
+	kms  KMS
+	opts KeyOptions
+	sf   singleflight.Group
+
+	mu     sync.Mutex
+	active map[string]*dataKey
+	cache  map[string]*dataKey
+	kmsOps atomic.Uint64 // KMS calls made (tests, metrics)
+}
+
+func newKeyManager(kms KMS, opts KeyOptions) *keyManager {
+	opts.defaults()
+	return &keyManager{kms: kms, opts: opts, active: map[string]*dataKey{}, cache: map[string]*dataKey{}}
+}
+
+func activeID(source KeySource, alg Algorithm, kek string) string {
+	return fmt.Sprintf("%d|%d|%s", source, alg, kek)
+}
+
+func cacheID(r keyRef) string {
+	return fmt.Sprintf("%d|%d|%s|%s", r.source, r.alg, r.kek, r.ref)
+}
+
+// active returns the current key for encryption with n uses reserved.
+func (m *keyManager) activeKey(ctx context.Context, source KeySource, alg Algorithm, kek string, n uint64) (*dataKey, error) {
+	id := activeID(source, alg, kek)
+	for attempt := 0; attempt < 3; attempt++ {
+		now := m.opts.Now()
+		m.mu.Lock()
+		k := m.active[id]
+		m.mu.Unlock()
+		if k != nil && now.Before(k.expires) {
+			if source != SourceWrapped {
+				return k, nil
+			}
+			if k.uses.Add(n) <= m.opts.MaxUses {
+				return k, nil
+			}
+		}
+		stale := k
+		v, err, _ := m.sf.Do("active|"+id, func() (any, error) {
+			m.mu.Lock()
+			cur := m.active[id]
+			m.mu.Unlock()
+			if cur != stale { // someone replaced it meanwhile
+				return cur, nil
+			}
+			nk, err := m.newActive(ctx, source, alg, kek)
+			if err != nil {
+				return nil, err
+			}
+			m.mu.Lock()
+			m.active[id] = nk
+			m.putLocked(nk)
+			m.mu.Unlock()
+			return nk, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		k = v.(*dataKey)
+		if source != SourceWrapped {
+			return k, nil
+		}
+		if n > m.opts.MaxUses {
+			return nil, fmt.Errorf("crypto: batch needs %d encryptions, over MaxUses", n)
+		}
+		if k.uses.Add(n) <= m.opts.MaxUses {
+			return k, nil
+		}
+	}
+	return nil, unavailable("crypto: data key", errors.New("data key exhausted repeatedly"))
+}
+
+func (m *keyManager) newActive(ctx context.Context, source KeySource, alg Algorithm, kek string) (*dataKey, error) {
+	now := m.opts.Now()
+	var dk *dataKey
+	switch source {
+	case SourceWrapped:
+		m.kmsOps.Add(1)
+		pt, wrapped, err := m.kms.GenerateDataKey(ctx, kek, keySize(alg))
+		if err != nil {
+			return nil, unavailable(fmt.Sprintf("crypto: new data key under %q", kek), err)
+		}
+		var idb [4]byte
+		if _, err := rand.Read(idb[:]); err != nil {
+			return nil, unavailable("crypto: random", err)
+		}
+		ref := keyRef{source: source, alg: alg, id: binary.BigEndian.Uint32(idb[:]), kek: kek, ref: wrapped}
+		if dk, err = newPrimitive(ref, pt); err != nil {
+			return nil, unavailable("crypto: data key from KMS", err)
+		}
+	case SourceDerived, SourceSubject:
+		var err error
+		dk, err = m.derive(ctx, source, alg, kek, "", true)
+		if err != nil && source == SourceSubject && errors.Is(err, ErrKeyNotFound) {
+			admin, ok := m.kms.(KeyAdmin)
+			if !ok {
+				return nil, err
+			}
+			m.kmsOps.Add(1)
+			if cerr := admin.CreateKey(ctx, kek); cerr != nil {
+				return nil, unavailable(fmt.Sprintf("crypto: create subject key %q", kek), cerr)
+			}
+			dk, err = m.derive(ctx, source, alg, kek, "", true)
+		}
+		if err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("crypto: unknown key source %d", source)
+	}
+	dk.expires = now.Add(m.opts.ActiveLifetime)
+	return dk, nil
+}
+
+// derive computes a derived key. ref is "" (current version; fresh picks a
+// new salt for per-subject AES-GCM keys), "VERSION" or "VERSION#SALT".
+// Per-subject AES-GCM keys are salted so each one encrypts a bounded number
+// of records (a fresh salt per active period), while staying a reference
+// rather than a wrapped key; deterministic keys are never salted.
+func (m *keyManager) derive(ctx context.Context, source KeySource, alg Algorithm, kek, ref string, fresh bool) (*dataKey, error) {
+	version, salt, _ := strings.Cut(ref, "#")
+	if fresh && source == SourceSubject && alg == AES256GCM {
+		var b [16]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, unavailable("crypto: random", err)
+		}
+		salt = hex.EncodeToString(b[:])
+	}
+	label := deriveLabel(alg)
+	if salt != "" {
+		label = append(label, "#"+salt...)
+	}
+	m.kmsOps.Add(1)
+	material, used, err := m.kms.DeriveKey(ctx, kek, version, label, keySize(alg))
+	if err != nil {
+		return nil, unavailable(fmt.Sprintf("crypto: derive key from %q", kek), err)
+	}
+	if used == "" || strings.Contains(used, "#") || (version != "" && used != version) {
+		return nil, unavailable("crypto: derive key", fmt.Errorf("KMS answered version %q for %q", used, version))
+	}
+	if salt != "" {
+		used += "#" + salt
+	}
+	kr := keyRef{source: source, alg: alg, id: derivedKeyID(source, alg, kek, used), kek: kek, ref: used}
+	dk, err := newPrimitive(kr, material)
+	if err != nil {
+		return nil, unavailable("crypto: derived key", err)
+	}
+	return dk, nil
+}
+
+// putLocked caches k for decryption; m.mu is held.
+func (m *keyManager) putLocked(k *dataKey) {
+	exp := m.opts.Now().Add(m.opts.CacheTTL)
+	c := &dataKey{ref: k.ref, aead: k.aead, daead: k.daead, expires: exp}
+	if len(m.cache) >= m.opts.CacheSize {
+		now := m.opts.Now()
+		for id, e := range m.cache {
+			if !now.Before(e.expires) {
+				delete(m.cache, id)
+			}
+		}
+		for id := range m.cache { // still full: drop arbitrary entries
+			if len(m.cache) < m.opts.CacheSize {
+				break
+			}
+			delete(m.cache, id)
+		}
+	}
+	m.cache[cacheID(k.ref)] = c
+}
+
+// resolved is the outcome of resolving the keys of a batch.
+type resolved struct {
+	keys map[string]*dataKey
+	errs map[string]error // per key: ErrKeyNotFound-wrapped (gone) or ErrIntegrity
+}
+
+// resolve finds keys for decryption: from the cache, else one batched
+// unwrap per KEK, and one derivation per derived key. A KMS outage is
+// returned as the error; per-key problems go to resolved.errs.
+func (m *keyManager) resolve(ctx context.Context, refs []keyRef) (*resolved, error) {
+	out := &resolved{keys: make(map[string]*dataKey, len(refs)), errs: map[string]error{}}
+	now := m.opts.Now()
+	var missWrapped = map[string][]keyRef{}
+	var missDerived []keyRef
+	m.mu.Lock()
+	for _, r := range refs {
+		id := cacheID(r)
+		if _, done := out.keys[id]; done {
+			continue
+		}
+		if k := m.cache[id]; k != nil && now.Before(k.expires) && k.ref.id == r.id {
+			out.keys[id] = k
+			continue
+		}
+		out.keys[id] = nil
+		if r.source == SourceWrapped {
+			missWrapped[r.kek] = append(missWrapped[r.kek], r)
+		} else {
+			missDerived = append(missDerived, r)
+		}
+	}
+	m.mu.Unlock()
+	for id, k := range out.keys {
+		if k == nil {
+			delete(out.keys, id)
+		}
+	}
+	keks := make([]string, 0, len(missWrapped))
+	for kek := range missWrapped {
+		keks = append(keks, kek)
+	}
+	sort.Strings(keks)
+	for _, kek := range keks {
+		rs := missWrapped[kek]
+		if err := m.unwrapBatch(ctx, kek, rs, out); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range missDerived {
+		id := cacheID(r)
+		v, err, _ := m.sf.Do("derive|"+id, func() (any, error) {
+			dk, err := m.derive(ctx, r.source, r.alg, r.kek, r.ref, false)
+			if err != nil {
+				return nil, err
+			}
+			m.mu.Lock()
+			m.putLocked(dk)
+			m.mu.Unlock()
+			return dk, nil
+		})
+		switch {
+		case err == nil:
+			dk := v.(*dataKey)
+			if dk.ref.id != r.id {
+				out.errs[id] = integrityf("key id %d does not match derived key %d", r.id, dk.ref.id)
+				continue
+			}
+			out.keys[id] = dk
+		case errors.Is(err, ErrKeyNotFound):
+			out.errs[id] = err
+		default:
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (m *keyManager) unwrapBatch(ctx context.Context, kek string, rs []keyRef, out *resolved) error {
+	sort.Slice(rs, func(i, j int) bool { return rs[i].ref < rs[j].ref })
+	wrapped := make([]string, len(rs))
+	h := sha256.New()
+	for i, r := range rs {
+		wrapped[i] = r.ref
+		h.Write([]byte(r.ref))
+		h.Write([]byte{0})
+	}
+	sfKey := "unwrap|" + kek + "|" + hex.EncodeToString(h.Sum(nil))
+	v, err, _ := m.sf.Do(sfKey, func() (any, error) {
+		m.kmsOps.Add(1)
+		res, err := m.kms.UnwrapDataKeys(ctx, kek, wrapped)
+		if err != nil {
+			return nil, unavailable(fmt.Sprintf("crypto: unwrap data keys under %q", kek), err)
+		}
+		if len(res) != len(wrapped) {
+			return nil, unavailable("crypto: unwrap", fmt.Errorf("KMS answered %d keys for %d", len(res), len(wrapped)))
+		}
+		return res, nil
+	})
+	if err != nil {
+		if errors.Is(err, ErrKeyNotFound) { // the whole KEK is gone
+			for _, r := range rs {
+				out.errs[cacheID(r)] = err
+			}
+			return nil
+		}
+		return err
+	}
+	res := v.([]Unwrapped)
+	for i, r := range rs {
+		id := cacheID(r)
+		if res[i].Err != nil || res[i].Key == nil {
+			e := res[i].Err
+			if e == nil {
+				e = errors.New("no key")
+			}
+			if errors.Is(e, ErrKeyNotFound) {
+				out.errs[id] = e
+			} else {
+				out.errs[id] = integrityf("unwrap data key under %q: %v", kek, e)
+			}
+			continue
+		}
+		dk, err := newPrimitive(r, append([]byte(nil), res[i].Key...))
+		if err != nil {
+			out.errs[id] = integrityf("data key under %q: %v", kek, err)
+			continue
+		}
+		m.mu.Lock()
+		m.putLocked(dk)
+		m.mu.Unlock()
+		out.keys[id] = dk
+	}
+	return nil
+}
+
+// forget drops every cached key of kek (after Shred or DestroyKey).
+func (m *keyManager) forget(kek string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id, k := range m.active {
+		if k.ref.kek == kek {
+			delete(m.active, id)
+		}
+	}
+	for id, k := range m.cache {
+		if k.ref.kek == kek {
+			delete(m.cache, id)
+		}
+	}
+}
+
+// subjectKEK names the KEK of a data subject: prefix + a keyed hash of the
+// subject id, so neither Kafka headers nor KMS key names reveal the id.
+func subjectKEK(prefix string, pepper []byte, subject string) string {
+	h := hmac.New(sha256.New, pepper)
+	h.Write([]byte("kguard/v1/subject\x00"))
+	h.Write([]byte(subject))
+	return prefix + hex.EncodeToString(h.Sum(nil)[:16])
+}

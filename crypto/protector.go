@@ -1,0 +1,762 @@
+package crypto
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Options configures a Protector.
+type Options struct {
+	// KMS wraps and derives data keys (required).
+	KMS KMS
+	// Keys tunes data-key lifetimes and caches.
+	Keys KeyOptions
+	// Signer signs records of rules with Sign set (nil: such rules fail with
+	// ErrUnavailable).
+	Signer *Signer
+	// Verifier checks kguard.sig on fetch (nil: FetchOptions.Verify fails).
+	Verifier *Verifier
+	// SubjectPepper keys the hash that turns a subject id into its KEK name
+	// (required for per-subject fields; keep it secret and stable).
+	SubjectPepper []byte
+	// SubjectKeyPrefix prefixes subject KEK names (default "kguard-subject-").
+	SubjectKeyPrefix string
+	// Logger (nil: no logs). Payloads and keys are never logged.
+	Logger *zap.Logger
+	// Now is the clock for signature timestamps (tests).
+	Now func() time.Time
+}
+
+// Protector encrypts, signs, decrypts and verifies records. It is safe for
+// concurrent use; create one per process and share it.
+type Protector struct {
+	keys    *keyManager
+	signer  *Signer
+	verify  *Verifier
+	pepper  []byte
+	sprefix string
+	log     *zap.Logger
+	now     func() time.Time
+	paths   sync.Map // locator -> []pathSeg
+}
+
+// New returns a Protector.
+func New(o Options) (*Protector, error) {
+	if o.KMS == nil {
+		return nil, errors.New("crypto: Options.KMS is required")
+	}
+	if o.SubjectKeyPrefix == "" {
+		o.SubjectKeyPrefix = "kguard-subject-"
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Protector{
+		keys:    newKeyManager(o.KMS, o.Keys),
+		signer:  o.Signer,
+		verify:  o.Verifier,
+		pepper:  bytes.Clone(o.SubjectPepper),
+		sprefix: o.SubjectKeyPrefix,
+		log:     o.Logger,
+		now:     o.Now,
+	}, nil
+}
+
+// SubjectKeyName returns the KEK name that holds subject's key.
+func (p *Protector) SubjectKeyName(subject string) string {
+	return subjectKEK(p.sprefix, p.pepper, subject)
+}
+
+// Shred destroys the data subject's key in the KMS (the KMS must implement
+// KeyAdmin) and forgets it here. Every field encrypted for the subject
+// becomes unreadable; other instances stop reading it when their cached
+// copy expires (KeyOptions.CacheTTL).
+func (p *Protector) Shred(ctx context.Context, subject string) error {
+	if len(p.pepper) == 0 {
+		return errors.New("crypto: no subject pepper configured")
+	}
+	admin, ok := p.keys.kms.(KeyAdmin)
+	if !ok {
+		return errors.New("crypto: the KMS cannot destroy keys")
+	}
+	kek := p.SubjectKeyName(subject)
+	if err := admin.DestroyKey(ctx, kek); err != nil && !errors.Is(err, ErrKeyNotFound) {
+		return unavailable("crypto: shred", err)
+	}
+	p.keys.forget(kek)
+	p.log.Info("subject key destroyed", zap.String("kek", kek))
+	return nil
+}
+
+// KMSCalls returns how many KMS calls this Protector made (for tests and
+// metrics).
+func (p *Protector) KMSCalls() uint64 { return p.keys.kmsOps.Load() }
+
+// Protect encrypts and signs one record in place. See ProtectBatch.
+func (p *Protector) Protect(ctx context.Context, rec *Record, prot *Protection) error {
+	return p.ProtectBatch(ctx, []*Record{rec}, prot)
+}
+
+// located is one field occurrence of one record, planned for encryption.
+type located struct {
+	f     *compiledField
+	occ   int // header occurrence
+	start int // JSON span
+	end   int
+	kek   string // effective KEK (subject KEK for per-subject fields)
+	src   KeySource
+}
+
+type useKey struct {
+	src KeySource
+	alg Algorithm
+	kek string
+}
+
+// ProtectBatch encrypts the fields prot names and signs, for every record,
+// in place. Data keys are fetched once for the whole batch. On error no
+// record of the batch may be forwarded (some may be half-rewritten):
+// IsRetriable(err) tells a KMS problem from a bad record (ErrInvalidRecord).
+func (p *Protector) ProtectBatch(ctx context.Context, recs []*Record, prot *Protection) error {
+	if prot.Empty() {
+		return nil
+	}
+	plans := make([][]located, len(recs))
+	uses := map[useKey]uint64{}
+	for i, rec := range recs {
+		if rec == nil {
+			return invalidf("record %d is nil", i)
+		}
+		for _, h := range rec.Headers {
+			if strings.HasPrefix(h.Key, "kguard.") {
+				return invalidf("record %d: reserved header %q", i, h.Key)
+			}
+		}
+		plan, err := p.plan(rec, prot)
+		if err != nil {
+			return fmt.Errorf("record %d: %w", i, err)
+		}
+		for _, l := range plan {
+			uses[useKey{l.src, l.f.alg, l.kek}]++
+		}
+		plans[i] = plan
+	}
+	// Fetch every key the batch needs: at most one KMS call per key, and
+	// none while the active keys are fresh.
+	keys := make(map[useKey]*dataKey, len(uses))
+	order := make([]useKey, 0, len(uses))
+	for u := range uses {
+		order = append(order, u)
+	}
+	sort.Slice(order, func(i, j int) bool {
+		return order[i].kek < order[j].kek || order[i].kek == order[j].kek && order[i].alg < order[j].alg
+	})
+	for _, u := range order {
+		k, err := p.keys.activeKey(ctx, u.src, u.alg, u.kek, uses[u])
+		if err != nil {
+			return err
+		}
+		keys[u] = k
+	}
+	var aad []byte
+	for i, rec := range recs {
+		var err error
+		aad, err = p.encryptRecord(rec, plans[i], keys, aad)
+		if err != nil {
+			return fmt.Errorf("record %d: %w", i, err)
+		}
+		if prot.sign {
+			if err := p.sign(rec); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// plan locates the fields of one record.
+func (p *Protector) plan(rec *Record, prot *Protection) ([]located, error) {
+	var out []located
+	var subjectKEK string
+	subject := func() (string, error) {
+		if subjectKEK != "" {
+			return subjectKEK, nil
+		}
+		if len(p.pepper) == 0 {
+			return "", unavailable("crypto", errors.New("no subject pepper configured"))
+		}
+		if rec.Value == nil {
+			return "", invalidf("no value to read the subject from")
+		}
+		s, e, found, err := findPath(rec.Value, prot.subjectPath)
+		if err != nil {
+			return "", invalidf("subject %s: %v", canonicalPath(prot.subjectPath), err)
+		}
+		if !found {
+			return "", invalidf("subject field %s is missing", canonicalPath(prot.subjectPath))
+		}
+		id, err := subjectID(rec.Value[s:e])
+		if err != nil {
+			return "", invalidf("subject field %s: %v", canonicalPath(prot.subjectPath), err)
+		}
+		subjectKEK = p.SubjectKeyName(id)
+		return subjectKEK, nil
+	}
+	for fi := range prot.fields {
+		f := &prot.fields[fi]
+		var locs []located
+		switch f.kind {
+		case KindValue:
+			if rec.Value != nil {
+				locs = append(locs, located{f: f})
+			}
+		case KindKey:
+			if rec.Key != nil {
+				locs = append(locs, located{f: f})
+			}
+		case KindHeader:
+			n := 0
+			for _, h := range rec.Headers {
+				if h.Key == f.header {
+					locs = append(locs, located{f: f, occ: n})
+					n++
+				}
+			}
+		case KindJSON:
+			if rec.Value == nil {
+				continue
+			}
+			s, e, found, err := findPath(rec.Value, f.path)
+			if err != nil {
+				return nil, invalidf("field %s: %v", f.locator, err)
+			}
+			if found {
+				locs = append(locs, located{f: f, start: s, end: e})
+			}
+		}
+		for i := range locs {
+			l := &locs[i]
+			switch {
+			case f.perSubject:
+				kek, err := subject()
+				if err != nil {
+					return nil, err
+				}
+				l.kek, l.src = kek, SourceSubject
+			case f.alg == AES256SIV:
+				l.kek, l.src = f.kek, SourceDerived
+			default:
+				l.kek, l.src = f.kek, SourceWrapped
+			}
+		}
+		out = append(out, locs...)
+	}
+	return out, nil
+}
+
+// subjectID reads a subject id: a JSON string (decoded) or a number (its text).
+func subjectID(raw []byte) (string, error) {
+	switch {
+	case len(raw) > 0 && raw[0] == '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", err
+		}
+		if s == "" {
+			return "", errors.New("empty subject id")
+		}
+		return s, nil
+	case len(raw) > 0 && (raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9'):
+		return string(raw), nil
+	}
+	return "", errors.New("subject id must be a string or a number")
+}
+
+func (p *Protector) encryptRecord(rec *Record, plan []located, keys map[useKey]*dataKey, aad []byte) ([]byte, error) {
+	if len(plan) == 0 {
+		return aad, nil
+	}
+	h := encHeader{version: FormatVersion, nonce: make([]byte, recordNonceSize)}
+	if _, err := rand.Read(h.nonce); err != nil {
+		return aad, unavailable("crypto: random", err)
+	}
+	keyIndex := func(k *dataKey) int {
+		for i, r := range h.keys {
+			if r == k.ref {
+				return i
+			}
+		}
+		h.keys = append(h.keys, k.ref)
+		return len(h.keys) - 1
+	}
+	var splices []splice
+	newHeaders := rec.Headers
+	copied := false
+	var newKey, newValue []byte
+	valueSet, keySet := false, false
+	for _, l := range plan {
+		k := keys[useKey{l.src, l.f.alg, l.kek}]
+		idx := keyIndex(k)
+		aad = appendAAD(aad[:0], FormatVersion, rec.Topic, l.f.kind, l.f.locator, k.ref.id, k.ref.alg, h.nonce, l.occ)
+		var pt []byte
+		switch l.f.kind {
+		case KindValue:
+			pt = rec.Value
+		case KindKey:
+			pt = rec.Key
+		case KindHeader:
+			pt = nthHeader(rec.Headers, l.f.header, l.occ)
+		case KindJSON:
+			pt = rec.Value[l.start:l.end]
+		}
+		ct, err := seal(k, pt, aad)
+		if err != nil {
+			return aad, fmt.Errorf("%w: encrypt %s: %v", ErrInvalidRecord, l.f.locator, err)
+		}
+		switch l.f.kind {
+		case KindValue:
+			newValue, valueSet = ct, true
+		case KindKey:
+			newKey, keySet = ct, true
+		case KindHeader:
+			if !copied {
+				newHeaders = append(make([]Header, 0, len(rec.Headers)+2), rec.Headers...)
+				copied = true
+			}
+			setNthHeader(newHeaders, l.f.header, l.occ, ct)
+		case KindJSON:
+			q := make([]byte, 0, base64.StdEncoding.EncodedLen(len(ct))+2)
+			q = append(q, '"')
+			q = base64.StdEncoding.AppendEncode(q, ct)
+			q = append(q, '"')
+			splices = append(splices, splice{l.start, l.end, q})
+		}
+		if l.occ == 0 || l.f.kind != KindHeader {
+			h.fields = append(h.fields, fieldRef{kind: l.f.kind, locator: l.f.locator, key: idx})
+		}
+	}
+	if len(splices) > 0 {
+		sort.Slice(splices, func(i, j int) bool { return splices[i].start < splices[j].start })
+		newValue, valueSet = applySplices(rec.Value, splices), true
+	}
+	if valueSet {
+		rec.Value = newValue
+	}
+	if keySet {
+		rec.Key = newKey
+	}
+	if !copied {
+		newHeaders = append(make([]Header, 0, len(rec.Headers)+2), rec.Headers...)
+	}
+	rec.Headers = append(newHeaders, Header{Key: EncHeader, Value: h.marshal()})
+	return aad, nil
+}
+
+func seal(k *dataKey, pt, aad []byte) ([]byte, error) {
+	if k.aead != nil {
+		return k.aead.Encrypt(pt, aad)
+	}
+	return k.daead.EncryptDeterministically(pt, aad)
+}
+
+func open(k *dataKey, ct, aad []byte) ([]byte, error) {
+	if k.aead != nil {
+		return k.aead.Decrypt(ct, aad)
+	}
+	return k.daead.DecryptDeterministically(ct, aad)
+}
+
+func nthHeader(hs []Header, name string, n int) []byte {
+	for _, h := range hs {
+		if h.Key == name {
+			if n == 0 {
+				return h.Value
+			}
+			n--
+		}
+	}
+	return nil
+}
+
+func setNthHeader(hs []Header, name string, n int, v []byte) {
+	for i := range hs {
+		if hs[i].Key == name {
+			if n == 0 {
+				hs[i].Value = v
+				return
+			}
+			n--
+		}
+	}
+}
+
+func (p *Protector) sign(rec *Record) error {
+	if p.signer == nil {
+		return unavailable("crypto: sign", errors.New("no signing key configured"))
+	}
+	ts := p.now().UnixMilli()
+	sig, err := p.signer.sign(ts, rec)
+	if err != nil {
+		return unavailable("crypto: sign", err)
+	}
+	rec.Headers = append(rec.Headers, Header{Key: SigHeader, Value: sig})
+	return nil
+}
+
+// Unprotect verifies and decrypts one record in place. A per-record
+// integrity failure is returned as the error. See UnprotectBatch.
+func (p *Protector) Unprotect(ctx context.Context, rec *Record, o FetchOptions) (Result, error) {
+	res, err := p.UnprotectBatch(ctx, []*Record{rec}, o)
+	if err != nil {
+		return Result{}, err
+	}
+	if res[0].Err != nil {
+		return res[0], res[0].Err
+	}
+	return res[0], nil
+}
+
+// UnprotectBatch verifies signatures and then decrypts (or masks) the
+// protected fields of every record in place, as o says. Records without
+// kguard headers pass untouched. Keys are resolved once for the batch (one
+// KMS call per KEK on a cache miss). The error is non-nil only when the
+// whole batch cannot be served: a KMS outage (retriable), or a bad
+// signature under SigFail (ErrIntegrity). A record that fails to decrypt
+// (tampered, moved ciphertext, malformed header) is left untouched with
+// Result.Err set (ErrIntegrity).
+func (p *Protector) UnprotectBatch(ctx context.Context, recs []*Record, o FetchOptions) ([]Result, error) {
+	res := make([]Result, len(recs))
+	hdrs := make([]*encHeader, len(recs))
+	var refs []keyRef
+	for i, rec := range recs {
+		r := &res[i]
+		encVal, encN := findHeader(rec.Headers, EncHeader)
+		sigVal, sigN := findHeader(rec.Headers, SigHeader)
+		if o.Verify {
+			st := SigMissing
+			switch {
+			case sigN > 1:
+				st = SigBad
+			case sigN == 1:
+				st = p.verifyRecord(rec, sigVal)
+			}
+			r.Signature = st
+			if st == SigBad || (st == SigMissing && o.RequireSignature) {
+				switch o.OnBadSignature {
+				case SigFail:
+					return nil, integrityf("record %d: signature %s", i, st)
+				case SigDrop:
+					r.Drop = true
+					continue
+				default:
+					rec.Headers = append(rec.Headers, Header{Key: VerifyHeader, Value: []byte(st.String())})
+				}
+			}
+		}
+		if encN == 0 {
+			continue
+		}
+		r.Protected = true
+		if encN > 1 {
+			r.Err = integrityf("%d kguard.enc headers", encN)
+			continue
+		}
+		h, err := parseEncHeader(encVal)
+		if err != nil {
+			r.Err = fmt.Errorf("%w: %v", ErrIntegrity, err)
+			continue
+		}
+		hdrs[i] = h
+		if o.Decrypt {
+			refs = append(refs, h.keys...)
+		}
+	}
+	var keys *resolved
+	if o.Decrypt && len(refs) > 0 {
+		var err error
+		if keys, err = p.keys.resolve(ctx, refs); err != nil {
+			return nil, err
+		}
+	}
+	var aad []byte
+	for i, rec := range recs {
+		h := hdrs[i]
+		if h == nil || res[i].Drop || res[i].Err != nil {
+			continue
+		}
+		if o.Decrypt {
+			aad = p.decryptRecord(rec, h, keys, o, &res[i], aad)
+		} else if o.Mask == ShowMask {
+			if err := p.maskRecord(rec, h, o, nil); err != nil {
+				res[i].Err = err
+			}
+		}
+	}
+	return res, nil
+}
+
+func findHeader(hs []Header, name string) ([]byte, int) {
+	var v []byte
+	n := 0
+	for _, h := range hs {
+		if h.Key == name {
+			if n == 0 {
+				v = h.Value
+			}
+			n++
+		}
+	}
+	return v, n
+}
+
+func (p *Protector) verifyRecord(rec *Record, sig []byte) SigStatus {
+	if p.verify == nil {
+		return SigBad
+	}
+	if err := p.verify.verify(rec, sig); err != nil {
+		return SigBad
+	}
+	return SigOK
+}
+
+func (p *Protector) jsonPath(locator string) ([]pathSeg, error) {
+	if v, ok := p.paths.Load(locator); ok {
+		return v.([]pathSeg), nil
+	}
+	segs, err := parseJSONPath(locator)
+	if err != nil {
+		return nil, err
+	}
+	if canonicalPath(segs) != locator || len(segs) == 0 {
+		return nil, fmt.Errorf("non-canonical path %q", locator)
+	}
+	p.paths.Store(locator, segs)
+	return segs, nil
+}
+
+// decryptRecord decrypts every field it has a key for. All-or-nothing per
+// record for integrity failures: the record is only rewritten when every
+// field either decrypts or has a destroyed key.
+func (p *Protector) decryptRecord(rec *Record, h *encHeader, keys *resolved, o FetchOptions, r *Result, aad []byte) []byte {
+	type done struct {
+		f  fieldRef
+		pt [][]byte // per occurrence for headers
+	}
+	var ok []done
+	var gone []fieldRef
+	var splices []splice
+	for _, f := range h.fields {
+		kr := h.keys[f.key]
+		id := cacheID(kr)
+		k := keys.keys[id]
+		if k == nil {
+			if err := keys.errs[id]; err != nil && errors.Is(err, ErrKeyNotFound) {
+				gone = append(gone, f)
+				continue
+			}
+			r.Err = integrityf("field %s: key unavailable", f.locator)
+			return aad
+		}
+		d := done{f: f}
+		dec := func(ct []byte, occ int) ([]byte, error) {
+			aad = appendAAD(aad[:0], h.version, rec.Topic, f.kind, f.locator, kr.id, kr.alg, h.nonce, occ)
+			pt, err := open(k, ct, aad)
+			if err != nil {
+				return nil, integrityf("field %s does not decrypt (tampered, moved or wrong key)", f.locator)
+			}
+			return pt, nil
+		}
+		switch f.kind {
+		case KindValue, KindKey:
+			src := rec.Value
+			if f.kind == KindKey {
+				src = rec.Key
+			}
+			if src == nil {
+				r.Err = integrityf("field %s is null", f.locator)
+				return aad
+			}
+			pt, err := dec(src, 0)
+			if err != nil {
+				r.Err = err
+				return aad
+			}
+			d.pt = [][]byte{pt}
+		case KindHeader:
+			name := strings.TrimPrefix(f.locator, "@header:")
+			occ := 0
+			for _, hd := range rec.Headers {
+				if hd.Key != name {
+					continue
+				}
+				pt, err := dec(hd.Value, occ)
+				if err != nil {
+					r.Err = err
+					return aad
+				}
+				d.pt = append(d.pt, pt)
+				occ++
+			}
+		case KindJSON:
+			segs, err := p.jsonPath(f.locator)
+			if err != nil || rec.Value == nil {
+				r.Err = integrityf("field %s: bad locator or null value", f.locator)
+				return aad
+			}
+			s, e, found, err := findPath(rec.Value, segs)
+			if err != nil || !found {
+				r.Err = integrityf("field %s: not found in value", f.locator)
+				return aad
+			}
+			ct, err := decodeB64String(rec.Value[s:e])
+			if err != nil {
+				r.Err = integrityf("field %s: %v", f.locator, err)
+				return aad
+			}
+			pt, err := dec(ct, 0)
+			if err != nil {
+				r.Err = err
+				return aad
+			}
+			splices = append(splices, splice{s, e, pt})
+		}
+		ok = append(ok, d)
+	}
+	// Every field decrypted or is gone: rewrite.
+	for _, d := range ok {
+		switch d.f.kind {
+		case KindValue:
+			rec.Value = d.pt[0]
+		case KindKey:
+			rec.Key = d.pt[0]
+		case KindHeader:
+			name := strings.TrimPrefix(d.f.locator, "@header:")
+			for occ, pt := range d.pt {
+				setNthHeader(rec.Headers, name, occ, pt)
+			}
+		}
+		r.Decrypted++
+	}
+	if len(splices) > 0 {
+		sort.Slice(splices, func(i, j int) bool { return splices[i].start < splices[j].start })
+		rec.Value = applySplices(rec.Value, splices)
+	}
+	for _, g := range gone {
+		r.Unreadable = append(r.Unreadable, g.locator)
+	}
+	if len(gone) > 0 && o.Mask == ShowMask {
+		hh := *h
+		hh.fields = gone
+		if err := p.maskRecord(rec, &hh, o, nil); err != nil {
+			r.Err = err
+		}
+		return aad
+	}
+	// Keep kguard.enc only for the fields still encrypted.
+	var hv []byte
+	if len(gone) > 0 {
+		hh := *h
+		hh.fields = gone
+		hv = hh.marshal()
+	}
+	rec.Headers = rewriteKguardHeaders(rec.Headers, hv, o.KeepHeaders)
+	return aad
+}
+
+// rewriteKguardHeaders replaces kguard.enc by encVal (removed when nil) and
+// removes kguard.sig unless keepSig.
+func rewriteKguardHeaders(hs []Header, encVal []byte, keepSig bool) []Header {
+	out := make([]Header, 0, len(hs))
+	for _, h := range hs {
+		switch {
+		case h.Key == EncHeader:
+			if encVal != nil {
+				out = append(out, Header{Key: EncHeader, Value: encVal})
+			}
+		case h.Key == SigHeader && !keepSig:
+		default:
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// maskRecord replaces the listed encrypted fields with the mask and removes
+// the kguard headers.
+func (p *Protector) maskRecord(rec *Record, h *encHeader, o FetchOptions, _ []byte) error {
+	mask := o.MaskValue
+	if mask == nil {
+		mask = []byte("****")
+	}
+	jmask, _ := json.Marshal(string(mask))
+	var splices []splice
+	for _, f := range h.fields {
+		switch f.kind {
+		case KindValue:
+			if rec.Value != nil {
+				rec.Value = bytes.Clone(mask)
+			}
+		case KindKey:
+			if rec.Key != nil {
+				rec.Key = bytes.Clone(mask)
+			}
+		case KindHeader:
+			name := strings.TrimPrefix(f.locator, "@header:")
+			for i := range rec.Headers {
+				if rec.Headers[i].Key == name {
+					rec.Headers[i].Value = bytes.Clone(mask)
+				}
+			}
+		case KindJSON:
+			segs, err := p.jsonPath(f.locator)
+			if err != nil || rec.Value == nil {
+				return integrityf("field %s: bad locator or null value", f.locator)
+			}
+			s, e, found, err := findPath(rec.Value, segs)
+			if err != nil || !found {
+				return integrityf("field %s: not found in value", f.locator)
+			}
+			splices = append(splices, splice{s, e, jmask})
+		}
+	}
+	if len(splices) > 0 {
+		sort.Slice(splices, func(i, j int) bool { return splices[i].start < splices[j].start })
+		rec.Value = applySplices(rec.Value, splices)
+	}
+	// The record no longer matches its signature or encryption header.
+	out := make([]Header, 0, len(rec.Headers))
+	for _, hd := range rec.Headers {
+		if hd.Key != EncHeader && hd.Key != SigHeader {
+			out = append(out, hd)
+		}
+	}
+	rec.Headers = out
+	return nil
+}
+
+func decodeB64String(raw []byte) ([]byte, error) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return nil, errors.New("encrypted JSON field is not a string")
+	}
+	b := raw[1 : len(raw)-1]
+	out := make([]byte, base64.StdEncoding.DecodedLen(len(b)))
+	n, err := base64.StdEncoding.Decode(out, b)
+	if err != nil {
+		return nil, errors.New("encrypted JSON field is not base64")
+	}
+	return out[:n], nil
+}

@@ -1,0 +1,259 @@
+package crypto
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/tink-crypto/tink-go/v2/insecurecleartextkeyset"
+	"github.com/tink-crypto/tink-go/v2/keyset"
+	"github.com/tink-crypto/tink-go/v2/signature"
+	"github.com/tink-crypto/tink-go/v2/tink"
+)
+
+// Signer signs records with the primary key of an Ed25519 Tink keyset.
+type Signer struct {
+	s     tink.Signer
+	keyID string
+}
+
+// NewSigner returns a Signer for a private Tink signature keyset (Ed25519).
+func NewSigner(h *keyset.Handle) (*Signer, error) {
+	s, err := signature.NewSigner(h)
+	if err != nil {
+		return nil, fmt.Errorf("crypto: signer: %w", err)
+	}
+	pe, err := h.Primary()
+	if err != nil {
+		return nil, fmt.Errorf("crypto: signer: %w", err)
+	}
+	return &Signer{s: s, keyID: strconv.FormatUint(uint64(pe.KeyID()), 10)}, nil
+}
+
+// KeyID is the id written into kguard.sig (the Tink id of the primary key).
+func (s *Signer) KeyID() string { return s.keyID }
+
+func (s *Signer) sign(ts int64, rec *Record) ([]byte, error) {
+	msg := signedBytes(make([]byte, 0, 256+len(rec.Key)+len(rec.Value)), FormatVersion, ts, s.keyID, rec)
+	sig, err := s.s.Sign(msg)
+	if err != nil {
+		return nil, err
+	}
+	h := sigHeader{version: FormatVersion, timestamp: ts, keyID: s.keyID, sig: sig}
+	return h.marshal(), nil
+}
+
+// Sign appends a kguard.sig header to rec, signed at t. Records already
+// carrying kguard.sig are refused (ErrInvalidRecord).
+func (s *Signer) Sign(rec *Record, t time.Time) error {
+	if _, n := findHeader(rec.Headers, SigHeader); n > 0 {
+		return invalidf("record already has %s", SigHeader)
+	}
+	v, err := s.sign(t.UnixMilli(), rec)
+	if err != nil {
+		return unavailable("crypto: sign", err)
+	}
+	rec.Headers = append(rec.Headers, Header{Key: SigHeader, Value: v})
+	return nil
+}
+
+// Verifier checks kguard.sig headers against a public keyset that may hold
+// several keys (old and new after a rotation).
+type Verifier struct {
+	v tink.Verifier
+}
+
+// NewVerifier returns a Verifier for a Tink signature keyset (public, or
+// private: its public part is used).
+func NewVerifier(h *keyset.Handle) (*Verifier, error) {
+	if pub, err := h.Public(); err == nil {
+		h = pub
+	}
+	v, err := signature.NewVerifier(h)
+	if err != nil {
+		return nil, fmt.Errorf("crypto: verifier: %w", err)
+	}
+	return &Verifier{v: v}, nil
+}
+
+func (v *Verifier) verify(rec *Record, hv []byte) error {
+	sh, err := parseSigHeader(hv)
+	if err != nil {
+		return err
+	}
+	msg := signedBytes(make([]byte, 0, 256+len(rec.Key)+len(rec.Value)), sh.version, sh.timestamp, sh.keyID, rec)
+	if err := v.v.Verify(sh.sig, msg); err != nil {
+		return errors.New("signature does not verify")
+	}
+	return nil
+}
+
+// Verify checks rec's kguard.sig: SigOK, SigBad (wrong, malformed or
+// repeated header) or SigMissing.
+func (v *Verifier) Verify(rec *Record) SigStatus {
+	hv, n := findHeader(rec.Headers, SigHeader)
+	switch {
+	case n == 0:
+		return SigMissing
+	case n > 1:
+		return SigBad
+	}
+	if v.verify(rec, hv) != nil {
+		return SigBad
+	}
+	return SigOK
+}
+
+// SignedAt returns the signing time recorded in rec's kguard.sig header.
+func SignedAt(rec *Record) (time.Time, error) {
+	hv, n := findHeader(rec.Headers, SigHeader)
+	if n != 1 {
+		return time.Time{}, fmt.Errorf("crypto: %d %s headers", n, SigHeader)
+	}
+	sh, err := parseSigHeader(hv)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.UnixMilli(sh.timestamp).UTC(), nil
+}
+
+// CreateSigningKeyset writes a new Ed25519 Tink keyset, as cleartext JSON
+// with mode 0600, to path (which must not exist) and returns its key id.
+// The file is a secret: protect it like a private key.
+func CreateSigningKeyset(path string) (string, error) {
+	h, err := keyset.NewHandle(signature.ED25519KeyTemplate())
+	if err != nil {
+		return "", fmt.Errorf("crypto: new signing key: %w", err)
+	}
+	if err := writeKeysetFile(path, h, true); err != nil {
+		return "", err
+	}
+	pe, _ := h.Primary()
+	return strconv.FormatUint(uint64(pe.KeyID()), 10), nil
+}
+
+// RotateSigningKeyset adds a new Ed25519 key to the keyset file and makes it
+// primary; old signatures still verify. It returns the new key id.
+func RotateSigningKeyset(path string) (string, error) {
+	h, err := readKeysetFile(path)
+	if err != nil {
+		return "", err
+	}
+	m := keyset.NewManagerFromHandle(h)
+	id, err := m.Add(signature.ED25519KeyTemplate())
+	if err != nil {
+		return "", fmt.Errorf("crypto: rotate signing key: %w", err)
+	}
+	if err := m.SetPrimary(id); err != nil {
+		return "", fmt.Errorf("crypto: rotate signing key: %w", err)
+	}
+	nh, err := m.Handle()
+	if err != nil {
+		return "", fmt.Errorf("crypto: rotate signing key: %w", err)
+	}
+	if err := writeKeysetFile(path, nh, false); err != nil {
+		return "", err
+	}
+	return strconv.FormatUint(uint64(id), 10), nil
+}
+
+// LoadSigner reads a signing keyset file written by CreateSigningKeyset.
+func LoadSigner(path string) (*Signer, error) {
+	h, err := readKeysetFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return NewSigner(h)
+}
+
+// LoadVerifier reads a signing keyset file (private or public) and returns a
+// Verifier for its public keys.
+func LoadVerifier(path string) (*Verifier, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("crypto: read keyset: %w", err)
+	}
+	h, err := insecurecleartextkeyset.Read(keyset.NewJSONReader(bytes.NewReader(b)))
+	if err != nil {
+		h, err = keyset.ReadWithNoSecrets(keyset.NewJSONReader(bytes.NewReader(b)))
+		if err != nil {
+			return nil, fmt.Errorf("crypto: parse keyset %s: %w", path, err)
+		}
+	}
+	return NewVerifier(h)
+}
+
+// WritePublicKeyset writes the public part of a signing keyset file to
+// out, for verifiers that must not hold the private key.
+func WritePublicKeyset(path, out string) error {
+	h, err := readKeysetFile(path)
+	if err != nil {
+		return err
+	}
+	pub, err := h.Public()
+	if err != nil {
+		return fmt.Errorf("crypto: public keyset: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := pub.WriteWithNoSecrets(keyset.NewJSONWriter(&buf)); err != nil {
+		return fmt.Errorf("crypto: public keyset: %w", err)
+	}
+	return writeFileAtomic(out, buf.Bytes(), 0o644, true)
+}
+
+func readKeysetFile(path string) (*keyset.Handle, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("crypto: read keyset: %w", err)
+	}
+	h, err := insecurecleartextkeyset.Read(keyset.NewJSONReader(bytes.NewReader(b)))
+	if err != nil {
+		return nil, fmt.Errorf("crypto: parse keyset %s: %w", path, err)
+	}
+	return h, nil
+}
+
+func writeKeysetFile(path string, h *keyset.Handle, create bool) error {
+	var buf bytes.Buffer
+	if err := insecurecleartextkeyset.Write(h, keyset.NewJSONWriter(&buf)); err != nil {
+		return fmt.Errorf("crypto: encode keyset: %w", err)
+	}
+	return writeFileAtomic(path, buf.Bytes(), 0o600, create)
+}
+
+// writeFileAtomic writes through a temporary file and a rename. With
+// create, an existing path is an error.
+func writeFileAtomic(path string, data []byte, mode os.FileMode, create bool) error {
+	if create {
+		if _, err := os.Stat(path); err == nil {
+			return fmt.Errorf("crypto: %s already exists", path)
+		}
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return fmt.Errorf("crypto: write %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("crypto: write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("crypto: write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("crypto: write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("crypto: write %s: %w", path, err)
+	}
+	return nil
+}
