@@ -1,0 +1,51 @@
+# kguard's authorization entry point.
+#
+# The engine evaluates data.kguard.decision once per request. Input document:
+# see docs/policy.md. Output:
+#   {"results": [{"allowed": bool, "reason": string}, ...]   one per input action, same order
+#    "violations": [{"resource", "name", "message"}]          safeguard denials (POLICY_VIOLATION)
+#    "reasons": [string]}                                     extra request-level reasons
+#
+# Per-action results are cached by the engine keyed on (principal, tenant,
+# client host, action, policy revision): the rules below that decide an
+# action must depend only on those (and data), never on other input fields.
+package kguard
+
+import data.kguard.acl
+import data.kguard.safeguards
+import data.kguard.tenant
+
+default kguard_principal := "User:kguard"
+
+kguard_principal := data.config.kguard.principal
+
+default audit_topic := "__kguard_audit"
+
+audit_topic := data.config.kguard.audit_topic
+
+# Operations on the audit topic reserved to kguard's own principal.
+audit_reserved_ops := {"Write", "Delete", "Alter", "AlterConfigs", "All"}
+
+audit_denial(a) := sprintf("only %s may %s the audit topic %s", [kguard_principal, a.operation, audit_topic]) if {
+	a.resource == "Topic"
+	a.name == audit_topic
+	a.operation in audit_reserved_ops
+	input.principal != kguard_principal
+}
+
+# action_result decides one action: the audit-topic rule, then tenant
+# isolation, then Kafka ACL semantics.
+action_result(a) := {"allowed": false, "reason": r} if {
+	r := audit_denial(a)
+} else := {"allowed": false, "reason": r} if {
+	r := tenant.denial(a)
+} else := acl.result(a, input.principal, input.client_host)
+
+decision := {
+	"results": [action_result(a) | some a in input.actions],
+	"violations": [v | some v in safeguards.violations],
+	"reasons": [r | some r in reasons],
+}
+
+# reasons collects optional request-level explanations; add rules to it.
+reasons contains sprintf("tenant %s (prefix %q)", [input.tenant, tenant.prefix]) if input.tenant != ""

@@ -1,0 +1,174 @@
+# Safeguards: requests that are authorized but break the platform's rules are
+# refused with POLICY_VIOLATION and the message of each violation.
+#
+# Settings (data.config.safeguards), all optional:
+#   exempt_principals        principals the safeguards do not apply to
+#   min_replication_factor   CreateTopics (a -1 request uses broker_defaults.replication_factor)
+#   min_insync_replicas      CreateTopics, AlterConfigs, IncrementalAlterConfigs (topic and broker)
+#   topic_name_pattern       regex every new topic name must match
+#   max_partitions           ceiling for CreateTopics and CreatePartitions
+#   retention_ms             {"min": ms, "max": ms, "allow_infinite": bool}
+#   topic_classes            [{"name", "pattern" (regex on the topic name), "cleanup_policy": [allowed]}],
+#                            the first class whose pattern matches applies
+#   durable_produce_topics   regexes: Produce to a matching topic needs acks=all (-1) or an idempotent producer
+#   broker_defaults          {"replication_factor", "num_partitions"} used for -1 in CreateTopics
+package kguard.safeguards
+
+default cfg := {}
+
+cfg := data.config.safeguards
+
+exempt if input.principal in object.get(cfg, "exempt_principals", [])
+
+violation(resource, name, msg) := {"resource": resource, "name": name, "message": msg}
+
+broker_defaults := object.get(cfg, "broker_defaults", {})
+
+effective_rf(t) := rf if {
+	t.replication_factor == -1
+	rf := object.get(broker_defaults, "replication_factor", -1)
+} else := t.replication_factor
+
+effective_partitions(t) := n if {
+	t.partitions == -1
+	n := object.get(broker_defaults, "num_partitions", -1)
+} else := t.partitions
+
+# ---- CreateTopics (19) ----
+
+create_topics contains t if {
+	input.api_key == 19
+	not exempt
+	some t in input.details.topics
+}
+
+violations contains violation("Topic", t.name, msg) if {
+	some t in create_topics
+	pat := cfg.topic_name_pattern
+	not regex.match(pat, t.name)
+	msg := sprintf("topic name %q does not follow the naming convention %s", [t.name, pat])
+}
+
+violations contains violation("Topic", t.name, msg) if {
+	some t in create_topics
+	lo := cfg.min_replication_factor
+	rf := effective_rf(t)
+	rf < lo
+	msg := sprintf("replication factor %d is below the minimum %d", [rf, lo])
+}
+
+violations contains violation("Topic", t.name, msg) if {
+	some t in create_topics
+	hi := cfg.max_partitions
+	n := effective_partitions(t)
+	n > hi
+	msg := sprintf("%d partitions exceed the ceiling of %d", [n, hi])
+}
+
+violations contains violation("Topic", t.name, msg) if {
+	some t in create_topics
+	some msg in config_problems(t.name, object.get(t, "configs", {}))
+}
+
+# ---- CreatePartitions (37) ----
+
+violations contains violation("Topic", t.name, msg) if {
+	input.api_key == 37
+	not exempt
+	some t in input.details.topics
+	hi := cfg.max_partitions
+	t.count > hi
+	msg := sprintf("%d partitions exceed the ceiling of %d", [t.count, hi])
+}
+
+# ---- AlterConfigs (33) and IncrementalAlterConfigs (44) ----
+
+altered contains r if {
+	input.api_key in {33, 44}
+	not exempt
+	some r in input.details.resources
+}
+
+violations contains violation("Topic", r.name, msg) if {
+	some r in altered
+	r.type == "Topic"
+	some msg in config_problems(r.name, r.configs)
+}
+
+violations contains violation("Cluster", r.name, msg) if {
+	some r in altered
+	r.type == "Broker"
+	some msg in min_isr_problems(r.configs)
+}
+
+# Deleting a guarded setting reverts it to the broker default, which the
+# safeguard cannot see: refuse it.
+guarded_configs := {"min.insync.replicas", "retention.ms", "cleanup.policy"}
+
+violations contains violation("Topic", r.name, msg) if {
+	some r in altered
+	r.type == "Topic"
+	some op in r.ops
+	op.op == "DELETE"
+	op.name in guarded_configs
+	msg := sprintf("%s may not be deleted (reset to the broker default)", [op.name])
+}
+
+# ---- Produce (0) ----
+
+violations contains violation("Topic", topic, msg) if {
+	input.api_key == 0
+	not exempt
+	input.details.acks != -1
+	not input.details.idempotent
+	some topic in input.details.topics
+	some pat in object.get(cfg, "durable_produce_topics", [])
+	regex.match(pat, topic)
+	msg := sprintf("topic %s requires acks=all or an idempotent producer (acks=%d)", [topic, input.details.acks])
+}
+
+# ---- topic config checks, shared ----
+
+config_problems(name, configs) := min_isr_problems(configs) | retention_problems(configs) | cleanup_problems(name, configs)
+
+min_isr_problems(configs) := {msg |
+	v := configs["min.insync.replicas"]
+	lo := cfg.min_insync_replicas
+	n := to_number(v)
+	n < lo
+	msg := sprintf("min.insync.replicas %v is below the minimum %d", [v, lo])
+}
+
+retention_problems(configs) := {msg |
+	v := configs["retention.ms"]
+	n := to_number(v)
+	some msg in retention_msgs(n)
+}
+
+retention := object.get(cfg, "retention_ms", {})
+
+retention_msgs(n) := {"retention.ms -1 (infinite) is not allowed"} if {
+	n == -1
+	not object.get(retention, "allow_infinite", false)
+} else := {sprintf("retention.ms %d is below the minimum %d", [n, retention.min])} if {
+	n >= 0
+	n < retention.min
+} else := {sprintf("retention.ms %d is above the maximum %d", [n, retention.max])} if {
+	n > retention.max
+} else := set()
+
+topic_class(name) := cls if {
+	classes := object.get(cfg, "topic_classes", [])
+	idx := [i | some i, c in classes; regex.match(c.pattern, name)]
+	count(idx) > 0
+	cls := classes[idx[0]]
+}
+
+cleanup_problems(name, configs) := {msg |
+	v := configs["cleanup.policy"]
+	cls := topic_class(name)
+	some part in split(v, ",")
+	p := trim_space(part)
+	not p in cls.cleanup_policy
+	msg := sprintf("cleanup.policy %s is not allowed for %s topics (allowed: %s)", [p, cls.name, concat(",", cls.cleanup_policy)])
+}

@@ -1,0 +1,43 @@
+# Tenant isolation.
+#
+# A principal with a tenant (input.tenant, set by authentication from the
+# principal-to-tenant mapping) sees and touches only topics, groups and
+# transactional ids whose names start with the tenant's prefix, and no
+# cluster-wide operation except those its tenant entry lists (by default
+# IdempotentWrite only: cluster-wide listings - ListGroups, DescribeAcls,
+# DescribeLogDirs, ... - would reveal other tenants' names).
+#
+# data.config.tenants: {"<tenant>": {"prefix": "acme.", "cluster_operations": ["IdempotentWrite"]}}
+# A tenant without an entry gets the prefix "<tenant>." and the defaults.
+package kguard.tenant
+
+default tenants := {}
+
+tenants := data.config.tenants
+
+entry := object.get(tenants, input.tenant, {})
+
+default prefix := ""
+
+prefix := object.get(entry, "prefix", concat("", [input.tenant, "."])) if input.tenant != ""
+
+cluster_operations := {op | some op in object.get(entry, "cluster_operations", ["IdempotentWrite"])}
+
+scoped := {"Topic", "Group", "TransactionalId"}
+
+denial(a) := sprintf("tenant %s may only use %s names starting with %q", [input.tenant, a.resource, prefix]) if {
+	input.tenant != ""
+	a.resource in scoped
+	not startswith(a.name, prefix)
+}
+
+denial(a) := sprintf("tenant %s may not %s the cluster", [input.tenant, a.operation]) if {
+	input.tenant != ""
+	a.resource == "Cluster"
+	not a.operation in cluster_operations
+}
+
+denial(a) := sprintf("tenant %s may not use delegation tokens", [input.tenant]) if {
+	input.tenant != ""
+	a.resource == "DelegationToken"
+}

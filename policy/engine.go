@@ -1,0 +1,617 @@
+package policy
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing/fstest"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/loader"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/tester"
+	"go.uber.org/zap"
+)
+
+// Queries the engine prepares.
+const (
+	DecisionQuery   = "data.kguard.decision"
+	ProtectionQuery = "data.kguard.protection.result"
+)
+
+// Default cache sizes.
+const (
+	DefaultCacheSize           = 100_000
+	DefaultProtectionCacheSize = 10_000
+)
+
+// Config configures an Engine.
+type Config struct {
+	// Dirs are the policy directories: Rego modules (*.rego, with their
+	// *_test.rego) and data files (*.json, *.yaml, *.yml), laid out as for
+	// `opa eval -d` / `opa test`: a data file's directory, relative to its
+	// root, is its path under data. Several roots merge (e.g. "policies" and
+	// "policies/demo" for the demo data set).
+	Dirs []string
+	// FS, when set, is read instead of the OS file system (Dirs are paths in
+	// it); Watch is then unavailable. Used for the embedded policies.
+	FS fs.FS
+	// CacheSize bounds the decision cache (entries, one per action);
+	// 0 means DefaultCacheSize, negative disables the cache.
+	CacheSize int
+	// ProtectionCacheSize bounds the protection cache; 0 means
+	// DefaultProtectionCacheSize, negative disables it.
+	ProtectionCacheSize int
+	// Logger receives reload results; nil means no logging.
+	Logger *zap.Logger
+}
+
+// Engine is the OPA-backed Authorizer. It is safe for concurrent use.
+type Engine struct {
+	cfg      Config
+	log      *zap.Logger
+	state    atomic.Pointer[state]
+	reloadMu sync.Mutex
+	idPrefix string
+	seq      atomic.Uint64
+}
+
+var _ Authorizer = (*Engine)(nil)
+
+// state is one compiled, tested policy revision with its caches. Swapping
+// the state drops the old caches, so entries are keyed on the revision.
+type state struct {
+	revision   string
+	files      []string
+	decision   rego.PreparedEvalQuery
+	protection rego.PreparedEvalQuery
+	cache      *lru.Cache[cacheKey, cacheEntry]
+	pcache     *lru.Cache[protKey, *Protection]
+}
+
+type cacheKey struct {
+	principal, tenant, host string
+	action                  Action
+	variant                 variant
+}
+
+// variant distinguishes cached Produce decisions by what the produce
+// safeguard reads (acks and idempotence).
+type variant struct {
+	produce    bool
+	acks       int16
+	idempotent bool
+}
+
+type cacheEntry struct {
+	result     Result
+	violations []Violation
+}
+
+type protKey struct{ principal, tenant, topic string }
+
+// NewEngine loads, compiles and tests the policies in cfg.Dirs. It fails if
+// they do not compile or a Rego test fails.
+func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
+	if len(cfg.Dirs) == 0 {
+		return nil, errors.New("policy: no policy directory configured")
+	}
+	if cfg.CacheSize == 0 {
+		cfg.CacheSize = DefaultCacheSize
+	}
+	if cfg.ProtectionCacheSize == 0 {
+		cfg.ProtectionCacheSize = DefaultProtectionCacheSize
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	var rnd [6]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return nil, fmt.Errorf("policy: decision id prefix: %w", err)
+	}
+	e := &Engine{cfg: cfg, log: log, idPrefix: hex.EncodeToString(rnd[:]) + "-"}
+	st, err := e.build(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e.state.Store(st)
+	log.Info("policy loaded", zap.String("revision", st.revision), zap.Int("files", len(st.files)))
+	return e, nil
+}
+
+// Revision returns the revision (hash of the loaded files) in force.
+func (e *Engine) Revision() string { return e.state.Load().revision }
+
+// Reload reads the policy directories again, compiles them, runs their Rego
+// tests, and swaps the new policy in only if all of that succeeds. On error
+// the old policy stays in force and the error is logged and returned.
+func (e *Engine) Reload(ctx context.Context) error {
+	e.reloadMu.Lock()
+	defer e.reloadMu.Unlock()
+	old := e.state.Load()
+	st, err := e.build(ctx)
+	if err != nil {
+		e.log.Error("policy reload refused, keeping the old policy",
+			zap.String("revision", old.revision), zap.Error(err))
+		return err
+	}
+	if st.revision == old.revision {
+		return nil
+	}
+	e.state.Store(st)
+	e.log.Info("policy reloaded", zap.String("old_revision", old.revision),
+		zap.String("revision", st.revision), zap.Int("files", len(st.files)))
+	return nil
+}
+
+// policyFile reports whether name is a file the engine loads.
+func policyFile(name string) bool {
+	base := path.Base(name)
+	if strings.HasPrefix(base, ".") || strings.HasPrefix(base, "#") || strings.HasSuffix(base, "~") {
+		return false
+	}
+	switch path.Ext(base) {
+	case ".rego", ".json", ".yaml", ".yml":
+		return true
+	}
+	return false
+}
+
+// snapshot reads every policy file of the roots into an in-memory file
+// system (root i under "r<i>"), so that the revision hash and what is
+// compiled are the same bytes.
+func (e *Engine) snapshot() (fstest.MapFS, []string, string, error) {
+	mfs := fstest.MapFS{}
+	var names []string
+	h := sha256.New()
+	for i, dir := range e.cfg.Dirs {
+		root := "r" + strconv.Itoa(i)
+		mfs[root] = &fstest.MapFile{Mode: fs.ModeDir | 0o755}
+		var fsys fs.FS
+		base := dir
+		if e.cfg.FS != nil {
+			fsys = e.cfg.FS
+		} else {
+			fsys = os.DirFS(dir)
+			base = "."
+		}
+		err := fs.WalkDir(fsys, base, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel := strings.TrimPrefix(strings.TrimPrefix(p, base), "/")
+			if d.IsDir() {
+				if rel != "" && strings.HasPrefix(d.Name(), ".") {
+					return fs.SkipDir
+				}
+				if rel != "" {
+					mfs[root+"/"+rel] = &fstest.MapFile{Mode: fs.ModeDir | 0o755}
+				}
+				return nil
+			}
+			if !policyFile(p) {
+				return nil
+			}
+			b, err := fs.ReadFile(fsys, p)
+			if err != nil {
+				return err
+			}
+			mfs[root+"/"+rel] = &fstest.MapFile{Data: b, Mode: 0o644}
+			names = append(names, filepath.Join(dir, rel))
+			fmt.Fprintf(h, "%d\x00%s\x00%d\x00", i, rel, len(b))
+			h.Write(b)
+			return nil
+		})
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("policy: read %s: %w", dir, err)
+		}
+	}
+	return mfs, names, hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
+// loaded is a parsed policy set.
+type loaded struct {
+	modules  map[string]*ast.Module
+	docs     map[string]any
+	files    []string
+	revision string
+}
+
+func (e *Engine) load() (*loaded, error) {
+	mfs, files, rev, err := e.snapshot()
+	if err != nil {
+		return nil, err
+	}
+	roots := make([]string, len(e.cfg.Dirs))
+	for i := range roots {
+		roots[i] = "r" + strconv.Itoa(i)
+	}
+	res, err := loader.NewFileLoader().WithFS(mfs).WithRegoVersion(ast.RegoV1).
+		WithProcessAnnotation(true).All(roots)
+	if err != nil {
+		return nil, fmt.Errorf("policy: load: %w", err)
+	}
+	if len(res.Modules) == 0 {
+		return nil, fmt.Errorf("policy: no Rego module in %s", strings.Join(e.cfg.Dirs, ", "))
+	}
+	return &loaded{modules: res.ParsedModules(), docs: res.Documents, files: files, revision: rev}, nil
+}
+
+// build loads, compiles and tests the policies and prepares the queries.
+func (e *Engine) build(ctx context.Context) (*state, error) {
+	return e.buildWith(ctx, true)
+}
+
+// buildNoTests is build without running the Rego tests (policy eval).
+func (e *Engine) buildNoTests(ctx context.Context) (*state, error) {
+	return e.buildWith(ctx, false)
+}
+
+func (e *Engine) buildWith(ctx context.Context, tests bool) (*state, error) {
+	l, err := e.load()
+	if err != nil {
+		return nil, err
+	}
+	compiler := ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1)
+	if compiler.Compile(l.modules); compiler.Failed() {
+		return nil, fmt.Errorf("policy: compile: %w", compiler.Errors)
+	}
+	if tests {
+		if err := runRegoTests(ctx, l, nil); err != nil {
+			return nil, err
+		}
+	}
+	store := inmem.NewFromObjectWithOpts(l.docs, inmem.OptRoundTripOnWrite(false))
+	dq, err := rego.New(rego.Query(DecisionQuery), rego.Compiler(compiler), rego.Store(store)).PrepareForEval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("policy: prepare %s: %w", DecisionQuery, err)
+	}
+	pq, err := rego.New(rego.Query(ProtectionQuery), rego.Compiler(compiler), rego.Store(store)).PrepareForEval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("policy: prepare %s: %w", ProtectionQuery, err)
+	}
+	st := &state{revision: l.revision, files: l.files, decision: dq, protection: pq}
+	if e.cfg.CacheSize > 0 {
+		if st.cache, err = lru.New[cacheKey, cacheEntry](e.cfg.CacheSize); err != nil {
+			return nil, fmt.Errorf("policy: cache: %w", err)
+		}
+	}
+	if e.cfg.ProtectionCacheSize > 0 {
+		if st.pcache, err = lru.New[protKey, *Protection](e.cfg.ProtectionCacheSize); err != nil {
+			return nil, fmt.Errorf("policy: protection cache: %w", err)
+		}
+	}
+	return st, nil
+}
+
+// TestFailure describes failed Rego tests.
+type TestFailure struct {
+	Failed []string
+}
+
+func (t *TestFailure) Error() string {
+	return fmt.Sprintf("policy: %d Rego test(s) failed: %s", len(t.Failed), strings.Join(t.Failed, ", "))
+}
+
+// runRegoTests runs every test_ rule of the loaded modules. When out is not
+// nil, one line per test is written to it.
+func runRegoTests(ctx context.Context, l *loaded, out func(r *tester.Result)) error {
+	store := inmem.NewFromObjectWithOpts(l.docs, inmem.OptRoundTripOnWrite(false))
+	runner := tester.NewRunner().SetStore(store).SetDefaultRegoVersion(ast.RegoV1).SetModules(l.modules)
+	var failed []string
+	err := storage.Txn(ctx, store, storage.TransactionParams{}, func(txn storage.Transaction) error {
+		ch, err := runner.RunTests(ctx, txn)
+		if err != nil {
+			return fmt.Errorf("policy: run Rego tests: %w", err)
+		}
+		for r := range ch {
+			if out != nil {
+				out(r)
+			}
+			if r.Fail || r.Error != nil {
+				name := r.Package + "." + r.Name
+				if r.Error != nil {
+					name += " (" + r.Error.Error() + ")"
+				}
+				failed = append(failed, name)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(failed) > 0 {
+		sort.Strings(failed)
+		return &TestFailure{Failed: failed}
+	}
+	return nil
+}
+
+// hostOf returns the host part of "ip:port" (the whole string when it has
+// no port).
+func hostOf(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}
+
+// cacheVariant reports whether the request's per-action results may be
+// cached, and under which variant. Safeguard requests (CreateTopics,
+// AlterConfigs, CreatePartitions, IncrementalAlterConfigs) are never cached;
+// Produce is cached per (acks, idempotent); other requests are cached when
+// they carry no details, or only the informational details Decompose sets.
+func cacheVariant(req *Request) (variant, bool) {
+	switch req.APIKey {
+	case 19, 33, 37, 44:
+		return variant{}, false
+	case 0:
+		v := variant{produce: true}
+		if req.Details != nil {
+			v.acks = int16(detailInt(req.Details["acks"], 0))
+			v.idempotent, _ = req.Details["idempotent"].(bool)
+		}
+		return v, true
+	case 3, 9, 16, 66:
+		return variant{}, true
+	}
+	return variant{}, len(req.Details) == 0
+}
+
+func detailInt(v any, def int) int {
+	switch n := v.(type) {
+	case int:
+		return n
+	case int16:
+		return int(n)
+	case int32:
+		return int(n)
+	case int64:
+		return int(n)
+	case float64:
+		return int(n)
+	}
+	return def
+}
+
+func (e *Engine) newDecision(st *state, results []Result) *Decision {
+	buf := make([]byte, 0, len(e.idPrefix)+20)
+	buf = append(buf, e.idPrefix...)
+	buf = strconv.AppendUint(buf, e.seq.Add(1), 10)
+	return &Decision{Results: results, Revision: st.revision, DecisionID: string(buf)}
+}
+
+// Authorize decides req: one Result per action, plus safeguard violations.
+// An error (evaluation failure, undefined decision) means deny.
+func (e *Engine) Authorize(ctx context.Context, req *Request) (*Decision, error) {
+	if req == nil {
+		return nil, errors.New("policy: nil request")
+	}
+	st := e.state.Load()
+	host := hostOf(req.ClientAddr)
+	v, cacheable := cacheVariant(req)
+	if !cacheable || st.cache == nil {
+		d, err := e.eval(ctx, st, req, host)
+		if err != nil {
+			return nil, err
+		}
+		d.Reasons = append(summarize(req.Actions, d.Results, d.Violations), d.Reasons...)
+		return d, nil
+	}
+
+	results := make([]Result, len(req.Actions))
+	var violations []Violation
+	var missing []int
+	for i, a := range req.Actions {
+		ent, ok := st.cache.Get(cacheKey{req.Principal, req.Tenant, host, a, v})
+		if !ok {
+			missing = append(missing, i)
+			continue
+		}
+		results[i] = ent.result
+		violations = appendViolations(violations, ent.violations)
+	}
+	var extra []string
+	if len(missing) > 0 {
+		sub := *req
+		sub.Actions = make([]Action, len(missing))
+		for j, i := range missing {
+			sub.Actions[j] = req.Actions[i]
+		}
+		d, err := e.eval(ctx, st, &sub, host)
+		if err != nil {
+			return nil, err
+		}
+		extra = d.Reasons
+		// Attribute violations to the actions they name; one that names no
+		// action makes the evaluation uncacheable.
+		attributable := true
+		for _, vi := range d.Violations {
+			if !namesAction(sub.Actions, vi) {
+				attributable = false
+				violations = appendViolations(violations, []Violation{vi})
+			}
+		}
+		for j, i := range missing {
+			a := sub.Actions[j]
+			ent := cacheEntry{result: d.Results[j]}
+			for _, vi := range d.Violations {
+				if vi.Resource == string(a.Resource) && vi.Name == a.Name {
+					ent.violations = append(ent.violations, vi)
+				}
+			}
+			results[i] = ent.result
+			violations = appendViolations(violations, ent.violations)
+			if attributable {
+				st.cache.Add(cacheKey{req.Principal, req.Tenant, host, a, v}, ent)
+			}
+		}
+	}
+	d := e.newDecision(st, results)
+	d.Violations = violations
+	if len(missing) > 0 || len(violations) > 0 || !allAllowed(results) {
+		d.Reasons = append(summarize(req.Actions, results, violations), extra...)
+	}
+	return d, nil
+}
+
+func allAllowed(rs []Result) bool {
+	for _, r := range rs {
+		if !r.Allowed {
+			return false
+		}
+	}
+	return true
+}
+
+func namesAction(actions []Action, v Violation) bool {
+	for _, a := range actions {
+		if string(a.Resource) == v.Resource && a.Name == v.Name {
+			return true
+		}
+	}
+	return false
+}
+
+// appendViolations appends vs to dst, skipping duplicates.
+func appendViolations(dst, vs []Violation) []Violation {
+outer:
+	for _, v := range vs {
+		for _, d := range dst {
+			if d == v {
+				continue outer
+			}
+		}
+		dst = append(dst, v)
+	}
+	return dst
+}
+
+// summarize explains denials and violations, one line each.
+func summarize(actions []Action, results []Result, vs []Violation) []string {
+	var out []string
+	for i, r := range results {
+		if !r.Allowed {
+			a := actions[i]
+			out = append(out, fmt.Sprintf("deny %s %s %q: %s", a.Operation, a.Resource, a.Name, r.Reason))
+		}
+	}
+	for _, v := range vs {
+		out = append(out, fmt.Sprintf("policy violation on %s %q: %s", v.Resource, v.Name, v.Message))
+	}
+	return out
+}
+
+// input builds the Rego input document for req (see docs/policy.md).
+func input(req *Request, host string) (ast.Value, error) {
+	acts := make([]*ast.Term, len(req.Actions))
+	for i, a := range req.Actions {
+		acts[i] = ast.ObjectTerm(
+			ast.Item(ast.StringTerm("resource"), ast.StringTerm(string(a.Resource))),
+			ast.Item(ast.StringTerm("name"), ast.StringTerm(a.Name)),
+			ast.Item(ast.StringTerm("operation"), ast.StringTerm(string(a.Operation))),
+		)
+	}
+	details := ast.NewObject()
+	if req.Details != nil {
+		v, err := ast.InterfaceToValue(req.Details)
+		if err != nil {
+			return nil, fmt.Errorf("policy: details: %w", err)
+		}
+		obj, ok := v.(ast.Object)
+		if !ok {
+			return nil, errors.New("policy: details is not an object")
+		}
+		details = obj
+	}
+	return ast.NewObject(
+		ast.Item(ast.StringTerm("principal"), ast.StringTerm(req.Principal)),
+		ast.Item(ast.StringTerm("tenant"), ast.StringTerm(req.Tenant)),
+		ast.Item(ast.StringTerm("mechanism"), ast.StringTerm(req.Mechanism)),
+		ast.Item(ast.StringTerm("client_addr"), ast.StringTerm(req.ClientAddr)),
+		ast.Item(ast.StringTerm("client_host"), ast.StringTerm(host)),
+		ast.Item(ast.StringTerm("listener"), ast.StringTerm(req.Listener)),
+		ast.Item(ast.StringTerm("api_key"), ast.IntNumberTerm(int(req.APIKey))),
+		ast.Item(ast.StringTerm("api_name"), ast.StringTerm(req.APIName)),
+		ast.Item(ast.StringTerm("api_version"), ast.IntNumberTerm(int(req.APIVersion))),
+		ast.Item(ast.StringTerm("client_id"), ast.StringTerm(req.ClientID)),
+		ast.Item(ast.StringTerm("actions"), ast.ArrayTerm(acts...)),
+		ast.Item(ast.StringTerm("details"), ast.NewTerm(details)),
+	), nil
+}
+
+// eval evaluates the decision query once for req.
+func (e *Engine) eval(ctx context.Context, st *state, req *Request, host string) (*Decision, error) {
+	in, err := input(req, host)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := st.decision.Eval(ctx, rego.EvalParsedInput(in))
+	if err != nil {
+		return nil, fmt.Errorf("policy: evaluate: %w", err)
+	}
+	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+		return nil, fmt.Errorf("policy: %s is undefined", DecisionQuery)
+	}
+	obj, ok := rs[0].Expressions[0].Value.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("policy: %s is not an object", DecisionQuery)
+	}
+	rawResults, _ := obj["results"].([]any)
+	if len(rawResults) != len(req.Actions) {
+		return nil, fmt.Errorf("policy: %d results for %d actions", len(rawResults), len(req.Actions))
+	}
+	d := e.newDecision(st, make([]Result, len(rawResults)))
+	for i, r := range rawResults {
+		m, ok := r.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("policy: result %d is not an object", i)
+		}
+		allowed, ok := m["allowed"].(bool)
+		if !ok {
+			return nil, fmt.Errorf("policy: result %d has no boolean allowed", i)
+		}
+		reason, _ := m["reason"].(string)
+		d.Results[i] = Result{Allowed: allowed, Reason: reason}
+	}
+	rawViolations, _ := obj["violations"].([]any)
+	for i, r := range rawViolations {
+		m, ok := r.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("policy: violation %d is not an object", i)
+		}
+		v := Violation{}
+		v.Resource, _ = m["resource"].(string)
+		v.Name, _ = m["name"].(string)
+		v.Message, _ = m["message"].(string)
+		if v.Message == "" {
+			v.Message = "policy violation"
+		}
+		d.Violations = append(d.Violations, v)
+	}
+	rawReasons, _ := obj["reasons"].([]any)
+	for _, r := range rawReasons {
+		if s, ok := r.(string); ok {
+			d.Reasons = append(d.Reasons, s)
+		}
+	}
+	return d, nil
+}
