@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# test/run-tests.sh: the whole test suite, as `make test` and CI run it.
+#
+# Installs what the suites need (test/deps.sh), starts the real services
+# (an OpenBao dev server, a 3-node Apache Kafka 4.x KRaft cluster), runs the
+# Go tests with the race detector, and stops the services whatever happens.
+# KGUARD_REQUIRE_SERVICES=1 makes a test that cannot reach a service fail
+# instead of skip.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$PWD"
+
+step() { printf '\n=== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
+
+stop_services() {
+	step "stopping services"
+	bash test/kafka/cluster.sh stop || true
+	bash test/openbao.sh stop || true
+}
+trap stop_services EXIT
+
+step "installing test dependencies"
+bash test/deps.sh
+go mod download
+
+step "static checks"
+unformatted=$(gofmt -l $(git ls-files '*.go') 2>/dev/null || true)
+if [[ -n "$unformatted" ]]; then
+	echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+go vet ./...
+
+step "starting OpenBao"
+bash test/openbao.sh start
+eval "$(bash test/openbao.sh env)"
+
+step "starting Apache Kafka (3-node KRaft)"
+bash test/kafka/cluster.sh start
+eval "$(bash test/kafka/cluster.sh env)"
+
+export KGUARD_REQUIRE_SERVICES=1
+step "go test -race"
+# -p 1 would be slow; 2 packages at a time fits a 2-core machine next to
+# the Kafka JVMs.
+log=$(mktemp)
+set +e
+go test -race -p 2 -timeout 20m -count=1 ./... 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+passed=$(grep -cE "^ok " "$log" || true)
+failed=$(grep -cE "^FAIL" "$log" || true)
+rm -f "$log"
+step "go test: $passed packages passed, $failed failed (exit $status)"
+exit "$status"
