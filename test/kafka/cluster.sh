@@ -28,6 +28,7 @@ WORK="$HERE/work"
 TLS="$WORK/tls"
 SECRETS="$WORK/secrets"
 LOGS="$WORK/logs"
+READY_CLASSES="$LIB/.ready-classes"
 NODES=(1 2 3)
 READY_TOPIC="kguard-ready"
 START_TIMEOUT="${KGUARD_KAFKA_START_TIMEOUT:-100}" # seconds
@@ -54,6 +55,7 @@ check_node() {
 
 ensure_tools() {
 	command -v java >/dev/null || die "java not found (run test/deps.sh)"
+	command -v javac >/dev/null || die "javac not found: a JDK is needed (run test/deps.sh)"
 	command -v openssl >/dev/null || die "openssl not found (run test/deps.sh)"
 	command -v kcat >/dev/null || die "kcat not found (run test/deps.sh)"
 	if ! compgen -G "$LIB/kafka_2.13-*.jar" >/dev/null; then
@@ -75,11 +77,26 @@ kafka_version() {
 }
 
 # java runs a JVM with the lib/ classpath. Extra JVM options come first in $JAVA_OPTS_EXTRA.
+# run_java runs a short-lived tool JVM with the lib/ classpath (C1 only and the serial
+# collector: they start faster and take less CPU from the brokers beside them).
 run_java() {
-	# shellcheck disable=SC2086
-	java -cp "$LIB/*" -Djava.awt.headless=true $JAVA_OPTS_EXTRA "$@"
+	java -cp "$LIB/*:$READY_CLASSES" -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
+		-Djava.awt.headless=true -Dlog4j2.configurationFile="$HERE/log4j2-tools.properties" "$@"
 }
-JAVA_OPTS_EXTRA=""
+
+# compile_ready compiles Ready.java once into lib/ (git-ignored; rebuilt when it changes).
+compile_ready() {
+	local sum
+	sum="$(sha256sum "$HERE/Ready.java" | cut -d' ' -f1)"
+	if [[ "$(cat "$READY_CLASSES/.sha256" 2>/dev/null || true)" == "$sum" && -f "$READY_CLASSES/Ready.class" ]]; then
+		return 0
+	fi
+	rm -rf "$READY_CLASSES"
+	mkdir -p "$READY_CLASSES"
+	javac -nowarn -cp "$LIB/*" -d "$READY_CLASSES" "$HERE/Ready.java" >"$LOGS/javac-ready.log" 2>&1 ||
+		{ cat "$LOGS/javac-ready.log" >&2; die "compiling Ready.java failed"; }
+	echo "$sum" >"$READY_CLASSES/.sha256"
+}
 
 # ---- pids ------------------------------------------------------------------------------
 
@@ -107,6 +124,17 @@ running_nodes() {
 # ---- generated material ----------------------------------------------------------------
 
 gen_secret() { openssl rand -hex 16; }
+
+# new_cluster_id prints what `kafka-storage random-uuid` prints (16 random bytes, base64url
+# without padding, never starting with '-'), without starting a JVM for it.
+new_cluster_id() {
+	local id
+	while :; do
+		id="$(openssl rand -base64 16 | tr '+/' '-_' | tr -d '=\n')"
+		[[ "$id" == -* || "$id" == AAAAAAAAAAAAAAAAAAAAA* ]] || break
+	done
+	echo "$id"
+}
 
 gen_tls() {
 	mkdir -p "$TLS"
@@ -188,8 +216,7 @@ format_node() {
 	local n="$1" cid="$2" kpw apw
 	kpw="$(cat "$SECRETS/kguard.password")"
 	apw="$(cat "$SECRETS/admin.password")"
-	run_java -Xmx256m -Dlog4j2.configurationFile="$HERE/log4j2-tools.properties" \
-		kafka.tools.StorageTool format --ignore-formatted \
+	run_java -Xmx256m kafka.tools.StorageTool format --ignore-formatted \
 		--cluster-id "$cid" --config "$WORK/node$n/server.properties" \
 		--add-scram "SCRAM-SHA-512=[name=kguard,password=$kpw]" \
 		--add-scram "SCRAM-SHA-512=[name=admin,password=$apw]" \
@@ -291,8 +318,7 @@ wait_ready() {
 	((SECONDS < deadline)) || dump_logs_and_die "brokers did not register in time"
 	local left=$((deadline - SECONDS))
 	((left > 5)) || left=5
-	if ! run_java -Xmx256m -Dlog4j2.configurationFile="$HERE/log4j2-tools.properties" \
-		"$HERE/Ready.java" "$(join_addrs plaintext_addr)" "$READY_TOPIC" "${#NODES[@]}" "$left" >"$LOGS/ready.log" 2>&1; then
+	if ! run_java -Xmx256m Ready "$(join_addrs plaintext_addr)" "$READY_TOPIC" "${#NODES[@]}" "$left" >"$LOGS/ready.log" 2>&1; then
 		cat "$LOGS/ready.log" >&2
 		dump_logs_and_die "cluster not ready in time"
 	fi
@@ -307,6 +333,8 @@ cmd_start() {
 	running="$(running_nodes | tr '\n' ' ')"
 	if [[ -n "$running" ]]; then
 		local started=0
+		mkdir -p "$LOGS"
+		compile_ready
 		for n in "${NODES[@]}"; do
 			if ! node_pid "$n" >/dev/null; then
 				log "starting node $n (others already running)"
@@ -331,8 +359,7 @@ cmd_start() {
 	gen_secret >"$SECRETS/admin.password"
 	gen_tls
 	local cid
-	cid="$(run_java -Xmx128m -Dlog4j2.configurationFile="$HERE/log4j2-tools.properties" kafka.tools.StorageTool random-uuid 2>>"$LOGS/format.log")" ||
-		die "StorageTool random-uuid failed; see $LOGS/format.log"
+	cid="$(new_cluster_id)"
 	echo "$cid" >"$WORK/cluster.id"
 	local pids=()
 	for n in "${NODES[@]}"; do
@@ -343,6 +370,7 @@ cmd_start() {
 	for n in "${!pids[@]}"; do
 		wait "${pids[$n]}" || die "formatting node ${NODES[$n]} failed; see $LOGS/format-node${NODES[$n]}.log"
 	done
+	compile_ready
 	for n in "${NODES[@]}"; do launch_node "$n"; done
 	wait_ready "$deadline"
 	log "Kafka $(kafka_version) ready in $((SECONDS - t0))s: PLAINTEXT $(join_addrs plaintext_addr), SASL_SSL $(join_addrs sasl_addr)"
