@@ -126,7 +126,7 @@ func gunzip(src []byte, limit int) (*[]byte, error) {
 	if gr == nil {
 		gr = new(gzipReader)
 	}
-	defer gzipReaders.Put(gr)
+	defer func() { gr.src.Reset(nil); gzipReaders.Put(gr) }()
 	gr.src.Reset(src)
 	if err := gr.zr.Reset(&gr.src); err != nil {
 		return nil, err
@@ -152,7 +152,7 @@ func unlz4(src []byte, limit int) (*[]byte, error) {
 	if lr == nil {
 		lr = &lz4Reader{zr: lz4.NewReader(nil)}
 	}
-	defer lz4Readers.Put(lr)
+	defer func() { lr.src.Reset(nil); lz4Readers.Put(lr) }()
 	lr.src.Reset(src)
 	lr.zr.Reset(&lr.src)
 	return readLimited(lr.zr, sizeHint(len(src)), limit)
@@ -230,58 +230,84 @@ func growLen(b []byte, n int) []byte {
 	return b[:len(b)+n]
 }
 
-// Zstd decoders are pooled per effective bound. klauspost's decoder also
-// refuses windows larger than its bound, and Java producers declare windows
-// of a few MiB, so the decoder bound never goes below zstdMinBound; the
-// caller's exact limit is then checked on the output.
+// Zstd decoders are pooled per effective bound. klauspost's decoder refuses
+// windows larger than its bound, and Java producers declare windows of a few
+// MiB, so the decoder bound never goes below zstdMinBound; the caller's exact
+// limit is enforced on the output.
+//
+// Two paths keep memory bounded: a frame that declares its content size (as
+// franz-go and EncodeAll write it) is decoded with DecodeAll into a buffer of
+// exactly that size, the decoder being forbidden to grow it (a further frame
+// that does not fit falls back to streaming); anything else is streamed
+// through readLimited, which stops reading at the limit. DecodeAll on a frame
+// of unknown size would grow its output many times over before noticing the
+// bound.
 const zstdMinBound = 8 << 20
 
-var zstdDecoders sync.Map // uint64 bound -> *sync.Pool of *zstd.Decoder
+type zstdDecoder struct {
+	src bytes.Reader
+	d   *zstd.Decoder
+}
+
+var zstdDecoders sync.Map // uint64 bound -> *sync.Pool of *zstdDecoder
+
+func zstdPool(bound uint64) *sync.Pool {
+	if pv, ok := zstdDecoders.Load(bound); ok {
+		return pv.(*sync.Pool)
+	}
+	pv, _ := zstdDecoders.LoadOrStore(bound, &sync.Pool{New: func() any {
+		d, err := zstd.NewReader(nil,
+			zstd.WithDecoderConcurrency(1),
+			zstd.WithDecoderLowmem(true),
+			zstd.WithDecoderMaxMemory(bound),
+			zstd.WithDecodeAllCapLimit(true),
+		)
+		if err != nil {
+			return err
+		}
+		return &zstdDecoder{d: d}
+	}})
+	return pv.(*sync.Pool)
+}
 
 func unzstd(src []byte, limit int) (*[]byte, error) {
-	bound := uint64(max(limit, zstdMinBound))
-	pv, ok := zstdDecoders.Load(bound)
-	if !ok {
-		pv, _ = zstdDecoders.LoadOrStore(bound, &sync.Pool{New: func() any {
-			d, err := zstd.NewReader(nil,
-				zstd.WithDecoderConcurrency(1),
-				zstd.WithDecoderLowmem(true),
-				zstd.WithDecoderMaxMemory(bound),
-			)
-			if err != nil {
-				return err
-			}
-			return d
-		}})
-	}
-	pool := pv.(*sync.Pool)
+	pool := zstdPool(uint64(max(limit, zstdMinBound)))
 	v := pool.Get()
-	d, ok := v.(*zstd.Decoder)
+	zd, ok := v.(*zstdDecoder)
 	if !ok {
 		return nil, fmt.Errorf("zstd decoder: %v", v)
 	}
-	defer pool.Put(d)
-	hint := sizeHint(len(src))
+	defer pool.Put(zd)
 	var h zstd.Header
 	if h.Decode(src) == nil && h.HasFCS && h.FrameContentSize <= uint64(limit) {
-		hint = int(h.FrameContentSize)
-	}
-	buf := getBuf(min(hint, limit))
-	out, err := d.DecodeAll(src, (*buf)[:0])
-	if out != nil {
-		*buf = out[:0:cap(out)] // keep whatever buffer the decoder grew into
-	}
-	if err != nil {
-		if errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded) {
-			return buf, fmt.Errorf("zstd exceeds %d bytes: %w", limit, ErrTooLarge)
+		buf := getBuf(int(h.FrameContentSize))
+		out, err := zd.d.DecodeAll(src, (*buf)[:0])
+		if err == nil {
+			*buf = out
+			if len(out) > limit { // a pooled buffer may have room beyond limit
+				return buf, fmt.Errorf("zstd output %d bytes exceeds %d: %w", len(out), limit, ErrTooLarge)
+			}
+			return buf, nil
 		}
-		return buf, err
+		putBuf(buf)
+		if !errors.Is(err, zstd.ErrDecoderSizeExceeded) {
+			return nil, err
+		}
+		// More frames than the first one declared: stream.
 	}
-	if len(out) > limit {
-		return buf, fmt.Errorf("zstd output %d bytes exceeds %d: %w", len(out), limit, ErrTooLarge)
+	zd.src.Reset(src)
+	if err := zd.d.Reset(&zd.src); err != nil {
+		return nil, err
 	}
-	*buf = out
-	return buf, nil
+	defer func() {
+		_ = zd.d.Reset(nil) // drop references to src before pooling
+		zd.src.Reset(nil)
+	}()
+	buf, err := readLimited(zd.d, sizeHint(len(src)), limit)
+	if err != nil && (errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded)) {
+		return buf, fmt.Errorf("zstd exceeds %d bytes: %w: %w", limit, ErrTooLarge, err)
+	}
+	return buf, err
 }
 
 // ---- compression ----

@@ -464,6 +464,24 @@ func TestZipBomb(t *testing.T) {
 			}
 		})
 	}
+	// zstd: a first frame that declares a small size, then a bomb frame of
+	// unknown size.
+	t.Run("zstd multi-frame", func(t *testing.T) {
+		enc, _ := zstd.NewWriter(nil)
+		payload := enc.EncodeAll([]byte("small"), nil)
+		payload = append(payload, bomb(t, CodecZstd, size)...)
+		bs := mustParse(t, rawBatch(template(CodecZstd, 1), 1, payload), Options{MaxDecompressedBytes: limit})
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := bs[0].Records()
+		runtime.ReadMemStats(&after)
+		if !errors.Is(err, ErrTooLarge) {
+			t.Fatalf("got %v, want ErrTooLarge", err)
+		}
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 40<<20 {
+			t.Fatalf("allocated %d MiB", alloc>>20)
+		}
+	})
 	// The same data under the limit decodes (the bound is not a false alarm).
 	recs := []Record{{Value: make([]byte, 512<<10)}}
 	for _, codec := range []Codec{CodecGzip, CodecSnappy, CodecLz4, CodecZstd} {
