@@ -77,34 +77,6 @@ func loadCAPool(file string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// serverTLSConfig builds the downstream TLS config.
-func serverTLSConfig(c *ServerTLS, onError func(error)) (*tls.Config, error) {
-	r, err := newCertReloader(c.CertFile, c.KeyFile, onError)
-	if err != nil {
-		return nil, fmt.Errorf("listen.tls: %w", err)
-	}
-	cfg := &tls.Config{
-		MinVersion:     tls.VersionTLS12,
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return r.get(), nil },
-	}
-	if c.ClientCAFile != "" {
-		pool, err := loadCAPool(c.ClientCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("listen.tls.client_ca_file: %w", err)
-		}
-		cfg.ClientCAs = pool
-		switch c.ClientAuth {
-		case "request":
-			cfg.ClientAuth = tls.VerifyClientCertIfGiven
-		case "none":
-			cfg.ClientAuth = tls.NoClientCert
-		default:
-			cfg.ClientAuth = tls.RequireAndVerifyClientCert
-		}
-	}
-	return cfg, nil
-}
-
 // clientTLSConfig builds the upstream TLS config.
 func clientTLSConfig(c *ClientTLS, onError func(error)) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.ServerName}

@@ -40,6 +40,41 @@ type ListenConfig struct {
 	BrokerPortBase int           `yaml:"broker_port_base"`
 	BrokerPorts    map[int32]int `yaml:"broker_ports"`
 	TLS            *ServerTLS    `yaml:"tls"`
+	Auth           AuthConfig    `yaml:"auth"`
+}
+
+// AuthConfig says how clients authenticate to kguard. With SASL mechanisms
+// configured, every client must log in with one of them. Without, a client
+// with a verified certificate (listen.tls.client_ca_file) is its mTLS
+// principal, and anyone else is refused unless allow_anonymous is set.
+type AuthConfig struct {
+	SASLMechanisms  []string     `yaml:"sasl_mechanisms"`
+	CredentialsFile string       `yaml:"credentials_file"`
+	OAuth           *OAuthConfig `yaml:"oauth"`
+	// PrincipalSource: subject (default), san-dns or san-uri.
+	PrincipalSource string `yaml:"principal_source"`
+	// MappingRules follow Kafka's ssl.principal.mapping.rules.
+	MappingRules []string `yaml:"mapping_rules"`
+	// MaxSessionLifetime is KIP-368's connections.max.reauth.ms: a client
+	// must re-authenticate within it or its connection closes. 0: no limit
+	// (token expiry still applies).
+	MaxSessionLifetime time.Duration `yaml:"max_session_lifetime"`
+	// AllowAnonymous lets unauthenticated clients in as User:ANONYMOUS
+	// (what `kguard demo` does). Off by default: fail closed.
+	AllowAnonymous bool `yaml:"allow_anonymous"`
+}
+
+// OAuthConfig configures OAUTHBEARER token validation.
+type OAuthConfig struct {
+	JWKSFile          string        `yaml:"jwks_file"`
+	JWKSURL           string        `yaml:"jwks_url"`
+	AllowInsecureHTTP bool          `yaml:"allow_insecure_http"`
+	RefreshInterval   time.Duration `yaml:"refresh_interval"`
+	Issuer            string        `yaml:"issuer"`
+	Audiences         []string      `yaml:"audiences"`
+	ClockSkew         time.Duration `yaml:"clock_skew"`
+	Algorithms        []string      `yaml:"algorithms"`
+	PrincipalClaim    string        `yaml:"principal_claim"`
 }
 
 // ServerTLS configures downstream TLS.
@@ -48,7 +83,7 @@ type ServerTLS struct {
 	KeyFile  string `yaml:"key_file"`
 	// ClientCAFile enables client certificate verification.
 	ClientCAFile string `yaml:"client_ca_file"`
-	// ClientAuth is none, request, or require (default require when
+	// ClientAuth is none, optional, or required (default required when
 	// ClientCAFile is set).
 	ClientAuth string `yaml:"client_auth"`
 }
@@ -229,9 +264,9 @@ func (c *Config) Validate() error {
 			bad("listen.tls", "cert_file and key_file are required")
 		}
 		switch t.ClientAuth {
-		case "", "none", "request", "require":
+		case "", "none", "optional", "required":
 		default:
-			bad("listen.tls.client_auth", "%q: want none, request or require", t.ClientAuth)
+			bad("listen.tls.client_auth", "%q: want none, optional or required", t.ClientAuth)
 		}
 	}
 	if s := c.Upstream.SASL; s != nil {
@@ -246,6 +281,26 @@ func (c *Config) Validate() error {
 		if (s.Password == "") == (s.PasswordFile == "") {
 			bad("upstream.sasl", "exactly one of password and password_file is required")
 		}
+	}
+	a := &c.Listen.Auth
+	for i, m := range a.SASLMechanisms {
+		switch m {
+		case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+			if a.CredentialsFile == "" {
+				bad("listen.auth.credentials_file", "required for %s", m)
+			}
+		case "OAUTHBEARER":
+			if a.OAuth == nil {
+				bad("listen.auth.oauth", "required for OAUTHBEARER")
+			}
+		default:
+			bad(fmt.Sprintf("listen.auth.sasl_mechanisms[%d]", i), "%q: want PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER", m)
+		}
+	}
+	switch a.PrincipalSource {
+	case "", "subject", "san-dns", "san-uri":
+	default:
+		bad("listen.auth.principal_source", "%q: want subject, san-dns or san-uri", a.PrincipalSource)
 	}
 	if c.Limits.MaxFrameBytes < 1024 {
 		bad("limits.max_frame_bytes", "%d is below 1024", c.Limits.MaxFrameBytes)

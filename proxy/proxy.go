@@ -33,7 +33,8 @@ type Proxy struct {
 	pool    *wire.Pool
 	dialer  *dialer
 	metrics *metrics
-	tls     *tls.Config // downstream; nil for plaintext
+	authn   *authn
+	auditor Auditor // nil: no audit trail
 	sem     chan struct{}
 	nextID  atomic.Uint64
 
@@ -53,6 +54,7 @@ type Proxy struct {
 type Options struct {
 	Logger   *zap.Logger
 	Registry prometheus.Registerer // may be nil
+	Auditor  Auditor               // may be nil
 }
 
 // New validates cfg and builds a proxy; Start opens its listeners.
@@ -67,6 +69,7 @@ func New(cfg *Config, opts Options) (*Proxy, error) {
 	p := &Proxy{
 		cfg: cfg, log: log, pool: wire.NewPool(),
 		metrics:   newMetrics(opts.Registry),
+		auditor:   opts.Auditor,
 		sem:       make(chan struct{}, cfg.Limits.MaxConnections),
 		nodes:     map[int32]string{},
 		listeners: map[int32]net.Listener{},
@@ -80,11 +83,6 @@ func New(cfg *Config, opts Options) (*Proxy, error) {
 		return nil, err
 	}
 	p.dialer = d
-	if cfg.Listen.TLS != nil {
-		if p.tls, err = serverTLSConfig(cfg.Listen.TLS, tlsErr); err != nil {
-			return nil, err
-		}
-	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	return p, nil
 }
@@ -92,6 +90,11 @@ func New(cfg *Config, opts Options) (*Proxy, error) {
 // Start learns the upstream brokers, opens the bootstrap listener and one
 // listener per broker, and starts serving. It returns once listening.
 func (p *Proxy) Start(ctx context.Context) error {
+	a, err := newAuthn(ctx, p.cfg, p.log)
+	if err != nil {
+		return err
+	}
+	p.authn = a
 	if err := p.refreshBrokers(ctx); err != nil {
 		return fmt.Errorf("learning upstream brokers: %w", err)
 	}
@@ -312,8 +315,8 @@ func (p *Proxy) handleConn(c net.Conn, listener string, node int32) {
 	}
 	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.Upstream.DialTimeout)
 	defer cancel()
-	if p.tls != nil {
-		tc := tls.Server(c, p.tls)
+	if p.authn.tls != nil {
+		tc := tls.Server(c, p.authn.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			log.Warn("TLS handshake failed", zap.Error(err))
 			p.metrics.closes.WithLabelValues("tls handshake").Inc()
@@ -322,6 +325,13 @@ func (p *Proxy) handleConn(c net.Conn, listener string, node int32) {
 		}
 		c = tc
 	}
+	principal, err := p.authn.initial(c)
+	if err != nil {
+		log.Warn("client refused", zap.Error(err))
+		p.metrics.closes.WithLabelValues("unauthenticated").Inc()
+		c.Close()
+		return
+	}
 	up, err := p.dialUpstream(ctx, node)
 	if err != nil {
 		log.Warn("upstream unavailable; closing client", zap.Error(err))
@@ -329,7 +339,7 @@ func (p *Proxy) handleConn(c net.Conn, listener string, node int32) {
 		c.Close()
 		return
 	}
-	s := newSession(p, id, listener, c, up)
+	s := newSession(p, id, listener, c, up, principal)
 	p.mu.Lock()
 	if p.closing {
 		p.mu.Unlock()

@@ -13,8 +13,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 
+	"github.com/kguard/kguard/audit"
+	"github.com/kguard/kguard/auth"
 	"github.com/kguard/kguard/proxy/wire"
 )
 
@@ -25,9 +28,17 @@ type pending struct {
 	// local is a complete response frame kguard answers itself; the
 	// upstream never sees the request.
 	local []byte
-	// rewrite, when set, is applied to the upstream response.
-	rewrite responseRewriter
+	// transforms run in order on the decoded upstream response; each
+	// reports whether it changed it. Without transforms the response is
+	// relayed as its original bytes, never decoded.
+	transforms []responseTransform
+	// closeAfter closes the connection once this response is written (a
+	// failed login, a SASL protocol violation).
+	closeAfter bool
 }
+
+// responseTransform changes a decoded upstream response in place.
+type responseTransform func(resp kmsg.Response) (changed bool, err error)
 
 // session is one client connection and its upstream connection. Exactly two
 // goroutines own it: the reader (client -> upstream) and the responder
@@ -46,6 +57,11 @@ type session struct {
 	ur *bufio.Reader // upstream reader, owned by the responder
 	uw *bufio.Writer // upstream writer, owned by the reader
 
+	// principal is the authenticated client, nil before authentication.
+	// Only the reader goroutine writes it (SASL runs there).
+	principal *auth.Principal
+	sasl      saslState
+
 	inflight chan *pending
 	draining atomic.Bool
 	closeOne sync.Once
@@ -53,9 +69,9 @@ type session struct {
 	reason   atomic.Value // string: why the session ended
 }
 
-func newSession(p *Proxy, id uint64, listener string, client net.Conn, up *upConn) *session {
+func newSession(p *Proxy, id uint64, listener string, client net.Conn, up *upConn, principal *auth.Principal) *session {
 	s := &session{
-		id: id, p: p, listener: listener, client: client, up: up,
+		id: id, p: p, listener: listener, client: client, up: up, principal: principal,
 		sup:      intersect(up.versions),
 		cr:       bufio.NewReaderSize(client, 32<<10),
 		cw:       bufio.NewWriterSize(client, 64<<10),
@@ -79,10 +95,13 @@ func (s *session) run() {
 		defer wg.Done()
 		s.respond()
 	}()
+	_ = s.record(audit.Event{Type: audit.EventConnectionOpen, Who: s.who("")})
 	s.read()
 	wg.Wait()
 	s.close("")
-	s.log.Debug("connection closed", zap.String("reason", s.reason.Load().(string)))
+	reason := s.reason.Load().(string)
+	_ = s.record(audit.Event{Type: audit.EventConnectionClose, Who: s.who(""), Details: map[string]string{"reason": reason}})
+	s.log.Debug("connection closed", zap.String("reason", reason))
 }
 
 // close closes both connections once, recording the first reason.
@@ -150,7 +169,13 @@ func (s *session) read() {
 			return
 		}
 		s.p.metrics.reqByKey[hdr.APIKey].Inc()
-		p, forward, err := s.handle(&hdr, &f)
+		if reason := s.gate(&hdr); reason != "" {
+			f.Release()
+			s.fail(reason, fmt.Errorf("%s v%d refused", s.p.metrics.api(hdr.APIKey), hdr.APIVersion),
+				zap.Int16("api_key", hdr.APIKey), zap.Int16("api_version", hdr.APIVersion))
+			return
+		}
+		p, out, err := s.handle(&hdr, &f)
 		if err != nil {
 			f.Release()
 			s.fail("bad request", err, zap.Int16("api_key", hdr.APIKey), zap.Int16("api_version", hdr.APIVersion))
@@ -159,10 +184,13 @@ func (s *session) read() {
 		if p != nil {
 			s.inflight <- p // blocks at MaxInFlight: backpressure on the client
 		}
-		if forward {
-			_, err = s.uw.Write(f.Buf)
+		if out != nil {
+			_, err = s.uw.Write(out)
 		}
 		f.Release()
+		if p != nil && p.closeAfter {
+			return // the responder sends p, then the session closes
+		}
 		if err == nil && s.cr.Buffered() == 0 {
 			err = s.uw.Flush()
 		}
@@ -173,27 +201,61 @@ func (s *session) read() {
 	}
 }
 
+// gate refuses requests a client may not send now, returning why ("" when
+// allowed). Before authentication only ApiVersions and the SASL requests
+// pass, as on a broker; an expired KIP-368 session only re-authenticates.
+func (s *session) gate(hdr *wire.RequestHeader) string {
+	switch hdr.APIKey {
+	case 18:
+		return ""
+	case 17, 36:
+		if s.p.authn.sasl == nil {
+			return "SASL request on a listener without SASL"
+		}
+		return ""
+	}
+	if s.principal == nil {
+		return "request before authentication"
+	}
+	if !s.sasl.expires.IsZero() && time.Now().After(s.sasl.expires) {
+		return "session expired without re-authentication"
+	}
+	return ""
+}
+
 // handle decides what happens to one request: answered locally, forwarded
-// as is, or forwarded with its response rewritten. It returns the pending
-// entry (nil when no response is expected) and whether to forward.
-func (s *session) handle(hdr *wire.RequestHeader, f *wire.Frame) (*pending, bool, error) {
+// as is, or forwarded with its response transformed. It returns the
+// pending entry (nil when no response is expected) and the frame to send
+// upstream (nil: nothing).
+func (s *session) handle(hdr *wire.RequestHeader, f *wire.Frame) (*pending, []byte, error) {
 	p := &pending{hdr: *hdr, start: time.Now()}
+	body := f.Body()[hdr.BodyOffset:]
 	switch hdr.APIKey {
 	case 18: // ApiVersions: kguard answers with the intersection
-		resp := apiVersionsResponse(s.sup, s.up.versions, hdr.APIVersion)
-		p.local = wire.AppendResponse(nil, hdr.CorrelationID, resp)
-		return p, false, nil
-	case 0: // Produce: acks=0 has no response
-		acks, err := wire.ProduceAcks(f.Body()[hdr.BodyOffset:], hdr.APIVersion, hdr.Flexible)
+		p.local = wire.AppendResponse(nil, hdr.CorrelationID, apiVersionsResponse(s.sup, s.up.versions, hdr.APIVersion))
+		return p, nil, nil
+	case 17, 36: // SASL: terminated by kguard
+		resp, closeAfter, err := s.handleSASL(s.p.ctx, hdr, body)
 		if err != nil {
-			return nil, false, err
+			return nil, nil, err
+		}
+		p.local, p.closeAfter = wire.AppendResponse(nil, hdr.CorrelationID, resp), closeAfter
+		return p, nil, nil
+	case 0: // Produce: acks=0 has no response
+		acks, err := wire.ProduceAcks(body, hdr.APIVersion, hdr.Flexible)
+		if err != nil {
+			return nil, nil, err
 		}
 		if acks == 0 {
-			return nil, true, nil
+			p = nil
 		}
 	}
-	p.rewrite = rewriterFor(hdr.APIKey, hdr.APIVersion)
-	return p, true, nil
+	if p != nil {
+		if rw := rewriterFor(hdr.APIKey, hdr.APIVersion); rw != nil {
+			p.transforms = append(p.transforms, func(r kmsg.Response) (bool, error) { return rw(s.p, r), nil })
+		}
+	}
+	return p, f.Buf, nil
 }
 
 // respond is the upstream -> client loop. Responses are written in request
@@ -207,6 +269,14 @@ func (s *session) respond() {
 		if p.local != nil {
 			_, err = s.cw.Write(p.local)
 			s.p.metrics.bytesOut.Add(float64(len(p.local)))
+			if p.closeAfter {
+				if err == nil {
+					err = s.cw.Flush()
+				}
+				s.close("closed after error response")
+				s.drainQueue()
+				return
+			}
 		} else {
 			out, err = s.relay(p, out[:0], limits)
 			if err != nil {
@@ -265,13 +335,22 @@ func (s *session) relay(p *pending, scratch []byte, limits *LimitsConfig) ([]byt
 		return scratch, err
 	}
 	out := f.Buf
-	if p.rewrite != nil {
+	if len(p.transforms) > 0 {
 		resp, err := decodeResponse(p.hdr.APIKey, p.hdr.APIVersion, f.Body()[off:])
 		if err != nil {
 			s.fail("bad upstream response", err)
 			return scratch, err
 		}
-		if p.rewrite(s.p, resp) {
+		changed := false
+		for _, t := range p.transforms {
+			c, err := t(resp)
+			if err != nil {
+				s.fail("response transform", err, zap.Int16("api_key", p.hdr.APIKey))
+				return scratch, err
+			}
+			changed = changed || c
+		}
+		if changed {
 			scratch = s.p.appendResponse(scratch, p.hdr, resp)
 			out = scratch
 		}

@@ -28,7 +28,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("starting in-process Kafka: %w", err)
 	}
 	defer cluster.Close()
-	cfg, err := proxy.ParseConfig(fmt.Appendf(nil, "listen:\n  bootstrap: %q\n  broker_port_base: %d\nupstream:\n  bootstrap: [%s]\nmetrics:\n  listen: %q\nlog:\n  level: %s\n  format: console\n",
+	cfg, err := proxy.ParseConfig(fmt.Appendf(nil, "listen:\n  bootstrap: %q\n  broker_port_base: %d\n  auth:\n    allow_anonymous: true\nupstream:\n  bootstrap: [%s]\nmetrics:\n  listen: %q\nlog:\n  level: %s\n  format: console\n",
 		*bootstrap, *base, quoteAll(cluster.ListenAddrs()), *metrics, *level))
 	if err != nil {
 		return err

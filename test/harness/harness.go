@@ -35,6 +35,10 @@ type Options struct {
 	Config  string      // extra YAML merged under the generated config (top-level keys)
 	Logger  *zap.Logger // default: zaptest logger at warn
 	Mutate  func(*proxy.Config)
+	// NoAnonymous keeps listen.auth.allow_anonymous off; by default the
+	// harness lets unauthenticated clients in as User:ANONYMOUS.
+	NoAnonymous bool
+	Auditor     proxy.Auditor
 }
 
 // Start brings up a kfake cluster and kguard on loopback with ephemeral
@@ -78,6 +82,7 @@ func StartProxy(upstream []string, o Options) (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w\n%s", err, yaml)
 	}
+	cfg.Listen.Auth.AllowAnonymous = !o.NoAnonymous
 	if o.Mutate != nil {
 		o.Mutate(cfg)
 	}
@@ -86,7 +91,7 @@ func StartProxy(upstream []string, o Options) (*Env, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	p, err := proxy.New(cfg, proxy.Options{Logger: log, Registry: reg})
+	p, err := proxy.New(cfg, proxy.Options{Logger: log, Registry: reg, Auditor: o.Auditor})
 	if err != nil {
 		return nil, err
 	}

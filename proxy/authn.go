@@ -1,0 +1,189 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/zap"
+
+	"github.com/kguard/kguard/auth"
+	"github.com/kguard/kguard/proxy/wire"
+)
+
+// anonymous is the principal of unauthenticated clients where allowed.
+var anonymous = &auth.Principal{Name: "ANONYMOUS"}
+
+// authn is the client-facing authentication of one proxy.
+type authn struct {
+	sasl      *auth.Authenticator // nil: no SASL
+	mapper    *auth.PrincipalMapper
+	tls       *tls.Config // downstream TLS, nil for plaintext
+	anonymous bool
+	maxLife   time.Duration
+}
+
+func newAuthn(ctx context.Context, c *Config, log *zap.Logger) (*authn, error) {
+	a := &authn{anonymous: c.Listen.Auth.AllowAnonymous, maxLife: c.Listen.Auth.MaxSessionLifetime}
+	ac := &c.Listen.Auth
+	if t := c.Listen.TLS; t != nil {
+		mode := auth.ClientAuthMode(t.ClientAuth)
+		if t.ClientCAFile == "" {
+			mode = auth.ClientCertNone
+		} else if mode == "" {
+			mode = auth.ClientCertRequired
+		}
+		cfg, _, err := auth.NewServerTLSConfig(auth.TLSServerOptions{
+			CertFile: t.CertFile, KeyFile: t.KeyFile, ClientCAFile: t.ClientCAFile,
+			ClientAuth: mode, Logger: log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("listen.tls: %w", err)
+		}
+		a.tls = cfg
+		if t.ClientCAFile != "" {
+			if a.mapper, err = auth.NewPrincipalMapper(auth.CertNameSource(ac.PrincipalSource), ac.MappingRules); err != nil {
+				return nil, fmt.Errorf("listen.auth.mapping_rules: %w", err)
+			}
+		}
+	}
+	if len(ac.SASLMechanisms) == 0 {
+		return a, nil
+	}
+	cfg := auth.Config{Mechanisms: ac.SASLMechanisms, Logger: log}
+	if ac.CredentialsFile != "" {
+		store, err := auth.NewCredentialStore(ac.CredentialsFile, log)
+		if err != nil {
+			return nil, fmt.Errorf("listen.auth.credentials_file: %w", err)
+		}
+		cfg.Credentials = store
+	}
+	if o := ac.OAuth; o != nil {
+		v, err := auth.NewTokenValidator(ctx, auth.OAuthConfig{
+			JWKSFile: o.JWKSFile, JWKSURL: o.JWKSURL, AllowInsecureHTTP: o.AllowInsecureHTTP,
+			RefreshInterval: o.RefreshInterval, Issuer: o.Issuer, Audiences: o.Audiences,
+			ClockSkew: o.ClockSkew, Algorithms: o.Algorithms, PrincipalClaim: o.PrincipalClaim, Logger: log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("listen.auth.oauth: %w", err)
+		}
+		cfg.OAuthBearer = v
+	}
+	sa, err := auth.NewAuthenticator(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("listen.auth: %w", err)
+	}
+	a.sasl = sa
+	return a, nil
+}
+
+// initial is the principal a new connection has before any SASL exchange:
+// its mTLS identity when SASL is off, ANONYMOUS where allowed, else none.
+func (a *authn) initial(c any) (*auth.Principal, error) {
+	if a.sasl != nil {
+		return nil, nil
+	}
+	if tc, ok := c.(*tls.Conn); ok && a.mapper != nil {
+		p, err := auth.PrincipalFromTLS(tc.ConnectionState(), a.mapper)
+		if err == nil {
+			return p, nil
+		}
+		if !errors.Is(err, auth.ErrNoClientCertificate) {
+			return nil, err
+		}
+	}
+	if a.anonymous {
+		return anonymous, nil
+	}
+	return nil, errors.New("no client certificate, no SASL mechanism configured, and anonymous access is off")
+}
+
+// saslState is a session's SASL progress. Only the reader goroutine uses it.
+type saslState struct {
+	mechanism string        // from the last SaslHandshake
+	exchange  auth.Exchange // between handshake and the end of authenticate
+	expires   time.Time     // KIP-368 session end; zero: none
+}
+
+// handleSASL answers SaslHandshake and SaslAuthenticate locally: kguard
+// terminates client authentication, and its upstream connection is already
+// authenticated as kguard's own identity. It returns the response and
+// whether the connection must close after sending it.
+func (s *session) handleSASL(ctx context.Context, hdr *wire.RequestHeader, body []byte) (kmsg.Response, bool, error) {
+	req := kmsg.RequestForKey(hdr.APIKey)
+	req.SetVersion(hdr.APIVersion)
+	if err := req.ReadFrom(body); err != nil {
+		return nil, false, fmt.Errorf("decoding %s: %w", kmsg.NameForKey(hdr.APIKey), err)
+	}
+	switch r := req.(type) {
+	case *kmsg.SASLHandshakeRequest:
+		resp := r.ResponseKind().(*kmsg.SASLHandshakeResponse)
+		resp.SupportedMechanisms = s.p.authn.sasl.Mechanisms()
+		if s.principal != nil && s.principal != anonymous {
+			if err := auth.CheckReauthMechanism(s.principal, r.Mechanism); err != nil {
+				s.log.Warn("re-authentication tried to switch SASL mechanism", zap.String("from", s.principal.Mechanism), zap.String("to", r.Mechanism))
+				s.auditAuth(r.Mechanism, err)
+				resp.ErrorCode = kerr.IllegalSaslState.Code
+				return resp, true, nil
+			}
+		}
+		if !s.p.authn.sasl.Enabled(r.Mechanism) {
+			resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
+			s.auditAuth(r.Mechanism, fmt.Errorf("mechanism %q not enabled", r.Mechanism))
+			return resp, true, nil
+		}
+		ex, err := s.p.authn.sasl.Start(ctx, r.Mechanism)
+		if err != nil {
+			return nil, false, err
+		}
+		s.sasl.mechanism, s.sasl.exchange = r.Mechanism, ex
+		return resp, false, nil
+	case *kmsg.SASLAuthenticateRequest:
+		resp := r.ResponseKind().(*kmsg.SASLAuthenticateResponse)
+		if s.sasl.exchange == nil {
+			resp.ErrorCode = kerr.IllegalSaslState.Code
+			resp.ErrorMessage = kmsg.StringPtr("SaslAuthenticate without a SaslHandshake")
+			return resp, true, nil
+		}
+		out, done, p, err := s.sasl.exchange.Step(ctx, r.SASLAuthBytes)
+		resp.SASLAuthBytes = out
+		if err == nil && done && s.principal != nil && s.principal != anonymous {
+			err = auth.CheckReauthentication(s.principal, p)
+		}
+		if err != nil {
+			s.sasl.exchange = nil
+			var ae *auth.AuthError
+			if errors.As(err, &ae) {
+				s.log.Warn("authentication failed", zap.String("mechanism", s.sasl.mechanism), zap.String("reason", ae.LogString()))
+			} else {
+				s.log.Error("authentication error", zap.String("mechanism", s.sasl.mechanism), zap.Error(err))
+			}
+			s.auditAuth(s.sasl.mechanism, err)
+			resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
+			resp.ErrorMessage = kmsg.StringPtr(auth.ClientMessage(err))
+			return resp, true, nil
+		}
+		if !done {
+			return resp, false, nil
+		}
+		s.sasl.exchange = nil
+		reauth := s.principal != nil && s.principal != anonymous
+		s.principal = p
+		life := auth.SessionLifetime(p, s.p.authn.maxLife)
+		s.sasl.expires = time.Time{}
+		if life > 0 {
+			s.sasl.expires = time.Now().Add(life)
+			resp.SessionLifetimeMillis = life.Milliseconds()
+		}
+		s.log.Info("authenticated", zap.String("principal", p.Name), zap.String("mechanism", p.Mechanism),
+			zap.Bool("reauthentication", reauth), zap.Duration("session_lifetime", life))
+		s.auditAuth(p.Mechanism, nil)
+		return resp, false, nil
+	}
+	return nil, false, fmt.Errorf("api key %d is not a SASL request", hdr.APIKey)
+}
+
