@@ -400,4 +400,3 @@ func TestKgoConsumerGroupKIP848(t *testing.T) {
 	}
 	t.Logf("ConsumerGroupHeartbeat (key 68): kguard relayed %v, brokers saw %d; JoinGroup: %d", after-before, hb.Hits(), join.Hits())
 }
-
