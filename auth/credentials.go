@@ -439,6 +439,27 @@ type CredentialStore struct {
 type credSnapshot struct {
 	users userSet
 	info  os.FileInfo
+	// decoyIters is the most common iteration count in the file, used for
+	// unknown users so they cost and look the same as real ones.
+	decoyIters int
+}
+
+// commonIterations returns the most frequent iteration count in users
+// (ties: the larger), or DefaultIterations for an empty set.
+func commonIterations(users userSet) int {
+	counts := map[int]int{}
+	for _, m := range users {
+		for _, c := range m {
+			counts[c.Iters]++
+		}
+	}
+	best, bestN := DefaultIterations, 0
+	for it, n := range counts {
+		if n > bestN || (n == bestN && it > best) {
+			best, bestN = it, n
+		}
+	}
+	return best
 }
 
 // CredentialStoreOption configures a CredentialStore.
@@ -479,7 +500,7 @@ func (s *CredentialStore) load() error {
 	if err != nil {
 		return err
 	}
-	s.snap.Store(&credSnapshot{users: users, info: fi})
+	s.snap.Store(&credSnapshot{users: users, info: fi, decoyIters: commonIterations(users)})
 	return nil
 }
 
@@ -534,7 +555,8 @@ func (s *CredentialStore) LookupSCRAM(user, mechanism string) (scram.StoredCrede
 }
 
 // decoySCRAM returns credentials for an unknown user that look like real
-// ones (stable salt, default iterations) and can never be satisfied.
+// ones (a salt stable for the process, the file's most common iteration
+// count) and can never be satisfied.
 func (s *CredentialStore) decoySCRAM(user, mechanism string) scram.StoredCredentials {
 	mac := hmac.New(sha256.New, s.fakeKey)
 	mac.Write([]byte(mechanism))
@@ -550,7 +572,8 @@ func (s *CredentialStore) decoySCRAM(user, mechanism string) scram.StoredCredent
 	server := make([]byte, size)
 	_, _ = rand.Read(stored)
 	_, _ = rand.Read(server)
-	return scram.StoredCredentials{KeyFactors: scram.KeyFactors{Salt: string(salt), Iters: DefaultIterations}, StoredKey: stored, ServerKey: server}
+	iters := s.snap.Load().decoyIters
+	return scram.StoredCredentials{KeyFactors: scram.KeyFactors{Salt: string(salt), Iters: iters}, StoredKey: stored, ServerKey: server}
 }
 
 // VerifyPassword implements PasswordVerifier for PLAIN: it derives the
