@@ -93,8 +93,9 @@ func Rewrite(dst, src []byte, opts Options, fn RewriteFunc) (out []byte, changed
 	flushed := 0 // src[:flushed] has been written to dst
 	pos := 0
 	start := len(dst)
+	var b Batch
 	for pos < len(src) {
-		var b Batch
+		b = Batch{}
 		n, err := parseBatch(&b, src, pos, &opts)
 		if err != nil {
 			return dst[:start], false, err

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // varint reads a zigzag varint that must fit an int32.
@@ -49,8 +50,7 @@ func decodeRecords(data []byte, n int32) ([]Record, error) {
 		return nil, fmt.Errorf("header says %d records in %d bytes: %w", n, len(data), ErrRecordCount)
 	}
 	recs := make([]Record, n)
-	var hdrs []Header  // one backing array for the whole batch's headers
-	var bounds []int32 // header range of record i: [bounds[i], bounds[i+1])
+	var hdrs []Header // shared backing array for the batch's headers
 	pos := 0
 	prevLo, prevHi := 0, 0
 	for i := range recs {
@@ -66,31 +66,20 @@ func decodeRecords(data []byte, n int32) ([]Record, error) {
 		}
 		end := p + int(l)
 		lo := len(hdrs)
-		hdrs, err = decodeRecordBody(data, p, end, &recs[i], hdrs, hdrs[prevLo:prevHi])
+		hdrs, err = decodeRecordBody(data, p, end, &recs[i], hdrs, hdrs[prevLo:prevHi], len(recs)-i)
 		if err != nil {
 			return nil, fmt.Errorf("record %d: %w", i, err)
 		}
-		if len(hdrs) > lo && bounds == nil {
-			bounds = make([]int32, n+1)
-			for j := 0; j <= i; j++ {
-				bounds[j] = int32(lo) // all earlier records have no headers
-			}
-		}
-		if bounds != nil {
-			bounds[i+1] = int32(len(hdrs))
+		if hi := len(hdrs); hi > lo {
+			// If a later append moves hdrs, this slice keeps the old
+			// array, whose contents never change: still correct.
+			recs[i].Headers = hdrs[lo:hi:hi]
 		}
 		prevLo, prevHi = lo, len(hdrs)
 		pos = end
 	}
 	if pos != len(data) {
 		return nil, fmt.Errorf("%d bytes after the %d records the header counts: %w", len(data)-pos, n, ErrRecordCount)
-	}
-	if bounds != nil {
-		for i := range recs {
-			if lo, hi := bounds[i], bounds[i+1]; hi > lo {
-				recs[i].Headers = hdrs[lo:hi:hi]
-			}
-		}
 	}
 	return recs, nil
 }
@@ -99,7 +88,11 @@ func decodeRecords(data []byte, n int32) ([]Record, error) {
 // its headers to hdrs. prevHdrs are the previous record's headers, whose
 // keys are reused when equal (records of a batch usually carry the same
 // header names, so this avoids one string allocation per header).
-func decodeRecordBody(data []byte, pos, end int, r *Record, hdrs []Header, prevHdrs []Header) ([]Header, error) {
+//
+// left is the number of records still to decode (this one included): when
+// hdrs must grow, it grows for that many records with as many headers as
+// this one, so a batch's headers usually take one allocation.
+func decodeRecordBody(data []byte, pos, end int, r *Record, hdrs []Header, prevHdrs []Header, left int) ([]Header, error) {
 	body := data[:end]
 	r.Attributes = int8(body[pos])
 	pos++
@@ -122,6 +115,9 @@ func decodeRecordBody(data []byte, pos, end int, r *Record, hdrs []Header, prevH
 	}
 	if nh < 0 || int(nh)*2 > end-pos {
 		return hdrs, fmt.Errorf("header count %d with %d bytes left: %w", nh, end-pos, ErrCorrupt)
+	}
+	if nh > 0 && cap(hdrs)-len(hdrs) < int(nh) {
+		hdrs = slices.Grow(hdrs, int(nh)*left)
 	}
 	for j := 0; j < int(nh); j++ {
 		var k, v []byte
