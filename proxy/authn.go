@@ -186,4 +186,3 @@ func (s *session) handleSASL(ctx context.Context, hdr *wire.RequestHeader, body 
 	}
 	return nil, false, fmt.Errorf("api key %d is not a SASL request", hdr.APIKey)
 }
-
