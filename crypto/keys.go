@@ -44,10 +44,14 @@ func keySize(a Algorithm) int {
 // deriveLabel is the PRF input for derived keys.
 func deriveLabel(a Algorithm) []byte { return []byte("kguard/v1/derived-key/" + a.String()) }
 
-// derivedKeyID gives every instance the same Tink key id for a derived key.
-func derivedKeyID(source KeySource, alg Algorithm, kek, version string) uint32 {
+// derivedKeyID gives every instance the same Tink key id for a derived key:
+// a key check value (32 bits of a hash of the key). A subject key that was
+// destroyed and created anew under the same name and version gets another
+// id, so its old ciphertexts are recognized as erased, not as tampered.
+func derivedKeyID(material []byte) uint32 {
 	h := sha256.New()
-	fmt.Fprintf(h, "kguard/v1/key-id\x00%d\x00%d\x00%s\x00%s", source, alg, kek, version)
+	h.Write([]byte("kguard/v1/key-check\x00"))
+	h.Write(material)
 	return binary.BigEndian.Uint32(h.Sum(nil))
 }
 
@@ -165,7 +169,7 @@ func activeID(source KeySource, alg Algorithm, kek string) string {
 }
 
 func cacheID(r keyRef) string {
-	return fmt.Sprintf("%d|%d|%s|%s", r.source, r.alg, r.kek, r.ref)
+	return fmt.Sprintf("%d|%d|%d|%s|%s", r.source, r.alg, r.id, r.kek, r.ref)
 }
 
 // active returns the current key for encryption with n uses reserved.
@@ -290,7 +294,7 @@ func (m *keyManager) derive(ctx context.Context, source KeySource, alg Algorithm
 	if salt != "" {
 		used += "#" + salt
 	}
-	kr := keyRef{source: source, alg: alg, id: derivedKeyID(source, alg, kek, used), kek: kek, ref: used}
+	kr := keyRef{source: source, alg: alg, id: derivedKeyID(material), kek: kek, ref: used}
 	dk, err := newPrimitive(kr, material)
 	if err != nil {
 		return nil, unavailable("crypto: derived key", err)
@@ -383,7 +387,11 @@ func (m *keyManager) resolve(ctx context.Context, refs []keyRef) (*resolved, err
 		case err == nil:
 			dk := v.(*dataKey)
 			if dk.ref.id != r.id {
-				out.errs[id] = integrityf("key id %d does not match derived key %d", r.id, dk.ref.id)
+				if r.source == SourceSubject { // destroyed and created anew
+					out.errs[id] = fmt.Errorf("%w: %w: subject key %q was replaced", ErrUnavailable, ErrKeyNotFound, r.kek)
+				} else {
+					out.errs[id] = integrityf("key check value of %q does not match", r.kek)
+				}
 				continue
 			}
 			out.keys[id] = dk
