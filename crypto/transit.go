@@ -62,9 +62,9 @@ type TransitKMS struct {
 	log    *zap.Logger
 	cfg    TransitConfig
 
-	mu      sync.Mutex
-	stop    chan struct{}
-	done    chan struct{}
+	mu     sync.Mutex
+	stop   chan struct{}
+	done   chan struct{}
 	closed bool
 }
 
