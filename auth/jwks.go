@@ -290,10 +290,10 @@ func (c *jwksCache) Refresh(ctx context.Context) error {
 // key returns the public key for a token's kid and alg.
 func (c *jwksCache) key(ctx context.Context, kid, alg string) (crypto.PublicKey, error) {
 	now := c.now()
-	if now.Sub(time.Unix(0, c.fetchedAt.Load())) > c.refreshInterval {
-		c.mu.Lock()
-		// Re-check under the lock; a failed periodic refresh is retried no
-		// more often than minRefresh.
+	// Periodic refresh: one login does it while the others go on with the
+	// cached keys (TryLock), so a slow or failing IdP does not stall logins.
+	if now.Sub(time.Unix(0, c.fetchedAt.Load())) > c.refreshInterval && c.mu.TryLock() {
+		// A failed periodic refresh is retried no more often than minRefresh.
 		if now.Sub(time.Unix(0, c.fetchedAt.Load())) > c.refreshInterval && now.Sub(c.lastAttempt) >= c.minRefresh {
 			_ = c.refreshLocked(ctx, "periodic")
 		}

@@ -112,7 +112,12 @@ type jwksServer struct {
 	*httptest.Server
 	body atomic.Pointer[[]byte]
 	hits atomic.Int64
+	// gate, when set, makes requests announce themselves on entered and
+	// wait for release.
+	gate atomic.Pointer[jwksGate]
 }
+
+type jwksGate struct{ entered, release chan struct{} }
 
 func newJWKSServer(t testing.TB, body []byte) *jwksServer {
 	t.Helper()
@@ -120,6 +125,10 @@ func newJWKSServer(t testing.TB, body []byte) *jwksServer {
 	s.body.Store(&body)
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.hits.Add(1)
+		if g := s.gate.Load(); g != nil {
+			g.entered <- struct{}{}
+			<-g.release
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(*s.body.Load())
 	}))
@@ -474,5 +483,40 @@ func TestParseOAuthBearer(t *testing.T) {
 		if _, err := ParseOAuthBearer([]byte(bad)); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+func TestOAuthBearerSlowPeriodicRefreshDoesNotBlockLogins(t *testing.T) {
+	testKeys(t)
+	clk := newFakeClock()
+	srv := newJWKSServer(t, jwksJSON(t, rsa1))
+	v := newValidator(t, srv, clk, nil)
+	clk.Advance(2 * time.Hour) // keys are stale: the next login refreshes
+	tok := token(t, rsa1, claims(clk.Now(), nil))
+	g := &jwksGate{entered: make(chan struct{}), release: make(chan struct{})}
+	srv.gate.Store(g)
+	first := make(chan error, 1)
+	go func() {
+		_, err := v.Validate(context.Background(), tok)
+		first <- err
+	}()
+	<-g.entered // the first login is now fetching, holding the refresh lock
+	done := make(chan error, 1)
+	go func() {
+		_, err := v.Validate(context.Background(), tok)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("login during refresh: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a login with a cached key waited for the periodic JWKS refresh")
+	}
+	srv.gate.Store(nil)
+	close(g.release)
+	if err := <-first; err != nil {
+		t.Fatalf("refreshing login: %v", err)
 	}
 }

@@ -222,3 +222,13 @@ func TestSCRAMMissingHashFailsLikeWrongPassword(t *testing.T) {
 		t.Fatalf("PLAIN via SHA-256 credential: %v", err)
 	}
 }
+
+func TestSCRAMDelegationTokenRefused(t *testing.T) {
+	store, _ := newStore(t, map[string]string{"alice": "pw"})
+	a := mustAuthenticator(t, Config{Mechanisms: []string{MechSCRAMSHA256}, Credentials: store})
+	// franz-go sends tokenauth=true for KIP-48 delegation tokens.
+	_, err := runSASL(context.Background(), fscram.Auth{User: "alice", Pass: "pw", IsToken: true}.AsSha256Mechanism(), mustStart(t, a, MechSCRAMSHA256))
+	if !IsAuthError(err) || !strings.Contains(ClientMessage(err), "delegation tokens") {
+		t.Fatalf("delegation token login: %v", err)
+	}
+}

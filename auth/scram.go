@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/xdg-go/scram"
 	"go.uber.org/zap"
@@ -53,9 +54,10 @@ func (m *scramMechanism) Start(context.Context) Exchange {
 }
 
 type scramExchange struct {
-	m    *scramMechanism
-	conv *scram.ServerConversation
-	done bool
+	m       *scramMechanism
+	conv    *scram.ServerConversation
+	started bool
+	done    bool
 }
 
 func (e *scramExchange) failed(reason error) *AuthError {
@@ -69,6 +71,19 @@ func (e *scramExchange) Step(_ context.Context, in []byte) ([]byte, bool, *Princ
 	if len(in) > maxSASLMessage {
 		e.done = true
 		return nil, true, nil, e.failed(fmt.Errorf("%s message of %d bytes exceeds %d", e.m.name, len(in), maxSASLMessage))
+	}
+	if !e.started {
+		e.started = true
+		// KIP-48 delegation tokens ("tokenauth=true" after the nonce) are not
+		// supported: refuse clearly instead of treating the token as a password.
+		fields := strings.Split(string(in), ",")
+		for _, f := range fields[min(4, len(fields)):] {
+			if strings.HasPrefix(f, "tokenauth=") {
+				e.done = true
+				return nil, true, nil, authFailed("Authentication failed: delegation tokens are not supported",
+					fmt.Errorf("%s: client asked for delegation token authentication", e.m.name))
+			}
+		}
 	}
 	out, err := e.conv.Step(string(in))
 	if err != nil {
