@@ -468,6 +468,9 @@ func (p *Protector) UnprotectBatch(ctx context.Context, recs []*Record, o FetchO
 			}
 		}
 		if encN == 0 {
+			if o.Decrypt && !o.KeepHeaders && sigN > 0 {
+				rec.Headers = rewriteKguardHeaders(rec.Headers, nil, false)
+			}
 			continue
 		}
 		r.Protected = true

@@ -1,0 +1,210 @@
+package crypto
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// The test vectors in testdata/vectors/ were generated once, with the fixed
+// key store and signing keyset committed beside them, by
+//
+//	KGUARD_WRITE_VECTORS=1 go test -run TestVectors ./crypto
+//
+// Every future version of kguard must keep decrypting and verifying them:
+// never regenerate them to make a change pass.
+
+type vectorRecord struct {
+	Topic   string         `json:"topic"`
+	Key     []byte         `json:"key"`
+	Value   []byte         `json:"value"`
+	Headers []vectorHeader `json:"headers"`
+}
+
+type vectorHeader struct {
+	Key   string `json:"key"`
+	Value []byte `json:"value"`
+}
+
+type vector struct {
+	Name        string       `json:"name"`
+	Rule        string       `json:"rule"` // for the reader
+	Signed      bool         `json:"signed"`
+	Protected   vectorRecord `json:"protected"`
+	Plaintext   vectorRecord `json:"plaintext"` // what an allowed reader gets
+	Unreadable  []string     `json:"unreadable,omitempty"`
+	SIVKeyField bool         `json:"siv_key_field,omitempty"` // key encrypted with AES-SIV: re-encryption must match
+}
+
+func toVector(r *Record) vectorRecord {
+	v := vectorRecord{Topic: r.Topic, Key: r.Key, Value: r.Value}
+	for _, h := range r.Headers {
+		v.Headers = append(v.Headers, vectorHeader{h.Key, h.Value})
+	}
+	return v
+}
+
+func fromVector(v vectorRecord) *Record {
+	r := &Record{Topic: v.Topic, Key: v.Key, Value: v.Value}
+	for _, h := range v.Headers {
+		r.Headers = append(r.Headers, Header{h.Key, h.Value})
+	}
+	return r
+}
+
+const vecDir = "testdata/vectors"
+
+var vectorRules = []struct {
+	name, desc string
+	rule       Rule
+	subject    string
+}{
+	{"json-gcm", "$.card.number,$.name AES-GCM; signed", Rule{Sign: true, Fields: []Field{{Target: "$.card.number", KEK: "vectors"}, {Target: "$.name", KEK: "vectors"}}}, ""},
+	{"json-siv-key-header", "$.card.number AES-SIV, @key AES-SIV, @header:pii AES-GCM; signed", Rule{Sign: true, Fields: []Field{
+		{Target: "$.card.number", Algorithm: AES256SIV, KEK: "vectors"}, {Target: "@key", Algorithm: AES256SIV, KEK: "vectors"}, {Target: "@header:pii", KEK: "vectors"}}}, ""},
+	{"whole-value-gcm", "$ AES-GCM", Rule{Fields: []Field{{Target: "$", KEK: "vectors"}}}, ""},
+	{"whole-value-siv", "$ AES-SIV", Rule{Fields: []Field{{Target: "$", Algorithm: AES256SIV, KEK: "vectors"}}}, ""},
+	{"subject", "$.name per subject (GCM), $.card.number per subject (SIV), $.id AES-GCM; signed", Rule{Sign: true, SubjectPath: "$.account_id", Fields: []Field{
+		{Target: "$.name", PerSubject: true}, {Target: "$.card.number", PerSubject: true, Algorithm: AES256SIV}, {Target: "$.id", KEK: "vectors"}}}, "acc-42"},
+	{"subject-shredded", "as subject, then the subject's key destroyed", Rule{Sign: true, SubjectPath: "$.account_id", Fields: []Field{
+		{Target: "$.name", PerSubject: true}, {Target: "$.card.number", PerSubject: true, Algorithm: AES256SIV}, {Target: "$.id", KEK: "vectors"}}}, "shredded-subject"},
+	{"signed-only", "no encryption; signed", Rule{Sign: true}, ""},
+}
+
+var vectorPepper = []byte("kguard test vectors pepper")
+
+func writeVectors(t *testing.T) {
+	ctx := context.Background()
+	if err := os.MkdirAll(vecDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	kp, sp := filepath.Join(vecDir, "keystore.json"), filepath.Join(vecDir, "signing.json")
+	os.Remove(kp)
+	os.Remove(sp)
+	if err := CreateLocalKeyStore(kp, "vectors"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CreateSigningKeyset(sp); err != nil {
+		t.Fatal(err)
+	}
+	k, err := OpenLocalKMS(kp, LocalKMSOptions{AutoCreate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := LoadSigner(sp)
+	p, _ := New(Options{KMS: k, Signer: s, SubjectPepper: vectorPepper, Now: func() time.Time { return time.UnixMilli(1_790_000_000_000) }})
+	var vs []vector
+	for _, vr := range vectorRules {
+		orig := sampleRecord()
+		if vr.subject != "" {
+			orig.Value = []byte(replaceOnce(payment, "acc-42", vr.subject))
+		}
+		rec := cloneRecord(orig)
+		if err := p.Protect(ctx, rec, mustCompile(t, vr.rule)); err != nil {
+			t.Fatal(err)
+		}
+		v := vector{Name: vr.name, Rule: vr.desc, Signed: vr.rule.Sign, Protected: toVector(rec), Plaintext: toVector(orig)}
+		if vr.name == "json-siv-key-header" {
+			v.SIVKeyField = true
+		}
+		if vr.name == "subject-shredded" {
+			if err := p.Shred(ctx, vr.subject); err != nil {
+				t.Fatal(err)
+			}
+			v.Unreadable = []string{"$.name", "$.card.number"}
+			// what an allowed reader gets: $.id decrypted, the rest ciphertext
+			got := cloneRecord(rec)
+			if _, err := p.Unprotect(ctx, got, FetchOptions{Decrypt: true, KeepHeaders: true}); err != nil {
+				t.Fatal(err)
+			}
+			v.Plaintext = toVector(got)
+		}
+		vs = append(vs, v)
+	}
+	b, _ := json.MarshalIndent(vs, "", "  ")
+	if err := os.WriteFile(filepath.Join(vecDir, "vectors.json"), append(b, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func replaceOnce(s, old, new string) string {
+	for i := 0; i+len(old) <= len(s); i++ {
+		if s[i:i+len(old)] == old {
+			return s[:i] + new + s[i+len(old):]
+		}
+	}
+	return s
+}
+
+func TestVectors(t *testing.T) {
+	if os.Getenv("KGUARD_WRITE_VECTORS") == "1" {
+		writeVectors(t)
+	}
+	ctx := context.Background()
+	b, err := os.ReadFile(filepath.Join(vecDir, "vectors.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vs []vector
+	if err := json.Unmarshal(b, &vs); err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) < 7 {
+		t.Fatalf("only %d vectors", len(vs))
+	}
+	// read-only: copy the store so a test can never modify the committed one
+	kb, err := os.ReadFile(filepath.Join(vecDir, "keystore.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp := filepath.Join(t.TempDir(), "keystore.json")
+	os.WriteFile(kp, kb, 0o600)
+	k, err := OpenLocalKMS(kp, LocalKMSOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ver, err := LoadVerifier(filepath.Join(vecDir, "signing.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := New(Options{KMS: k, Verifier: ver, SubjectPepper: vectorPepper})
+	for _, v := range vs {
+		t.Run(v.Name, func(t *testing.T) {
+			rec := fromVector(v.Protected)
+			if v.Signed && ver.Verify(rec) != SigOK {
+				t.Fatal("signature does not verify")
+			}
+			o := FetchOptions{Decrypt: true, Verify: v.Signed, RequireSignature: v.Signed, OnBadSignature: SigFail, KeepHeaders: len(v.Unreadable) > 0}
+			res, err := p.Unprotect(ctx, rec, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(rec, fromVector(v.Plaintext)) {
+				t.Fatalf("decrypted record differs:\n got %+v\nwant %+v", rec, fromVector(v.Plaintext))
+			}
+			if !reflect.DeepEqual(res.Unreadable, v.Unreadable) {
+				t.Fatalf("unreadable %v, want %v", res.Unreadable, v.Unreadable)
+			}
+			if v.SIVKeyField { // deterministic encryption is stable across versions
+				again := fromVector(v.Plaintext)
+				q, _ := New(Options{KMS: k})
+				if err := q.Protect(ctx, again, mustCompile(t, Rule{Fields: []Field{{Target: "@key", Algorithm: AES256SIV, KEK: "vectors"}}})); err != nil {
+					t.Fatal(err)
+				}
+				if string(again.Key) != string(v.Protected.Key) {
+					t.Fatal("AES-SIV key ciphertext changed")
+				}
+			}
+		})
+	}
+	// vectors are what they claim: tampering one byte breaks them
+	rec := fromVector(vs[0].Protected)
+	rec.Value[len(rec.Value)/2] ^= 0x20
+	if ver.Verify(rec) != SigBad {
+		t.Fatal("tampered vector verifies")
+	}
+}
