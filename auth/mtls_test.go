@@ -320,6 +320,11 @@ func writeTLSFiles(t testing.TB, server *testCA, clientCAs ...*testCA) tlsFiles 
 // server's view of the connection or the server-side error.
 func handshake(t *testing.T, serverCfg *tls.Config, serverCA *testCA, client *tls.Certificate) (tls.ConnectionState, error) {
 	t.Helper()
+	return handshakeWithCache(t, serverCfg, serverCA, client, nil)
+}
+
+func handshakeWithCache(t *testing.T, serverCfg *tls.Config, serverCA *testCA, client *tls.Certificate, cache tls.ClientSessionCache) (tls.ConnectionState, error) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -348,7 +353,7 @@ func handshake(t *testing.T, serverCfg *tls.Config, serverCA *testCA, client *tl
 	}()
 	roots := x509.NewCertPool()
 	roots.AddCert(serverCA.cert)
-	ccfg := &tls.Config{RootCAs: roots, ServerName: "kguard.test", MinVersion: tls.VersionTLS12}
+	ccfg := &tls.Config{RootCAs: roots, ServerName: "kguard.test", MinVersion: tls.VersionTLS12, ClientSessionCache: cache}
 	if client != nil {
 		// Always send the certificate, even when it does not chain to the
 		// CAs the server names (as an attacker would).
@@ -481,5 +486,32 @@ func TestMTLSOptional(t *testing.T) {
 		if _, _, err := NewServerTLSConfig(o); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+func TestMTLSNoResumptionAcrossCAReload(t *testing.T) {
+	serverCA := newCA(t, "Server CA")
+	clientCA := newCA(t, "Client CA")
+	otherCA := newCA(t, "Other CA")
+	files := writeTLSFiles(t, serverCA, clientCA)
+	cfg, _, err := NewServerTLSConfig(TLSServerOptions{CertFile: files.cert, KeyFile: files.key, ClientCAFile: files.ca, CheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := clientCert(t, clientCA, pkix.Name{CommonName: "app"})
+	cache := tls.NewLRUClientSessionCache(4)
+	if _, err := handshakeWithCache(t, cfg, serverCA, &good, cache); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := handshakeWithCache(t, cfg, serverCA, &good, cache)
+	if err != nil || !cs.DidResume {
+		t.Fatalf("second handshake should resume (err %v, resumed %v)", err, cs.DidResume)
+	}
+	// The client CA is removed from the bundle: its session must not resume.
+	os.WriteFile(files.ca, otherCA.pem, 0o600)
+	future := time.Now().Add(2 * time.Second)
+	os.Chtimes(files.ca, future, future)
+	if cs, err := handshakeWithCache(t, cfg, serverCA, &good, cache); err == nil {
+		t.Fatalf("certificate from a removed CA accepted after reload (resumed %v)", cs.DidResume)
 	}
 }

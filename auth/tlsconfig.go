@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -157,6 +158,15 @@ func (r *CertReloader) load() (*tlsState, error) {
 	c := r.base.Clone()
 	c.Certificates = []tls.Certificate{cert}
 	c.ClientCAs = st.pool
+	// Fresh session ticket keys per generation: sessions from before a
+	// reload are not resumed but go through a full handshake against the
+	// new material (defence in depth; Go also re-checks resumed client
+	// chains against the current ClientCAs).
+	var tk [32]byte
+	if _, err := rand.Read(tk[:]); err != nil {
+		return nil, fmt.Errorf("auth: session ticket key: %w", err)
+	}
+	c.SetSessionTicketKeys([][32]byte{tk})
 	st.config = c
 	return st, nil
 }
