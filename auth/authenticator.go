@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-
-	"go.uber.org/zap"
 )
 
 // SASL mechanism names.
@@ -62,8 +60,6 @@ type Config struct {
 	// OAuthBearer validates OAUTHBEARER tokens (required when OAUTHBEARER is
 	// enabled).
 	OAuthBearer *TokenValidator
-	// Logger receives failed-login and reload logs; nil means no logs.
-	Logger *zap.Logger
 }
 
 // Authenticator holds the enabled mechanisms of one listener.
@@ -76,10 +72,6 @@ type Authenticator struct {
 func NewAuthenticator(cfg Config) (*Authenticator, error) {
 	if len(cfg.Mechanisms) == 0 {
 		return nil, errors.New("auth: no SASL mechanisms enabled")
-	}
-	logger := cfg.Logger
-	if logger == nil {
-		logger = zap.NewNop()
 	}
 	a := &Authenticator{mechs: make(map[string]Mechanism)}
 	for _, name := range cfg.Mechanisms {
@@ -97,17 +89,17 @@ func NewAuthenticator(cfg Config) (*Authenticator, error) {
 			if v == nil {
 				return nil, errors.New("auth: PLAIN needs a credentials store or a password verifier")
 			}
-			m = NewPlain(v, logger)
+			m = NewPlain(v)
 		case MechSCRAMSHA256, MechSCRAMSHA512:
 			if cfg.Credentials == nil {
 				return nil, fmt.Errorf("auth: %s needs a credentials store", name)
 			}
-			m, err = NewSCRAM(name, cfg.Credentials, logger)
+			m, err = NewSCRAM(name, cfg.Credentials)
 		case MechOAUTHBEARER:
 			if cfg.OAuthBearer == nil {
 				return nil, errors.New("auth: OAUTHBEARER needs a token validator")
 			}
-			m = NewOAuthBearer(cfg.OAuthBearer, logger)
+			m = NewOAuthBearer(cfg.OAuthBearer)
 		default:
 			return nil, fmt.Errorf("auth: unknown SASL mechanism %q", name)
 		}

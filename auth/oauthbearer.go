@@ -313,16 +313,12 @@ func decodeSASLName(s string) (string, error) {
 var oauthErrorStatus = []byte(`{"status":"invalid_token"}`)
 
 type oauthMechanism struct {
-	v      *TokenValidator
-	logger *zap.Logger
+	v *TokenValidator
 }
 
 // NewOAuthBearer returns the OAUTHBEARER mechanism validating tokens with v.
-func NewOAuthBearer(v *TokenValidator, logger *zap.Logger) Mechanism {
-	if logger == nil {
-		logger = zap.NewNop()
-	}
-	return &oauthMechanism{v: v, logger: logger}
+func NewOAuthBearer(v *TokenValidator) Mechanism {
+	return &oauthMechanism{v: v}
 }
 
 func (m *oauthMechanism) Name() string { return MechOAUTHBEARER }

@@ -6,22 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"unicode/utf8"
-
-	"go.uber.org/zap"
 )
 
 // plainMechanism is SASL PLAIN (RFC 4616) checked by a PasswordVerifier.
 type plainMechanism struct {
 	verifier PasswordVerifier
-	logger   *zap.Logger
 }
 
 // NewPlain returns the PLAIN mechanism checking passwords with v.
-func NewPlain(v PasswordVerifier, logger *zap.Logger) Mechanism {
-	if logger == nil {
-		logger = zap.NewNop()
-	}
-	return &plainMechanism{verifier: v, logger: logger}
+func NewPlain(v PasswordVerifier) Mechanism {
+	return &plainMechanism{verifier: v}
 }
 
 func (m *plainMechanism) Name() string { return MechPLAIN }

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/xdg-go/scram"
-	"go.uber.org/zap"
 )
 
 // scramMechanism is a SCRAM-SHA-256 or SCRAM-SHA-512 server (RFC 5802/7677)
@@ -14,14 +13,13 @@ import (
 type scramMechanism struct {
 	name   string
 	server *scram.Server
-	logger *zap.Logger
 }
 
 // NewSCRAM returns the SCRAM mechanism name (SCRAM-SHA-256 or SCRAM-SHA-512)
 // with credentials from store. Unknown users are given decoy credentials so
 // the exchange fails at the proof, exactly like a wrong password, instead of
 // revealing at the first message that the user does not exist.
-func NewSCRAM(name string, store *CredentialStore, logger *zap.Logger) (Mechanism, error) {
+func NewSCRAM(name string, store *CredentialStore) (Mechanism, error) {
 	var hg scram.HashGeneratorFcn
 	switch name {
 	case MechSCRAMSHA256:
@@ -30,9 +28,6 @@ func NewSCRAM(name string, store *CredentialStore, logger *zap.Logger) (Mechanis
 		hg = scram.SHA512
 	default:
 		return nil, fmt.Errorf("auth: not a SCRAM mechanism: %q", name)
-	}
-	if logger == nil {
-		logger = zap.NewNop()
 	}
 	lookup := func(user string) (scram.StoredCredentials, error) {
 		if c, ok := store.LookupSCRAM(user, name); ok {
@@ -44,7 +39,7 @@ func NewSCRAM(name string, store *CredentialStore, logger *zap.Logger) (Mechanis
 	if err != nil {
 		return nil, fmt.Errorf("auth: %s server: %w", name, err)
 	}
-	return &scramMechanism{name: name, server: srv, logger: logger}, nil
+	return &scramMechanism{name: name, server: srv}, nil
 }
 
 func (m *scramMechanism) Name() string { return m.name }
