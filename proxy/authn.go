@@ -15,20 +15,22 @@ import (
 	"github.com/kguard/kguard/proxy/wire"
 )
 
-// anonymous is the principal of unauthenticated clients where allowed.
-var anonymous = &auth.Principal{Name: "ANONYMOUS"}
-
 // authn is the client-facing authentication of one proxy.
 type authn struct {
 	sasl      *auth.Authenticator // nil: no SASL
 	mapper    *auth.PrincipalMapper
 	tls       *tls.Config // downstream TLS, nil for plaintext
-	anonymous bool
+	// anonymous is the principal of unauthenticated clients, nil when
+	// they are refused.
+	anonymous *auth.Principal
 	maxLife   time.Duration
 }
 
 func newAuthn(ctx context.Context, c *Config, log *zap.Logger) (*authn, error) {
-	a := &authn{anonymous: c.Listen.Auth.AllowAnonymous, maxLife: c.Listen.Auth.MaxSessionLifetime}
+	a := &authn{maxLife: c.Listen.Auth.MaxSessionLifetime}
+	if c.Listen.Auth.AllowAnonymous {
+		a.anonymous = &auth.Principal{Name: c.Listen.Auth.AnonymousPrincipal, Mechanism: "ANONYMOUS"}
+	}
 	ac := &c.Listen.Auth
 	if t := c.Listen.TLS; t != nil {
 		mode := auth.ClientAuthMode(t.ClientAuth)
@@ -54,7 +56,7 @@ func newAuthn(ctx context.Context, c *Config, log *zap.Logger) (*authn, error) {
 	if len(ac.SASLMechanisms) == 0 {
 		return a, nil
 	}
-	cfg := auth.Config{Mechanisms: ac.SASLMechanisms, Logger: log}
+	cfg := auth.Config{Mechanisms: ac.SASLMechanisms}
 	if ac.CredentialsFile != "" {
 		store, err := auth.NewCredentialStore(ac.CredentialsFile, log)
 		if err != nil {
@@ -96,8 +98,8 @@ func (a *authn) initial(c any) (*auth.Principal, error) {
 			return nil, err
 		}
 	}
-	if a.anonymous {
-		return anonymous, nil
+	if a.anonymous != nil {
+		return a.anonymous, nil
 	}
 	return nil, errors.New("no client certificate, no SASL mechanism configured, and anonymous access is off")
 }
@@ -123,7 +125,7 @@ func (s *session) handleSASL(ctx context.Context, hdr *wire.RequestHeader, body 
 	case *kmsg.SASLHandshakeRequest:
 		resp := r.ResponseKind().(*kmsg.SASLHandshakeResponse)
 		resp.SupportedMechanisms = s.p.authn.sasl.Mechanisms()
-		if s.principal != nil && s.principal != anonymous {
+		if s.principal != nil && s.principal != s.p.authn.anonymous {
 			if err := auth.CheckReauthMechanism(s.principal, r.Mechanism); err != nil {
 				s.log.Warn("re-authentication tried to switch SASL mechanism", zap.String("from", s.principal.Mechanism), zap.String("to", r.Mechanism))
 				s.auditAuth(r.Mechanism, err)
@@ -151,7 +153,7 @@ func (s *session) handleSASL(ctx context.Context, hdr *wire.RequestHeader, body 
 		}
 		out, done, p, err := s.sasl.exchange.Step(ctx, r.SASLAuthBytes)
 		resp.SASLAuthBytes = out
-		if err == nil && done && s.principal != nil && s.principal != anonymous {
+		if err == nil && done && s.principal != nil && s.principal != s.p.authn.anonymous {
 			err = auth.CheckReauthentication(s.principal, p)
 		}
 		if err != nil {
@@ -171,7 +173,7 @@ func (s *session) handleSASL(ctx context.Context, hdr *wire.RequestHeader, body 
 			return resp, false, nil
 		}
 		s.sasl.exchange = nil
-		reauth := s.principal != nil && s.principal != anonymous
+		reauth := s.principal != nil && s.principal != s.p.authn.anonymous
 		s.principal = p
 		life := auth.SessionLifetime(p, s.p.authn.maxLife)
 		s.sasl.expires = time.Time{}

@@ -21,6 +21,7 @@ type Config struct {
 	Listen   ListenConfig   `yaml:"listen"`
 	Upstream UpstreamConfig `yaml:"upstream"`
 	Limits   LimitsConfig   `yaml:"limits"`
+	Policy   PolicyConfig   `yaml:"policy"`
 	Log      LogConfig      `yaml:"log"`
 	Metrics  MetricsConfig  `yaml:"metrics"`
 }
@@ -62,6 +63,9 @@ type AuthConfig struct {
 	// AllowAnonymous lets unauthenticated clients in as User:ANONYMOUS
 	// (what `kguard demo` does). Off by default: fail closed.
 	AllowAnonymous bool `yaml:"allow_anonymous"`
+	// AnonymousPrincipal names unauthenticated clients where allowed
+	// (default ANONYMOUS, as User:ANONYMOUS in Kafka).
+	AnonymousPrincipal string `yaml:"anonymous_principal"`
 }
 
 // OAuthConfig configures OAUTHBEARER token validation.
@@ -134,6 +138,17 @@ type LimitsConfig struct {
 	// ShutdownGrace is how long a shutdown drains in-flight requests
 	// before closing connections.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+}
+
+// PolicyConfig locates the Rego policies that authorize every request.
+type PolicyConfig struct {
+	// Dirs are policy roots (Rego modules, their tests and data files).
+	Dirs []string `yaml:"dirs"`
+	// Watch reloads the policies when their files change (also on SIGHUP).
+	Watch bool `yaml:"watch"`
+	// Disabled runs kguard without authorization, as a plain proxy. It
+	// must be said explicitly: without policies kguard refuses to start.
+	Disabled bool `yaml:"disabled"`
 }
 
 // LogConfig configures zap.
@@ -226,6 +241,9 @@ func (c *Config) SetDefaults() {
 	if m.ShutdownGrace == 0 {
 		m.ShutdownGrace = 30 * time.Second
 	}
+	if c.Listen.Auth.AnonymousPrincipal == "" {
+		c.Listen.Auth.AnonymousPrincipal = "ANONYMOUS"
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -281,6 +299,9 @@ func (c *Config) Validate() error {
 		if (s.Password == "") == (s.PasswordFile == "") {
 			bad("upstream.sasl", "exactly one of password and password_file is required")
 		}
+	}
+	if len(c.Policy.Dirs) > 0 && c.Policy.Disabled {
+		bad("policy", "dirs and disabled: true exclude each other")
 	}
 	a := &c.Listen.Auth
 	for i, m := range a.SASLMechanisms {

@@ -35,8 +35,11 @@ type Proxy struct {
 	metrics *metrics
 	authn   *authn
 	auditor Auditor // nil: no audit trail
-	sem     chan struct{}
-	nextID  atomic.Uint64
+	// authorizer decides every request after authentication; nil only
+	// when the operator turned authorization off (policy.disabled).
+	authorizer Authorizer
+	sem        chan struct{}
+	nextID     atomic.Uint64
 
 	ctx    context.Context // cancelled on Shutdown
 	cancel context.CancelFunc
@@ -55,6 +58,9 @@ type Options struct {
 	Logger   *zap.Logger
 	Registry prometheus.Registerer // may be nil
 	Auditor  Auditor               // may be nil
+	// Authorizer decides requests. It is required unless the config's
+	// policy.disabled is true: kguard fails closed.
+	Authorizer Authorizer
 }
 
 // New validates cfg and builds a proxy; Start opens its listeners.
@@ -62,18 +68,25 @@ func New(cfg *Config, opts Options) (*Proxy, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if opts.Authorizer == nil && !cfg.Policy.Disabled {
+		return nil, errors.New("no authorizer: configure policy.dirs, or set policy.disabled: true to run without authorization")
+	}
+	if opts.Authorizer != nil && cfg.Policy.Disabled {
+		return nil, errors.New("policy.disabled is true but an authorizer was given")
+	}
 	log := opts.Logger
 	if log == nil {
 		log = zap.NewNop()
 	}
 	p := &Proxy{
 		cfg: cfg, log: log, pool: wire.NewPool(),
-		metrics:   newMetrics(opts.Registry),
-		auditor:   opts.Auditor,
-		sem:       make(chan struct{}, cfg.Limits.MaxConnections),
-		nodes:     map[int32]string{},
-		listeners: map[int32]net.Listener{},
-		sessions:  map[*session]struct{}{},
+		metrics:    newMetrics(opts.Registry),
+		auditor:    opts.Auditor,
+		authorizer: opts.Authorizer,
+		sem:        make(chan struct{}, cfg.Limits.MaxConnections),
+		nodes:      map[int32]string{},
+		listeners:  map[int32]net.Listener{},
+		sessions:   map[*session]struct{}{},
 	}
 	tlsErr := func(err error) {
 		log.Error("certificate reload failed; keeping the previous certificate", zap.Error(err))

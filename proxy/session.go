@@ -255,7 +255,13 @@ func (s *session) handle(hdr *wire.RequestHeader, f *wire.Frame) (*pending, []by
 			p.transforms = append(p.transforms, func(r kmsg.Response) (bool, error) { return rw(s.p, r), nil })
 		}
 	}
-	return p, f.Buf, nil
+	if s.p.authorizer == nil {
+		return p, f.Buf, nil
+	}
+	// Authorization may forward the request unchanged, forward a
+	// rewritten request (denied parts removed), answer it locally, and
+	// add response transforms (merging synthesized errors, filtering).
+	return s.authorize(hdr, f, p)
 }
 
 // respond is the upstream -> client loop. Responses are written in request

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -19,6 +20,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	base := fs.Int("broker-port-base", 9093, "broker N listens on this port + N")
 	metrics := fs.String("metrics", "127.0.0.1:9100", "Prometheus /metrics address (empty: off)")
 	level := fs.String("log-level", "info", "log level")
+	policies := fs.String("policies", "policies", "policy directory; its demo/ data set lets the demo principal do everything")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -28,8 +30,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("starting in-process Kafka: %w", err)
 	}
 	defer cluster.Close()
-	cfg, err := proxy.ParseConfig(fmt.Appendf(nil, "listen:\n  bootstrap: %q\n  broker_port_base: %d\n  auth:\n    allow_anonymous: true\nupstream:\n  bootstrap: [%s]\nmetrics:\n  listen: %q\nlog:\n  level: %s\n  format: console\n",
-		*bootstrap, *base, quoteAll(cluster.ListenAddrs()), *metrics, *level))
+	cfg, err := proxy.ParseConfig(fmt.Appendf(nil, "listen:\n  bootstrap: %q\n  broker_port_base: %d\n  auth:\n    allow_anonymous: true\n    anonymous_principal: demo\nupstream:\n  bootstrap: [%s]\npolicy:\n  dirs: [%q, %q]\nmetrics:\n  listen: %q\nlog:\n  level: %s\n  format: console\n",
+		*bootstrap, *base, quoteAll(cluster.ListenAddrs()), *policies, filepath.Join(*policies, "demo"), *metrics, *level))
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/kguard/kguard/policy"
 	"github.com/kguard/kguard/proxy"
 )
 
@@ -41,7 +45,29 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 func serve(ctx context.Context, cfg *proxy.Config, log *zap.Logger, ready func(*proxy.Proxy)) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	p, err := proxy.New(cfg, proxy.Options{Logger: log, Registry: reg})
+	opts := proxy.Options{Logger: log, Registry: reg}
+	switch {
+	case cfg.Policy.Disabled:
+		log.Warn("authorization is disabled (policy.disabled: true): every authenticated request is forwarded")
+	case len(cfg.Policy.Dirs) == 0:
+		return errors.New("config policy: dirs is required (or disabled: true to run without authorization)")
+	default:
+		eng, err := policy.NewEngine(ctx, policy.Config{Dirs: cfg.Policy.Dirs, Logger: log.Named("policy")})
+		if err != nil {
+			return fmt.Errorf("loading policies: %w", err)
+		}
+		log.Info("policies loaded", zap.Strings("dirs", cfg.Policy.Dirs), zap.String("revision", eng.Revision()))
+		opts.Authorizer = eng
+		go reloadOnSignal(ctx, eng, log)
+		if cfg.Policy.Watch {
+			go func() {
+				if err := eng.Watch(ctx); err != nil {
+					log.Error("policy watch", zap.Error(err))
+				}
+			}()
+		}
+	}
+	p, err := proxy.New(cfg, opts)
 	if err != nil {
 		return err
 	}
@@ -80,6 +106,26 @@ func serve(ctx context.Context, cfg *proxy.Config, log *zap.Logger, ready func(*
 		log.Warn("shutdown", zap.Error(err))
 	}
 	return nil
+}
+
+// reloadOnSignal reloads the policies on SIGHUP. A reload that fails to
+// compile or whose Rego tests fail keeps the old policy.
+func reloadOnSignal(ctx context.Context, eng *policy.Engine, log *zap.Logger) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGHUP)
+	defer signal.Stop(ch)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ch:
+			if err := eng.Reload(ctx); err != nil {
+				log.Error("policy reload refused; the previous policy stays in force", zap.Error(err))
+			} else {
+				log.Info("policy reloaded", zap.String("revision", eng.Revision()))
+			}
+		}
+	}
 }
 
 func newLogger(c proxy.LogConfig) (*zap.Logger, error) {

@@ -39,6 +39,8 @@ type Options struct {
 	// harness lets unauthenticated clients in as User:ANONYMOUS.
 	NoAnonymous bool
 	Auditor     proxy.Auditor
+	// Authorizer decides requests; nil runs kguard with policy.disabled.
+	Authorizer proxy.Authorizer
 }
 
 // Start brings up a kfake cluster and kguard on loopback with ephemeral
@@ -83,6 +85,9 @@ func StartProxy(upstream []string, o Options) (*Env, error) {
 		return nil, fmt.Errorf("config: %w\n%s", err, yaml)
 	}
 	cfg.Listen.Auth.AllowAnonymous = !o.NoAnonymous
+	if o.Authorizer == nil && len(cfg.Policy.Dirs) == 0 {
+		cfg.Policy.Disabled = true
+	}
 	if o.Mutate != nil {
 		o.Mutate(cfg)
 	}
@@ -91,7 +96,7 @@ func StartProxy(upstream []string, o Options) (*Env, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	p, err := proxy.New(cfg, proxy.Options{Logger: log, Registry: reg, Auditor: o.Auditor})
+	p, err := proxy.New(cfg, proxy.Options{Logger: log, Registry: reg, Auditor: o.Auditor, Authorizer: o.Authorizer})
 	if err != nil {
 		return nil, err
 	}
