@@ -246,18 +246,21 @@ launch_node() {
 	node_pid "$n" >/dev/null || die "node $n did not start; see $LOGS/node$n.out"
 }
 
-# kcat_metadata prints the cluster metadata as JSON (from any live PLAINTEXT listener).
+# kcat_metadata [N] prints the cluster metadata as JSON, as node N sees it (or any live node).
 kcat_metadata() {
-	local n
-	for n in "${NODES[@]}"; do
+	local n nodes=("${NODES[@]}")
+	[[ -n "${1:-}" ]] && nodes=("$1")
+	for n in "${nodes[@]}"; do
 		if kcat -b "$(plaintext_addr "$n")" -L -J -m 3 2>/dev/null; then return 0; fi
 	done
 	return 1
 }
 
-# metadata_state prints "BROKERS UNDER_REPLICATED_PARTITIONS NODE_IDS" from kcat's metadata.
+# metadata_state [N] prints "BROKERS UNDER_REPLICATED_PARTITIONS NODE_IDS" from kcat's
+# metadata (as node N sees it, when given). A partition without a leader counts as
+# under-replicated.
 metadata_state() {
-	kcat_metadata | python3 -c '
+	kcat_metadata "${1:-}" | python3 -c '
 import json, sys
 m = json.load(sys.stdin)
 ids = sorted(b["id"] for b in m.get("brokers", []))
@@ -285,12 +288,14 @@ dump_logs_and_die() {
 	die "$*"
 }
 
-# wait_rejoined N DEADLINE: node N is listed as a broker and no partition is under-replicated.
+# wait_rejoined N DEADLINE: node N serves requests on its own listener (a KRaft broker
+# opens them only after it caught up with the metadata log), its metadata lists every
+# broker including itself, and no partition lacks a leader or an in-sync replica.
 wait_rejoined() {
 	local n="$1" deadline="$2" st=""
 	while ((SECONDS < deadline)); do
 		node_pid "$n" >/dev/null || dump_logs_and_die "node $n exited while rejoining"
-		if st="$(metadata_state 2>/dev/null)"; then
+		if st="$(metadata_state "$n" 2>/dev/null)"; then
 			local count under ids
 			read -r count under ids <<<"$st"
 			if [[ ",$ids," == *",$n,"* ]] && ((count == ${#NODES[@]} && under == 0)); then
@@ -322,7 +327,7 @@ wait_ready() {
 		cat "$LOGS/ready.log" >&2
 		dump_logs_and_die "cluster not ready in time"
 	fi
-	wait_rejoined 1 "$deadline" # all nodes listed, no under-replicated partition
+	for n in "${NODES[@]}"; do wait_rejoined "$n" "$deadline"; done
 }
 
 # ---- commands ----------------------------------------------------------------------------
