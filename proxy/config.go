@@ -22,6 +22,7 @@ type Config struct {
 	Upstream UpstreamConfig `yaml:"upstream"`
 	Limits   LimitsConfig   `yaml:"limits"`
 	Policy   PolicyConfig   `yaml:"policy"`
+	Audit    AuditConfig    `yaml:"audit"`
 	Log      LogConfig      `yaml:"log"`
 	Metrics  MetricsConfig  `yaml:"metrics"`
 }

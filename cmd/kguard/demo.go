@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -30,8 +31,17 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("starting in-process Kafka: %w", err)
 	}
 	defer cluster.Close()
-	cfg, err := proxy.ParseConfig(fmt.Appendf(nil, "listen:\n  bootstrap: %q\n  broker_port_base: %d\n  auth:\n    allow_anonymous: true\n    anonymous_principal: demo\nupstream:\n  bootstrap: [%s]\npolicy:\n  dirs: [%q, %q]\nmetrics:\n  listen: %q\nlog:\n  level: %s\n  format: console\n",
-		*bootstrap, *base, quoteAll(cluster.ListenAddrs()), *policies, filepath.Join(*policies, "demo"), *metrics, *level))
+	work, err := os.MkdirTemp("", "kguard-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	auditKey := filepath.Join(work, "audit-signing.pem")
+	if _, err := ensureDemoAuditKey(auditKey); err != nil {
+		return err
+	}
+	cfg, err := proxy.ParseConfig(fmt.Appendf(nil, "listen:\n  bootstrap: %q\n  broker_port_base: %d\n  auth:\n    allow_anonymous: true\n    anonymous_principal: demo\nupstream:\n  bootstrap: [%s]\npolicy:\n  dirs: [%q, %q]\naudit:\n  enabled: true\n  instance_id: kguard-demo\n  spool_dir: %q\n  signing_key_file: %q\n  checkpoint_interval: 10s\nmetrics:\n  listen: %q\nlog:\n  level: %s\n  format: console\n",
+		*bootstrap, *base, quoteAll(cluster.ListenAddrs()), *policies, filepath.Join(*policies, "demo"), filepath.Join(work, "audit-spool"), auditKey, *metrics, *level))
 	if err != nil {
 		return err
 	}
@@ -60,8 +70,11 @@ Try it (kcat):
   kcat -b %s -C -t payments -e
   kcat -b %s -L
 
+The audit trail goes to topic __kguard_audit; check it with:
+  go run ./cmd/kguard audit verify --brokers %s --pubkey %s.pub
+
 Press Ctrl-C to stop.
-`, p.BootstrapAddr(), b.String(), p.BootstrapAddr(), p.BootstrapAddr(), p.BootstrapAddr())
+`, p.BootstrapAddr(), b.String(), p.BootstrapAddr(), p.BootstrapAddr(), p.BootstrapAddr(), p.BootstrapAddr(), auditKey)
 	})
 }
 

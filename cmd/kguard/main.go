@@ -39,6 +39,8 @@ const usage = `usage: kguard <command> [flags]
 commands:
   serve --config FILE     run the proxy
   demo                    run kguard in front of an in-process 3-broker Kafka cluster
+  audit keygen --out F    create the Ed25519 key that signs audit checkpoints
+  audit verify ...        check the audit topic's chains, checkpoints and signatures
   version                 print the version`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -51,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdServe(ctx, rest, stderr)
 	case "demo":
 		return cmdDemo(ctx, rest, stdout, stderr)
+	case "audit":
+		return cmdAudit(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "kguard", version)
 		return nil

@@ -67,6 +67,20 @@ func serve(ctx context.Context, cfg *proxy.Config, log *zap.Logger, ready func(*
 			}()
 		}
 	}
+	if cfg.Audit.Enabled {
+		rec, stopAudit, err := startAudit(ctx, cfg, reg, log)
+		if err != nil {
+			return err
+		}
+		opts.Auditor = rec
+		defer func() {
+			actx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			stopAudit(actx)
+		}()
+	} else {
+		log.Warn("audit trail is off (audit.enabled: false)")
+	}
 	p, err := proxy.New(cfg, opts)
 	if err != nil {
 		return err
