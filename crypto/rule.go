@@ -189,6 +189,9 @@ func parseJSONPath(s string) ([]pathSeg, error) {
 		case '.':
 			j := i + 1
 			for j < len(s) && s[j] != '.' && s[j] != '[' {
+				if s[j] == ']' {
+					return nil, fmt.Errorf("crypto: JSON path %q: unexpected ] at %d", s, j)
+				}
 				j++
 			}
 			if j == i+1 {
@@ -197,15 +200,9 @@ func parseJSONPath(s string) ([]pathSeg, error) {
 			segs = append(segs, pathSeg{name: s[i+1 : j], index: -1})
 			i = j
 		case '[':
-			end := strings.IndexByte(s[i:], ']')
-			if end < 0 {
-				return nil, fmt.Errorf("crypto: JSON path %q: unclosed [", s)
-			}
-			inner := s[i+1 : i+end]
-			switch {
-			case len(inner) >= 2 && (inner[0] == '"' || inner[0] == '\''):
+			if i+1 < len(s) && (s[i+1] == '"' || s[i+1] == '\'') {
 				// quoted name; may contain ']' so find the matching quote
-				q := inner[0]
+				q := s[i+1]
 				k := i + 2
 				for k < len(s) && s[k] != q {
 					if s[k] == '\\' {
@@ -226,20 +223,30 @@ func parseJSONPath(s string) ([]pathSeg, error) {
 				}
 				segs = append(segs, pathSeg{name: name, index: -1})
 				i = k + 2
-			default:
-				n, err := strconv.Atoi(inner)
-				if err != nil || n < 0 || n > 1<<20 {
-					return nil, fmt.Errorf("crypto: JSON path %q: bad index %q", s, inner)
-				}
-				segs = append(segs, pathSeg{index: n})
-				i += end + 1
+				continue
 			}
+			end := strings.IndexByte(s[i:], ']')
+			if end < 0 {
+				return nil, fmt.Errorf("crypto: JSON path %q: unclosed [", s)
+			}
+			inner := s[i+1 : i+end]
+			n, err := strconv.Atoi(inner)
+			if err != nil || n < 0 || n > 1<<20 || inner != strconv.Itoa(n) {
+				return nil, fmt.Errorf("crypto: JSON path %q: bad index %q", s, inner)
+			}
+			segs = append(segs, pathSeg{index: n})
+			i += end + 1
 		default:
 			return nil, fmt.Errorf("crypto: JSON path %q: unexpected %q at %d", s, s[i], i)
 		}
 	}
 	if len(segs) > 32 {
 		return nil, fmt.Errorf("crypto: JSON path %q too deep", s)
+	}
+	for _, sg := range segs {
+		if sg.index < 0 && !utf8.ValidString(sg.name) {
+			return nil, fmt.Errorf("crypto: JSON path %q: name is not UTF-8", s)
+		}
 	}
 	return segs, nil
 }

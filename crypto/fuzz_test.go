@@ -1,0 +1,180 @@
+package crypto
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"testing"
+)
+
+func protectedSample(f *testing.F) *Record {
+	fx := newFixture(f)
+	p := fx.protector(f, KeyOptions{})
+	rec := sampleRecord()
+	prot := mustCompile(f, Rule{Sign: true, SubjectPath: "$.account_id", Fields: []Field{
+		{Target: "$.name", KEK: "k"}, {Target: "@key", KEK: "k", Algorithm: AES256SIV},
+		{Target: "$.card.number", PerSubject: true}, {Target: "@header:pii", KEK: "k"}}})
+	if err := p.Protect(context.Background(), rec, prot); err != nil {
+		f.Fatal(err)
+	}
+	return rec
+}
+
+func FuzzParseEncHeader(f *testing.F) {
+	rec := protectedSample(f)
+	v, _ := findHeader(rec.Headers, EncHeader)
+	f.Add(v)
+	f.Add([]byte{1})
+	f.Add([]byte{1, 0, 1, 1, 1, 0, 0, 0, 0, 1, 'k', 1, 'r', 1, 4, 2, '$', '.', 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := parseEncHeader(b)
+		if err != nil {
+			return
+		}
+		h2, err := parseEncHeader(h.marshal())
+		if err != nil {
+			t.Fatalf("re-encoded header does not parse: %v", err)
+		}
+		if !reflect.DeepEqual(h, h2) {
+			t.Fatalf("round trip differs: %+v %+v", h, h2)
+		}
+	})
+}
+
+func FuzzParseSigHeader(f *testing.F) {
+	rec := protectedSample(f)
+	v, _ := findHeader(rec.Headers, SigHeader)
+	f.Add(v)
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := parseSigHeader(b)
+		if err != nil {
+			return
+		}
+		s2, err := parseSigHeader(s.marshal())
+		if err != nil || !reflect.DeepEqual(s, s2) {
+			t.Fatalf("round trip: %v %+v %+v", err, s, s2)
+		}
+	})
+}
+
+func FuzzFindPath(f *testing.F) {
+	f.Add([]byte(payment), "$.card.number")
+	f.Add([]byte(`{"a":[1,{"b":"\"]}"}],"a\u0062":2}`), "$.a[1].b")
+	f.Add([]byte(`[{"x":null}, 3]`), "$[0].x")
+	f.Add([]byte(`{"a":{"a":{"a":1}}} `), `$["a"]['a'].a`)
+	f.Add([]byte(`{"a":1,"a":2}`), "$.a")
+	f.Fuzz(func(t *testing.T, doc []byte, path string) {
+		segs, err := parseJSONPath(path)
+		if err != nil || len(segs) == 0 {
+			return
+		}
+		s, e, found, err := findPath(doc, segs)
+		if err != nil {
+			if json.Valid(doc) && errors.Is(err, errJSON) {
+				t.Fatalf("valid JSON reported malformed: %v", err)
+			}
+			return
+		}
+		if !found {
+			return
+		}
+		if s < 0 || e > len(doc) || s >= e {
+			t.Fatalf("bad span %d..%d of %d", s, e, len(doc))
+		}
+		if json.Valid(doc) {
+			if !json.Valid(doc[s:e]) {
+				t.Fatalf("span %q is not a JSON value", doc[s:e])
+			}
+			out := applySplices(doc, []splice{{s, e, []byte(`"QUJD"`)}})
+			if !json.Valid(out) {
+				t.Fatalf("replacing the field broke the document: %s", out)
+			}
+		}
+	})
+}
+
+func FuzzParseJSONPath(f *testing.F) {
+	for _, s := range []string{"$", "$.a.b", "$.a[0]", `$["x y"]`, `$['it\'s']`, "$..a", "$[", `$["a\"]"]`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		segs, err := parseJSONPath(s)
+		if err != nil {
+			return
+		}
+		c := canonicalPath(segs)
+		segs2, err := parseJSONPath(c)
+		if err != nil || !reflect.DeepEqual(segs, segs2) && !(len(segs) == 0 && len(segs2) == 0) {
+			t.Fatalf("canonical %q of %q: %v %v %v", c, s, err, segs, segs2)
+		}
+	})
+}
+
+// FuzzUnprotect feeds arbitrary kguard headers and values to the fetch path:
+// it must never panic, and never report success for garbage.
+func FuzzUnprotect(f *testing.F) {
+	rec := protectedSample(f)
+	enc, _ := findHeader(rec.Headers, EncHeader)
+	sig, _ := findHeader(rec.Headers, SigHeader)
+	f.Add(rec.Value, rec.Key, enc, sig)
+	f.Add([]byte(`{"name":"AAAA"}`), []byte(nil), []byte{1, 0, 1, 1, 1, 0, 0, 0, 0, 1, 'k', 1, 'r', 1, 4, 6, '$', '.', 'n', 'a', 'm', 'e', 0}, []byte{})
+	fx := newFixture(f)
+	p := fx.protector(f, KeyOptions{})
+	ctx := context.Background()
+	f.Fuzz(func(t *testing.T, value, key, enc, sig []byte) {
+		for _, o := range []FetchOptions{
+			{Decrypt: true, Verify: true},
+			{Mask: ShowMask, Verify: true, OnBadSignature: SigDrop},
+			{Decrypt: true, KeepHeaders: true},
+		} {
+			r := &Record{Topic: "t", Key: bytes.Clone(key), Value: bytes.Clone(value),
+				Headers: []Header{{Key: EncHeader, Value: bytes.Clone(enc)}, {Key: SigHeader, Value: bytes.Clone(sig)}}}
+			res, err := p.UnprotectBatch(ctx, []*Record{r}, o)
+			if err != nil {
+				continue
+			}
+			if o.Verify && res[0].Signature == SigOK {
+				t.Fatal("garbage signature verified")
+			}
+		}
+	})
+}
+
+// FuzzProtectRoundTrip: whatever a producer sends, Protect either refuses it
+// or Unprotect gives back exactly the same bytes.
+func FuzzProtectRoundTrip(f *testing.F) {
+	f.Add([]byte(payment), []byte("k"))
+	f.Add([]byte(`{"a":1,"b":{"c":[1,2]}}`), []byte(nil))
+	f.Add([]byte(`{"b":{"c":"\u00e9\"x"},"a":{"z":true}}`), []byte{0})
+	fx := newFixture(f)
+	p := fx.protector(f, KeyOptions{})
+	prot := mustCompile(f, Rule{Sign: true, SubjectPath: "$.s", Fields: []Field{
+		{Target: "$.a", KEK: "k"}, {Target: "$.b.c", Algorithm: AES256SIV, KEK: "k"}, {Target: "@key", KEK: "k"}}})
+	ctx := context.Background()
+	f.Fuzz(func(t *testing.T, value, key []byte) {
+		orig := &Record{Topic: "t", Key: key, Value: value, Headers: []Header{{Key: "h", Value: []byte("v")}}}
+		rec := cloneRecord(orig)
+		if err := p.Protect(ctx, rec, prot); err != nil {
+			if !errors.Is(err, ErrInvalidRecord) {
+				t.Fatalf("unexpected error kind: %v", err)
+			}
+			if !reflect.DeepEqual(rec, orig) {
+				t.Fatal("refused record was modified")
+			}
+			return
+		}
+		if json.Valid(value) && !json.Valid(rec.Value) {
+			t.Fatalf("protected value is no longer JSON: %s", rec.Value)
+		}
+		res, err := p.Unprotect(ctx, rec, FetchOptions{Decrypt: true, Verify: true, OnBadSignature: SigFail})
+		if err != nil {
+			t.Fatalf("unprotect: %v", err)
+		}
+		if res.Signature != SigOK || !reflect.DeepEqual(rec, orig) {
+			t.Fatalf("round trip: %+v\n got %q\nwant %q", res, rec.Value, orig.Value)
+		}
+	})
+}
