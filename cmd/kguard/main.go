@@ -22,7 +22,7 @@ var errUsage = errors.New("usage")
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	switch {
 	case err == nil:
 	case errors.Is(err, errUsage):
@@ -39,11 +39,15 @@ const usage = `usage: kguard <command> [flags]
 commands:
   serve --config FILE     run the proxy
   demo                    run kguard in front of an in-process 3-broker Kafka cluster
+  users add|remove|list --file F [NAME]
+                          manage SASL PLAIN/SCRAM users (salted; password on stdin)
+  policy test [DIR]       run the Rego policy tests (non-zero exit on failure)
+  policy eval --input F   decide one request (JSON) and print the decision with reasons
   audit keygen --out F    create the Ed25519 key that signs audit checkpoints
   audit verify ...        check the audit topic's chains, checkpoints and signatures
   version                 print the version`
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: %s", errUsage, usage)
 	}
@@ -53,6 +57,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdServe(ctx, rest, stderr)
 	case "demo":
 		return cmdDemo(ctx, rest, stdout, stderr)
+	case "users":
+		return cmdUsers(ctx, rest, stdin, stdout, stderr)
+	case "policy":
+		return cmdPolicy(ctx, rest, stdout, stderr)
 	case "audit":
 		return cmdAudit(ctx, rest, stdout, stderr)
 	case "version":
