@@ -25,6 +25,12 @@ type Config struct {
 	Audit    AuditConfig    `yaml:"audit"`
 	Log      LogConfig      `yaml:"log"`
 	Metrics  MetricsConfig  `yaml:"metrics"`
+	// Tenants maps principals to tenants for the policy (see TenantsConfig).
+	Tenants TenantsConfig `yaml:"tenants"`
+
+	// authz is the proxy-wide authorization state (compiled tenant
+	// mapping, topic id cache), created by Validate.
+	authz *authzShared
 }
 
 // ListenConfig is the client-facing side.
@@ -104,6 +110,8 @@ type UpstreamConfig struct {
 	// MetadataRefresh is how often kguard refreshes its broker list to
 	// open listeners for brokers that joined.
 	MetadataRefresh time.Duration `yaml:"metadata_refresh"`
+	// StartupTimeout is how long kguard waits for the upstream at start.
+	StartupTimeout time.Duration `yaml:"startup_timeout"`
 }
 
 // ClientTLS configures upstream TLS.
@@ -223,6 +231,9 @@ func (c *Config) SetDefaults() {
 	if u.MetadataRefresh == 0 {
 		u.MetadataRefresh = 30 * time.Second
 	}
+	if u.StartupTimeout == 0 {
+		u.StartupTimeout = 2 * time.Minute
+	}
 	m := &c.Limits
 	if m.MaxConnections == 0 {
 		m.MaxConnections = 10000
@@ -330,6 +341,7 @@ func (c *Config) Validate() error {
 	if c.Limits.MaxInFlight < 1 {
 		bad("limits.max_in_flight", "must be at least 1")
 	}
+	errs = append(errs, c.validateAuthz()...)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -108,7 +108,7 @@ func (p *Proxy) Start(ctx context.Context) error {
 		return err
 	}
 	p.authn = a
-	if err := p.refreshBrokers(ctx); err != nil {
+	if err := p.waitForUpstream(ctx); err != nil {
 		return fmt.Errorf("learning upstream brokers: %w", err)
 	}
 	ln, err := net.Listen("tcp", p.cfg.Listen.Bootstrap)
@@ -155,6 +155,27 @@ func (p *Proxy) UpstreamAddrs() map[int32]string {
 		out[id] = a
 	}
 	return out
+}
+
+// waitForUpstream learns the brokers, retrying with backoff for up to
+// upstream.startup_timeout, so kguard can start before its cluster.
+func (p *Proxy) waitForUpstream(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Upstream.StartupTimeout)
+	defer cancel()
+	backoff := 200 * time.Millisecond
+	for {
+		err := p.refreshBrokers(ctx)
+		if err == nil {
+			return nil
+		}
+		p.log.Warn("upstream not reachable yet; retrying", zap.Duration("in", backoff), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
 }
 
 func (p *Proxy) refreshLoop() {
