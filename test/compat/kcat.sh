@@ -146,7 +146,7 @@ if ! timeout "$TIMEOUT" kcat -F "$CONF" -L -J -t "$TOPIC" -m "$TIMEOUT" >"$TMP/m
 	report metadata false "kcat -L failed: $(last_error "$TMP/md.err")"
 	finish
 fi
-if ! res="$(python3 - "$TMP/md.json" "$TOPIC" "$PARTITIONS" <<'EOF'
+if ! res="$(python3 - "$TMP/md.json" "$TOPIC" "$PARTITIONS" 2>"$TMP/md.check" <<'EOF'
 import json, sys
 m = json.load(open(sys.argv[1]))
 topic, want = sys.argv[2], int(sys.argv[3])
@@ -164,7 +164,7 @@ if n != want:
 print("topic %s present, %d partitions, %d brokers" % (topic, n, len(brokers)))
 print(",".join(brokers))
 EOF
-)" 2>"$TMP/md.check"; then
+)"; then
 	report metadata false "$(tail -n1 "$TMP/md.check")"
 	finish
 fi
