@@ -299,3 +299,14 @@ func TestParseConfigErrors(t *testing.T) {
 		t.Fatalf("defaults: %+v %+v", cfg.Listen, cfg.Limits)
 	}
 }
+
+// The documented example configuration must stay valid.
+func TestExampleConfigParses(t *testing.T) {
+	cfg, err := proxy.LoadConfig("../examples/kguard.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Upstream.SASL == nil || cfg.Listen.TLS == nil || !cfg.Audit.Enabled || len(cfg.Listen.Auth.SASLMechanisms) != 2 {
+		t.Fatalf("example config lost sections: %+v", cfg)
+	}
+}
