@@ -366,14 +366,14 @@ cmd_start() {
 	local cid
 	cid="$(new_cluster_id)"
 	echo "$cid" >"$WORK/cluster.id"
-	local pids=()
+	local format_pids=()
 	for n in "${NODES[@]}"; do
 		write_config "$n"
 		format_node "$n" "$cid" &
-		pids+=($!)
+		format_pids+=("$!")
 	done
-	for n in "${!pids[@]}"; do
-		wait "${pids[$n]}" || die "formatting node ${NODES[$n]} failed; see $LOGS/format-node${NODES[$n]}.log"
+	for n in "${!format_pids[@]}"; do
+		wait "${format_pids[$n]}" || die "formatting node ${NODES[$n]} failed; see $LOGS/format-node${NODES[$n]}.log"
 	done
 	compile_ready
 	for n in "${NODES[@]}"; do launch_node "$n"; done
@@ -388,7 +388,7 @@ stop_pids() {
 	local -A pids=()
 	for n in "$@"; do
 		if pid="$(node_pid "$n")"; then
-			pids[$n]="$pid"
+			pids["$n"]="$pid"
 			kill -TERM "$pid" 2>/dev/null || true
 		fi
 	done
