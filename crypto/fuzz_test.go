@@ -72,6 +72,10 @@ func FuzzFindPath(f *testing.F) {
 			return
 		}
 		s, e, found, err := findPath(doc, segs)
+		rs, re, rfound, rerr := refFindPath(doc, segs)
+		if (err != nil) != (rerr != nil) || err == nil && (found != rfound || found && (s != rs || e != re)) {
+			t.Fatalf("findPath (%d %d %v %v) and the reference (%d %d %v %v) disagree", s, e, found, err, rs, re, rfound, rerr)
+		}
 		if err != nil {
 			if json.Valid(doc) && errors.Is(err, errJSON) {
 				t.Fatalf("valid JSON reported malformed: %v", err)

@@ -21,22 +21,37 @@ func skipWS(doc []byte, i int) int {
 	return i
 }
 
+// strSpecial marks the bytes that end a run of plain string bytes.
+var strSpecial = func() (t [256]bool) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
+
 // skipString returns the index just past the string starting at doc[i]=='"'
 // and whether it contains escapes.
 func skipString(doc []byte, i int) (int, bool, error) {
 	esc := false
-	for j := i + 1; j < len(doc); j++ {
+	j := i + 1
+	for {
+		for j < len(doc) && !strSpecial[doc[j]] {
+			j++
+		}
+		if j >= len(doc) {
+			return 0, false, fmt.Errorf("%w: unterminated string at %d", errJSON, i)
+		}
 		switch c := doc[j]; {
 		case c == '"':
 			return j + 1, esc, nil
 		case c == '\\':
 			esc = true
-			j++
-		case c < 0x20:
+			j += 2
+		default:
 			return 0, false, fmt.Errorf("%w: control character in string at %d", errJSON, j)
 		}
 	}
-	return 0, false, fmt.Errorf("%w: unterminated string at %d", errJSON, i)
 }
 
 // skipValue returns the index just past the JSON value starting at doc[i]
@@ -106,135 +121,163 @@ func skipValue(doc []byte, i int) (int, error) {
 // array of the right kind.
 var errNotContainer = errors.New("path goes through a value of the wrong type")
 
-// findPath returns the span [start,end) of the value at path in doc. found is
-// false when a member or index on the path is absent. A member name that
-// occurs twice in an object on the path is an error: a reader taking the last
-// one would otherwise see the copy left in plaintext.
+// findPath returns the span [start,end) of the value at path (not empty)
+// in doc; found is false when a member or index on the path is absent.
 func findPath(doc []byte, path []pathSeg) (start, end int, found bool, err error) {
+	var sp [1]span
+	if err := findPaths(doc, [][]pathSeg{path}, sp[:]); err != nil {
+		return 0, 0, false, err
+	}
+	if sp[0].start < 0 {
+		return 0, 0, false, nil
+	}
+	return sp[0].start, sp[0].end, true, nil
+}
+
+// span is the location of one value; start < 0 when absent.
+type span struct{ start, end int }
+
+// walker finds several paths in one walk of a document.
+type walker struct {
+	doc   []byte
+	paths [][]pathSeg
+	spans []span
+	seen  []int // deepest depth at which each path matched a member
+}
+
+// findPaths locates every path in one walk of doc (paths must not be
+// empty): spans[i] answers paths[i] (start -1: absent). The rules of
+// findPath apply: malformed JSON, a path through a value of the wrong type,
+// or a member name repeated on a path is an error.
+func findPaths(doc []byte, paths [][]pathSeg, spans []span) error {
+	w := walker{doc: doc, paths: paths, spans: spans, seen: make([]int, len(paths))}
+	for i := range spans {
+		spans[i] = span{-1, -1}
+		w.seen[i] = -1
+	}
 	pos := skipWS(doc, 0)
 	if pos >= len(doc) {
-		return 0, 0, false, fmt.Errorf("%w: empty document", errJSON)
+		return fmt.Errorf("%w: empty document", errJSON)
 	}
-	top := true
-	for _, seg := range path {
-		var vs, ve, cend int
-		var ok bool
-		if seg.index < 0 {
-			vs, ve, ok, cend, err = findMember(doc, pos, seg.name)
-		} else {
-			vs, ve, ok, cend, err = findIndex(doc, pos, seg.index)
+	active := make([]int, 0, len(paths))
+	for i, p := range paths {
+		if len(p) == 0 {
+			return errors.New("empty path")
 		}
-		if err != nil {
-			return 0, 0, false, err
-		}
-		if top {
-			// the top-level value must be followed by nothing but spaces
-			if skipWS(doc, cend) != len(doc) {
-				return 0, 0, false, fmt.Errorf("%w: data after the top-level value", errJSON)
-			}
-			top = false
-		}
-		if !ok {
-			return 0, 0, false, nil
-		}
-		pos, end = vs, ve
+		active = append(active, i)
 	}
-	if top { // empty path: the whole document
-		e, err := skipValue(doc, pos)
-		if err != nil {
-			return 0, 0, false, err
-		}
-		if skipWS(doc, e) != len(doc) {
-			return 0, 0, false, fmt.Errorf("%w: data after the top-level value", errJSON)
-		}
-		return pos, e, true, nil
+	end, err := w.walk(pos, 0, active)
+	if err != nil {
+		return err
 	}
-	return pos, end, true, nil
+	if skipWS(doc, end) != len(doc) {
+		return fmt.Errorf("%w: data after the top-level value", errJSON)
+	}
+	return nil
 }
 
-func findMember(doc []byte, pos int, name string) (vs, ve int, found bool, cend int, err error) {
-	if doc[pos] != '{' {
-		return 0, 0, false, 0, errNotContainer
+// walk visits the container at pos for the paths in active (all of which
+// continue below it with segment depth) and returns its end.
+func (w *walker) walk(pos, depth int, active []int) (int, error) {
+	doc := w.doc
+	wantObj := w.paths[active[0]][depth].index < 0
+	for _, pi := range active[1:] {
+		if (w.paths[pi][depth].index < 0) != wantObj {
+			return 0, errNotContainer
+		}
+	}
+	open, closer := byte('{'), byte('}')
+	if !wantObj {
+		open, closer = '[', ']'
+	}
+	if pos >= len(doc) || doc[pos] != open {
+		if _, err := skipValue(doc, pos); err != nil {
+			return 0, err
+		}
+		return 0, errNotContainer
 	}
 	i := skipWS(doc, pos+1)
-	if i < len(doc) && doc[i] == '}' {
-		return 0, 0, false, i + 1, nil
+	if i < len(doc) && doc[i] == closer {
+		return i + 1, nil
 	}
-	for {
-		if i >= len(doc) || doc[i] != '"' {
-			return 0, 0, false, 0, fmt.Errorf("%w: member name expected at %d", errJSON, i)
-		}
-		ks := i
-		ke, esc, err := skipString(doc, i)
-		if err != nil {
-			return 0, 0, false, 0, err
-		}
-		match := false
-		if esc {
-			var k string
-			if err := json.Unmarshal(doc[ks:ke], &k); err != nil {
-				return 0, 0, false, 0, fmt.Errorf("%w: bad member name at %d", errJSON, ks)
-			}
-			match = k == name
-		} else {
-			match = string(doc[ks+1:ke-1]) == name
-		}
-		i = skipWS(doc, ke)
-		if i >= len(doc) || doc[i] != ':' {
-			return 0, 0, false, 0, fmt.Errorf("%w: ':' expected at %d", errJSON, i)
-		}
-		i = skipWS(doc, i+1)
-		s := i
-		e, err := skipValue(doc, i)
-		if err != nil {
-			return 0, 0, false, 0, err
-		}
-		if match {
-			if found {
-				return 0, 0, false, 0, fmt.Errorf("member %q occurs twice", name)
-			}
-			vs, ve, found = s, e, true
-		}
-		i = skipWS(doc, e)
-		if i >= len(doc) {
-			return 0, 0, false, 0, fmt.Errorf("%w: unterminated object", errJSON)
-		}
-		if doc[i] == '}' {
-			return vs, ve, found, i + 1, nil
-		}
-		if doc[i] != ',' {
-			return 0, 0, false, 0, fmt.Errorf("%w: ',' or '}' expected at %d", errJSON, i)
-		}
-		i = skipWS(doc, i+1)
-	}
-}
-
-func findIndex(doc []byte, pos int, idx int) (vs, ve int, found bool, cend int, err error) {
-	if doc[pos] != '[' {
-		return 0, 0, false, 0, errNotContainer
-	}
-	i := skipWS(doc, pos+1)
-	if i < len(doc) && doc[i] == ']' {
-		return 0, 0, false, i + 1, nil
-	}
+	var sub, deeper []int
 	for n := 0; ; n++ {
-		s := i
-		e, err := skipValue(doc, i)
+		sub = sub[:0]
+		if wantObj {
+			if i >= len(doc) || doc[i] != '"' {
+				return 0, fmt.Errorf("%w: member name expected at %d", errJSON, i)
+			}
+			ks := i
+			ke, esc, err := skipString(doc, i)
+			if err != nil {
+				return 0, err
+			}
+			name := doc[ks+1 : ke-1]
+			if esc {
+				var k string
+				if err := json.Unmarshal(doc[ks:ke], &k); err != nil {
+					return 0, fmt.Errorf("%w: bad member name at %d", errJSON, ks)
+				}
+				name = []byte(k)
+			}
+			for _, pi := range active {
+				if w.paths[pi][depth].name == string(name) {
+					sub = append(sub, pi)
+				}
+			}
+			i = skipWS(doc, ke)
+			if i >= len(doc) || doc[i] != ':' {
+				return 0, fmt.Errorf("%w: ':' expected at %d", errJSON, i)
+			}
+			i = skipWS(doc, i+1)
+		} else {
+			for _, pi := range active {
+				if w.paths[pi][depth].index == n {
+					sub = append(sub, pi)
+				}
+			}
+		}
+		vs := i
+		var ve int
+		var err error
+		if len(sub) == 0 {
+			ve, err = skipValue(doc, vs)
+		} else {
+			deeper = deeper[:0]
+			for _, pi := range sub {
+				if w.seen[pi] >= depth {
+					return 0, fmt.Errorf("member %q occurs twice", w.paths[pi][depth].name)
+				}
+				w.seen[pi] = depth
+				if len(w.paths[pi]) > depth+1 {
+					deeper = append(deeper, pi)
+				}
+			}
+			if len(deeper) > 0 {
+				ve, err = w.walk(vs, depth+1, append([]int(nil), deeper...))
+			} else {
+				ve, err = skipValue(doc, vs)
+			}
+			if err == nil {
+				for _, pi := range sub {
+					if len(w.paths[pi]) == depth+1 {
+						w.spans[pi] = span{vs, ve}
+					}
+				}
+			}
+		}
 		if err != nil {
-			return 0, 0, false, 0, err
+			return 0, err
 		}
-		if n == idx {
-			vs, ve, found = s, e, true
-		}
-		i = skipWS(doc, e)
+		i = skipWS(doc, ve)
 		if i >= len(doc) {
-			return 0, 0, false, 0, fmt.Errorf("%w: unterminated array", errJSON)
+			return 0, fmt.Errorf("%w: unterminated container", errJSON)
 		}
-		if doc[i] == ']' {
-			return vs, ve, found, i + 1, nil
+		if doc[i] == closer {
+			return i + 1, nil
 		}
 		if doc[i] != ',' {
-			return 0, 0, false, 0, fmt.Errorf("%w: ',' or ']' expected at %d", errJSON, i)
+			return 0, fmt.Errorf("%w: ',' or %q expected at %d", errJSON, closer, i)
 		}
 		i = skipWS(doc, i+1)
 	}

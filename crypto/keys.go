@@ -154,27 +154,34 @@ type keyManager struct {
 	sf   singleflight.Group
 
 	mu     sync.Mutex
-	active map[string]*dataKey
-	cache  map[string]*dataKey
+	active map[activeID]*dataKey
+	cache  map[keyRef]*dataKey
 	kmsOps atomic.Uint64 // KMS calls made (tests, metrics)
 }
 
 func newKeyManager(kms KMS, opts KeyOptions) *keyManager {
 	opts.defaults()
-	return &keyManager{kms: kms, opts: opts, active: map[string]*dataKey{}, cache: map[string]*dataKey{}}
+	return &keyManager{kms: kms, opts: opts, active: map[activeID]*dataKey{}, cache: map[keyRef]*dataKey{}}
 }
 
-func activeID(source KeySource, alg Algorithm, kek string) string {
-	return fmt.Sprintf("%d|%d|%s", source, alg, kek)
+type activeID struct {
+	source KeySource
+	alg    Algorithm
+	kek    string
 }
 
-func cacheID(r keyRef) string {
+func (a activeID) String() string { return fmt.Sprintf("%d|%d|%s", a.source, a.alg, a.kek) }
+
+// cacheID is the cache key of a data key: its whole reference.
+func cacheID(r keyRef) keyRef { return r }
+
+func (r keyRef) String() string {
 	return fmt.Sprintf("%d|%d|%d|%s|%s", r.source, r.alg, r.id, r.kek, r.ref)
 }
 
 // active returns the current key for encryption with n uses reserved.
 func (m *keyManager) activeKey(ctx context.Context, source KeySource, alg Algorithm, kek string, n uint64) (*dataKey, error) {
-	id := activeID(source, alg, kek)
+	id := activeID{source, alg, kek}
 	for attempt := 0; attempt < 3; attempt++ {
 		now := m.opts.Now()
 		m.mu.Lock()
@@ -189,7 +196,7 @@ func (m *keyManager) activeKey(ctx context.Context, source KeySource, alg Algori
 			}
 		}
 		stale := k
-		v, err, _ := m.sf.Do("active|"+id, func() (any, error) {
+		v, err, _ := m.sf.Do("active|"+id.String(), func() (any, error) {
 			m.mu.Lock()
 			cur := m.active[id]
 			m.mu.Unlock()
@@ -325,15 +332,15 @@ func (m *keyManager) putLocked(k *dataKey) {
 
 // resolved is the outcome of resolving the keys of a batch.
 type resolved struct {
-	keys map[string]*dataKey
-	errs map[string]error // per key: ErrKeyNotFound-wrapped (gone) or ErrIntegrity
+	keys map[keyRef]*dataKey
+	errs map[keyRef]error // per key: ErrKeyNotFound-wrapped (gone) or ErrIntegrity
 }
 
 // resolve finds keys for decryption: from the cache, else one batched
 // unwrap per KEK, and one derivation per derived key. A KMS outage is
 // returned as the error; per-key problems go to resolved.errs.
 func (m *keyManager) resolve(ctx context.Context, refs []keyRef) (*resolved, error) {
-	out := &resolved{keys: make(map[string]*dataKey, len(refs)), errs: map[string]error{}}
+	out := &resolved{keys: make(map[keyRef]*dataKey, len(refs)), errs: map[keyRef]error{}}
 	now := m.opts.Now()
 	var missWrapped = map[string][]keyRef{}
 	var missDerived []keyRef
@@ -373,7 +380,7 @@ func (m *keyManager) resolve(ctx context.Context, refs []keyRef) (*resolved, err
 	}
 	for _, r := range missDerived {
 		id := cacheID(r)
-		v, err, _ := m.sf.Do("derive|"+id, func() (any, error) {
+		v, err, _ := m.sf.Do("derive|"+id.String(), func() (any, error) {
 			dk, err := m.derive(ctx, r.source, r.alg, r.kek, r.ref, false)
 			if err != nil {
 				return nil, err

@@ -188,9 +188,15 @@ func (p *Protector) ProtectBatch(ctx context.Context, recs []*Record, prot *Prot
 	return nil
 }
 
-// plan locates the fields of one record.
+// plan locates the fields of one record (all JSON paths in one walk).
 func (p *Protector) plan(rec *Record, prot *Protection) ([]located, error) {
 	var out []located
+	var spans []span
+	var jsonErr error
+	if rec.Value != nil && len(prot.jsonPaths) > 0 {
+		spans = make([]span, len(prot.jsonPaths))
+		jsonErr = findPaths(rec.Value, prot.jsonPaths, spans)
+	}
 	var subjectKEK string
 	subject := func() (string, error) {
 		if subjectKEK != "" {
@@ -202,20 +208,22 @@ func (p *Protector) plan(rec *Record, prot *Protection) ([]located, error) {
 		if rec.Value == nil {
 			return "", invalidf("no value to read the subject from")
 		}
-		s, e, found, err := findPath(rec.Value, prot.subjectPath)
-		if err != nil {
-			return "", invalidf("subject %s: %v", canonicalPath(prot.subjectPath), err)
+		sp := canonicalPath(prot.subjectPath)
+		if jsonErr != nil {
+			return "", invalidf("subject %s: %v", sp, jsonErr)
 		}
-		if !found {
-			return "", invalidf("subject field %s is missing", canonicalPath(prot.subjectPath))
+		s := spans[len(spans)-1]
+		if s.start < 0 {
+			return "", invalidf("subject field %s is missing", sp)
 		}
-		id, err := subjectID(rec.Value[s:e])
+		id, err := subjectID(rec.Value[s.start:s.end])
 		if err != nil {
-			return "", invalidf("subject field %s: %v", canonicalPath(prot.subjectPath), err)
+			return "", invalidf("subject field %s: %v", sp, err)
 		}
 		subjectKEK = p.SubjectKeyName(id)
 		return subjectKEK, nil
 	}
+	jsonIdx := 0
 	for fi := range prot.fields {
 		f := &prot.fields[fi]
 		var locs []located
@@ -237,15 +245,16 @@ func (p *Protector) plan(rec *Record, prot *Protection) ([]located, error) {
 				}
 			}
 		case KindJSON:
+			idx := jsonIdx
+			jsonIdx++
 			if rec.Value == nil {
 				continue
 			}
-			s, e, found, err := findPath(rec.Value, f.path)
-			if err != nil {
-				return nil, invalidf("field %s: %v", f.locator, err)
+			if jsonErr != nil {
+				return nil, invalidf("field %s: %v", f.locator, jsonErr)
 			}
-			if found {
-				locs = append(locs, located{f: f, start: s, end: e})
+			if s := spans[idx]; s.start >= 0 {
+				locs = append(locs, located{f: f, start: s.start, end: s.end})
 			}
 		}
 		for i := range locs {
@@ -350,7 +359,7 @@ func (p *Protector) encryptRecord(rec *Record, plan []located, keys map[useKey]*
 		}
 	}
 	if len(splices) > 0 {
-		sort.Slice(splices, func(i, j int) bool { return splices[i].start < splices[j].start })
+		sortSplices(splices)
 		newValue, valueSet = applySplices(rec.Value, splices), true
 	}
 	if valueSet {
@@ -562,6 +571,8 @@ func (p *Protector) decryptRecord(rec *Record, h *encHeader, keys *resolved, o F
 	var ok []done
 	var gone []fieldRef
 	var splices []splice
+	var spans map[string]span
+	var err error
 	for _, f := range h.fields {
 		kr := h.keys[f.key]
 		id := cacheID(kr)
@@ -615,16 +626,14 @@ func (p *Protector) decryptRecord(rec *Record, h *encHeader, keys *resolved, o F
 				occ++
 			}
 		case KindJSON:
-			segs, err := p.jsonPath(f.locator)
-			if err != nil || rec.Value == nil {
-				r.Err = integrityf("field %s: bad locator or null value", f.locator)
-				return aad
+			if spans == nil {
+				if spans, err = p.locateJSON(rec, h.fields); err != nil {
+					r.Err = err
+					return aad
+				}
 			}
-			s, e, found, err := findPath(rec.Value, segs)
-			if err != nil || !found {
-				r.Err = integrityf("field %s: not found in value", f.locator)
-				return aad
-			}
+			sp := spans[f.locator]
+			s, e := sp.start, sp.end
 			ct, err := decodeB64String(rec.Value[s:e])
 			if err != nil {
 				r.Err = integrityf("field %s: %v", f.locator, err)
@@ -655,7 +664,7 @@ func (p *Protector) decryptRecord(rec *Record, h *encHeader, keys *resolved, o F
 		r.Decrypted++
 	}
 	if len(splices) > 0 {
-		sort.Slice(splices, func(i, j int) bool { return splices[i].start < splices[j].start })
+		sortSplices(splices)
 		rec.Value = applySplices(rec.Value, splices)
 	}
 	for _, g := range gone {
@@ -707,6 +716,7 @@ func (p *Protector) maskRecord(rec *Record, h *encHeader, o FetchOptions, _ []by
 	}
 	jmask, _ := json.Marshal(string(mask))
 	var splices []splice
+	var spans map[string]span
 	for _, f := range h.fields {
 		switch f.kind {
 		case KindValue:
@@ -725,19 +735,18 @@ func (p *Protector) maskRecord(rec *Record, h *encHeader, o FetchOptions, _ []by
 				}
 			}
 		case KindJSON:
-			segs, err := p.jsonPath(f.locator)
-			if err != nil || rec.Value == nil {
-				return integrityf("field %s: bad locator or null value", f.locator)
+			if spans == nil {
+				var err error
+				if spans, err = p.locateJSON(rec, h.fields); err != nil {
+					return err
+				}
 			}
-			s, e, found, err := findPath(rec.Value, segs)
-			if err != nil || !found {
-				return integrityf("field %s: not found in value", f.locator)
-			}
-			splices = append(splices, splice{s, e, jmask})
+			sp := spans[f.locator]
+			splices = append(splices, splice{sp.start, sp.end, jmask})
 		}
 	}
 	if len(splices) > 0 {
-		sort.Slice(splices, func(i, j int) bool { return splices[i].start < splices[j].start })
+		sortSplices(splices)
 		rec.Value = applySplices(rec.Value, splices)
 	}
 	// The record no longer matches its signature or encryption header.
@@ -749,6 +758,53 @@ func (p *Protector) maskRecord(rec *Record, h *encHeader, o FetchOptions, _ []by
 	}
 	rec.Headers = out
 	return nil
+}
+
+// locateJSON finds every JSON field listed in a kguard.enc header in one
+// walk. Listed fields must be present, and must not overlap (a crafted
+// header could list $.a and $.a.b).
+func (p *Protector) locateJSON(rec *Record, fields []fieldRef) (map[string]span, error) {
+	if rec.Value == nil {
+		return nil, integrityf("JSON fields listed but the value is null")
+	}
+	var paths [][]pathSeg
+	var locs []string
+	for _, f := range fields {
+		if f.kind != KindJSON {
+			continue
+		}
+		segs, err := p.jsonPath(f.locator)
+		if err != nil {
+			return nil, integrityf("field %s: %v", f.locator, err)
+		}
+		paths = append(paths, segs)
+		locs = append(locs, f.locator)
+	}
+	spans := make([]span, len(paths))
+	if err := findPaths(rec.Value, paths, spans); err != nil {
+		return nil, integrityf("encrypted JSON fields: %v", err)
+	}
+	out := make(map[string]span, len(paths))
+	sorted := make([]span, 0, len(spans))
+	for i, s := range spans {
+		if s.start < 0 {
+			return nil, integrityf("field %s: not found in value", locs[i])
+		}
+		out[locs[i]] = s
+		sorted = append(sorted, s)
+	}
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].start < sorted[j].start })
+	for i := 1; i < len(sorted); i++ {
+		if sorted[i].start < sorted[i-1].end {
+			return nil, integrityf("encrypted JSON fields overlap")
+		}
+	}
+	return out, nil
+}
+
+// sortSplices orders non-overlapping splices by position.
+func sortSplices(sp []splice) {
+	sort.Slice(sp, func(i, j int) bool { return sp[i].start < sp[j].start })
 }
 
 func decodeB64String(raw []byte) ([]byte, error) {

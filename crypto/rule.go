@@ -67,6 +67,7 @@ type compiledField struct {
 // Protection is a compiled Rule: parse once per policy revision, use for
 // every batch. It is immutable and safe for concurrent use.
 type Protection struct {
+	jsonPaths   [][]pathSeg // JSON field paths in field order, then the subject path
 	fields      []compiledField
 	subjectPath []pathSeg
 	sign        bool
@@ -128,6 +129,30 @@ func Compile(r Rule) (*Protection, error) {
 		}
 		p.subjectPath = segs
 	}
+	// All JSON paths are found in one walk of the value: paths that share a
+	// prefix must agree on what comes next (a member name or an index).
+	var all [][]pathSeg
+	for _, f := range p.fields {
+		if f.kind == KindJSON {
+			all = append(all, f.path)
+		}
+	}
+	if p.subjectPath != nil {
+		all = append(all, p.subjectPath)
+	}
+	for i, a := range all {
+		for _, b := range all[i+1:] {
+			for d := 0; d < len(a) && d < len(b); d++ {
+				if (a[d].index < 0) != (b[d].index < 0) {
+					return nil, fmt.Errorf("crypto: paths %s and %s disagree on the type of %s", canonicalPath(a), canonicalPath(b), canonicalPath(a[:d]))
+				}
+				if a[d] != b[d] {
+					break
+				}
+			}
+		}
+	}
+	p.jsonPaths = all
 	if p.hasSubject && p.subjectPath == nil {
 		return nil, fmt.Errorf("crypto: per-subject fields need a subject path")
 	}
