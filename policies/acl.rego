@@ -23,85 +23,94 @@ default settings := {}
 
 settings := data.config.acl
 
-super_users := {u | some u in object.get(settings, "super_users", [])}
+super_users := object.get(settings, "super_users", [])
 
 allow_everyone_if_no_acl_found := object.get(settings, "allow_everyone_if_no_acl_found", false)
 
-acls contains acl if {
+# acls are the ACLs of every list, normalized (defaults filled in, pattern
+# and permission upper-cased). Computed once per evaluation.
+acls contains n if {
 	some list in data.acls
 	some acl in list
+	n := {
+		"principal": acl.principal,
+		"host": object.get(acl, "host", "*"),
+		"resource": acl.resource,
+		"pattern": upper(object.get(acl, "pattern", "LITERAL")),
+		"name": acl.name,
+		"operation": acl.operation,
+		"permission": upper(object.get(acl, "permission", "ALLOW")),
+	}
 }
 
-permission(acl) := upper(object.get(acl, "permission", "ALLOW"))
-
-pattern(acl) := upper(object.get(acl, "pattern", "LITERAL"))
-
-principal_matches(acl, _) if acl.principal == "User:*"
-
-principal_matches(acl, p) if acl.principal == p
-
-host_matches(acl, _) if object.get(acl, "host", "*") == "*"
-
-host_matches(acl, h) if acl.host == h
-
-name_matches(acl, name) if {
-	pattern(acl) == "LITERAL"
-	acl.name == name
+# computed_index groups the normalized ACLs by resource type, then principal.
+computed_index[rt][p] := [acl | some acl in acls; acl.resource == rt; acl.principal == p] if {
+	some x in acls
+	rt := x.resource
+	p := x.principal
 }
 
-name_matches(acl, _) if {
-	pattern(acl) == "LITERAL"
-	acl.name == "*"
-}
+# index is computed_index. The engine evaluates data.kguard.precompute once
+# per policy revision and stores it at data.kguard_precomputed, so a
+# decision does not rebuild the index; Rego tests (and policies whose data
+# is overridden with `with`) compute it per evaluation.
+index := x if {
+	x := data.kguard_precomputed.acl_index
+} else := computed_index
 
-name_matches(acl, name) if {
-	pattern(acl) == "PREFIXED"
-	acl.name != ""
-	startswith(name, acl.name)
-}
+by_principal(rt, p) := object.get(object.get(index, rt, {}), p, [])
 
-resource_matches(acl, a) if {
-	acl.resource == a.resource
-	name_matches(acl, a.name)
-}
+# literal_or_prefix_match keeps the ACLs of list whose resource pattern
+# matches name: a LITERAL name equal to it or "*", or a non-empty PREFIXED
+# name it starts with. (Comprehensions, not helper functions: this is the
+# hot loop of an uncached decision.)
+literal_or_prefix_match(list, name) := array.concat(
+	[acl |
+		some acl in list
+		acl.pattern == "LITERAL"
+		acl.name in [name, "*"]
+	],
+	[acl |
+		some acl in list
+		acl.pattern == "PREFIXED"
+		acl.name != ""
+		startswith(name, acl.name)
+	],
+)
 
-applies(acl, a, p, h) if {
-	resource_matches(acl, a)
-	principal_matches(acl, p)
-	host_matches(acl, h)
-}
+# resource_acls are all ACLs (any principal, any host) matching a's resource.
+resource_acls(a) := literal_or_prefix_match([acl | some list in object.get(index, a.resource, {}); some acl in list], a.name)
 
-# DENY matches the operation exactly or All.
-deny_op(acl, _) if acl.operation == "All"
-
-deny_op(acl, op) if acl.operation == op
-
-# ALLOW matches the operation, All, or an operation that implies it.
-allow_op(acl, _) if acl.operation == "All"
-
-allow_op(acl, op) if acl.operation == op
-
-allow_op(acl, "Describe") if acl.operation in {"Read", "Write", "Delete", "Alter"}
-
-allow_op(acl, "DescribeConfigs") if acl.operation == "AlterConfigs"
-
-acl_string(acl) := sprintf("%s %s %s %s:%s %s host %s", [
-	permission(acl), acl.principal, acl.operation,
-	acl.resource, pattern(acl), acl.name, object.get(acl, "host", "*"),
-])
-
-matching_denies(a, p, h) := [acl |
-	some acl in acls
-	permission(acl) == "DENY"
-	deny_op(acl, a.operation)
-	applies(acl, a, p, h)
+# applicable are the ACLs for a that name principal p (or User:*) and host h
+# (or *).
+applicable(a, p, h) := [acl |
+	some acl in literal_or_prefix_match(array.concat(by_principal(a.resource, p), by_principal(a.resource, "User:*")), a.name)
+	acl.host in [h, "*"]
 ]
 
-matching_allows(a, p, h) := [acl |
-	some acl in acls
-	permission(acl) == "ALLOW"
-	allow_op(acl, a.operation)
-	applies(acl, a, p, h)
+# Operations an ALLOW ACL grants beyond its own and All.
+implied := {
+	"Describe": ["Read", "Write", "Delete", "Alter"],
+	"DescribeConfigs": ["AlterConfigs"],
+}
+
+acl_string(acl) := sprintf("%s %s %s %s:%s %s host %s", [
+	acl.permission, acl.principal, acl.operation,
+	acl.resource, acl.pattern, acl.name, acl.host,
+])
+
+# A DENY matches the operation exactly or All.
+denies(app, op) := [acl |
+	some acl in app
+	acl.permission == "DENY"
+	acl.operation in [op, "All"]
+]
+
+# An ALLOW matches the operation, All, or an operation that implies it.
+allows(app, op) := [acl |
+	some acl in app
+	acl.permission == "ALLOW"
+	acl.operation in array.concat([op, "All"], object.get(implied, op, []))
 ]
 
 # Kafka (KIP-679): IdempotentWrite on the cluster is also granted by Write on
@@ -109,45 +118,41 @@ matching_allows(a, p, h) := [acl |
 idempotent_by_topic_write(a, p, h) := acl if {
 	a.resource == "Cluster"
 	a.operation == "IdempotentWrite"
-	allows := [x |
-		some x in acls
-		permission(x) == "ALLOW"
-		x.resource == "Topic"
-		x.operation in {"Write", "All"}
-		principal_matches(x, p)
-		host_matches(x, h)
+	topic_acls := array.concat(by_principal("Topic", p), by_principal("Topic", "User:*"))
+	grants := [x |
+		some x in topic_acls
+		x.permission == "ALLOW"
+		x.operation in ["Write", "All"]
+		x.host in [h, "*"]
 	]
-	count(allows) > 0
-	denies := [x |
-		some x in acls
-		permission(x) == "DENY"
-		x.resource == "Topic"
-		x.operation in {"Write", "All"}
-		pattern(x) == "LITERAL"
+	count(grants) > 0
+	blocks := [x |
+		some x in topic_acls
+		x.permission == "DENY"
+		x.operation in ["Write", "All"]
+		x.pattern == "LITERAL"
 		x.name == "*"
-		principal_matches(x, p)
-		host_matches(x, h)
+		x.host in [h, "*"]
 	]
-	count(denies) == 0
-	acl := allows[0]
-}
-
-no_acl_for_resource(a) if {
-	count([acl | some acl in acls; resource_matches(acl, a)]) == 0
+	count(blocks) == 0
+	acl := grants[0]
 }
 
 # result decides action a for principal p connecting from host h.
 result(a, p, h) := {"allowed": true, "reason": sprintf("%s is a super user", [p])} if {
 	p in super_users
-} else := {"allowed": false, "reason": sprintf("denied by ACL %s", [acl_string(denies[0])])} if {
-	denies := matching_denies(a, p, h)
-	count(denies) > 0
-} else := {"allowed": true, "reason": sprintf("allowed by ACL %s", [acl_string(allows[0])])} if {
-	allows := matching_allows(a, p, h)
-	count(allows) > 0
+} else := decide(a, p, h, applicable(a, p, h))
+
+# decide applies Kafka's order to the ACLs app that apply to a, p and h.
+decide(a, p, h, app) := {"allowed": false, "reason": sprintf("denied by ACL %s", [acl_string(d[0])])} if {
+	d := denies(app, a.operation)
+	count(d) > 0
+} else := {"allowed": true, "reason": sprintf("allowed by ACL %s", [acl_string(x[0])])} if {
+	x := allows(app, a.operation)
+	count(x) > 0
 } else := {"allowed": true, "reason": sprintf("IdempotentWrite implied by ACL %s", [acl_string(x)])} if {
 	x := idempotent_by_topic_write(a, p, h)
 } else := {"allowed": true, "reason": "no ACL found for the resource and allow_everyone_if_no_acl_found is true"} if {
 	allow_everyone_if_no_acl_found == true
-	no_acl_for_resource(a)
+	count(resource_acls(a)) == 0
 } else := {"allowed": false, "reason": sprintf("no ACL allows %s %s %s to %s", [a.operation, a.resource, a.name, p])}

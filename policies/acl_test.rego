@@ -60,10 +60,22 @@ test_idempotent_write_denied_by_deny_all_topics if {
 	not allowed("User:alice", "10.1.1.1", "Cluster", "kafka-cluster", "IdempotentWrite") with data.acls.extra as [{"principal": "User:alice", "resource": "Topic", "pattern": "LITERAL", "name": "*", "operation": "Write", "permission": "DENY"}]
 }
 
-test_no_acl_found_default_false if not allowed("User:carol", "10.1.1.1", "TransactionalId", "unclaimed", "Write")
+# The allow_everyone_if_no_acl_found tests use their own ACLs, so that other
+# data sets loaded beside the example (the demo's wildcards) do not matter.
+only_alice_tx := {"t": [{"principal": "User:alice", "resource": "TransactionalId", "name": "alice-tx", "operation": "Write", "permission": "ALLOW"}]}
+
+test_no_acl_found_default_false if {
+	not allowed("User:carol", "10.1.1.1", "TransactionalId", "unclaimed", "Write") with data.acls as only_alice_tx
+}
 
 test_no_acl_found_true_allows_unclaimed if {
-	allowed("User:carol", "10.1.1.1", "TransactionalId", "unclaimed", "Write") with data.config.acl.allow_everyone_if_no_acl_found as true
+	allowed("User:carol", "10.1.1.1", "TransactionalId", "unclaimed", "Write") with data.acls as only_alice_tx
+		with data.config.acl.allow_everyone_if_no_acl_found as true
+}
+
+test_no_acl_found_true_keeps_claimed_txn if {
+	not allowed("User:carol", "10.1.1.1", "TransactionalId", "alice-tx", "Write") with data.acls as only_alice_tx
+		with data.config.acl.allow_everyone_if_no_acl_found as true
 }
 
 # A wildcard ACL (bob's LITERAL "*" on topics) counts as an ACL for every

@@ -41,9 +41,18 @@ action_result(a) := {"allowed": false, "reason": r} if {
 	r := tenant.denial(a)
 } else := acl.result(a, input.principal, input.client_host)
 
+# safeguard_apis are the API keys whose requests the safeguards examine
+# (Produce, CreateTopics, AlterConfigs, CreatePartitions,
+# IncrementalAlterConfigs); add a key here when adding a safeguard for it.
+safeguard_apis := {0, 19, 33, 37, 44}
+
+# precompute holds input-independent values that the engine evaluates once
+# per policy revision and stores at data.kguard_precomputed.
+precompute := {"acl_index": acl.computed_index}
+
 decision := {
 	"results": [action_result(a) | some a in input.actions],
-	"violations": [v | some v in safeguards.violations],
+	"violations": [v | input.api_key in safeguard_apis; some v in safeguards.violations],
 	"reasons": [r | some r in reasons],
 }
 

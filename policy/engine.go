@@ -278,7 +278,10 @@ func (e *Engine) buildWith(ctx context.Context, tests bool) (*state, error) {
 			return nil, err
 		}
 	}
-	store := inmem.NewFromObjectWithOpts(l.docs, inmem.OptRoundTripOnWrite(false))
+	store := inmem.NewFromObjectWithOpts(l.docs, inmem.OptRoundTripOnWrite(false), inmem.OptReturnASTValuesOnRead(true))
+	if err := precompute(ctx, compiler, store); err != nil {
+		return nil, err
+	}
 	dq, err := rego.New(rego.Query(DecisionQuery), rego.Compiler(compiler), rego.Store(store)).PrepareForEval(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("policy: prepare %s: %w", DecisionQuery, err)
@@ -299,6 +302,30 @@ func (e *Engine) buildWith(ctx context.Context, tests bool) (*state, error) {
 		}
 	}
 	return st, nil
+}
+
+// PrecomputeQuery names input-independent values the engine evaluates once
+// per policy revision and writes to data.kguard_precomputed (the shipped
+// policies precompute their ACL index there).
+const PrecomputeQuery = "data.kguard.precompute"
+
+func precompute(ctx context.Context, compiler *ast.Compiler, store storage.Store) error {
+	rs, err := rego.New(rego.Query(PrecomputeQuery), rego.Compiler(compiler), rego.Store(store)).Eval(ctx)
+	if err != nil {
+		return fmt.Errorf("policy: evaluate %s: %w", PrecomputeQuery, err)
+	}
+	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+		return nil // nothing to precompute
+	}
+	v, ok := rs[0].Expressions[0].Value.(map[string]any)
+	if !ok {
+		return fmt.Errorf("policy: %s is not an object", PrecomputeQuery)
+	}
+	path := storage.MustParsePath("/kguard_precomputed")
+	if err := storage.WriteOne(ctx, store, storage.AddOp, path, v); err != nil {
+		return fmt.Errorf("policy: store precomputed values: %w", err)
+	}
+	return nil
 }
 
 // TestFailure describes failed Rego tests.
@@ -392,11 +419,28 @@ func detailInt(v any, def int) int {
 	return def
 }
 
-func (e *Engine) newDecision(st *state, results []Result) *Decision {
-	buf := make([]byte, 0, len(e.idPrefix)+20)
-	buf = append(buf, e.idPrefix...)
-	buf = strconv.AppendUint(buf, e.seq.Add(1), 10)
-	return &Decision{Results: results, Revision: st.revision, DecisionID: string(buf)}
+// decisionOne holds a Decision and the Result of a one-action request in
+// one allocation.
+type decisionOne struct {
+	d Decision
+	r [1]Result
+}
+
+// allocDecision returns a Decision with n zero Results.
+func (e *Engine) allocDecision(st *state, n int) *Decision {
+	var d *Decision
+	if n == 1 {
+		one := &decisionOne{}
+		one.d.Results = one.r[:]
+		d = &one.d
+	} else {
+		d = &Decision{Results: make([]Result, n)}
+	}
+	var buf [64]byte
+	id := append(append(buf[:0], e.idPrefix...), strconv.FormatUint(e.seq.Add(1), 10)...)
+	d.Revision = st.revision
+	d.DecisionID = string(id)
+	return d
 }
 
 // Authorize decides req: one Result per action, plus safeguard violations.
@@ -417,7 +461,8 @@ func (e *Engine) Authorize(ctx context.Context, req *Request) (*Decision, error)
 		return d, nil
 	}
 
-	results := make([]Result, len(req.Actions))
+	d := e.allocDecision(st, len(req.Actions))
+	results := d.Results
 	var violations []Violation
 	var missing []int
 	for i, a := range req.Actions {
@@ -436,15 +481,15 @@ func (e *Engine) Authorize(ctx context.Context, req *Request) (*Decision, error)
 		for j, i := range missing {
 			sub.Actions[j] = req.Actions[i]
 		}
-		d, err := e.eval(ctx, st, &sub, host)
+		ed, err := e.eval(ctx, st, &sub, host)
 		if err != nil {
 			return nil, err
 		}
-		extra = d.Reasons
+		extra = ed.Reasons
 		// Attribute violations to the actions they name; one that names no
 		// action makes the evaluation uncacheable.
 		attributable := true
-		for _, vi := range d.Violations {
+		for _, vi := range ed.Violations {
 			if !namesAction(sub.Actions, vi) {
 				attributable = false
 				violations = appendViolations(violations, []Violation{vi})
@@ -452,8 +497,8 @@ func (e *Engine) Authorize(ctx context.Context, req *Request) (*Decision, error)
 		}
 		for j, i := range missing {
 			a := sub.Actions[j]
-			ent := cacheEntry{result: d.Results[j]}
-			for _, vi := range d.Violations {
+			ent := cacheEntry{result: ed.Results[j]}
+			for _, vi := range ed.Violations {
 				if vi.Resource == string(a.Resource) && vi.Name == a.Name {
 					ent.violations = append(ent.violations, vi)
 				}
@@ -465,7 +510,6 @@ func (e *Engine) Authorize(ctx context.Context, req *Request) (*Decision, error)
 			}
 		}
 	}
-	d := e.newDecision(st, results)
 	d.Violations = violations
 	if len(missing) > 0 || len(violations) > 0 || !allAllowed(results) {
 		d.Reasons = append(summarize(req.Actions, results, violations), extra...)
@@ -579,7 +623,7 @@ func (e *Engine) eval(ctx context.Context, st *state, req *Request, host string)
 	if len(rawResults) != len(req.Actions) {
 		return nil, fmt.Errorf("policy: %d results for %d actions", len(rawResults), len(req.Actions))
 	}
-	d := e.newDecision(st, make([]Result, len(rawResults)))
+	d := e.allocDecision(st, len(rawResults))
 	for i, r := range rawResults {
 		m, ok := r.(map[string]any)
 		if !ok {
