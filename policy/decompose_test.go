@@ -15,7 +15,7 @@ func sp(s string) *string { return &s }
 func tA(name string, op Operation) Action { return Action{Topic, name, op} }
 func gA(name string, op Operation) Action { return Action{Group, name, op} }
 func xA(name string, op Operation) Action { return Action{TransactionalID, name, op} }
-func cA(op Operation) Action            { return Action{Cluster, ClusterName, op} }
+func cA(op Operation) Action              { return Action{Cluster, ClusterName, op} }
 
 // batch returns a minimal v2 record batch header with the producer id and
 // attributes given.
