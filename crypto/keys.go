@@ -210,6 +210,14 @@ func (m *keyManager) activeKey(ctx context.Context, source KeySource, alg Algori
 			m.mu.Lock()
 			m.active[id] = nk
 			m.putLocked(nk)
+			if len(m.active) > m.opts.CacheSize { // many subjects: drop expired ones
+				now := m.opts.Now()
+				for aid, ak := range m.active {
+					if !now.Before(ak.expires) {
+						delete(m.active, aid)
+					}
+				}
+			}
 			m.mu.Unlock()
 			return nk, nil
 		})

@@ -135,6 +135,9 @@ func (p *Protector) ProtectBatch(ctx context.Context, recs []*Record, prot *Prot
 	if prot.Empty() {
 		return nil
 	}
+	if prot.sign && p.signer == nil { // fail before touching any record
+		return unavailable("crypto: sign", errors.New("no signing key configured"))
+	}
 	plans := make([][]located, len(recs))
 	uses := map[useKey]uint64{}
 	for i, rec := range recs {
