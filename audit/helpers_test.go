@@ -52,8 +52,9 @@ func (tc *testCluster) opts() []kgo.Opt {
 }
 
 type testKeys struct {
-	signer *Signer
-	pub    ed25519.PublicKey
+	signer  *Signer
+	pub     ed25519.PublicKey
+	pubFile string
 }
 
 func newTestKeys(t testing.TB) testKeys {
@@ -78,7 +79,7 @@ func newTestKeys(t testing.TB) testKeys {
 	if !pub.Equal(pub2) || !s.PublicKey().Equal(pub) {
 		t.Fatal("key files do not round-trip")
 	}
-	return testKeys{signer: s, pub: pub}
+	return testKeys{signer: s, pub: pub, pubFile: path + ".pub"}
 }
 
 func newTestSink(t testing.TB, tc *testCluster, topic string, partitions int32) *KafkaSink {
