@@ -486,11 +486,13 @@ func (e *Engine) Authorize(ctx context.Context, req *Request) (*Decision, error)
 			return nil, err
 		}
 		extra = ed.Reasons
-		// Attribute violations to the actions they name; one that names no
-		// action makes the evaluation uncacheable.
+		// Attribute violations to the actions they name. One naming an
+		// action of the request that was served from the cache is already
+		// in that action's entry; one naming no action of the request makes
+		// the evaluation uncacheable.
 		attributable := true
 		for _, vi := range ed.Violations {
-			if !namesAction(sub.Actions, vi) {
+			if !namesAction(req.Actions, vi) {
 				attributable = false
 				violations = appendViolations(violations, []Violation{vi})
 			}

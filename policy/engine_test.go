@@ -157,6 +157,42 @@ func TestSafeguardViolationsThroughEngine(t *testing.T) {
 	}
 }
 
+// A Produce mixing a cached topic that has a violation with a new topic
+// still caches the new topic and reports the violation once.
+func TestProduceCachePartial(t *testing.T) {
+	e := newTestEngine(t, Config{})
+	st := e.state.Load()
+	ctx := context.Background()
+	mk := func(topics ...string) *Request {
+		r := &Request{Principal: "User:ops", ClientAddr: "10.1.1.1:1", APIKey: 0,
+			Details: map[string]any{"acks": 1, "idempotent": false}}
+		var names []any
+		for _, tp := range topics {
+			r.Actions = append(r.Actions, Action{Topic, tp, Write})
+			names = append(names, tp)
+		}
+		r.Details["topics"] = names
+		return r
+	}
+	if _, err := e.Authorize(ctx, mk("payments.cards")); err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.Authorize(ctx, mk("payments.cards", "orders"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Violations) != 1 || d.Violations[0].Name != "payments.cards" {
+		t.Fatalf("violations %+v", d.Violations)
+	}
+	if _, ok := st.cache.Get(cacheKey{"User:ops", "", "10.1.1.1", Action{Topic, "orders", Write}, variant{produce: true, acks: 1}}); !ok {
+		t.Fatal("orders not cached")
+	}
+	// Other acks, other entries.
+	if _, ok := st.cache.Get(cacheKey{"User:ops", "", "10.1.1.1", Action{Topic, "orders", Write}, variant{produce: true, acks: -1}}); ok {
+		t.Fatal("acks=-1 entry exists without a decision")
+	}
+}
+
 func TestCacheHit(t *testing.T) {
 	e := newTestEngine(t, Config{CacheSize: 16})
 	st := e.state.Load()
