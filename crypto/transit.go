@@ -32,7 +32,7 @@ type TransitConfig struct {
 	// TLS for https addresses (CA, client certificate, server name).
 	TLS *vault.TLSConfig
 	// Timeout per request (default 5s) and MaxRetries on 5xx/connection
-	// errors (default 1).
+	// errors (default 1; -1 for none).
 	Timeout    time.Duration
 	MaxRetries int
 	// CreateKeys creates a missing KEK (type aes256-gcm96) on first use for
@@ -91,7 +91,7 @@ func NewTransitKMS(ctx context.Context, cfg TransitConfig) (*TransitKMS, error) 
 	}
 	vc.Address = cfg.Address
 	vc.Timeout = cfg.Timeout
-	vc.MaxRetries = cfg.MaxRetries
+	vc.MaxRetries = max(cfg.MaxRetries, 0)
 	if cfg.TLS != nil {
 		if err := vc.ConfigureTLS(cfg.TLS); err != nil {
 			return nil, fmt.Errorf("crypto: transit TLS: %w", err)

@@ -6,9 +6,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"net"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -371,5 +374,103 @@ func TestTransitOutage(t *testing.T) {
 		if _, err := p.Unprotect(ctx, r, FetchOptions{Decrypt: true}); err != nil || !reflect.DeepEqual(r, sampleRecord()) {
 			t.Fatalf("after recovery: %v", err)
 		}
+	}
+}
+
+// TestTransitTokenRenewal: a renewable token with a 2 s TTL keeps working
+// for longer than its TTL because the LifetimeWatcher renews it.
+func TestTransitTokenRenewal(t *testing.T) {
+	bao := testenv.NeedOpenBao(t)
+	c := rootClient(t, bao)
+	ctx := context.Background()
+	policy := uniqueName("kguard-transit")
+	if err := c.Sys().PutPolicyWithContext(ctx, policy, `path "transit/*" { capabilities = ["create","read","update","delete"] }`); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Auth().Token().CreateWithContext(ctx, &vault.TokenCreateRequest{Policies: []string{policy}, TTL: "2s", ExplicitMaxTTL: "1h", Renewable: boolPtr(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := newTransit(t, TransitConfig{Token: s.Auth.ClientToken, CreateKeys: true})
+	kek := uniqueName("kguard-test-renew")
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, _, err := k.GenerateDataKey(ctx, kek, 32); err != nil {
+			t.Fatalf("token not renewed: %v", err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	// the token is still alive, with a TTL renewed to about 2 s
+	self, err := rootClient(t, bao).Auth().Token().LookupWithContext(ctx, s.Auth.ClientToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl, _ := self.TokenTTL(); ttl <= 0 {
+		t.Fatalf("ttl %v", ttl)
+	}
+}
+
+func boolPtr(b bool) *bool { return &b }
+
+// TestTransitTLS runs a second OpenBao dev server with TLS (-dev-tls) and
+// checks that the transit KMS verifies it with the CA and refuses it
+// without.
+func TestTransitTLS(t *testing.T) {
+	testenv.NeedOpenBao(t) // OpenBao is installed where the suite expects it
+	bin, err := exec.LookPath("bao")
+	if err != nil {
+		if testenv.Required() {
+			t.Fatal("bao not on PATH")
+		}
+		t.Skip("bao not on PATH")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "server", "-dev", "-dev-tls", "-dev-tls-cert-dir="+dir,
+		"-dev-root-token-id=root", "-dev-listen-address="+addr)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		cmd.Wait()
+	})
+	ca := filepath.Join(dir, "vault-ca.pem")
+	ctx := context.Background()
+	var k *TransitKMS
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, cancel := context.WithTimeout(ctx, 2*time.Second)
+		k, err = NewTransitKMS(c, TransitConfig{Address: "https://" + addr, Token: "root", TLS: &vault.TLSConfig{CACert: ca}})
+		cancel()
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("TLS server: %v", err)
+	}
+	defer k.Close()
+	root := k.c
+	if err := root.Sys().Mount("transit", &vault.MountInput{Type: "transit"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.CreateKey(ctx, "tls-kek"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := k.GenerateDataKey(ctx, "tls-kek", 32); err != nil {
+		t.Fatal(err)
+	}
+	// without the CA the server certificate is not trusted
+	_, err = NewTransitKMS(ctx, TransitConfig{Address: "https://" + addr, Token: "root", TLS: &vault.TLSConfig{}, MaxRetries: -1})
+	if err == nil || !IsRetriable(err) || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("untrusted server accepted: %v", err)
 	}
 }
