@@ -1,7 +1,11 @@
 package proxy
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
@@ -11,43 +15,443 @@ import (
 	"github.com/kguard/kguard/proxy/wire"
 )
 
-// authorize decides one request with the policy. This baseline is
-// all-or-nothing: a request whose every action is allowed is forwarded as
-// its original bytes; any denial closes the connection. Broker-exact partial
-// answers are built per API in authz_*.go.
+// Kafka error codes kguard answers denials with (REFERENCE.md section 2).
+const (
+	errUnknownTopicOrPartition  int16 = 3
+	errTopicAuthorization       int16 = 29
+	errGroupAuthorization       int16 = 30
+	errClusterAuthorization     int16 = 31
+	errPolicyViolation          int16 = 44
+	errTransactionalIDAuth      int16 = 53
+	errOperationNotAttempted    int16 = 55
+	errDelegationTokenAuth      int16 = 65
+	authorizedOperationsOmitted int32 = -2147483648
+)
+
+// Kafka's messages for the authorization errors (Errors.message()).
+var errMessages = map[int16]string{
+	errTopicAuthorization:   "Topic authorization failed.",
+	errGroupAuthorization:   "Group authorization failed.",
+	errClusterAuthorization: "Cluster authorization failed.",
+	errTransactionalIDAuth:  "Transactional Id authorization failed.",
+	errDelegationTokenAuth:  "Delegation Token authorization failed.",
+}
+
+func errMessage(code int16) *string {
+	m, ok := errMessages[code]
+	if !ok {
+		return nil
+	}
+	return &m
+}
+
+// denyCode is the error a broker answers a denied action with.
+func denyCode(a policy.Action) int16 {
+	switch a.Resource {
+	case policy.Topic:
+		return errTopicAuthorization
+	case policy.Group:
+		return errGroupAuthorization
+	case policy.TransactionalID:
+		return errTransactionalIDAuth
+	case policy.DelegationToken:
+		return errDelegationTokenAuth
+	}
+	return errClusterAuthorization
+}
+
+// authzCall is one request being authorized: the decoded request, what the
+// policy was asked and what it answered.
+type authzCall struct {
+	s    *session
+	hdr  *wire.RequestHeader
+	f    *wire.Frame
+	p    *pending
+	req  kmsg.Request
+	preq *policy.Request
+	dec  *policy.Decision
+}
+
+// authorize decides one request with the policy and answers denials as a
+// broker does (see the per-API handlers in authz_*.go):
+//
+//   - every action allowed: the request is forwarded as its original bytes;
+//   - some parts denied: the allowed parts are forwarded as a re-encoded
+//     request (the client's header kept) and the denied parts' errors are
+//     merged into the upstream's response, in request order;
+//   - nothing left to forward: kguard answers the request itself;
+//   - listings (Metadata and OffsetFetch for all topics, ListGroups,
+//     ListTransactions) are filtered per name on the response path.
+//
+// Exactly one audit event records each decision (allowed or denied) before
+// anything is forwarded; an audit failure fails the request closed.
+// Requests naming topics by an id that kguard has not yet seen in a
+// Metadata response trigger one rate-limited Metadata lookup upstream; an id
+// still unknown is decided as the name policy.TopicIDName(id), which no ACL
+// for a real topic matches (fail closed).
 func (s *session) authorize(hdr *wire.RequestHeader, f *wire.Frame, p *pending) (*pending, []byte, error) {
+	sh := s.p.cfg.authz
+	if sh == nil {
+		return nil, nil, errors.New("authorization: proxy configuration was not validated")
+	}
 	req := kmsg.RequestForKey(hdr.APIKey)
+	if req == nil {
+		return nil, nil, fmt.Errorf("authorization: unknown api key %d", hdr.APIKey)
+	}
 	req.SetVersion(hdr.APIVersion)
 	if err := req.ReadFrom(f.Body()[hdr.BodyOffset:]); err != nil {
 		return nil, nil, fmt.Errorf("decoding %s v%d: %w", kmsg.NameForKey(hdr.APIKey), hdr.APIVersion, err)
 	}
-	actions, details, err := policy.Decompose(req)
-	if err != nil {
-		return nil, nil, fmt.Errorf("authorization: %w", err)
-	}
+	principal := "User:" + s.principal.Name
 	preq := &policy.Request{
-		Principal: "User:" + s.principal.Name, Mechanism: s.principal.Mechanism,
+		Principal: principal, Tenant: sh.tenants.Load().tenant(principal), Mechanism: s.principal.Mechanism,
 		ClientAddr: s.client.RemoteAddr().String(), Listener: s.listener,
 		APIKey: hdr.APIKey, APIName: kmsg.NameForKey(hdr.APIKey), APIVersion: hdr.APIVersion,
-		ClientID: hdr.ClientID, Actions: actions, Details: details,
+		ClientID: hdr.ClientID,
 	}
-	dec, err := s.p.authorizer.Authorize(s.p.ctx, preq)
+	c := &authzCall{s: s, hdr: hdr, f: f, p: p, req: req, preq: preq}
+	actions, details, err := sh.decomposer.Decompose(req)
+	if err == nil && unresolvedTopicIDs(actions) && sh.topics.refresh(s.p.ctx, s.p, s.log) {
+		actions, details, err = sh.decomposer.Decompose(req)
+	}
 	if err != nil {
+		if errors.Is(err, policy.ErrDenied) {
+			return c.refuseAPI(err)
+		}
 		return nil, nil, fmt.Errorf("authorization: %w", err)
 	}
-	allowed := dec.AllAllowed()
-	out := audit.Outcome{Decision: audit.DecisionAllow, Reasons: dec.Reasons, PolicyRev: dec.Revision, DecisionID: dec.DecisionID}
-	if !allowed {
-		out.Decision = audit.DecisionDeny
+	preq.Actions, preq.Details = actions, details
+	dec, err := s.p.authorizer.Authorize(s.p.ctx, preq)
+	if err != nil {
+		_ = c.auditOutcome(audit.DecisionDeny, 0, []string{"policy evaluation failed: " + err.Error()}, "", "")
+		return nil, nil, fmt.Errorf("authorization: %w", err)
 	}
-	if err := s.record(audit.Event{Type: audit.EventAuthzDecision, Who: s.who(hdr.ClientID),
-		What: &audit.What{APIKey: hdr.APIKey, APIName: preq.APIName, APIVersion: hdr.APIVersion}, Outcome: &out}); err != nil {
-		return nil, nil, fmt.Errorf("audit trail unavailable: %w", err)
+	c.dec = dec
+	if err := c.auditDecision(); err != nil {
+		return nil, nil, err
 	}
-	if !allowed {
-		s.log.Warn("request denied", zap.String("api", preq.APIName), zap.String("principal", preq.Principal),
-			zap.String("decision_id", dec.DecisionID))
-		return nil, nil, fmt.Errorf("%s denied by policy", preq.APIName)
+	if hdr.APIKey == 3 && p != nil {
+		p.transforms = append(p.transforms, func(r kmsg.Response) (bool, error) {
+			sh.topics.record(r.(*kmsg.MetadataResponse))
+			return false, nil
+		})
 	}
-	return p, f.Buf, nil
+	if dec.AllAllowed() && !needsFiltering(hdr.APIKey, details) {
+		return p, f.Buf, nil // fast path: the original bytes
+	}
+	return c.dispatch()
+}
+
+// needsFiltering reports whether an allowed request's response must still
+// be filtered per name.
+func needsFiltering(key int16, details map[string]any) bool {
+	switch key {
+	case 3, 9:
+		all, _ := details[policy.DetailAllTopics].(bool)
+		return all
+	case 16, 66:
+		return true
+	}
+	return false
+}
+
+// unresolvedTopicIDs reports whether an action names a topic by an id the
+// cache could not resolve.
+func unresolvedTopicIDs(actions []policy.Action) bool {
+	for i := range actions {
+		if actions[i].Resource == policy.Topic && strings.HasPrefix(actions[i].Name, "topic-id:") {
+			return true
+		}
+	}
+	return false
+}
+
+// dispatch answers a request with at least one denial (or a listing to
+// filter) the way a broker does.
+func (c *authzCall) dispatch() (*pending, []byte, error) {
+	switch r := c.req.(type) {
+	case *kmsg.ProduceRequest:
+		return c.produce(r)
+	case *kmsg.FetchRequest:
+		return c.fetch(r)
+	case *kmsg.ListOffsetsRequest:
+		return c.listOffsets(r)
+	case *kmsg.MetadataRequest:
+		return c.metadata(r)
+	case *kmsg.OffsetCommitRequest:
+		return c.offsetCommit(r)
+	case *kmsg.OffsetFetchRequest:
+		return c.offsetFetch(r)
+	case *kmsg.FindCoordinatorRequest:
+		return c.findCoordinator(r)
+	case *kmsg.JoinGroupRequest:
+		resp := r.ResponseKind().(*kmsg.JoinGroupResponse)
+		resp.Default()
+		resp.ErrorCode, _ = c.firstDenial()
+		if r.Version >= 7 {
+			resp.Protocol = nil
+		}
+		resp.MemberID = r.MemberID
+		return c.answer(resp)
+	case *kmsg.HeartbeatRequest, *kmsg.LeaveGroupRequest, *kmsg.SyncGroupRequest, *kmsg.ConsumerGroupHeartbeatRequest,
+		*kmsg.StreamsGroupHeartbeatRequest, *kmsg.ShareGroupHeartbeatRequest, *kmsg.InitProducerIDRequest,
+		*kmsg.AddOffsetsToTxnRequest, *kmsg.EndTxnRequest, *kmsg.DescribeClusterRequest, *kmsg.DescribeACLsRequest:
+		return c.topLevel()
+	case *kmsg.DescribeGroupsRequest:
+		return c.describeGroups(r)
+	case *kmsg.ListGroupsRequest:
+		return c.listGroups(r)
+	case *kmsg.CreateTopicsRequest:
+		return c.createTopics(r)
+	case *kmsg.DeleteTopicsRequest:
+		return c.deleteTopics(r)
+	case *kmsg.DeleteRecordsRequest:
+		return c.deleteRecords(r)
+	case *kmsg.OffsetForLeaderEpochRequest:
+		return c.offsetForLeaderEpoch(r)
+	case *kmsg.AddPartitionsToTxnRequest:
+		return c.addPartitionsToTxn(r)
+	case *kmsg.TxnOffsetCommitRequest:
+		return c.txnOffsetCommit(r)
+	case *kmsg.CreateACLsRequest:
+		resp := r.ResponseKind().(*kmsg.CreateACLsResponse)
+		for range r.Creations {
+			res := kmsg.NewCreateACLsResponseResult()
+			res.ErrorCode, res.ErrorMessage = errClusterAuthorization, errMessage(errClusterAuthorization)
+			resp.Results = append(resp.Results, res)
+		}
+		return c.answer(resp)
+	case *kmsg.DeleteACLsRequest:
+		resp := r.ResponseKind().(*kmsg.DeleteACLsResponse)
+		for range r.Filters {
+			res := kmsg.NewDeleteACLsResponseResult()
+			res.ErrorCode, res.ErrorMessage = errClusterAuthorization, errMessage(errClusterAuthorization)
+			resp.Results = append(resp.Results, res)
+		}
+		return c.answer(resp)
+	case *kmsg.DescribeConfigsRequest:
+		return c.describeConfigs(r)
+	case *kmsg.AlterConfigsRequest:
+		return c.alterConfigs(r)
+	case *kmsg.IncrementalAlterConfigsRequest:
+		return c.incrementalAlterConfigs(r)
+	case *kmsg.CreatePartitionsRequest:
+		return c.createPartitions(r)
+	case *kmsg.DeleteGroupsRequest:
+		return c.deleteGroups(r)
+	case *kmsg.DescribeUserSCRAMCredentialsRequest:
+		resp := r.ResponseKind().(*kmsg.DescribeUserSCRAMCredentialsResponse)
+		resp.ErrorCode, resp.ErrorMessage = errClusterAuthorization, errMessage(errClusterAuthorization)
+		return c.answer(resp)
+	case *kmsg.AlterUserSCRAMCredentialsRequest:
+		return c.alterSCRAM(r)
+	case *kmsg.ListTransactionsRequest:
+		return c.listTransactions(r)
+	case *kmsg.DescribeTransactionsRequest:
+		return c.describeTransactions(r)
+	case *kmsg.ConsumerGroupDescribeRequest:
+		return c.consumerGroupDescribe(r)
+	case *kmsg.DescribeProducersRequest:
+		return c.describeProducers(r)
+	case *kmsg.OffsetDeleteRequest:
+		return c.offsetDelete(r)
+	}
+	return c.topLevel()
+}
+
+// refuseAPI answers a request whose API kguard never authorizes (no
+// mapping, inter-broker or controller API): a whole-request
+// CLUSTER_AUTHORIZATION_FAILED where the response has a top-level error
+// code, otherwise the connection closes.
+func (c *authzCall) refuseAPI(cause error) (*pending, []byte, error) {
+	if err := c.auditOutcome(audit.DecisionDeny, errClusterAuthorization, []string{cause.Error()}, "", ""); err != nil {
+		return nil, nil, err
+	}
+	c.s.log.Warn("request refused: api not authorized through kguard", zap.String("api", c.preq.APIName),
+		zap.String("principal", c.preq.Principal), zap.Error(cause))
+	if c.p == nil {
+		return nil, nil, fmt.Errorf("%s refused: %w", c.preq.APIName, cause)
+	}
+	resp := genericError(c.req, errClusterAuthorization)
+	if resp == nil {
+		return nil, nil, fmt.Errorf("%s refused: %w", c.preq.APIName, cause)
+	}
+	return c.answer(resp)
+}
+
+// firstDenial returns the error of the first denied action, or
+// POLICY_VIOLATION when only safeguards refused, with its message.
+func (c *authzCall) firstDenial() (int16, string) {
+	for i, r := range c.dec.Results {
+		if !r.Allowed {
+			code := denyCode(c.preq.Actions[i])
+			return code, errMessages[code]
+		}
+	}
+	if len(c.dec.Violations) > 0 {
+		return errPolicyViolation, c.dec.Violations[0].Message
+	}
+	return 0, ""
+}
+
+// topLevel answers the whole request with the first denial's error in the
+// response's top-level error code (and message where it has one); a
+// response without one closes the connection.
+func (c *authzCall) topLevel() (*pending, []byte, error) {
+	code, msg := c.firstDenial()
+	if code == 0 {
+		return c.forwardOriginal()
+	}
+	resp := genericError(c.req, code)
+	if resp == nil {
+		return nil, nil, fmt.Errorf("%s denied by policy and its response has no top-level error code", c.preq.APIName)
+	}
+	setErrorMessage(resp, msg)
+	if ip, ok := resp.(*kmsg.InitProducerIDResponse); ok {
+		ip.ProducerEpoch = -1
+	}
+	return c.answer(resp)
+}
+
+// genericError builds req's response with its top-level ErrorCode set, or
+// nil when the response has none.
+func genericError(req kmsg.Request, code int16) kmsg.Response {
+	resp := req.ResponseKind()
+	if d, ok := resp.(interface{ Default() }); ok {
+		d.Default()
+	}
+	resp.SetVersion(req.GetVersion())
+	v := reflect.ValueOf(resp).Elem()
+	f := v.FieldByName("ErrorCode")
+	if !f.IsValid() || f.Kind() != reflect.Int16 {
+		return nil
+	}
+	f.SetInt(int64(code))
+	setErrorMessage(resp, errMessages[code])
+	return resp
+}
+
+func setErrorMessage(resp kmsg.Response, msg string) {
+	if msg == "" {
+		return
+	}
+	m := reflect.ValueOf(resp).Elem().FieldByName("ErrorMessage")
+	if m.IsValid() && m.Type() == reflect.TypeFor[*string]() {
+		m.Set(reflect.ValueOf(&msg))
+	}
+}
+
+// allowed reports the result of action i (false when out of range: a
+// decomposition that does not match the handler's layout fails closed).
+func (c *authzCall) allowed(i int) bool {
+	return i >= 0 && i < len(c.dec.Results) && c.dec.Results[i].Allowed
+}
+
+// violation returns the safeguard violation naming (resource, name).
+func (c *authzCall) violation(resource policy.ResourceType, name string) *policy.Violation {
+	for i := range c.dec.Violations {
+		v := &c.dec.Violations[i]
+		if v.Resource == string(resource) && v.Name == name {
+			return v
+		}
+	}
+	return nil
+}
+
+// expectActions checks the decomposition layout a handler relies on.
+func (c *authzCall) expectActions(n int) error {
+	if len(c.preq.Actions) != n || len(c.dec.Results) != n {
+		return fmt.Errorf("authorization: %s: %d actions and %d results, handler expects %d",
+			c.preq.APIName, len(c.preq.Actions), len(c.dec.Results), n)
+	}
+	return nil
+}
+
+// forwardOriginal forwards the client's bytes unchanged.
+func (c *authzCall) forwardOriginal() (*pending, []byte, error) {
+	return c.p, c.f.Buf, nil
+}
+
+// forward sends req, a changed copy of the client's request, upstream with
+// the client's header (correlation id and client id).
+func (c *authzCall) forward(req kmsg.Request) (*pending, []byte, error) {
+	return c.p, appendClientRequest(nil, c.hdr, req), nil
+}
+
+// answer makes resp kguard's own answer; the upstream never sees the
+// request.
+func (c *authzCall) answer(resp kmsg.Response) (*pending, []byte, error) {
+	if c.p == nil {
+		return nil, nil, fmt.Errorf("%s: no response expected", c.preq.APIName)
+	}
+	resp.SetVersion(c.hdr.APIVersion)
+	c.p.transforms = nil
+	c.p.local = c.s.p.appendResponse(nil, *c.hdr, resp)
+	return c.p, nil, nil
+}
+
+// transform adds a response transform of the decoded upstream response.
+func (c *authzCall) transform(fn responseTransform) {
+	c.p.transforms = append(c.p.transforms, fn)
+}
+
+// appendClientRequest encodes req as a request frame with the client's
+// header: api key, version, correlation id and client id (null kept null).
+// Header tagged fields are dropped (none are defined for requests).
+func appendClientRequest(dst []byte, hdr *wire.RequestHeader, req kmsg.Request) []byte {
+	dst, off := wire.BeginFrame(dst)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(hdr.APIKey))
+	dst = binary.BigEndian.AppendUint16(dst, uint16(hdr.APIVersion))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(hdr.CorrelationID))
+	if hdr.HasClientID {
+		dst = binary.BigEndian.AppendUint16(dst, uint16(len(hdr.ClientID)))
+		dst = append(dst, hdr.ClientID...)
+	} else {
+		dst = binary.BigEndian.AppendUint16(dst, 0xffff)
+	}
+	if hdr.Flexible {
+		dst = append(dst, 0)
+	}
+	req.SetVersion(hdr.APIVersion)
+	dst = req.AppendTo(dst)
+	return wire.EndFrame(dst, off)
+}
+
+// filterNames asks the policy which names the principal may perform op
+// on, recording the decision in the audit trail.
+func (c *authzCall) filterNames(rt policy.ResourceType, op policy.Operation, names []string) ([]bool, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	base := *c.preq
+	base.Actions = make([]policy.Action, len(names))
+	for i, n := range names {
+		base.Actions[i] = policy.Action{Resource: rt, Name: n, Operation: op}
+	}
+	base.Details = nil
+	dec, err := c.s.p.authorizer.Authorize(c.s.p.ctx, &base)
+	if err != nil {
+		return nil, fmt.Errorf("authorization: filter %s names: %w", rt, err)
+	}
+	if len(dec.Results) != len(names) {
+		return nil, fmt.Errorf("authorization: filter %s names: %d results for %d names", rt, len(dec.Results), len(names))
+	}
+	out := make([]bool, len(names))
+	hidden := 0
+	for i, r := range dec.Results {
+		out[i] = r.Allowed
+		if !r.Allowed {
+			hidden++
+		}
+	}
+	fc := &authzCall{s: c.s, hdr: c.hdr, preq: &base, dec: dec}
+	decision := audit.DecisionAllow
+	if hidden > 0 {
+		decision = audit.DecisionDeny
+	}
+	reasons := append([]string{fmt.Sprintf("response filtered: %d of %d %s names hidden", hidden, len(names), rt)}, dec.Reasons...)
+	if err := fc.auditOutcome(decision, 0, reasons, "", ""); err != nil {
+		return nil, fmt.Errorf("audit trail unavailable: %w", err)
+	}
+	return out, nil
 }

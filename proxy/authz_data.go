@@ -1,0 +1,435 @@
+package proxy
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kguard/kguard/policy"
+)
+
+// topicDecision is the authorization outcome of one topic entry of a
+// Produce or Fetch request, in request order. It is the per-topic step a
+// data-protection layer extends: an allowed topic's Name is what
+// Engine.Protection is asked about.
+type topicDecision struct {
+	// Name is the topic's name, resolved from its id where the request
+	// names topics by id (policy.TopicIDName(id) when unknown).
+	Name string
+	// Allowed: the topic entry is forwarded.
+	Allowed bool
+	// Code is the error every partition of a denied topic gets.
+	Code int16
+	// Message is the partition error message (a safeguard's), nil for none.
+	Message *string
+}
+
+// topicKey identifies a topic entry by name, or by id for versions that
+// name topics by id.
+func topicKey(name string, id [16]byte) string {
+	if name != "" {
+		return name
+	}
+	return string(id[:])
+}
+
+// mergeInOrder returns response entries in request order: each of the n
+// request entries that was denied gets made(i); an allowed one takes the
+// upstream's entry with the same key; upstream entries that match no
+// request entry (a broker may add some, e.g. fetch-session partitions)
+// follow at the end.
+func mergeInOrder[R any](n int, denied func(i int) bool, made func(i int) R, reqKey func(i int) string, up []R, upKey func(*R) string) []R {
+	byKey := make(map[string][]int, len(up))
+	for j := range up {
+		k := upKey(&up[j])
+		byKey[k] = append(byKey[k], j)
+	}
+	used := make([]bool, len(up))
+	out := make([]R, 0, n+len(up))
+	for i := 0; i < n; i++ {
+		if denied(i) {
+			out = append(out, made(i))
+			continue
+		}
+		k := reqKey(i)
+		if q := byKey[k]; len(q) > 0 {
+			j := q[0]
+			byKey[k] = q[1:]
+			used[j] = true
+			out = append(out, up[j])
+		}
+	}
+	for j := range up {
+		if !used[j] {
+			out = append(out, up[j])
+		}
+	}
+	return out
+}
+
+// ---- Produce (0) ----
+
+// producePlan is the authorization of one Produce request.
+type producePlan struct {
+	// Topics has one decision per request topic entry.
+	Topics []topicDecision
+	// TxnDenied: the transactional id was denied; the whole request
+	// fails with TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+	TxnDenied bool
+	// Forward is the request with only the allowed topic entries, nil
+	// when nothing is allowed.
+	Forward *kmsg.ProduceRequest
+}
+
+// planProduce decides each topic entry: Write Topic denied → 29 per
+// partition; allowed but refused by a safeguard → 44 with its message.
+// Layout: [Write TransactionalId] + one Write Topic per topic entry.
+func (c *authzCall) planProduce(r *kmsg.ProduceRequest) (*producePlan, error) {
+	off := 0
+	if r.TransactionID != nil {
+		off = 1
+	}
+	if err := c.expectActions(off + len(r.Topics)); err != nil {
+		return nil, err
+	}
+	plan := &producePlan{Topics: make([]topicDecision, len(r.Topics)), TxnDenied: off == 1 && !c.allowed(0)}
+	fwd := *r
+	fwd.Topics = make([]kmsg.ProduceRequestTopic, 0, len(r.Topics))
+	for i, t := range r.Topics {
+		a := c.preq.Actions[off+i]
+		d := topicDecision{Name: a.Name, Allowed: c.allowed(off + i)}
+		if !d.Allowed {
+			d.Code = denyCode(a)
+		} else if v := c.violation(policy.Topic, a.Name); v != nil {
+			d.Allowed, d.Code, d.Message = false, errPolicyViolation, &v.Message
+		}
+		plan.Topics[i] = d
+		if d.Allowed {
+			fwd.Topics = append(fwd.Topics, t)
+		}
+	}
+	if len(fwd.Topics) > 0 {
+		plan.Forward = &fwd
+	}
+	return plan, nil
+}
+
+func produceDenied(t *kmsg.ProduceRequestTopic, code int16, msg *string) kmsg.ProduceResponseTopic {
+	rt := kmsg.NewProduceResponseTopic()
+	rt.Topic, rt.TopicID = t.Topic, t.TopicID
+	for _, p := range t.Partitions {
+		rp := kmsg.NewProduceResponseTopicPartition()
+		rp.Partition, rp.ErrorCode, rp.BaseOffset, rp.ErrorMessage = p.Partition, code, -1, msg
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	return rt
+}
+
+// produce answers a Produce with denials as a broker: a denied
+// transactional id fails every partition with 53; otherwise each denied
+// topic's partitions get 29 (44 for a safeguard) while the allowed ones
+// are written. With acks=0 there is no response: a broker appends the
+// allowed partitions and then closes the connection so that the client
+// notices, and so does kguard.
+func (c *authzCall) produce(r *kmsg.ProduceRequest) (*pending, []byte, error) {
+	plan, err := c.planProduce(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if plan.TxnDenied {
+		if c.p == nil {
+			return nil, nil, fmt.Errorf("acks=0 transactional produce denied (transactional id %q)", *r.TransactionID)
+		}
+		resp := r.ResponseKind().(*kmsg.ProduceResponse)
+		for i := range r.Topics {
+			resp.Topics = append(resp.Topics, produceDenied(&r.Topics[i], errTransactionalIDAuth, nil))
+		}
+		return c.answer(resp)
+	}
+	if c.p == nil {
+		if plan.Forward == nil {
+			return nil, nil, fmt.Errorf("acks=0 produce denied on every topic")
+		}
+		return c.forwardThenClose(plan.Forward)
+	}
+	if plan.Forward == nil {
+		resp := r.ResponseKind().(*kmsg.ProduceResponse)
+		for i, d := range plan.Topics {
+			resp.Topics = append(resp.Topics, produceDenied(&r.Topics[i], d.Code, d.Message))
+		}
+		return c.answer(resp)
+	}
+	c.transform(func(kr kmsg.Response) (bool, error) {
+		resp := kr.(*kmsg.ProduceResponse)
+		resp.Topics = mergeInOrder(len(r.Topics),
+			func(i int) bool { return !plan.Topics[i].Allowed },
+			func(i int) kmsg.ProduceResponseTopic {
+				return produceDenied(&r.Topics[i], plan.Topics[i].Code, plan.Topics[i].Message)
+			},
+			func(i int) string { return topicKey(r.Topics[i].Topic, r.Topics[i].TopicID) },
+			resp.Topics, func(t *kmsg.ProduceResponseTopic) string { return topicKey(t.Topic, t.TopicID) })
+		return true, nil
+	})
+	return c.forward(plan.Forward)
+}
+
+// forwardThenClose sends req upstream now and has the session close once
+// the responses before it are written (acks=0 with denials, as a broker).
+func (c *authzCall) forwardThenClose(req kmsg.Request) (*pending, []byte, error) {
+	s := c.s
+	if _, err := s.uw.Write(appendClientRequest(nil, c.hdr, req)); err != nil {
+		return nil, nil, fmt.Errorf("upstream write: %w", err)
+	}
+	if err := s.uw.Flush(); err != nil {
+		return nil, nil, fmt.Errorf("upstream write: %w", err)
+	}
+	return &pending{hdr: *c.hdr, start: time.Now(), local: []byte{}, closeAfter: true}, nil, nil
+}
+
+// ---- Fetch (1) ----
+
+// fetchPlan is the authorization of one Fetch request.
+type fetchPlan struct {
+	// Topics has one decision per request topic entry.
+	Topics []topicDecision
+	// Forward is the request with only the allowed topic entries, nil
+	// when nothing is allowed.
+	Forward *kmsg.FetchRequest
+}
+
+// planFetch decides each topic entry (Read Topic; a replica fetch is one
+// ClusterAction whose denial fails every partition with 29, as a broker).
+func (c *authzCall) planFetch(r *kmsg.FetchRequest) (*fetchPlan, error) {
+	plan := &fetchPlan{Topics: make([]topicDecision, len(r.Topics))}
+	replica := len(c.preq.Actions) == 1 && c.preq.Actions[0].Resource == policy.Cluster
+	if !replica {
+		if err := c.expectActions(len(r.Topics)); err != nil {
+			return nil, err
+		}
+	}
+	fwd := *r
+	fwd.Topics = make([]kmsg.FetchRequestTopic, 0, len(r.Topics))
+	for i, t := range r.Topics {
+		d := topicDecision{Name: c.topicLabel(t.Topic, t.TopicID)}
+		if replica {
+			d.Allowed = c.allowed(0)
+		} else {
+			d.Allowed = c.allowed(i)
+		}
+		if !d.Allowed {
+			d.Code = errTopicAuthorization
+		}
+		plan.Topics[i] = d
+		if d.Allowed {
+			fwd.Topics = append(fwd.Topics, t)
+		}
+	}
+	if len(fwd.Topics) > 0 {
+		plan.Forward = &fwd
+	}
+	return plan, nil
+}
+
+func fetchDenied(t *kmsg.FetchRequestTopic, code int16) kmsg.FetchResponseTopic {
+	rt := kmsg.NewFetchResponseTopic()
+	rt.Topic, rt.TopicID = t.Topic, t.TopicID
+	for _, p := range t.Partitions {
+		rp := kmsg.NewFetchResponseTopicPartition()
+		rp.Partition, rp.ErrorCode = p.Partition, code
+		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset, rp.PreferredReadReplica = -1, -1, -1, -1
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	return rt
+}
+
+// fetch answers 29 for each partition of a denied topic and forwards the
+// rest; with nothing allowed kguard answers (without a fetch session).
+func (c *authzCall) fetch(r *kmsg.FetchRequest) (*pending, []byte, error) {
+	plan, err := c.planFetch(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if plan.Forward == nil {
+		resp := r.ResponseKind().(*kmsg.FetchResponse)
+		for i, d := range plan.Topics {
+			resp.Topics = append(resp.Topics, fetchDenied(&r.Topics[i], d.Code))
+		}
+		return c.answer(resp)
+	}
+	c.transform(func(kr kmsg.Response) (bool, error) {
+		resp := kr.(*kmsg.FetchResponse)
+		resp.Topics = mergeInOrder(len(r.Topics),
+			func(i int) bool { return !plan.Topics[i].Allowed },
+			func(i int) kmsg.FetchResponseTopic { return fetchDenied(&r.Topics[i], plan.Topics[i].Code) },
+			func(i int) string { return topicKey(r.Topics[i].Topic, r.Topics[i].TopicID) },
+			resp.Topics, func(t *kmsg.FetchResponseTopic) string { return topicKey(t.Topic, t.TopicID) })
+		return true, nil
+	})
+	return c.forward(plan.Forward)
+}
+
+// ---- ListOffsets (2), OffsetForLeaderEpoch (23), DeleteRecords (21),
+// DescribeProducers (61): 29 per partition of a denied topic ----
+
+// perTopic splits n topic entries on actions [base, base+n): which are
+// denied, and whether any is allowed. A single Cluster action (replica
+// requests) decides every entry.
+func (c *authzCall) perTopic(n, base int) ([]bool, bool, error) {
+	single := len(c.preq.Actions) == 1 && c.preq.Actions[0].Resource == policy.Cluster
+	if !single {
+		if err := c.expectActions(base + n); err != nil {
+			return nil, false, err
+		}
+	}
+	denied := make([]bool, n)
+	anyAllowed := false
+	for i := range denied {
+		ok := c.allowed(base + i)
+		if single {
+			ok = c.allowed(0)
+		}
+		denied[i] = !ok
+		anyAllowed = anyAllowed || ok
+	}
+	return denied, anyAllowed, nil
+}
+
+func keep[T any](in []T, denied []bool) []T {
+	out := make([]T, 0, len(in))
+	for i, v := range in {
+		if !denied[i] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (c *authzCall) listOffsets(r *kmsg.ListOffsetsRequest) (*pending, []byte, error) {
+	denied, anyAllowed, err := c.perTopic(len(r.Topics), 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	made := func(i int) kmsg.ListOffsetsResponseTopic {
+		rt := kmsg.NewListOffsetsResponseTopic()
+		rt.Topic = r.Topics[i].Topic
+		for _, p := range r.Topics[i].Partitions {
+			rp := kmsg.NewListOffsetsResponseTopicPartition()
+			rp.Partition, rp.ErrorCode, rp.Timestamp, rp.Offset, rp.LeaderEpoch = p.Partition, errTopicAuthorization, -1, -1, -1
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		return rt
+	}
+	reqKey := func(i int) string { return r.Topics[i].Topic }
+	isDenied := func(i int) bool { return denied[i] }
+	if !anyAllowed {
+		resp := r.ResponseKind().(*kmsg.ListOffsetsResponse)
+		resp.Topics = mergeInOrder(len(r.Topics), isDenied, made, reqKey, nil, nil)
+		return c.answer(resp)
+	}
+	c.transform(func(kr kmsg.Response) (bool, error) {
+		resp := kr.(*kmsg.ListOffsetsResponse)
+		resp.Topics = mergeInOrder(len(r.Topics), isDenied, made, reqKey, resp.Topics, func(t *kmsg.ListOffsetsResponseTopic) string { return t.Topic })
+		return true, nil
+	})
+	fwd := *r
+	fwd.Topics = keep(r.Topics, denied)
+	return c.forward(&fwd)
+}
+
+func (c *authzCall) offsetForLeaderEpoch(r *kmsg.OffsetForLeaderEpochRequest) (*pending, []byte, error) {
+	denied, anyAllowed, err := c.perTopic(len(r.Topics), 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	made := func(i int) kmsg.OffsetForLeaderEpochResponseTopic {
+		rt := kmsg.NewOffsetForLeaderEpochResponseTopic()
+		rt.Topic = r.Topics[i].Topic
+		for _, p := range r.Topics[i].Partitions {
+			rp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+			rp.Partition, rp.ErrorCode, rp.LeaderEpoch, rp.EndOffset = p.Partition, errTopicAuthorization, -1, -1
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		return rt
+	}
+	reqKey := func(i int) string { return r.Topics[i].Topic }
+	isDenied := func(i int) bool { return denied[i] }
+	if !anyAllowed {
+		resp := r.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+		resp.Topics = mergeInOrder(len(r.Topics), isDenied, made, reqKey, nil, nil)
+		return c.answer(resp)
+	}
+	c.transform(func(kr kmsg.Response) (bool, error) {
+		resp := kr.(*kmsg.OffsetForLeaderEpochResponse)
+		resp.Topics = mergeInOrder(len(r.Topics), isDenied, made, reqKey, resp.Topics, func(t *kmsg.OffsetForLeaderEpochResponseTopic) string { return t.Topic })
+		return true, nil
+	})
+	fwd := *r
+	fwd.Topics = keep(r.Topics, denied)
+	return c.forward(&fwd)
+}
+
+func (c *authzCall) deleteRecords(r *kmsg.DeleteRecordsRequest) (*pending, []byte, error) {
+	denied, anyAllowed, err := c.perTopic(len(r.Topics), 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	made := func(i int) kmsg.DeleteRecordsResponseTopic {
+		rt := kmsg.NewDeleteRecordsResponseTopic()
+		rt.Topic = r.Topics[i].Topic
+		for _, p := range r.Topics[i].Partitions {
+			rp := kmsg.NewDeleteRecordsResponseTopicPartition()
+			rp.Partition, rp.ErrorCode, rp.LowWatermark = p.Partition, errTopicAuthorization, -1
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		return rt
+	}
+	reqKey := func(i int) string { return r.Topics[i].Topic }
+	isDenied := func(i int) bool { return denied[i] }
+	if !anyAllowed {
+		resp := r.ResponseKind().(*kmsg.DeleteRecordsResponse)
+		resp.Topics = mergeInOrder(len(r.Topics), isDenied, made, reqKey, nil, nil)
+		return c.answer(resp)
+	}
+	c.transform(func(kr kmsg.Response) (bool, error) {
+		resp := kr.(*kmsg.DeleteRecordsResponse)
+		resp.Topics = mergeInOrder(len(r.Topics), isDenied, made, reqKey, resp.Topics, func(t *kmsg.DeleteRecordsResponseTopic) string { return t.Topic })
+		return true, nil
+	})
+	fwd := *r
+	fwd.Topics = keep(r.Topics, denied)
+	return c.forward(&fwd)
+}
+
+func (c *authzCall) describeProducers(r *kmsg.DescribeProducersRequest) (*pending, []byte, error) {
+	denied, anyAllowed, err := c.perTopic(len(r.Topics), 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	msg := errMessage(errTopicAuthorization)
+	made := func(i int) kmsg.DescribeProducersResponseTopic {
+		rt := kmsg.NewDescribeProducersResponseTopic()
+		rt.Topic = r.Topics[i].Topic
+		for _, p := range r.Topics[i].Partitions {
+			rp := kmsg.NewDescribeProducersResponseTopicPartition()
+			rp.Partition, rp.ErrorCode, rp.ErrorMessage = p, errTopicAuthorization, msg
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		return rt
+	}
+	reqKey := func(i int) string { return r.Topics[i].Topic }
+	isDenied := func(i int) bool { return denied[i] }
+	if !anyAllowed {
+		resp := r.ResponseKind().(*kmsg.DescribeProducersResponse)
+		resp.Topics = mergeInOrder(len(r.Topics), isDenied, made, reqKey, nil, nil)
+		return c.answer(resp)
+	}
+	c.transform(func(kr kmsg.Response) (bool, error) {
+		resp := kr.(*kmsg.DescribeProducersResponse)
+		resp.Topics = mergeInOrder(len(r.Topics), isDenied, made, reqKey, resp.Topics, func(t *kmsg.DescribeProducersResponseTopic) string { return t.Topic })
+		return true, nil
+	})
+	fwd := *r
+	fwd.Topics = keep(r.Topics, denied)
+	return c.forward(&fwd)
+}
