@@ -348,7 +348,9 @@ func (c *authzCall) describeConfigs(r *kmsg.DescribeConfigsRequest) (*pending, [
 	c.transform(func(kr kmsg.Response) (bool, error) {
 		resp := kr.(*kmsg.DescribeConfigsResponse)
 		resp.Resources = mergeInOrder(len(types), isDenied, mk, reqKey, resp.Resources,
-			func(res *kmsg.DescribeConfigsResponseResource) string { return configKey(res.ResourceType, res.ResourceName) })
+			func(res *kmsg.DescribeConfigsResponseResource) string {
+				return configKey(res.ResourceType, res.ResourceName)
+			})
 		return true, nil
 	})
 	fwd := *r
@@ -380,7 +382,9 @@ func (c *authzCall) alterConfigs(r *kmsg.AlterConfigsRequest) (*pending, []byte,
 	c.transform(func(kr kmsg.Response) (bool, error) {
 		resp := kr.(*kmsg.AlterConfigsResponse)
 		resp.Resources = mergeInOrder(len(types), isDenied, mk, reqKey, resp.Resources,
-			func(res *kmsg.AlterConfigsResponseResource) string { return configKey(res.ResourceType, res.ResourceName) })
+			func(res *kmsg.AlterConfigsResponseResource) string {
+				return configKey(res.ResourceType, res.ResourceName)
+			})
 		return true, nil
 	})
 	fwd := *r
