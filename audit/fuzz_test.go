@@ -110,7 +110,7 @@ func FuzzSpoolRecovery(f *testing.F) {
 		if int64(len(data)) != sp.total || !prefixOK {
 			t.Fatalf("spool kept %d bytes, total %d", len(data), sp.total)
 		}
-		if _, err := sp.append(uint64(len(seqs)+1), []byte(`{}`), func() error { return nil }); err != nil {
+		if _, err := sp.append(uint64(len(seqs)+1), []byte(`{}`)); err != nil {
 			t.Fatalf("append after recovery: %v", err)
 		}
 	})

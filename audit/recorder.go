@@ -192,7 +192,9 @@ type Recorder struct {
 	dropLast  time.Time
 	hdr       []byte
 
-	shipped uint64 // guarded by mu; highest seq acknowledged by the sink
+	shipped   uint64     // guarded by mu; highest seq acknowledged by the sink
+	savedTree uint64     // guarded by mu; size of the persisted tree state
+	saveMu    sync.Mutex // serializes tree state writes
 
 	wake     chan struct{}
 	shippedC *sync.Cond
@@ -247,6 +249,7 @@ func New(cfg Config) (*Recorder, error) {
 		return nil, fmt.Errorf("audit: spool cursor %d is past the chain end %d", cur, r.seq)
 	}
 	r.shipped = cur
+	r.savedTree = st.Size
 	r.m.spoolBytes.Set(float64(sp.total))
 	if r.seq > 0 {
 		r.log.Info("audit chain recovered from spool", zap.String("instance", cfg.InstanceID),
@@ -400,7 +403,7 @@ func (r *Recorder) dropLocked(now time.Time) {
 // advances the chain.
 func (r *Recorder) appendLocked(enc []byte) error {
 	seq := r.seq + 1
-	n, err := r.sp.append(seq, enc, r.saveTreeLocked)
+	n, err := r.sp.append(seq, enc)
 	if err != nil {
 		r.log.Error("audit spool write failed", zap.Error(err))
 		return err
@@ -419,13 +422,34 @@ func (r *Recorder) appendLocked(enc []byte) error {
 	return nil
 }
 
-// saveTreeLocked persists the Merkle state at the current chain end.
-func (r *Recorder) saveTreeLocked() error {
+// treeStateLocked encodes the Merkle state at the current chain end.
+func (r *Recorder) treeStateLocked() (uint64, []byte, error) {
 	b, err := json.Marshal(r.tree.state(r.last))
 	if err != nil {
-		return fmt.Errorf("audit: encode tree state: %w", err)
+		return 0, nil, fmt.Errorf("audit: encode tree state: %w", err)
 	}
-	return writeFileAtomic(r.cfg.SpoolDir, stateFile, b, r.cfg.Fsync != FsyncNever)
+	return r.seq, b, nil
+}
+
+// saveTree persists the Merkle state (taken under the lock, written outside
+// it). Recovery replays the spooled events after it, so closed segments are
+// deleted only up to the saved size.
+func (r *Recorder) saveTree() error {
+	r.saveMu.Lock()
+	defer r.saveMu.Unlock()
+	r.mu.Lock()
+	size, b, err := r.treeStateLocked()
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(r.cfg.SpoolDir, stateFile, b, r.cfg.Fsync != FsyncNever); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.savedTree = max(r.savedTree, size)
+	r.mu.Unlock()
+	return nil
 }
 
 // checkpointLocked appends a signed checkpoint over all events so far. A
@@ -451,9 +475,6 @@ func (r *Recorder) checkpointLocked() {
 	}
 	r.sinceCkpt = 0
 	r.m.checkpoints.Inc()
-	if err := r.saveTreeLocked(); err != nil {
-		r.log.Error("audit tree state save failed", zap.Error(err))
-	}
 }
 
 // Checkpoint writes a signed checkpoint now if events were recorded since
@@ -538,9 +559,9 @@ func (r *Recorder) Close(ctx context.Context) error {
 	}
 	r.cancel()
 	r.wg.Wait()
+	err = r.saveTree()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	err = r.saveTreeLocked()
 	if cerr := r.sp.close(); err == nil {
 		err = cerr
 	}
@@ -587,10 +608,11 @@ func (r *Recorder) tickLoop(ctx context.Context) {
 			r.mu.Unlock()
 		case <-syncC:
 			r.mu.Lock()
-			if err := r.sp.sync(); err != nil {
+			f := r.sp.active
+			r.mu.Unlock()
+			if err := syncFile(f); err != nil {
 				r.log.Error("audit spool fsync failed", zap.Error(err))
 			}
-			r.mu.Unlock()
 		}
 	}
 }
@@ -675,10 +697,19 @@ func (r *Recorder) commitShipped(seq uint64, n int) {
 		r.log.Error("audit spool cursor write failed", zap.Error(err))
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.shipped = seq
+	// Closed segments now fully shipped but newer than the saved tree state.
+	needSave := len(r.sp.segs) > 1 && r.sp.segs[0].last <= seq && r.sp.segs[0].last > r.savedTree
+	r.mu.Unlock()
+	if needSave {
+		if err := r.saveTree(); err != nil {
+			r.log.Error("audit tree state save failed", zap.Error(err))
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.m.shipped.Add(float64(n))
-	if _, err := r.sp.removeThrough(seq); err != nil {
+	if _, err := r.sp.removeThrough(min(seq, r.savedTree)); err != nil {
 		r.log.Error("audit spool cleanup failed", zap.Error(err))
 	}
 	r.m.spoolBytes.Set(float64(r.sp.total))

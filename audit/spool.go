@@ -250,14 +250,10 @@ func (s *spool) rotateFor(need int64) bool {
 func (s *spool) free() int64 { return s.maxBytes - s.total }
 
 // append writes one record with a single write(2), so a record acknowledged
-// to the caller survives the process being killed. beforeRotate runs before
-// a new segment is started.
-func (s *spool) append(seq uint64, payload []byte, beforeRotate func() error) (int64, error) {
+// to the caller survives the process being killed.
+func (s *spool) append(seq uint64, payload []byte) (int64, error) {
 	need := int64(recHeaderLen + len(payload))
 	if s.rotateFor(need) {
-		if err := beforeRotate(); err != nil {
-			return 0, err
-		}
 		if err := s.rotate(seq); err != nil {
 			return 0, err
 		}
@@ -314,12 +310,13 @@ func (s *spool) rotate(first uint64) error {
 	return nil
 }
 
-// sync flushes the active segment (FsyncInterval's background tick).
-func (s *spool) sync() error {
-	if s.active == nil {
+// syncFile flushes a segment file outside the recorder lock (the
+// FsyncInterval tick). A file closed meanwhile by rotation was synced there.
+func syncFile(f *os.File) error {
+	if f == nil {
 		return nil
 	}
-	if err := s.active.Sync(); err != nil {
+	if err := f.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
 		return fmt.Errorf("audit: fsync spool: %w", err)
 	}
 	return nil
