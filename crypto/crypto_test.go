@@ -691,3 +691,36 @@ func TestKeyStoreErrorsAreRetriable(t *testing.T) {
 		t.Fatalf("no signer: %v", err)
 	}
 }
+
+func TestNullHeadersAndForgedMarks(t *testing.T) {
+	f := newFixture(t)
+	p := f.protector(t, KeyOptions{})
+	ctx := context.Background()
+	prot := mustCompile(t, Rule{Sign: true, Fields: []Field{{Target: "@header:pii", KEK: "k"}}})
+	orig := &Record{Topic: "t", Value: []byte("v"), Headers: []Header{{Key: "pii", Value: nil}, {Key: "pii", Value: []byte("x")}, {Key: "pii", Value: []byte{}}}}
+	rec := cloneRecord(orig)
+	if err := p.Protect(ctx, rec, prot); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Headers[0].Value != nil || len(rec.Headers[1].Value) < 20 || len(rec.Headers[2].Value) < 20 {
+		t.Fatalf("null header must stay null, others encrypted: %+v", rec.Headers)
+	}
+	// a record that arrives with a kguard.verify header of its own (produced
+	// around kguard) does not keep it: only kguard marks records
+	forged := cloneRecord(rec)
+	forged.Headers = append(forged.Headers, Header{Key: VerifyHeader, Value: []byte("ok")})
+	res, err := p.Unprotect(ctx, forged, FetchOptions{Decrypt: true, Verify: true})
+	if err != nil || res.Signature != SigOK {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if !reflect.DeepEqual(forged, orig) {
+		t.Fatalf("got %+v", forged.Headers)
+	}
+	// a header listed in kguard.enc but removed from the record is an
+	// integrity failure, not a silent success
+	gone := cloneRecord(rec)
+	gone.Headers = gone.Headers[3:]
+	if _, err := p.Unprotect(ctx, gone, FetchOptions{Decrypt: true}); !errors.Is(err, ErrIntegrity) {
+		t.Fatalf("removed header: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Reserved record header names.
@@ -247,6 +248,9 @@ func parseEncHeader(b []byte) (*encHeader, error) {
 	if r.err == nil && len(r.b) != 0 {
 		r.fail("trailing bytes")
 	}
+	if r.err == nil {
+		r.err = checkLocators(h.fields)
+	}
 	if r.err != nil {
 		return nil, fmt.Errorf("kguard.enc: %w", r.err)
 	}
@@ -346,4 +350,36 @@ func signedBytes(buf []byte, version uint8, ts int64, keyID string, rec *Record)
 		b = appendNullable(b, h.Value)
 	}
 	return b
+}
+
+// checkLocators applies the rules of Compile to a decoded header: locators
+// match their kinds, and the whole value excludes JSON paths.
+func checkLocators(fs []fieldRef) error {
+	whole, paths := false, false
+	for _, f := range fs {
+		switch f.kind {
+		case KindValue:
+			whole = f.locator == "$"
+			if !whole {
+				return fmt.Errorf("value field with locator %q", f.locator)
+			}
+		case KindKey:
+			if f.locator != "@key" {
+				return fmt.Errorf("key field with locator %q", f.locator)
+			}
+		case KindHeader:
+			if !strings.HasPrefix(f.locator, "@header:") || len(f.locator) == len("@header:") {
+				return fmt.Errorf("header field with locator %q", f.locator)
+			}
+		case KindJSON:
+			paths = true
+			if len(f.locator) < 2 || f.locator[0] != '$' {
+				return fmt.Errorf("JSON field with locator %q", f.locator)
+			}
+		}
+	}
+	if whole && paths {
+		return fmt.Errorf("whole value and JSON paths both listed")
+	}
+	return nil
 }

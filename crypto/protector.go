@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -240,9 +241,9 @@ func (p *Protector) plan(rec *Record, prot *Protection) ([]located, error) {
 				locs = append(locs, located{f: f})
 			}
 		case KindHeader:
-			n := 0
+			n := 0 // null header values stay null
 			for _, h := range rec.Headers {
-				if h.Key == f.header {
+				if h.Key == f.header && h.Value != nil {
 					locs = append(locs, located{f: f, occ: n})
 					n++
 				}
@@ -392,9 +393,11 @@ func open(k *dataKey, ct, aad []byte) ([]byte, error) {
 	return k.daead.DecryptDeterministically(ct, aad)
 }
 
+// nthHeader returns the value of the n-th header called name that is not
+// null (only those are encrypted).
 func nthHeader(hs []Header, name string, n int) []byte {
 	for _, h := range hs {
-		if h.Key == name {
+		if h.Key == name && h.Value != nil {
 			if n == 0 {
 				return h.Value
 			}
@@ -406,7 +409,7 @@ func nthHeader(hs []Header, name string, n int) []byte {
 
 func setNthHeader(hs []Header, name string, n int, v []byte) {
 	for i := range hs {
-		if hs[i].Key == name {
+		if hs[i].Key == name && hs[i].Value != nil {
 			if n == 0 {
 				hs[i].Value = v
 				return
@@ -459,6 +462,9 @@ func (p *Protector) UnprotectBatch(ctx context.Context, recs []*Record, o FetchO
 		encVal, encN := findHeader(rec.Headers, EncHeader)
 		sigVal, sigN := findHeader(rec.Headers, SigHeader)
 		if o.Verify {
+			if _, n := findHeader(rec.Headers, VerifyHeader); n > 0 { // only kguard marks records
+				rec.Headers = slices.DeleteFunc(rec.Headers, func(h Header) bool { return h.Key == VerifyHeader })
+			}
 			st := SigMissing
 			switch {
 			case sigN > 1:
@@ -617,7 +623,7 @@ func (p *Protector) decryptRecord(rec *Record, h *encHeader, keys *resolved, o F
 			name := strings.TrimPrefix(f.locator, "@header:")
 			occ := 0
 			for _, hd := range rec.Headers {
-				if hd.Key != name {
+				if hd.Key != name || hd.Value == nil {
 					continue
 				}
 				pt, err := dec(hd.Value, occ)
@@ -627,6 +633,10 @@ func (p *Protector) decryptRecord(rec *Record, h *encHeader, keys *resolved, o F
 				}
 				d.pt = append(d.pt, pt)
 				occ++
+			}
+			if occ == 0 {
+				r.Err = integrityf("field %s: header missing", f.locator)
+				return aad
 			}
 		case KindJSON:
 			if spans == nil {
@@ -733,7 +743,7 @@ func (p *Protector) maskRecord(rec *Record, h *encHeader, o FetchOptions, _ []by
 		case KindHeader:
 			name := strings.TrimPrefix(f.locator, "@header:")
 			for i := range rec.Headers {
-				if rec.Headers[i].Key == name {
+				if rec.Headers[i].Key == name && rec.Headers[i].Value != nil {
 					rec.Headers[i].Value = bytes.Clone(mask)
 				}
 			}
