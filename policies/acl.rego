@@ -50,15 +50,22 @@ computed_index[rt][p] := [acl | some acl in acls; acl.resource == rt; acl.princi
 	p := x.principal
 }
 
-# index is computed_index. The engine evaluates data.kguard.precompute once
-# per policy revision and stores it at data.kguard_precomputed, so a
-# decision does not rebuild the index; Rego tests (and policies whose data
-# is overridden with `with`) compute it per evaluation.
-index := x if {
-	x := data.kguard_precomputed.acl_index
-} else := computed_index
+# by_principal are the ACLs on resource type rt naming principal p. The
+# engine evaluates data.kguard.precompute once per policy revision and
+# stores it at data.kguard_precomputed, so a decision reads the index there
+# (one lookup, without copying the whole index); Rego tests (and policies
+# whose data is overridden with `with`) compute the index per evaluation.
+by_principal(rt, p) := x if {
+	data.kguard_precomputed.ready
+	x := data.kguard_precomputed.acl_index[rt][p]
+} else := [] if {
+	data.kguard_precomputed.ready
+} else := object.get(object.get(computed_index, rt, {}), p, [])
 
-by_principal(rt, p) := object.get(object.get(index, rt, {}), p, [])
+# by_resource are all ACLs on resource type rt.
+by_resource(rt) := [acl | some list in data.kguard_precomputed.acl_index[rt]; some acl in list] if {
+	data.kguard_precomputed.ready
+} else := [acl | some list in object.get(computed_index, rt, {}); some acl in list]
 
 # literal_or_prefix_match keeps the ACLs of list whose resource pattern
 # matches name: a LITERAL name equal to it or "*", or a non-empty PREFIXED
@@ -79,7 +86,7 @@ literal_or_prefix_match(list, name) := array.concat(
 )
 
 # resource_acls are all ACLs (any principal, any host) matching a's resource.
-resource_acls(a) := literal_or_prefix_match([acl | some list in object.get(index, a.resource, {}); some acl in list], a.name)
+resource_acls(a) := literal_or_prefix_match(by_resource(a.resource), a.name)
 
 # applicable are the ACLs for a that name principal p (or User:*) and host h
 # (or *).
@@ -110,8 +117,10 @@ denies(app, op) := [acl |
 allows(app, op) := [acl |
 	some acl in app
 	acl.permission == "ALLOW"
-	acl.operation in array.concat([op, "All"], object.get(implied, op, []))
-]
+	acl.operation in ops
+] if {
+	ops := array.concat([op, "All"], object.get(implied, op, []))
+}
 
 # Kafka (KIP-679): IdempotentWrite on the cluster is also granted by Write on
 # any topic. A DENY Write on every topic (LITERAL "*") takes it away.

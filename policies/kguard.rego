@@ -4,7 +4,7 @@
 # see docs/policy.md. Output:
 #   {"results": [{"allowed": bool, "reason": string}, ...]   one per input action, same order
 #    "violations": [{"resource", "name", "message"}]          safeguard denials (POLICY_VIOLATION)
-#    "reasons": [string]}                                     extra request-level reasons
+#    "reasons": [string]}                                     optional: extra request-level reasons
 #
 # Per-action results are cached by the engine keyed on (principal, tenant,
 # client host, action, policy revision): the rules below that decide an
@@ -48,13 +48,9 @@ safeguard_apis := {0, 19, 33, 37, 44}
 
 # precompute holds input-independent values that the engine evaluates once
 # per policy revision and stores at data.kguard_precomputed.
-precompute := {"acl_index": acl.computed_index}
+precompute := {"ready": true, "acl_index": acl.computed_index}
 
 decision := {
 	"results": [action_result(a) | some a in input.actions],
 	"violations": [v | input.api_key in safeguard_apis; some v in safeguards.violations],
-	"reasons": [r | some r in reasons],
 }
-
-# reasons collects optional request-level explanations; add rules to it.
-reasons contains sprintf("tenant %s (prefix %q)", [input.tenant, tenant.prefix]) if input.tenant != ""

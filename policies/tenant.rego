@@ -11,11 +11,9 @@
 # A tenant without an entry gets the prefix "<tenant>." and the defaults.
 package kguard.tenant
 
-default tenants := {}
+default entry := {}
 
-tenants := data.config.tenants
-
-entry := object.get(tenants, input.tenant, {})
+entry := data.config.tenants[input.tenant]
 
 default prefix := ""
 
