@@ -178,10 +178,27 @@ func LoadPublicKey(path string) (ed25519.PublicKey, error) {
 }
 
 // merkleFactory builds RFC 6962 compact ranges.
-var merkleFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+var merkleFactory = &compact.RangeFactory{Hash: hashChildren}
 
-// leafHash is the RFC 6962 leaf hash of an event hash.
-func leafHash(h Hash) []byte { return rfc6962.DefaultHasher.HashLeaf(h[:]) }
+// hashChildren is RFC 6962 SHA-256(0x01 || l || r) (as
+// rfc6962.DefaultHasher.HashChildren, without allocating a digest).
+func hashChildren(l, r []byte) []byte {
+	var buf [1 + 2*HashSize]byte
+	buf[0] = rfc6962.RFC6962NodeHashPrefix
+	copy(buf[1:], l)
+	copy(buf[1+HashSize:], r)
+	h := sha256.Sum256(buf[:])
+	return h[:]
+}
+
+// leafHash is the RFC 6962 leaf hash SHA-256(0x00 || h) of an event hash.
+func leafHash(h Hash) []byte {
+	var buf [1 + HashSize]byte
+	buf[0] = rfc6962.RFC6962LeafHashPrefix
+	copy(buf[1:], h[:])
+	s := sha256.Sum256(buf[:])
+	return s[:]
+}
 
 // tree is an append-only RFC 6962 Merkle tree kept as a compact range.
 type tree struct{ r *compact.Range }

@@ -2,7 +2,9 @@ package audit
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"github.com/transparency-dev/merkle/rfc6962"
 	"os"
 	"path/filepath"
 	"testing"
@@ -114,4 +116,78 @@ func FuzzSpoolRecovery(f *testing.F) {
 			t.Fatalf("append after recovery: %v", err)
 		}
 	})
+}
+
+// FuzzBodyEncoding checks the reflection-free encoder against encoding/json.
+func FuzzBodyEncoding(f *testing.F) {
+	f.Add("User:alice", "", "app", "Produce", "orders", "external", "kg-1", "", "deny", "why", "k", "v", int16(3), int16(29), int32(2), int64(10), uint8(0xff))
+	f.Add("", "<&>", "\u2028", "", "\xff\xfe", "", "", "c", "", "", "", "", int16(-1), int16(0), int32(-5), int64(-1), uint8(0))
+	f.Fuzz(func(t *testing.T, principal, certFP, clientID, apiName, resName, listener, instance, cluster, decision, reason, dk, dv string,
+		apiKey, code int16, part int32, n int64, mask uint8) {
+		b := eventBody{Where: Where{Listener: listener, Instance: instance, Cluster: cluster}}
+		if mask&1 != 0 {
+			b.Who = &Who{Principal: principal, CertFingerprint: certFP, ClientID: clientID}
+		}
+		if mask&2 != 0 {
+			b.What = &What{APIKey: apiKey, APIName: apiName, APIVersion: apiKey + 1, ResourceName: resName}
+			if mask&4 != 0 {
+				b.What.Produce = []TopicSummary{{Topic: resName, Partitions: []PartitionSummary{{Partition: part, Records: n, Bytes: -n}}}, {Topic: apiName}}
+			}
+			if mask&8 != 0 {
+				b.What.Fetch = []TopicSummary{{Topic: "", Partitions: []PartitionSummary{}}}
+			}
+		}
+		if mask&16 != 0 {
+			b.Outcome = &Outcome{Decision: decision, ErrorCode: code, PolicyRev: reason}
+			if mask&32 != 0 {
+				b.Outcome.Reasons = []string{reason, dk}
+			}
+		}
+		if mask&64 != 0 {
+			b.Details = map[string]string{dk: dv, dv: dk, "z": principal}
+		}
+		if mask&128 != 0 {
+			b.Details = map[string]string{}
+		}
+		want, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := b.appendJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("encoding differs:\n got %s\nwant %s", got, want)
+		}
+	})
+}
+
+func TestMerkleMatchesRFC6962Reference(t *testing.T) {
+	tr := newTree()
+	var leaves [][]byte
+	for i := 0; i < 70; i++ {
+		h := HashEvent([]byte{byte(i)})
+		tr.append(h)
+		leaves = append(leaves, h[:])
+		if got, want := tr.root(), refRoot(leaves); !bytes.Equal(got, want) {
+			t.Fatalf("size %d: root %x, reference %x", i+1, got, want)
+		}
+	}
+}
+
+// refRoot is RFC 6962 section 2.1 MTH, recursively, with the library hasher.
+func refRoot(leaves [][]byte) []byte {
+	switch n := len(leaves); n {
+	case 0:
+		return rfc6962.DefaultHasher.EmptyRoot()
+	case 1:
+		return rfc6962.DefaultHasher.HashLeaf(leaves[0])
+	default:
+		k := 1
+		for k*2 < n {
+			k *= 2
+		}
+		return rfc6962.DefaultHasher.HashChildren(refRoot(leaves[:k]), refRoot(leaves[k:]))
+	}
 }

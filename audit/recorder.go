@@ -282,17 +282,25 @@ type eventBody struct {
 	Details    map[string]string `json:"details,omitempty"`
 }
 
-func (r *Recorder) body(ev *Event) ([]byte, error) {
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// body encodes the caller's part of ev into a pooled buffer; release it
+// with bodyPool.Put once the event is in the spool.
+func (r *Recorder) body(ev *Event) (*[]byte, error) {
 	if !knownTypes[ev.Type] {
 		return nil, fmt.Errorf("audit: unknown event type %q", ev.Type)
 	}
 	w := ev.Where
 	w.Instance, w.Cluster = r.cfg.InstanceID, r.cfg.ClusterID
-	b, err := json.Marshal(eventBody{ev.Who, ev.What, w, ev.Outcome, ev.Gap, ev.Checkpoint, ev.Details})
+	body := eventBody{ev.Who, ev.What, w, ev.Outcome, ev.Gap, ev.Checkpoint, ev.Details}
+	buf := bodyPool.Get().(*[]byte)
+	b, err := body.appendJSON((*buf)[:0])
+	*buf = b
 	if err != nil {
+		bodyPool.Put(buf)
 		return nil, fmt.Errorf("audit: encode event: %w", err)
 	}
-	return b, nil
+	return buf, nil
 }
 
 // Record appends ev to the chain and the spool. It never waits on Kafka.
@@ -305,12 +313,13 @@ func (r *Recorder) Record(ev Event) error {
 	if err != nil {
 		return err
 	}
+	defer bodyPool.Put(body)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		return ErrClosed
 	}
-	return r.recordLocked(ev.Type, body, ev.Time)
+	return r.recordLocked(ev.Type, *body, ev.Time)
 }
 
 // encodeLocked builds the canonical encoding of the next event: the chain
@@ -340,10 +349,12 @@ func (r *Recorder) recordLocked(typ EventType, body []byte, t time.Time) error {
 	now := r.cfg.Now()
 	if r.dropped > 0 {
 		gap := Event{Type: EventGap, Gap: &Gap{Dropped: r.dropped, First: r.dropFirst.UTC(), Last: r.dropLast.UTC()}}
-		gb, err := r.body(&gap)
+		gp, err := r.body(&gap)
 		if err != nil {
 			return err
 		}
+		defer bodyPool.Put(gp)
+		gb := *gp
 		// Room for the gap marker and this event (estimated with the header size).
 		need := r.sp.needed(len(gb)+200) + r.sp.needed(len(body)+200)
 		if need > r.sp.free() {
@@ -460,12 +471,13 @@ func (r *Recorder) checkpointLocked() {
 	}
 	ck := r.cfg.Signer.sign(r.cfg.InstanceID, r.tree.size(), r.tree.root())
 	ev := Event{Type: EventCheckpoint, Checkpoint: ck}
-	body, err := r.body(&ev)
+	bp, err := r.body(&ev)
 	if err != nil {
 		r.log.Error("audit checkpoint encode failed", zap.Error(err))
 		return
 	}
-	enc := r.encodeLocked(EventCheckpoint, body, time.Time{})
+	defer bodyPool.Put(bp)
+	enc := r.encodeLocked(EventCheckpoint, *bp, time.Time{})
 	if r.sp.needed(len(enc)) > r.sp.free() {
 		r.log.Warn("audit spool full: checkpoint postponed", zap.Uint64("size", ck.Size))
 		return
@@ -541,9 +553,10 @@ func (r *Recorder) Close(ctx context.Context) error {
 		return nil
 	}
 	stop := Event{Type: EventAuditStop}
-	body, err := r.body(&stop)
+	bp, err := r.body(&stop)
 	if err == nil {
-		err = r.recordLocked(EventAuditStop, body, time.Time{})
+		err = r.recordLocked(EventAuditStop, *bp, time.Time{})
+		bodyPool.Put(bp)
 	}
 	if err != nil {
 		r.log.Warn("audit.stop not recorded", zap.Error(err))
