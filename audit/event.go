@@ -191,8 +191,14 @@ func (e *Event) Encode() ([]byte, error) {
 	return b, nil
 }
 
-// Limits for decoding untrusted events.
-const maxEventSize = 1 << 20
+// Limits: decoders accept events up to maxEventSize; Record refuses events
+// larger than MaxRecordSize so one event always fits a Kafka produce batch
+// (franz-go's default batch limit and the broker's message.max.bytes are
+// about 1 MB).
+const (
+	maxEventSize  = 1 << 20
+	MaxRecordSize = 512 << 10
+)
 
 // ErrMalformed is returned (wrapped) for undecodable events and spool records.
 var ErrMalformed = errors.New("audit: malformed")

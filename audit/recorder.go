@@ -370,8 +370,8 @@ func (r *Recorder) recordLocked(typ EventType, body []byte, t time.Time) error {
 		r.dropped = 0
 	}
 	enc := r.encodeLocked(typ, body, t)
-	if len(enc) > maxEventSize {
-		return fmt.Errorf("audit: event of %d bytes exceeds %d", len(enc), maxEventSize)
+	if len(enc) > MaxRecordSize {
+		return fmt.Errorf("audit: event of %d bytes exceeds %d", len(enc), MaxRecordSize)
 	}
 	if r.sp.needed(len(enc)) > r.sp.free() {
 		r.m.spoolFull.Inc()

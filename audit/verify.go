@@ -372,7 +372,7 @@ func checkInstance(rep *Report, name string, st *instState, keys []ed25519.Publi
 			treeOK = false
 		case head != nil && s > head.seq+1:
 			add(SeverityError, FindingDeleted, head.seq+1, es[variants[0]].pos,
-				"events with seq %d..%d are missing between %s (seq %d) and %s (seq %d)",
+				"events with seq %d..%d are missing between %s (seq %d) and %s (seq %d) (deleted, or the latter was forged)",
 				head.seq+1, s-1, head.pos, head.seq, es[variants[0]].pos, s)
 			treeOK = false
 		}
