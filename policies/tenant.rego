@@ -11,6 +11,27 @@
 # A tenant without an entry gets the prefix "<tenant>." and the defaults.
 package kguard.tenant
 
+# ---- principal to tenant mapping ----
+#
+# data.config.principal_tenants maps principals to tenants, for
+# authentication (Engine.Tenant) when its own configuration does not name
+# the tenant: {"principals": {"User:acme-app": "acme"},
+#              "prefixes": {"User:globex-": "globex"}}.
+# An exact entry wins, then the longest matching prefix; "" means no tenant.
+# Input: {"principal": "User:..."}.
+of := t if {
+	t := data.config.principal_tenants.principals[input.principal]
+} else := t if {
+	matches := [[count(pre), tn] |
+		some pre, tn in data.config.principal_tenants.prefixes
+		startswith(input.principal, pre)
+	]
+	count(matches) > 0
+	t := max(matches)[1]
+} else := ""
+
+# ---- isolation ----
+
 default entry := {}
 
 entry := data.config.tenants[input.tenant]

@@ -51,3 +51,22 @@ test_default_prefix_for_unlisted_tenant if {
 	r := decide("initech", "Topic", "acme.orders", "Write")
 	contains(r.reason, `"initech."`)
 }
+
+tenant_of(p) := t if {
+	t := data.kguard.tenant.of with input as {"principal": p}
+}
+
+test_mapping_exact if tenant_of("User:acme-app") == "acme"
+
+test_mapping_exact_beats_prefix if tenant_of("User:acme-admin-x") == "globex"
+
+test_mapping_longest_prefix if tenant_of("User:acme-admin-7") == "acme-admins"
+
+test_mapping_prefix if tenant_of("User:globex-batch") == "globex"
+
+test_mapping_none if tenant_of("User:alice") == ""
+
+test_mapping_without_data if {
+	t := data.kguard.tenant.of with input as {"principal": "User:acme-app"} with data.config.principal_tenants as {}
+	t == ""
+}

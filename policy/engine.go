@@ -33,6 +33,7 @@ import (
 const (
 	DecisionQuery   = "data.kguard.decision"
 	ProtectionQuery = "data.kguard.protection.result"
+	TenantQuery     = "data.kguard.tenant.of"
 )
 
 // Default cache sizes.
@@ -81,8 +82,10 @@ type state struct {
 	files      []string
 	decision   rego.PreparedEvalQuery
 	protection rego.PreparedEvalQuery
+	tenant     *rego.PreparedEvalQuery // nil when the policy has no tenant mapping
 	cache      *lru.Cache[cacheKey, cacheEntry]
 	pcache     *lru.Cache[protKey, *Protection]
+	tcache     *lru.Cache[string, string]
 }
 
 type cacheKey struct {
@@ -291,6 +294,9 @@ func (e *Engine) buildWith(ctx context.Context, tests bool) (*state, error) {
 		return nil, fmt.Errorf("policy: prepare %s: %w", ProtectionQuery, err)
 	}
 	st := &state{revision: l.revision, files: l.files, decision: dq, protection: pq}
+	if tq, err := rego.New(rego.Query(TenantQuery), rego.Compiler(compiler), rego.Store(store)).PrepareForEval(ctx); err == nil {
+		st.tenant = &tq
+	}
 	if e.cfg.CacheSize > 0 {
 		if st.cache, err = lru.New[cacheKey, cacheEntry](e.cfg.CacheSize); err != nil {
 			return nil, fmt.Errorf("policy: cache: %w", err)
@@ -299,6 +305,9 @@ func (e *Engine) buildWith(ctx context.Context, tests bool) (*state, error) {
 	if e.cfg.ProtectionCacheSize > 0 {
 		if st.pcache, err = lru.New[protKey, *Protection](e.cfg.ProtectionCacheSize); err != nil {
 			return nil, fmt.Errorf("policy: protection cache: %w", err)
+		}
+		if st.tcache, err = lru.New[string, string](e.cfg.ProtectionCacheSize); err != nil {
+			return nil, fmt.Errorf("policy: tenant cache: %w", err)
 		}
 	}
 	return st, nil
@@ -381,6 +390,16 @@ func hostOf(addr string) string {
 	return addr
 }
 
+// safeguardAPI reports whether the safeguards examine the details of the
+// API key's requests.
+func safeguardAPI(key int16) bool {
+	switch key {
+	case 0, 19, 33, 37, 44:
+		return true
+	}
+	return false
+}
+
 // cacheVariant reports whether the request's per-action results may be
 // cached, and under which variant. Safeguard requests (CreateTopics,
 // AlterConfigs, CreatePartitions, IncrementalAlterConfigs) are never cached;
@@ -448,6 +467,11 @@ func (e *Engine) allocDecision(st *state, n int) *Decision {
 func (e *Engine) Authorize(ctx context.Context, req *Request) (*Decision, error) {
 	if req == nil {
 		return nil, errors.New("policy: nil request")
+	}
+	if req.Details == nil && safeguardAPI(req.APIKey) && len(req.Actions) > 0 {
+		// Without details the safeguards cannot see what the request does:
+		// fail closed rather than skip them.
+		return nil, fmt.Errorf("policy: api key %d needs request details for the safeguards (use Decompose)", req.APIKey)
 	}
 	st := e.state.Load()
 	host := hostOf(req.ClientAddr)
@@ -660,4 +684,36 @@ func (e *Engine) eval(ctx context.Context, st *state, req *Request, host string)
 		}
 	}
 	return d, nil
+}
+
+// Tenant maps a principal to its tenant with the policy's mapping
+// (data.kguard.tenant.of; the shipped policy reads
+// data.config.principal_tenants). "" means no tenant. Answers are cached per
+// principal and policy revision.
+func (e *Engine) Tenant(ctx context.Context, principal string) (string, error) {
+	st := e.state.Load()
+	if st.tcache != nil {
+		if t, ok := st.tcache.Get(principal); ok {
+			return t, nil
+		}
+	}
+	if st.tenant == nil {
+		return "", fmt.Errorf("policy: %s is not defined", TenantQuery)
+	}
+	in := ast.NewObject(ast.Item(ast.StringTerm("principal"), ast.StringTerm(principal)))
+	rs, err := st.tenant.Eval(ctx, rego.EvalParsedInput(in))
+	if err != nil {
+		return "", fmt.Errorf("policy: evaluate tenant of %q: %w", principal, err)
+	}
+	t := ""
+	if len(rs) > 0 && len(rs[0].Expressions) > 0 {
+		var ok bool
+		if t, ok = rs[0].Expressions[0].Value.(string); !ok {
+			return "", fmt.Errorf("policy: tenant of %q is not a string", principal)
+		}
+	}
+	if st.tcache != nil {
+		st.tcache.Add(principal, t)
+	}
+	return t, nil
 }

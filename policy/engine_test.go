@@ -193,6 +193,17 @@ func TestProduceCachePartial(t *testing.T) {
 	}
 }
 
+func TestSafeguardAPIsNeedDetails(t *testing.T) {
+	e := newTestEngine(t, Config{})
+	for _, key := range []int16{0, 19, 33, 37, 44} {
+		_, err := e.Authorize(context.Background(), &Request{Principal: "User:ops", ClientAddr: "10.1.1.1:1", APIKey: key,
+			Actions: []Action{{Topic, "orders", Write}}})
+		if err == nil {
+			t.Errorf("api key %d without details was decided", key)
+		}
+	}
+}
+
 func TestCacheHit(t *testing.T) {
 	e := newTestEngine(t, Config{CacheSize: 16})
 	st := e.state.Load()
@@ -225,7 +236,7 @@ func TestCacheHit(t *testing.T) {
 	}
 	// The cache is bounded.
 	for i := 0; i < 100; i++ {
-		_, _ = e.Authorize(context.Background(), &Request{Principal: "User:alice", ClientAddr: "10.1.1.1:1",
+		_, _ = e.Authorize(context.Background(), &Request{APIKey: 1, Principal: "User:alice", ClientAddr: "10.1.1.1:1",
 			Actions: []Action{{Topic, "t" + strings.Repeat("x", i), Read}}})
 	}
 	if st.cache.Len() > 16 {
@@ -243,7 +254,7 @@ func TestDecisionIDsUnique(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 200; i++ {
-				d, err := e.Authorize(context.Background(), &Request{Principal: "User:alice", ClientAddr: "10.1.1.1:1", Actions: []Action{{Topic, "orders", Write}}})
+				d, err := e.Authorize(context.Background(), &Request{APIKey: 1, Principal: "User:alice", ClientAddr: "10.1.1.1:1", Actions: []Action{{Topic, "orders", Write}}})
 				if err != nil {
 					t.Error(err)
 					return
@@ -306,7 +317,7 @@ func decideOrders(t *testing.T, e *Engine) bool {
 
 func decideOrdersFor(t *testing.T, e *Engine, principal string) bool {
 	t.Helper()
-	d, err := e.Authorize(context.Background(), &Request{Principal: principal, ClientAddr: "10.1.1.1:1", Actions: []Action{{Topic, "orders", Write}}})
+	d, err := e.Authorize(context.Background(), &Request{APIKey: 1, Principal: principal, ClientAddr: "10.1.1.1:1", Actions: []Action{{Topic, "orders", Write}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +372,7 @@ func TestReloadKeepsOldPolicyOnFailingTests(t *testing.T) {
 		t.Fatal("revision changed after a refused reload")
 	}
 	// The old policy still denies through the DENY ACL.
-	d, err := e.Authorize(context.Background(), &Request{Principal: "User:alice", ClientAddr: "10.1.1.1:1", Actions: []Action{{Topic, "reports-secret", Read}}})
+	d, err := e.Authorize(context.Background(), &Request{APIKey: 1, Principal: "User:alice", ClientAddr: "10.1.1.1:1", Actions: []Action{{Topic, "reports-secret", Read}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -448,7 +459,7 @@ func TestUndefinedDecisionIsAnError(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "p.rego"), "package other\n\nx := 1\n")
 	e := newTestEngine(t, Config{Dirs: []string{dir}})
-	_, err := e.Authorize(context.Background(), &Request{Principal: "User:a", Actions: []Action{{Topic, "t", Read}}})
+	_, err := e.Authorize(context.Background(), &Request{APIKey: 1, Principal: "User:a", Actions: []Action{{Topic, "t", Read}}})
 	if err == nil {
 		t.Fatal("undefined decision did not fail closed")
 	}
@@ -491,7 +502,7 @@ func TestProtectionRejectsBadRule(t *testing.T) {
 
 func TestDemoDataSet(t *testing.T) {
 	e := newTestEngine(t, Config{Dirs: []string{shipped, filepath.Join(shipped, "demo")}})
-	d, err := e.Authorize(context.Background(), &Request{Principal: "User:demo", ClientAddr: "127.0.0.1:1", Actions: []Action{
+	d, err := e.Authorize(context.Background(), &Request{APIKey: 1, Principal: "User:demo", ClientAddr: "127.0.0.1:1", Actions: []Action{
 		{Topic, "anything", Write}, {Group, "g", Read}, {TransactionalID, "tx", Write}, {Cluster, ClusterName, Create}, {Topic, "__kguard_audit", Write},
 	}})
 	if err != nil {
@@ -508,8 +519,20 @@ func TestDemoDataSet(t *testing.T) {
 	}
 	// Without the demo root, the demo principal has nothing.
 	e2 := newTestEngine(t, Config{})
-	d, _ = e2.Authorize(context.Background(), &Request{Principal: "User:demo", ClientAddr: "127.0.0.1:1", Actions: []Action{{Topic, "anything", Write}}})
+	d, _ = e2.Authorize(context.Background(), &Request{APIKey: 1, Principal: "User:demo", ClientAddr: "127.0.0.1:1", Actions: []Action{{Topic, "anything", Write}}})
 	if d.Results[0].Allowed {
 		t.Fatal("demo ACLs active without the demo root")
+	}
+}
+
+func TestTenantMapping(t *testing.T) {
+	e := newTestEngine(t, Config{})
+	for p, want := range map[string]string{
+		"User:acme-app": "acme", "User:acme-admin-7": "acme-admins", "User:globex-x": "globex", "User:alice": "",
+	} {
+		got, err := e.Tenant(context.Background(), p)
+		if err != nil || got != want {
+			t.Errorf("Tenant(%s) = %q, %v; want %q", p, got, err, want)
+		}
 	}
 }
