@@ -479,3 +479,13 @@ func FuzzDecompose(f *testing.F) {
 		}
 	})
 }
+
+func TestDenialCode(t *testing.T) {
+	for a, want := range map[Action]int16{
+		tA("t", Write): 29, gA("g", Read): 30, cA(Alter): 31, xA("x", Write): 53, {DelegationToken, "d", Describe}: 65,
+	} {
+		if got := a.DenialCode(); got != want {
+			t.Errorf("%v: %d, want %d", a, got, want)
+		}
+	}
+}

@@ -130,3 +130,30 @@ type Authorizer interface {
 // authorize (inter-broker, controller-only and unsupported APIs) and for
 // unknown keys. The proxy answers such requests as denied.
 var ErrDenied = errors.New("api denied")
+
+// Kafka error codes for authorization denials.
+const (
+	ErrTopicAuthorizationFailed           int16 = 29
+	ErrGroupAuthorizationFailed           int16 = 30
+	ErrClusterAuthorizationFailed         int16 = 31
+	ErrPolicyViolation                    int16 = 44
+	ErrTransactionalIDAuthorizationFailed int16 = 53
+	ErrDelegationTokenAuthorizationFailed int16 = 65
+)
+
+// DenialCode is the error code a broker answers when the action is denied:
+// TOPIC_AUTHORIZATION_FAILED for topics, GROUP_ for groups, CLUSTER_ for the
+// cluster, TRANSACTIONAL_ID_ for transactional ids.
+func (a Action) DenialCode() int16 {
+	switch a.Resource {
+	case Topic:
+		return ErrTopicAuthorizationFailed
+	case Group:
+		return ErrGroupAuthorizationFailed
+	case TransactionalID:
+		return ErrTransactionalIDAuthorizationFailed
+	case DelegationToken:
+		return ErrDelegationTokenAuthorizationFailed
+	}
+	return ErrClusterAuthorizationFailed
+}
