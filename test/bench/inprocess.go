@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/kguard/kguard/proxy"
+)
+
+// kguardRunner is a running kguard the benchmark measures: its bootstrap
+// address, a CPU clock and a way to stop it.
+type kguardRunner interface {
+	// cpuSeconds is the CPU time of whatever process runs kguard.
+	cpuSeconds() (float64, error)
+	stop()
+	output() string
+}
+
+func (k *kguardProc) output() string { return k.stderr.String() }
+
+// inProcess is kguard running inside the benchmark process (package proxy),
+// sharing its Go scheduler with the clients and the cluster. Its CPU clock
+// is the whole process's (getrusage), so kguard's share is what the proxied
+// phases cost beyond the direct phases.
+type inProcess struct{ p *proxy.Proxy }
+
+func startInProcess(ctx context.Context, cfgYAML string) (*inProcess, error) {
+	cfg, err := proxy.ParseConfig([]byte(cfgYAML))
+	if err != nil {
+		return nil, err
+	}
+	p, err := proxy.New(cfg, proxy.Options{Logger: zap.NewNop()})
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Start(ctx); err != nil {
+		return nil, err
+	}
+	return &inProcess{p: p}, nil
+}
+
+func (k *inProcess) cpuSeconds() (float64, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, fmt.Errorf("getrusage: %w", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds(), nil
+}
+
+func (k *inProcess) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = k.p.Shutdown(ctx)
+}
+
+func (k *inProcess) output() string { return "" }

@@ -1,0 +1,418 @@
+// Command bench measures what kguard costs: produce and consume throughput
+// and paced produce latency with the same clients straight to a Kafka
+// cluster and through kguard, alternating A/B over several rounds in one
+// run, and kguard's CPU seconds per GB moved. Run it with `make bench` or
+// `go run ./test/bench` from the repository root.
+//
+// The cluster is franz-go's kfake (3 brokers) inside this process; kguard
+// is built from ./cmd/kguard and runs as a child process (`kguard serve`),
+// so its CPU time is read from /proc/<pid>/stat apart from the clients' and
+// the cluster's. Scenarios are rows: each is a kguard configuration
+// (passthrough today; authorization, encryption and audit can be added to
+// the scenarios list).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// scenario is one kguard configuration measured against direct access.
+type scenario struct {
+	name string
+	// config renders kguard's YAML for the given listeners and upstream.
+	config func(bootstrap string, brokerBase int, upstream []string) string
+	// clientOpts are extra client options for the kguard target (for
+	// example SASL credentials when authentication is on).
+	clientOpts []kgo.Opt
+}
+
+var scenarios = []scenario{
+	{
+		name: "passthrough",
+		config: func(bootstrap string, base int, upstream []string) string {
+			return fmt.Sprintf(`listen:
+  bootstrap: %s
+  broker_port_base: %d
+  auth:
+    allow_anonymous: true
+upstream:
+  bootstrap: [%s]
+policy:
+  disabled: true
+log:
+  level: warn
+`, bootstrap, base, strings.Join(upstream, ", "))
+		},
+	},
+}
+
+const partitions = 6
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	rounds := fs.Int("rounds", 5, "A/B rounds per scenario")
+	duration := fs.Duration("duration", 2*time.Second, "length of each measured phase")
+	size := fs.Int("record-size", 1024, "record value size in bytes")
+	rate := fs.Int("latency-rate", 1000, "records/s of the paced latency phase (well below saturation)")
+	prefill := fs.Int64("prefill", 50_000, "records preloaded for the consume phases (read over and over)")
+	bin := fs.String("kguard", "", "kguard binary (default: go build ./cmd/kguard)")
+	only := fs.String("scenarios", "", "comma-separated scenario names (default: all)")
+	inproc := fs.Bool("inprocess", false, "run kguard inside this process (CPU by getrusage difference) instead of as a child process")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *rounds < 1 || *duration <= 0 || *size < 1 || *rate < 1 {
+		return errors.New("-rounds, -duration, -record-size and -latency-rate must be positive")
+	}
+
+	load0 := loadavg()
+	dir, err := os.MkdirTemp("", "kguard-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if *bin == "" && !*inproc {
+		fmt.Fprintln(stderr, "building ./cmd/kguard ...")
+		if *bin, err = buildKguard(ctx, dir); err != nil {
+			return err
+		}
+	}
+
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(3))
+	if err != nil {
+		return fmt.Errorf("kfake: %w", err)
+	}
+	defer cluster.Close()
+	upstream := cluster.ListenAddrs()
+	w := newWorkload(*size, *duration, *rate)
+	for _, t := range []string{"bench-consume", "bench-latency"} {
+		if err := cluster.CreateTopic(t, partitions, nil); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stderr, "preloading %d records for the consume phases ...\n", *prefill)
+	if err := preload(ctx, w, upstream, "bench-consume", *prefill); err != nil {
+		return err
+	}
+	ends := map[int32]int64{}
+	for _, pi := range cluster.PartitionInfos("bench-consume") {
+		ends[pi.Partition] = pi.HighWatermark
+	}
+
+	var rows []scenarioResult
+	for _, sc := range scenarios {
+		if *only != "" && !slices.Contains(strings.Split(*only, ","), sc.name) {
+			continue
+		}
+		r, err := runScenario(ctx, stderr, sc, w, cluster, upstream, *bin, dir, *rounds, ends, *inproc)
+		if err != nil {
+			return fmt.Errorf("scenario %s: %w", sc.name, err)
+		}
+		rows = append(rows, r)
+	}
+	if len(rows) == 0 {
+		return fmt.Errorf("no scenario named %q", *only)
+	}
+	printTable(stdout, rows, *rounds, *duration, *size, *rate, load0, loadavg())
+	return nil
+}
+
+func preload(ctx context.Context, w *workload, seeds []string, topic string, n int64) error {
+	cl, err := w.client(seeds, kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	errc := make(chan error, 1)
+	for range n {
+		cl.Produce(ctx, &kgo.Record{Value: w.value}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				select {
+				case errc <- err:
+				default:
+				}
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return err
+	}
+	select {
+	case err := <-errc:
+		return fmt.Errorf("preload: %w", err)
+	default:
+		return nil
+	}
+}
+
+// scenarioResult is every round's measurements for one scenario.
+type scenarioResult struct {
+	name           string
+	direct, kguard []phaseResult
+	inproc         bool // kguard ran inside the benchmark process
+}
+
+func runScenario(ctx context.Context, log io.Writer, sc scenario, w *workload, cluster *kfake.Cluster,
+	upstream []string, bin, dir string, rounds int, ends map[int32]int64, inproc bool) (scenarioResult, error) {
+	res := scenarioResult{name: sc.name}
+	port, err := freePortBlock()
+	if err != nil {
+		return res, err
+	}
+	bootstrap := fmt.Sprintf("127.0.0.1:%d", port)
+	var k kguardRunner
+	if inproc {
+		k, err = startInProcess(ctx, sc.config(bootstrap, port+1, upstream))
+	} else {
+		k, err = startKguard(ctx, bin, dir, sc.name, sc.config(bootstrap, port+1, upstream), bootstrap)
+	}
+	if err != nil {
+		return res, err
+	}
+	defer k.stop()
+	res.inproc = inproc
+
+	direct := &workload{size: w.size, duration: w.duration, rate: w.rate, value: w.value}
+	proxied := &workload{size: w.size, duration: w.duration, rate: w.rate, value: w.value, extra: sc.clientOpts}
+	for r := range rounds {
+		order := []string{"direct", "kguard"}
+		if r%2 == 1 {
+			order = []string{"kguard", "direct"}
+		}
+		for _, target := range order {
+			seeds, wl := upstream, direct
+			if target == "kguard" {
+				seeds, wl = []string{bootstrap}, proxied
+			}
+			pr, err := runPhases(ctx, wl, cluster, seeds, fmt.Sprintf("bench-produce-%s-%d-%s", sc.name, r, target), ends, k.cpuSeconds)
+			if err != nil {
+				return res, fmt.Errorf("round %d %s: %w%s", r+1, target, err, tail(k.output()))
+			}
+			if target == "kguard" {
+				res.kguard = append(res.kguard, pr)
+			} else {
+				res.direct = append(res.direct, pr)
+			}
+			fmt.Fprintf(log, "%s round %d/%d %-6s produce %7.1f MB/s  consume %7.1f MB/s  latency p50 %6.3f ms p99 %6.3f ms\n",
+				sc.name, r+1, rounds, target, pr.produceBytes/1e6, pr.consumeBytes/1e6, ms(pr.p50), ms(pr.p99))
+		}
+	}
+	return res, nil
+}
+
+// runPhases measures produce throughput, consume throughput and paced
+// latency for one target; pr.cpu is the CPU time read by cpu (kguard's
+// process) over the two throughput phases.
+func runPhases(ctx context.Context, w *workload, cluster *kfake.Cluster, seeds []string, produceTopic string, ends map[int32]int64, cpu func() (float64, error)) (phaseResult, error) {
+	var pr phaseResult
+	cpu0, err := cpu()
+	if err != nil {
+		return pr, err
+	}
+	if err := cluster.CreateTopic(produceTopic, partitions, nil); err != nil {
+		return pr, err
+	}
+	var pm, cm int64
+	pr.produceBytes, pr.produceRecs, pm, err = w.produceThroughput(ctx, seeds, produceTopic)
+	_ = cluster.DeleteTopic(produceTopic) // free the cluster's memory
+	if err != nil {
+		return pr, err
+	}
+	pr.consumeBytes, pr.consumeRecs, cm, err = w.consumeThroughput(ctx, seeds, "bench-consume", ends)
+	if err != nil {
+		return pr, err
+	}
+	pr.movedBytes = pm + cm
+	cpu1, err := cpu()
+	if err != nil {
+		return pr, err
+	}
+	pr.cpu = cpu1 - cpu0
+	pr.p50, pr.p99, err = w.produceLatency(ctx, seeds, "bench-latency")
+	return pr, err
+}
+
+func tail(s string) string {
+	if s == "" {
+		return ""
+	}
+	if len(s) > 2000 {
+		s = s[len(s)-2000:]
+	}
+	return "\nkguard output:\n" + s
+}
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// freePortBlock finds a port p with p+1..p+16 free too (kguard's broker
+// listeners are base + node id).
+func freePortBlock() (int, error) {
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		p := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if p+16 > 65535 {
+			continue
+		}
+		ok := true
+		for q := p; q <= p+16 && ok; q++ {
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", q))
+			if err != nil {
+				ok = false
+				continue
+			}
+			l.Close()
+		}
+		if ok {
+			return p, nil
+		}
+	}
+	return 0, errors.New("no free block of 17 ports")
+}
+
+// loadavg is the machine's 1-minute load average, for the footer: other
+// work on the machine makes every number here noisier.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		return f[0]
+	}
+	return "?"
+}
+
+func printTable(out io.Writer, rows []scenarioResult, rounds int, d time.Duration, size, rate int, load0, load1 string) {
+	fmt.Fprintf(out, "\nkguard benchmark: %d-byte records (random, uncompressed), %d A/B rounds (order alternating), %v per phase, GOMAXPROCS %d, %d CPUs\n\n",
+		size, rounds, d, runtime.GOMAXPROCS(0), runtime.NumCPU())
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
+	fmt.Fprintln(tw, "scenario\tmeasure\tdirect\tkguard\tmedian of per-round\ttarget\tmet\t")
+	for _, r := range rows {
+		get := func(xs []phaseResult, f func(phaseResult) float64) []float64 {
+			out := make([]float64, len(xs))
+			for i, x := range xs {
+				out[i] = f(x)
+			}
+			return out
+		}
+		ratio := func(f func(phaseResult) float64) float64 {
+			rs := make([]float64, len(r.direct))
+			for i := range r.direct {
+				rs[i] = f(r.kguard[i]) / f(r.direct[i])
+			}
+			return median(rs)
+		}
+		added := func(f func(phaseResult) float64) float64 {
+			rs := make([]float64, len(r.direct))
+			for i := range r.direct {
+				rs[i] = f(r.kguard[i]) - f(r.direct[i])
+			}
+			return median(rs)
+		}
+		thr := func(label string, f func(phaseResult) float64, scale float64, format string, target bool) {
+			rt := ratio(f)
+			tgt, met := "", ""
+			if target {
+				tgt, met = ">= 0.97", yesNo(rt >= 0.97)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t"+format+"\t"+format+"\tratio %.3f\t%s\t%s\t\n", r.name, label,
+				median(get(r.direct, f))/scale, median(get(r.kguard, f))/scale, rt, tgt, met)
+		}
+		thr("produce MB/s", func(p phaseResult) float64 { return p.produceBytes }, 1e6, "%.1f", true)
+		thr("produce records/s", func(p phaseResult) float64 { return p.produceRecs }, 1, "%.0f", false)
+		thr("consume MB/s", func(p phaseResult) float64 { return p.consumeBytes }, 1e6, "%.1f", true)
+		thr("consume records/s", func(p phaseResult) float64 { return p.consumeRecs }, 1, "%.0f", false)
+		lat := func(label string, f func(phaseResult) float64, target bool) {
+			a := added(f)
+			tgt, met := "", ""
+			if target {
+				tgt, met = "<= +0.300 ms", yesNo(a <= 0.3)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%.3f\t%.3f\tadded %+.3f ms\t%s\t%s\t\n", r.name, label,
+				median(get(r.direct, f)), median(get(r.kguard, f)), a, tgt, met)
+		}
+		lat(fmt.Sprintf("produce p50 ms @%d/s", rate), func(p phaseResult) float64 { return ms(p.p50) }, false)
+		lat(fmt.Sprintf("produce p99 ms @%d/s", rate), func(p phaseResult) float64 { return ms(p.p99) }, true)
+		kc, kgb := cpuGB(r.kguard)
+		dc, dgb := cpuGB(r.direct)
+		perGB := kc/kgb - dc/dgb
+		fmt.Fprintf(tw, "%s\tkguard CPU s/GB\t%.2f\t%.2f\tkguard's share %.2f\t\t\t\n", r.name, dc/dgb, kc/kgb, perGB)
+	}
+	tw.Flush()
+	fmt.Fprintf(out, `
+direct/kguard columns: median over rounds; ratio and added latency: median of the per-round kguard/direct
+ratios and kguard-direct differences. Throughput: one kgo client, as fast as it goes (produce: idempotent,
+acks=all, default linger, 6 partitions, rate from first send to last ack; consume: fresh client reading a
+preloaded topic, rate from the first fetched batch). Latency: one record every %v with linger 0, send to ack.
+%s
+The cluster (kfake) and the clients run in this process and share the machine's CPUs with kguard, so kguard's
+CPU use also slows the clients: the ratios include that contention. Machine load average (1 min) at start %s,
+at end %s; other work on the machine makes every number noisier.
+`, time.Second/time.Duration(rate), cpuMethod(rows), load0, load1)
+}
+
+// cpuGB sums the CPU seconds and payload GB of the throughput phases.
+func cpuGB(ps []phaseResult) (cpu, gb float64) {
+	for _, p := range ps {
+		cpu += p.cpu
+		gb += float64(p.movedBytes) / 1e9
+	}
+	return cpu, gb
+}
+
+func cpuMethod(rows []scenarioResult) string {
+	if len(rows) > 0 && rows[0].inproc {
+		return `CPU (-inprocess): user+system time of this whole process (getrusage) over the produce and consume
+throughput phases per GB of record payload moved; kguard's share = the kguard column minus the direct column
+(what the same traffic costs without kguard).`
+	}
+	return `CPU: user+system time of the kguard child process (/proc/<pid>/stat, 10 ms ticks) over the produce and
+consume throughput phases per GB of record payload moved (wire bytes are slightly more); the direct column is
+kguard's idle CPU during the direct phases, and kguard's share subtracts it.`
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "NO"
+}
