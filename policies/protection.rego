@@ -60,7 +60,7 @@ may_decrypt if {
 
 default decrypt := false
 
-decrypt := true if may_decrypt
+decrypt if may_decrypt
 
 result := {
 	"rule": rule_name,

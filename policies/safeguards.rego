@@ -129,7 +129,7 @@ violations contains violation("Topic", topic, msg) if {
 
 # ---- topic config checks, shared ----
 
-config_problems(name, configs) := min_isr_problems(configs) | retention_problems(configs) | cleanup_problems(name, configs)
+config_problems(name, configs) := (min_isr_problems(configs) | retention_problems(configs)) | cleanup_problems(name, configs)
 
 min_isr_problems(configs) := {msg |
 	v := configs["min.insync.replicas"]
