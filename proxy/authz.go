@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -103,8 +104,12 @@ func (s *session) authorize(hdr *wire.RequestHeader, f *wire.Frame, p *pending) 
 		return nil, nil, fmt.Errorf("decoding %s v%d: %w", kmsg.NameForKey(hdr.APIKey), hdr.APIVersion, err)
 	}
 	principal := "User:" + s.principal.Name
+	tenant, err := s.tenantOf(sh, principal)
+	if err != nil {
+		return nil, nil, err
+	}
 	preq := &policy.Request{
-		Principal: principal, Tenant: sh.tenants.Load().tenant(principal), Mechanism: s.principal.Mechanism,
+		Principal: principal, Tenant: tenant, Mechanism: s.principal.Mechanism,
 		ClientAddr: s.client.RemoteAddr().String(), Listener: s.listener,
 		APIKey: hdr.APIKey, APIName: kmsg.NameForKey(hdr.APIKey), APIVersion: hdr.APIVersion,
 		ClientID: hdr.ClientID,
@@ -140,6 +145,30 @@ func (s *session) authorize(hdr *wire.RequestHeader, f *wire.Frame, p *pending) 
 		return p, f.Buf, nil // fast path: the original bytes
 	}
 	return c.dispatch()
+}
+
+// policyTenants is implemented by authorizers that also map principals to
+// tenants from policy data (*policy.Engine).
+type policyTenants interface {
+	Tenant(ctx context.Context, principal string) (string, error)
+}
+
+// tenantOf maps principal to its tenant: the proxy config's tenants section
+// first, then the policy's own mapping when the authorizer has one. An
+// error fails the request closed.
+func (s *session) tenantOf(sh *authzShared, principal string) (string, error) {
+	if t := sh.tenants.Load().tenant(principal); t != "" {
+		return t, nil
+	}
+	pt, ok := s.p.authorizer.(policyTenants)
+	if !ok {
+		return "", nil
+	}
+	t, err := pt.Tenant(s.p.ctx, principal)
+	if err != nil {
+		return "", fmt.Errorf("authorization: tenant of %s: %w", principal, err)
+	}
+	return t, nil
 }
 
 // needsFiltering reports whether an allowed request's response must still

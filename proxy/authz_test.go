@@ -42,10 +42,11 @@ const azACLs = `{"authz_test": [
  {"principal": "User:globex-app", "resource": "Topic", "name": "*", "operation": "All", "permission": "ALLOW"},
  {"principal": "User:globex-app", "resource": "Group", "name": "*", "operation": "All", "permission": "ALLOW"},
  {"principal": "User:globex-app", "resource": "TransactionalId", "name": "*", "operation": "All", "permission": "ALLOW"},
- {"principal": "User:globex-app", "resource": "Cluster", "name": "kafka-cluster", "operation": "All", "permission": "ALLOW"}
+ {"principal": "User:globex-app", "resource": "Cluster", "name": "kafka-cluster", "operation": "All", "permission": "ALLOW"},
+ {"principal": "User:initech-app", "resource": "Topic", "name": "*", "operation": "All", "permission": "ALLOW"}
 ]}`
 
-var azUsers = []string{"alice", "admin", "acme-app", "globex-app", "nobody"}
+var azUsers = []string{"alice", "admin", "acme-app", "globex-app", "initech-app", "nobody"}
 
 type azEnv struct {
 	*harness.Env
@@ -80,7 +81,8 @@ func writePolicyDir(t *testing.T, dir, acls string) {
 	writeFile(t, filepath.Join(dir, "config", "acl.json"),
 		`{"acl": {"super_users": ["User:admin"], "allow_everyone_if_no_acl_found": false}, "kguard": {"principal": "User:kguard"}}`)
 	writeFile(t, filepath.Join(dir, "config", "tenants.json"),
-		`{"tenants": {"acme": {"prefix": "acme."}, "globex": {"prefix": "globex."}}}`)
+		`{"tenants": {"acme": {"prefix": "acme."}, "globex": {"prefix": "globex."}},
+		  "principal_tenants": {"prefixes": {"User:initech-": "initech"}}}`)
 	writeFile(t, filepath.Join(dir, "acls", "test.json"), acls)
 }
 
@@ -122,7 +124,7 @@ func startAzEnv(t *testing.T, kopts ...kfake.Opt) *azEnv {
 			c.Listen.Auth.CredentialsFile = creds
 			c.Tenants = proxy.TenantsConfig{
 				Principals: map[string]string{"User:acme-app": "acme"},
-				Rules:      []proxy.TenantRule{{Prefix: "User:globex-", Tenant: "globex"}},
+				Rules:      []proxy.TenantRule{{Regex: `User:(globex|hooli)-[a-z]+`, Tenant: "$1"}},
 			}
 		},
 	})
@@ -763,6 +765,14 @@ func testTenantIsolation(t *testing.T, e *azEnv) {
 	ca.Topic, cb.Topic = "", ""
 	same("CreateTopics", ca, cb)
 
+	// A tenant from the policy's own mapping (initech, wildcard ACLs) sees
+	// no other tenant's topic either.
+	in := e.login(t, "initech-app")
+	md.Topics = nil
+	if got := in.roundTrip(md).(*kmsg.MetadataResponse).Topics; len(got) != 0 {
+		t.Fatalf("initech all-topics metadata: %d topics, want none", len(got))
+	}
+
 	// kadm as acme sees only acme's topics.
 	acme := kadm.NewClient(e.client(t, "acme-app"))
 	td, err := acme.ListTopics(ctx)
@@ -912,5 +922,25 @@ func testBrokenReload(t *testing.T, e *azEnv) {
 	resp = r.roundTrip(produceTo(9, -1, nil, []string{"after-good-reload"}, "secret")).(*kmsg.ProduceResponse)
 	if resp.Topics[0].Partitions[0].ErrorCode != 0 {
 		t.Fatalf("after good reload: secret %d", resp.Topics[0].Partitions[0].ErrorCode)
+	}
+}
+
+func TestTenantsConfigErrors(t *testing.T) {
+	base := "upstream:\n  bootstrap: [127.0.0.1:1]\ntenants:\n"
+	for _, tc := range []struct{ yaml, want string }{
+		{"  rules:\n    - prefix: a\n      regex: b\n      tenant: t\n", "tenants.rules[0]: exactly one of prefix and regex"},
+		{"  rules:\n    - regex: '('\n      tenant: t\n", "tenants.rules[0].regex"},
+		{"  rules:\n    - prefix: 'User:x'\n", "tenants.rules[0].tenant: required"},
+		{"  rules:\n    - prefix: 'User:x'\n      tenant: $1\n", "$ templates need a regex rule"},
+		{"  principals:\n    'User:a': ''\n", "empty tenant"},
+		{"  bogus: 1\n", "field bogus not found"},
+	} {
+		_, err := proxy.ParseConfig([]byte(base + tc.yaml))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want %q", tc.yaml, err, tc.want)
+		}
+	}
+	if _, err := proxy.ParseConfig([]byte(base + "  principals:\n    'User:a': acme\n  rules:\n    - regex: 'User:(x)-.*'\n      tenant: $1\n")); err != nil {
+		t.Fatal(err)
 	}
 }

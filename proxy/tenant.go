@@ -14,7 +14,10 @@ import (
 //
 // Principals are named as the policy sees them, "User:<name>". An exact
 // entry in Principals wins; otherwise Rules are tried in order and the first
-// that matches decides. A principal nothing matches has no tenant ("").
+// that matches decides. A principal nothing here matches is mapped by the
+// policy's own principal-to-tenant data when the authorizer has one
+// (policy.Engine.Tenant: data.config.principal_tenants in the shipped
+// policies); otherwise it has no tenant ("").
 //
 //	tenants:
 //	  principals:
