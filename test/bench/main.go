@@ -27,7 +27,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -82,6 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	prefill := fs.Int64("prefill", 50_000, "records preloaded for the consume phases (read over and over)")
 	bin := fs.String("kguard", "", "kguard binary (default: go build ./cmd/kguard)")
 	only := fs.String("scenarios", "", "comma-separated scenario names (default: all)")
+	brokers := fs.String("brokers", "", "comma-separated bootstrap of an external cluster (default: in-process kfake)")
 	inproc := fs.Bool("inprocess", false, "run kguard inside this process (CPU by getrusage difference) instead of as a child process")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -103,25 +103,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(3))
+	var cluster upstream
+	if *brokers != "" {
+		cluster, err = newExternal(strings.Split(*brokers, ","))
+	} else {
+		cluster, err = newKfake()
+	}
 	if err != nil {
-		return fmt.Errorf("kfake: %w", err)
-	}
-	defer cluster.Close()
-	upstream := cluster.ListenAddrs()
-	w := newWorkload(*size, *duration, *rate)
-	for _, t := range []string{"bench-consume", "bench-latency"} {
-		if err := cluster.CreateTopic(t, partitions, nil); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(stderr, "preloading %d records for the consume phases ...\n", *prefill)
-	if err := preload(ctx, w, upstream, "bench-consume", *prefill); err != nil {
 		return err
 	}
-	ends := map[int32]int64{}
-	for _, pi := range cluster.PartitionInfos("bench-consume") {
-		ends[pi.Partition] = pi.HighWatermark
+	defer cluster.close()
+	upAddrs := cluster.addrs()
+	w := newWorkload(*size, *duration, *rate)
+	for _, t := range []string{"bench-consume", "bench-latency"} {
+		if err := cluster.createTopic(ctx, t); err != nil {
+			return err
+		}
+		defer cluster.deleteTopic(context.Background(), t) //nolint:errcheck // best effort
+	}
+	fmt.Fprintf(stderr, "preloading %d records for the consume phases ...\n", *prefill)
+	if err := preload(ctx, w, upAddrs, "bench-consume", *prefill); err != nil {
+		return err
+	}
+	ends, err := cluster.endOffsets(ctx, "bench-consume")
+	if err != nil {
+		return err
 	}
 
 	var rows []scenarioResult
@@ -129,7 +135,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if *only != "" && !slices.Contains(strings.Split(*only, ","), sc.name) {
 			continue
 		}
-		r, err := runScenario(ctx, stderr, sc, w, cluster, upstream, *bin, dir, *rounds, ends, *inproc)
+		r, err := runScenario(ctx, stderr, sc, w, cluster, *bin, dir, *rounds, ends, *inproc)
 		if err != nil {
 			return fmt.Errorf("scenario %s: %w", sc.name, err)
 		}
@@ -175,11 +181,13 @@ type scenarioResult struct {
 	name           string
 	direct, kguard []phaseResult
 	inproc         bool // kguard ran inside the benchmark process
+	cluster        string
 }
 
-func runScenario(ctx context.Context, log io.Writer, sc scenario, w *workload, cluster *kfake.Cluster,
-	upstream []string, bin, dir string, rounds int, ends map[int32]int64, inproc bool) (scenarioResult, error) {
-	res := scenarioResult{name: sc.name}
+func runScenario(ctx context.Context, log io.Writer, sc scenario, w *workload, cluster upstream,
+	bin, dir string, rounds int, ends map[int32]int64, inproc bool) (scenarioResult, error) {
+	res := scenarioResult{name: sc.name, cluster: cluster.describe()}
+	upAddrs := cluster.addrs()
 	port, err := freePortBlock()
 	if err != nil {
 		return res, err
@@ -187,9 +195,9 @@ func runScenario(ctx context.Context, log io.Writer, sc scenario, w *workload, c
 	bootstrap := fmt.Sprintf("127.0.0.1:%d", port)
 	var k kguardRunner
 	if inproc {
-		k, err = startInProcess(ctx, sc.config(bootstrap, port+1, upstream))
+		k, err = startInProcess(ctx, sc.config(bootstrap, port+1, upAddrs))
 	} else {
-		k, err = startKguard(ctx, bin, dir, sc.name, sc.config(bootstrap, port+1, upstream), bootstrap)
+		k, err = startKguard(ctx, bin, dir, sc.name, sc.config(bootstrap, port+1, upAddrs), bootstrap)
 	}
 	if err != nil {
 		return res, err
@@ -205,7 +213,7 @@ func runScenario(ctx context.Context, log io.Writer, sc scenario, w *workload, c
 			order = []string{"kguard", "direct"}
 		}
 		for _, target := range order {
-			seeds, wl := upstream, direct
+			seeds, wl := upAddrs, direct
 			if target == "kguard" {
 				seeds, wl = []string{bootstrap}, proxied
 			}
@@ -228,18 +236,18 @@ func runScenario(ctx context.Context, log io.Writer, sc scenario, w *workload, c
 // runPhases measures produce throughput, consume throughput and paced
 // latency for one target; pr.cpu is the CPU time read by cpu (kguard's
 // process) over the two throughput phases.
-func runPhases(ctx context.Context, w *workload, cluster *kfake.Cluster, seeds []string, produceTopic string, ends map[int32]int64, cpu func() (float64, error)) (phaseResult, error) {
+func runPhases(ctx context.Context, w *workload, cluster upstream, seeds []string, produceTopic string, ends map[int32]int64, cpu func() (float64, error)) (phaseResult, error) {
 	var pr phaseResult
 	cpu0, err := cpu()
 	if err != nil {
 		return pr, err
 	}
-	if err := cluster.CreateTopic(produceTopic, partitions, nil); err != nil {
+	if err := cluster.createTopic(ctx, produceTopic); err != nil {
 		return pr, err
 	}
 	var pm, cm int64
 	pr.produceBytes, pr.produceRecs, pm, err = w.produceThroughput(ctx, seeds, produceTopic)
-	_ = cluster.DeleteTopic(produceTopic) // free the cluster's memory
+	_ = cluster.deleteTopic(ctx, produceTopic) // free the cluster's memory
 	if err != nil {
 		return pr, err
 	}
@@ -384,10 +392,11 @@ ratios and kguard-direct differences. Throughput: one kgo client, as fast as it 
 acks=all, default linger, 6 partitions, rate from first send to last ack; consume: fresh client reading a
 preloaded topic, rate from the first fetched batch). Latency: one record every %v with linger 0, send to ack.
 %s
-The cluster (kfake) and the clients run in this process and share the machine's CPUs with kguard, so kguard's
-CPU use also slows the clients: the ratios include that contention. Machine load average (1 min) at start %s,
+Cluster: %s.
+The clients (and kfake) run in this process and share the machine's CPUs with kguard, so kguard's CPU use
+also slows them: the ratios include that contention. Machine load average (1 min) at start %s,
 at end %s; other work on the machine makes every number noisier.
-`, time.Second/time.Duration(rate), cpuMethod(rows), load0, load1)
+`, time.Second/time.Duration(rate), cpuMethod(rows), rows[0].cluster, load0, load1)
 }
 
 // cpuGB sums the CPU seconds and payload GB of the throughput phases.
