@@ -94,6 +94,26 @@ func newTestSink(t testing.TB, tc *testCluster, topic string, partitions int32) 
 	return s
 }
 
+// newDyingSink is a sink for a recorder that will be abandoned: its client
+// is closed together with the recorder, as a killed process's would be.
+func newDyingSink(t testing.TB, tc *testCluster, topic string) *KafkaSink {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := NewKafkaSink(ctx, tc.opts(), TopicConfig{Name: topic, Partitions: 1}, false, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatalf("sink: %v", err)
+	}
+	return s
+}
+
+// kill abandons r (no audit.stop, no final checkpoint, no sync) and closes
+// its sink's client.
+func kill(r *Recorder, s *KafkaSink) {
+	r.abandon()
+	s.Close()
+}
+
 func testConfig(t testing.TB, instance, dir string, keys testKeys, sink Sink) Config {
 	return Config{
 		InstanceID: instance, ClusterID: "test-cluster", SpoolDir: dir,

@@ -209,7 +209,8 @@ func TestRestartResumesChain(t *testing.T) {
 			keys := newTestKeys(t)
 			sink := newTestSink(t, tc, "restart", 1)
 			dir := t.TempDir()
-			r1 := mustNew(t, testConfig(t, "kg-r", dir, keys, sink))
+			s1 := newDyingSink(t, tc, "restart")
+			r1 := mustNew(t, testConfig(t, "kg-r", dir, keys, s1))
 			recordN(t, r1, 0, 60)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -219,7 +220,7 @@ func TestRestartResumesChain(t *testing.T) {
 			tc.down.Store(true)
 			recordN(t, r1, 60, 90) // spooled, not shipped
 			last := r1.Stats().LastSeq
-			r1.abandon()
+			kill(r1, s1)
 
 			segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
 			tail := segs[len(segs)-1]
@@ -435,7 +436,8 @@ func TestRestartWithRotatedSegments(t *testing.T) {
 	keys := newTestKeys(t)
 	sink := newTestSink(t, tc, "rotated", 1)
 	dir := t.TempDir()
-	cfg := testConfig(t, "kg-s", dir, keys, sink)
+	s1 := newDyingSink(t, tc, "rotated")
+	cfg := testConfig(t, "kg-s", dir, keys, s1)
 	cfg.SegmentBytes = 4096
 	r1 := mustNew(t, cfg)
 	recordN(t, r1, 0, 300)
@@ -447,7 +449,7 @@ func TestRestartWithRotatedSegments(t *testing.T) {
 	tc.down.Store(true)
 	recordN(t, r1, 300, 100)
 	last := r1.Stats().LastSeq
-	r1.abandon()
+	kill(r1, s1)
 	segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
 	if len(segs) < 2 || filepath.Base(segs[0]) == segName(1) {
 		t.Fatalf("expected rotated and deleted segments, have %v", segs)
