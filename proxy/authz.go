@@ -71,6 +71,8 @@ type authzCall struct {
 	req  kmsg.Request
 	preq *policy.Request
 	dec  *policy.Decision
+	// request is what preq points to for the request being authorized.
+	request policy.Request
 }
 
 // authorize decides one request with the policy and answers denials as a
@@ -108,13 +110,16 @@ func (s *session) authorize(hdr *wire.RequestHeader, f *wire.Frame, p *pending) 
 	if err != nil {
 		return nil, nil, err
 	}
-	preq := &policy.Request{
+	// One allocation holds the call and the policy request.
+	c := &authzCall{s: s, hdr: hdr, f: f, p: p, req: req}
+	c.request = policy.Request{
 		Principal: principal, Tenant: tenant, Mechanism: s.principal.Mechanism,
 		ClientAddr: s.client.RemoteAddr().String(), Listener: s.listener,
 		APIKey: hdr.APIKey, APIName: kmsg.NameForKey(hdr.APIKey), APIVersion: hdr.APIVersion,
 		ClientID: hdr.ClientID,
 	}
-	c := &authzCall{s: s, hdr: hdr, f: f, p: p, req: req, preq: preq}
+	preq := &c.request
+	c.preq = preq
 	actions, details, err := sh.decomposer.Decompose(req)
 	if err == nil && unresolvedTopicIDs(actions) && sh.topics.refresh(s.p.ctx, s.p, s.log) {
 		actions, details, err = sh.decomposer.Decompose(req)
