@@ -48,7 +48,14 @@ func FuzzParseSigHeader(f *testing.F) {
 	v, _ := findHeader(rec.Headers, SigHeader)
 	f.Add(v)
 	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0})
+	f.Add([]byte{2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 2, 1, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if bs, err := parseBatchSigHeader(b); err == nil {
+			bs2, err := parseBatchSigHeader(bs.marshal())
+			if err != nil || !reflect.DeepEqual(bs, bs2) {
+				t.Fatalf("batch round trip: %v %+v %+v", err, bs, bs2)
+			}
+		}
 		s, err := parseSigHeader(b)
 		if err != nil {
 			return

@@ -28,6 +28,11 @@ type Options struct {
 	Signer *Signer
 	// Verifier checks kguard.sig on fetch (nil: FetchOptions.Verify fails).
 	Verifier *Verifier
+	// BatchSignatures signs each ProtectBatch call of more than one record
+	// with one Ed25519 signature over a Merkle root (kguard.sig version 2,
+	// about 32 bytes per doubling of the batch size more per record), instead
+	// of one signature per record (version 1). Verification accepts both.
+	BatchSignatures bool
 	// SubjectPepper keys the hash that turns a subject id into its KEK name
 	// (required for per-subject fields; keep it secret and stable).
 	SubjectPepper []byte
@@ -42,14 +47,15 @@ type Options struct {
 // Protector encrypts, signs, decrypts and verifies records. It is safe for
 // concurrent use; create one per process and share it.
 type Protector struct {
-	keys    *keyManager
-	signer  *Signer
-	verify  *Verifier
-	pepper  []byte
-	sprefix string
-	log     *zap.Logger
-	now     func() time.Time
-	paths   sync.Map // locator -> []pathSeg
+	keys     *keyManager
+	signer   *Signer
+	verify   *Verifier
+	batchSig bool
+	pepper   []byte
+	sprefix  string
+	log      *zap.Logger
+	now      func() time.Time
+	paths    sync.Map // locator -> []pathSeg
 }
 
 // New returns a Protector.
@@ -67,13 +73,14 @@ func New(o Options) (*Protector, error) {
 		o.Now = time.Now
 	}
 	return &Protector{
-		keys:    newKeyManager(o.KMS, o.Keys),
-		signer:  o.Signer,
-		verify:  o.Verifier,
-		pepper:  bytes.Clone(o.SubjectPepper),
-		sprefix: o.SubjectKeyPrefix,
-		log:     o.Logger,
-		now:     o.Now,
+		keys:     newKeyManager(o.KMS, o.Keys),
+		signer:   o.Signer,
+		verify:   o.Verifier,
+		batchSig: o.BatchSignatures,
+		pepper:   bytes.Clone(o.SubjectPepper),
+		sprefix:  o.SubjectKeyPrefix,
+		log:      o.Logger,
+		now:      o.Now,
 	}, nil
 }
 
@@ -183,10 +190,19 @@ func (p *Protector) ProtectBatch(ctx context.Context, recs []*Record, prot *Prot
 		if err != nil {
 			return fmt.Errorf("record %d: %w", i, err)
 		}
-		if prot.sign {
+		if prot.sign && (!p.batchSig || len(recs) == 1) {
 			if err := p.sign(rec); err != nil {
 				return err
 			}
+		}
+	}
+	if prot.sign && p.batchSig && len(recs) > 1 {
+		sigs, err := p.signer.signBatch(p.now().UnixMilli(), recs)
+		if err != nil {
+			return unavailable("crypto: sign", err)
+		}
+		for i, rec := range recs {
+			rec.Headers = append(rec.Headers, Header{Key: SigHeader, Value: sigs[i]})
 		}
 	}
 	return nil

@@ -63,7 +63,8 @@ func (s *Signer) Sign(rec *Record, t time.Time) error {
 // Verifier checks kguard.sig headers against a public keyset that may hold
 // several keys (old and new after a rotation).
 type Verifier struct {
-	v tink.Verifier
+	v     tink.Verifier
+	roots rootCache // batch signature roots that verified
 }
 
 // NewVerifier returns a Verifier for a Tink signature keyset (public, or
@@ -80,6 +81,9 @@ func NewVerifier(h *keyset.Handle) (*Verifier, error) {
 }
 
 func (v *Verifier) verify(rec *Record, hv []byte) error {
+	if len(hv) > 0 && hv[0] == sigVersionBatch {
+		return v.verifyBatch(rec, hv)
+	}
 	sh, err := parseSigHeader(hv)
 	if err != nil {
 		return err
@@ -112,6 +116,13 @@ func SignedAt(rec *Record) (time.Time, error) {
 	hv, n := findHeader(rec.Headers, SigHeader)
 	if n != 1 {
 		return time.Time{}, fmt.Errorf("crypto: %d %s headers", n, SigHeader)
+	}
+	if len(hv) > 0 && hv[0] == sigVersionBatch {
+		bh, err := parseBatchSigHeader(hv)
+		if err != nil {
+			return time.Time{}, err
+		}
+		return time.UnixMilli(bh.timestamp).UTC(), nil
 	}
 	sh, err := parseSigHeader(hv)
 	if err != nil {

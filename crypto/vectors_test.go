@@ -3,6 +3,7 @@ package crypto
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -140,22 +141,73 @@ func replaceOnce(s, old, new string) string {
 	return s
 }
 
+// writeBatchVectors adds batch-signature (kguard.sig v2) vectors made with
+// the committed keys: KGUARD_WRITE_VECTORS=batchsig.
+func writeBatchVectors(t *testing.T) {
+	kb, err := os.ReadFile(filepath.Join(vecDir, "keystore.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp := filepath.Join(t.TempDir(), "keystore.json")
+	os.WriteFile(kp, kb, 0o600)
+	k, err := OpenLocalKMS(kp, LocalKMSOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := LoadSigner(filepath.Join(vecDir, "signing.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := New(Options{KMS: k, Signer: s, BatchSignatures: true, Now: func() time.Time { return time.UnixMilli(1_790_000_000_000) }})
+	rule := Rule{Sign: true, Fields: []Field{{Target: "$.card.number", KEK: "vectors"}, {Target: "@key", Algorithm: AES256SIV, KEK: "vectors"}}}
+	var origs, recs []*Record
+	for i := 0; i < 5; i++ {
+		o := sampleRecord()
+		o.Key = []byte(fmt.Sprintf("customer-%d", i))
+		origs = append(origs, o)
+		recs = append(recs, cloneRecord(o))
+	}
+	if err := p.ProtectBatch(context.Background(), recs, mustCompile(t, rule)); err != nil {
+		t.Fatal(err)
+	}
+	var vs []vector
+	for i := range recs {
+		vs = append(vs, vector{Name: fmt.Sprintf("batch-signed-%d-of-5", i), Rule: "$.card.number AES-GCM, @key AES-SIV; batch signature (kguard.sig v2)",
+			Signed: true, Protected: toVector(recs[i]), Plaintext: toVector(origs[i])})
+	}
+	b, _ := json.MarshalIndent(vs, "", "  ")
+	if err := os.WriteFile(filepath.Join(vecDir, "batchsig.json"), append(b, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestVectors(t *testing.T) {
-	if os.Getenv("KGUARD_WRITE_VECTORS") == "1" {
+	switch os.Getenv("KGUARD_WRITE_VECTORS") {
+	case "1":
 		writeVectors(t)
+	case "batchsig":
+		writeBatchVectors(t)
 	}
 	ctx := context.Background()
 	b, err := os.ReadFile(filepath.Join(vecDir, "vectors.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var vs []vector
+	var vs, bvs []vector
 	if err := json.Unmarshal(b, &vs); err != nil {
 		t.Fatal(err)
 	}
 	if len(vs) < 7 {
 		t.Fatalf("only %d vectors", len(vs))
 	}
+	b, err = os.ReadFile(filepath.Join(vecDir, "batchsig.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &bvs); err != nil || len(bvs) != 5 {
+		t.Fatalf("batchsig.json: %v, %d vectors", err, len(bvs))
+	}
+	vs = append(vs, bvs...)
 	// read-only: copy the store so a test can never modify the committed one
 	kb, err := os.ReadFile(filepath.Join(vecDir, "keystore.json"))
 	if err != nil {
