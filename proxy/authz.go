@@ -146,7 +146,7 @@ func (s *session) authorize(hdr *wire.RequestHeader, f *wire.Frame, p *pending) 
 			return false, nil
 		})
 	}
-	if dec.AllAllowed() && !needsFiltering(hdr.APIKey, details) {
+	if dec.AllAllowed() && !needsFiltering(hdr.APIKey, actions, details) {
 		return p, f.Buf, nil // fast path: the original bytes
 	}
 	return c.dispatch()
@@ -178,8 +178,10 @@ func (s *session) tenantOf(sh *authzShared, principal string) (string, error) {
 
 // needsFiltering reports whether an allowed request's response must still
 // be filtered per name.
-func needsFiltering(key int16, details map[string]any) bool {
+func needsFiltering(key int16, actions []policy.Action, details map[string]any) bool {
 	switch key {
+	case 75: // DescribeTopicPartitions naming no topic lists them all
+		return len(actions) == 0
 	case 3, 9:
 		all, _ := details[policy.DetailAllTopics].(bool)
 		return all
@@ -289,6 +291,8 @@ func (c *authzCall) dispatch() (*pending, []byte, error) {
 		return c.describeProducers(r)
 	case *kmsg.OffsetDeleteRequest:
 		return c.offsetDelete(r)
+	case *kmsg.DescribeTopicPartitionsRequest:
+		return c.describeTopicPartitions(r)
 	}
 	return c.topLevel()
 }

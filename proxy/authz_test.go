@@ -640,6 +640,28 @@ func testTenantIsolation(t *testing.T, e *azEnv) {
 	a.Topic, b.Topic = nil, nil
 	same("Metadata", a, b)
 
+	// DescribeTopicPartitions: all topics (none named), then named.
+	dtp := kmsg.NewPtrDescribeTopicPartitionsRequest()
+	dtp.SetVersion(maxVersion(t, r, 75))
+	dtp.ResponsePartitionLimit = 2000
+	names = nil
+	for _, tp := range r.roundTrip(dtp).(*kmsg.DescribeTopicPartitionsResponse).Topics {
+		names = append(names, *tp.Topic)
+	}
+	if len(names) != 1 || names[0] != "acme.t1" {
+		t.Fatalf("acme DescribeTopicPartitions (all): %q", names)
+	}
+	for _, n := range []string{"globex.t1", "globex.nope"} {
+		dtp.Topics = append(dtp.Topics, kmsg.DescribeTopicPartitionsRequestTopic{Topic: n})
+	}
+	dtr := r.roundTrip(dtp).(*kmsg.DescribeTopicPartitionsResponse)
+	if len(dtr.Topics) != 2 || dtr.Topics[0].ErrorCode != 29 || len(dtr.Topics[0].Partitions) != 0 {
+		t.Fatalf("acme DescribeTopicPartitions (named): %+v", dtr.Topics)
+	}
+	da, db := dtr.Topics[0], dtr.Topics[1]
+	da.Topic, db.Topic = nil, nil
+	same("DescribeTopicPartitions", da, db)
+
 	// ListGroups.
 	lg := kmsg.NewPtrListGroupsRequest()
 	lg.SetVersion(maxVersion(t, r, 16))
