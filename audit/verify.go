@@ -217,7 +217,10 @@ func Verify(ctx context.Context, cfg VerifyConfig, progress io.Writer) (Report, 
 	insts := map[string]*instState{}
 	if len(want) > 0 {
 		cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), cfg.ClientOpts...),
-			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{cfg.Topic: consume}))...)
+			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{cfg.Topic: consume}),
+			// Control records (a transactional write) are returned so the
+			// last offset below the high watermark is always seen.
+			kgo.KeepControlRecords())...)
 		if err != nil {
 			return rep, fmt.Errorf("audit: kafka consumer: %w", err)
 		}
@@ -243,6 +246,12 @@ func Verify(ctx context.Context, cfg VerifyConfig, progress io.Writer) (Report, 
 				}
 				if rec.Offset == hwm-1 {
 					delete(want, rec.Partition)
+				}
+				if rec.Attrs.IsControl() {
+					rep.Findings = append(rep.Findings, Finding{Severity: SeverityWarning, Kind: FindingMalformed,
+						Position: Position{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset},
+						Detail:   "transaction control record: kguard never writes transactionally"})
+					return
 				}
 				rep.Records++
 				if rep.Records%int64(cfg.ProgressEvery) == 0 {

@@ -221,3 +221,33 @@ func TestRunVerifyCleanTrail(t *testing.T) {
 }
 
 func writePub(t *testing.T, keys testKeys) string { return keys.pubFile }
+
+// TestVerifyTransactionalWriteDoesNotHang: a superuser's transactional
+// write ends the partition with a control record; the verifier must still
+// reach the high watermark and name the forged event.
+func TestVerifyTransactionalWriteDoesNotHang(t *testing.T) {
+	tc := newTestCluster(t)
+	keys := newTestKeys(t)
+	recs := trail(t, tc, keys, "txn", 20)
+	cl, err := kgo.NewClient(append(tc.opts(), kgo.TransactionalID("forger"), kgo.DefaultProduceTopic("txn"))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	forged := &kgo.Record{Key: []byte("kg-v"), Value: recs[3].Value}
+	forged.Value = bytes.Replace(forged.Value, []byte("User:user-"), []byte("User:evil-"), 1)
+	if err := cl.ProduceSync(ctx, forged).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	rep := verifyTopic(t, tc.opts(), "txn", keys.pub)
+	logReport(t, rep)
+	wantFinding(t, rep, FindingInserted, seqOf(t, recs[3]), forged.Offset)
+}
