@@ -25,6 +25,10 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
+// kmsParallelism bounds concurrent KMS calls of one batch (many new data
+// subjects).
+const kmsParallelism = 8
+
 // dataKey is a usable data key: its reference and its Tink primitive.
 type dataKey struct {
 	ref     keyRef
@@ -386,21 +390,40 @@ func (m *keyManager) resolve(ctx context.Context, refs []keyRef) (*resolved, err
 			return nil, err
 		}
 	}
-	for _, r := range missDerived {
-		id := cacheID(r)
-		v, err, _ := m.sf.Do("derive|"+id.String(), func() (any, error) {
-			dk, err := m.derive(ctx, r.source, r.alg, r.kek, r.ref, false)
-			if err != nil {
-				return nil, err
+	type derived struct {
+		dk  *dataKey
+		err error
+	}
+	res := make([]derived, len(missDerived))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, kmsParallelism)
+	for i, r := range missDerived {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			v, err, _ := m.sf.Do("derive|"+cacheID(r).String(), func() (any, error) {
+				dk, err := m.derive(ctx, r.source, r.alg, r.kek, r.ref, false)
+				if err != nil {
+					return nil, err
+				}
+				m.mu.Lock()
+				m.putLocked(dk)
+				m.mu.Unlock()
+				return dk, nil
+			})
+			if err == nil {
+				res[i].dk = v.(*dataKey)
 			}
-			m.mu.Lock()
-			m.putLocked(dk)
-			m.mu.Unlock()
-			return dk, nil
-		})
+			res[i].err = err
+		}()
+	}
+	wg.Wait()
+	for i, r := range missDerived {
+		id := cacheID(r)
+		dk, err := res[i].dk, res[i].err
 		switch {
 		case err == nil:
-			dk := v.(*dataKey)
 			if dk.ref.id != r.id {
 				if r.source == SourceSubject { // destroyed and created anew
 					out.errs[id] = fmt.Errorf("%w: %w: subject key %q was replaced", ErrUnavailable, ErrKeyNotFound, r.kek)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 )
 
 // Options configures a Protector.
@@ -176,12 +177,23 @@ func (p *Protector) ProtectBatch(ctx context.Context, recs []*Record, prot *Prot
 	sort.Slice(order, func(i, j int) bool {
 		return order[i].kek < order[j].kek || order[i].kek == order[j].kek && order[i].alg < order[j].alg
 	})
-	for _, u := range order {
-		k, err := p.keys.activeKey(ctx, u.src, u.alg, u.kek, uses[u])
-		if err != nil {
+	// Usually every key is cached and this is a few map lookups; with many
+	// new data subjects, their KMS calls run a few at a time.
+	got := make([]*dataKey, len(order))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(kmsParallelism)
+	for i, u := range order {
+		g.Go(func() error {
+			k, err := p.keys.activeKey(gctx, u.src, u.alg, u.kek, uses[u])
+			got[i] = k
 			return err
-		}
-		keys[u] = k
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for i, u := range order {
+		keys[u] = got[i]
 	}
 	var aad []byte
 	for i, rec := range recs {

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -468,5 +469,46 @@ func TestTransitTLS(t *testing.T) {
 	_, err = NewTransitKMS(ctx, TransitConfig{Address: "https://" + addr, Token: "root", TLS: &vault.TLSConfig{}, MaxRetries: -1})
 	if err == nil || !IsRetriable(err) || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("untrusted server accepted: %v", err)
+	}
+}
+
+// TestTransitManySubjects: a batch with many new data subjects makes a
+// bounded number of KMS calls (a few per subject, not per record), run a
+// few at a time.
+func TestTransitManySubjects(t *testing.T) {
+	k, _ := newTransit(t, TransitConfig{CreateKeys: true})
+	ctx := context.Background()
+	pepper := []byte(uniqueName("pepper"))
+	newP := func() *Protector {
+		p, _ := New(Options{KMS: k, SubjectPepper: pepper, SubjectKeyPrefix: "kguard-test-subject-"})
+		return p
+	}
+	prot := mustCompile(t, Rule{SubjectPath: "$.account_id", Fields: []Field{
+		{Target: "$.name", PerSubject: true}, {Target: "$.card.number", PerSubject: true, Algorithm: AES256SIV}}})
+	const subjects, perSubject = 40, 5
+	var recs []*Record
+	for i := 0; i < subjects*perSubject; i++ {
+		recs = append(recs, &Record{Topic: "payments", Value: []byte(strings.Replace(payment, "acc-42", fmt.Sprintf("acc-%d", i%subjects), 1))})
+	}
+	p := newP()
+	if err := p.ProtectBatch(ctx, recs, prot); err != nil {
+		t.Fatal(err)
+	}
+	// per subject and algorithm: derive (not found), create, derive
+	if n := p.KMSCalls(); n > 2*3*subjects {
+		t.Fatalf("%d KMS calls for %d subjects", n, subjects)
+	}
+	q := newP()
+	res, err := q.UnprotectBatch(ctx, recs, FetchOptions{Decrypt: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.Err != nil || r.Decrypted != 2 {
+			t.Fatalf("record %d: %+v", i, r)
+		}
+	}
+	if n := q.KMSCalls(); n != 2*subjects {
+		t.Fatalf("%d KMS calls to read %d subjects", n, subjects)
 	}
 }
