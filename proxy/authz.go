@@ -147,9 +147,15 @@ func (s *session) authorize(hdr *wire.RequestHeader, f *wire.Frame, p *pending) 
 		})
 	}
 	if dec.AllAllowed() && !needsFiltering(hdr.APIKey, actions, details) {
+		c.addAuthorizedOpsTransform()
 		return p, f.Buf, nil // fast path: the original bytes
 	}
-	return c.dispatch()
+	p, out, err := c.dispatch()
+	if err == nil && p != nil && p.local == nil {
+		// After dispatch's filters: operations only for what is shown.
+		c.addAuthorizedOpsTransform()
+	}
+	return p, out, err
 }
 
 // policyTenants is implemented by authorizers that also map principals to

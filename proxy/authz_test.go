@@ -31,6 +31,7 @@ import (
 // wildcard ACLs on purpose: only tenant isolation confines them.
 const azACLs = `{"authz_test": [
  {"principal": "User:alice", "resource": "Topic", "name": "orders", "operation": "All", "permission": "ALLOW"},
+ {"principal": "User:alice", "resource": "Topic", "name": "ro", "operation": "Read", "permission": "ALLOW"},
  {"principal": "User:alice", "resource": "Topic", "pattern": "PREFIXED", "name": "alice.", "operation": "Create", "permission": "ALLOW"},
  {"principal": "User:alice", "resource": "Group", "name": "g-alice", "operation": "All", "permission": "ALLOW"},
  {"principal": "User:alice", "resource": "TransactionalId", "name": "tx-alice", "operation": "All", "permission": "ALLOW"},
@@ -118,7 +119,7 @@ func startAzEnv(t *testing.T, kopts ...kfake.Opt) *azEnv {
 		NoAnonymous: true,
 		Auditor:     events,
 		Authorizer:  eng,
-		Kfake:       append([]kfake.Opt{kfake.SeedTopics(3, "orders", "secret", "acme.t1", "globex.t1")}, kopts...),
+		Kfake:       append([]kfake.Opt{kfake.SeedTopics(3, "orders", "ro", "secret", "acme.t1", "globex.t1")}, kopts...),
 		Mutate: func(c *proxy.Config) {
 			c.Listen.Auth.SASLMechanisms = []string{"PLAIN"}
 			c.Listen.Auth.CredentialsFile = creds
@@ -537,8 +538,8 @@ func testMetadataListGroups(t *testing.T, e *azEnv) {
 	for _, tp := range resp.Topics {
 		names = append(names, *tp.Topic)
 	}
-	if len(names) != 1 || names[0] != "orders" {
-		t.Fatalf("all-topics metadata for alice: %q, want [orders]", names)
+	if len(names) != 2 || !contains(names, "orders") || !contains(names, "ro") {
+		t.Fatalf("all-topics metadata for alice: %q, want [orders ro]", names)
 	}
 	// Named: denied (existing or not) -> 29, no partitions, zero id.
 	md.Topics = nil
@@ -557,6 +558,25 @@ func testMetadataListGroups(t *testing.T, e *azEnv) {
 			t.Fatalf("denied topic %s: error %d, %d partitions, id %x", *tp.Topic, tp.ErrorCode, len(tp.Partitions), tp.TopicID)
 		}
 	}
+	// Authorized operations are alice's, not kguard's: Read (3) and the
+	// implied Describe (8) on ro; nothing for a denied topic.
+	md.Topics = md.Topics[:2]
+	md.Topics[0].Topic = kmsg.StringPtr("ro")
+	md.AllowAutoTopicCreation, md.IncludeTopicAuthorizedOperations = false, true
+	resp = r.roundTrip(md).(*kmsg.MetadataResponse)
+	if got := resp.Topics[0].AuthorizedOperations; resp.Topics[0].ErrorCode != 0 || got != 1<<3|1<<8 {
+		t.Fatalf("ro authorized operations %b (error %d), want Read|Describe", got, resp.Topics[0].ErrorCode)
+	}
+	if got := resp.Topics[1].AuthorizedOperations; got != -2147483648 {
+		t.Fatalf("secret authorized operations %d", got)
+	}
+	dg := kmsg.NewPtrDescribeGroupsRequest()
+	dg.SetVersion(maxVersion(t, r, 15))
+	dg.Groups, dg.IncludeAuthorizedOperations = []string{"g-alice"}, true
+	if g := r.roundTrip(dg).(*kmsg.DescribeGroupsResponse).Groups[0]; g.ErrorCode != 0 || g.AuthorizedOperations != 1<<3|1<<6|1<<8 {
+		t.Fatalf("g-alice: error %d, authorized operations %b, want Read|Delete|Describe", g.ErrorCode, g.AuthorizedOperations)
+	}
+
 	// Auto-creation needs Create: alice may not create no-such-topic.
 	td, err := adm.ListTopics(ctx)
 	if err != nil {

@@ -1,0 +1,200 @@
+package proxy
+
+import (
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kguard/kguard/policy"
+)
+
+// Kafka's AclOperation codes: bit i of an authorized-operations field is
+// set when operation i is allowed.
+var aclOpBit = map[policy.Operation]uint{
+	policy.Read: 3, policy.Write: 4, policy.Create: 5, policy.Delete: 6, policy.Alter: 7,
+	policy.Describe: 8, policy.ClusterAction: 9, policy.DescribeConfigs: 10,
+	policy.AlterConfigs: 11, policy.IdempotentWrite: 12,
+}
+
+// The operations Kafka reports per resource type (its supported ops).
+var (
+	topicOps   = []policy.Operation{policy.Read, policy.Write, policy.Create, policy.Describe, policy.Delete, policy.Alter, policy.DescribeConfigs, policy.AlterConfigs}
+	groupOps   = []policy.Operation{policy.Read, policy.Describe, policy.Delete}
+	clusterOps = []policy.Operation{policy.Create, policy.ClusterAction, policy.DescribeConfigs, policy.AlterConfigs, policy.IdempotentWrite, policy.Alter, policy.Describe}
+)
+
+// authorizedOps computes, with one Authorize call, the authorized
+// operations bit field of each named resource for the principal.
+func (c *authzCall) authorizedOps(rt policy.ResourceType, names []string) ([]int32, error) {
+	ops := topicOps
+	switch rt {
+	case policy.Group:
+		ops = groupOps
+	case policy.Cluster:
+		ops = clusterOps
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	req := *c.preq
+	req.Details = nil
+	req.Actions = make([]policy.Action, 0, len(names)*len(ops))
+	for _, n := range names {
+		for _, op := range ops {
+			req.Actions = append(req.Actions, policy.Action{Resource: rt, Name: n, Operation: op})
+		}
+	}
+	dec, err := c.s.p.authorizer.Authorize(c.s.p.ctx, &req)
+	if err != nil {
+		return nil, fmt.Errorf("authorization: authorized operations: %w", err)
+	}
+	if len(dec.Results) != len(req.Actions) {
+		return nil, fmt.Errorf("authorization: authorized operations: %d results for %d actions", len(dec.Results), len(req.Actions))
+	}
+	out := make([]int32, len(names))
+	for i := range names {
+		var bits int32
+		for j, op := range ops {
+			if dec.Results[i*len(ops)+j].Allowed {
+				bits |= 1 << aclOpBit[op]
+			}
+		}
+		out[i] = bits
+	}
+	return out, nil
+}
+
+// addAuthorizedOpsTransform makes the authorized-operations fields a
+// client asked for answer for the client's principal, as the policy
+// decides them. The upstream computes them for kguard's own identity,
+// which must not be shown.
+func (c *authzCall) addAuthorizedOpsTransform() {
+	switch c.hdr.APIKey {
+	case 3, 15, 60, 69, 75:
+	default:
+		return
+	}
+	if c.p == nil {
+		return
+	}
+	switch r := c.req.(type) {
+	case *kmsg.MetadataRequest:
+		if !r.IncludeTopicAuthorizedOperations && !r.IncludeClusterAuthorizedOperations {
+			return
+		}
+		c.transform(func(kr kmsg.Response) (bool, error) {
+			resp := kr.(*kmsg.MetadataResponse)
+			if r.IncludeClusterAuthorizedOperations {
+				ops, err := c.authorizedOps(policy.Cluster, []string{policy.ClusterName})
+				if err != nil {
+					return false, err
+				}
+				resp.AuthorizedOperations = ops[0]
+			}
+			if r.IncludeTopicAuthorizedOperations {
+				var names []string
+				var idx []int
+				for i := range resp.Topics {
+					t := &resp.Topics[i]
+					t.AuthorizedOperations = authorizedOperationsOmitted
+					if t.ErrorCode == 0 && t.Topic != nil {
+						names, idx = append(names, *t.Topic), append(idx, i)
+					}
+				}
+				ops, err := c.authorizedOps(policy.Topic, names)
+				if err != nil {
+					return false, err
+				}
+				for k, i := range idx {
+					resp.Topics[i].AuthorizedOperations = ops[k]
+				}
+			}
+			return true, nil
+		})
+	case *kmsg.DescribeTopicPartitionsRequest:
+		c.transform(func(kr kmsg.Response) (bool, error) {
+			resp := kr.(*kmsg.DescribeTopicPartitionsResponse)
+			var names []string
+			var idx []int
+			for i := range resp.Topics {
+				t := &resp.Topics[i]
+				t.AuthorizedOperations = authorizedOperationsOmitted
+				if t.ErrorCode == 0 && t.Topic != nil {
+					names, idx = append(names, *t.Topic), append(idx, i)
+				}
+			}
+			ops, err := c.authorizedOps(policy.Topic, names)
+			if err != nil {
+				return false, err
+			}
+			for k, i := range idx {
+				resp.Topics[i].AuthorizedOperations = ops[k]
+			}
+			return true, nil
+		})
+	case *kmsg.DescribeGroupsRequest:
+		if !r.IncludeAuthorizedOperations {
+			return
+		}
+		c.transform(func(kr kmsg.Response) (bool, error) {
+			resp := kr.(*kmsg.DescribeGroupsResponse)
+			var names []string
+			var idx []int
+			for i := range resp.Groups {
+				g := &resp.Groups[i]
+				g.AuthorizedOperations = authorizedOperationsOmitted
+				if g.ErrorCode == 0 {
+					names, idx = append(names, g.Group), append(idx, i)
+				}
+			}
+			ops, err := c.authorizedOps(policy.Group, names)
+			if err != nil {
+				return false, err
+			}
+			for k, i := range idx {
+				resp.Groups[i].AuthorizedOperations = ops[k]
+			}
+			return true, nil
+		})
+	case *kmsg.ConsumerGroupDescribeRequest:
+		if !r.IncludeAuthorizedOperations {
+			return
+		}
+		c.transform(func(kr kmsg.Response) (bool, error) {
+			resp := kr.(*kmsg.ConsumerGroupDescribeResponse)
+			var names []string
+			var idx []int
+			for i := range resp.Groups {
+				g := &resp.Groups[i]
+				g.AuthorizedOperations = authorizedOperationsOmitted
+				if g.ErrorCode == 0 {
+					names, idx = append(names, g.Group), append(idx, i)
+				}
+			}
+			ops, err := c.authorizedOps(policy.Group, names)
+			if err != nil {
+				return false, err
+			}
+			for k, i := range idx {
+				resp.Groups[i].AuthorizedOperations = ops[k]
+			}
+			return true, nil
+		})
+	case *kmsg.DescribeClusterRequest:
+		if !r.IncludeClusterAuthorizedOperations {
+			return
+		}
+		c.transform(func(kr kmsg.Response) (bool, error) {
+			resp := kr.(*kmsg.DescribeClusterResponse)
+			if resp.ErrorCode != 0 {
+				return false, nil
+			}
+			ops, err := c.authorizedOps(policy.Cluster, []string{policy.ClusterName})
+			if err != nil {
+				return false, err
+			}
+			resp.ClusterAuthorizedOperations = ops[0]
+			return true, nil
+		})
+	}
+}
