@@ -1,8 +1,10 @@
 package audit
 
 import (
+	"context"
 	"os"
 	"testing"
+	"time"
 )
 
 // BenchmarkRecord measures the hot-path cost of Record: chain hash, Merkle
@@ -61,4 +63,33 @@ func benchRecord(b *testing.B, where string, down bool, fsync FsyncPolicy, paral
 	b.StopTimer()
 	st := r.Stats()
 	b.ReportMetric(float64(st.LastSeq-st.ShippedSeq), "unshipped")
+}
+
+// BenchmarkShipThroughput measures how fast the shipper drains the spool
+// into kfake (ns per event from Record to acknowledged by the brokers).
+//
+//	go test -run XXX -bench BenchmarkShipThroughput -benchtime=50000x ./audit
+func BenchmarkShipThroughput(b *testing.B) {
+	tc := newTestCluster(b)
+	keys := newTestKeys(b)
+	sink := newTestSink(b, tc, "ship", 1)
+	cfg := testConfig(b, "kg-ship", b.TempDir(), keys, sink)
+	cfg.Logger = nil
+	cfg.SpoolMaxBytes, cfg.CheckpointEvery = 16<<30, 1000
+	r := mustNew(b, cfg)
+	b.Cleanup(r.abandon)
+	ev := sampleEvent(7)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := r.Record(ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := r.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
