@@ -139,7 +139,7 @@ func (o *Options) maxDecompressed() int {
 	if o.MaxDecompressedBytes <= 0 {
 		return DefaultMaxDecompressedBytes
 	}
-	return o.MaxDecompressedBytes
+	return min(o.MaxDecompressedBytes, math.MaxInt32) // record lengths are int32 anyway
 }
 
 // Header is a record header. It is kmsg's type, so records can move between
@@ -345,5 +345,3 @@ func partial(pos int, opts *Options) error {
 	return nil
 }
 
-// checkInt32 reports whether n fits a Kafka int32 length.
-func fitsInt32(n int) bool { return n >= 0 && n <= math.MaxInt32 }
