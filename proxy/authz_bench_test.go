@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -20,7 +22,7 @@ import (
 
 // benchPolicy writes the shipped Rego modules and a small ACL set to a
 // temporary policy directory and loads it.
-func benchPolicy(b *testing.B) *policy.Engine {
+func benchPolicy(b testing.TB) *policy.Engine {
 	b.Helper()
 	dir := b.TempDir()
 	mods, _ := filepath.Glob("../policies/*.rego")
@@ -63,7 +65,7 @@ type discardAuditor struct{}
 func (discardAuditor) Record(audit.Event) error { return nil }
 
 // benchSession is a session with just what authorize reads.
-func benchSession(b *testing.B, auditor Auditor) *session {
+func benchSession(b testing.TB, auditor Auditor) *session {
 	b.Helper()
 	cfg, err := ParseConfig([]byte("upstream:\n  bootstrap: [127.0.0.1:1]\n"))
 	if err != nil {
@@ -72,7 +74,7 @@ func benchSession(b *testing.B, auditor Auditor) *session {
 	p := &Proxy{cfg: cfg, log: zap.NewNop(), ctx: context.Background(), authorizer: benchPolicy(b), auditor: auditor}
 	c1, c2 := net.Pipe()
 	b.Cleanup(func() { c1.Close(); c2.Close() })
-	return &session{p: p, client: c1, listener: "bootstrap", log: zap.NewNop(),
+	return &session{p: p, client: c1, listener: "bootstrap", log: zap.NewNop(), uw: bufio.NewWriter(io.Discard),
 		principal: &auth.Principal{Name: "alice", Mechanism: "PLAIN"}}
 }
 
