@@ -308,6 +308,18 @@ func TestNoUpstreamAddressLeaks(t *testing.T) {
 	must("OffsetFetch", err)
 	gc.Close()
 
+	// A KIP-848 group: ConsumerGroupHeartbeat and ConsumerGroupDescribe.
+	g848 := client(t, env, tp.dialer(), kgo.ConsumerGroup("leak-848"), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.ServerSideBalancer())
+	for got := 0; got == 0 && ctx.Err() == nil; {
+		fs := g848.PollFetches(ctx)
+		fs.EachError(func(tp string, p int32, err error) { t.Errorf("fetch %s/%d: %v", tp, p, err) })
+		got = fs.NumRecords()
+	}
+	_, err = adm.DescribeConsumerGroups(ctx, "leak-848")
+	must("ConsumerGroupDescribe", err)
+	g848.Close()
+
 	// Transactions: InitProducerId, AddPartitionsToTxn, EndTxn, and the
 	// transaction coordinator lookups.
 	tc := client(t, env, tp.dialer(), kgo.TransactionalID("leak-txn"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
@@ -380,7 +392,7 @@ func TestNoUpstreamAddressLeaks(t *testing.T) {
 	for _, k := range []kmsg.Key{kmsg.Produce, kmsg.Fetch, kmsg.ListOffsets, kmsg.Metadata, kmsg.FindCoordinator,
 		kmsg.JoinGroup, kmsg.SyncGroup, kmsg.OffsetCommit, kmsg.OffsetFetch, kmsg.DescribeGroups, kmsg.ListGroups,
 		kmsg.InitProducerID, kmsg.EndTxn, kmsg.DescribeConfigs, kmsg.DescribeCluster,
-		kmsg.CreateTopics, kmsg.ApiVersions, kmsg.DescribeTransactions, kmsg.ListTransactions, kmsg.DescribeProducers} {
+		kmsg.CreateTopics, kmsg.ApiVersions, kmsg.ConsumerGroupHeartbeat, kmsg.ConsumerGroupDescribe, kmsg.DescribeTransactions, kmsg.ListTransactions, kmsg.DescribeProducers} {
 		if seen[int16(k)] == 0 {
 			t.Errorf("no %s response was recorded; the leak scan did not cover it", kmsg.NameForKey(int16(k)))
 		}
