@@ -23,6 +23,7 @@ type Config struct {
 	Limits   LimitsConfig   `yaml:"limits"`
 	Policy   PolicyConfig   `yaml:"policy"`
 	Audit    AuditConfig    `yaml:"audit"`
+	Crypto   CryptoConfig   `yaml:"crypto"`
 	Log      LogConfig      `yaml:"log"`
 	Metrics  MetricsConfig  `yaml:"metrics"`
 	// Tenants maps principals to tenants for the policy (see TenantsConfig).

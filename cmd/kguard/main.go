@@ -43,6 +43,11 @@ commands:
                           manage SASL PLAIN/SCRAM users (salted; password on stdin)
   policy test [DIR]       run the Rego policy tests (non-zero exit on failure)
   policy eval --input F   decide one request (JSON) and print the decision with reasons
+  keys init [--dir D] [KEK...]
+                          create a local key store, a signing keyset and a subject pepper
+  keys rotate --config F KEK...     rotate key-encryption keys (Vault transit or local)
+  keys shred --config F SUBJECT     destroy one data subject's key (crypto-shredding)
+  keys rotate-signing --config F    add a new record-signing key and make it primary
   audit keygen --out F    create the Ed25519 key that signs audit checkpoints
   audit verify ...        check the audit topic's chains, checkpoints and signatures
   version                 print the version`
@@ -61,6 +66,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdUsers(ctx, rest, stdin, stdout, stderr)
 	case "policy":
 		return cmdPolicy(ctx, rest, stdout, stderr)
+	case "keys":
+		return cmdKeys(ctx, rest, stdout, stderr)
 	case "audit":
 		return cmdAudit(ctx, rest, stdout, stderr)
 	case "version":

@@ -65,3 +65,42 @@ func TestPolicyTestCommand(t *testing.T) {
 		t.Fatalf("failing Rego test passed:\n%s", out)
 	}
 }
+
+// keys init creates a working local key store; rotate and shred act on it.
+func TestKeysLocal(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := runCLI(t, "", "keys", "init", "--dir", dir, "payments-kek"); err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	for _, f := range []string{"keystore.json", "signing-keyset.json", "signing-keyset.pub.json", "subject-pepper"} {
+		st, err := os.Stat(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f != "signing-keyset.pub.json" && st.Mode().Perm()&0o077 != 0 {
+			t.Fatalf("%s is readable by others: %v", f, st.Mode())
+		}
+	}
+	if _, err := runCLI(t, "", "keys", "init", "--dir", dir); err == nil {
+		t.Fatal("init over existing key files succeeded")
+	}
+	cfg := filepath.Join(dir, "kguard.yaml")
+	yaml := "upstream:\n  bootstrap: [127.0.0.1:1]\ncrypto:\n  kms: local\n  local:\n    keystore_file: " + dir + "/keystore.json\n    auto_create: true\n  signing_keyset: " + dir + "/signing-keyset.json\n  subject_pepper_file: " + dir + "/subject-pepper\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, "keystore.json"))
+	if out, err := runCLI(t, "", "keys", "rotate", "--config", cfg, "payments-kek"); err != nil {
+		t.Fatalf("rotate: %v\n%s", err, out)
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, "keystore.json"))
+	if string(before) == string(after) {
+		t.Fatal("rotate did not change the key store")
+	}
+	if out, err := runCLI(t, "", "keys", "rotate", "--config", cfg, "no-such-kek"); err == nil {
+		t.Fatalf("rotating an unknown KEK succeeded: %s", out)
+	}
+	if out, err := runCLI(t, "", "keys", "rotate-signing", "--config", cfg); err != nil {
+		t.Fatalf("rotate-signing: %v\n%s", err, out)
+	}
+}

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	vault "github.com/hashicorp/vault/api"
+	"go.uber.org/zap"
+
+	"github.com/kguard/kguard/crypto"
+	"github.com/kguard/kguard/proxy"
+)
+
+// keyService is a KMS that can also manage its keys.
+type keyService interface {
+	crypto.KMS
+	crypto.KeyAdmin
+}
+
+// openKMS opens the configured KMS. close releases it.
+func openKMS(ctx context.Context, c *proxy.CryptoConfig, log *zap.Logger) (ks keyService, close func(), err error) {
+	switch c.KMS {
+	case "local":
+		if c.Local == nil || c.Local.KeystoreFile == "" {
+			return nil, nil, errors.New("config crypto.local.keystore_file is required for kms: local")
+		}
+		k, err := crypto.OpenLocalKMS(c.Local.KeystoreFile, crypto.LocalKMSOptions{AutoCreate: c.Local.AutoCreate})
+		if err != nil {
+			return nil, nil, err
+		}
+		return k, func() {}, nil
+	case "vault":
+		v := c.Vault
+		if v == nil || v.Address == "" {
+			return nil, nil, errors.New("config crypto.vault.address is required for kms: vault")
+		}
+		tc := crypto.TransitConfig{Address: v.Address, Namespace: v.Namespace, Mount: v.Mount, Timeout: v.Timeout,
+			CreateKeys: v.CreateKeys, Logger: log.Named("kms")}
+		switch {
+		case v.AppRoleID != "":
+			secret, err := readSecret(v.AppSecretFile)
+			if err != nil {
+				return nil, nil, fmt.Errorf("crypto.vault.approle_secret_id_file: %w", err)
+			}
+			tc.AppRole = &crypto.AppRole{RoleID: v.AppRoleID, SecretID: secret}
+		case v.TokenFile != "":
+			tok, err := readSecret(v.TokenFile)
+			if err != nil {
+				return nil, nil, fmt.Errorf("crypto.vault.token_file: %w", err)
+			}
+			tc.Token = tok
+		default:
+			tc.Token = os.Getenv("VAULT_TOKEN")
+			if tc.Token == "" {
+				return nil, nil, errors.New("config crypto.vault: token_file, approle_role_id or VAULT_TOKEN is required")
+			}
+		}
+		if v.CAFile != "" || v.ClientCertFile != "" {
+			tc.TLS = &vault.TLSConfig{CACert: v.CAFile, ClientCert: v.ClientCertFile, ClientKey: v.ClientKeyFile}
+		}
+		k, err := crypto.NewTransitKMS(ctx, tc)
+		if err != nil {
+			return nil, nil, err
+		}
+		return k, func() { _ = k.Close() }, nil
+	}
+	return nil, nil, fmt.Errorf("config crypto.kms: %q: want local or vault", c.KMS)
+}
+
+func readSecret(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// newProtector builds the data protector from the config.
+func newProtector(ctx context.Context, c *proxy.CryptoConfig, log *zap.Logger) (*crypto.Protector, func(), error) {
+	ks, closeKMS, err := openKMS(ctx, c, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	o := crypto.Options{KMS: ks, BatchSignatures: c.BatchSignatures, Logger: log.Named("crypto"),
+		Keys: crypto.KeyOptions{ActiveLifetime: c.Keys.ActiveLifetime, MaxUses: c.Keys.MaxUses, CacheTTL: c.Keys.CacheTTL, CacheSize: c.Keys.CacheSize}}
+	if c.SigningKeyset != "" {
+		if o.Signer, err = crypto.LoadSigner(c.SigningKeyset); err != nil {
+			closeKMS()
+			return nil, nil, fmt.Errorf("crypto.signing_keyset: %w", err)
+		}
+		if o.Verifier, err = crypto.LoadVerifier(c.SigningKeyset); err != nil {
+			closeKMS()
+			return nil, nil, fmt.Errorf("crypto.signing_keyset: %w", err)
+		}
+	}
+	if c.SubjectPepperFile != "" {
+		pepper, err := os.ReadFile(c.SubjectPepperFile)
+		if err != nil {
+			closeKMS()
+			return nil, nil, fmt.Errorf("crypto.subject_pepper_file: %w", err)
+		}
+		o.SubjectPepper = pepper
+	}
+	p, err := crypto.New(o)
+	if err != nil {
+		closeKMS()
+		return nil, nil, err
+	}
+	return p, closeKMS, nil
+}
+
+// cmdKeys manages the keys behind data protection.
+func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: kguard keys init|rotate|shred|rotate-signing", errUsage)
+	}
+	sub := args[0]
+	fs := newFlags("keys "+sub, stderr)
+	cfgPath := fs.String("config", "kguard.yaml", "config file (its crypto section)")
+	dir := fs.String("dir", ".", "init: directory for the key files")
+	if err := fs.Parse(args[1:]); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if sub == "init" {
+		return keysInit(*dir, fs.Args(), stdout)
+	}
+	cfg, err := proxy.LoadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	log := zap.NewNop()
+	switch sub {
+	case "rotate": // rotate KEKs: kguard keys rotate KEK...
+		if fs.NArg() == 0 {
+			return fmt.Errorf("%w: kguard keys rotate --config F KEK...", errUsage)
+		}
+		ks, closeKMS, err := openKMS(ctx, &cfg.Crypto, log)
+		if err != nil {
+			return err
+		}
+		defer closeKMS()
+		for _, kek := range fs.Args() {
+			if err := ks.RotateKey(ctx, kek); err != nil {
+				return fmt.Errorf("rotating %s: %w", kek, err)
+			}
+			fmt.Fprintf(stdout, "rotated %s: new records use the new version within crypto.keys.active_lifetime; old records still decrypt\n", kek)
+		}
+		return nil
+	case "shred": // crypto-shred one data subject
+		if fs.NArg() != 1 {
+			return fmt.Errorf("%w: kguard keys shred --config F SUBJECT", errUsage)
+		}
+		p, closeKMS, err := newProtector(ctx, &cfg.Crypto, log)
+		if err != nil {
+			return err
+		}
+		defer closeKMS()
+		if err := p.Shred(ctx, fs.Arg(0)); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "subject key %s destroyed: that subject's fields are unreadable everywhere (other instances within crypto.keys.cache_ttl)\n", p.SubjectKeyName(fs.Arg(0)))
+		return nil
+	case "rotate-signing":
+		id, err := crypto.RotateSigningKeyset(cfg.Crypto.SigningKeyset)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "signing key %s is now primary; restart or reload kguard to sign with it\n", id)
+		return nil
+	}
+	return fmt.Errorf("%w: unknown keys command %q", errUsage, sub)
+}
+
+// keysInit creates a local key store with the named KEKs, a signing keyset
+// (and its public half) and a subject pepper in dir.
+func keysInit(dir string, keks []string, stdout io.Writer) error {
+	if len(keks) == 0 {
+		keks = []string{"kguard-default"}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	ks := dir + "/keystore.json"
+	if err := crypto.CreateLocalKeyStore(ks, keks...); err != nil {
+		return err
+	}
+	sk := dir + "/signing-keyset.json"
+	id, err := crypto.CreateSigningKeyset(sk)
+	if err != nil {
+		return err
+	}
+	if err := crypto.WritePublicKeyset(sk, dir+"/signing-keyset.pub.json"); err != nil {
+		return err
+	}
+	pepper := make([]byte, 32)
+	if _, err := rand.Read(pepper); err != nil {
+		return err
+	}
+	pf := dir + "/subject-pepper"
+	f, err := os.OpenFile(pf, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(pepper); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "created %s (KEKs %s), %s (signing key %s) and %s\n", ks, strings.Join(keks, ", "), sk, id, pf)
+	return nil
+}
