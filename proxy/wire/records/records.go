@@ -344,4 +344,3 @@ func partial(pos int, opts *Options) error {
 	}
 	return nil
 }
-
