@@ -20,6 +20,7 @@ func BenchmarkRecord(b *testing.B) {
 		b.Run(where+"/kafka-up/parallel", func(b *testing.B) { benchRecord(b, where, false, FsyncInterval, true) })
 	}
 	b.Run("disk/kafka-up/fsync-always", func(b *testing.B) { benchRecord(b, "disk", false, FsyncAlways, false) })
+	b.Run("disk/kafka-up/fsync-always/parallel", func(b *testing.B) { benchRecord(b, "disk", false, FsyncAlways, true) })
 }
 
 func benchRecord(b *testing.B, where string, down bool, fsync FsyncPolicy, parallel bool) {
@@ -45,6 +46,7 @@ func benchRecord(b *testing.B, where string, down bool, fsync FsyncPolicy, paral
 	b.ReportAllocs()
 	b.ResetTimer()
 	if parallel {
+		b.SetParallelism(16) // 16 goroutines per CPU, like many client connections
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				if err := r.Record(ev); err != nil {

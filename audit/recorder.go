@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -21,7 +22,8 @@ type FsyncPolicy int
 const (
 	// FsyncInterval flushes the spool every Config.FsyncInterval (default).
 	FsyncInterval FsyncPolicy = iota
-	// FsyncAlways flushes after every event (slow: one fsync per Record).
+	// FsyncAlways makes Record return only after its event is flushed.
+	// Concurrent Records share one fsync (group commit).
 	FsyncAlways
 	// FsyncNever leaves flushing to the operating system.
 	FsyncNever
@@ -195,6 +197,8 @@ type Recorder struct {
 	shipped   uint64     // guarded by mu; highest seq acknowledged by the sink
 	savedTree uint64     // guarded by mu; size of the persisted tree state
 	saveMu    sync.Mutex // serializes tree state writes
+	syncMu    sync.Mutex // serializes group-commit fsyncs
+	synced    uint64     // guarded by syncMu; seq flushed by FsyncAlways
 
 	wake     chan struct{}
 	shippedC *sync.Cond
@@ -315,11 +319,46 @@ func (r *Recorder) Record(ev Event) error {
 	}
 	defer bodyPool.Put(body)
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.closed {
+		r.mu.Unlock()
 		return ErrClosed
 	}
-	return r.recordLocked(ev.Type, *body, ev.Time)
+	err = r.recordLocked(ev.Type, *body, ev.Time)
+	seq := r.seq
+	r.mu.Unlock()
+	if err != nil || r.cfg.Fsync != FsyncAlways {
+		return err
+	}
+	return r.syncThrough(seq)
+}
+
+// syncThrough returns once the spool is flushed through seq. One caller
+// fsyncs for everyone waiting (group commit); the others find their seq
+// already covered.
+func (r *Recorder) syncThrough(seq uint64) error {
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
+	for r.synced < seq {
+		r.mu.Lock()
+		f, target := r.sp.active, r.seq
+		r.mu.Unlock()
+		if f == nil { // closed: the spool was flushed on close
+			r.synced = target
+			break
+		}
+		// Segments closed by rotation were flushed before closing, so
+		// flushing the active one covers everything through target.
+		err := f.Sync()
+		if errors.Is(err, os.ErrClosed) {
+			continue // rotated meanwhile: flush the new active segment
+		}
+		if err != nil {
+			r.log.Error("audit spool fsync failed", zap.Error(err))
+			return fmt.Errorf("audit: fsync spool: %w", err)
+		}
+		r.synced = target
+	}
+	return nil
 }
 
 // encodeLocked builds the canonical encoding of the next event: the chain

@@ -473,3 +473,41 @@ func TestRestartWithRotatedSegments(t *testing.T) {
 		t.Fatalf("verify after restart over rotated spool: ok=%v %+v", rep.OK(), in)
 	}
 }
+
+// TestFsyncAlwaysGroupCommit records concurrently with fsync=always and
+// checks every acknowledged event is in the spool and the trail verifies.
+func TestFsyncAlwaysGroupCommit(t *testing.T) {
+	tc := newTestCluster(t)
+	keys := newTestKeys(t)
+	sink := newTestSink(t, tc, "fsync", 1)
+	cfg := testConfig(t, "kg-fs", t.TempDir(), keys, sink)
+	cfg.Fsync, cfg.SegmentBytes = FsyncAlways, 4096
+	r := mustNew(t, cfg)
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		go func() {
+			var err error
+			for i := 0; i < 40 && err == nil; i++ {
+				err = r.Record(sampleEvent(g*100 + i))
+			}
+			errs <- err
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.syncMu.Lock()
+	synced := r.synced
+	r.syncMu.Unlock()
+	if st := r.Stats(); synced != st.LastSeq {
+		t.Fatalf("synced through %d, last seq %d", synced, st.LastSeq)
+	}
+	closeRecorder(t, r)
+	rep := verifyTopic(t, tc.opts(), "fsync", keys.pub)
+	if !rep.OK() || rep.Instances[0].Events != 1+320+1+7 {
+		logReport(t, rep)
+		t.Fatalf("fsync=always trail: %+v", rep.Instances)
+	}
+}

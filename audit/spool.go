@@ -265,11 +265,6 @@ func (s *spool) append(seq uint64, payload []byte) (int64, error) {
 		_ = s.active.Truncate(a.size)
 		return 0, fmt.Errorf("audit: write spool: %w", err)
 	}
-	if s.fsync == FsyncAlways {
-		if err := s.active.Sync(); err != nil {
-			return 0, fmt.Errorf("audit: fsync spool: %w", err)
-		}
-	}
 	a := &s.segs[len(s.segs)-1]
 	a.size += int64(len(s.buf))
 	a.last = seq
