@@ -284,6 +284,8 @@ func (e *azEnv) endOffsets(t *testing.T, topics ...string) map[string]int64 {
 
 func TestAuthorization(t *testing.T) {
 	e := startAzEnv(t)
+	// First: kguard has seen no Metadata response yet.
+	t.Run("TopicIDLookup", func(t *testing.T) { testTopicIDLookup(t, e) })
 	t.Run("ProduceFetchPartial", func(t *testing.T) { testProduceFetchPartial(t, e) })
 	t.Run("ProduceAcks0Partial", func(t *testing.T) { testProduceAcks0(t, e) })
 	t.Run("Clients", func(t *testing.T) { testClientsDenied(t, e) })
@@ -984,5 +986,41 @@ func TestTenantsConfigErrors(t *testing.T) {
 	}
 	if _, err := proxy.ParseConfig([]byte(base + "  principals:\n    'User:a': acme\n  rules:\n    - regex: 'User:(x)-.*'\n      tenant: $1\n")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A client that learned topic ids elsewhere (another kguard instance, or
+// before a restart) produces and fetches by id: kguard looks the ids up
+// upstream once and decides on the names; an id that does not exist stays
+// denied (fail closed), whatever the principal's rights.
+func testTopicIDLookup(t *testing.T, e *azEnv) {
+	direct, err := kgo.NewClient(kgo.SeedBrokers(e.Cluster.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	td, err := kadm.NewClient(direct).ListTopics(ctx, "orders", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string][16]byte{"orders": td["orders"].ID, "secret": td["secret"].ID, "ghost": {1, 2, 3}}
+	r := e.login(t, "alice")
+	resp := r.roundTrip(produceTo(13, -1, ids, []string{"by-id"}, "orders", "secret", "ghost")).(*kmsg.ProduceResponse)
+	if len(resp.Topics) != 3 {
+		t.Fatalf("produce by id: %+v", resp.Topics)
+	}
+	for i, want := range []int16{0, 29, 29} {
+		if got := resp.Topics[i].Partitions[0].ErrorCode; got != want {
+			t.Fatalf("produce by id, topic %d: error %d, want %d", i, got, want)
+		}
+	}
+	fresp := r.roundTrip(fetchFrom(13, ids, "orders", "ghost")).(*kmsg.FetchResponse)
+	if len(fresp.Topics) != 2 || fresp.Topics[0].Partitions[0].ErrorCode != 0 || fresp.Topics[1].Partitions[0].ErrorCode != 29 {
+		t.Fatalf("fetch by id: %+v", fresp.Topics)
+	}
+	if got := fetchedValues(t, &fresp.Topics[0].Partitions[0]); len(got) != 1 || got[0] != "by-id" {
+		t.Fatalf("fetch by id: orders values %q", got)
 	}
 }
