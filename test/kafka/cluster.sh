@@ -31,7 +31,7 @@ LOGS="$WORK/logs"
 READY_CLASSES="$LIB/.ready-classes"
 NODES=(1 2 3)
 READY_TOPIC="kguard-ready"
-START_TIMEOUT="${KGUARD_KAFKA_START_TIMEOUT:-100}" # seconds
+START_TIMEOUT="${KGUARD_KAFKA_START_TIMEOUT:-180}" # seconds; a start takes 20-70 s here
 HEAP="${KGUARD_KAFKA_HEAP:--Xms128m -Xmx512m}"
 
 log() { echo "cluster.sh: $*" >&2; }
@@ -229,7 +229,8 @@ launch_node() {
 	local n="$1" pid
 	mkdir -p "$LOGS"
 	# setsid: the JVM leaves the caller's process group and terminal, so a test harness
-	# that runs this script does not wait for or signal the brokers.
+	# that runs this script does not wait for or signal the brokers. 9>&-: it must not
+	# inherit (and so hold) the lock of this script.
 	# shellcheck disable=SC2086
 	setsid java -cp "$LIB/*" $HEAP \
 		-XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
@@ -239,7 +240,7 @@ launch_node() {
 		-Dkguard.log.file="$LOGS/node$n.log" \
 		-Dkafka.logs.dir="$LOGS" \
 		kafka.Kafka "$WORK/node$n/server.properties" \
-		</dev/null >>"$LOGS/node$n.out" 2>&1 &
+		</dev/null >>"$LOGS/node$n.out" 2>&1 9>&- &
 	pid=$!
 	echo "$pid" >"$(pidfile "$n")"
 	sleep 0.2
@@ -499,6 +500,18 @@ cmd_logs() {
 	done
 }
 
+# lock serializes the commands that change the cluster: several test runs in one checkout
+# may call start or stop at the same time; the second start then finds the cluster running.
+lock() {
+	local f
+	f="/tmp/kguard-kafka-cluster.$(printf '%s' "$HERE" | sha256sum | cut -c1-16).lock"
+	exec 9>"$f"
+	flock -w 300 9 || die "another cluster.sh holds $f for more than 300 s"
+}
+
+case "${1:-}" in
+start | stop | kill | restart) lock ;;
+esac
 case "${1:-}" in
 start) cmd_start ;;
 stop) cmd_stop ;;
