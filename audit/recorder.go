@@ -221,8 +221,22 @@ func New(cfg Config) (*Recorder, error) {
 	if err != nil {
 		return nil, err
 	}
+	if st.Instance != "" && st.Instance != cfg.InstanceID {
+		return nil, fmt.Errorf("audit: spool %s belongs to instance %q, not %q", cfg.SpoolDir, st.Instance, cfg.InstanceID)
+	}
 	r.tree, r.seq, r.last = tr, st.Size, st.LastHash
+	checked := false
 	visit := func(seq uint64, payload []byte) error {
+		if !checked {
+			checked = true
+			e, err := DecodeEvent(payload)
+			if err != nil {
+				return fmt.Errorf("audit: spooled event %d: %w", seq, err)
+			}
+			if e.Where.Instance != cfg.InstanceID {
+				return fmt.Errorf("audit: spool %s belongs to instance %q, not %q", cfg.SpoolDir, e.Where.Instance, cfg.InstanceID)
+			}
+		}
 		if seq <= st.Size {
 			return nil
 		}
@@ -262,15 +276,21 @@ func New(cfg Config) (*Recorder, error) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	start := Event{Type: EventAuditStart, Details: map[string]string{"schema": strconv.Itoa(SchemaVersion)}}
-	if err := r.Record(start); err != nil {
-		cancel()
-		sp.close()
-		return nil, fmt.Errorf("audit: record audit.start: %w", err)
-	}
 	r.wg.Add(2)
 	go r.shipLoop(ctx)
 	go r.tickLoop(ctx)
+	start := Event{Type: EventAuditStart, Details: map[string]string{"schema": strconv.Itoa(SchemaVersion)}}
+	if err := r.Record(start); err != nil {
+		if !errors.Is(err, ErrSpoolFull) {
+			cancel()
+			r.wg.Wait()
+			sp.close()
+			return nil, fmt.Errorf("audit: record audit.start: %w", err)
+		}
+		// A spool still full from the last run drains now; requests fail
+		// closed until it has room.
+		r.log.Warn("audit.start not recorded: spool full", zap.Error(err))
+	}
 	return r, nil
 }
 
@@ -474,7 +494,9 @@ func (r *Recorder) appendLocked(enc []byte) error {
 
 // treeStateLocked encodes the Merkle state at the current chain end.
 func (r *Recorder) treeStateLocked() (uint64, []byte, error) {
-	b, err := json.Marshal(r.tree.state(r.last))
+	st := r.tree.state(r.last)
+	st.Instance = r.cfg.InstanceID
+	b, err := json.Marshal(st)
 	if err != nil {
 		return 0, nil, fmt.Errorf("audit: encode tree state: %w", err)
 	}

@@ -511,3 +511,46 @@ func TestFsyncAlwaysGroupCommit(t *testing.T) {
 		t.Fatalf("fsync=always trail: %+v", rep.Instances)
 	}
 }
+
+// TestRestartWithFullSpool: a fail-closed recorder killed with a full spool
+// must start again (and drain), not refuse to start.
+func TestRestartWithFullSpool(t *testing.T) {
+	tc := newTestCluster(t)
+	keys := newTestKeys(t)
+	sink := newTestSink(t, tc, "refull", 1)
+	dir := t.TempDir()
+	s1 := newDyingSink(t, tc, "refull")
+	cfg := testConfig(t, "kg-rf", dir, keys, s1)
+	cfg.SpoolMaxBytes, cfg.SegmentBytes = 32<<10, 4096
+	r1 := mustNew(t, cfg)
+	tc.down.Store(true)
+	for i := 0; ; i++ {
+		if err := r1.Record(sampleEvent(i)); errors.Is(err, ErrSpoolFull) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	kill(r1, s1)
+
+	// Another instance id may not take over this spool.
+	if _, err := New(testConfig(t, "kg-other", dir, keys, sink)); err == nil || !strings.Contains(err.Error(), "belongs to instance") {
+		t.Fatalf("foreign instance accepted the spool: %v", err)
+	}
+	cfg2 := testConfig(t, "kg-rf", dir, keys, sink)
+	cfg2.SpoolMaxBytes, cfg2.SegmentBytes = 32<<10, 4096
+	r2 := mustNew(t, cfg2)
+	tc.down.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r2.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	recordN(t, r2, 0, 5)
+	closeRecorder(t, r2)
+	rep := verifyTopic(t, tc.opts(), "refull", keys.pub)
+	if !rep.OK() {
+		logReport(t, rep)
+		t.Fatal("trail after restart with a full spool does not verify")
+	}
+}

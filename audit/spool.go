@@ -416,6 +416,7 @@ func readCursor(dir string) (uint64, error) {
 // treeState is the persisted Merkle compact range at Size, so recovery
 // only replays the spooled events after it.
 type treeState struct {
+	Instance string   `json:"instance"`
 	Size     uint64   `json:"size"`
 	LastHash Hash     `json:"last_hash"`
 	Hashes   []string `json:"hashes"`
