@@ -406,6 +406,34 @@ func testClientsDenied(t *testing.T, e *azEnv) {
 		t.Fatalf("kgo produce to secret: %v, want TOPIC_AUTHORIZATION_FAILED", err)
 	}
 
+	// A kgo consumer group of a tenant: join, sync, fetch and commit all
+	// pass authorization; another tenant's group is refused.
+	acmeProd := e.client(t, "acme-app", kgo.DefaultProduceTopic("acme.t1"))
+	if err := acmeProd.ProduceSync(ctx, kgo.StringRecord("acme-1")).FirstErr(); err != nil {
+		t.Fatalf("acme produce: %v", err)
+	}
+	cons := e.client(t, "acme-app", kgo.ConsumerGroup("acme.cg"), kgo.ConsumeTopics("acme.t1"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	var got []string
+	for len(got) == 0 && ctx.Err() == nil {
+		fs := cons.PollFetches(ctx)
+		if errs := fs.Errors(); len(errs) > 0 {
+			t.Fatalf("acme consumer group: %v", errs[0].Err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	if len(got) == 0 || got[0] != "acme-1" {
+		t.Fatalf("acme consumer group read %q", got)
+	}
+	if err := cons.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatalf("acme commit: %v", err)
+	}
+	other := e.client(t, "acme-app", kgo.ConsumerGroup("globex.cg"), kgo.ConsumeTopics("acme.t1"))
+	fs := other.PollFetches(ctx)
+	if err := fs.Err0(); !errors.Is(err, kerr.GroupAuthorizationFailed) {
+		t.Fatalf("acme joining globex.cg: %v, want GROUP_AUTHORIZATION_FAILED", err)
+	}
+
 	cfg := sarama.NewConfig()
 	cfg.Version = sarama.V3_0_0_0
 	cfg.Net.SASL.Enable, cfg.Net.SASL.Mechanism = true, sarama.SASLTypePlaintext
