@@ -258,7 +258,7 @@ func zstdPool(bound uint64) *sync.Pool {
 	pv, _ := zstdDecoders.LoadOrStore(bound, &sync.Pool{New: func() any {
 		d, err := zstd.NewReader(nil,
 			zstd.WithDecoderConcurrency(1),
-			zstd.WithDecoderLowmem(true),
+			zstd.WithDecoderLowmem(false),
 			zstd.WithDecoderMaxMemory(bound),
 			zstd.WithDecodeAllCapLimit(true),
 		)
@@ -350,7 +350,6 @@ func zstdEncoder() (*zstd.Encoder, error) {
 		zstdEnc, zstdEncErr = zstd.NewWriter(nil,
 			zstd.WithEncoderLevel(zstd.SpeedDefault),
 			zstd.WithEncoderConcurrency(4),
-			zstd.WithLowerEncoderMem(true),
 		)
 	})
 	return zstdEnc, zstdEncErr
