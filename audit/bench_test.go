@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"crypto/ed25519"
 	"os"
 	"testing"
 	"time"
@@ -94,4 +95,32 @@ func BenchmarkShipThroughput(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkVerify measures the verifier over a 20 000-event trail in kfake.
+//
+//	go test -run XXX -bench BenchmarkVerify -benchtime=3x ./audit
+func BenchmarkVerify(b *testing.B) {
+	const n = 20000
+	tc := newTestCluster(b)
+	keys := newTestKeys(b)
+	sink := newTestSink(b, tc, "verify", 1)
+	cfg := testConfig(b, "kg-vb", b.TempDir(), keys, sink)
+	cfg.Logger, cfg.CheckpointEvery = nil, 1000
+	r := mustNew(b, cfg)
+	for i := 0; i < n; i++ {
+		if err := r.Record(sampleEvent(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	closeRecorder(b, r)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rep, err := Verify(context.Background(), VerifyConfig{ClientOpts: tc.opts(), Topic: "verify",
+			PublicKeys: []ed25519.PublicKey{keys.pub}}, nil)
+		if err != nil || !rep.OK() || rep.Records < n {
+			b.Fatalf("verify: %v ok=%v records=%d", err, rep.OK(), rep.Records)
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
