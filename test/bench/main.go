@@ -229,6 +229,14 @@ func runScenario(ctx context.Context, log io.Writer, sc scenario, w *workload, c
 			fmt.Fprintf(log, "%s round %d/%d %-6s produce %7.1f MB/s  consume %7.1f MB/s  latency p50 %6.3f ms p99 %6.3f ms\n",
 				sc.name, r+1, rounds, target, pr.produceBytes/1e6, pr.consumeBytes/1e6, ms(pr.p50), ms(pr.p99))
 		}
+		d, k, err := interleavedLatency(ctx, direct, proxied, upAddrs, []string{bootstrap}, "bench-latency")
+		if err != nil {
+			return res, fmt.Errorf("round %d interleaved latency: %w", r+1, err)
+		}
+		res.direct[r].ip50, res.direct[r].ip99 = d[0], d[1]
+		res.kguard[r].ip50, res.kguard[r].ip99 = k[0], k[1]
+		fmt.Fprintf(log, "%s round %d/%d interleaved latency p50/p99 direct %.3f/%.3f ms, kguard %.3f/%.3f ms\n",
+			sc.name, r+1, rounds, ms(d[0]), ms(d[1]), ms(k[0]), ms(k[1]))
 	}
 	return res, nil
 }
@@ -380,6 +388,8 @@ func printTable(out io.Writer, rows []scenarioResult, rounds int, d time.Duratio
 		}
 		lat(fmt.Sprintf("produce p50 ms @%d/s", rate), func(p phaseResult) float64 { return ms(p.p50) }, false)
 		lat(fmt.Sprintf("produce p99 ms @%d/s", rate), func(p phaseResult) float64 { return ms(p.p99) }, true)
+		lat(fmt.Sprintf("interleaved p50 ms @%d/s", rate), func(p phaseResult) float64 { return ms(p.ip50) }, false)
+		lat(fmt.Sprintf("interleaved p99 ms @%d/s", rate), func(p phaseResult) float64 { return ms(p.ip99) }, true)
 		kc, kgb := cpuGB(r.kguard)
 		dc, dgb := cpuGB(r.direct)
 		perGB := kc/kgb - dc/dgb
@@ -390,7 +400,9 @@ func printTable(out io.Writer, rows []scenarioResult, rounds int, d time.Duratio
 direct/kguard columns: median over rounds; ratio and added latency: median of the per-round kguard/direct
 ratios and kguard-direct differences. Throughput: one kgo client, as fast as it goes (produce: idempotent,
 acks=all, default linger, 6 partitions, rate from first send to last ack; consume: fresh client reading a
-preloaded topic, rate from the first fetched batch). Latency: one record every %v with linger 0, send to ack.
+preloaded topic, rate from the first fetched batch). Latency: one record every %v with linger 0, send to ack;
+"interleaved": a direct and a kguard producer paced at the same rate at the same time, sends alternating, so
+machine noise hits both alike (the sequential rows are the A/B phases above).
 %s
 Cluster: %s.
 The clients (and kfake) run in this process and share the machine's CPUs with kguard, so kguard's CPU use

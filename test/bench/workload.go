@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -14,11 +15,12 @@ import (
 
 // phaseResult is one target's measurements in one round.
 type phaseResult struct {
-	produceBytes, produceRecs float64 // per second
-	consumeBytes, consumeRecs float64 // per second
-	p50, p99                  time.Duration
-	movedBytes                int64   // payload bytes of the throughput phases
-	cpu                       float64 // kguard CPU seconds over the throughput phases (kguard only)
+	produceBytes, produceRecs float64       // per second
+	consumeBytes, consumeRecs float64       // per second
+	p50, p99                  time.Duration // paced latency, this target alone
+	ip50, ip99                time.Duration // paced latency interleaved with the other target
+	movedBytes                int64         // payload bytes of the throughput phases
+	cpu                       float64       // kguard CPU seconds over the throughput phases (kguard only)
 }
 
 // workload holds the settings shared by every phase.
@@ -137,52 +139,106 @@ func (w *workload) consumeThroughput(ctx context.Context, seeds []string, topic 
 	return float64(b) / el, float64(n) / el, b, nil
 }
 
-// produceLatency sends one record every 1/rate seconds (no linger, so each
-// record is its own request) and measures send-to-acknowledgement latency.
-func (w *workload) produceLatency(ctx context.Context, seeds []string, topic string) (p50, p99 time.Duration, err error) {
+// paced is a producer for latency measurement: no linger, so each record
+// is its own request, and send-to-acknowledgement time per record.
+type paced struct {
+	w        *workload
+	cl       *kgo.Client
+	mu       sync.Mutex
+	lats     []time.Duration
+	firstErr atomic.Value
+}
+
+func (w *workload) newPaced(ctx context.Context, seeds []string, topic string) (*paced, error) {
 	cl, err := w.client(seeds, kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(0))
+	if err != nil {
+		return nil, err
+	}
+	for range 20 { // warm up every partition's connection
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: w.value}).FirstErr(); err != nil {
+			cl.Close()
+			return nil, fmt.Errorf("warm-up produce: %w", err)
+		}
+	}
+	return &paced{w: w, cl: cl}, nil
+}
+
+func (p *paced) send(ctx context.Context) {
+	t0 := time.Now()
+	p.cl.Produce(ctx, &kgo.Record{Value: p.w.value}, func(_ *kgo.Record, err error) {
+		d := time.Since(t0)
+		if err != nil {
+			p.firstErr.CompareAndSwap(nil, err)
+			return
+		}
+		p.mu.Lock()
+		p.lats = append(p.lats, d)
+		p.mu.Unlock()
+	})
+}
+
+// finish waits for outstanding records, closes the client and returns the
+// median and 99th percentile.
+func (p *paced) finish(ctx context.Context) (p50, p99 time.Duration, err error) {
+	defer p.cl.Close()
+	if err := p.cl.Flush(ctx); err != nil {
+		return 0, 0, err
+	}
+	if e := p.firstErr.Load(); e != nil {
+		return 0, 0, fmt.Errorf("produce: %w", e.(error))
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.lats) == 0 {
+		return 0, 0, fmt.Errorf("no latency samples")
+	}
+	slices.Sort(p.lats)
+	return percentile(p.lats, 0.50), percentile(p.lats, 0.99), nil
+}
+
+// produceLatency sends one record every 1/rate seconds for the phase's
+// duration and measures send-to-acknowledgement latency.
+func (w *workload) produceLatency(ctx context.Context, seeds []string, topic string) (p50, p99 time.Duration, err error) {
+	p, err := w.newPaced(ctx, seeds, topic)
 	if err != nil {
 		return 0, 0, err
 	}
-	defer cl.Close()
-	for range 20 { // warm up every partition's connection
-		if err := cl.ProduceSync(ctx, &kgo.Record{Value: w.value}).FirstErr(); err != nil {
-			return 0, 0, fmt.Errorf("warm-up produce: %w", err)
-		}
-	}
-	var mu sync.Mutex
-	lats := make([]time.Duration, 0, int(w.duration.Seconds()*float64(w.rate))+1)
-	var firstErr atomic.Value
 	tick := time.NewTicker(time.Second / time.Duration(w.rate))
 	defer tick.Stop()
-	end := time.Now().Add(w.duration)
-	for time.Now().Before(end) && ctx.Err() == nil {
+	for end := time.Now().Add(w.duration); time.Now().Before(end) && ctx.Err() == nil; {
 		<-tick.C
-		t0 := time.Now()
-		cl.Produce(ctx, &kgo.Record{Value: w.value}, func(_ *kgo.Record, err error) {
-			d := time.Since(t0)
-			if err != nil {
-				firstErr.CompareAndSwap(nil, err)
-				return
-			}
-			mu.Lock()
-			lats = append(lats, d)
-			mu.Unlock()
-		})
+		p.send(ctx)
 	}
-	if err := cl.Flush(ctx); err != nil {
-		return 0, 0, err
+	return p.finish(ctx)
+}
+
+// interleavedLatency runs two paced producers at once, a on seedsA and b on
+// seedsB, each at the phase's rate with b's sends half a period after a's,
+// so whatever else the machine does hits both alike.
+func interleavedLatency(ctx context.Context, a, b *workload, seedsA, seedsB []string, topic string) (resA, resB [2]time.Duration, err error) {
+	pa, err := a.newPaced(ctx, seedsA, topic)
+	if err != nil {
+		return resA, resB, err
 	}
-	if e := firstErr.Load(); e != nil {
-		return 0, 0, fmt.Errorf("produce: %w", e.(error))
+	pb, err := b.newPaced(ctx, seedsB, topic)
+	if err != nil {
+		pa.cl.Close()
+		return resA, resB, err
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(lats) == 0 {
-		return 0, 0, fmt.Errorf("no latency samples")
+	tick := time.NewTicker(time.Second / time.Duration(2*a.rate))
+	defer tick.Stop()
+	for i, end := 0, time.Now().Add(a.duration); time.Now().Before(end) && ctx.Err() == nil; i++ {
+		<-tick.C
+		if i%2 == 0 {
+			pa.send(ctx)
+		} else {
+			pb.send(ctx)
+		}
 	}
-	slices.Sort(lats)
-	return percentile(lats, 0.50), percentile(lats, 0.99), nil
+	var errA, errB error
+	resA[0], resA[1], errA = pa.finish(ctx)
+	resB[0], resB[1], errB = pb.finish(ctx)
+	return resA, resB, errors.Join(errA, errB)
 }
 
 // percentile of sorted samples (nearest rank).
