@@ -554,3 +554,27 @@ func TestRestartWithFullSpool(t *testing.T) {
 		t.Fatal("trail after restart with a full spool does not verify")
 	}
 }
+
+func TestEnsureTopicRefusesCompactedTopic(t *testing.T) {
+	tc := newTestCluster(t)
+	cl, err := kgo.NewClient(tc.opts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 3, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, "compacted"); err != nil {
+		t.Fatal(err)
+	}
+	err = EnsureTopic(ctx, cl, TopicConfig{Name: "compacted"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "must not be compacted") {
+		t.Fatalf("EnsureTopic on a compacted topic: %v", err)
+	}
+	// An existing append-only topic is accepted as is.
+	if err := EnsureTopic(ctx, cl, TopicConfig{Name: "plain", ReplicationFactor: 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := EnsureTopic(ctx, cl, TopicConfig{Name: "plain", ReplicationFactor: 1}, nil); err != nil {
+		t.Fatalf("second EnsureTopic: %v", err)
+	}
+}
