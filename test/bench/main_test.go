@@ -1,0 +1,32 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBenchSmoke runs one tiny in-process round so a change elsewhere (the
+// config format, the proxy API) that breaks `make bench` fails `make test`.
+func TestBenchSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out, log bytes.Buffer
+	err := run(ctx, []string{"-inprocess", "-rounds", "1", "-duration", "200ms", "-prefill", "2000", "-latency-rate", "200"}, &out, &log)
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, log.String())
+	}
+	for _, want := range []string{"produce MB/s", "consume MB/s", "produce p99 ms", "interleaved p99 ms", "kguard CPU s/GB"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("bench table has no %q row:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "NaN") || strings.Contains(out.String(), "Inf") {
+		t.Errorf("bench table has a NaN or Inf:\n%s", out.String())
+	}
+}
