@@ -20,7 +20,7 @@ const maxAuditResources = 100
 // caller fails the request closed.
 func (c *authzCall) auditDecision() error {
 	decision, code := audit.DecisionAllow, int16(0)
-	if !c.dec.AllAllowed() {
+	if !c.dec.AllAllowed() && c.effectivelyDenied() {
 		decision = audit.DecisionDeny
 		code, _ = c.firstDenial()
 	}
@@ -142,4 +142,35 @@ func countRecords(b []byte) int64 {
 		b = b[size:]
 	}
 	return n
+}
+
+// effectivelyDenied reports whether a decision that is not all-allowed
+// refuses any part of the request. Some denied actions only select an
+// alternative, as on a broker: Create Cluster on CreateTopics (Create on the
+// topic suffices), the Create actions of a Metadata request (no
+// auto-creation), Describe Cluster on ListGroups (the listing is filtered).
+func (c *authzCall) effectivelyDenied() bool {
+	if len(c.dec.Violations) > 0 {
+		return true
+	}
+	acts := c.preq.Actions
+	switch c.hdr.APIKey {
+	case 16:
+		return false
+	case 19:
+		for i := 1; i < len(acts) && i < len(c.dec.Results); i++ {
+			if !c.allowed(0) && !c.allowed(i) {
+				return true
+			}
+		}
+		return false
+	case 3:
+		for i := range acts {
+			if acts[i].Operation == policy.Describe && !c.allowed(i) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
 }

@@ -625,6 +625,17 @@ func testMetadataListGroups(t *testing.T, e *azEnv) {
 	if len(groups) != 1 || groups[0] != "g-alice" {
 		t.Fatalf("ListGroups for alice: %q, want [g-alice]", groups)
 	}
+	// Audited as an allowed listing, then the filter decision hiding g-bob.
+	var lgEvents []audit.Event
+	for _, ev := range e.events.of(audit.EventAuthzDecision) {
+		if ev.What != nil && ev.What.APIKey == 16 && ev.Who.Principal == "User:alice" {
+			lgEvents = append(lgEvents, ev)
+		}
+	}
+	if len(lgEvents) != 2 || lgEvents[0].Outcome.Decision != audit.DecisionAllow || lgEvents[1].Outcome.Decision != audit.DecisionDeny ||
+		!strings.Contains(lgEvents[1].Outcome.Reasons[0], "Group names hidden") || strings.Contains(lgEvents[1].Outcome.Reasons[0], ": 0 of") {
+		t.Fatalf("ListGroups audit events: %+v", lgEvents)
+	}
 	listed, err := adm.ListGroups(ctx)
 	if err != nil {
 		t.Fatal(err)
