@@ -244,3 +244,74 @@ func TestMalformedFrameClosesOnlyThatConnection(t *testing.T) {
 	consWG.Wait()
 	checkExact(t, "clients beside the malformed connections", sent, got.snapshot())
 }
+
+// rawRequest frames a kmsg request with a client id "raw".
+func rawRequest(req kmsg.Request, corr int32) []byte {
+	return rawFrame(req.Key(), req.GetVersion(), corr, req.IsFlexible(), req.AppendTo(nil))
+}
+
+// readResponse reads one response frame and returns its correlation id.
+func readResponse(t *testing.T, conn net.Conn) int32 {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var sz [4]byte
+	if _, err := io.ReadFull(conn, sz[:]); err != nil {
+		t.Fatalf("reading a response: %v", err)
+	}
+	body := make([]byte, binary.BigEndian.Uint32(sz[:]))
+	if _, err := io.ReadFull(conn, body); err != nil {
+		t.Fatalf("reading a response: %v", err)
+	}
+	return int32(binary.BigEndian.Uint32(body))
+}
+
+// TestAcksZeroPipelined writes, in one burst on one connection, Metadata,
+// an acks=0 Produce (no response), and Metadata again: kguard must answer
+// exactly the two Metadata requests, in order, with their correlation ids.
+func TestAcksZeroPipelined(t *testing.T) {
+	env := harness.Start(t, harness.Options{})
+	createTopic(t, env, "acks0-raw", 1)
+	conn, err := net.Dial("tcp", env.Bootstrap())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	av := apiVersionsRaw(t, conn)
+	var produceMax, metadataMax int16 = -1, -1
+	for _, k := range av.ApiKeys {
+		switch k.ApiKey {
+		case 0:
+			produceMax = k.MaxVersion
+		case 3:
+			metadataMax = k.MaxVersion
+		}
+	}
+	if produceMax < 3 || metadataMax < 1 {
+		t.Fatalf("kguard advertises Produce up to v%d and Metadata up to v%d", produceMax, metadataMax)
+	}
+	md := kmsg.NewPtrMetadataRequest()
+	md.SetVersion(min(metadataMax, 12))
+	prod := kmsg.NewPtrProduceRequest()
+	prod.SetVersion(min(produceMax, 12)) // v13+ names topics by id
+	prod.Acks = 0
+	prod.TimeoutMillis = 1000
+	var burst []byte
+	burst = append(burst, rawRequest(md, 10)...)
+	burst = append(burst, rawRequest(prod, 11)...)
+	burst = append(burst, rawRequest(md, 12)...)
+	if _, err := conn.Write(burst); err != nil {
+		t.Fatal(err)
+	}
+	if got := readResponse(t, conn); got != 10 {
+		t.Fatalf("first response has correlation id %d, want 10", got)
+	}
+	if got := readResponse(t, conn); got != 12 {
+		t.Fatalf("second response has correlation id %d, want 12 (the acks=0 produce must get none)", got)
+	}
+	// Nothing else arrives.
+	_ = conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	var one [1]byte
+	if n, err := conn.Read(one[:]); n > 0 {
+		t.Fatalf("unexpected extra response bytes (err %v)", err)
+	}
+}

@@ -400,3 +400,22 @@ func TestKgoConsumerGroupKIP848(t *testing.T) {
 	}
 	t.Logf("ConsumerGroupHeartbeat (key 68): kguard relayed %v, brokers saw %d; JoinGroup: %d", after-before, hb.Hits(), join.Hits())
 }
+
+// TestKgoAcksZero produces with acks=0 (no response from the broker, none
+// expected by the client): kguard must not wait for the missing responses,
+// and every record must arrive.
+func TestKgoAcksZero(t *testing.T) {
+	env := harness.Start(t, harness.Options{})
+	const topic, parts, n = "kgo-acks0", 3, 2000
+	createTopic(t, env, topic, parts)
+	ctx := testCtx(t, 30*time.Second)
+	noAck := client(t, env, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite())
+	sent := produceNumbered(ctx, t, noAck, topic, parts, n)
+	got := consumeNumbered(t, env, topic, n)
+	checkExact(t, "kgo acks=0", sent, got)
+	bad := counterValue(t, env.Registry, "kguard_connection_closes_total", nil) -
+		counterValue(t, env.Registry, "kguard_connection_closes_total", map[string]string{"reason": "client closed"})
+	if bad != 0 {
+		t.Errorf("kguard closed %v connections for reasons other than the client closing", bad)
+	}
+}
