@@ -286,3 +286,48 @@ func TestBrokerRestartWhileProducing(t *testing.T) {
 		t.Errorf("no broker was restarted with open connections (%d restarts, %d connections cut)", restarts.Load(), severed.Load())
 	}
 }
+
+// TestBrokerJoinsLater adds a fourth broker to the running cluster: kguard
+// must give it a listener without a restart, advertise only that listener,
+// and carry traffic to partitions it leads.
+func TestBrokerJoinsLater(t *testing.T) {
+	env := harness.Start(t, harness.Options{})
+	const topic, parts, n = "joins-later", 3, 900
+	createTopic(t, env, topic, parts)
+	node, _, err := env.Cluster.AddNode(-1, 0)
+	if err != nil {
+		t.Fatalf("adding a broker: %v", err)
+	}
+	for p := range int32(parts) {
+		if err := env.Cluster.MoveTopicPartition(topic, p, node); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prod := client(t, env, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	sent := produceNumbered(testCtx(t, 30*time.Second), t, prod, topic, parts, n)
+	got := consumeNumbered(t, env, topic, n)
+	checkExact(t, "partitions led by the new broker", sent, got)
+
+	kg, ok := env.Proxy.BrokerAddrs()[node]
+	if !ok {
+		t.Fatalf("kguard has no listener for broker %d: %v", node, env.Proxy.BrokerAddrs())
+	}
+	md, err := kadm.NewClient(client(t, env)).BrokerMetadata(testCtx(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, b := range md.Brokers {
+		addr := net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
+		if b.NodeID == node {
+			found = addr == kg
+		}
+		if addr == env.Proxy.UpstreamAddrs()[b.NodeID] {
+			t.Errorf("metadata names broker %d at its upstream address %s", b.NodeID, addr)
+		}
+	}
+	if !found {
+		t.Errorf("metadata through kguard does not name broker %d at kguard's listener %s: %+v", node, kg, md.Brokers)
+	}
+	t.Logf("broker %d joined; kguard serves it at %s (upstream %s)", node, kg, env.Proxy.UpstreamAddrs()[node])
+}
