@@ -411,3 +411,68 @@ func TestNoUpstreamAddressLeaks(t *testing.T) {
 		t.Errorf("address leak: %s", l)
 	}
 }
+
+// TestDescribeConfigsListenersRedacted makes the brokers answer
+// DescribeConfigs the way a real Kafka broker does, with its listeners and
+// advertised.listeners (kfake has no such configs, so a control function
+// answers), and checks that clients see kguard's addresses there instead.
+func TestDescribeConfigsListenersRedacted(t *testing.T) {
+	env := harness.Start(t, harness.Options{})
+	up := env.Proxy.UpstreamAddrs()
+	env.Cluster.ControlKey(int16(kmsg.DescribeConfigs), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		env.Cluster.KeepControl()
+		req := r.(*kmsg.DescribeConfigsRequest)
+		resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
+		for _, rr := range req.Resources {
+			res := kmsg.NewDescribeConfigsResponseResource()
+			res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+			node, _ := strconv.Atoi(rr.ResourceName)
+			for _, name := range []string{"listeners", "advertised.listeners"} {
+				v := "PLAINTEXT://" + up[int32(node)]
+				c := kmsg.NewDescribeConfigsResponseResourceConfig()
+				c.Name, c.Value = name, &v
+				syn := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+				sv := v + ",CONTROLLER://127.0.0.1:1"
+				syn.Name, syn.Value = name, &sv
+				c.ConfigSynonyms = append(c.ConfigSynonyms, syn)
+				res.Configs = append(res.Configs, c)
+			}
+			resp.Resources = append(resp.Resources, res)
+		}
+		return resp, nil, true
+	})
+	ctx := testCtx(t, 15*time.Second)
+	tp := &tap{}
+	adm := kadm.NewClient(client(t, env, tp.dialer()))
+	rcs, err := adm.DescribeBrokerConfigs(ctx, 0, 1, 2)
+	if err != nil {
+		t.Fatalf("DescribeConfigs through kguard: %v", err)
+	}
+	kg := env.Proxy.BrokerAddrs()
+	seen := 0
+	for _, rc := range rcs {
+		node, _ := strconv.Atoi(rc.Name)
+		for _, c := range rc.Configs {
+			want := "PLAINTEXT://" + kg[int32(node)]
+			if c.Value == nil || *c.Value != want {
+				t.Errorf("broker %d %s = %v, want %s", node, c.Key, c.Value, want)
+			}
+			seen++
+		}
+	}
+	if seen != 6 {
+		t.Fatalf("saw %d listener configs, want 6", seen)
+	}
+	// Synonyms too, and nothing anywhere else in the bytes.
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	for _, c := range tp.conns {
+		c.mu.Lock()
+		for id, a := range up {
+			if bytes.Contains(c.read.Bytes(), []byte(a)) {
+				t.Errorf("a response names upstream broker %d's address %s", id, a)
+			}
+		}
+		c.mu.Unlock()
+	}
+}
