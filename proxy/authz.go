@@ -299,6 +299,10 @@ func (c *authzCall) dispatch() (*pending, []byte, error) {
 		return c.offsetDelete(r)
 	case *kmsg.DescribeTopicPartitionsRequest:
 		return c.describeTopicPartitions(r)
+	case *kmsg.ShareFetchRequest:
+		return c.shareFetch(r)
+	case *kmsg.ShareAcknowledgeRequest:
+		return c.shareAcknowledge(r)
 	}
 	return c.topLevel()
 }

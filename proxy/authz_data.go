@@ -433,3 +433,91 @@ func (c *authzCall) describeProducers(r *kmsg.DescribeProducersRequest) (*pendin
 	fwd.Topics = keep(r.Topics, denied)
 	return c.forward(&fwd)
 }
+
+// ---- ShareFetch (78), ShareAcknowledge (79) ----
+
+// shareFetch: a denied share group is a top-level 30; otherwise each
+// partition of a denied topic gets 29 (with the acknowledgement error too)
+// and the rest are fetched. Layout: [Read Group] + Read Topic per topic.
+func (c *authzCall) shareFetch(r *kmsg.ShareFetchRequest) (*pending, []byte, error) {
+	if err := c.expectActions(1 + len(r.Topics)); err != nil {
+		return nil, nil, err
+	}
+	if !c.allowed(0) {
+		return c.topLevel()
+	}
+	denied, anyAllowed, err := c.perTopic(len(r.Topics), 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	msg := errMessage(errTopicAuthorization)
+	mk := func(i int) kmsg.ShareFetchResponseTopic {
+		rt := kmsg.NewShareFetchResponseTopic()
+		rt.TopicID = r.Topics[i].TopicID
+		for _, p := range r.Topics[i].Partitions {
+			rp := kmsg.NewShareFetchResponseTopicPartition()
+			rp.Partition, rp.ErrorCode, rp.ErrorMessage = p.Partition, errTopicAuthorization, msg
+			if len(p.AcknowledgementBatches) > 0 {
+				rp.AcknowledgeErrorCode, rp.AcknowledgeErrorMessage = errTopicAuthorization, msg
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		return rt
+	}
+	isDenied := func(i int) bool { return denied[i] }
+	reqKey := func(i int) string { return string(r.Topics[i].TopicID[:]) }
+	if !anyAllowed {
+		resp := r.ResponseKind().(*kmsg.ShareFetchResponse)
+		resp.Topics = mergeInOrder(len(r.Topics), isDenied, mk, reqKey, nil, nil)
+		return c.answer(resp)
+	}
+	c.transform(func(kr kmsg.Response) (bool, error) {
+		resp := kr.(*kmsg.ShareFetchResponse)
+		resp.Topics = mergeInOrder(len(r.Topics), isDenied, mk, reqKey, resp.Topics,
+			func(t *kmsg.ShareFetchResponseTopic) string { return string(t.TopicID[:]) })
+		return true, nil
+	})
+	fwd := *r
+	fwd.Topics = keep(r.Topics, denied)
+	return c.forward(&fwd)
+}
+
+func (c *authzCall) shareAcknowledge(r *kmsg.ShareAcknowledgeRequest) (*pending, []byte, error) {
+	if err := c.expectActions(1 + len(r.Topics)); err != nil {
+		return nil, nil, err
+	}
+	if !c.allowed(0) {
+		return c.topLevel()
+	}
+	denied, anyAllowed, err := c.perTopic(len(r.Topics), 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	msg := errMessage(errTopicAuthorization)
+	mk := func(i int) kmsg.ShareAcknowledgeResponseTopic {
+		rt := kmsg.NewShareAcknowledgeResponseTopic()
+		rt.TopicID = r.Topics[i].TopicID
+		for _, p := range r.Topics[i].Partitions {
+			rp := kmsg.NewShareAcknowledgeResponseTopicPartition()
+			rp.Partition, rp.ErrorCode, rp.ErrorMessage = p.Partition, errTopicAuthorization, msg
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		return rt
+	}
+	isDenied := func(i int) bool { return denied[i] }
+	reqKey := func(i int) string { return string(r.Topics[i].TopicID[:]) }
+	if !anyAllowed {
+		resp := r.ResponseKind().(*kmsg.ShareAcknowledgeResponse)
+		resp.Topics = mergeInOrder(len(r.Topics), isDenied, mk, reqKey, nil, nil)
+		return c.answer(resp)
+	}
+	c.transform(func(kr kmsg.Response) (bool, error) {
+		resp := kr.(*kmsg.ShareAcknowledgeResponse)
+		resp.Topics = mergeInOrder(len(r.Topics), isDenied, mk, reqKey, resp.Topics,
+			func(t *kmsg.ShareAcknowledgeResponseTopic) string { return string(t.TopicID[:]) })
+		return true, nil
+	})
+	fwd := *r
+	fwd.Topics = keep(r.Topics, denied)
+	return c.forward(&fwd)
+}
