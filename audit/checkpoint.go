@@ -57,11 +57,17 @@ func NewSigner(key ed25519.PrivateKey) (*Signer, error) {
 // PublicKey returns the verification key.
 func (s *Signer) PublicKey() ed25519.PublicKey { return s.key.Public().(ed25519.PublicKey) }
 
-// sign builds a signed checkpoint.
-func (s *Signer) sign(origin string, size uint64, root []byte) *Checkpoint {
+// sign builds a signed checkpoint of t.
+func (s *Signer) sign(origin string, t *tree) *Checkpoint {
+	size, root := t.size(), t.root()
+	var rng [][]byte
+	for _, h := range t.r.Hashes() {
+		rng = append(rng, append([]byte(nil), h...))
+	}
 	return &Checkpoint{
 		Origin: origin, Size: size, Root: root, KeyID: s.keyID,
 		Signature: ed25519.Sign(s.key, CheckpointBody(origin, size, root)),
+		Range:     rng,
 	}
 }
 
@@ -226,6 +232,11 @@ func (t *tree) root() []byte {
 }
 
 func treeFromHashes(size uint64, hashes [][]byte) (*tree, error) {
+	for _, h := range hashes {
+		if len(h) != HashSize {
+			return nil, fmt.Errorf("audit: merkle range hash of %d bytes", len(h))
+		}
+	}
 	r, err := merkleFactory.NewRange(0, size, hashes)
 	if err != nil {
 		return nil, fmt.Errorf("audit: restore merkle range: %w", err)

@@ -179,6 +179,12 @@ type Checkpoint struct {
 	Root      []byte `json:"root"` // RFC 6962 root hash (base64 in JSON)
 	KeyID     string `json:"key_id"`
 	Signature []byte `json:"sig"` // Ed25519 over CheckpointBody (base64 in JSON)
+	// Range is the compact range of the tree [0, Size): the hashes of its
+	// perfect subtrees, largest first (base64 in JSON). It hashes to Root,
+	// so it is covered by the signature; a verifier that lacks the events
+	// before this checkpoint (expired by retention) continues the tree
+	// from here.
+	Range [][]byte `json:"range,omitempty"`
 }
 
 // Encode returns the canonical encoding of e: compact JSON with the fields
@@ -236,6 +242,8 @@ func (e *Event) validate() error {
 		return fmt.Errorf("%w event: where.instance is empty", ErrMalformed)
 	case e.Type == EventCheckpoint && e.Checkpoint == nil:
 		return fmt.Errorf("%w event: checkpoint event without checkpoint", ErrMalformed)
+	case e.Checkpoint != nil && len(e.Checkpoint.Range) > 64:
+		return fmt.Errorf("%w event: checkpoint range of %d hashes", ErrMalformed, len(e.Checkpoint.Range))
 	case e.Type == EventGap && e.Gap == nil:
 		return fmt.Errorf("%w event: gap event without gap", ErrMalformed)
 	}

@@ -530,7 +530,7 @@ func (r *Recorder) checkpointLocked() {
 	if r.tree.size() == 0 || r.sinceCkpt == 0 {
 		return
 	}
-	ck := r.cfg.Signer.sign(r.cfg.InstanceID, r.tree.size(), r.tree.root())
+	ck := r.cfg.Signer.sign(r.cfg.InstanceID, r.tree)
 	ev := Event{Type: EventCheckpoint, Checkpoint: ck}
 	bp, err := r.body(&ev)
 	if err != nil {

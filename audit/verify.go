@@ -40,7 +40,7 @@ const (
 	FindingBadSignature   FindingKind = "bad_signature"   // checkpoint signature or origin invalid
 	FindingRootMismatch   FindingKind = "root_mismatch"   // checkpoint root differs from the events' Merkle root
 	FindingUnverifiable   FindingKind = "unverifiable"    // checkpoint root cannot be recomputed (missing prefix)
-	FindingPrefixMissing  FindingKind = "prefix_missing"  // chain does not start at seq 1 (retention?)
+	FindingPrefixMissing  FindingKind = "prefix_missing"  // chain does not start at seq 1 (retention or DeleteRecords)
 	FindingNoCheckpoint   FindingKind = "no_checkpoint"   // events after the last checkpoint are covered by the chain only
 	FindingMultiPartition FindingKind = "multi_partition" // one instance's events in several partitions
 )
@@ -76,6 +76,7 @@ type InstanceReport struct {
 	Checkpoints         int
 	VerifiedCheckpoints int    // signature and root both verified
 	VerifiedSize        uint64 // largest tree size covered by a verified checkpoint
+	AnchoredAt          uint64 // seq of the checkpoint the tree was continued from (0: from seq 1)
 	Partitions          []int32
 }
 
@@ -143,6 +144,10 @@ type VerifyConfig struct {
 	PublicKeys []ed25519.PublicKey
 	// ProgressEvery writes a progress line every this many records (default 10000).
 	ProgressEvery int
+	// AllowPrefixLoss accepts a chain that does not start at seq 1 (the
+	// head of the topic expired by retention) as a warning. By default it
+	// is an error: DeleteRecords by a superuser truncates the head too.
+	AllowPrefixLoss bool
 }
 
 // entry is what the verifier keeps per record (no payloads).
@@ -269,7 +274,7 @@ func Verify(ctx context.Context, cfg VerifyConfig, progress io.Writer) (Report, 
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		rep.Instances = append(rep.Instances, checkInstance(&rep, n, insts[n], cfg.PublicKeys))
+		rep.Instances = append(rep.Instances, checkInstance(&rep, n, insts[n], cfg.PublicKeys, cfg.AllowPrefixLoss))
 	}
 	sort.SliceStable(rep.Findings, func(i, j int) bool {
 		a, b := rep.Findings[i], rep.Findings[j]
@@ -312,7 +317,7 @@ func addRecord(rep *Report, insts map[string]*instState, rec *kgo.Record) {
 // checkInstance verifies one instance's chain. Events are grouped by seq
 // and walked in seq order; among several different events with one seq the
 // one that chains to its predecessor and successor is the genuine one.
-func checkInstance(rep *Report, name string, st *instState, keys []ed25519.PublicKey) InstanceReport {
+func checkInstance(rep *Report, name string, st *instState, keys []ed25519.PublicKey, allowPrefixLoss bool) InstanceReport {
 	ir := InstanceReport{Instance: name}
 	for p := range st.partitions {
 		ir.Partitions = append(ir.Partitions, p)
@@ -376,8 +381,12 @@ func checkInstance(rep *Report, name string, st *instState, keys []ed25519.Publi
 		}
 		switch {
 		case head == nil && s != 1:
-			add(SeverityWarning, FindingPrefixMissing, s, es[variants[0]].pos,
-				"chain starts at seq %d: earlier events are not on the topic (expired by retention, or deleted)", s)
+			sev := SeverityError
+			if allowPrefixLoss {
+				sev = SeverityWarning
+			}
+			add(sev, FindingPrefixMissing, s, es[variants[0]].pos,
+				"chain starts at seq %d: events 1..%d are not on the topic (expired by retention, or deleted)", s, s-1)
 			treeOK = false
 		case head != nil && s > head.seq+1:
 			add(SeverityError, FindingDeleted, head.seq+1, es[variants[0]].pos,
@@ -427,12 +436,23 @@ func checkInstance(rep *Report, name string, st *instState, keys []ed25519.Publi
 				add(SeverityError, FindingBadSignature, s, c.pos, "checkpoint covers %d events but is event %d", c.ckpt.Size, s)
 				ok = false
 			case !treeOK:
+				// Anchor: continue the tree from the signed compact range.
+				at, err := treeFromHashes(c.ckpt.Size, c.ckpt.Range)
+				if err != nil || !bytes.Equal(at.root(), c.ckpt.Root) {
+					add(SeverityError, FindingBadSignature, s, c.pos, "checkpoint range does not hash to its signed root")
+					ok = false
+					break
+				}
 				add(SeverityWarning, FindingUnverifiable, s, c.pos,
-					"root over events 1..%d cannot be recomputed: not all of them are on the topic", c.ckpt.Size)
-				ok = false
+					"root over events 1..%d cannot be recomputed (not all of them are on the topic); later checkpoints are verified from this one's signed range", c.ckpt.Size)
+				tr, treeOK, ok = at, true, false
+				ir.AnchoredAt = s
 			case !bytes.Equal(tr.root(), c.ckpt.Root):
 				add(SeverityError, FindingRootMismatch, s, c.pos,
 					"signed Merkle root over events 1..%d does not match the events on the topic (an event in that range was altered, inserted or deleted)", c.ckpt.Size)
+				ok = false
+			case c.ckpt.Range != nil && !rangeEqual(tr.r.Hashes(), c.ckpt.Range):
+				add(SeverityError, FindingBadSignature, s, c.pos, "checkpoint range is not the compact range of events 1..%d", c.ckpt.Size)
 				ok = false
 			}
 			if ok {
@@ -523,6 +543,8 @@ type VerifyOptions struct {
 	PublicKeyFiles []string // PEM Ed25519 public keys (see GenerateKeyFile)
 	ProgressEvery  int
 	Timeout        time.Duration // 0: no limit beyond ctx
+	// AllowPrefixLoss: see VerifyConfig (a CLI flag such as --allow-expired).
+	AllowPrefixLoss bool
 }
 
 // RunVerify runs Verify with opts and writes progress and the report to
@@ -546,7 +568,8 @@ func RunVerify(ctx context.Context, opts VerifyOptions, out io.Writer) error {
 		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
 		defer cancel()
 	}
-	rep, err := Verify(ctx, VerifyConfig{ClientOpts: cops, Topic: opts.Topic, PublicKeys: keys, ProgressEvery: opts.ProgressEvery}, out)
+	rep, err := Verify(ctx, VerifyConfig{ClientOpts: cops, Topic: opts.Topic, PublicKeys: keys,
+		ProgressEvery: opts.ProgressEvery, AllowPrefixLoss: opts.AllowPrefixLoss}, out)
 	if err != nil {
 		return err
 	}
@@ -557,4 +580,16 @@ func RunVerify(ctx context.Context, opts VerifyOptions, out io.Writer) error {
 		return fmt.Errorf("%w: %d problem(s) in %s", ErrVerifyFailed, rep.Errors(), rep.Topic)
 	}
 	return nil
+}
+
+func rangeEqual(a, b [][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !bytes.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
 }

@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"os"
 	"path/filepath"
@@ -250,4 +251,41 @@ func TestVerifyTransactionalWriteDoesNotHang(t *testing.T) {
 	rep := verifyTopic(t, tc.opts(), "txn", keys.pub)
 	logReport(t, rep)
 	wantFinding(t, rep, FindingInserted, seqOf(t, recs[3]), forged.Offset)
+}
+
+// TestVerifyTruncatedHead: DeleteRecords by a superuser removes the head of
+// the topic; strict verification fails, AllowPrefixLoss (for retention)
+// only warns.
+func TestVerifyTruncatedHead(t *testing.T) {
+	tc := newTestCluster(t)
+	keys := newTestKeys(t)
+	recs := trail(t, tc, keys, "head", 60)
+	cl, err := kgo.NewClient(tc.opts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var offs kadm.Offsets
+	offs.Add(kadm.Offset{Topic: "head", Partition: 0, At: 10})
+	res, err := kadm.NewClient(cl).DeleteRecords(context.Background(), offs)
+	if err == nil {
+		err = res.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := verifyTopic(t, tc.opts(), "head", keys.pub)
+	wantFinding(t, rep, FindingPrefixMissing, seqOf(t, recs[10]), 10)
+
+	rep, err = Verify(context.Background(), VerifyConfig{ClientOpts: tc.opts(), Topic: "head",
+		PublicKeys: []ed25519.PublicKey{keys.pub}, AllowPrefixLoss: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := rep.Instances[0]
+	if !rep.OK() || !rep.Has(FindingPrefixMissing) || !rep.Has(FindingUnverifiable) ||
+		in.AnchoredAt == 0 || in.VerifiedCheckpoints != in.Checkpoints-1 || in.VerifiedSize != in.LastSeq-1 {
+		logReport(t, rep)
+		t.Fatal("with AllowPrefixLoss a truncated head must warn, not fail")
+	}
 }
