@@ -299,6 +299,14 @@ func (c *authzCall) dispatch() (*pending, []byte, error) {
 		return c.offsetDelete(r)
 	case *kmsg.DescribeTopicPartitionsRequest:
 		return c.describeTopicPartitions(r)
+	case *kmsg.ShareGroupDescribeRequest:
+		return c.shareGroupDescribe(r)
+	case *kmsg.StreamsGroupDescribeRequest:
+		return c.streamsGroupDescribe(r)
+	case *kmsg.AlterClientQuotasRequest:
+		return c.alterClientQuotas(r)
+	case *kmsg.AlterReplicaLogDirsRequest:
+		return c.alterReplicaLogDirs(r)
 	case *kmsg.ShareFetchRequest:
 		return c.shareFetch(r)
 	case *kmsg.ShareAcknowledgeRequest:

@@ -519,3 +519,37 @@ func (c *authzCall) describeTopicPartitions(r *kmsg.DescribeTopicPartitionsReque
 	fwd.Topics = keep(r.Topics, denied)
 	return c.forward(&fwd)
 }
+
+// ---- AlterClientQuotas (49), AlterReplicaLogDirs (34): 31 per entry ----
+
+func (c *authzCall) alterClientQuotas(r *kmsg.AlterClientQuotasRequest) (*pending, []byte, error) {
+	resp := r.ResponseKind().(*kmsg.AlterClientQuotasResponse)
+	for _, e := range r.Entries {
+		re := kmsg.NewAlterClientQuotasResponseEntry()
+		re.ErrorCode, re.ErrorMessage = errClusterAuthorization, errMessage(errClusterAuthorization)
+		for _, en := range e.Entity {
+			ent := kmsg.NewAlterClientQuotasResponseEntryEntity()
+			ent.Type, ent.Name = en.Type, en.Name
+			re.Entity = append(re.Entity, ent)
+		}
+		resp.Entries = append(resp.Entries, re)
+	}
+	return c.answer(resp)
+}
+
+func (c *authzCall) alterReplicaLogDirs(r *kmsg.AlterReplicaLogDirsRequest) (*pending, []byte, error) {
+	resp := r.ResponseKind().(*kmsg.AlterReplicaLogDirsResponse)
+	for _, d := range r.Dirs {
+		for _, t := range d.Topics {
+			rt := kmsg.NewAlterReplicaLogDirsResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewAlterReplicaLogDirsResponseTopicPartition()
+				rp.Partition, rp.ErrorCode = p, errClusterAuthorization
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+	}
+	return c.answer(resp)
+}

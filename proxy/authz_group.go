@@ -603,3 +603,59 @@ func (c *authzCall) describeTransactions(r *kmsg.DescribeTransactionsRequest) (*
 	fwd.TransactionalIDs = keep(r.TransactionalIDs, denied)
 	return c.forward(&fwd)
 }
+
+func (c *authzCall) shareGroupDescribe(r *kmsg.ShareGroupDescribeRequest) (*pending, []byte, error) {
+	denied, anyAllowed, err := c.perKey(len(r.GroupIDs))
+	if err != nil {
+		return nil, nil, err
+	}
+	mk := func(i int) kmsg.ShareGroupDescribeResponseGroup {
+		g := kmsg.NewShareGroupDescribeResponseGroup()
+		g.GroupID, g.ErrorCode, g.ErrorMessage = r.GroupIDs[i], errGroupAuthorization, errMessage(errGroupAuthorization)
+		return g
+	}
+	isDenied := func(i int) bool { return denied[i] }
+	reqKey := func(i int) string { return r.GroupIDs[i] }
+	if !anyAllowed {
+		resp := r.ResponseKind().(*kmsg.ShareGroupDescribeResponse)
+		resp.Groups = mergeInOrder(len(r.GroupIDs), isDenied, mk, reqKey, nil, nil)
+		return c.answer(resp)
+	}
+	c.transform(func(kr kmsg.Response) (bool, error) {
+		resp := kr.(*kmsg.ShareGroupDescribeResponse)
+		resp.Groups = mergeInOrder(len(r.GroupIDs), isDenied, mk, reqKey, resp.Groups,
+			func(g *kmsg.ShareGroupDescribeResponseGroup) string { return g.GroupID })
+		return true, nil
+	})
+	fwd := *r
+	fwd.GroupIDs = keep(r.GroupIDs, denied)
+	return c.forward(&fwd)
+}
+
+func (c *authzCall) streamsGroupDescribe(r *kmsg.StreamsGroupDescribeRequest) (*pending, []byte, error) {
+	denied, anyAllowed, err := c.perKey(len(r.Groups))
+	if err != nil {
+		return nil, nil, err
+	}
+	mk := func(i int) kmsg.StreamsGroupDescribeResponseGroup {
+		g := kmsg.NewStreamsGroupDescribeResponseGroup()
+		g.Group, g.ErrorCode, g.ErrorMessage = r.Groups[i], errGroupAuthorization, errMessage(errGroupAuthorization)
+		return g
+	}
+	isDenied := func(i int) bool { return denied[i] }
+	reqKey := func(i int) string { return r.Groups[i] }
+	if !anyAllowed {
+		resp := r.ResponseKind().(*kmsg.StreamsGroupDescribeResponse)
+		resp.Groups = mergeInOrder(len(r.Groups), isDenied, mk, reqKey, nil, nil)
+		return c.answer(resp)
+	}
+	c.transform(func(kr kmsg.Response) (bool, error) {
+		resp := kr.(*kmsg.StreamsGroupDescribeResponse)
+		resp.Groups = mergeInOrder(len(r.Groups), isDenied, mk, reqKey, resp.Groups,
+			func(g *kmsg.StreamsGroupDescribeResponseGroup) string { return g.Group })
+		return true, nil
+	})
+	fwd := *r
+	fwd.Groups = keep(r.Groups, denied)
+	return c.forward(&fwd)
+}

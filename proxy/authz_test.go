@@ -295,6 +295,7 @@ func TestAuthorization(t *testing.T) {
 	t.Run("TenantIsolation", func(t *testing.T) { testTenantIsolation(t, e) })
 	t.Run("Safeguards", func(t *testing.T) { testSafeguards(t, e) })
 	t.Run("ShareFetchPartial", func(t *testing.T) { testShareFetch(t, e) })
+	t.Run("PerAPIAnswers", func(t *testing.T) { testPerAPIAnswers(t, e) })
 	t.Run("UnmappedAPI", func(t *testing.T) { testUnmappedAPI(t, e) })
 	t.Run("BrokenReloadKeepsPolicy", func(t *testing.T) { testBrokenReload(t, e) })
 }
@@ -1113,5 +1114,231 @@ func testShareFetch(t *testing.T, e *azEnv) {
 	}
 	if !sawSecret {
 		t.Fatalf("ShareFetch: no 29 for secret in %+v", resp.Topics)
+	}
+}
+
+// testPerAPIAnswers checks, API by API, the error a broker answers a denial
+// with, and that allowed parts of the same request are still answered by
+// the broker (an error other than the denial code).
+func testPerAPIAnswers(t *testing.T, e *azEnv) {
+	r := e.login(t, "alice")
+	v := func(key int16) int16 { return maxVersion(t, r, key) }
+	check := func(api string, got, want int16) {
+		t.Helper()
+		if got != want {
+			t.Errorf("%s: error %d, want %d", api, got, want)
+		}
+	}
+	msgIs := func(api string, m *string, want string) {
+		t.Helper()
+		if m == nil || !strings.Contains(*m, want) {
+			t.Errorf("%s: message %q, want it to contain %q", api, strPtr(m), want)
+		}
+	}
+
+	// Cluster APIs: 31.
+	dcl := kmsg.NewPtrDescribeClusterRequest()
+	dcl.SetVersion(v(60))
+	dclr := r.roundTrip(dcl).(*kmsg.DescribeClusterResponse)
+	check("DescribeCluster", dclr.ErrorCode, 31)
+	if len(dclr.Brokers) != 0 || dclr.ClusterID != "" {
+		t.Errorf("DescribeCluster denied but shows %d brokers, cluster %q", len(dclr.Brokers), dclr.ClusterID)
+	}
+	da := kmsg.NewPtrDescribeACLsRequest()
+	da.SetVersion(v(29))
+	da.ResourceType, da.ResourcePatternType, da.Operation, da.PermissionType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny, kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+	check("DescribeAcls", r.roundTrip(da).(*kmsg.DescribeACLsResponse).ErrorCode, 31)
+	ca := kmsg.NewPtrCreateACLsRequest()
+	ca.SetVersion(v(30))
+	ca.Creations = []kmsg.CreateACLsRequestCreation{{ResourceType: kmsg.ACLResourceTypeTopic, ResourceName: "secret", ResourcePatternType: kmsg.ACLResourcePatternTypeLiteral,
+		Principal: "User:alice", Host: "*", Operation: kmsg.ACLOperationAll, PermissionType: kmsg.ACLPermissionTypeAllow}}
+	check("CreateAcls", r.roundTrip(ca).(*kmsg.CreateACLsResponse).Results[0].ErrorCode, 31)
+	ds := kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()
+	ds.SetVersion(v(50))
+	check("DescribeUserScramCredentials", r.roundTrip(ds).(*kmsg.DescribeUserSCRAMCredentialsResponse).ErrorCode, 31)
+	as := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+	as.SetVersion(v(51))
+	as.Deletions = []kmsg.AlterUserSCRAMCredentialsRequestDeletion{{Name: "admin", Mechanism: 1}}
+	asr := r.roundTrip(as).(*kmsg.AlterUserSCRAMCredentialsResponse)
+	if len(asr.Results) != 1 || asr.Results[0].User != "admin" || asr.Results[0].ErrorCode != 31 {
+		t.Errorf("AlterUserScramCredentials: %+v", asr.Results)
+	}
+	aq := kmsg.NewPtrAlterClientQuotasRequest()
+	aq.SetVersion(v(49))
+	aq.Entries = []kmsg.AlterClientQuotasRequestEntry{{Entity: []kmsg.AlterClientQuotasRequestEntryEntity{{Type: "user", Name: kmsg.StringPtr("alice")}}}}
+	check("AlterClientQuotas", r.roundTrip(aq).(*kmsg.AlterClientQuotasResponse).Entries[0].ErrorCode, 31)
+
+	// Configs: per resource 31 broker, 29 topic, 30 group; allowed ones answered.
+	dc := kmsg.NewPtrDescribeConfigsRequest()
+	dc.SetVersion(v(32))
+	for _, res := range []struct {
+		t kmsg.ConfigResourceType
+		n string
+	}{{kmsg.ConfigResourceTypeTopic, "orders"}, {kmsg.ConfigResourceTypeBroker, "0"}, {kmsg.ConfigResourceTypeTopic, "secret"}} {
+		rr := kmsg.NewDescribeConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = res.t, res.n
+		dc.Resources = append(dc.Resources, rr)
+	}
+	dcr := r.roundTrip(dc).(*kmsg.DescribeConfigsResponse)
+	if len(dcr.Resources) != 3 {
+		t.Fatalf("DescribeConfigs: %+v", dcr.Resources)
+	}
+	check("DescribeConfigs orders", dcr.Resources[0].ErrorCode, 0)
+	check("DescribeConfigs broker", dcr.Resources[1].ErrorCode, 31)
+	check("DescribeConfigs secret", dcr.Resources[2].ErrorCode, 29)
+	ac := kmsg.NewPtrAlterConfigsRequest()
+	ac.SetVersion(v(33))
+	ac.Resources = []kmsg.AlterConfigsRequestResource{
+		{ResourceType: kmsg.ConfigResourceTypeTopic, ResourceName: "orders", Configs: []kmsg.AlterConfigsRequestResourceConfig{{Name: "min.insync.replicas", Value: kmsg.StringPtr("1")}}},
+		{ResourceType: kmsg.ConfigResourceTypeTopic, ResourceName: "secret", Configs: []kmsg.AlterConfigsRequestResourceConfig{{Name: "retention.ms", Value: kmsg.StringPtr("86400000")}}},
+	}
+	acr := r.roundTrip(ac).(*kmsg.AlterConfigsResponse)
+	check("AlterConfigs orders min.insync.replicas=1", acr.Resources[0].ErrorCode, 44)
+	msgIs("AlterConfigs orders", acr.Resources[0].ErrorMessage, "min.insync.replicas 1 is below the minimum 2")
+	check("AlterConfigs secret", acr.Resources[1].ErrorCode, 29)
+	ia := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	ia.SetVersion(v(44))
+	ia.Resources = []kmsg.IncrementalAlterConfigsRequestResource{
+		{ResourceType: kmsg.ConfigResourceTypeTopic, ResourceName: "orders", Configs: []kmsg.IncrementalAlterConfigsRequestResourceConfig{{Name: "retention.ms", Op: kmsg.IncrementalAlterConfigOpDelete}}},
+		{ResourceType: kmsg.ConfigResourceTypeTopic, ResourceName: "orders", Configs: []kmsg.IncrementalAlterConfigsRequestResourceConfig{{Name: "retention.ms", Op: kmsg.IncrementalAlterConfigOpSet, Value: kmsg.StringPtr("7200000")}}},
+		{ResourceType: kmsg.ConfigResourceTypeBroker, ResourceName: "0", Configs: []kmsg.IncrementalAlterConfigsRequestResourceConfig{{Name: "log.retention.ms", Op: kmsg.IncrementalAlterConfigOpSet, Value: kmsg.StringPtr("7200000")}}},
+	}
+	iar := r.roundTrip(ia).(*kmsg.IncrementalAlterConfigsResponse)
+	check("IncrementalAlterConfigs delete retention.ms", iar.Resources[0].ErrorCode, 44)
+	msgIs("IncrementalAlterConfigs orders", iar.Resources[0].ErrorMessage, "may not be deleted")
+	check("IncrementalAlterConfigs broker", iar.Resources[2].ErrorCode, 31)
+
+	// Topics: 29 per topic or partition, allowed parts answered.
+	cp := kmsg.NewPtrCreatePartitionsRequest()
+	cp.SetVersion(v(37))
+	cp.Topics = []kmsg.CreatePartitionsRequestTopic{{Topic: "secret", Count: 4}}
+	check("CreatePartitions secret", r.roundTrip(cp).(*kmsg.CreatePartitionsResponse).Topics[0].ErrorCode, 29)
+	dt := kmsg.NewPtrDeleteTopicsRequest()
+	dt.SetVersion(v(20))
+	if dt.Version >= 6 {
+		dt.Topics = []kmsg.DeleteTopicsRequestTopic{{Topic: kmsg.StringPtr("secret")}}
+	} else {
+		dt.TopicNames = []string{"secret"}
+	}
+	check("DeleteTopics secret", r.roundTrip(dt).(*kmsg.DeleteTopicsResponse).Topics[0].ErrorCode, 29)
+	dr := kmsg.NewPtrDeleteRecordsRequest()
+	dr.SetVersion(v(21))
+	dr.TimeoutMillis = 5000
+	for _, n := range []string{"orders", "secret"} {
+		dr.Topics = append(dr.Topics, kmsg.DeleteRecordsRequestTopic{Topic: n, Partitions: []kmsg.DeleteRecordsRequestTopicPartition{{Partition: 1, Offset: 0}}})
+	}
+	drr := r.roundTrip(dr).(*kmsg.DeleteRecordsResponse)
+	check("DeleteRecords orders", drr.Topics[0].Partitions[0].ErrorCode, 0)
+	check("DeleteRecords secret", drr.Topics[1].Partitions[0].ErrorCode, 29)
+	lo := kmsg.NewPtrListOffsetsRequest()
+	lo.SetVersion(v(2))
+	lo.ReplicaID = -1
+	for _, n := range []string{"secret", "orders"} {
+		lt := kmsg.NewListOffsetsRequestTopic()
+		lt.Topic = n
+		lp := kmsg.NewListOffsetsRequestTopicPartition()
+		lp.Timestamp = -1
+		lt.Partitions = append(lt.Partitions, lp)
+		lo.Topics = append(lo.Topics, lt)
+	}
+	lor := r.roundTrip(lo).(*kmsg.ListOffsetsResponse)
+	if lor.Topics[0].Topic != "secret" || lor.Topics[0].Partitions[0].ErrorCode != 29 || lor.Topics[0].Partitions[0].Offset != -1 ||
+		lor.Topics[1].Topic != "orders" || lor.Topics[1].Partitions[0].ErrorCode != 0 || lor.Topics[1].Partitions[0].Offset <= 0 {
+		t.Errorf("ListOffsets secret+orders: %+v", lor.Topics)
+	}
+	oe := kmsg.NewPtrOffsetForLeaderEpochRequest()
+	oe.SetVersion(v(23))
+	oe.ReplicaID = -1
+	for _, n := range []string{"orders", "secret"} {
+		oe.Topics = append(oe.Topics, kmsg.OffsetForLeaderEpochRequestTopic{Topic: n, Partitions: []kmsg.OffsetForLeaderEpochRequestTopicPartition{{Partition: 0, CurrentLeaderEpoch: -1, LeaderEpoch: 0}}})
+	}
+	oer := r.roundTrip(oe).(*kmsg.OffsetForLeaderEpochResponse)
+	check("OffsetForLeaderEpoch orders", oer.Topics[0].Partitions[0].ErrorCode, 0)
+	check("OffsetForLeaderEpoch secret", oer.Topics[1].Partitions[0].ErrorCode, 29)
+	dp := kmsg.NewPtrDescribeProducersRequest()
+	dp.SetVersion(v(61))
+	dp.Topics = []kmsg.DescribeProducersRequestTopic{{Topic: "orders", Partitions: []int32{0}}, {Topic: "secret", Partitions: []int32{0}}}
+	dpr := r.roundTrip(dp).(*kmsg.DescribeProducersResponse)
+	check("DescribeProducers orders", dpr.Topics[0].Partitions[0].ErrorCode, 0)
+	check("DescribeProducers secret", dpr.Topics[1].Partitions[0].ErrorCode, 29)
+
+	// Groups.
+	dg := kmsg.NewPtrDescribeGroupsRequest()
+	dg.SetVersion(v(15))
+	dg.Groups = []string{"g-other", "g-alice"}
+	dgr := r.roundTrip(dg).(*kmsg.DescribeGroupsResponse)
+	if dgr.Groups[0].Group != "g-other" || dgr.Groups[0].ErrorCode != 30 || dgr.Groups[1].Group != "g-alice" || dgr.Groups[1].ErrorCode != 0 {
+		t.Errorf("DescribeGroups: %+v", dgr.Groups)
+	}
+	dgs := kmsg.NewPtrDeleteGroupsRequest()
+	dgs.SetVersion(v(42))
+	dgs.Groups = []string{"g-other"}
+	check("DeleteGroups g-other", r.roundTrip(dgs).(*kmsg.DeleteGroupsResponse).Groups[0].ErrorCode, 30)
+	of := kmsg.NewPtrOffsetFetchRequest()
+	of.SetVersion(min(v(9), 9)) // v10 names topics by id
+	of.Groups = []kmsg.OffsetFetchRequestGroup{
+		{Group: "g-alice", Topics: []kmsg.OffsetFetchRequestGroupTopic{{Topic: "orders", Partitions: []int32{0}}, {Topic: "secret", Partitions: []int32{0}}}},
+		{Group: "g-other"},
+	}
+	ofr := r.roundTrip(of).(*kmsg.OffsetFetchResponse)
+	if len(ofr.Groups) != 2 || ofr.Groups[0].ErrorCode != 0 || ofr.Groups[1].ErrorCode != 30 || len(ofr.Groups[1].Topics) != 0 {
+		t.Fatalf("OffsetFetch groups: %+v", ofr.Groups)
+	}
+	if tp := ofr.Groups[0].Topics; len(tp) != 2 || tp[0].Partitions[0].ErrorCode != 0 || tp[0].Partitions[0].Offset != 1 ||
+		tp[1].Topic != "secret" || tp[1].Partitions[0].ErrorCode != 29 || tp[1].Partitions[0].Offset != -1 {
+		t.Errorf("OffsetFetch g-alice orders+secret: %+v", tp)
+	}
+	hb := kmsg.NewPtrHeartbeatRequest()
+	hb.SetVersion(v(12))
+	hb.Group, hb.Generation, hb.MemberID = "g-other", 1, "m"
+	check("Heartbeat g-other", r.roundTrip(hb).(*kmsg.HeartbeatResponse).ErrorCode, 30)
+	sg := kmsg.NewPtrSyncGroupRequest()
+	sg.SetVersion(v(14))
+	sg.Group, sg.Generation, sg.MemberID = "g-other", 1, "m"
+	check("SyncGroup g-other", r.roundTrip(sg).(*kmsg.SyncGroupResponse).ErrorCode, 30)
+	lg := kmsg.NewPtrLeaveGroupRequest()
+	lg.SetVersion(v(13))
+	lg.Group, lg.MemberID = "g-other", "m"
+	lg.Members = []kmsg.LeaveGroupRequestMember{{MemberID: "m"}}
+	check("LeaveGroup g-other", r.roundTrip(lg).(*kmsg.LeaveGroupResponse).ErrorCode, 30)
+	cgh := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	cgh.SetVersion(v(68))
+	cgh.Group, cgh.MemberID, cgh.RebalanceTimeoutMillis, cgh.SubscribedTopicNames = "g-other", "m-0000000000000001", 10000, []string{"orders"}
+	check("ConsumerGroupHeartbeat g-other", r.roundTrip(cgh).(*kmsg.ConsumerGroupHeartbeatResponse).ErrorCode, 30)
+
+	// Transactions.
+	ap := kmsg.NewPtrAddPartitionsToTxnRequest()
+	ap.SetVersion(3)
+	ap.TransactionalID, ap.ProducerID, ap.ProducerEpoch = "tx-alice", 1, 0
+	ap.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: "orders", Partitions: []int32{0}}, {Topic: "secret", Partitions: []int32{0}}}
+	apr := r.roundTrip(ap).(*kmsg.AddPartitionsToTxnResponse)
+	check("AddPartitionsToTxn orders (not attempted)", apr.Topics[0].Partitions[0].ErrorCode, 55)
+	check("AddPartitionsToTxn secret", apr.Topics[1].Partitions[0].ErrorCode, 29)
+	ap.TransactionalID = "tx-other"
+	apr = r.roundTrip(ap).(*kmsg.AddPartitionsToTxnResponse)
+	check("AddPartitionsToTxn tx-other", apr.Topics[0].Partitions[0].ErrorCode, 53)
+	ao := kmsg.NewPtrAddOffsetsToTxnRequest()
+	ao.SetVersion(v(25))
+	ao.TransactionalID, ao.Group = "tx-other", "g-alice"
+	check("AddOffsetsToTxn tx-other", r.roundTrip(ao).(*kmsg.AddOffsetsToTxnResponse).ErrorCode, 53)
+	ao.TransactionalID, ao.Group = "tx-alice", "g-other"
+	check("AddOffsetsToTxn g-other", r.roundTrip(ao).(*kmsg.AddOffsetsToTxnResponse).ErrorCode, 30)
+	et := kmsg.NewPtrEndTxnRequest()
+	et.SetVersion(v(26))
+	et.TransactionalID = "tx-other"
+	check("EndTxn tx-other", r.roundTrip(et).(*kmsg.EndTxnResponse).ErrorCode, 53)
+	to := kmsg.NewPtrTxnOffsetCommitRequest()
+	to.SetVersion(min(v(28), 5)) // v6 names topics by id
+	to.TransactionalID, to.Group, to.Generation = "tx-alice", "g-other", -1
+	to.Topics = []kmsg.TxnOffsetCommitRequestTopic{{Topic: "orders", Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{{Partition: 0, Offset: 1}}}}
+	check("TxnOffsetCommit g-other", r.roundTrip(to).(*kmsg.TxnOffsetCommitResponse).Topics[0].Partitions[0].ErrorCode, 30)
+	to.TransactionalID = "tx-other"
+	check("TxnOffsetCommit tx-other", r.roundTrip(to).(*kmsg.TxnOffsetCommitResponse).Topics[0].Partitions[0].ErrorCode, 53)
+	dtx := kmsg.NewPtrDescribeTransactionsRequest()
+	dtx.SetVersion(v(65))
+	dtx.TransactionalIDs = []string{"tx-alice", "tx-other"}
+	dtxr := r.roundTrip(dtx).(*kmsg.DescribeTransactionsResponse)
+	if len(dtxr.TransactionStates) != 2 || dtxr.TransactionStates[0].ErrorCode == 53 || dtxr.TransactionStates[1].TransactionalID != "tx-other" || dtxr.TransactionStates[1].ErrorCode != 53 {
+		t.Errorf("DescribeTransactions: %+v", dtxr.TransactionStates)
 	}
 }
