@@ -131,7 +131,15 @@ func writeNewFile(path string, data []byte, mode os.FileMode) error {
 }
 
 // LoadPrivateKey reads a PKCS#8 PEM Ed25519 private key file.
+// The file must not be readable by group or others.
 func LoadPrivateKey(path string) (ed25519.PrivateKey, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("audit: signing key: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("audit: signing key %s is accessible by group or others (mode %v); chmod 600 it", path, fi.Mode().Perm())
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("audit: read signing key: %w", err)
@@ -174,11 +182,15 @@ func LoadPublicKey(path string) (ed25519.PublicKey, error) {
 		}
 		return ek, nil
 	case "PRIVATE KEY":
-		k, err := LoadPrivateKey(path)
+		k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("audit: %s: parse private key: %w", path, err)
 		}
-		return k.Public().(ed25519.PublicKey), nil
+		ek, ok := k.(ed25519.PrivateKey)
+		if !ok {
+			return nil, fmt.Errorf("audit: %s: not an Ed25519 key (%T)", path, k)
+		}
+		return ek.Public().(ed25519.PublicKey), nil
 	}
 	return nil, fmt.Errorf("audit: %s: unexpected PEM block %q", path, blk.Type)
 }

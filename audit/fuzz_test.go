@@ -2,11 +2,13 @@ package audit
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"go.uber.org/zap"
@@ -190,4 +192,50 @@ func refRoot(leaves [][]byte) []byte {
 		}
 		return rfc6962.DefaultHasher.HashChildren(refRoot(leaves[:k]), refRoot(leaves[k:]))
 	}
+}
+
+func TestKeyFiles(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "k")
+	pub, err := GenerateKeyFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := GenerateKeyFile(p); err == nil {
+		t.Fatal("GenerateKeyFile overwrote an existing key")
+	}
+	if fromPriv, err := LoadPublicKey(p); err != nil || !fromPriv.Equal(pub) {
+		t.Fatalf("public key from the private key file: %v", err)
+	}
+	if err := os.Chmod(p, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadPrivateKey(p); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("group-readable signing key accepted: %v", err)
+	}
+	if _, err := LoadPublicKey(filepath.Join(dir, "missing")); err == nil {
+		t.Fatal("missing key accepted")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "junk"), []byte("not pem"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadPrivateKey(filepath.Join(dir, "junk")); err == nil {
+		t.Fatal("junk key accepted")
+	}
+	// A signature over one body does not verify another.
+	priv, _ := loadKeyChmod600(t, p)
+	s, _ := NewSigner(priv)
+	ck := s.sign("kg", newTree())
+	ck.Size++
+	if err := VerifyCheckpoint(ck, []ed25519.PublicKey{pub}); err == nil {
+		t.Fatal("altered checkpoint verified")
+	}
+}
+
+func loadKeyChmod600(t *testing.T, p string) (ed25519.PrivateKey, error) {
+	t.Helper()
+	if err := os.Chmod(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return LoadPrivateKey(p)
 }

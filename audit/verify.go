@@ -47,21 +47,21 @@ const (
 
 // Position is where a record is stored.
 type Position struct {
-	Topic     string
-	Partition int32
-	Offset    int64
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
 }
 
 func (p Position) String() string { return fmt.Sprintf("%s/%d@%d", p.Topic, p.Partition, p.Offset) }
 
 // Finding is one problem or observation.
 type Finding struct {
-	Severity Severity
-	Kind     FindingKind
-	Instance string
-	Seq      uint64
-	Position Position
-	Detail   string
+	Severity Severity    `json:"severity"`
+	Kind     FindingKind `json:"kind"`
+	Instance string      `json:"instance"`
+	Seq      uint64      `json:"seq"`
+	Position Position    `json:"position"`
+	Detail   string      `json:"detail"`
 }
 
 func (f Finding) String() string {
@@ -70,22 +70,23 @@ func (f Finding) String() string {
 
 // InstanceReport summarizes one instance's chain.
 type InstanceReport struct {
-	Instance            string
-	Events              int // distinct events in the chain
-	FirstSeq, LastSeq   uint64
-	Checkpoints         int
-	VerifiedCheckpoints int    // signature and root both verified
-	VerifiedSize        uint64 // largest tree size covered by a verified checkpoint
-	AnchoredAt          uint64 // seq of the checkpoint the tree was continued from (0: from seq 1)
-	Partitions          []int32
+	Instance            string  `json:"instance"`
+	Events              int     `json:"events"` // distinct events in the chain
+	FirstSeq            uint64  `json:"first_seq"`
+	LastSeq             uint64  `json:"last_seq"`
+	Checkpoints         int     `json:"checkpoints"`
+	VerifiedCheckpoints int     `json:"verified_checkpoints"` // signature and root both verified
+	VerifiedSize        uint64  `json:"verified_size"`        // largest tree size covered by a verified checkpoint
+	AnchoredAt          uint64  `json:"anchored_at"`          // seq of the checkpoint the tree was continued from (0: from seq 1)
+	Partitions          []int32 `json:"partitions"`
 }
 
 // Report is the verifier's result.
 type Report struct {
-	Topic     string
-	Records   int64
-	Instances []InstanceReport
-	Findings  []Finding
+	Topic     string           `json:"topic"`
+	Records   int64            `json:"records"`
+	Instances []InstanceReport `json:"instances"`
+	Findings  []Finding        `json:"findings"`
 }
 
 // OK reports whether no error-severity finding was made. Warnings (declared
