@@ -177,7 +177,7 @@ func unsnappy(src []byte, limit int) (*[]byte, error) {
 	}
 	// Xerial: header, then int32 length + snappy block, repeated. A stream
 	// may be concatenated with another (a header in the middle is skipped).
-	buf := getBuf(sizeHint(len(src)))
+	buf := getBuf(min(sizeHint(len(src)), limit))
 	b := *buf
 	pos := xerialHeaderLen
 	for pos < len(src) {

@@ -578,11 +578,13 @@ func TestKfakeFetchPathServesRewritten(t *testing.T) {
 				t.Fatalf("rewrite: %v changed=%v", err, changed)
 			}
 			// A partial trailing batch: the first 40 bytes of the last batch.
+			// (kgo may split a flush into more batches when records reach
+			// their partition while the flush is draining.)
 			batches, _, _ := ParseBatches(raw, Options{})
-			if len(batches) != 2 {
-				t.Fatalf("%d batches, want 2", len(batches))
+			if len(batches) < 2 {
+				t.Fatalf("%d batches, want at least 2", len(batches))
 			}
-			partialTail := bytes.Clone(batches[1].Raw[:40])
+			partialTail := bytes.Clone(batches[len(batches)-1].Raw[:40])
 			withTail := append(bytes.Clone(raw), partialTail...)
 			out2, _, err := Rewrite(nil, withTail, Options{}, unmark)
 			if err != nil {
