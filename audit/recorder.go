@@ -384,7 +384,7 @@ func (r *Recorder) syncThrough(seq uint64) error {
 // encodeLocked builds the canonical encoding of the next event: the chain
 // header fields, then body.
 func (r *Recorder) encodeLocked(typ EventType, body []byte, t time.Time) []byte {
-	if t.IsZero() {
+	if y := t.Year(); t.IsZero() || y < 1 || y > 9999 { // RFC 3339 years only
 		t = r.cfg.Now()
 	}
 	b := r.hdr[:0]

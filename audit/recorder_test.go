@@ -121,9 +121,14 @@ func TestEncodingIsCanonical(t *testing.T) {
 	if err := r.Record(ev); err != nil {
 		t.Fatal(err)
 	}
+	odd := sampleEvent(4)
+	odd.Time = time.Date(12000, 1, 1, 0, 0, 0, 0, time.UTC) // not representable in RFC 3339
+	if err := r.Record(odd); err != nil {
+		t.Fatal(err)
+	}
 	closeRecorder(t, r)
 	recs := readTopic(t, tc.opts(), "canon")
-	if len(recs) != 4 {
+	if len(recs) != 5 {
 		t.Fatalf("got %d records", len(recs))
 	}
 	var prev Hash
@@ -150,6 +155,11 @@ func TestEncodingIsCanonical(t *testing.T) {
 	e, _ := DecodeEvent(recs[1].Value)
 	if !e.Time.Equal(ev.Time) || e.Time.Location() != time.UTC || e.Details["a"] != "quote\"<>&" {
 		t.Fatalf("event round trip: %+v", e)
+	}
+	for _, rec := range recs {
+		if _, err := DecodeEvent(rec.Value); err != nil {
+			t.Fatalf("recorded event does not decode: %v", err)
+		}
 	}
 	if strings.Contains(string(recs[1].Value), "payload") {
 		t.Fatal("unexpected field")
