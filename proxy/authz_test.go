@@ -1122,6 +1122,17 @@ func testShareFetch(t *testing.T, e *azEnv) {
 // the broker (an error other than the denial code).
 func testPerAPIAnswers(t *testing.T, e *azEnv) {
 	r := e.login(t, "alice")
+	// State the allowed parts need: a record in orders, a g-alice commit.
+	if resp := r.roundTrip(produceTo(9, -1, nil, []string{"per-api"}, "orders")).(*kmsg.ProduceResponse); resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("setup produce: %d", resp.Topics[0].Partitions[0].ErrorCode)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: "orders", Partition: 0, At: 1})
+	if _, err := kadm.NewClient(e.client(t, "alice")).CommitOffsets(ctx, "g-alice", offs); err != nil {
+		t.Fatalf("setup commit: %v", err)
+	}
 	v := func(key int16) int16 { return maxVersion(t, r, key) }
 	check := func(api string, got, want int16) {
 		t.Helper()
