@@ -345,12 +345,9 @@ var (
 
 func zstdEncoder() (*zstd.Encoder, error) {
 	zstdEncOnce.Do(func() {
-		// EncodeAll is safe for concurrent use; the encoder keeps its own
-		// pool of per-call state.
-		zstdEnc, zstdEncErr = zstd.NewWriter(nil,
-			zstd.WithEncoderLevel(zstd.SpeedDefault),
-			zstd.WithEncoderConcurrency(4),
-		)
+		// EncodeAll is safe for concurrent use; the encoder keeps up to
+		// GOMAXPROCS per-call states (the default concurrency).
+		zstdEnc, zstdEncErr = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault))
 	})
 	return zstdEnc, zstdEncErr
 }

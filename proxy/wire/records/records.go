@@ -122,7 +122,9 @@ type Options struct {
 	// before more than about this much memory is used. Zero means
 	// DefaultMaxDecompressedBytes.
 	MaxDecompressedBytes int
-	// SkipCRC disables the CRC-32C check of RecordBatch v2 entries.
+	// SkipCRC disables the CRC-32C check of RecordBatch v2 entries. Only
+	// for batches passed through: a batch that is re-encoded gets a fresh,
+	// valid CRC, which would hide corruption the check would have caught.
 	SkipCRC bool
 	// RejectLegacy makes decoding fail with ErrLegacy on a magic 0/1
 	// message instead of passing it through. A proxy that must transform
