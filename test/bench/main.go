@@ -226,8 +226,8 @@ func runScenario(ctx context.Context, log io.Writer, sc scenario, w *workload, c
 			} else {
 				res.direct = append(res.direct, pr)
 			}
-			fmt.Fprintf(log, "%s round %d/%d %-6s produce %7.1f MB/s  consume %7.1f MB/s  latency p50 %6.3f ms p99 %6.3f ms\n",
-				sc.name, r+1, rounds, target, pr.produceBytes/1e6, pr.consumeBytes/1e6, ms(pr.p50), ms(pr.p99))
+			fmt.Fprintf(log, "%s round %d/%d %-6s produce %7.1f MB/s (%5.1f records/batch)  consume %7.1f MB/s  latency p50 %6.3f ms p99 %6.3f ms\n",
+				sc.name, r+1, rounds, target, pr.produceBytes/1e6, pr.recsPerBatch, pr.consumeBytes/1e6, ms(pr.p50), ms(pr.p99))
 		}
 		d, k, err := interleavedLatency(ctx, direct, proxied, upAddrs, []string{bootstrap}, "bench-latency")
 		if err != nil {
@@ -254,7 +254,7 @@ func runPhases(ctx context.Context, w *workload, cluster upstream, seeds []strin
 		return pr, err
 	}
 	var pm, cm int64
-	pr.produceBytes, pr.produceRecs, pm, err = w.produceThroughput(ctx, seeds, produceTopic)
+	pr.produceBytes, pr.produceRecs, pm, pr.recsPerBatch, err = w.produceThroughput(ctx, seeds, produceTopic)
 	_ = cluster.deleteTopic(ctx, produceTopic) // free the cluster's memory
 	if err != nil {
 		return pr, err
@@ -375,6 +375,7 @@ func printTable(out io.Writer, rows []scenarioResult, rounds int, d time.Duratio
 		}
 		thr("produce MB/s", func(p phaseResult) float64 { return p.produceBytes }, 1e6, "%.1f", true)
 		thr("produce records/s", func(p phaseResult) float64 { return p.produceRecs }, 1, "%.0f", false)
+		thr("produce records/batch", func(p phaseResult) float64 { return p.recsPerBatch }, 1, "%.1f", false)
 		thr("consume MB/s", func(p phaseResult) float64 { return p.consumeBytes }, 1e6, "%.1f", true)
 		thr("consume records/s", func(p phaseResult) float64 { return p.consumeRecs }, 1, "%.0f", false)
 		lat := func(label string, f func(phaseResult) float64, target bool) {

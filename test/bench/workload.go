@@ -20,7 +20,8 @@ type phaseResult struct {
 	p50, p99                  time.Duration // paced latency, this target alone
 	ip50, ip99                time.Duration // paced latency interleaved with the other target
 	movedBytes                int64         // payload bytes of the throughput phases
-	cpu                       float64       // kguard CPU seconds over the throughput phases (kguard only)
+	recsPerBatch              float64       // produce phase: records per batch the client wrote
+	cpu                       float64       // CPU seconds (see runPhases) over the throughput phases
 }
 
 // workload holds the settings shared by every phase.
@@ -46,16 +47,19 @@ func (w *workload) client(seeds []string, opts ...kgo.Opt) (*kgo.Client, error) 
 // produceThroughput sends records as fast as the client goes for the
 // phase's duration, then waits for every acknowledgement. The rate counts
 // from the first send to the last acknowledgement.
-func (w *workload) produceThroughput(ctx context.Context, seeds []string, topic string) (bytesPerSec, recsPerSec float64, moved int64, err error) {
-	cl, err := w.client(seeds, kgo.DefaultProduceTopic(topic))
+func (w *workload) produceThroughput(ctx context.Context, seeds []string, topic string) (bytesPerSec, recsPerSec float64, moved int64, perBatch float64, err error) {
+	bh := &batchHook{}
+	cl, err := w.client(seeds, kgo.DefaultProduceTopic(topic), kgo.WithHooks(bh))
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	defer cl.Close()
 	// Warm up: metadata and connections are not part of the measurement.
 	if err := cl.ProduceSync(ctx, &kgo.Record{Value: w.value}).FirstErr(); err != nil {
-		return 0, 0, 0, fmt.Errorf("warm-up produce: %w", err)
+		return 0, 0, 0, 0, fmt.Errorf("warm-up produce: %w", err)
 	}
+	bh.batches.Store(0)
+	bh.records.Store(0)
 	var acked atomic.Int64
 	var firstErr atomic.Value
 	start := time.Now()
@@ -70,15 +74,25 @@ func (w *workload) produceThroughput(ctx context.Context, seeds []string, topic 
 		})
 	}
 	if err := cl.Flush(ctx); err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	el := time.Since(start).Seconds()
 	if e := firstErr.Load(); e != nil {
-		return 0, 0, 0, fmt.Errorf("produce: %w", e.(error))
+		return 0, 0, 0, 0, fmt.Errorf("produce: %w", e.(error))
 	}
 	n := acked.Load()
 	moved = n * int64(w.size)
-	return float64(moved) / el, float64(n) / el, moved, nil
+	return float64(moved) / el, float64(n) / el, moved, float64(bh.records.Load()) / float64(max(1, bh.batches.Load())), nil
+}
+
+// batchHook counts the batches and records a producer wrote: a longer
+// round trip lets the client fill bigger batches, which changes what a
+// broker does per record.
+type batchHook struct{ batches, records atomic.Int64 }
+
+func (h *batchHook) OnProduceBatchWritten(_ kgo.BrokerMetadata, _ string, _ int32, m kgo.ProduceBatchMetrics) {
+	h.batches.Add(1)
+	h.records.Add(int64(m.NumRecords))
 }
 
 // consumeThroughput reads topic (whose partitions end at the offsets in
