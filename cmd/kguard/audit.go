@@ -141,6 +141,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		passEnv := fs.String("password-env", "KGUARD_AUDIT_PASSWORD", "environment variable holding the SASL password")
 		timeout := fs.Duration("timeout", 0, "give up after this long (0: no limit)")
 		progress := fs.Int("progress-every", 100000, "print progress every N events")
+		allowExpired := fs.Bool("allow-expired", false, "accept that retention removed the start of the topic (checking starts at the first checkpoint)")
 		if err := parseFlags(fs, args[1:]); err != nil {
 			return err
 		}
@@ -150,7 +151,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return audit.RunVerify(ctx, audit.VerifyOptions{
 			Kafka: audit.KafkaOptions{Brokers: strings.Split(*brokers, ","), TLS: *tlsOn, CAFile: *ca,
 				SASLMechanism: *mech, User: *user, Password: os.Getenv(*passEnv)},
-			Topic: *topic, PublicKeyFiles: keys, ProgressEvery: *progress, Timeout: *timeout,
+			Topic: *topic, PublicKeyFiles: keys, ProgressEvery: *progress, Timeout: *timeout, AllowPrefixLoss: *allowExpired,
 		}, stdout)
 	}
 	return fmt.Errorf("%w: unknown audit command %q", errUsage, args[0])
