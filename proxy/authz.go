@@ -137,8 +137,12 @@ func (s *session) authorize(hdr *wire.RequestHeader, f *wire.Frame, p *pending) 
 		return nil, nil, fmt.Errorf("authorization: %w", err)
 	}
 	c.dec = dec
+	sh.noteRevision(dec.Revision)
 	if err := c.auditDecision(); err != nil {
 		return nil, nil, err
+	}
+	if fr, ok := req.(*kmsg.FetchRequest); ok && p != nil && fr.Version >= 7 && fr.SessionID > 0 && sh.revChanged.Load() {
+		c.recheckFetchSession()
 	}
 	if hdr.APIKey == 3 && p != nil {
 		p.transforms = append(p.transforms, func(r kmsg.Response) (bool, error) {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kguard/kguard/audit"
 	"github.com/kguard/kguard/policy"
 )
 
@@ -520,4 +521,58 @@ func (c *authzCall) shareAcknowledge(r *kmsg.ShareAcknowledgeRequest) (*pending,
 	fwd := *r
 	fwd.Topics = keep(r.Topics, denied)
 	return c.forward(&fwd)
+}
+
+// recheckFetchSession authorizes the topics of an incremental fetch's
+// response again. An incremental fetch names only the partitions that
+// changed; the others come from the broker's fetch session, authorized
+// when they were added. Once the policy has changed (a reload), a
+// partition whose Read was revoked since is answered 29 without its
+// records, as a broker re-checking its session would. Until the first
+// reload this costs nothing.
+func (c *authzCall) recheckFetchSession() {
+	c.transform(func(kr kmsg.Response) (bool, error) {
+		resp := kr.(*kmsg.FetchResponse)
+		if len(resp.Topics) == 0 {
+			return false, nil
+		}
+		names := make([]string, len(resp.Topics))
+		for i := range resp.Topics {
+			names[i] = c.topicLabel(resp.Topics[i].Topic, resp.Topics[i].TopicID)
+		}
+		base := *c.preq
+		base.Details = nil
+		base.Actions = make([]policy.Action, len(names))
+		for i, n := range names {
+			base.Actions[i] = policy.Action{Resource: policy.Topic, Name: n, Operation: policy.Read}
+		}
+		dec, err := c.s.p.authorizer.Authorize(c.s.p.ctx, &base)
+		if err != nil {
+			return false, fmt.Errorf("authorization: fetch session recheck: %w", err)
+		}
+		if len(dec.Results) != len(names) {
+			return false, fmt.Errorf("authorization: fetch session recheck: %d results for %d topics", len(dec.Results), len(names))
+		}
+		if dec.AllAllowed() {
+			return false, nil
+		}
+		for i := range resp.Topics {
+			if dec.Results[i].Allowed {
+				continue
+			}
+			t := &resp.Topics[i]
+			for j := range t.Partitions {
+				p := &t.Partitions[j]
+				*p = kmsg.FetchResponseTopicPartition{Partition: p.Partition}
+				p.Default()
+				p.ErrorCode, p.HighWatermark, p.LastStableOffset, p.LogStartOffset, p.PreferredReadReplica = errTopicAuthorization, -1, -1, -1, -1
+			}
+		}
+		fc := &authzCall{s: c.s, hdr: c.hdr, preq: &base, dec: dec}
+		if err := fc.auditOutcome(audit.DecisionDeny, errTopicAuthorization,
+			append([]string{"fetch session partitions re-checked after a policy change"}, dec.Reasons...), "", ""); err != nil {
+			return false, fmt.Errorf("audit trail unavailable: %w", err)
+		}
+		return true, nil
+	})
 }

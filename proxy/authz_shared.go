@@ -13,6 +13,26 @@ type authzShared struct {
 	tenants    atomic.Pointer[tenantMapper]
 	topics     *topicIDs
 	decomposer policy.Decomposer
+
+	// firstRev is the policy revision of the first decision; revChanged
+	// is set once a decision comes from another revision. From then on,
+	// incremental fetches (whose session partitions were authorized when
+	// they were added, maybe under an older policy) have their responses
+	// checked again.
+	firstRev   atomic.Pointer[string]
+	revChanged atomic.Bool
+}
+
+// noteRevision records the revision of a decision.
+func (a *authzShared) noteRevision(rev string) {
+	if a.revChanged.Load() {
+		return
+	}
+	if first := a.firstRev.Load(); first == nil {
+		a.firstRev.CompareAndSwap(nil, &rev)
+	} else if *first != rev {
+		a.revChanged.Store(true)
+	}
 }
 
 func newAuthzShared() *authzShared {

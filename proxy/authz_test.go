@@ -298,6 +298,7 @@ func TestAuthorization(t *testing.T) {
 	t.Run("PerAPIAnswers", func(t *testing.T) { testPerAPIAnswers(t, e) })
 	t.Run("UnmappedAPI", func(t *testing.T) { testUnmappedAPI(t, e) })
 	t.Run("BrokenReloadKeepsPolicy", func(t *testing.T) { testBrokenReload(t, e) })
+	t.Run("FetchSessionRevocation", func(t *testing.T) { testFetchSessionRevocation(t, e) })
 }
 
 // One produce and one fetch request naming an allowed and a denied topic:
@@ -1351,5 +1352,43 @@ func testPerAPIAnswers(t *testing.T, e *azEnv) {
 	dtxr := r.roundTrip(dtx).(*kmsg.DescribeTransactionsResponse)
 	if len(dtxr.TransactionStates) != 2 || dtxr.TransactionStates[0].ErrorCode == 53 || dtxr.TransactionStates[1].TransactionalID != "tx-other" || dtxr.TransactionStates[1].ErrorCode != 53 {
 		t.Errorf("DescribeTransactions: %+v", dtxr.TransactionStates)
+	}
+}
+
+// Revoking Read reaches a running fetch session: the incremental fetches
+// that name no partition (the broker serves the session's) get 29 for the
+// revoked topic, without its records.
+func testFetchSessionRevocation(t *testing.T, e *azEnv) {
+	r := e.login(t, "alice")
+	if resp := r.roundTrip(produceTo(9, -1, nil, []string{"in-session"}, "orders")).(*kmsg.ProduceResponse); resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("produce: %d", resp.Topics[0].Partitions[0].ErrorCode)
+	}
+	full := fetchFrom(12, nil, "orders")
+	full.SessionID, full.SessionEpoch = 0, 0 // create a fetch session
+	fresp := r.roundTrip(full).(*kmsg.FetchResponse)
+	if fresp.ErrorCode != 0 || fresp.SessionID == 0 || len(fetchedValues(t, &fresp.Topics[0].Partitions[0])) == 0 {
+		t.Fatalf("full fetch: error %d, session %d, topics %+v", fresp.ErrorCode, fresp.SessionID, fresp.Topics)
+	}
+	// Revoke alice's orders ACL.
+	var kept []string
+	for _, line := range strings.Split(azACLs, "\n") {
+		if !strings.Contains(line, `"User:alice", "resource": "Topic", "name": "orders"`) {
+			kept = append(kept, line)
+		}
+	}
+	writeFile(t, filepath.Join(e.dir, "acls", "test.json"), strings.Join(kept, "\n"))
+	_ = os.Remove(filepath.Join(e.dir, "broken.rego"))
+	if err := e.eng.Reload(context.Background()); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	inc := fetchFrom(12, nil)
+	inc.SessionID, inc.SessionEpoch = fresp.SessionID, 1
+	iresp := r.roundTrip(inc).(*kmsg.FetchResponse)
+	if iresp.ErrorCode != 0 || len(iresp.Topics) != 1 {
+		t.Fatalf("incremental fetch: error %d, %d topics", iresp.ErrorCode, len(iresp.Topics))
+	}
+	p := iresp.Topics[0].Partitions[0]
+	if p.ErrorCode != 29 || len(p.RecordBatches) != 0 {
+		t.Fatalf("incremental fetch after revocation: orders error %d with %d bytes of records", p.ErrorCode, len(p.RecordBatches))
 	}
 }
