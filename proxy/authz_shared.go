@@ -28,11 +28,19 @@ func (a *authzShared) noteRevision(rev string) {
 	if a.revChanged.Load() {
 		return
 	}
-	if first := a.firstRev.Load(); first == nil {
-		a.firstRev.CompareAndSwap(nil, &rev)
-	} else if *first != rev {
-		a.revChanged.Store(true)
+	if first := a.firstRev.Load(); first != nil {
+		if *first != rev {
+			a.revChanged.Store(true)
+		}
+		return
 	}
+	a.setFirstRev(rev)
+}
+
+// setFirstRev is noteRevision's slow path, apart so that only it
+// allocates.
+func (a *authzShared) setFirstRev(rev string) {
+	a.firstRev.CompareAndSwap(nil, &rev)
 }
 
 func newAuthzShared() *authzShared {
