@@ -47,7 +47,7 @@ func (k *kfakeUpstream) endOffsets(_ context.Context, topic string) (map[int32]i
 	return out, nil
 }
 func (k *kfakeUpstream) describe() string {
-	return "kfake, 3 brokers in this process (a single-goroutine broker: a client that reads slowly can stall it)"
+	return "kfake, 3 brokers in this process (one goroutine handles every request)"
 }
 func (k *kfakeUpstream) close() { k.c.Close() }
 
