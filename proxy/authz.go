@@ -93,7 +93,7 @@ type authzCall struct {
 // still unknown is decided as the name policy.TopicIDName(id), which no ACL
 // for a real topic matches (fail closed).
 func (s *session) authorize(hdr *wire.RequestHeader, f *wire.Frame, p *pending) (*pending, []byte, error) {
-	sh := s.p.cfg.authz
+	sh := s.p.authz
 	if sh == nil {
 		return nil, nil, errors.New("authorization: proxy configuration was not validated")
 	}

@@ -96,7 +96,7 @@ func (c *authzCall) topicLabel(name string, id [16]byte) string {
 	if name != "" {
 		return name
 	}
-	if n, ok := c.s.p.cfg.authz.topics.name(id); ok {
+	if n, ok := c.s.p.authz.topics.name(id); ok {
 		return n
 	}
 	return policy.TopicIDName(id)

@@ -1,14 +1,15 @@
 package proxy
 
 import (
+	"errors"
 	"sync/atomic"
 
 	"github.com/kguard/kguard/policy"
 )
 
 // authzShared is the proxy-wide authorization state: the compiled tenant
-// mapping and the topic id cache behind the Decomposer. It hangs off the
-// Config (created by Validate) so that every session of a proxy shares it.
+// mapping and the topic id cache behind the Decomposer. Every session of a
+// proxy shares it (Proxy.authz).
 type authzShared struct {
 	tenants    atomic.Pointer[tenantMapper]
 	topics     *topicIDs
@@ -49,17 +50,19 @@ func newAuthzShared() *authzShared {
 	return a
 }
 
-// validateAuthz compiles the tenants section and readies the shared
-// authorization state (kept across calls: the topic id cache survives a
-// second Validate).
+// validateAuthz checks the tenants section.
 func (c *Config) validateAuthz() []error {
+	_, errs := c.Tenants.compile()
+	return errs
+}
+
+// newAuthzFor builds a proxy's shared authorization state from its config.
+func newAuthzFor(c *Config) (*authzShared, error) {
 	m, errs := c.Tenants.compile()
 	if len(errs) > 0 {
-		return errs
+		return nil, errors.Join(errs...)
 	}
-	if c.authz == nil {
-		c.authz = newAuthzShared()
-	}
-	c.authz.tenants.Store(m)
-	return nil
+	a := newAuthzShared()
+	a.tenants.Store(m)
+	return a, nil
 }

@@ -28,10 +28,6 @@ type Config struct {
 	Metrics  MetricsConfig  `yaml:"metrics"`
 	// Tenants maps principals to tenants for the policy (see TenantsConfig).
 	Tenants TenantsConfig `yaml:"tenants"`
-
-	// authz is the proxy-wide authorization state (compiled tenant
-	// mapping, topic id cache), created by Validate.
-	authz *authzShared
 }
 
 // ListenConfig is the client-facing side.

@@ -38,6 +38,7 @@ type Proxy struct {
 	// authorizer decides every request after authentication; nil only
 	// when the operator turned authorization off (policy.disabled).
 	authorizer Authorizer
+	authz      *authzShared // tenant mapping, topic id cache
 	sem        chan struct{}
 	nextID     atomic.Uint64
 
@@ -96,6 +97,9 @@ func New(cfg *Config, opts Options) (*Proxy, error) {
 		return nil, err
 	}
 	p.dialer = d
+	if p.authz, err = newAuthzFor(cfg); err != nil {
+		return nil, err
+	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	return p, nil
 }

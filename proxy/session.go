@@ -291,7 +291,9 @@ func (s *session) respond() {
 				return
 			}
 		}
-		if err == nil && len(s.inflight) == 0 && s.ur.Buffered() == 0 {
+		// Flush unless the next upstream response is already buffered:
+		// a finished response must never wait for a later request's.
+		if err == nil && s.ur.Buffered() == 0 {
 			err = s.cw.Flush()
 		}
 		if err != nil {

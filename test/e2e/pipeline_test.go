@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"net"
-	"os"
 	"testing"
 	"time"
 
@@ -16,18 +15,9 @@ import (
 // partition). The Metadata response is ready at once; kguard must pass it
 // on at once rather than hold it until the Fetch answer arrives.
 //
-// Known bug (found by this test): proxy/session.go respond() flushes the
-// client writer only when len(s.inflight) == 0 && s.ur.Buffered() == 0, so a
-// ready response waits in the buffer while a later request on the same
-// connection is still pending upstream. Each pipelined response is delayed
-// by the next request's processing time (here the 2s long poll; for a
-// producer with several requests in flight, the next produce). Flushing
-// when s.ur.Buffered() == 0 alone fixes it. Until that lands the test runs
-// only with KGUARD_E2E_KNOWN_BUGS=1.
+// This test found kguard flushing only when no request was in flight, which
+// held a ready response until the next pipelined one arrived.
 func TestPipelinedResponseNotHeldBack(t *testing.T) {
-	if os.Getenv("KGUARD_E2E_KNOWN_BUGS") != "1" {
-		t.Skip("known kguard bug (response held until the next pipelined response; see the doc comment); set KGUARD_E2E_KNOWN_BUGS=1 to run")
-	}
 	env := harness.Start(t, harness.Options{})
 	const topic = "pipeline-empty"
 	createTopic(t, env, topic, 1)
