@@ -17,9 +17,9 @@ import (
 
 // authn is the client-facing authentication of one proxy.
 type authn struct {
-	sasl      *auth.Authenticator // nil: no SASL
-	mapper    *auth.PrincipalMapper
-	tls       *tls.Config // downstream TLS, nil for plaintext
+	sasl   *auth.Authenticator // nil: no SASL
+	mapper *auth.PrincipalMapper
+	tls    *tls.Config // downstream TLS, nil for plaintext
 	// anonymous is the principal of unauthenticated clients, nil when
 	// they are refused.
 	anonymous *auth.Principal
