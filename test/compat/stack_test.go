@@ -1,0 +1,243 @@
+// Package compat_test runs real Kafka clients (franz-go, IBM/sarama, kcat,
+// confluent-kafka, kafka-python and the Apache Kafka Java client) through
+// kguard in front of the real Apache Kafka 4.x cluster that
+// test/kafka/cluster.sh starts, in the production topology: kguard talks
+// SASL_SSL + SCRAM-SHA-512 upstream as its own identity, verifying the broker
+// certificates against the test CA; clients log in to kguard with SASL as a
+// test principal; a real policy engine over the shipped policies authorizes
+// every request. It prints a client × operation table and fails on any FAIL.
+package compat_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/kguard/kguard/auth"
+	"github.com/kguard/kguard/internal/testenv"
+	"github.com/kguard/kguard/policy"
+	"github.com/kguard/kguard/proxy"
+	"github.com/kguard/kguard/test/harness"
+)
+
+// The test principal and the names it is granted (policies/acls/compat.json
+// in the policy copy). The topic pattern satisfies the shipped safeguards'
+// topic_name_pattern.
+const (
+	principalUser = "compat"
+	namePrefix    = "compat-"
+)
+
+// stack is kguard in front of the real cluster with a policy engine and a
+// SASL user for the clients.
+type stack struct {
+	kafka    testenv.Kafka
+	env      *harness.Env
+	root     string // repository root
+	user     string // client SASL user (User:compat)
+	password string
+	// kguardAddrs are the broker addresses kguard advertises; upstream the
+	// real ones. A client must only ever see the former.
+	kguardAddrs map[string]bool
+	upstream    map[string]bool
+}
+
+// repoRoot is the repository root (tests run in their package directory).
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	r, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(r, "policies", "kguard.rego")); err != nil {
+		t.Fatalf("repository root %s has no policies/kguard.rego: %v", r, err)
+	}
+	return r
+}
+
+// randHex is n random bytes in hex.
+func randHex(t testing.TB, n int) string {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// copyPolicies copies the shipped policies (without the demo root) to dst
+// and adds acls/compat.json granting User:compat everything on topics and
+// groups named compat-*, and Describe on the cluster.
+func copyPolicies(t testing.TB, root, dst string) {
+	t.Helper()
+	src := filepath.Join(root, "policies")
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			if rel == "demo" {
+				return filepath.SkipDir
+			}
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		if !strings.HasSuffix(p, ".rego") && !strings.HasSuffix(p, ".json") && !strings.HasSuffix(p, ".yaml") {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatalf("copying policies: %v", err)
+	}
+	acl := fmt.Sprintf(`{"compat": [
+  {"principal": "User:%[1]s", "host": "*", "resource": "Topic", "pattern": "PREFIXED", "name": %[2]q, "operation": "All", "permission": "ALLOW"},
+  {"principal": "User:%[1]s", "host": "*", "resource": "Group", "pattern": "PREFIXED", "name": %[2]q, "operation": "All", "permission": "ALLOW"},
+  {"principal": "User:%[1]s", "host": "*", "resource": "Cluster", "pattern": "LITERAL", "name": "kafka-cluster", "operation": "Describe", "permission": "ALLOW"}
+]}
+`, principalUser, namePrefix)
+	if err := os.WriteFile(filepath.Join(dst, "acls", "compat.json"), []byte(acl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startStack starts kguard in front of the real cluster's SASL_SSL
+// listeners and stops it when the test ends.
+func startStack(t *testing.T) *stack {
+	t.Helper()
+	k := testenv.NeedKafka(t)
+	sharedClusterLock(t, k.Script)
+	root := repoRoot(t)
+	dir := t.TempDir()
+	pdir := filepath.Join(dir, "policies")
+	copyPolicies(t, root, pdir)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	eng, err := policy.NewEngine(ctx, policy.Config{Dirs: []string{pdir}})
+	if err != nil {
+		t.Fatalf("policy engine over the shipped policies: %v", err)
+	}
+	users := filepath.Join(dir, "users.yaml")
+	pass := randHex(t, 16)
+	if err := auth.AddUser(users, principalUser, pass, 4096); err != nil {
+		t.Fatalf("adding SASL user: %v", err)
+	}
+	env, err := harness.StartProxy(k.SASLSSL, harness.Options{
+		Logger:      zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
+		Authorizer:  eng,
+		NoAnonymous: true,
+		Mutate: func(c *proxy.Config) {
+			c.Upstream.TLS = &proxy.ClientTLS{CAFile: k.CAFile}
+			c.Upstream.SASL = &proxy.ClientSASL{Mechanism: "SCRAM-SHA-512", Username: k.User, Password: k.Password}
+			c.Listen.Auth.SASLMechanisms = []string{"SCRAM-SHA-512", "PLAIN"}
+			c.Listen.Auth.CredentialsFile = users
+		},
+	})
+	if err != nil {
+		t.Fatalf("starting kguard in front of %v: %v", k.SASLSSL, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = env.Proxy.Shutdown(ctx)
+	})
+	s := &stack{kafka: k, env: env, root: root, user: principalUser, password: pass,
+		kguardAddrs: map[string]bool{}, upstream: map[string]bool{}}
+	for _, a := range env.Proxy.BrokerAddrs() {
+		s.kguardAddrs[a] = true
+	}
+	for _, a := range env.Proxy.UpstreamAddrs() {
+		s.upstream[a] = true
+	}
+	for _, a := range append(append([]string{}, k.Plaintext...), k.SASLSSL...) {
+		s.upstream[a] = true
+	}
+	if len(s.kguardAddrs) != 3 {
+		t.Fatalf("kguard serves %d brokers (%v), the cluster has 3", len(s.kguardAddrs), env.Proxy.BrokerAddrs())
+	}
+	return s
+}
+
+// kgoOpts are the options of a franz-go client logged in to kguard as the
+// test principal.
+func (s *stack) kgoOpts(extra ...kgo.Opt) []kgo.Opt {
+	return append([]kgo.Opt{
+		kgo.SeedBrokers(s.env.Bootstrap()),
+		kgo.SASL(scram.Auth{User: s.user, Pass: s.password}.AsSha512Mechanism()),
+		kgo.ClientID("kguard-compat-franz-go"),
+	}, extra...)
+}
+
+// admin is a kadm client through kguard, closed when the test ends.
+func (s *stack) admin(t testing.TB) *kadm.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(s.kgoOpts()...)
+	if err != nil {
+		t.Fatalf("kgo client: %v", err)
+	}
+	t.Cleanup(cl.Close)
+	return kadm.NewClient(cl)
+}
+
+// checkBrokers says whether the broker addresses a client was told are
+// exactly kguard's, with no upstream address among them.
+func (s *stack) checkBrokers(seen []string) (bool, string) {
+	if len(seen) == 0 {
+		return false, "no brokers reported"
+	}
+	got := map[string]bool{}
+	for _, a := range seen {
+		if s.upstream[a] {
+			return false, fmt.Sprintf("upstream broker address %s leaked", a)
+		}
+		if !s.kguardAddrs[a] {
+			return false, fmt.Sprintf("%s is not one of kguard's broker addresses", a)
+		}
+		got[a] = true
+	}
+	if len(got) != len(s.kguardAddrs) {
+		return false, fmt.Sprintf("%d of kguard's %d broker addresses listed", len(got), len(s.kguardAddrs))
+	}
+	return true, fmt.Sprintf("all %d are kguard's: %s", len(got), strings.Join(seen, " "))
+}
+
+// sharedClusterLock takes, shared, the lock test/faults takes exclusively
+// around killing and restarting brokers (a file in the temp dir named after
+// cluster.sh's path), so that the clients here do not run into a node
+// killed on purpose when both packages run at once.
+func sharedClusterLock(t *testing.T, script string) {
+	t.Helper()
+	h := sha256.Sum256([]byte(script))
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "kguard-kafka-faults-"+hex.EncodeToString(h[:6])+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
+		f.Close()
+		t.Fatalf("locking the cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	})
+}
