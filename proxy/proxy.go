@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/kguard/kguard/crypto"
 	"github.com/kguard/kguard/proxy/wire"
 )
 
@@ -39,6 +40,12 @@ type Proxy struct {
 	// when the operator turned authorization off (policy.disabled).
 	authorizer Authorizer
 	authz      *authzShared // tenant mapping, topic id cache
+	// Data protection (protect.go): protPolicy is the authorizer when it
+	// answers protection rules; protector is nil without a key service.
+	protPolicy ProtectionPolicy
+	protector  *crypto.Protector
+	protCache  protections
+	protSeen   atomic.Bool // some topic was found protected
 	sem        chan struct{}
 	nextID     atomic.Uint64
 
@@ -62,6 +69,11 @@ type Options struct {
 	// Authorizer decides requests. It is required unless the config's
 	// policy.disabled is true: kguard fails closed.
 	Authorizer Authorizer
+	// Protector encrypts, signs, decrypts and verifies records for the
+	// topics the policy protects (the Authorizer must implement
+	// ProtectionPolicy). Nil: records of a protected topic are refused
+	// with a retriable error and fetched ones withheld (fail closed).
+	Protector *crypto.Protector
 }
 
 // New validates cfg and builds a proxy; Start opens its listeners.
@@ -84,10 +96,16 @@ func New(cfg *Config, opts Options) (*Proxy, error) {
 		metrics:    newMetrics(opts.Registry),
 		auditor:    opts.Auditor,
 		authorizer: opts.Authorizer,
+		protector:  opts.Protector,
 		sem:        make(chan struct{}, cfg.Limits.MaxConnections),
 		nodes:      map[int32]string{},
 		listeners:  map[int32]net.Listener{},
 		sessions:   map[*session]struct{}{},
+	}
+	if pp, ok := opts.Authorizer.(ProtectionPolicy); ok {
+		p.protPolicy = pp
+	} else if opts.Protector != nil {
+		log.Warn("a protector was given but the authorizer answers no data-protection rules: nothing is encrypted")
 	}
 	tlsErr := func(err error) {
 		log.Error("certificate reload failed; keeping the previous certificate", zap.Error(err))
@@ -347,6 +365,7 @@ func (p *Proxy) acceptLoop(ln net.Listener, node int32) {
 // handleConn completes TLS, dials the upstream and runs the session.
 func (p *Proxy) handleConn(c net.Conn, listener string, node int32) {
 	id := p.nextID.Add(1)
+	raw := c
 	log := p.log.With(zap.Uint64("conn", id), zap.String("client", c.RemoteAddr().String()), zap.String("listener", listener))
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
@@ -372,9 +391,16 @@ func (p *Proxy) handleConn(c net.Conn, listener string, node int32) {
 	}
 	up, err := p.dialUpstream(ctx, node)
 	if err != nil {
-		log.Warn("upstream unavailable; closing client", zap.Error(err))
+		log.Warn("upstream unavailable; resetting client connection", zap.Error(err))
 		p.metrics.closes.WithLabelValues("upstream unavailable").Inc()
-		c.Close()
+		// A reset, not a clean close: clients treat a reset as a
+		// retriable network error (as "connection refused" from the
+		// broker itself), while an orderly EOF on the first read looks
+		// like a TLS or SASL misconfiguration and is not retried.
+		if tc, ok := raw.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		raw.Close()
 		return
 	}
 	s := newSession(p, id, listener, c, up, principal)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -219,7 +220,9 @@ func (d *dialer) roundTrip(u *upConn, req kmsg.Request) (kmsg.Response, error) {
 	if got != corr {
 		return nil, fmt.Errorf("response correlation id %d, want %d", got, corr)
 	}
-	if err := resp.ReadFrom(f.Body()[off:]); err != nil {
+	// The response must not alias the pooled frame (released on return):
+	// SASL mechanisms keep the challenge bytes after this call.
+	if err := resp.ReadFrom(bytes.Clone(f.Body()[off:])); err != nil {
 		return nil, fmt.Errorf("decoding %T: %w", resp, err)
 	}
 	return resp, nil
