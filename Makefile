@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 FUZZTIME ?= 20s
 
-.PHONY: all build run test test-fast bench fuzz lint docker clean
+.PHONY: all build run test test-fast bench bench-kafka fuzz lint docker clean
 
 all: build
 
@@ -23,6 +23,9 @@ test-fast: ## unit and in-process tests only (no external services)
 
 bench: ## throughput and latency tables, direct vs through kguard
 	$(GO) run ./test/bench
+
+bench-kafka: ## the same against the real 3-node Apache Kafka cluster, plus Kafka's ProducerPerformance
+	bash test/bench-kafka.sh
 
 fuzz: ## run every fuzz target for FUZZTIME each
 	@for pkg in $$($(GO) list ./...); do \

@@ -39,16 +39,33 @@ bash test/kafka/cluster.sh start
 eval "$(bash test/kafka/cluster.sh env)"
 
 export KGUARD_REQUIRE_SERVICES=1
-step "go test -race"
-# -p 1 would be slow; 2 packages at a time fits a 2-core machine next to
-# the Kafka JVMs.
 log=$(mktemp)
+trap 'rm -f "$log"; stop_services' EXIT
+status=0
+
+# The real-cluster suites print a compatibility table and fault counts:
+# run them verbosely on their own (their output is kept to the table, the
+# counts and the verdicts), everything else package by package.
+step "go test -race (unit, in-process and end-to-end suites)"
 set +e
-go test -race -p 2 -timeout 20m -count=1 ./... 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
+go test -race -p 2 -timeout 20m -count=1 $(go list ./... | grep -v -e /test/compat -e /test/faults) 2>&1 | tee "$log"
+[[ ${PIPESTATUS[0]} == 0 ]] || status=1
+
+step "go test -race: client compatibility matrix and faults against Apache Kafka"
+vlog=$(mktemp)
+go test -race -v -timeout 15m -count=1 ./test/compat ./test/faults >"$vlog" 2>&1
+vstatus=$?
+cat "$vlog" >>"$log"
+grep -E '^(\||ok |FAIL|--- FAIL|panic)|(^| )sent[ :=]|lost|duplicated' "$vlog" | grep -v 'logger.go'
+if [[ $vstatus != 0 ]]; then
+	status=1
+	echo "--- failures in detail:"
+	grep -B2 -A25 -E -- '--- FAIL|^panic' "$vlog" | head -300
+fi
+rm -f "$vlog"
 set -e
+
 passed=$(grep -cE "^ok " "$log" || true)
 failed=$(grep -cE "^FAIL" "$log" || true)
-rm -f "$log"
 step "go test: $passed packages passed, $failed failed (exit $status)"
 exit "$status"

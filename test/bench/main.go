@@ -21,6 +21,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -28,34 +29,88 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kguard/kguard/audit"
 )
 
 // scenario is one kguard configuration measured against direct access.
 type scenario struct {
 	name string
 	// config renders kguard's YAML for the given listeners and upstream.
-	config func(bootstrap string, brokerBase int, upstream []string) string
+	config func(e scenarioEnv) (string, error)
+	// target is the throughput ratio (kguard/direct) the issue asks for.
+	target float64
+	// baseline names the scenario this one is also compared with (audit
+	// on vs. audit off).
+	baseline string
 	// clientOpts are extra client options for the kguard target (for
 	// example SASL credentials when authentication is on).
 	clientOpts []kgo.Opt
 }
 
-var scenarios = []scenario{
-	{
-		name: "passthrough",
-		config: func(bootstrap string, base int, upstream []string) string {
-			return fmt.Sprintf(`listen:
+// scenarioEnv is what a scenario's config is rendered from.
+type scenarioEnv struct {
+	bootstrap  string
+	brokerBase int
+	upstream   []string
+	dir        string // a fresh directory for this scenario's files
+	root       string // the module root (for policies/)
+}
+
+// baseConfig is kguard with anonymous clients (as User:demo), no policy.
+func baseConfig(e scenarioEnv) string {
+	return fmt.Sprintf(`listen:
   bootstrap: %s
   broker_port_base: %d
   auth:
     allow_anonymous: true
+    anonymous_principal: demo
 upstream:
   bootstrap: [%s]
-policy:
-  disabled: true
 log:
   level: warn
-`, bootstrap, base, strings.Join(upstream, ", "))
+`, e.bootstrap, e.brokerBase, strings.Join(e.upstream, ", "))
+}
+
+// policyConfig authorizes every request with the shipped policies and the
+// demo data set (User:demo may use every topic and group).
+func policyConfig(e scenarioEnv) string {
+	return fmt.Sprintf("policy:\n  dirs: [%q, %q]\n", filepath.Join(e.root, "policies"), filepath.Join(e.root, "policies", "demo"))
+}
+
+var scenarios = []scenario{
+	{
+		name:   "passthrough",
+		target: 0.97,
+		config: func(e scenarioEnv) (string, error) {
+			return baseConfig(e) + "policy:\n  disabled: true\n", nil
+		},
+	},
+	{
+		name:   "authorization",
+		target: 0.95,
+		config: func(e scenarioEnv) (string, error) {
+			return baseConfig(e) + policyConfig(e), nil
+		},
+	},
+	{
+		name:     "authz+audit",
+		target:   0.95,
+		baseline: "authorization",
+		config: func(e scenarioEnv) (string, error) {
+			key := filepath.Join(e.dir, "audit.pem")
+			if _, err := audit.GenerateKeyFile(key); err != nil {
+				return "", err
+			}
+			return baseConfig(e) + policyConfig(e) + fmt.Sprintf(`audit:
+  enabled: true
+  instance_id: bench
+  spool_dir: %s
+  signing_key_file: %s
+  topic:
+    replication_factor: 1
+    min_insync_replicas: 1
+`, filepath.Join(e.dir, "spool"), key), nil
 		},
 	},
 }
@@ -82,6 +137,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	bin := fs.String("kguard", "", "kguard binary (default: go build ./cmd/kguard)")
 	only := fs.String("scenarios", "", "comma-separated scenario names (default: all)")
 	brokers := fs.String("brokers", "", "comma-separated bootstrap of an external cluster (default: in-process kfake)")
+	perfRecords := fs.Int("perf-tool", 0, "also run Kafka's ProducerPerformance with this many records per run, direct and through kguard (needs test/kafka/lib: bash test/deps.sh)")
 	inproc := fs.Bool("inprocess", false, "run kguard inside this process (CPU by getrusage difference) instead of as a child process")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -145,6 +201,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("no scenario named %q", *only)
 	}
 	printTable(stdout, rows, *rounds, *duration, *size, *rate, load0, loadavg())
+	if *perfRecords > 0 {
+		if *inproc {
+			return errors.New("-perf-tool runs kguard as a child process; drop -inprocess")
+		}
+		return runPerfTool(ctx, stdout, stderr, *bin, dir, cluster, *rounds, *perfRecords, *size)
+	}
 	return nil
 }
 
@@ -182,22 +244,36 @@ type scenarioResult struct {
 	direct, kguard []phaseResult
 	inproc         bool // kguard ran inside the benchmark process
 	cluster        string
+	target         float64
+	baseline       string
 }
 
 func runScenario(ctx context.Context, log io.Writer, sc scenario, w *workload, cluster upstream,
 	bin, dir string, rounds int, ends map[int32]int64, inproc bool) (scenarioResult, error) {
-	res := scenarioResult{name: sc.name, cluster: cluster.describe()}
+	res := scenarioResult{name: sc.name, cluster: cluster.describe(), target: sc.target, baseline: sc.baseline}
 	upAddrs := cluster.addrs()
 	port, err := freePortBlock()
 	if err != nil {
 		return res, err
 	}
 	bootstrap := fmt.Sprintf("127.0.0.1:%d", port)
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		return res, err
+	}
+	sdir := filepath.Join(dir, "scenario-"+sc.name)
+	if err := os.MkdirAll(sdir, 0o700); err != nil {
+		return res, err
+	}
+	cfg, err := sc.config(scenarioEnv{bootstrap: bootstrap, brokerBase: port + 1, upstream: upAddrs, dir: sdir, root: root})
+	if err != nil {
+		return res, err
+	}
 	var k kguardRunner
 	if inproc {
-		k, err = startInProcess(ctx, sc.config(bootstrap, port+1, upAddrs))
+		k, err = startInProcess(ctx, cfg)
 	} else {
-		k, err = startKguard(ctx, bin, dir, sc.name, sc.config(bootstrap, port+1, upAddrs), bootstrap)
+		k, err = startKguard(ctx, bin, dir, sc.name, cfg, bootstrap)
 	}
 	if err != nil {
 		return res, err
@@ -368,7 +444,7 @@ func printTable(out io.Writer, rows []scenarioResult, rounds int, d time.Duratio
 			rt := ratio(f)
 			tgt, met := "", ""
 			if target {
-				tgt, met = ">= 0.97", yesNo(rt >= 0.97)
+				tgt, met = fmt.Sprintf(">= %.2f", r.target), yesNo(rt >= r.target)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t"+format+"\t"+format+"\tratio %.3f\t%s\t%s\t\n", r.name, label,
 				median(get(r.direct, f))/scale, median(get(r.kguard, f))/scale, rt, tgt, met)
@@ -391,6 +467,15 @@ func printTable(out io.Writer, rows []scenarioResult, rounds int, d time.Duratio
 		lat(fmt.Sprintf("produce p99 ms @%d/s", rate), func(p phaseResult) float64 { return ms(p.p99) }, true)
 		lat(fmt.Sprintf("interleaved p50 ms @%d/s", rate), func(p phaseResult) float64 { return ms(p.ip50) }, false)
 		lat(fmt.Sprintf("interleaved p99 ms @%d/s", rate), func(p phaseResult) float64 { return ms(p.ip99) }, true)
+		if b := findRow(rows, r.baseline); b != nil {
+			vs := func(label string, f func(phaseResult) float64) {
+				rt := median(get(r.kguard, f)) / median(get(b.kguard, f))
+				fmt.Fprintf(tw, "%s\t%s vs %s\t%.1f\t%.1f\tratio %.3f\t>= %.2f\t%s\t\n", r.name, label, b.name,
+					median(get(b.kguard, f))/1e6, median(get(r.kguard, f))/1e6, rt, r.target, yesNo(rt >= r.target))
+			}
+			vs("produce MB/s", func(p phaseResult) float64 { return p.produceBytes })
+			vs("consume MB/s", func(p phaseResult) float64 { return p.consumeBytes })
+		}
 		kc, kgb := cpuGB(r.kguard)
 		dc, dgb := cpuGB(r.direct)
 		perGB := kc/kgb - dc/dgb
@@ -410,6 +495,16 @@ The clients (and kfake) run in this process and share the machine's CPUs with kg
 also slows them: the ratios include that contention. Machine load average (1 min) at start %s,
 at end %s; other work on the machine makes every number noisier.
 `, time.Second/time.Duration(rate), cpuMethod(rows), rows[0].cluster, load0, load1)
+}
+
+// findRow returns the row named name, nil if none.
+func findRow(rows []scenarioResult, name string) *scenarioResult {
+	for i := range rows {
+		if name != "" && rows[i].name == name {
+			return &rows[i]
+		}
+	}
+	return nil
 }
 
 // cpuGB sums the CPU seconds and payload GB of the throughput phases.
