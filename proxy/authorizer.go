@@ -11,3 +11,11 @@ import (
 type Authorizer interface {
 	Authorize(ctx context.Context, req *policy.Request) (*policy.Decision, error)
 }
+
+// ProtectionPolicy is what the proxy needs for data protection: the rule
+// for a topic as seen by a principal, nil when the topic is unprotected.
+// *policy.Engine implements it; an Authorizer that also implements it
+// turns on the Produce and Fetch data-protection steps.
+type ProtectionPolicy interface {
+	Protection(ctx context.Context, principal, tenant, topic string) (*policy.Protection, error)
+}

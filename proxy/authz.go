@@ -150,7 +150,7 @@ func (s *session) authorize(hdr *wire.RequestHeader, f *wire.Frame, p *pending) 
 			return false, nil
 		})
 	}
-	if dec.AllAllowed() && !needsFiltering(hdr.APIKey, actions, details) {
+	if dec.AllAllowed() && !needsFiltering(hdr.APIKey, actions, details) && !s.p.dataProtection(hdr.APIKey) {
 		c.addAuthorizedOpsTransform()
 		return p, f.Buf, nil // fast path: the original bytes
 	}

@@ -24,6 +24,9 @@ type topicDecision struct {
 	Code int16
 	// Message is the partition error message (a safeguard's), nil for none.
 	Message *string
+	// Refused are partitions the data-protection step kept back (Produce):
+	// never forwarded, answered with their own error (protect.go).
+	Refused []partitionError
 }
 
 // topicKey identifies a topic entry by name, or by id for versions that
@@ -148,28 +151,45 @@ func (c *authzCall) produce(r *kmsg.ProduceRequest) (*pending, []byte, error) {
 		}
 		return c.answer(resp)
 	}
+	// Data protection: encrypt and sign, or refuse partitions (protect.go).
+	rewritten := c.s.p.protPolicy != nil && c.protectProduce(plan)
+	anyDenied := false
+	for i := range plan.Topics {
+		anyDenied = anyDenied || !plan.Topics[i].Allowed || len(plan.Topics[i].Refused) > 0
+	}
 	if c.p == nil {
 		if plan.Forward == nil {
 			return nil, nil, fmt.Errorf("acks=0 produce denied on every topic")
+		}
+		if !anyDenied {
+			if rewritten {
+				return c.forward(plan.Forward)
+			}
+			return c.forwardOriginal()
 		}
 		return c.forwardThenClose(plan.Forward)
 	}
 	if plan.Forward == nil {
 		resp := r.ResponseKind().(*kmsg.ProduceResponse)
-		for i, d := range plan.Topics {
-			resp.Topics = append(resp.Topics, produceDenied(&r.Topics[i], d.Code, d.Message))
+		for i := range plan.Topics {
+			resp.Topics = append(resp.Topics, produceResponseTopic(&r.Topics[i], &plan.Topics[i]))
 		}
 		return c.answer(resp)
+	}
+	if !anyDenied {
+		if rewritten {
+			return c.forward(plan.Forward)
+		}
+		return c.forwardOriginal()
 	}
 	c.transform(func(kr kmsg.Response) (bool, error) {
 		resp := kr.(*kmsg.ProduceResponse)
 		resp.Topics = mergeInOrder(len(r.Topics),
 			func(i int) bool { return !plan.Topics[i].Allowed },
-			func(i int) kmsg.ProduceResponseTopic {
-				return produceDenied(&r.Topics[i], plan.Topics[i].Code, plan.Topics[i].Message)
-			},
+			func(i int) kmsg.ProduceResponseTopic { return produceResponseTopic(&r.Topics[i], &plan.Topics[i]) },
 			func(i int) string { return topicKey(r.Topics[i].Topic, r.Topics[i].TopicID) },
 			resp.Topics, func(t *kmsg.ProduceResponseTopic) string { return topicKey(t.Topic, t.TopicID) })
+		mergeRefused(r, plan, resp)
 		return true, nil
 	})
 	return c.forward(plan.Forward)
@@ -251,22 +271,35 @@ func (c *authzCall) fetch(r *kmsg.FetchRequest) (*pending, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if plan.Forward == nil {
+	if plan.Forward == nil && len(r.Topics) > 0 {
 		resp := r.ResponseKind().(*kmsg.FetchResponse)
 		for i, d := range plan.Topics {
 			resp.Topics = append(resp.Topics, fetchDenied(&r.Topics[i], d.Code))
 		}
 		return c.answer(resp)
 	}
-	c.transform(func(kr kmsg.Response) (bool, error) {
-		resp := kr.(*kmsg.FetchResponse)
-		resp.Topics = mergeInOrder(len(r.Topics),
-			func(i int) bool { return !plan.Topics[i].Allowed },
-			func(i int) kmsg.FetchResponseTopic { return fetchDenied(&r.Topics[i], plan.Topics[i].Code) },
-			func(i int) string { return topicKey(r.Topics[i].Topic, r.Topics[i].TopicID) },
-			resp.Topics, func(t *kmsg.FetchResponseTopic) string { return topicKey(t.Topic, t.TopicID) })
-		return true, nil
-	})
+	anyDenied := false
+	for i := range plan.Topics {
+		anyDenied = anyDenied || !plan.Topics[i].Allowed
+	}
+	if anyDenied {
+		c.transform(func(kr kmsg.Response) (bool, error) {
+			resp := kr.(*kmsg.FetchResponse)
+			resp.Topics = mergeInOrder(len(r.Topics),
+				func(i int) bool { return !plan.Topics[i].Allowed },
+				func(i int) kmsg.FetchResponseTopic { return fetchDenied(&r.Topics[i], plan.Topics[i].Code) },
+				func(i int) string { return topicKey(r.Topics[i].Topic, r.Topics[i].TopicID) },
+				resp.Topics, func(t *kmsg.FetchResponseTopic) string { return topicKey(t.Topic, t.TopicID) })
+			return true, nil
+		})
+	}
+	// Data protection: verify and decrypt on the way back (protect_fetch.go).
+	if c.s.p.protPolicy != nil && c.fetchNeedsUnprotect(r) {
+		c.transform(c.unprotectFetch)
+	}
+	if !anyDenied {
+		return c.forwardOriginal()
+	}
 	return c.forward(plan.Forward)
 }
 

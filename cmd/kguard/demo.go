@@ -40,8 +40,16 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if _, err := ensureDemoAuditKey(auditKey); err != nil {
 		return err
 	}
-	cfg, err := proxy.ParseConfig(fmt.Appendf(nil, "listen:\n  bootstrap: %q\n  broker_port_base: %d\n  auth:\n    allow_anonymous: true\n    anonymous_principal: demo\nupstream:\n  bootstrap: [%s]\npolicy:\n  dirs: [%q, %q]\naudit:\n  enabled: true\n  instance_id: kguard-demo\n  spool_dir: %q\n  signing_key_file: %q\n  checkpoint_interval: 10s\nmetrics:\n  listen: %q\nlog:\n  level: %s\n  format: console\n",
-		*bootstrap, *base, quoteAll(cluster.ListenAddrs()), *policies, filepath.Join(*policies, "demo"), filepath.Join(work, "audit-spool"), auditKey, *metrics, *level))
+	// Data protection: a local key store, a signing keyset and a subject
+	// pepper, as `kguard keys init` makes them.
+	keys := filepath.Join(work, "keys")
+	if err := keysInit(keys, []string{"kguard-default-payments"}, io.Discard); err != nil {
+		return fmt.Errorf("demo keys: %w", err)
+	}
+	cryptoCfg := fmt.Sprintf("crypto:\n  kms: local\n  local:\n    keystore_file: %q\n    auto_create: true\n  signing_keyset: %q\n  subject_pepper_file: %q\n",
+		filepath.Join(keys, "keystore.json"), filepath.Join(keys, "signing-keyset.json"), filepath.Join(keys, "subject-pepper"))
+	cfg, err := proxy.ParseConfig(fmt.Appendf(nil, "listen:\n  bootstrap: %q\n  broker_port_base: %d\n  auth:\n    allow_anonymous: true\n    anonymous_principal: demo\nupstream:\n  bootstrap: [%s]\npolicy:\n  dirs: [%q, %q]\naudit:\n  enabled: true\n  instance_id: kguard-demo\n  spool_dir: %q\n  signing_key_file: %q\n  checkpoint_interval: 10s\nmetrics:\n  listen: %q\nlog:\n  level: %s\n  format: console\n%s",
+		*bootstrap, *base, quoteAll(cluster.ListenAddrs()), *policies, filepath.Join(*policies, "demo"), filepath.Join(work, "audit-spool"), auditKey, *metrics, *level, cryptoCfg))
 	if err != nil {
 		return err
 	}
@@ -70,11 +78,16 @@ Try it (kcat):
   kcat -b %s -C -t payments -e
   kcat -b %s -L
 
+Topic payments is protected (policies/demo/protection/demo.json): "card" is encrypted
+(AES-256-GCM) and every record signed. Through kguard, User:demo reads the plaintext;
+the broker itself stores ciphertext - read it straight from the in-process Kafka:
+  kcat -b %s -C -t payments -e -J
+
 The audit trail goes to topic __kguard_audit; check it with:
   go run ./cmd/kguard audit verify --brokers %s --pubkey %s.pub
 
 Press Ctrl-C to stop.
-`, p.BootstrapAddr(), b.String(), p.BootstrapAddr(), p.BootstrapAddr(), p.BootstrapAddr(), p.BootstrapAddr(), auditKey)
+`, p.BootstrapAddr(), b.String(), p.BootstrapAddr(), p.BootstrapAddr(), p.BootstrapAddr(), cluster.ListenAddrs()[0], p.BootstrapAddr(), auditKey)
 	})
 }
 

@@ -81,6 +81,17 @@ func serve(ctx context.Context, cfg *proxy.Config, log *zap.Logger, ready func(*
 	} else {
 		log.Warn("audit trail is off (audit.enabled: false)")
 	}
+	if cfg.Crypto.KMS != "" {
+		prot, closeKMS, err := newProtector(ctx, &cfg.Crypto, log)
+		if err != nil {
+			return fmt.Errorf("data protection (crypto): %w", err)
+		}
+		defer closeKMS()
+		opts.Protector = prot
+		log.Info("data protection on", zap.String("kms", cfg.Crypto.KMS), zap.Bool("signing", cfg.Crypto.SigningKeyset != ""))
+	} else {
+		log.Warn("no key service (crypto.kms): records of topics the policy protects are refused")
+	}
 	p, err := proxy.New(cfg, opts)
 	if err != nil {
 		return err

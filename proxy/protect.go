@@ -1,0 +1,417 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/zap"
+
+	"github.com/kguard/kguard/crypto"
+	"github.com/kguard/kguard/policy"
+	"github.com/kguard/kguard/proxy/wire/records"
+)
+
+// Kafka error codes of the data-protection step (docs/data-protection.md).
+const (
+	// errCorruptMessage answers a fetched partition whose signature check
+	// failed under on_bad_signature: fail. Consumers stop at it (Java
+	// throws, franz-go reports the error) instead of skipping records.
+	errCorruptMessage int16 = 2
+	// errKafkaStorage is the retriable answer when a partition cannot be
+	// protected (or unprotected) now: the key service is down, a key is
+	// missing, no protector is configured. Every client retries it (Java
+	// refreshes metadata first); nothing reached the log, so idempotent
+	// and transactional producers retry the same batch and sequence.
+	errKafkaStorage int16 = 56
+	// errInvalidRecord is the permanent answer for a record that cannot be
+	// protected as the rule demands, or carries a reserved kguard.* header.
+	errInvalidRecord int16 = 87
+)
+
+// reservedPrefix starts the headers only kguard writes (kguard.enc,
+// kguard.sig, kguard.verify).
+const reservedPrefix = "kguard."
+
+// maxCompiled bounds the compiled-protection cache; when full it is
+// emptied (entries are cheap to rebuild).
+const maxCompiled = 4096
+
+// compiledProtection is a policy.Protection turned into what crypto needs.
+type compiledProtection struct {
+	prot  *crypto.Protection
+	fetch crypto.FetchOptions
+	err   error // the rule does not compile: fail closed
+}
+
+// protections caches compiled rules per *policy.Protection. The engine
+// returns the same pointer while its answer is cached, so a rule is
+// compiled once per distinct policy answer, not per request.
+type protections struct {
+	mu sync.Mutex
+	m  map[*policy.Protection]*compiledProtection
+}
+
+func (c *protections) get(pp *policy.Protection) *compiledProtection {
+	c.mu.Lock()
+	cp, ok := c.m[pp]
+	c.mu.Unlock()
+	if ok {
+		return cp
+	}
+	cp = compileProtection(pp)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxCompiled {
+		c.m = make(map[*policy.Protection]*compiledProtection)
+	}
+	c.m[pp] = cp
+	c.mu.Unlock()
+	return cp
+}
+
+// compileProtection maps the policy's rule to a crypto rule and fetch
+// options. With a subject field every encrypted field uses the data
+// subject's key, so `kguard keys shred <subject>` erases them all.
+func compileProtection(pp *policy.Protection) *compiledProtection {
+	r := crypto.Rule{Sign: pp.Sign, SubjectPath: pp.SubjectField}
+	for _, f := range pp.Fields {
+		alg, err := crypto.ParseAlgorithm(f.Algorithm)
+		if err != nil {
+			return &compiledProtection{err: err}
+		}
+		t := f.Path
+		switch {
+		case t == "key":
+			t = "@key"
+		case strings.HasPrefix(t, "header:"):
+			t = "@" + t
+		}
+		r.Fields = append(r.Fields, crypto.Field{Target: t, Algorithm: alg, KEK: pp.KEK, PerSubject: pp.SubjectField != ""})
+	}
+	prot, err := crypto.Compile(r)
+	if err != nil {
+		return &compiledProtection{err: err}
+	}
+	fo := crypto.FetchOptions{Decrypt: pp.Decrypt, Verify: pp.Sign, RequireSignature: pp.Sign}
+	if pp.OnDenied == policy.OnDeniedMask {
+		fo.Mask = crypto.ShowMask
+	}
+	switch pp.OnBadSignature {
+	case policy.OnBadSignatureMark:
+		fo.OnBadSignature = crypto.SigMark
+	case policy.OnBadSignatureDrop:
+		fo.OnBadSignature = crypto.SigDrop
+	default:
+		fo.OnBadSignature = crypto.SigFail
+	}
+	return &compiledProtection{prot: prot, fetch: fo}
+}
+
+// dataProtection reports whether requests of api key must go through the
+// data-protection step (Produce and Fetch when the policy can protect
+// topics), even when every action is allowed.
+func (p *Proxy) dataProtection(key int16) bool {
+	return p.protPolicy != nil && (key == 0 || key == 1)
+}
+
+// protectionFor asks the policy how topic is protected for this call's
+// principal; nil when it is not.
+func (c *authzCall) protectionFor(topic string) (*compiledProtection, error) {
+	pp, err := c.s.p.protPolicy.Protection(c.s.p.ctx, c.preq.Principal, c.preq.Tenant, topic)
+	if err != nil || pp == nil {
+		return nil, err
+	}
+	c.s.p.protSeen.Store(true)
+	return c.s.p.protCache.get(pp), nil
+}
+
+// partitionError is a kguard-made error for one partition.
+type partitionError struct {
+	Partition int32
+	Code      int16
+	Message   string
+}
+
+// protectErr maps an error of the produce step to a partition error.
+func protectErr(part int32, topic string, err error) partitionError {
+	if crypto.IsRetriable(err) {
+		return partitionError{part, errKafkaStorage, "kguard: cannot protect records of " + topic + " now (key service unavailable); retry: " + err.Error()}
+	}
+	return partitionError{part, errInvalidRecord, "kguard: " + err.Error()}
+}
+
+// protectProduce is the data-protection step between planProduce and the
+// forward: each allowed topic with a protection rule has its partitions
+// encrypted and signed; an unprotected topic's batches are only checked
+// for reserved kguard.* headers and go on as they are. A partition that
+// cannot be protected leaves the forwarded request (never in plaintext)
+// and gets a partition error in plan.Topics[i].Refused; a topic whose
+// partitions all failed is no longer Allowed. It reports whether the
+// forwarded request differs from the client's.
+func (c *authzCall) protectProduce(plan *producePlan) (changed bool) {
+	if plan.Forward == nil {
+		return false
+	}
+	fwd := plan.Forward
+	kept := fwd.Topics[:0:0]
+	j := 0
+	for i := range plan.Topics {
+		d := &plan.Topics[i]
+		if !d.Allowed {
+			continue
+		}
+		t := fwd.Topics[j]
+		j++
+		parts, refused, ch := c.protectTopic(d.Name, t.Partitions)
+		if len(refused) > 0 || ch {
+			changed = true
+			t.Partitions = parts
+		}
+		d.Refused = refused
+		if len(parts) == 0 {
+			d.Allowed = false
+			continue
+		}
+		kept = append(kept, t)
+	}
+	if !changed {
+		return false
+	}
+	if len(kept) == 0 {
+		plan.Forward = nil
+		return true
+	}
+	nf := *fwd
+	nf.Topics = kept
+	plan.Forward = &nf
+	return true
+}
+
+// protectTopic protects (or checks) one topic's partitions. It returns the
+// partitions to forward, the refused ones and whether anything changed.
+func (c *authzCall) protectTopic(topic string, parts []kmsg.ProduceRequestTopicPartition) ([]kmsg.ProduceRequestTopicPartition, []partitionError, bool) {
+	cp, err := c.protectionFor(topic)
+	if err != nil {
+		c.s.log.Warn("data protection rule unavailable; refusing the topic's records", zap.String("topic", topic), zap.Error(err))
+		return nil, refuseAll(parts, errKafkaStorage, "kguard: data protection rule for "+topic+" unavailable: "+err.Error()), true
+	}
+	if cp == nil {
+		return checkReserved(topic, parts)
+	}
+	if cp.err != nil {
+		c.s.log.Warn("data protection rule does not compile; refusing the topic's records", zap.String("topic", topic), zap.Error(cp.err))
+		return nil, refuseAll(parts, errKafkaStorage, "kguard: data protection rule for "+topic+" is invalid: "+cp.err.Error()), true
+	}
+	pr := c.s.p.protector
+	if pr == nil {
+		return nil, refuseAll(parts, errKafkaStorage, "kguard: "+topic+" must be encrypted but kguard has no key service configured (crypto.kms)"), true
+	}
+	out := make([]kmsg.ProduceRequestTopicPartition, 0, len(parts))
+	var refused []partitionError
+	var conv recordConv
+	for _, p := range parts {
+		recs, _, err := records.Rewrite(nil, p.Records, records.Options{RejectLegacy: true, RejectPartial: true},
+			func(_ *records.Batch, rs []records.Record) (bool, error) {
+				crecs := conv.toCrypto(topic, rs)
+				if err := pr.ProtectBatch(c.s.p.ctx, crecs, cp.prot); err != nil {
+					return false, err
+				}
+				conv.fromCrypto(rs)
+				return true, nil
+			})
+		if err != nil {
+			pe := protectErr(p.Partition, topic, err)
+			c.s.log.Warn("partition refused: records could not be protected", zap.String("topic", topic),
+				zap.Int32("partition", p.Partition), zap.Int16("code", pe.Code), zap.Error(err))
+			refused = append(refused, pe)
+			continue
+		}
+		p.Records = recs
+		out = append(out, p)
+	}
+	return out, refused, true
+}
+
+func refuseAll(parts []kmsg.ProduceRequestTopicPartition, code int16, msg string) []partitionError {
+	out := make([]partitionError, len(parts))
+	for i, p := range parts {
+		out[i] = partitionError{p.Partition, code, msg}
+	}
+	return out
+}
+
+// errReservedHeader: a client sent a kguard.* header.
+var errReservedHeader = errors.New("reserved kguard.* header")
+
+// checkReserved refuses partitions of an unprotected topic whose records
+// carry a kguard.* header (a forged encryption or signature header would
+// later pass for kguard's). Batches go on untouched: uncompressed ones
+// without the bytes "kguard." are not even decoded.
+func checkReserved(topic string, parts []kmsg.ProduceRequestTopicPartition) ([]kmsg.ProduceRequestTopicPartition, []partitionError, bool) {
+	var refused []partitionError
+	var bad []bool
+	for i, p := range parts {
+		if err := scanReserved(p.Records); err != nil {
+			if bad == nil {
+				bad = make([]bool, len(parts))
+			}
+			bad[i] = true
+			refused = append(refused, partitionError{p.Partition, errInvalidRecord, "kguard: " + topic + ": " + err.Error()})
+		}
+	}
+	if bad == nil {
+		return parts, nil, false
+	}
+	out := make([]kmsg.ProduceRequestTopicPartition, 0, len(parts)-len(refused))
+	for i, p := range parts {
+		if !bad[i] {
+			out = append(out, p)
+		}
+	}
+	return out, refused, true
+}
+
+var reservedBytes = []byte(reservedPrefix)
+
+func scanReserved(src []byte) error {
+	if !bytes.Contains(src, reservedBytes) {
+		// Uncompressed: no header can be named kguard.*. Compressed
+		// bytes may hide it: decode those below.
+		if !anyCompressed(src) {
+			return nil
+		}
+	}
+	bs, _, err := records.ParseBatches(src, records.Options{})
+	if err != nil {
+		return fmt.Errorf("unreadable record batch: %w", err)
+	}
+	for i := range bs {
+		b := &bs[i]
+		if b.IsLegacy() || b.IsControl() || (b.Codec() == records.CodecNone && !bytes.Contains(b.Raw, reservedBytes)) {
+			continue
+		}
+		rs, err := b.Records()
+		if err != nil {
+			return fmt.Errorf("unreadable record batch: %w", err)
+		}
+		for _, r := range rs {
+			for _, h := range r.Headers {
+				if strings.HasPrefix(h.Key, reservedPrefix) {
+					b.Release()
+					return fmt.Errorf("%w %q: only kguard writes it", errReservedHeader, h.Key)
+				}
+			}
+		}
+		b.Release()
+	}
+	return nil
+}
+
+// anyCompressed reports whether a batch of src is compressed, reading only
+// the batch headers.
+func anyCompressed(src []byte) bool {
+	for len(src) >= 23 {
+		n := int(int32(uint32(src[8])<<24 | uint32(src[9])<<16 | uint32(src[10])<<8 | uint32(src[11])))
+		if src[16] == 2 && src[22]&0x07 != 0 { // legacy messages have no headers
+			return true
+		}
+		if n < 0 || 12+n > len(src) {
+			return false
+		}
+		src = src[12+n:]
+	}
+	return false
+}
+
+// produceResponseTopic answers request topic t: every partition refused
+// by kguard gets its error; a denied topic's others get d.Code.
+func produceResponseTopic(t *kmsg.ProduceRequestTopic, d *topicDecision) kmsg.ProduceResponseTopic {
+	rt := produceDenied(t, d.Code, d.Message)
+	applyRefused(&rt, d.Refused)
+	return rt
+}
+
+func applyRefused(rt *kmsg.ProduceResponseTopic, refused []partitionError) {
+	for _, pe := range refused {
+		msg := pe.Message
+		found := false
+		for k := range rt.Partitions {
+			if rt.Partitions[k].Partition == pe.Partition {
+				rp := &rt.Partitions[k]
+				rp.ErrorCode, rp.ErrorMessage, rp.BaseOffset = pe.Code, &msg, -1
+				found = true
+			}
+		}
+		if !found {
+			rp := kmsg.NewProduceResponseTopicPartition()
+			rp.Partition, rp.ErrorCode, rp.BaseOffset, rp.ErrorMessage = pe.Partition, pe.Code, -1, &msg
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+	}
+}
+
+// mergeRefused adds the refused partitions of topics that were still
+// forwarded into the upstream's response (after mergeInOrder).
+func mergeRefused(r *kmsg.ProduceRequest, plan *producePlan, resp *kmsg.ProduceResponse) {
+	for i := range plan.Topics {
+		d := &plan.Topics[i]
+		if !d.Allowed || len(d.Refused) == 0 {
+			continue
+		}
+		k := topicKey(r.Topics[i].Topic, r.Topics[i].TopicID)
+		for j := range resp.Topics {
+			if topicKey(resp.Topics[j].Topic, resp.Topics[j].TopicID) == k {
+				applyRefused(&resp.Topics[j], d.Refused)
+				break
+			}
+		}
+	}
+}
+
+// recordConv converts between the batch decoder's records and crypto's,
+// reusing its slices across batches of one request.
+type recordConv struct {
+	recs []crypto.Record
+	ptrs []*crypto.Record
+}
+
+func (v *recordConv) toCrypto(topic string, rs []records.Record) []*crypto.Record {
+	if cap(v.recs) < len(rs) {
+		v.recs = make([]crypto.Record, len(rs))
+		v.ptrs = make([]*crypto.Record, len(rs))
+	}
+	v.recs, v.ptrs = v.recs[:len(rs)], v.ptrs[:len(rs)]
+	for i := range rs {
+		cr := &v.recs[i]
+		cr.Topic, cr.Key, cr.Value = topic, rs[i].Key, rs[i].Value
+		hs := cr.Headers[:0]
+		for _, h := range rs[i].Headers {
+			hs = append(hs, crypto.Header{Key: h.Key, Value: h.Value})
+		}
+		cr.Headers = hs
+		v.ptrs[i] = cr
+	}
+	return v.ptrs
+}
+
+// fromCrypto writes the (rewritten) crypto records back into rs.
+func (v *recordConv) fromCrypto(rs []records.Record) {
+	n := 0
+	for i := range rs {
+		n += len(v.recs[i].Headers)
+	}
+	all := make([]records.Header, n) // one allocation per batch
+	for i := range rs {
+		cr := &v.recs[i]
+		rs[i].Key, rs[i].Value = cr.Key, cr.Value
+		hs := all[:len(cr.Headers):len(cr.Headers)]
+		all = all[len(cr.Headers):]
+		for k, h := range cr.Headers {
+			hs[k] = records.Header{Key: h.Key, Value: h.Value}
+		}
+		rs[i].Headers = hs
+	}
+}

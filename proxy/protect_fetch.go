@@ -1,0 +1,175 @@
+package proxy
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/zap"
+
+	"github.com/kguard/kguard/crypto"
+	"github.com/kguard/kguard/proxy/wire/records"
+)
+
+// fetchNeedsUnprotect reports whether a Fetch's response must be decoded
+// for data protection: a topic it names is protected for the principal, or
+// it is an incremental fetch (whose response may carry session partitions
+// the request does not name) after some topic was found protected.
+func (c *authzCall) fetchNeedsUnprotect(r *kmsg.FetchRequest) bool {
+	if r.SessionEpoch > 0 && c.s.p.protSeen.Load() {
+		return true
+	}
+	for i := range r.Topics {
+		cp, err := c.protectionFor(c.topicLabel(r.Topics[i].Topic, r.Topics[i].TopicID))
+		if err != nil || cp != nil {
+			return true // an error is decided (fail closed) on the response
+		}
+	}
+	return false
+}
+
+// unprotectFetch is the Fetch response transform: for every topic with a
+// protection rule for the principal, each partition's records are
+// verified and decrypted (or left as ciphertext, or masked) as the policy
+// says. Unprotected topics, control batches and a partial trailing batch
+// pass untouched. A partition that cannot be served gets an error and no
+// records: KAFKA_STORAGE_ERROR (56, retriable) when a key is unavailable
+// or the rule cannot be evaluated, CORRUPT_MESSAGE (2) for a bad signature
+// under on_bad_signature: fail.
+func (c *authzCall) unprotectFetch(kr kmsg.Response) (bool, error) {
+	resp := kr.(*kmsg.FetchResponse)
+	changed := false
+	var conv recordConv
+	for i := range resp.Topics {
+		t := &resp.Topics[i]
+		name := c.topicLabel(t.Topic, t.TopicID)
+		cp, err := c.protectionFor(name)
+		if err == nil && cp != nil && cp.err != nil {
+			err = cp.err
+		}
+		if err != nil {
+			c.s.log.Warn("data protection rule unavailable; withholding the topic's records", zap.String("topic", name), zap.Error(err))
+			for j := range t.Partitions {
+				failFetchPartition(&t.Partitions[j], errKafkaStorage, "kguard: data protection rule for "+name+" unavailable")
+			}
+			changed = true
+			continue
+		}
+		if cp == nil {
+			continue
+		}
+		pr := c.s.p.protector
+		for j := range t.Partitions {
+			p := &t.Partitions[j]
+			if p.ErrorCode != 0 || len(p.RecordBatches) == 0 {
+				continue
+			}
+			if pr == nil {
+				failFetchPartition(p, errKafkaStorage, "kguard: "+name+" is protected but kguard has no key service configured (crypto.kms)")
+				changed = true
+				continue
+			}
+			out, ch, undecryptable, err := unprotectRecords(p.RecordBatches, name, pr, cp.fetch, c, &conv)
+			if err != nil {
+				code, msg := errKafkaStorage, "kguard: a key for "+name+" is unavailable now; retry"
+				if !crypto.IsRetriable(err) {
+					code, msg = errCorruptMessage, "kguard: "+name+": record failed signature verification or could not be read"
+				}
+				c.s.log.Warn("fetched partition withheld", zap.String("topic", name), zap.Int32("partition", p.Partition),
+					zap.Int16("code", code), zap.Error(err))
+				failFetchPartition(p, code, msg)
+				changed = true
+				continue
+			}
+			if undecryptable > 0 {
+				c.s.log.Warn("fetched records could not be decrypted; delivered as stored", zap.String("topic", name),
+					zap.Int32("partition", p.Partition), zap.Int("records", undecryptable))
+			}
+			if ch {
+				p.RecordBatches = out
+				changed = true
+			}
+		}
+	}
+	return changed, nil
+}
+
+func failFetchPartition(p *kmsg.FetchResponseTopicPartition, code int16, msg string) {
+	p.ErrorCode = code
+	p.RecordBatches = nil
+	p.AbortedTransactions = nil
+	_ = msg // FetchResponse partitions carry no error message
+}
+
+// unprotectRecords verifies and decrypts every data batch of a fetched
+// Records field. Batches nothing changed in are copied byte for byte
+// (control batches, legacy messages, the partial tail too); records the
+// policy drops (bad signature, on_bad_signature: drop) leave their batch,
+// the others keep their offset deltas, so the consumer sees a gap as on a
+// compacted topic and the batch header still says where the next fetch
+// starts.
+func unprotectRecords(src []byte, topic string, pr *crypto.Protector, fo crypto.FetchOptions, c *authzCall, conv *recordConv) (out []byte, changed bool, undecryptable int, err error) {
+	bs, tail, err := records.ParseBatches(src, records.Options{})
+	if err != nil {
+		return nil, false, 0, err
+	}
+	var dst []byte
+	for i := range bs {
+		b := &bs[i]
+		if b.IsLegacy() || b.IsControl() {
+			if changed {
+				dst = append(dst, b.Raw...)
+			}
+			continue
+		}
+		rs, err := b.Records()
+		if err != nil {
+			return nil, false, 0, err
+		}
+		crecs := conv.toCrypto(topic, rs)
+		res, err := pr.UnprotectBatch(c.s.p.ctx, crecs, fo)
+		if err != nil {
+			b.Release()
+			return nil, false, 0, err
+		}
+		touched, drop := false, false
+		for k := range res {
+			r := &res[k]
+			if r.Err != nil {
+				undecryptable++
+			}
+			drop = drop || r.Drop
+			if r.Protected || r.Drop || len(crecs[k].Headers) != len(rs[k].Headers) {
+				touched = true
+			}
+		}
+		if !touched {
+			if changed {
+				dst = append(dst, b.Raw...)
+			}
+			b.Release()
+			continue
+		}
+		conv.fromCrypto(rs)
+		if drop {
+			kept := rs[:0]
+			for k := range rs {
+				if !res[k].Drop {
+					kept = append(kept, rs[k])
+				}
+			}
+			rs = kept
+		}
+		if !changed {
+			dst = make([]byte, 0, len(src)+len(src)/8)
+			dst = append(dst, src[:b.Pos]...)
+			changed = true
+		}
+		dst, err = records.EncodeBatch(dst, b, rs)
+		b.Release()
+		if err != nil {
+			return nil, false, 0, err
+		}
+	}
+	if !changed {
+		return src, false, undecryptable, nil
+	}
+	return append(dst, tail...), true, undecryptable, nil
+}
