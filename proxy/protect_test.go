@@ -54,7 +54,7 @@ const protRules = `{
    "subject_field": "$.account_id", "decrypt": {"principals": ["User:alice"]}}
 }`
 
-var protTopics = []string{"pay", "pay.codec", "pay.tx", "pay.sarama", "pay.tamper", "pay.vault", "paydrop", "payfail", "subj", "plain"}
+var protTopics = []string{"pay", "pay.codec", "pay.tx", "pay.sarama", "pay.tamper", "pay.vault", "pay.bench", "paydrop", "payfail", "subj", "plain"}
 
 type protEnv struct {
 	*harness.Env
@@ -66,6 +66,7 @@ type protOpts struct {
 	kms         crypto.KMS // default: a local key store
 	keys        crypto.KeyOptions
 	extraRule   string // one more member of the protection rules object
+	batchSig    bool   // crypto.Options.BatchSignatures
 }
 
 func startProtEnv(t testing.TB, o protOpts) *protEnv {
@@ -90,7 +91,7 @@ func startProtEnv(t testing.TB, o protOpts) *protEnv {
 	}
 	var p *crypto.Protector
 	if !o.noProtector {
-		p = newTestProtector(t, dir, o.kms, o.keys)
+		p = newTestProtector(t, dir, o.kms, o.keys, o.batchSig)
 	}
 	env := startWithProtector(t, eng, p, creds)
 	return &protEnv{Env: env, prot: p}
@@ -164,7 +165,7 @@ func writeFileTB(t testing.TB, path, body string) {
 
 // newTestProtector builds a real protector: a local Tink key store (or the
 // given KMS), an Ed25519 signing keyset and a subject pepper.
-func newTestProtector(t testing.TB, dir string, kms crypto.KMS, keys crypto.KeyOptions) *crypto.Protector {
+func newTestProtector(t testing.TB, dir string, kms crypto.KMS, keys crypto.KeyOptions, batchSig bool) *crypto.Protector {
 	t.Helper()
 	if kms == nil {
 		ks := filepath.Join(dir, "keystore.json")
@@ -190,7 +191,7 @@ func newTestProtector(t testing.TB, dir string, kms crypto.KMS, keys crypto.KeyO
 		t.Fatal(err)
 	}
 	p, err := crypto.New(crypto.Options{KMS: kms, Signer: signer, Verifier: verifier,
-		SubjectPepper: []byte("test pepper, 32 bytes long......"), Keys: keys})
+		SubjectPepper: []byte("test pepper, 32 bytes long......"), Keys: keys, BatchSignatures: batchSig})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -501,7 +502,7 @@ func TestDataProtection(t *testing.T) {
 
 	t.Run("MovedCiphertextAndTampering", func(t *testing.T) {
 		cl := e.client(t, "alice")
-		for _, topic := range []string{"pay.tamper", "pay.vault", "paydrop", "payfail"} {
+		for _, topic := range []string{"pay.tamper", "pay.vault", "pay.bench", "paydrop", "payfail"} {
 			produceAll(t, cl, pr(topic, 1), pr(topic, 2))
 		}
 		raw := e.direct(t)
