@@ -168,8 +168,10 @@ func TestAuditBrokerOutage(t *testing.T) {
 	if md, err := s.adm.Metadata(ctx, s.topic); err == nil {
 		t.Logf("%s/%d led by node %d now", s.topic, part, md.Topics[s.topic].Partitions[part].Leader)
 	}
-	t.Logf("restarting node %d after %v down: %d produce requests meanwhile; events recorded %d (+%d), shipped %d (+%d), spooled unshipped %d",
+	line := fmt.Sprintf("audit fault broker outage: node %d down %v: client wrote %d produce requests meanwhile; kguard recorded %d events (+%d), shipped %d (+%d), %d waiting in the spool at the restart",
 		leader, time.Since(downAt).Round(time.Millisecond), tr.produceReqs.Load()-req0, rec1, rec1-rec0, sh1, sh1-sh0, rec1-sh1)
+	t.Log(line)
+	fmt.Println(line)
 	if err := s.cluster(ctx, "restart", strconv.Itoa(int(leader))); err != nil {
 		t.Fatal(err)
 	}

@@ -304,34 +304,48 @@ func tail(path string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// metric reads one un-labelled metric from kguard's /metrics.
-func (s *auditStack) metric(name string) (float64, error) {
+// metrics reads the named un-labelled metrics from one scrape of kguard's
+// /metrics.
+func (s *auditStack) metrics(names ...string) (map[string]float64, error) {
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", s.mport))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
+	out := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		for _, name := range names {
+			if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+				f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				if err != nil {
+					return nil, fmt.Errorf("metric %s: %w", name, err)
+				}
+				out[name] = f
+			}
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return 0, err
+		return nil, err
 	}
-	return 0, fmt.Errorf("metric %s not exported", name)
+	for _, name := range names {
+		if _, ok := out[name]; !ok {
+			return nil, fmt.Errorf("metric %s not exported", name)
+		}
+	}
+	return out, nil
 }
 
 // auditProgress is kguard's recorded and shipped event counts of the
-// current run (-1 when unreadable).
+// current run from one scrape (-1 when unreadable).
 func (s *auditStack) auditProgress() (recorded, shipped int64) {
-	r, err1 := s.metric("kguard_audit_events_recorded_total")
-	sh, err2 := s.metric("kguard_audit_events_shipped_total")
-	if err1 != nil || err2 != nil {
+	const rn, sn = "kguard_audit_events_recorded_total", "kguard_audit_events_shipped_total"
+	m, err := s.metrics(rn, sn)
+	if err != nil {
+		s.t.Logf("reading kguard's audit metrics: %v", err)
 		return -1, -1
 	}
-	return int64(r), int64(sh)
+	return int64(m[rn]), int64(m[sn])
 }
 
 // clientOpts reach kguard as User:faults.
@@ -680,8 +694,8 @@ type auditCounts struct {
 }
 
 func (c auditCounts) String() string {
-	return fmt.Sprintf("events recorded %d, in topic %d (%d records), lost %d, duplicated %d (identical redeliveries), conflicting %d, unexpected seqs above %d: %d",
-		c.recorded, c.inTopic, c.records, c.lost, c.duplicated, c.conflicting, c.recorded, c.beyond)
+	return fmt.Sprintf("events recorded %d, in topic %d (%d records), lost %d, duplicated %d (identical redeliveries), conflicting %d, unexpected seqs above %d: %d, spooled events stored with other bytes: %d",
+		c.recorded, c.inTopic, c.records, c.lost, c.duplicated, c.conflicting, c.recorded, c.beyond, c.spoolDiffer)
 }
 
 // compare counts the trail against seqs 1..recorded, and checks that every
