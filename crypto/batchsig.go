@@ -23,51 +23,91 @@ const (
 	maxProofLen     = 64
 )
 
-// merkleTree computes RFC 6962 subtree hashes over leaf hashes, memoized.
-type merkleTree struct {
-	leaves [][]byte
-	memo   map[[2]int][]byte
+// merkleBatch computes the RFC 6962 tree of a batch and every leaf's
+// inclusion proof in one pass: each subtree hash is computed once, and the
+// proofs are written into one flat buffer (no allocation per node).
+type merkleBatch struct {
+	leaves [][32]byte
+	depth  []int // proof length of each leaf
+	off    []int // offset of each leaf's proof in proofs (in hashes)
+	fill   []int // hashes written so far per leaf
+	proofs [][32]byte
 }
 
-func (t *merkleTree) hash(lo, hi int) []byte {
+// split is the largest power of two smaller than n (n > 1).
+func split(n int) int {
+	k := 1
+	for k*2 < n {
+		k *= 2
+	}
+	return k
+}
+
+func newMerkleBatch(leaves [][32]byte) *merkleBatch {
+	n := len(leaves)
+	t := &merkleBatch{leaves: leaves, depth: make([]int, n), off: make([]int, n), fill: make([]int, n)}
+	t.countDepth(0, n)
+	total := 0
+	for i, d := range t.depth {
+		t.off[i] = total
+		total += d
+	}
+	t.proofs = make([][32]byte, total)
+	return t
+}
+
+func (t *merkleBatch) countDepth(lo, hi int) {
+	if hi-lo <= 1 {
+		return
+	}
+	for m := lo; m < hi; m++ {
+		t.depth[m]++
+	}
+	k := split(hi - lo)
+	t.countDepth(lo, lo+k)
+	t.countDepth(lo+k, hi)
+}
+
+// build returns the hash of [lo,hi) and appends, bottom-up, the sibling
+// hash at this level to the proof of every leaf below.
+func (t *merkleBatch) build(lo, hi int) [32]byte {
 	if hi-lo == 1 {
 		return t.leaves[lo]
 	}
-	key := [2]int{lo, hi}
-	if h, ok := t.memo[key]; ok {
-		return h
+	k := split(hi - lo)
+	l := t.build(lo, lo+k)
+	r := t.build(lo+k, hi)
+	for m := lo; m < lo+k; m++ {
+		t.proofs[t.off[m]+t.fill[m]] = r
+		t.fill[m]++
 	}
-	k := 1
-	for k*2 < hi-lo {
-		k *= 2
+	for m := lo + k; m < hi; m++ {
+		t.proofs[t.off[m]+t.fill[m]] = l
+		t.fill[m]++
 	}
-	h := rfc6962.DefaultHasher.HashChildren(t.hash(lo, lo+k), t.hash(lo+k, hi))
-	t.memo[key] = h
-	return h
+	var b [1 + 2*sha256.Size]byte
+	b[0] = rfc6962.RFC6962NodeHashPrefix
+	copy(b[1:], l[:])
+	copy(b[1+sha256.Size:], r[:])
+	return sha256.Sum256(b[:])
 }
 
-// path is the RFC 6962 inclusion proof of leaf m in [lo,hi).
-func (t *merkleTree) path(m, lo, hi int) [][]byte {
-	if hi-lo <= 1 {
-		return nil
-	}
-	k := 1
-	for k*2 < hi-lo {
-		k *= 2
-	}
-	if m < lo+k {
-		return append(t.path(m, lo, lo+k), t.hash(lo+k, hi))
-	}
-	return append(t.path(m, lo+k, hi), t.hash(lo, lo+k))
+// proof is the inclusion proof of leaf m (after build).
+func (t *merkleBatch) proof(m int) [][32]byte {
+	return t.proofs[t.off[m] : t.off[m]+t.depth[m]]
 }
 
-func leafHash(buf []byte, version uint8, ts int64, keyID string, rec *Record) ([]byte, []byte) {
-	buf = signedBytes(buf[:0], version, ts, keyID, rec)
-	return rfc6962.DefaultHasher.HashLeaf(buf), buf
+// leafHash is the RFC 6962 leaf hash of rec's canonical encoding; buf is
+// scratch space, returned for reuse.
+func leafHash(buf []byte, version uint8, ts int64, keyID string, rec *Record) ([32]byte, []byte) {
+	buf = append(buf[:0], rfc6962.RFC6962LeafHashPrefix)
+	buf = signedBytes(buf, version, ts, keyID, rec)
+	return sha256.Sum256(buf), buf
 }
 
-func rootMessage(ts int64, keyID string, root []byte) []byte {
-	b := append([]byte("kguard.sig"), 0, sigVersionBatch)
+func rootMessage(buf []byte, ts int64, keyID string, root []byte) []byte {
+	b := append(buf, "kguard.sig"...)
+	b = append(b, 0, sigVersionBatch)
 	b = binary.BigEndian.AppendUint64(b, uint64(ts))
 	b = appendString(b, keyID)
 	b = append(b, "root"...)
@@ -134,25 +174,39 @@ func parseBatchSigHeader(b []byte) (*batchSigHeader, error) {
 }
 
 // signBatch signs recs with one signature and returns each record's
-// kguard.sig value.
+// kguard.sig value. The values share one allocation.
 func (s *Signer) signBatch(ts int64, recs []*Record) ([][]byte, error) {
 	if len(recs) > maxBatchSize {
 		return nil, fmt.Errorf("batch of %d records too large to sign", len(recs))
 	}
-	t := &merkleTree{leaves: make([][]byte, len(recs)), memo: map[[2]int][]byte{}}
+	leaves := make([][32]byte, len(recs))
 	var buf []byte
 	for i, rec := range recs {
-		t.leaves[i], buf = leafHash(buf, sigVersionBatch, ts, s.keyID, rec)
+		leaves[i], buf = leafHash(buf, sigVersionBatch, ts, s.keyID, rec)
 	}
-	root := t.hash(0, len(recs))
-	sig, err := s.s.Sign(rootMessage(ts, s.keyID, root))
+	t := newMerkleBatch(leaves)
+	root := t.build(0, len(recs))
+	sig, err := s.s.Sign(rootMessage(buf[:0], ts, s.keyID, root[:]))
 	if err != nil {
 		return nil, err
 	}
+	fixed := 1 + 8 + binary.MaxVarintLen64 + len(s.keyID) + binary.MaxVarintLen64 + len(sig) + 3*binary.MaxVarintLen64
+	all := make([]byte, 0, len(recs)*fixed+len(t.proofs)*sha256.Size)
 	out := make([][]byte, len(recs))
 	for i := range recs {
-		h := batchSigHeader{timestamp: ts, keyID: s.keyID, sig: sig, index: uint64(i), size: uint64(len(recs)), proof: t.path(i, 0, len(recs))}
-		out[i] = h.marshal()
+		start := len(all)
+		all = append(all, sigVersionBatch)
+		all = binary.BigEndian.AppendUint64(all, uint64(ts))
+		all = appendString(all, s.keyID)
+		all = appendBytes(all, sig)
+		all = binary.AppendUvarint(all, uint64(i))
+		all = binary.AppendUvarint(all, uint64(len(recs)))
+		p := t.proof(i)
+		all = binary.AppendUvarint(all, uint64(len(p)))
+		for j := range p {
+			all = append(all, p[j][:]...)
+		}
+		out[i] = all[start:len(all):len(all)] // capped: appending to one never touches the next
 	}
 	return out, nil
 }
@@ -182,29 +236,34 @@ func (c *rootCache) add(k [32]byte) {
 	c.ok[k] = struct{}{}
 }
 
-func (v *Verifier) verifyBatch(rec *Record, hv []byte) error {
+func (v *Verifier) verifyBatch(s *verifyScratch, rec *Record, hv []byte) error {
 	sh, err := parseBatchSigHeader(hv)
 	if err != nil {
 		return err
 	}
-	lh, _ := leafHash(make([]byte, 0, 256+len(rec.Key)+len(rec.Value)), sigVersionBatch, sh.timestamp, sh.keyID, rec)
-	root, err := proof.RootFromInclusionProof(rfc6962.DefaultHasher, sh.index, sh.size, lh, sh.proof)
+	var lh [32]byte
+	lh, s.buf = leafHash(s.buf, sigVersionBatch, sh.timestamp, sh.keyID, rec)
+	root, err := proof.RootFromInclusionProof(rfc6962.DefaultHasher, sh.index, sh.size, lh[:], sh.proof)
 	if err != nil {
 		return errors.New("bad inclusion proof")
 	}
-	msg := rootMessage(sh.timestamp, sh.keyID, root)
+	s.buf = rootMessage(s.buf[:0], sh.timestamp, sh.keyID, root)
+	msg := s.buf
 	h := sha256.New()
 	h.Write(msg)
 	h.Write([]byte{0})
 	h.Write(sh.sig)
 	var k [32]byte
 	h.Sum(k[:0])
-	if v.roots.seen(k) {
+	if s.hasLast && k == s.last {
 		return nil
 	}
-	if err := v.v.Verify(sh.sig, msg); err != nil {
-		return errors.New("signature does not verify")
+	if !v.roots.seen(k) {
+		if err := v.v.Verify(sh.sig, msg); err != nil {
+			return errors.New("signature does not verify")
+		}
+		v.roots.add(k)
 	}
-	v.roots.add(k)
+	s.last, s.hasLast = k, true
 	return nil
 }

@@ -322,34 +322,39 @@ func signedBytes(buf []byte, version uint8, ts int64, keyID string, rec *Record)
 	b = appendString(b, rec.Topic)
 	b = appendNullable(b, rec.Key)
 	b = appendNullable(b, rec.Value)
-	hs := make([]Header, 0, len(rec.Headers))
+	var small [8]Header // most records have few headers: no allocation
+	hs := small[:0]
 	for _, h := range rec.Headers {
 		if h.Key == SigHeader || h.Key == VerifyHeader {
 			continue
 		}
 		hs = append(hs, h)
 	}
-	slices.SortStableFunc(hs, func(a, b Header) int {
-		if a.Key != b.Key {
-			if a.Key < b.Key {
-				return -1
-			}
-			return 1
-		}
-		if (a.Value == nil) != (b.Value == nil) {
-			if a.Value == nil {
-				return -1
-			}
-			return 1
-		}
-		return bytes.Compare(a.Value, b.Value)
-	})
+	slices.SortStableFunc(hs, compareHeaders)
 	b = binary.AppendUvarint(b, uint64(len(hs)))
 	for _, h := range hs {
 		b = appendString(b, h.Key)
 		b = appendNullable(b, h.Value)
 	}
 	return b
+}
+
+// compareHeaders orders headers for signing: by name, then value (null
+// first), then bytes.
+func compareHeaders(a, b Header) int {
+	if a.Key != b.Key {
+		if a.Key < b.Key {
+			return -1
+		}
+		return 1
+	}
+	if (a.Value == nil) != (b.Value == nil) {
+		if a.Value == nil {
+			return -1
+		}
+		return 1
+	}
+	return bytes.Compare(a.Value, b.Value)
 }
 
 // checkLocators applies the rules of Compile to a decoded header: locators

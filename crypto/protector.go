@@ -485,6 +485,7 @@ func (p *Protector) UnprotectBatch(ctx context.Context, recs []*Record, o FetchO
 	res := make([]Result, len(recs))
 	hdrs := make([]*encHeader, len(recs))
 	var refs []keyRef
+	var vs verifyScratch
 	for i, rec := range recs {
 		r := &res[i]
 		encVal, encN := findHeader(rec.Headers, EncHeader)
@@ -498,7 +499,7 @@ func (p *Protector) UnprotectBatch(ctx context.Context, recs []*Record, o FetchO
 			case sigN > 1:
 				st = SigBad
 			case sigN == 1:
-				st = p.verifyRecord(rec, sigVal)
+				st = p.verifyRecord(&vs, rec, sigVal)
 			}
 			r.Signature = st
 			if st == SigBad || (st == SigMissing && o.RequireSignature) {
@@ -572,11 +573,11 @@ func findHeader(hs []Header, name string) ([]byte, int) {
 	return v, n
 }
 
-func (p *Protector) verifyRecord(rec *Record, sig []byte) SigStatus {
+func (p *Protector) verifyRecord(s *verifyScratch, rec *Record, sig []byte) SigStatus {
 	if p.verify == nil {
 		return SigBad
 	}
-	if err := p.verify.verify(rec, sig); err != nil {
+	if err := p.verify.verifyWith(s, rec, sig); err != nil {
 		return SigBad
 	}
 	return SigOK

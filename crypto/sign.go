@@ -81,15 +81,29 @@ func NewVerifier(h *keyset.Handle) (*Verifier, error) {
 }
 
 func (v *Verifier) verify(rec *Record, hv []byte) error {
+	var s verifyScratch
+	return v.verifyWith(&s, rec, hv)
+}
+
+// verifyScratch is reused across the records of one batch.
+type verifyScratch struct {
+	buf []byte
+	// last batch root (message hash) verified in this batch, so a batch's
+	// records skip even the shared cache
+	last    [32]byte
+	hasLast bool
+}
+
+func (v *Verifier) verifyWith(s *verifyScratch, rec *Record, hv []byte) error {
 	if len(hv) > 0 && hv[0] == sigVersionBatch {
-		return v.verifyBatch(rec, hv)
+		return v.verifyBatch(s, rec, hv)
 	}
 	sh, err := parseSigHeader(hv)
 	if err != nil {
 		return err
 	}
-	msg := signedBytes(make([]byte, 0, 256+len(rec.Key)+len(rec.Value)), sh.version, sh.timestamp, sh.keyID, rec)
-	if err := v.v.Verify(sh.sig, msg); err != nil {
+	s.buf = signedBytes(s.buf[:0], sh.version, sh.timestamp, sh.keyID, rec)
+	if err := v.v.Verify(sh.sig, s.buf); err != nil {
 		return errors.New("signature does not verify")
 	}
 	return nil
