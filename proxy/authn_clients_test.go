@@ -459,12 +459,13 @@ type librdkafka struct {
 
 // kcatBuilds finds kcat and the librdkafka builds to run it with: Debian's,
 // and the one in the confluent-kafka wheel when Python has it.
-func kcatBuilds(t *testing.T) []librdkafka {
+func kcatBuilds(t *testing.T, mx *clientMatrix) []librdkafka {
 	t.Helper()
 	if _, err := exec.LookPath("kcat"); err != nil {
 		if os.Getenv("KGUARD_REQUIRE_SERVICES") == "1" {
 			t.Fatalf("kcat not found (run test/deps.sh): %v", err)
 		}
+		mx.note("kcat: skipped, not installed (apt-get install kcat, or test/deps.sh)")
 		t.Skip("kcat not installed (apt-get install kcat, or test/deps.sh)")
 	}
 	builds := []librdkafka{{name: "Debian"}}
@@ -479,6 +480,8 @@ print(os.path.realpath(sorted(glob.glob(os.path.join(d, "librdkafka*.so*")))[0])
 		builds = append(builds, librdkafka{name: "PyPI", env: []string{"LD_LIBRARY_PATH=" + dir}})
 	} else if os.Getenv("KGUARD_REQUIRE_SERVICES") == "1" {
 		t.Fatalf("no librdkafka in the confluent-kafka wheel (pip install -r test/compat/python/requirements.txt): %v", err)
+	} else {
+		mx.note("kcat with the PyPI librdkafka: skipped, confluent-kafka not installed (pip install -r test/compat/python/requirements.txt)")
 	}
 	re := regexp.MustCompile(`librdkafka ([0-9.]+)`)
 	for i := range builds {
@@ -686,9 +689,13 @@ func (d *saslAuthDelay) relay(c net.Conn) {
 		if _, err := io.ReadFull(c, size[:]); err != nil {
 			break
 		}
-		frame := make([]byte, 4+binary.BigEndian.Uint32(size[:]))
+		n := binary.BigEndian.Uint32(size[:])
+		if n < 2 || n > 1<<20 {
+			break
+		}
+		frame := make([]byte, 4+n)
 		copy(frame, size[:])
-		if _, err := io.ReadFull(c, frame[4:]); err != nil || len(frame) < 6 {
+		if _, err := io.ReadFull(c, frame[4:]); err != nil {
 			break
 		}
 		if !held && binary.BigEndian.Uint16(frame[4:6]) == 36 { // SaslAuthenticate
@@ -703,8 +710,9 @@ func (d *saslAuthDelay) relay(c net.Conn) {
 	<-done
 }
 
-// kcatPEMs writes PEM files of the CA, and of a client certificate signed
-// by it (or self-signed when rogue), for librdkafka.
+// kcatTLS issues a client certificate (signed by the listener's client CA,
+// or self-signed when rogue) as PEM files, and configures librdkafka for
+// mTLS with it.
 func kcatTLS(t *testing.T, te *tlsEnv, name string, rogue bool) kcatConf {
 	t.Helper()
 	te.pki.issue(t, name, pkix.Name{CommonName: "Kcat-App", OrganizationalUnit: []string{"clients"}}, false, rogue)
@@ -849,7 +857,7 @@ func TestClientLoginMatrix(t *testing.T) {
 	})
 	t.Run("sarama", func(t *testing.T) { runSaramaCells(t, e, te, mx) })
 	t.Run("kcat", func(t *testing.T) {
-		builds := kcatBuilds(t)
+		builds := kcatBuilds(t, mx)
 		idp := newOIDCEndpoint(t)
 		kafkaRange := kafkaSaslHandshakeRange(t, e)
 		for _, b := range builds {
