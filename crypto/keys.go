@@ -1,7 +1,10 @@
 package crypto
 
 import (
+	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -15,13 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tink-crypto/tink-go/v2/aead/aesgcm"
-	"github.com/tink-crypto/tink-go/v2/daead"
-	"github.com/tink-crypto/tink-go/v2/daead/aessiv"
-	"github.com/tink-crypto/tink-go/v2/insecuresecretdataaccess"
-	"github.com/tink-crypto/tink-go/v2/keyset"
-	"github.com/tink-crypto/tink-go/v2/secretdata"
-	"github.com/tink-crypto/tink-go/v2/tink"
+	"github.com/tink-crypto/tink-go/v2/daead/subtle"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -29,13 +26,81 @@ import (
 // subjects).
 const kmsParallelism = 8
 
-// dataKey is a usable data key: its reference and its Tink primitive.
+// dataKey is a usable data key: its reference and its primitive. The
+// primitives produce and read exactly Tink's ciphertexts for keys of the
+// Tink output-prefix variant (prefix 0x01 || key id): AES-GCM is Tink's
+// own construction (prefix || 12-byte random IV || ciphertext || tag, over
+// the standard library's AES-GCM, as Tink does), AES-SIV is Tink's subtle
+// AES-SIV with the prefix added here. Building them once per data key and
+// sealing into caller-provided buffers keeps the per-field cost to the
+// cipher itself (see docs/crypto.md, Performance); TestPrimitivesMatchTink
+// checks them against Tink's full primitives both ways.
 type dataKey struct {
 	ref     keyRef
-	aead    tink.AEAD
-	daead   tink.DeterministicAEAD
+	gcm     cipher.AEAD
+	siv     *subtle.AESSIV
+	prefix  [tinkPrefixSize]byte
 	expires time.Time
 	uses    atomic.Uint64
+}
+
+const (
+	tinkPrefixSize = 5
+	gcmIVSize      = 12
+	gcmTagSize     = 16
+	sivSize        = 16
+	maxFieldSize   = 1 << 30
+)
+
+// sealedLen is the ciphertext length of a plaintext of n bytes.
+func (k *dataKey) sealedLen(n int) int {
+	if k.gcm != nil {
+		return tinkPrefixSize + gcmIVSize + n + gcmTagSize
+	}
+	return tinkPrefixSize + sivSize + n
+}
+
+// sealAppend appends the ciphertext of pt to dst. iv supplies the random
+// IV of AES-GCM (gcmIVSize bytes, nil: read from crypto/rand).
+func (k *dataKey) sealAppend(dst, pt, aad, iv []byte) ([]byte, error) {
+	if len(pt) > maxFieldSize {
+		return nil, fmt.Errorf("field of %d bytes too large", len(pt))
+	}
+	dst = append(dst, k.prefix[:]...)
+	if k.gcm != nil {
+		n := len(dst)
+		dst = append(dst, make([]byte, gcmIVSize)...)
+		if iv != nil {
+			copy(dst[n:], iv)
+		} else if _, err := rand.Read(dst[n:]); err != nil {
+			return nil, err
+		}
+		return k.gcm.Seal(dst, dst[n:n+gcmIVSize], pt, aad), nil
+	}
+	ct, err := k.siv.EncryptDeterministically(pt, aad)
+	if err != nil {
+		return nil, err
+	}
+	return append(dst, ct...), nil
+}
+
+// openAppend appends the plaintext of ct to dst.
+func (k *dataKey) openAppend(dst, ct, aad []byte) ([]byte, error) {
+	if len(ct) < tinkPrefixSize || [tinkPrefixSize]byte(ct[:tinkPrefixSize]) != k.prefix {
+		return nil, errors.New("ciphertext prefix does not match the key")
+	}
+	ct = ct[tinkPrefixSize:]
+	if k.gcm != nil {
+		if len(ct) < gcmIVSize+gcmTagSize {
+			return nil, errors.New("ciphertext too short")
+		}
+		return k.gcm.Open(dst, ct[:gcmIVSize], ct[gcmIVSize:], aad)
+	}
+	pt, err := k.siv.DecryptDeterministically(ct, aad)
+	if err != nil {
+		return nil, err
+	}
+	return append(dst, pt...), nil
 }
 
 func keySize(a Algorithm) int {
@@ -63,43 +128,22 @@ func newPrimitive(ref keyRef, material []byte) (*dataKey, error) {
 	if len(material) != keySize(ref.alg) {
 		return nil, fmt.Errorf("data key has %d bytes, want %d", len(material), keySize(ref.alg))
 	}
-	sd := secretdata.NewBytesFromData(material, insecuresecretdataaccess.Token{})
 	dk := &dataKey{ref: ref}
+	dk.prefix[0] = 0x01 // Tink output prefix: TINK variant
+	binary.BigEndian.PutUint32(dk.prefix[1:], ref.id)
 	switch ref.alg {
 	case AES256GCM:
-		params, err := aesgcm.NewParameters(aesgcm.ParametersOpts{KeySizeInBytes: 32, IVSizeInBytes: 12, TagSizeInBytes: 16, Variant: aesgcm.VariantTink})
+		b, err := aes.NewCipher(material)
 		if err != nil {
 			return nil, err
 		}
-		k, err := aesgcm.NewKey(sd, ref.id, params)
-		if err != nil {
-			return nil, err
-		}
-		if dk.aead, err = aesgcm.NewAEAD(k); err != nil {
+		if dk.gcm, err = cipher.NewGCM(b); err != nil {
 			return nil, err
 		}
 	case AES256SIV:
-		params, err := aessiv.NewParameters(64, aessiv.VariantTink)
-		if err != nil {
-			return nil, err
-		}
-		k, err := aessiv.NewKey(sd, ref.id, params)
-		if err != nil {
-			return nil, err
-		}
-		m := keyset.NewManager()
-		id, err := m.AddKey(k)
-		if err != nil {
-			return nil, err
-		}
-		if err := m.SetPrimary(id); err != nil {
-			return nil, err
-		}
-		h, err := m.Handle()
-		if err != nil {
-			return nil, err
-		}
-		if dk.daead, err = daead.New(h); err != nil {
+		var err error
+		// subtle.AESSIV keeps the key slice: give it its own copy
+		if dk.siv, err = subtle.NewAESSIV(bytes.Clone(material)); err != nil {
 			return nil, err
 		}
 	default:
@@ -324,7 +368,7 @@ func (m *keyManager) derive(ctx context.Context, source KeySource, alg Algorithm
 // putLocked caches k for decryption; m.mu is held.
 func (m *keyManager) putLocked(k *dataKey) {
 	exp := m.opts.Now().Add(m.opts.CacheTTL)
-	c := &dataKey{ref: k.ref, aead: k.aead, daead: k.daead, expires: exp}
+	c := &dataKey{ref: k.ref, gcm: k.gcm, siv: k.siv, prefix: k.prefix, expires: exp}
 	if len(m.cache) >= m.opts.CacheSize {
 		now := m.opts.Now()
 		for id, e := range m.cache {

@@ -408,17 +408,13 @@ func (p *Protector) encryptRecord(rec *Record, plan []located, keys map[useKey]*
 }
 
 func seal(k *dataKey, pt, aad []byte) ([]byte, error) {
-	if k.aead != nil {
-		return k.aead.Encrypt(pt, aad)
-	}
-	return k.daead.EncryptDeterministically(pt, aad)
+	return k.sealAppend(make([]byte, 0, k.sealedLen(len(pt))), pt, aad, nil)
 }
 
+// open returns a new slice, never nil (an empty plaintext stays empty, not
+// null).
 func open(k *dataKey, ct, aad []byte) ([]byte, error) {
-	if k.aead != nil {
-		return k.aead.Decrypt(ct, aad)
-	}
-	return k.daead.DecryptDeterministically(ct, aad)
+	return k.openAppend(make([]byte, 0, max(len(ct)-tinkPrefixSize-sivSize, 0)), ct, aad)
 }
 
 // nthHeader returns the value of the n-th header called name that is not
