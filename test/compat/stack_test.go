@@ -10,11 +10,9 @@ package compat_test
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,54 +68,17 @@ func repoRoot(t testing.TB) string {
 	return r
 }
 
-// randHex is n random bytes in hex.
-func randHex(t testing.TB, n int) string {
-	t.Helper()
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
+func randHex(t testing.TB, n int) string { return harness.RandHex(t, n) }
 
 // copyPolicies copies the shipped policies (without the demo root) to dst
-// and adds acls/compat.json granting User:compat everything on topics and
-// groups named compat-*, and Describe on the cluster.
-func copyPolicies(t testing.TB, root, dst string) {
+// and grants User:compat everything on topics and groups named compat-*,
+// and Describe on the cluster.
+func copyPolicies(t testing.TB, _, dst string) {
 	t.Helper()
-	src := filepath.Join(root, "policies")
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() {
-			if rel == "demo" {
-				return filepath.SkipDir
-			}
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		if !strings.HasSuffix(p, ".rego") && !strings.HasSuffix(p, ".json") && !strings.HasSuffix(p, ".yaml") {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
-	})
-	if err != nil {
-		t.Fatalf("copying policies: %v", err)
-	}
-	acl := fmt.Sprintf(`{"compat": [
-  {"principal": "User:%[1]s", "host": "*", "resource": "Topic", "pattern": "PREFIXED", "name": %[2]q, "operation": "All", "permission": "ALLOW"},
-  {"principal": "User:%[1]s", "host": "*", "resource": "Group", "pattern": "PREFIXED", "name": %[2]q, "operation": "All", "permission": "ALLOW"},
-  {"principal": "User:%[1]s", "host": "*", "resource": "Cluster", "pattern": "LITERAL", "name": "kafka-cluster", "operation": "Describe", "permission": "ALLOW"}
-]}
-`, principalUser, namePrefix)
-	if err := os.WriteFile(filepath.Join(dst, "acls", "compat.json"), []byte(acl), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	acls := append(harness.GrantPrefix("User:"+principalUser, namePrefix), harness.ACL{
+		Principal: "User:" + principalUser, Host: "*", Resource: "Cluster", Pattern: "LITERAL",
+		Name: "kafka-cluster", Operation: "Describe", Permission: "ALLOW"})
+	harness.PolicyDir(t, dst, "compat", acls)
 }
 
 // startStack starts kguard in front of the real cluster's SASL_SSL

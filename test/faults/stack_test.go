@@ -11,13 +11,11 @@ package faults_test
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,54 +57,13 @@ type stack struct {
 	env      *harness.Env
 }
 
-func randHex(t testing.TB, n int) string {
-	t.Helper()
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
+func randHex(t testing.TB, n int) string { return harness.RandHex(t, n) }
 
-// copyPolicies copies the shipped policies (without the demo root) and adds
-// an ACL file granting User:faults everything on faults-* topics and groups.
+// copyPolicies copies the shipped policies (without the demo root) and
+// grants User:faults everything on faults-* topics and groups.
 func copyPolicies(t testing.TB, dst string) {
 	t.Helper()
-	src, err := filepath.Abs(filepath.Join("..", "..", "policies"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() {
-			if rel == "demo" {
-				return filepath.SkipDir
-			}
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		if !strings.HasSuffix(p, ".rego") && !strings.HasSuffix(p, ".json") && !strings.HasSuffix(p, ".yaml") {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
-	})
-	if err != nil {
-		t.Fatalf("copying policies: %v", err)
-	}
-	acl := fmt.Sprintf(`{"faults": [
-  {"principal": "User:%[1]s", "host": "*", "resource": "Topic", "pattern": "PREFIXED", "name": %[2]q, "operation": "All", "permission": "ALLOW"},
-  {"principal": "User:%[1]s", "host": "*", "resource": "Group", "pattern": "PREFIXED", "name": %[2]q, "operation": "All", "permission": "ALLOW"}
-]}
-`, principalUser, namePrefix)
-	if err := os.WriteFile(filepath.Join(dst, "acls", "faults.json"), []byte(acl), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	harness.PolicyDir(t, dst, "faults", harness.GrantPrefix("User:"+principalUser, namePrefix))
 }
 
 // newStack prepares policy, users and fixed ports, and starts kguard.
