@@ -92,15 +92,23 @@ func appendNullable(b []byte, s []byte) []byte {
 	return append(b, s...)
 }
 
-func (h *encHeader) marshal() []byte {
-	n := 2 + len(h.nonce) + 4
+// size is an upper bound of the encoded length.
+func (h *encHeader) size() int {
+	n := 2 + len(h.nonce) + 2*binary.MaxVarintLen64
 	for _, k := range h.keys {
-		n += 16 + len(k.kek) + len(k.ref)
+		n += 6 + 2*binary.MaxVarintLen64 + len(k.kek) + len(k.ref)
 	}
 	for _, f := range h.fields {
-		n += 8 + len(f.locator)
+		n += 1 + 2*binary.MaxVarintLen64 + len(f.locator)
 	}
-	b := make([]byte, 0, n)
+	return n
+}
+
+func (h *encHeader) marshal() []byte {
+	return h.appendTo(make([]byte, 0, h.size()))
+}
+
+func (h *encHeader) appendTo(b []byte) []byte {
 	b = append(b, FormatVersion)
 	b = appendBytes(b, h.nonce)
 	b = binary.AppendUvarint(b, uint64(len(h.keys)))

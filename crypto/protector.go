@@ -128,6 +128,7 @@ type located struct {
 	end   int
 	kek   string // effective KEK (subject KEK for per-subject fields)
 	src   KeySource
+	k     *dataKey // set once the batch's keys are fetched
 }
 
 type useKey struct {
@@ -147,7 +148,14 @@ func (p *Protector) ProtectBatch(ctx context.Context, recs []*Record, prot *Prot
 	if prot.sign && p.signer == nil { // fail before touching any record
 		return unavailable("crypto: sign", errors.New("no signing key configured"))
 	}
-	plans := make([][]located, len(recs))
+	// One walk of each record finds its fields; the plans of all records
+	// share one slice.
+	all := make([]located, 0, len(recs)*len(prot.fields))
+	bounds := make([]int, len(recs)+1)
+	var spans []span
+	if len(prot.jsonPaths) > 0 {
+		spans = make([]span, len(prot.jsonPaths))
+	}
 	uses := map[useKey]uint64{}
 	for i, rec := range recs {
 		if rec == nil {
@@ -158,14 +166,15 @@ func (p *Protector) ProtectBatch(ctx context.Context, recs []*Record, prot *Prot
 				return invalidf("record %d: reserved header %q", i, h.Key)
 			}
 		}
-		plan, err := p.plan(rec, prot)
+		var err error
+		all, err = p.plan(rec, prot, all, spans)
 		if err != nil {
 			return fmt.Errorf("record %d: %w", i, err)
 		}
-		for _, l := range plan {
+		bounds[i+1] = len(all)
+		for _, l := range all[bounds[i]:] {
 			uses[useKey{l.src, l.f.alg, l.kek}]++
 		}
-		plans[i] = plan
 	}
 	// Fetch every key the batch needs: at most one KMS call per key, and
 	// none while the active keys are fresh.
@@ -180,26 +189,70 @@ func (p *Protector) ProtectBatch(ctx context.Context, recs []*Record, prot *Prot
 	// Usually every key is cached and this is a few map lookups; with many
 	// new data subjects, their KMS calls run a few at a time.
 	got := make([]*dataKey, len(order))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(kmsParallelism)
-	for i, u := range order {
-		g.Go(func() error {
-			k, err := p.keys.activeKey(gctx, u.src, u.alg, u.kek, uses[u])
-			got[i] = k
+	if len(order) == 1 { // the common case: no goroutine
+		k, err := p.keys.activeKey(ctx, order[0].src, order[0].alg, order[0].kek, uses[order[0]])
+		if err != nil {
 			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return err
+		}
+		got[0] = k
+	} else {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(kmsParallelism)
+		for i, u := range order {
+			g.Go(func() error {
+				k, err := p.keys.activeKey(gctx, u.src, u.alg, u.kek, uses[u])
+				got[i] = k
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
 	}
 	for i, u := range order {
 		keys[u] = got[i]
 	}
-	var aad []byte
+	// Size the batch's buffers: new JSON values, random bytes (record
+	// nonces and AES-GCM IVs), headers.
+	var b batchEnc
+	nRand, nValues, nHeaders := 0, 0, 0
+	var last useKey
+	var lastK *dataKey
 	for i, rec := range recs {
-		var err error
-		aad, err = p.encryptRecord(rec, plans[i], keys, aad)
-		if err != nil {
+		pl := all[bounds[i]:bounds[i+1]]
+		if len(pl) == 0 {
+			continue
+		}
+		nRand += recordNonceSize
+		nHeaders += len(rec.Headers) + 2
+		hasJSON := false
+		for j := range pl {
+			l := &pl[j]
+			u := useKey{l.src, l.f.alg, l.kek}
+			if lastK == nil || u != last {
+				last, lastK = u, keys[u]
+			}
+			l.k = lastK
+			if l.k.gcm != nil {
+				nRand += gcmIVSize
+			}
+			if l.f.kind == KindJSON {
+				hasJSON = true
+				nValues += base64.StdEncoding.EncodedLen(l.k.sealedLen(l.end-l.start)) + 2 - (l.end - l.start)
+			}
+		}
+		if hasJSON {
+			nValues += len(rec.Value)
+		}
+	}
+	b.rnd = make([]byte, nRand)
+	if _, err := rand.Read(b.rnd); err != nil {
+		return unavailable("crypto: random", err)
+	}
+	b.values = make([]byte, 0, nValues)
+	b.hdrs = make([]Header, 0, nHeaders)
+	for i, rec := range recs {
+		if err := p.encryptRecord(rec, all[bounds[i]:bounds[i+1]], &b, len(recs)-i); err != nil {
 			return fmt.Errorf("record %d: %w", i, err)
 		}
 		if prot.sign && (!p.batchSig || len(recs) == 1) {
@@ -220,13 +273,11 @@ func (p *Protector) ProtectBatch(ctx context.Context, recs []*Record, prot *Prot
 	return nil
 }
 
-// plan locates the fields of one record (all JSON paths in one walk).
-func (p *Protector) plan(rec *Record, prot *Protection) ([]located, error) {
-	var out []located
-	var spans []span
+// plan appends the fields of one record to out (all JSON paths in one
+// walk; spans is scratch space with one entry per JSON path).
+func (p *Protector) plan(rec *Record, prot *Protection, out []located, spans []span) ([]located, error) {
 	var jsonErr error
 	if rec.Value != nil && len(prot.jsonPaths) > 0 {
-		spans = make([]span, len(prot.jsonPaths))
 		jsonErr = findPaths(rec.Value, prot.jsonPaths, spans)
 	}
 	var subjectKEK string
@@ -258,21 +309,21 @@ func (p *Protector) plan(rec *Record, prot *Protection) ([]located, error) {
 	jsonIdx := 0
 	for fi := range prot.fields {
 		f := &prot.fields[fi]
-		var locs []located
+		first := len(out)
 		switch f.kind {
 		case KindValue:
 			if rec.Value != nil {
-				locs = append(locs, located{f: f})
+				out = append(out, located{f: f})
 			}
 		case KindKey:
 			if rec.Key != nil {
-				locs = append(locs, located{f: f})
+				out = append(out, located{f: f})
 			}
 		case KindHeader:
 			n := 0 // null header values stay null
 			for _, h := range rec.Headers {
 				if h.Key == f.header && h.Value != nil {
-					locs = append(locs, located{f: f, occ: n})
+					out = append(out, located{f: f, occ: n})
 					n++
 				}
 			}
@@ -286,11 +337,11 @@ func (p *Protector) plan(rec *Record, prot *Protection) ([]located, error) {
 				return nil, invalidf("field %s: %v", f.locator, jsonErr)
 			}
 			if s := spans[idx]; s.start >= 0 {
-				locs = append(locs, located{f: f, start: s.start, end: s.end})
+				out = append(out, located{f: f, start: s.start, end: s.end})
 			}
 		}
-		for i := range locs {
-			l := &locs[i]
+		for i := first; i < len(out); i++ {
+			l := &out[i]
 			switch {
 			case f.perSubject:
 				kek, err := subject()
@@ -304,7 +355,6 @@ func (p *Protector) plan(rec *Record, prot *Protection) ([]located, error) {
 				l.kek, l.src = f.kek, SourceWrapped
 			}
 		}
-		out = append(out, locs...)
 	}
 	return out, nil
 }
@@ -327,32 +377,68 @@ func subjectID(raw []byte) (string, error) {
 	return "", errors.New("subject id must be a string or a number")
 }
 
-func (p *Protector) encryptRecord(rec *Record, plan []located, keys map[useKey]*dataKey, aad []byte) ([]byte, error) {
+// batchEnc holds the buffers one ProtectBatch call shares between its
+// records: the records' new JSON values, kguard.enc values and header
+// slices are cut (capacity-capped) from a few batch-wide allocations.
+type batchEnc struct {
+	rnd    []byte // random bytes, consumed: record nonces, AES-GCM IVs
+	aad    []byte
+	ct     []byte // one sealed JSON field
+	keys   []keyRef
+	fields []fieldRef
+	jsonAt []int
+	values []byte
+	encs   []byte
+	hdrs   []Header
+}
+
+func (b *batchEnc) take(n int) []byte {
+	r := b.rnd[:n:n]
+	b.rnd = b.rnd[n:]
+	return r
+}
+
+func (b *batchEnc) iv(k *dataKey) []byte {
+	if k.gcm == nil {
+		return nil
+	}
+	return b.take(gcmIVSize)
+}
+
+// encryptRecord encrypts the planned fields of rec and adds kguard.enc.
+// left is the number of records of the batch from this one on (sizing).
+func (p *Protector) encryptRecord(rec *Record, plan []located, b *batchEnc, left int) error {
 	if len(plan) == 0 {
-		return aad, nil
+		return nil
 	}
-	h := encHeader{version: FormatVersion, nonce: make([]byte, recordNonceSize)}
-	if _, err := rand.Read(h.nonce); err != nil {
-		return aad, unavailable("crypto: random", err)
-	}
-	keyIndex := func(k *dataKey) int {
-		for i, r := range h.keys {
-			if r == k.ref {
-				return i
+	h := encHeader{version: FormatVersion, nonce: b.take(recordNonceSize), keys: b.keys[:0], fields: b.fields[:0]}
+	n := len(rec.Headers)
+	hs := len(b.hdrs)
+	b.hdrs = append(b.hdrs, rec.Headers...)
+	b.hdrs = append(b.hdrs, Header{}, Header{}) // room for kguard.enc and kguard.sig
+	newHeaders := b.hdrs[hs : hs+n : hs+n+2]
+	jsonAt := b.jsonAt[:0]
+	for i := range plan {
+		l := &plan[i]
+		k := l.k
+		idx := -1
+		for j := range h.keys {
+			if h.keys[j] == k.ref {
+				idx = j
+				break
 			}
 		}
-		h.keys = append(h.keys, k.ref)
-		return len(h.keys) - 1
-	}
-	var splices []splice
-	newHeaders := rec.Headers
-	copied := false
-	var newKey, newValue []byte
-	valueSet, keySet := false, false
-	for _, l := range plan {
-		k := keys[useKey{l.src, l.f.alg, l.kek}]
-		idx := keyIndex(k)
-		aad = appendAAD(aad[:0], FormatVersion, rec.Topic, l.f.kind, l.f.locator, k.ref.id, k.ref.alg, h.nonce, l.occ)
+		if idx < 0 {
+			h.keys = append(h.keys, k.ref)
+			idx = len(h.keys) - 1
+		}
+		if l.occ == 0 || l.f.kind != KindHeader {
+			h.fields = append(h.fields, fieldRef{kind: l.f.kind, locator: l.f.locator, key: idx})
+		}
+		if l.f.kind == KindJSON {
+			jsonAt = append(jsonAt, i)
+			continue
+		}
 		var pt []byte
 		switch l.f.kind {
 		case KindValue:
@@ -361,50 +447,60 @@ func (p *Protector) encryptRecord(rec *Record, plan []located, keys map[useKey]*
 			pt = rec.Key
 		case KindHeader:
 			pt = nthHeader(rec.Headers, l.f.header, l.occ)
-		case KindJSON:
-			pt = rec.Value[l.start:l.end]
 		}
-		ct, err := seal(k, pt, aad)
+		b.aad = appendAAD(b.aad[:0], FormatVersion, rec.Topic, l.f.kind, l.f.locator, k.ref.id, k.ref.alg, h.nonce, l.occ)
+		ct, err := k.sealAppend(make([]byte, 0, k.sealedLen(len(pt))), pt, b.aad, b.iv(k))
 		if err != nil {
-			return aad, fmt.Errorf("%w: encrypt %s: %v", ErrInvalidRecord, l.f.locator, err)
+			return fmt.Errorf("%w: encrypt %s: %v", ErrInvalidRecord, l.f.locator, err)
 		}
 		switch l.f.kind {
 		case KindValue:
-			newValue, valueSet = ct, true
+			rec.Value = ct
 		case KindKey:
-			newKey, keySet = ct, true
+			rec.Key = ct
 		case KindHeader:
-			if !copied {
-				newHeaders = append(make([]Header, 0, len(rec.Headers)+2), rec.Headers...)
-				copied = true
-			}
 			setNthHeader(newHeaders, l.f.header, l.occ, ct)
-		case KindJSON:
-			q := make([]byte, 0, base64.StdEncoding.EncodedLen(len(ct))+2)
-			q = append(q, '"')
-			q = base64.StdEncoding.AppendEncode(q, ct)
-			q = append(q, '"')
-			splices = append(splices, splice{l.start, l.end, q})
-		}
-		if l.occ == 0 || l.f.kind != KindHeader {
-			h.fields = append(h.fields, fieldRef{kind: l.f.kind, locator: l.f.locator, key: idx})
 		}
 	}
-	if len(splices) > 0 {
-		sortSplices(splices)
-		newValue, valueSet = applySplices(rec.Value, splices), true
+	if len(jsonAt) > 0 {
+		// by position (a few fields: insertion sort)
+		for i := 1; i < len(jsonAt); i++ {
+			for j := i; j > 0 && plan[jsonAt[j]].start < plan[jsonAt[j-1]].start; j-- {
+				jsonAt[j], jsonAt[j-1] = jsonAt[j-1], jsonAt[j]
+			}
+		}
+		doc := rec.Value
+		out := b.values
+		vs := len(out)
+		prev := 0
+		for _, i := range jsonAt {
+			l := &plan[i]
+			k := l.k
+			b.aad = appendAAD(b.aad[:0], FormatVersion, rec.Topic, KindJSON, l.f.locator, k.ref.id, k.ref.alg, h.nonce, l.occ)
+			var err error
+			b.ct, err = k.sealAppend(b.ct[:0], doc[l.start:l.end], b.aad, b.iv(k))
+			if err != nil {
+				return fmt.Errorf("%w: encrypt %s: %v", ErrInvalidRecord, l.f.locator, err)
+			}
+			out = append(out, doc[prev:l.start]...)
+			out = append(out, '"')
+			out = base64.StdEncoding.AppendEncode(out, b.ct)
+			out = append(out, '"')
+			prev = l.end
+		}
+		out = append(out, doc[prev:]...)
+		rec.Value = out[vs:len(out):len(out)]
+		b.values = out
 	}
-	if valueSet {
-		rec.Value = newValue
+	b.jsonAt = jsonAt
+	b.keys, b.fields = h.keys, h.fields
+	if b.encs == nil || cap(b.encs)-len(b.encs) < h.size() {
+		b.encs = make([]byte, 0, h.size()*left+h.size()*left/8)
 	}
-	if keySet {
-		rec.Key = newKey
-	}
-	if !copied {
-		newHeaders = append(make([]Header, 0, len(rec.Headers)+2), rec.Headers...)
-	}
-	rec.Headers = append(newHeaders, Header{Key: EncHeader, Value: h.marshal()})
-	return aad, nil
+	es := len(b.encs)
+	b.encs = h.appendTo(b.encs)
+	rec.Headers = append(newHeaders, Header{Key: EncHeader, Value: b.encs[es:len(b.encs):len(b.encs)]})
+	return nil
 }
 
 func seal(k *dataKey, pt, aad []byte) ([]byte, error) {
