@@ -394,8 +394,8 @@ func runSaramaCells(t *testing.T, e *authEnv, te *tlsEnv, mx *clientMatrix) {
 		col, name, reason string
 		cfg               *sarama.Config
 	}{
-		{colWrongPass, "PLAIN", "", saramaSASL(sarama.SASLTypePlaintext, "alice", "wrong")},
-		{colWrongPass, "SCRAM-SHA-512", "", saramaSASL(sarama.SASLTypeSCRAMSHA512, "bob", "wrong")},
+		{colWrongPass, "PLAIN", "wrong password", saramaSASL(sarama.SASLTypePlaintext, "alice", "wrong")},
+		{colWrongPass, "SCRAM-SHA-512", "challenge proof invalid", saramaSASL(sarama.SASLTypeSCRAMSHA512, "bob", "wrong")},
 		{colExpired, "OAUTHBEARER", "token expired", saramaOAuth(e.token(t, "carol", time.Now().Add(-time.Minute)))},
 	}
 	for _, c := range bad {
