@@ -30,6 +30,14 @@ var strSpecial = func() (t [256]bool) {
 	return t
 }()
 
+// structural marks the bytes skipValue must look at inside a container.
+var structural = func() (t [256]bool) {
+	for _, c := range `"{}[]` {
+		t[c] = true
+	}
+	return t
+}()
+
 // skipString returns the index just past the string starting at doc[i]=='"'
 // and whether it contains escapes.
 func skipString(doc []byte, i int) (int, bool, error) {
@@ -65,8 +73,15 @@ func skipValue(doc []byte, i int) (int, error) {
 		end, _, err := skipString(doc, i)
 		return end, err
 	case '{', '[':
-		var stack []byte
+		var small [64]byte // no allocation below 64 levels
+		stack := small[:0]
 		for j := i; j < len(doc); j++ {
+			for j < len(doc) && !structural[doc[j]] {
+				j++
+			}
+			if j >= len(doc) {
+				break
+			}
 			switch doc[j] {
 			case '"':
 				end, _, err := skipString(doc, j)
@@ -150,7 +165,12 @@ type walker struct {
 // findPath apply: malformed JSON, a path through a value of the wrong type,
 // or a member name repeated on a path is an error.
 func findPaths(doc []byte, paths [][]pathSeg, spans []span) error {
-	w := walker{doc: doc, paths: paths, spans: spans, seen: make([]int, len(paths))}
+	var seenSmall, activeSmall [8]int // no allocation for up to 8 paths
+	seen, active := seenSmall[:0], activeSmall[:0]
+	if len(paths) > len(seenSmall) {
+		seen, active = make([]int, 0, len(paths)), make([]int, 0, len(paths))
+	}
+	w := walker{doc: doc, paths: paths, spans: spans, seen: seen[:len(paths)]}
 	for i := range spans {
 		spans[i] = span{-1, -1}
 		w.seen[i] = -1
@@ -159,7 +179,6 @@ func findPaths(doc []byte, paths [][]pathSeg, spans []span) error {
 	if pos >= len(doc) {
 		return fmt.Errorf("%w: empty document", errJSON)
 	}
-	active := make([]int, 0, len(paths))
 	for i, p := range paths {
 		if len(p) == 0 {
 			return errors.New("empty path")
@@ -200,7 +219,10 @@ func (w *walker) walk(pos, depth int, active []int) (int, error) {
 	if i < len(doc) && doc[i] == closer {
 		return i + 1, nil
 	}
-	var sub, deeper []int
+	// active is only read here and below, so a child gets a slice of
+	// this frame's deeper (no copy).
+	var subSmall, deeperSmall [8]int
+	sub, deeper := subSmall[:0], deeperSmall[:0]
 	for n := 0; ; n++ {
 		sub = sub[:0]
 		if wantObj {
@@ -254,7 +276,7 @@ func (w *walker) walk(pos, depth int, active []int) (int, error) {
 				}
 			}
 			if len(deeper) > 0 {
-				ve, err = w.walk(vs, depth+1, append([]int(nil), deeper...))
+				ve, err = w.walk(vs, depth+1, deeper)
 			} else {
 				ve, err = skipValue(doc, vs)
 			}
