@@ -109,6 +109,9 @@ type saslState struct {
 	mechanism string        // from the last SaslHandshake
 	exchange  auth.Exchange // between handshake and the end of authenticate
 	expires   time.Time     // KIP-368 session end; zero: none
+	// raw: a SaslHandshake v0 was answered, so the next frames are bare
+	// SASL tokens until the exchange ends.
+	raw bool
 }
 
 // handleSASL answers SaslHandshake and SaslAuthenticate locally: kguard
@@ -143,48 +146,81 @@ func (s *session) handleSASL(ctx context.Context, hdr *wire.RequestHeader, body 
 			return nil, false, err
 		}
 		s.sasl.mechanism, s.sasl.exchange = r.Mechanism, ex
+		s.sasl.raw = hdr.APIVersion == 0
 		return resp, false, nil
 	case *kmsg.SASLAuthenticateRequest:
 		resp := r.ResponseKind().(*kmsg.SASLAuthenticateResponse)
-		if s.sasl.exchange == nil {
-			resp.ErrorCode = kerr.IllegalSaslState.Code
-			resp.ErrorMessage = kmsg.StringPtr("SaslAuthenticate without a SaslHandshake")
-			return resp, true, nil
-		}
-		out, done, p, err := s.sasl.exchange.Step(ctx, r.SASLAuthBytes)
-		resp.SASLAuthBytes = out
-		if err == nil && done && s.principal != nil && s.principal != s.p.authn.anonymous {
-			err = auth.CheckReauthentication(s.principal, p)
-		}
-		if err != nil {
-			s.sasl.exchange = nil
-			var ae *auth.AuthError
-			if errors.As(err, &ae) {
-				s.log.Warn("authentication failed", zap.String("mechanism", s.sasl.mechanism), zap.String("reason", ae.LogString()))
-			} else {
-				s.log.Error("authentication error", zap.String("mechanism", s.sasl.mechanism), zap.Error(err))
-			}
-			s.auditAuth(s.sasl.mechanism, err)
-			resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
-			resp.ErrorMessage = kmsg.StringPtr(auth.ClientMessage(err))
-			return resp, true, nil
-		}
-		if !done {
-			return resp, false, nil
-		}
-		s.sasl.exchange = nil
-		reauth := s.principal != nil && s.principal != s.p.authn.anonymous
-		s.principal = p
-		life := auth.SessionLifetime(p, s.p.authn.maxLife)
-		s.sasl.expires = time.Time{}
-		if life > 0 {
-			s.sasl.expires = time.Now().Add(life)
-			resp.SessionLifetimeMillis = life.Milliseconds()
-		}
-		s.log.Info("authenticated", zap.String("principal", p.Name), zap.String("mechanism", p.Mechanism),
-			zap.Bool("reauthentication", reauth), zap.Duration("session_lifetime", life))
-		s.auditAuth(p.Mechanism, nil)
-		return resp, false, nil
+		out, closeAfter := s.saslStep(ctx, r.SASLAuthBytes)
+		resp.SASLAuthBytes = out.bytes
+		resp.ErrorCode, resp.ErrorMessage, resp.SessionLifetimeMillis = out.code, out.message, out.lifetimeMs
+		return resp, closeAfter, nil
 	}
 	return nil, false, fmt.Errorf("api key %d is not a SASL request", hdr.APIKey)
+}
+
+// saslResult is one step of a SASL exchange, before it is framed as a
+// SaslAuthenticate response or a bare token.
+type saslResult struct {
+	bytes      []byte
+	code       int16
+	message    *string
+	lifetimeMs int64
+}
+
+// rawSASLToken runs one bare token (SaslHandshake v0 mode) and returns its
+// bare answer. A failed login closes the connection without an answer, as
+// a broker in this mode does.
+func (s *session) rawSASLToken(token []byte) *pending {
+	out, closeAfter := s.saslStep(s.p.ctx, token)
+	p := &pending{hdr: wire.RequestHeader{APIKey: 36}, start: time.Now(), closeAfter: closeAfter}
+	if out.code == 0 {
+		p.local = wire.AppendFrame(nil, out.bytes)
+	} else {
+		p.local = []byte{}
+	}
+	return p
+}
+
+// saslStep feeds one client token to the exchange begun by SaslHandshake.
+func (s *session) saslStep(ctx context.Context, token []byte) (saslResult, bool) {
+	var res saslResult
+	if s.sasl.exchange == nil {
+		res.code = kerr.IllegalSaslState.Code
+		res.message = kmsg.StringPtr("SaslAuthenticate without a SaslHandshake")
+		return res, true
+	}
+	out, done, p, err := s.sasl.exchange.Step(ctx, token)
+	res.bytes = out
+	if err == nil && done && s.principal != nil && s.principal != s.p.authn.anonymous {
+		err = auth.CheckReauthentication(s.principal, p)
+	}
+	if err != nil {
+		s.sasl.exchange, s.sasl.raw = nil, false
+		var ae *auth.AuthError
+		if errors.As(err, &ae) {
+			s.log.Warn("authentication failed", zap.String("mechanism", s.sasl.mechanism), zap.String("reason", ae.LogString()))
+		} else {
+			s.log.Error("authentication error", zap.String("mechanism", s.sasl.mechanism), zap.Error(err))
+		}
+		s.auditAuth(s.sasl.mechanism, err)
+		res.code = kerr.SaslAuthenticationFailed.Code
+		res.message = kmsg.StringPtr(auth.ClientMessage(err))
+		return res, true
+	}
+	if !done {
+		return res, false
+	}
+	s.sasl.exchange, s.sasl.raw = nil, false
+	reauth := s.principal != nil && s.principal != s.p.authn.anonymous
+	s.principal = p
+	life := auth.SessionLifetime(p, s.p.authn.maxLife)
+	s.sasl.expires = time.Time{}
+	if life > 0 {
+		s.sasl.expires = time.Now().Add(life)
+		res.lifetimeMs = life.Milliseconds()
+	}
+	s.log.Info("authenticated", zap.String("principal", p.Name), zap.String("mechanism", p.Mechanism),
+		zap.Bool("reauthentication", reauth), zap.Duration("session_lifetime", life))
+	s.auditAuth(p.Mechanism, nil)
+	return res, false
 }

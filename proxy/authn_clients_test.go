@@ -18,18 +18,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/xdg-go/scram"
 
 	"github.com/kguard/kguard/audit"
@@ -722,37 +719,6 @@ func kcatTLS(t *testing.T, te *tlsEnv, name string, rogue bool) kcatConf {
 		"ssl.key.location":         filepath.Join(te.pki.dir, name+"-key.pem")}
 }
 
-// kafkaSaslHandshakeRange makes the kfake cluster behind kguard advertise
-// SaslHandshake versions 0-1, as Apache Kafka (up to 4.x) does, while on is
-// set. kfake itself advertises only v1; kguard passes the upstream's range
-// on to its clients, and librdkafka 2.0.2 enables SASL only when
-// SaslHandshake v0 is advertised ("SASL Handshake not supported by broker"
-// otherwise). kguard answers SaslHandshake itself, so kfake never sees v0.
-func kafkaSaslHandshakeRange(t *testing.T, e *authEnv) *atomic.Bool {
-	t.Helper()
-	base := apiVersions(t, dialRaw(t, e.Cluster.ListenAddrs()[0]), 3)
-	found := false
-	for i := range base.ApiKeys {
-		if k := &base.ApiKeys[i]; k.ApiKey == 17 {
-			k.MinVersion, found = 0, true
-		}
-	}
-	if !found {
-		t.Fatal("kfake does not advertise SaslHandshake")
-	}
-	on := &atomic.Bool{}
-	e.Cluster.ControlKey(18, func(req kmsg.Request) (kmsg.Response, error, bool) {
-		e.Cluster.KeepControl()
-		if !on.Load() || req.GetVersion() != base.GetVersion() {
-			return nil, nil, false
-		}
-		resp := *base
-		resp.ApiKeys = slices.Clone(base.ApiKeys)
-		return &resp, nil, true
-	})
-	return on
-}
-
 func runKcatCells(t *testing.T, b librdkafka, e *authEnv, te *tlsEnv, idp *oidcEndpoint, mx *clientMatrix) {
 	row := b.row()
 	debian := b.name == "Debian"
@@ -859,13 +825,8 @@ func TestClientLoginMatrix(t *testing.T) {
 	t.Run("kcat", func(t *testing.T) {
 		builds := kcatBuilds(t, mx)
 		idp := newOIDCEndpoint(t)
-		kafkaRange := kafkaSaslHandshakeRange(t, e)
 		for _, b := range builds {
-			t.Run(b.name, func(t *testing.T) {
-				kafkaRange.Store(b.name == "Debian")
-				defer kafkaRange.Store(false)
-				runKcatCells(t, b, e, te, idp, mx)
-			})
+			t.Run(b.name, func(t *testing.T) { runKcatCells(t, b, e, te, idp, mx) })
 			if b.name != "Debian" {
 				continue
 			}
@@ -875,8 +836,6 @@ func TestClientLoginMatrix(t *testing.T) {
 			mx.note("(2) not supported by Debian's librdkafka %s: built without OIDC (\"OAuth/OIDC depends on libcurl and "+
 				"OpenSSL which were not available at build time\"), and kcat has no token callback; its unsecured "+
 				"(alg none) JWT is refused by kguard (checked).", b.version)
-			mx.note("Debian row: the kfake upstream advertises SaslHandshake 0-1 as Apache Kafka does; with kfake's own "+
-				"range (v1 only) kguard advertises v1 only and librdkafka %s will not start SASL at all.", b.version)
 		}
 	})
 }

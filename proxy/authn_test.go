@@ -31,6 +31,7 @@ import (
 	"github.com/kguard/kguard/audit"
 	"github.com/kguard/kguard/auth"
 	"github.com/kguard/kguard/proxy"
+	"github.com/kguard/kguard/proxy/wire"
 	"github.com/kguard/kguard/test/harness"
 )
 
@@ -442,4 +443,48 @@ func contains(ss []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// kguard terminates SASL, so it advertises its own SASL ranges whatever the
+// upstream says, and supports SaslHandshake v0 (bare tokens, KIP-43).
+func TestSASLHandshakeV0BareTokens(t *testing.T) {
+	e := startAuthEnv(t, nil)
+	e.events.mu = make(chan struct{}, 1)
+	r := dialRaw(t, e.Bootstrap())
+	av := apiVersions(t, r, 3)
+	ranges := map[int16][2]int16{}
+	for _, k := range av.ApiKeys {
+		ranges[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}
+	}
+	if ranges[17] != [2]int16{0, 1} || ranges[36] != [2]int16{0, 2} {
+		t.Fatalf("SASL ranges advertised: handshake %v, authenticate %v", ranges[17], ranges[36])
+	}
+	login := func(r *raw, pass string) {
+		hs := kmsg.NewPtrSASLHandshakeRequest()
+		hs.SetVersion(0)
+		hs.Mechanism = "PLAIN"
+		if hr := r.roundTrip(hs).(*kmsg.SASLHandshakeResponse); hr.ErrorCode != 0 {
+			t.Fatalf("handshake v0: error %d", hr.ErrorCode)
+		}
+		if _, err := r.c.Write(wire.AppendFrame(nil, []byte("\x00alice\x00"+pass))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	login(r, "alice-secret")
+	_ = r.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	f, err := wire.ReadFrame(r.c, r.pool, 1<<20)
+	if err != nil {
+		t.Fatalf("bare token answer: %v", err)
+	}
+	if len(f.Body()) != 0 {
+		t.Fatalf("PLAIN answer %q, want empty", f.Body())
+	}
+	md := kmsg.NewPtrMetadataRequest()
+	md.SetVersion(12)
+	if resp := r.roundTrip(md).(*kmsg.MetadataResponse); len(resp.Brokers) != 3 {
+		t.Fatalf("metadata after a v0 login: %d brokers", len(resp.Brokers))
+	}
+	bad := dialRaw(t, e.Bootstrap())
+	login(bad, "wrong")
+	bad.expectClosed()
 }

@@ -72,7 +72,7 @@ type session struct {
 func newSession(p *Proxy, id uint64, listener string, client net.Conn, up *upConn, principal *auth.Principal) *session {
 	s := &session{
 		id: id, p: p, listener: listener, client: client, up: up, principal: principal,
-		sup:      intersect(up.versions),
+		sup:      intersect(up.versions, p.authn.sasl != nil),
 		cr:       bufio.NewReaderSize(client, 32<<10),
 		cw:       bufio.NewWriterSize(client, 64<<10),
 		ur:       bufio.NewReaderSize(up, 64<<10),
@@ -155,6 +155,17 @@ func (s *session) read() {
 			return
 		}
 		s.p.metrics.bytesIn.Add(float64(len(f.Buf)))
+		if s.sasl.raw {
+			// After SaslHandshake v0 the client sends bare SASL
+			// tokens, not Kafka requests (KIP-43).
+			p := s.rawSASLToken(f.Body())
+			f.Release()
+			s.inflight <- p
+			if p.closeAfter {
+				return
+			}
+			continue
+		}
 		hdr, err := wire.ParseRequestHeader(f.Body())
 		if err != nil {
 			f.Release()

@@ -28,7 +28,12 @@ type versionRange struct {
 // parse (kmsg's versions), minus never-advertised keys.
 type supported [wire.MaxAPIKey + 1]versionRange
 
-func intersect(up *kmsg.ApiVersionsResponse) *supported {
+// intersect builds the supported set from the upstream's ApiVersions. The
+// SASL requests are kguard's own (it terminates client authentication), so
+// when the listener has SASL their ranges are kguard's, whatever the
+// upstream says: SaslHandshake v0-1 (v0: raw tokens follow, KIP-43),
+// SaslAuthenticate v0-2.
+func intersect(up *kmsg.ApiVersionsResponse, sasl bool) *supported {
 	var s supported
 	for _, k := range up.ApiKeys {
 		if k.ApiKey < 0 || k.ApiKey > wire.MaxAPIKey {
@@ -46,6 +51,11 @@ func intersect(up *kmsg.ApiVersionsResponse) *supported {
 			continue
 		}
 		s[k.ApiKey] = versionRange{min: k.MinVersion, max: hi, ok: true}
+	}
+	s[17], s[36] = versionRange{}, versionRange{}
+	if sasl {
+		s[17] = versionRange{min: 0, max: min(1, wire.KmsgMaxVersion(17)), ok: true}
+		s[36] = versionRange{min: 0, max: min(2, wire.KmsgMaxVersion(36)), ok: true}
 	}
 	return &s
 }
