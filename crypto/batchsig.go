@@ -241,6 +241,7 @@ func (v *Verifier) verifyBatch(s *verifyScratch, rec *Record, hv []byte) error {
 	if err != nil {
 		return err
 	}
+	s.grow(rec)
 	var lh [32]byte
 	lh, s.buf = leafHash(s.buf, sigVersionBatch, sh.timestamp, sh.keyID, rec)
 	root, err := proof.RootFromInclusionProof(rfc6962.DefaultHasher, sh.index, sh.size, lh[:], sh.proof)
@@ -248,13 +249,11 @@ func (v *Verifier) verifyBatch(s *verifyScratch, rec *Record, hv []byte) error {
 		return errors.New("bad inclusion proof")
 	}
 	s.buf = rootMessage(s.buf[:0], sh.timestamp, sh.keyID, root)
-	msg := s.buf
-	h := sha256.New()
-	h.Write(msg)
-	h.Write([]byte{0})
-	h.Write(sh.sig)
-	var k [32]byte
-	h.Sum(k[:0])
+	ml := len(s.buf)
+	s.buf = append(s.buf, 0)
+	s.buf = append(s.buf, sh.sig...)
+	k := sha256.Sum256(s.buf) // cache key: message and signature
+	msg := s.buf[:ml]
 	if s.hasLast && k == s.last {
 		return nil
 	}

@@ -202,22 +202,56 @@ func (r *reader) bytes(max int) []byte {
 
 func (r *reader) string(max int) string { return string(r.bytes(max)) }
 
+// interner shares the strings of the kguard.enc headers of one batch (KEK
+// names, key references and locators repeat from record to record).
+type interner map[string]string
+
+const maxInterned = 1024
+
+func (r *reader) istring(max int, in interner) string {
+	b := r.bytes(max)
+	if in == nil {
+		return string(b)
+	}
+	if s, ok := in[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(in) < maxInterned {
+		in[s] = s
+	}
+	return s
+}
+
 // parseEncHeader decodes a kguard.enc header value.
 func parseEncHeader(b []byte) (*encHeader, error) {
+	h := &encHeader{}
+	if err := parseEncHeaderInto(h, b, nil); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// parseEncHeaderInto decodes a kguard.enc header value into h, sharing
+// strings through in (may be nil). h.nonce aliases b.
+func parseEncHeaderInto(h *encHeader, b []byte, in interner) error {
 	r := &reader{b: b}
-	h := &encHeader{version: r.byte1()}
+	*h = encHeader{version: r.byte1()}
 	if r.err == nil && h.version != 1 {
-		return nil, fmt.Errorf("kguard.enc: unsupported version %d", h.version)
+		return fmt.Errorf("kguard.enc: unsupported version %d", h.version)
 	}
 	h.nonce = r.bytes(64)
 	nk := int(r.uvarint(maxKeys))
+	if r.err == nil {
+		h.keys = make([]keyRef, 0, nk)
+	}
 	if r.err == nil && nk == 0 {
 		r.fail("no keys")
 	}
 	for i := 0; i < nk && r.err == nil; i++ {
 		k := keyRef{source: KeySource(r.byte1()), alg: Algorithm(r.byte1()), id: r.uint32()}
-		k.kek = r.string(maxStringLen)
-		k.ref = r.string(maxStringLen)
+		k.kek = r.istring(maxStringLen, in)
+		k.ref = r.istring(maxStringLen, in)
 		if r.err != nil {
 			break
 		}
@@ -233,10 +267,16 @@ func parseEncHeader(b []byte) (*encHeader, error) {
 		h.keys = append(h.keys, k)
 	}
 	nf := int(r.uvarint(maxFields))
-	seen := make(map[string]bool, nf)
+	var seen map[string]bool // only for long lists; short ones are scanned
+	if nf > 16 {
+		seen = make(map[string]bool, nf)
+	}
+	if r.err == nil {
+		h.fields = make([]fieldRef, 0, nf)
+	}
 	for i := 0; i < nf && r.err == nil; i++ {
 		f := fieldRef{kind: FieldKind(r.byte1())}
-		f.locator = r.string(maxStringLen)
+		f.locator = r.istring(maxStringLen, in)
 		f.key = int(r.uvarint(maxKeys))
 		if r.err != nil {
 			break
@@ -247,10 +287,17 @@ func parseEncHeader(b []byte) (*encHeader, error) {
 		if f.key >= len(h.keys) {
 			r.fail(fmt.Sprintf("field %d: key index %d out of range", i, f.key))
 		}
-		if seen[f.locator] {
+		dup := seen[f.locator]
+		if seen == nil {
+			for _, g := range h.fields {
+				dup = dup || g.locator == f.locator
+			}
+		} else {
+			seen[f.locator] = true
+		}
+		if dup {
 			r.fail(fmt.Sprintf("field %q listed twice", f.locator))
 		}
-		seen[f.locator] = true
 		h.fields = append(h.fields, f)
 	}
 	if r.err == nil && len(r.b) != 0 {
@@ -260,9 +307,9 @@ func parseEncHeader(b []byte) (*encHeader, error) {
 		r.err = checkLocators(h.fields)
 	}
 	if r.err != nil {
-		return nil, fmt.Errorf("kguard.enc: %w", r.err)
+		return fmt.Errorf("kguard.enc: %w", r.err)
 	}
-	return h, nil
+	return nil
 }
 
 // appendAAD builds the associated data of one encrypted field: format

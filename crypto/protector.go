@@ -575,9 +575,11 @@ func (p *Protector) Unprotect(ctx context.Context, rec *Record, o FetchOptions) 
 // Result.Err set (ErrIntegrity).
 func (p *Protector) UnprotectBatch(ctx context.Context, recs []*Record, o FetchOptions) ([]Result, error) {
 	res := make([]Result, len(recs))
+	hdrVals := make([]encHeader, len(recs))
 	hdrs := make([]*encHeader, len(recs))
 	var refs []keyRef
 	var vs verifyScratch
+	in := interner{}
 	for i, rec := range recs {
 		r := &res[i]
 		encVal, encN := findHeader(rec.Headers, EncHeader)
@@ -617,14 +619,20 @@ func (p *Protector) UnprotectBatch(ctx context.Context, recs []*Record, o FetchO
 			r.Err = integrityf("%d kguard.enc headers", encN)
 			continue
 		}
-		h, err := parseEncHeader(encVal)
-		if err != nil {
+		h := &hdrVals[i]
+		if err := parseEncHeaderInto(h, encVal, in); err != nil {
 			r.Err = fmt.Errorf("%w: %v", ErrIntegrity, err)
 			continue
 		}
 		hdrs[i] = h
 		if o.Decrypt {
-			refs = append(refs, h.keys...)
+			for _, k := range h.keys {
+				// records of a batch mostly share their keys: skip
+				// repeats of the last few (resolve dedups the rest)
+				if !slices.Contains(refs[max(len(refs)-4, 0):], k) {
+					refs = append(refs, k)
+				}
+			}
 		}
 	}
 	var keys *resolved

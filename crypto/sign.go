@@ -2,6 +2,7 @@ package crypto
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -94,6 +95,17 @@ type verifyScratch struct {
 	hasLast bool
 }
 
+// grow makes buf large enough for rec's signed bytes.
+func (s *verifyScratch) grow(rec *Record) {
+	n := 64 + len(rec.Topic) + len(rec.Key) + len(rec.Value)
+	for _, h := range rec.Headers {
+		n += 2*binary.MaxVarintLen64 + len(h.Key) + len(h.Value)
+	}
+	if cap(s.buf) < n {
+		s.buf = make([]byte, 0, n+n/4)
+	}
+}
+
 func (v *Verifier) verifyWith(s *verifyScratch, rec *Record, hv []byte) error {
 	if len(hv) > 0 && hv[0] == sigVersionBatch {
 		return v.verifyBatch(s, rec, hv)
@@ -102,6 +114,7 @@ func (v *Verifier) verifyWith(s *verifyScratch, rec *Record, hv []byte) error {
 	if err != nil {
 		return err
 	}
+	s.grow(rec)
 	s.buf = signedBytes(s.buf[:0], sh.version, sh.timestamp, sh.keyID, rec)
 	if err := v.v.Verify(sh.sig, s.buf); err != nil {
 		return errors.New("signature does not verify")
