@@ -18,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing/fstest"
+	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -346,11 +347,18 @@ func (t *TestFailure) Error() string {
 	return fmt.Sprintf("policy: %d Rego test(s) failed: %s", len(t.Failed), strings.Join(t.Failed, ", "))
 }
 
+// regoTestTimeout bounds one Rego test.
+const regoTestTimeout = time.Minute
+
 // runRegoTests runs every test_ rule of the loaded modules. When out is not
 // nil, one line per test is written to it.
 func runRegoTests(ctx context.Context, l *loaded, out func(r *tester.Result)) error {
 	store := inmem.NewFromObjectWithOpts(l.docs, inmem.OptRoundTripOnWrite(false))
-	runner := tester.NewRunner().SetStore(store).SetDefaultRegoVersion(ast.RegoV1).SetModules(l.modules)
+	// OPA's default per-test timeout (5s) is for a developer's laptop; a
+	// loaded machine must not turn a slow test into a refused reload. The
+	// caller's ctx still bounds the whole run.
+	runner := tester.NewRunner().SetStore(store).SetDefaultRegoVersion(ast.RegoV1).SetModules(l.modules).
+		SetTimeout(regoTestTimeout)
 	var failed []string
 	err := storage.Txn(ctx, store, storage.TransactionParams{}, func(txn storage.Transaction) error {
 		ch, err := runner.RunTests(ctx, txn)
