@@ -642,16 +642,16 @@ func (p *Protector) UnprotectBatch(ctx context.Context, recs []*Record, o FetchO
 			return nil, err
 		}
 	}
-	var aad []byte
+	var d batchDec
 	for i, rec := range recs {
 		h := hdrs[i]
 		if h == nil || res[i].Drop || res[i].Err != nil {
 			continue
 		}
 		if o.Decrypt {
-			aad = p.decryptRecord(rec, h, keys, o, &res[i], aad)
+			p.decryptRecord(rec, h, keys, o, &res[i], &d)
 		} else if o.Mask == ShowMask {
-			if err := p.maskRecord(rec, h, o, nil); err != nil {
+			if err := p.maskRecord(rec, h, o, &d); err != nil {
 				res[i].Err = err
 			}
 		}
@@ -701,17 +701,19 @@ func (p *Protector) jsonPath(locator string) ([]pathSeg, error) {
 // decryptRecord decrypts every field it has a key for. All-or-nothing per
 // record for integrity failures: the record is only rewritten when every
 // field either decrypts or has a destroyed key.
-func (p *Protector) decryptRecord(rec *Record, h *encHeader, keys *resolved, o FetchOptions, r *Result, aad []byte) []byte {
+func (p *Protector) decryptRecord(rec *Record, h *encHeader, keys *resolved, o FetchOptions, r *Result, d *batchDec) {
 	type done struct {
 		f  fieldRef
 		pt [][]byte // per occurrence for headers
 	}
-	var ok []done
+	var okSmall [8]done
+	ok := okSmall[:0]
 	var gone []fieldRef
-	var splices []splice
-	var spans map[string]span
+	splices := d.splices[:0]
+	d.pts = d.pts[:0] // JSON plaintexts of this record, until spliced
+	var spans []span
 	var err error
-	for _, f := range h.fields {
+	for fi, f := range h.fields {
 		kr := h.keys[f.key]
 		id := cacheID(kr)
 		k := keys.keys[id]
@@ -721,12 +723,12 @@ func (p *Protector) decryptRecord(rec *Record, h *encHeader, keys *resolved, o F
 				continue
 			}
 			r.Err = integrityf("field %s: key unavailable", f.locator)
-			return aad
+			return
 		}
-		d := done{f: f}
+		dn := done{f: f}
 		dec := func(ct []byte, occ int) ([]byte, error) {
-			aad = appendAAD(aad[:0], h.version, rec.Topic, f.kind, f.locator, kr.id, kr.alg, h.nonce, occ)
-			pt, err := open(k, ct, aad)
+			d.aad = appendAAD(d.aad[:0], h.version, rec.Topic, f.kind, f.locator, kr.id, kr.alg, h.nonce, occ)
+			pt, err := open(k, ct, d.aad)
 			if err != nil {
 				return nil, integrityf("field %s does not decrypt (tampered, moved or wrong key)", f.locator)
 			}
@@ -740,14 +742,14 @@ func (p *Protector) decryptRecord(rec *Record, h *encHeader, keys *resolved, o F
 			}
 			if src == nil {
 				r.Err = integrityf("field %s is null", f.locator)
-				return aad
+				return
 			}
 			pt, err := dec(src, 0)
 			if err != nil {
 				r.Err = err
-				return aad
+				return
 			}
-			d.pt = [][]byte{pt}
+			dn.pt = [][]byte{pt}
 		case KindHeader:
 			name := strings.TrimPrefix(f.locator, "@header:")
 			occ := 0
@@ -758,38 +760,43 @@ func (p *Protector) decryptRecord(rec *Record, h *encHeader, keys *resolved, o F
 				pt, err := dec(hd.Value, occ)
 				if err != nil {
 					r.Err = err
-					return aad
+					return
 				}
-				d.pt = append(d.pt, pt)
+				dn.pt = append(dn.pt, pt)
 				occ++
 			}
 			if occ == 0 {
 				r.Err = integrityf("field %s: header missing", f.locator)
-				return aad
+				return
 			}
 		case KindJSON:
 			if spans == nil {
-				if spans, err = p.locateJSON(rec, h.fields); err != nil {
+				if spans, err = p.locateJSON(rec, h.fields, d); err != nil {
 					r.Err = err
-					return aad
+					return
 				}
 			}
-			sp := spans[f.locator]
+			sp := spans[fi]
 			s, e := sp.start, sp.end
-			ct, err := decodeB64String(rec.Value[s:e])
-			if err != nil {
+			if d.ct, err = decodeB64Append(d.ct[:0], rec.Value[s:e]); err != nil {
 				r.Err = integrityf("field %s: %v", f.locator, err)
-				return aad
+				return
 			}
-			pt, err := dec(ct, 0)
+			d.aad = appendAAD(d.aad[:0], h.version, rec.Topic, f.kind, f.locator, kr.id, kr.alg, h.nonce, 0)
+			start := len(d.pts)
+			out, err := k.openAppend(d.pts, d.ct, d.aad)
 			if err != nil {
-				r.Err = err
-				return aad
+				r.Err = integrityf("field %s does not decrypt (tampered, moved or wrong key)", f.locator)
+				return
 			}
-			splices = append(splices, splice{s, e, pt})
+			d.pts = out
+			// earlier plaintexts stay valid if d.pts moved: the old array
+			// is not written again
+			splices = append(splices, splice{s, e, out[start:len(out):len(out)]})
 		}
-		ok = append(ok, d)
+		ok = append(ok, dn)
 	}
+	d.splices = splices
 	// Every field decrypted or is gone: rewrite.
 	for _, d := range ok {
 		switch d.f.kind {
@@ -815,10 +822,10 @@ func (p *Protector) decryptRecord(rec *Record, h *encHeader, keys *resolved, o F
 	if len(gone) > 0 && o.Mask == ShowMask {
 		hh := *h
 		hh.fields = gone
-		if err := p.maskRecord(rec, &hh, o, nil); err != nil {
+		if err := p.maskRecord(rec, &hh, o, d); err != nil {
 			r.Err = err
 		}
-		return aad
+		return
 	}
 	// Keep kguard.enc only for the fields still encrypted.
 	var hv []byte
@@ -828,7 +835,6 @@ func (p *Protector) decryptRecord(rec *Record, h *encHeader, keys *resolved, o F
 		hv = hh.marshal()
 	}
 	rec.Headers = rewriteKguardHeaders(rec.Headers, hv, o.KeepHeaders)
-	return aad
 }
 
 // rewriteKguardHeaders replaces kguard.enc by encVal (removed when nil) and
@@ -851,15 +857,15 @@ func rewriteKguardHeaders(hs []Header, encVal []byte, keepSig bool) []Header {
 
 // maskRecord replaces the listed encrypted fields with the mask and removes
 // the kguard headers.
-func (p *Protector) maskRecord(rec *Record, h *encHeader, o FetchOptions, _ []byte) error {
+func (p *Protector) maskRecord(rec *Record, h *encHeader, o FetchOptions, d *batchDec) error {
 	mask := o.MaskValue
 	if mask == nil {
 		mask = []byte("****")
 	}
 	jmask, _ := json.Marshal(string(mask))
 	var splices []splice
-	var spans map[string]span
-	for _, f := range h.fields {
+	var spans []span
+	for fi, f := range h.fields {
 		switch f.kind {
 		case KindValue:
 			if rec.Value != nil {
@@ -879,11 +885,11 @@ func (p *Protector) maskRecord(rec *Record, h *encHeader, o FetchOptions, _ []by
 		case KindJSON:
 			if spans == nil {
 				var err error
-				if spans, err = p.locateJSON(rec, h.fields); err != nil {
+				if spans, err = p.locateJSON(rec, h.fields, d); err != nil {
 					return err
 				}
 			}
-			sp := spans[f.locator]
+			sp := spans[fi]
 			splices = append(splices, splice{sp.start, sp.end, jmask})
 		}
 	}
@@ -902,16 +908,32 @@ func (p *Protector) maskRecord(rec *Record, h *encHeader, o FetchOptions, _ []by
 	return nil
 }
 
+// batchDec is scratch space shared by the records of one UnprotectBatch.
+type batchDec struct {
+	aad     []byte
+	ct      []byte   // one decoded JSON field
+	pts     []byte   // a record's JSON plaintexts until spliced
+	splices []splice // a record's JSON replacements
+	paths   [][]pathSeg
+	pidx    []int  // field index of each path
+	pspans  []span // per path
+	fspans  []span // per field of the header
+	sorted  []span
+}
+
 // locateJSON finds every JSON field listed in a kguard.enc header in one
-// walk. Listed fields must be present, and must not overlap (a crafted
-// header could list $.a and $.a.b).
-func (p *Protector) locateJSON(rec *Record, fields []fieldRef) (map[string]span, error) {
+// walk and returns their spans indexed like fields (valid until the next
+// call with the same d). Listed fields must be present, and must not
+// overlap (a crafted header could list $.a and $.a.b).
+func (p *Protector) locateJSON(rec *Record, fields []fieldRef, d *batchDec) ([]span, error) {
 	if rec.Value == nil {
 		return nil, integrityf("JSON fields listed but the value is null")
 	}
-	var paths [][]pathSeg
-	var locs []string
-	for _, f := range fields {
+	if d == nil {
+		d = &batchDec{}
+	}
+	d.paths, d.pidx = d.paths[:0], d.pidx[:0]
+	for i, f := range fields {
 		if f.kind != KindJSON {
 			continue
 		}
@@ -919,45 +941,49 @@ func (p *Protector) locateJSON(rec *Record, fields []fieldRef) (map[string]span,
 		if err != nil {
 			return nil, integrityf("field %s: %v", f.locator, err)
 		}
-		paths = append(paths, segs)
-		locs = append(locs, f.locator)
+		d.paths = append(d.paths, segs)
+		d.pidx = append(d.pidx, i)
 	}
-	spans := make([]span, len(paths))
-	if err := findPaths(rec.Value, paths, spans); err != nil {
+	d.pspans = slices.Grow(d.pspans[:0], len(d.paths))[:len(d.paths)]
+	if err := findPaths(rec.Value, d.paths, d.pspans); err != nil {
 		return nil, integrityf("encrypted JSON fields: %v", err)
 	}
-	out := make(map[string]span, len(paths))
-	sorted := make([]span, 0, len(spans))
-	for i, s := range spans {
+	d.fspans = slices.Grow(d.fspans[:0], len(fields))[:len(fields)]
+	d.sorted = d.sorted[:0]
+	for i, s := range d.pspans {
 		if s.start < 0 {
-			return nil, integrityf("field %s: not found in value", locs[i])
+			return nil, integrityf("field %s: not found in value", fields[d.pidx[i]].locator)
 		}
-		out[locs[i]] = s
-		sorted = append(sorted, s)
+		d.fspans[d.pidx[i]] = s
+		d.sorted = append(d.sorted, s)
 	}
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].start < sorted[j].start })
-	for i := 1; i < len(sorted); i++ {
-		if sorted[i].start < sorted[i-1].end {
+	slices.SortFunc(d.sorted, func(a, b span) int { return a.start - b.start })
+	for i := 1; i < len(d.sorted); i++ {
+		if d.sorted[i].start < d.sorted[i-1].end {
 			return nil, integrityf("encrypted JSON fields overlap")
 		}
 	}
-	return out, nil
+	return d.fspans, nil
 }
 
 // sortSplices orders non-overlapping splices by position.
 func sortSplices(sp []splice) {
-	sort.Slice(sp, func(i, j int) bool { return sp[i].start < sp[j].start })
+	slices.SortFunc(sp, func(a, b splice) int { return a.start - b.start })
 }
 
 func decodeB64String(raw []byte) ([]byte, error) {
+	return decodeB64Append(nil, raw)
+}
+
+// decodeB64Append appends the bytes of a JSON string holding standard
+// base64 to dst.
+func decodeB64Append(dst, raw []byte) ([]byte, error) {
 	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
 		return nil, errors.New("encrypted JSON field is not a string")
 	}
-	b := raw[1 : len(raw)-1]
-	out := make([]byte, base64.StdEncoding.DecodedLen(len(b)))
-	n, err := base64.StdEncoding.Decode(out, b)
+	out, err := base64.StdEncoding.AppendDecode(dst, raw[1:len(raw)-1])
 	if err != nil {
 		return nil, errors.New("encrypted JSON field is not base64")
 	}
-	return out[:n], nil
+	return out, nil
 }
