@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 )
 
@@ -139,12 +138,22 @@ func (s *batchSigHeader) marshal() []byte {
 }
 
 func parseBatchSigHeader(b []byte) (*batchSigHeader, error) {
+	s := &batchSigHeader{}
+	if err := parseBatchSigHeaderInto(s, b, nil); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// parseBatchSigHeaderInto decodes into s (reusing s.proof's array), with
+// the key id shared through in (may be nil).
+func parseBatchSigHeaderInto(s *batchSigHeader, b []byte, in interner) error {
 	r := &reader{b: b}
 	if v := r.byte1(); r.err == nil && v != sigVersionBatch {
-		return nil, fmt.Errorf("kguard.sig: not a batch signature (version %d)", v)
+		return fmt.Errorf("kguard.sig: not a batch signature (version %d)", v)
 	}
-	s := &batchSigHeader{timestamp: int64(r.uint64())}
-	s.keyID = r.string(256)
+	*s = batchSigHeader{timestamp: int64(r.uint64()), proof: s.proof[:0]}
+	s.keyID = r.istring(256, in)
 	s.sig = r.bytes(1024)
 	s.index = r.uvarint(maxBatchSize)
 	s.size = r.uvarint(maxBatchSize)
@@ -168,9 +177,49 @@ func parseBatchSigHeader(b []byte) (*batchSigHeader, error) {
 		}
 	}
 	if r.err != nil {
-		return nil, fmt.Errorf("kguard.sig: %w", r.err)
+		return fmt.Errorf("kguard.sig: %w", r.err)
 	}
-	return s, nil
+	return nil
+}
+
+// rootFromProof is the root an RFC 6962 inclusion proof of leaf hash lh
+// at index in a tree of size leads to (RFC 9162 section 2.1.3.2), without
+// allocating; TestRootFromProofMatchesLibrary checks it against
+// transparency-dev/merkle's proof.RootFromInclusionProof.
+func rootFromProof(index, size uint64, lh [32]byte, path [][]byte) ([32]byte, error) {
+	if index >= size {
+		return [32]byte{}, errors.New("index out of range")
+	}
+	fn, sn := index, size-1
+	r := lh
+	var b [1 + 2*sha256.Size]byte
+	b[0] = rfc6962.RFC6962NodeHashPrefix
+	for _, p := range path {
+		if sn == 0 || len(p) != sha256.Size {
+			return [32]byte{}, errors.New("proof too long")
+		}
+		if fn&1 == 1 || fn == sn {
+			copy(b[1:], p)
+			copy(b[1+sha256.Size:], r[:])
+			r = sha256.Sum256(b[:])
+			if fn&1 == 0 {
+				for fn&1 == 0 && fn != 0 {
+					fn >>= 1
+					sn >>= 1
+				}
+			}
+		} else {
+			copy(b[1:], r[:])
+			copy(b[1+sha256.Size:], p)
+			r = sha256.Sum256(b[:])
+		}
+		fn >>= 1
+		sn >>= 1
+	}
+	if sn != 0 {
+		return [32]byte{}, errors.New("proof too short")
+	}
+	return r, nil
 }
 
 // signBatch signs recs with one signature and returns each record's
@@ -237,18 +286,18 @@ func (c *rootCache) add(k [32]byte) {
 }
 
 func (v *Verifier) verifyBatch(s *verifyScratch, rec *Record, hv []byte) error {
-	sh, err := parseBatchSigHeader(hv)
-	if err != nil {
+	sh := &s.sh
+	if err := parseBatchSigHeaderInto(sh, hv, s.in); err != nil {
 		return err
 	}
 	s.grow(rec)
 	var lh [32]byte
 	lh, s.buf = leafHash(s.buf, sigVersionBatch, sh.timestamp, sh.keyID, rec)
-	root, err := proof.RootFromInclusionProof(rfc6962.DefaultHasher, sh.index, sh.size, lh[:], sh.proof)
+	root, err := rootFromProof(sh.index, sh.size, lh, sh.proof)
 	if err != nil {
 		return errors.New("bad inclusion proof")
 	}
-	s.buf = rootMessage(s.buf[:0], sh.timestamp, sh.keyID, root)
+	s.buf = rootMessage(s.buf[:0], sh.timestamp, sh.keyID, root[:])
 	ml := len(s.buf)
 	s.buf = append(s.buf, 0)
 	s.buf = append(s.buf, sh.sig...)

@@ -578,8 +578,8 @@ func (p *Protector) UnprotectBatch(ctx context.Context, recs []*Record, o FetchO
 	hdrVals := make([]encHeader, len(recs))
 	hdrs := make([]*encHeader, len(recs))
 	var refs []keyRef
-	var vs verifyScratch
 	in := interner{}
+	vs := verifyScratch{in: in}
 	for i, rec := range recs {
 		r := &res[i]
 		encVal, encN := findHeader(rec.Headers, EncHeader)

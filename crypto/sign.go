@@ -89,6 +89,8 @@ func (v *Verifier) verify(rec *Record, hv []byte) error {
 // verifyScratch is reused across the records of one batch.
 type verifyScratch struct {
 	buf []byte
+	sh  batchSigHeader
+	in  interner // key ids (nil: not shared)
 	// last batch root (message hash) verified in this batch, so a batch's
 	// records skip even the shared cache
 	last    [32]byte
