@@ -66,6 +66,6 @@ rm -f "$vlog"
 set -e
 
 passed=$(grep -cE "^ok " "$log" || true)
-failed=$(grep -cE "^FAIL" "$log" || true)
+failed=$(grep -cE "^FAIL[[:space:]]+github" "$log" || true)
 step "go test: $passed packages passed, $failed failed (exit $status)"
 exit "$status"
