@@ -90,8 +90,9 @@ var scenarios = []scenario{
 		},
 	},
 	{
-		name:   "authorization",
-		target: 0.95,
+		name:     "authorization",
+		target:   0.95,
+		baseline: "passthrough",
 		config: func(e scenarioEnv) (string, error) {
 			return baseConfig(e) + policyConfig(e), nil
 		},
