@@ -648,6 +648,7 @@ func (p *Protector) UnprotectBatch(ctx context.Context, recs []*Record, o FetchO
 		if h == nil || res[i].Drop || res[i].Err != nil {
 			continue
 		}
+		d.left = len(recs) - i
 		if o.Decrypt {
 			p.decryptRecord(rec, h, keys, o, &res[i], &d)
 		} else if o.Mask == ShowMask {
@@ -814,7 +815,7 @@ func (p *Protector) decryptRecord(rec *Record, h *encHeader, keys *resolved, o F
 	}
 	if len(splices) > 0 {
 		sortSplices(splices)
-		rec.Value = applySplices(rec.Value, splices)
+		rec.Value = d.splice(rec.Value, splices)
 	}
 	for _, g := range gone {
 		r.Unreadable = append(r.Unreadable, g.locator)
@@ -834,13 +835,49 @@ func (p *Protector) decryptRecord(rec *Record, h *encHeader, keys *resolved, o F
 		hh.fields = gone
 		hv = hh.marshal()
 	}
-	rec.Headers = rewriteKguardHeaders(rec.Headers, hv, o.KeepHeaders)
+	rec.Headers = d.rewriteHeaders(rec.Headers, hv, o.KeepHeaders)
+}
+
+// splice is applySplices into the batch's value buffer: the result is a
+// capacity-capped slice of it (records of a batch share the allocation).
+func (d *batchDec) splice(doc []byte, sp []splice) []byte {
+	n := len(doc)
+	for _, s := range sp {
+		n += len(s.with) - (s.end - s.start)
+	}
+	if cap(d.values)-len(d.values) < n {
+		d.values = make([]byte, 0, n*d.left+n*d.left/8) // the rest of the batch, if alike
+	}
+	out := d.values
+	vs := len(out)
+	prev := 0
+	for _, s := range sp {
+		out = append(out, doc[prev:s.start]...)
+		out = append(out, s.with...)
+		prev = s.end
+	}
+	out = append(out, doc[prev:]...)
+	d.values = out
+	return out[vs:len(out):len(out)]
+}
+
+// rewriteHeaders is rewriteKguardHeaders into the batch's header buffer.
+func (d *batchDec) rewriteHeaders(hs []Header, encVal []byte, keepSig bool) []Header {
+	if cap(d.hdrs)-len(d.hdrs) < len(hs) {
+		d.hdrs = make([]Header, 0, len(hs)*d.left)
+	}
+	start := len(d.hdrs)
+	d.hdrs = rewriteKguardHeadersTo(d.hdrs, hs, encVal, keepSig) // fits: no reallocation
+	return d.hdrs[start:len(d.hdrs):len(d.hdrs)]
 }
 
 // rewriteKguardHeaders replaces kguard.enc by encVal (removed when nil) and
 // removes kguard.sig unless keepSig.
 func rewriteKguardHeaders(hs []Header, encVal []byte, keepSig bool) []Header {
-	out := make([]Header, 0, len(hs))
+	return rewriteKguardHeadersTo(make([]Header, 0, len(hs)), hs, encVal, keepSig)
+}
+
+func rewriteKguardHeadersTo(out, hs []Header, encVal []byte, keepSig bool) []Header {
 	for _, h := range hs {
 		switch {
 		case h.Key == EncHeader:
@@ -919,6 +956,9 @@ type batchDec struct {
 	pspans  []span // per path
 	fspans  []span // per field of the header
 	sorted  []span
+	values  []byte   // new values of the batch's records
+	hdrs    []Header // new header lists of the batch's records
+	left    int      // records of the batch from the current one on (sizing)
 }
 
 // locateJSON finds every JSON field listed in a kguard.enc header in one
