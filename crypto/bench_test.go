@@ -61,36 +61,6 @@ func BenchmarkFieldEncrypt(b *testing.B) {
 	}
 }
 
-// BenchmarkFieldEncryptInPlace: BenchmarkFieldEncrypt the way
-// ProtectBatch does it: sealed into a reused buffer (IV from a pre-read
-// random block) and base64-encoded into the record's new value buffer.
-func BenchmarkFieldEncryptInPlace(b *testing.B) {
-	for _, alg := range []Algorithm{AES256GCM, AES256SIV} {
-		b.Run(alg.String(), func(b *testing.B) {
-			k := benchKey(b, alg)
-			pt := []byte(`"4111111111111111"`)
-			nonce := make([]byte, recordNonceSize)
-			var aad, ct, out []byte
-			iv := make([]byte, gcmIVSize)
-			if alg == AES256SIV {
-				iv = nil
-			}
-			b.SetBytes(int64(len(pt)))
-			b.ReportAllocs()
-			for b.Loop() {
-				aad = appendAAD(aad[:0], 1, "payments", KindJSON, "$.card.number", k.ref.id, alg, nonce, 0)
-				var err error
-				if ct, err = k.sealAppend(ct[:0], pt, aad, iv); err != nil {
-					b.Fatal(err)
-				}
-				out = append(out[:0], '"')
-				out = base64.StdEncoding.AppendEncode(out, ct)
-				out = append(out, '"')
-			}
-		})
-	}
-}
-
 // BenchmarkFieldDecrypt: the inverse of BenchmarkFieldEncrypt.
 func BenchmarkFieldDecrypt(b *testing.B) {
 	for _, alg := range []Algorithm{AES256GCM, AES256SIV} {

@@ -103,23 +103,7 @@ func (s *aesSIV) s2v(pt, ad []byte) [16]byte {
 func (s *aesSIV) xorCTR(v [16]byte, dst, src []byte) {
 	v[8] &= 0x7f
 	v[12] &= 0x7f
-	if len(src) > 256 { // long fields: the standard library's CTR
-		cipher.NewCTR(s.ctr, v[:]).XORKeyStream(dst, src)
-		return
-	}
-	// short fields (most): block by block, without allocating a stream
-	var ks [16]byte
-	for len(src) > 0 {
-		s.ctr.Encrypt(ks[:], v[:])
-		n := subtle.XORBytes(dst, src, ks[:])
-		dst, src = dst[n:], src[n:]
-		for i := 15; i >= 0; i-- { // 128-bit big-endian increment
-			v[i]++
-			if v[i] != 0 {
-				break
-			}
-		}
-	}
+	cipher.NewCTR(s.ctr, v[:]).XORKeyStream(dst, src)
 }
 
 // sealAppend appends SIV || ciphertext to dst.
