@@ -1,6 +1,7 @@
 package crypto
 
 import (
+	"bytes"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -17,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tink-crypto/tink-go/v2/daead/subtle"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -28,15 +30,15 @@ const kmsParallelism = 8
 // primitives produce and read exactly Tink's ciphertexts for keys of the
 // Tink output-prefix variant (prefix 0x01 || key id): AES-GCM is Tink's
 // own construction (prefix || 12-byte random IV || ciphertext || tag, over
-// the standard library's AES-GCM, as Tink does), AES-SIV is RFC 5297 as Tink
-// computes it (siv.go), with the prefix added here. Building them once per data key and
+// the standard library's AES-GCM, as Tink does), AES-SIV is Tink's subtle
+// AES-SIV with the prefix added here. Building them once per data key and
 // sealing into caller-provided buffers keeps the per-field cost to the
 // cipher itself (see docs/crypto.md, Performance); TestPrimitivesMatchTink
 // checks them against Tink's full primitives both ways.
 type dataKey struct {
 	ref     keyRef
 	gcm     cipher.AEAD
-	siv     *aesSIV
+	siv     *subtle.AESSIV
 	prefix  [tinkPrefixSize]byte
 	expires time.Time
 	uses    atomic.Uint64
@@ -75,7 +77,11 @@ func (k *dataKey) sealAppend(dst, pt, aad, iv []byte) ([]byte, error) {
 		}
 		return k.gcm.Seal(dst, dst[n:n+gcmIVSize], pt, aad), nil
 	}
-	return k.siv.sealAppend(dst, pt, aad), nil
+	ct, err := k.siv.EncryptDeterministically(pt, aad)
+	if err != nil {
+		return nil, err
+	}
+	return append(dst, ct...), nil
 }
 
 // openAppend appends the plaintext of ct to dst.
@@ -90,7 +96,11 @@ func (k *dataKey) openAppend(dst, ct, aad []byte) ([]byte, error) {
 		}
 		return k.gcm.Open(dst, ct[:gcmIVSize], ct[gcmIVSize:], aad)
 	}
-	return k.siv.openAppend(dst, ct, aad)
+	pt, err := k.siv.DecryptDeterministically(ct, aad)
+	if err != nil {
+		return nil, err
+	}
+	return append(dst, pt...), nil
 }
 
 func keySize(a Algorithm) int {
@@ -132,7 +142,8 @@ func newPrimitive(ref keyRef, material []byte) (*dataKey, error) {
 		}
 	case AES256SIV:
 		var err error
-		if dk.siv, err = newAESSIV(material); err != nil {
+		// subtle.AESSIV keeps the key slice: give it its own copy
+		if dk.siv, err = subtle.NewAESSIV(bytes.Clone(material)); err != nil {
 			return nil, err
 		}
 	default:
