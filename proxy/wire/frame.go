@@ -54,10 +54,11 @@ type Pool struct {
 	pools   []sync.Pool
 }
 
-// NewPool returns a pool with power-of-four classes from 1 KiB to 4 MiB.
+// NewPool returns a pool with power-of-four classes from 1 KiB to 64 MiB
+// (large Fetch responses are common: a consumer asks for up to 50 MiB).
 func NewPool() *Pool {
 	p := &Pool{}
-	for sz := 1 << 10; sz <= 4<<20; sz <<= 2 {
+	for sz := 1 << 10; sz <= 64<<20; sz <<= 2 {
 		p.classes = append(p.classes, sz)
 	}
 	p.pools = make([]sync.Pool, len(p.classes))
