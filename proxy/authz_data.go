@@ -339,6 +339,26 @@ func keep[T any](in []T, denied []bool) []T {
 	return out
 }
 
+// perTopicAnswer finishes an API answered per topic entry: denied entries
+// get made(i) in request order; if none is allowed kguard answers alone,
+// else the allowed entries are forwarded (fwd) and the upstream's answer is
+// merged back in request order. topics points at the response's topic list.
+func perTopicAnswer[RT any](c *authzCall, n int, denied []bool, anyAllowed bool, made func(i int) RT,
+	reqKey func(i int) string, resp kmsg.Response, topics func(kmsg.Response) *[]RT, upKey func(*RT) string,
+	fwd func() kmsg.Request) (*pending, []byte, error) {
+	isDenied := func(i int) bool { return denied[i] }
+	if !anyAllowed {
+		*topics(resp) = mergeInOrder(n, isDenied, made, reqKey, nil, nil)
+		return c.answer(resp)
+	}
+	c.transform(func(kr kmsg.Response) (bool, error) {
+		ts := topics(kr)
+		*ts = mergeInOrder(n, isDenied, made, reqKey, *ts, upKey)
+		return true, nil
+	})
+	return c.forward(fwd())
+}
+
 func (c *authzCall) listOffsets(r *kmsg.ListOffsetsRequest) (*pending, []byte, error) {
 	denied, anyAllowed, err := c.perTopic(len(r.Topics), 0)
 	if err != nil {
@@ -354,21 +374,11 @@ func (c *authzCall) listOffsets(r *kmsg.ListOffsetsRequest) (*pending, []byte, e
 		}
 		return rt
 	}
-	reqKey := func(i int) string { return r.Topics[i].Topic }
-	isDenied := func(i int) bool { return denied[i] }
-	if !anyAllowed {
-		resp := r.ResponseKind().(*kmsg.ListOffsetsResponse)
-		resp.Topics = mergeInOrder(len(r.Topics), isDenied, made, reqKey, nil, nil)
-		return c.answer(resp)
-	}
-	c.transform(func(kr kmsg.Response) (bool, error) {
-		resp := kr.(*kmsg.ListOffsetsResponse)
-		resp.Topics = mergeInOrder(len(r.Topics), isDenied, made, reqKey, resp.Topics, func(t *kmsg.ListOffsetsResponseTopic) string { return t.Topic })
-		return true, nil
-	})
-	fwd := *r
-	fwd.Topics = keep(r.Topics, denied)
-	return c.forward(&fwd)
+	return perTopicAnswer(c, len(r.Topics), denied, anyAllowed, made,
+		func(i int) string { return r.Topics[i].Topic }, r.ResponseKind(),
+		func(kr kmsg.Response) *[]kmsg.ListOffsetsResponseTopic { return &kr.(*kmsg.ListOffsetsResponse).Topics },
+		func(t *kmsg.ListOffsetsResponseTopic) string { return t.Topic },
+		func() kmsg.Request { fwd := *r; fwd.Topics = keep(r.Topics, denied); return &fwd })
 }
 
 func (c *authzCall) offsetForLeaderEpoch(r *kmsg.OffsetForLeaderEpochRequest) (*pending, []byte, error) {
@@ -386,21 +396,13 @@ func (c *authzCall) offsetForLeaderEpoch(r *kmsg.OffsetForLeaderEpochRequest) (*
 		}
 		return rt
 	}
-	reqKey := func(i int) string { return r.Topics[i].Topic }
-	isDenied := func(i int) bool { return denied[i] }
-	if !anyAllowed {
-		resp := r.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
-		resp.Topics = mergeInOrder(len(r.Topics), isDenied, made, reqKey, nil, nil)
-		return c.answer(resp)
-	}
-	c.transform(func(kr kmsg.Response) (bool, error) {
-		resp := kr.(*kmsg.OffsetForLeaderEpochResponse)
-		resp.Topics = mergeInOrder(len(r.Topics), isDenied, made, reqKey, resp.Topics, func(t *kmsg.OffsetForLeaderEpochResponseTopic) string { return t.Topic })
-		return true, nil
-	})
-	fwd := *r
-	fwd.Topics = keep(r.Topics, denied)
-	return c.forward(&fwd)
+	return perTopicAnswer(c, len(r.Topics), denied, anyAllowed, made,
+		func(i int) string { return r.Topics[i].Topic }, r.ResponseKind(),
+		func(kr kmsg.Response) *[]kmsg.OffsetForLeaderEpochResponseTopic {
+			return &kr.(*kmsg.OffsetForLeaderEpochResponse).Topics
+		},
+		func(t *kmsg.OffsetForLeaderEpochResponseTopic) string { return t.Topic },
+		func() kmsg.Request { fwd := *r; fwd.Topics = keep(r.Topics, denied); return &fwd })
 }
 
 func (c *authzCall) deleteRecords(r *kmsg.DeleteRecordsRequest) (*pending, []byte, error) {
@@ -418,21 +420,13 @@ func (c *authzCall) deleteRecords(r *kmsg.DeleteRecordsRequest) (*pending, []byt
 		}
 		return rt
 	}
-	reqKey := func(i int) string { return r.Topics[i].Topic }
-	isDenied := func(i int) bool { return denied[i] }
-	if !anyAllowed {
-		resp := r.ResponseKind().(*kmsg.DeleteRecordsResponse)
-		resp.Topics = mergeInOrder(len(r.Topics), isDenied, made, reqKey, nil, nil)
-		return c.answer(resp)
-	}
-	c.transform(func(kr kmsg.Response) (bool, error) {
-		resp := kr.(*kmsg.DeleteRecordsResponse)
-		resp.Topics = mergeInOrder(len(r.Topics), isDenied, made, reqKey, resp.Topics, func(t *kmsg.DeleteRecordsResponseTopic) string { return t.Topic })
-		return true, nil
-	})
-	fwd := *r
-	fwd.Topics = keep(r.Topics, denied)
-	return c.forward(&fwd)
+	return perTopicAnswer(c, len(r.Topics), denied, anyAllowed, made,
+		func(i int) string { return r.Topics[i].Topic }, r.ResponseKind(),
+		func(kr kmsg.Response) *[]kmsg.DeleteRecordsResponseTopic {
+			return &kr.(*kmsg.DeleteRecordsResponse).Topics
+		},
+		func(t *kmsg.DeleteRecordsResponseTopic) string { return t.Topic },
+		func() kmsg.Request { fwd := *r; fwd.Topics = keep(r.Topics, denied); return &fwd })
 }
 
 func (c *authzCall) describeProducers(r *kmsg.DescribeProducersRequest) (*pending, []byte, error) {
@@ -451,21 +445,13 @@ func (c *authzCall) describeProducers(r *kmsg.DescribeProducersRequest) (*pendin
 		}
 		return rt
 	}
-	reqKey := func(i int) string { return r.Topics[i].Topic }
-	isDenied := func(i int) bool { return denied[i] }
-	if !anyAllowed {
-		resp := r.ResponseKind().(*kmsg.DescribeProducersResponse)
-		resp.Topics = mergeInOrder(len(r.Topics), isDenied, made, reqKey, nil, nil)
-		return c.answer(resp)
-	}
-	c.transform(func(kr kmsg.Response) (bool, error) {
-		resp := kr.(*kmsg.DescribeProducersResponse)
-		resp.Topics = mergeInOrder(len(r.Topics), isDenied, made, reqKey, resp.Topics, func(t *kmsg.DescribeProducersResponseTopic) string { return t.Topic })
-		return true, nil
-	})
-	fwd := *r
-	fwd.Topics = keep(r.Topics, denied)
-	return c.forward(&fwd)
+	return perTopicAnswer(c, len(r.Topics), denied, anyAllowed, made,
+		func(i int) string { return r.Topics[i].Topic }, r.ResponseKind(),
+		func(kr kmsg.Response) *[]kmsg.DescribeProducersResponseTopic {
+			return &kr.(*kmsg.DescribeProducersResponse).Topics
+		},
+		func(t *kmsg.DescribeProducersResponseTopic) string { return t.Topic },
+		func() kmsg.Request { fwd := *r; fwd.Topics = keep(r.Topics, denied); return &fwd })
 }
 
 // ---- ShareFetch (78), ShareAcknowledge (79) ----
