@@ -16,9 +16,6 @@ type CryptoConfig struct {
 	// SigningKeyset is the Ed25519 Tink keyset that signs records
 	// (`kguard keys init` creates it).
 	SigningKeyset string `yaml:"signing_keyset"`
-	// VerifyKeysets are extra public keysets accepted when verifying
-	// (other kguard instances, older keys).
-	VerifyKeysets []string `yaml:"verify_keysets"`
 	// SubjectPepperFile holds the secret that turns data-subject ids into
 	// key names (per-subject keys, crypto-shredding).
 	SubjectPepperFile string `yaml:"subject_pepper_file"`

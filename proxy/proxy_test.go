@@ -306,7 +306,8 @@ func TestExampleConfigParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Upstream.SASL == nil || cfg.Listen.TLS == nil || !cfg.Audit.Enabled || len(cfg.Listen.Auth.SASLMechanisms) != 2 {
+	if cfg.Upstream.SASL == nil || cfg.Listen.TLS == nil || !cfg.Audit.Enabled || len(cfg.Listen.Auth.SASLMechanisms) != 2 ||
+		cfg.Crypto.KMS != "vault" || len(cfg.Tenants.Rules) != 2 {
 		t.Fatalf("example config lost sections: %+v", cfg)
 	}
 }
