@@ -125,6 +125,21 @@ func (s *session) fail(reason string, err error, fields ...zap.Field) {
 	s.close(reason)
 }
 
+// contain turns a panic in one of the session's goroutines into a closed
+// connection and an error log line (with the stack), so a bug triggered by
+// one client's input never takes down other clients' connections.
+func (s *session) contain(where string) {
+	if r := recover(); r != nil {
+		s.log.Error("internal error; closing this connection", zap.String("in", where),
+			zap.Any("panic", r), zap.Stack("stack"))
+		s.p.metrics.closes.WithLabelValues("internal error").Inc()
+		s.close("internal error")
+		if where == "responder" {
+			s.drainQueue()
+		}
+	}
+}
+
 // drain stops reading new requests; in-flight ones are still answered.
 func (s *session) drain() {
 	s.draining.Store(true)
@@ -134,6 +149,7 @@ func (s *session) drain() {
 // read is the client -> upstream loop.
 func (s *session) read() {
 	defer close(s.inflight)
+	defer s.contain("reader")
 	limits := &s.p.cfg.Limits
 	for {
 		if s.draining.Load() {
@@ -279,6 +295,7 @@ func (s *session) handle(hdr *wire.RequestHeader, f *wire.Frame) (*pending, []by
 // order: the broker answers one connection's requests in order, and local
 // answers take their place in the same queue.
 func (s *session) respond() {
+	defer s.contain("responder")
 	limits := &s.p.cfg.Limits
 	var out []byte
 	for p := range s.inflight {
