@@ -88,6 +88,7 @@ func newSession(p *Proxy, id uint64, listener string, client net.Conn, up *upCon
 // run serves the session until either side closes, then closes both.
 func (s *session) run() {
 	defer close(s.done)
+	defer s.contain("session")
 	s.log.Debug("connection open")
 	var wg sync.WaitGroup
 	wg.Add(1)
