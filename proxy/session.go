@@ -11,6 +11,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -223,7 +224,11 @@ func (s *session) read() {
 			err = s.uw.Flush()
 		}
 		if err != nil {
-			s.fail("upstream write", err)
+			reason := "upstream write"
+			if upstreamGone(err) {
+				reason = "upstream closed"
+			}
+			s.fail(reason, err)
 			return
 		}
 	}
@@ -342,6 +347,13 @@ func (s *session) drainQueue() {
 	}
 }
 
+// upstreamGone reports whether err means the broker closed or reset the
+// connection (a broker restart), as opposed to a protocol error.
+func upstreamGone(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
 // relay reads the upstream response for p and writes it, rewritten when
 // needed, to the client writer.
 func (s *session) relay(p *pending, scratch []byte, limits *LimitsConfig) ([]byte, error) {
@@ -352,7 +364,7 @@ func (s *session) relay(p *pending, scratch []byte, limits *LimitsConfig) ([]byt
 		switch {
 		case errors.Is(err, net.ErrClosed):
 			s.close("closed")
-		case errors.Is(err, io.EOF):
+		case upstreamGone(err):
 			s.fail("upstream closed", err)
 		case errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded):
 			s.fail("upstream request timeout", err, zap.Int16("api_key", p.hdr.APIKey))
