@@ -49,23 +49,29 @@ func rewriterFor(key, version int16) responseRewriter {
 	return nil
 }
 
-func rewriteMetadata(book addressBook, r kmsg.Response) bool {
-	resp := r.(*kmsg.MetadataResponse)
-	for i := range resp.Brokers {
-		b := &resp.Brokers[i]
-		b.Host, b.Port = book.advertise(b.NodeID, b.Host, b.Port)
+// advertiseAll rewrites every node of a response's broker list; node
+// returns pointers to the i-th entry's node id, host and port.
+func advertiseAll(book addressBook, n int, node func(i int) (*int32, *string, *int32)) bool {
+	for i := 0; i < n; i++ {
+		id, host, port := node(i)
+		*host, *port = book.advertise(*id, *host, *port)
 	}
-	return len(resp.Brokers) > 0
+	return n > 0
+}
+
+func rewriteMetadata(book addressBook, r kmsg.Response) bool {
+	bs := r.(*kmsg.MetadataResponse).Brokers
+	return advertiseAll(book, len(bs), func(i int) (*int32, *string, *int32) { return &bs[i].NodeID, &bs[i].Host, &bs[i].Port })
 }
 
 func rewriteFindCoordinator(book addressBook, r kmsg.Response) bool {
 	resp := r.(*kmsg.FindCoordinatorResponse)
 	changed := false
-	if resp.Host != "" {
+	if resp.Host != "" { // v0-3: one coordinator
 		resp.Host, resp.Port = book.advertise(resp.NodeID, resp.Host, resp.Port)
 		changed = true
 	}
-	for i := range resp.Coordinators {
+	for i := range resp.Coordinators { // v4+: batched; errors carry no host
 		c := &resp.Coordinators[i]
 		if c.Host == "" {
 			continue
@@ -77,48 +83,28 @@ func rewriteFindCoordinator(book addressBook, r kmsg.Response) bool {
 }
 
 func rewriteDescribeCluster(book addressBook, r kmsg.Response) bool {
-	resp := r.(*kmsg.DescribeClusterResponse)
-	for i := range resp.Brokers {
-		b := &resp.Brokers[i]
-		b.Host, b.Port = book.advertise(b.NodeID, b.Host, b.Port)
-	}
-	return len(resp.Brokers) > 0
+	bs := r.(*kmsg.DescribeClusterResponse).Brokers
+	return advertiseAll(book, len(bs), func(i int) (*int32, *string, *int32) { return &bs[i].NodeID, &bs[i].Host, &bs[i].Port })
 }
 
 func rewriteProduce(book addressBook, r kmsg.Response) bool {
-	resp := r.(*kmsg.ProduceResponse)
-	for i := range resp.Brokers {
-		b := &resp.Brokers[i]
-		b.Host, b.Port = book.advertise(b.NodeID, b.Host, b.Port)
-	}
-	return len(resp.Brokers) > 0
+	bs := r.(*kmsg.ProduceResponse).Brokers
+	return advertiseAll(book, len(bs), func(i int) (*int32, *string, *int32) { return &bs[i].NodeID, &bs[i].Host, &bs[i].Port })
 }
 
 func rewriteFetch(book addressBook, r kmsg.Response) bool {
-	resp := r.(*kmsg.FetchResponse)
-	for i := range resp.Brokers {
-		b := &resp.Brokers[i]
-		b.Host, b.Port = book.advertise(b.NodeID, b.Host, b.Port)
-	}
-	return len(resp.Brokers) > 0
+	bs := r.(*kmsg.FetchResponse).Brokers
+	return advertiseAll(book, len(bs), func(i int) (*int32, *string, *int32) { return &bs[i].NodeID, &bs[i].Host, &bs[i].Port })
 }
 
 func rewriteShareFetch(book addressBook, r kmsg.Response) bool {
-	resp := r.(*kmsg.ShareFetchResponse)
-	for i := range resp.NodeEndpoints {
-		b := &resp.NodeEndpoints[i]
-		b.Host, b.Port = book.advertise(b.NodeID, b.Host, b.Port)
-	}
-	return len(resp.NodeEndpoints) > 0
+	bs := r.(*kmsg.ShareFetchResponse).NodeEndpoints
+	return advertiseAll(book, len(bs), func(i int) (*int32, *string, *int32) { return &bs[i].NodeID, &bs[i].Host, &bs[i].Port })
 }
 
 func rewriteShareAcknowledge(book addressBook, r kmsg.Response) bool {
-	resp := r.(*kmsg.ShareAcknowledgeResponse)
-	for i := range resp.NodeEndpoints {
-		b := &resp.NodeEndpoints[i]
-		b.Host, b.Port = book.advertise(b.NodeID, b.Host, b.Port)
-	}
-	return len(resp.NodeEndpoints) > 0
+	bs := r.(*kmsg.ShareAcknowledgeResponse).NodeEndpoints
+	return advertiseAll(book, len(bs), func(i int) (*int32, *string, *int32) { return &bs[i].NodeID, &bs[i].Host, &bs[i].Port })
 }
 
 // rewriteDescribeConfigs replaces upstream addresses in config values (for
