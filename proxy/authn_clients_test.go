@@ -249,8 +249,13 @@ func (e *tlsEnv) expectTLSRefused(m auditMark, before float64, err error) error 
 	if opened := e.events.of(audit.EventConnectionOpen)[m.open:]; len(opened) > 0 {
 		return fmt.Errorf("client failed (%v) but kguard opened a session for %+v", err, opened[0].Who)
 	}
-	if after := e.handshakeFailures(); after <= before {
-		return fmt.Errorf("client failed (%v) but kguard counted no failed TLS handshake: not kguard's refusal", err)
+	// The client may see kguard's TLS alert before kguard's handshake
+	// goroutine has counted the failure: wait for the count a moment.
+	for deadline := time.Now().Add(3 * time.Second); e.handshakeFailures() <= before; {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("client failed (%v) but kguard counted no failed TLS handshake: not kguard's refusal", err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	return nil
 }
