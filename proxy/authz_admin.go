@@ -372,24 +372,15 @@ func (c *authzCall) alterConfigs(r *kmsg.AlterConfigsRequest) (*pending, []byte,
 		res.ResourceType, res.ResourceName, res.ErrorCode, res.ErrorMessage = types[i], names[i], codes[i], msgs[i]
 		return res
 	}
-	isDenied := func(i int) bool { return denied[i] }
-	reqKey := func(i int) string { return configKey(types[i], names[i]) }
-	if !anyAllowed {
-		resp := r.ResponseKind().(*kmsg.AlterConfigsResponse)
-		resp.Resources = mergeInOrder(len(types), isDenied, mk, reqKey, nil, nil)
-		return c.answer(resp)
-	}
-	c.transform(func(kr kmsg.Response) (bool, error) {
-		resp := kr.(*kmsg.AlterConfigsResponse)
-		resp.Resources = mergeInOrder(len(types), isDenied, mk, reqKey, resp.Resources,
-			func(res *kmsg.AlterConfigsResponseResource) string {
-				return configKey(res.ResourceType, res.ResourceName)
-			})
-		return true, nil
-	})
-	fwd := *r
-	fwd.Resources = keep(r.Resources, denied)
-	return c.forward(&fwd)
+	return perEntryAnswer(c, len(types), denied, anyAllowed, mk,
+		func(i int) string { return configKey(types[i], names[i]) }, r.ResponseKind(),
+		func(kr kmsg.Response) *[]kmsg.AlterConfigsResponseResource {
+			return &kr.(*kmsg.AlterConfigsResponse).Resources
+		},
+		func(res *kmsg.AlterConfigsResponseResource) string {
+			return configKey(res.ResourceType, res.ResourceName)
+		},
+		func() kmsg.Request { fwd := *r; fwd.Resources = keep(r.Resources, denied); return &fwd })
 }
 
 func (c *authzCall) incrementalAlterConfigs(r *kmsg.IncrementalAlterConfigsRequest) (*pending, []byte, error) {
@@ -406,24 +397,15 @@ func (c *authzCall) incrementalAlterConfigs(r *kmsg.IncrementalAlterConfigsReque
 		res.ResourceType, res.ResourceName, res.ErrorCode, res.ErrorMessage = types[i], names[i], codes[i], msgs[i]
 		return res
 	}
-	isDenied := func(i int) bool { return denied[i] }
-	reqKey := func(i int) string { return configKey(types[i], names[i]) }
-	if !anyAllowed {
-		resp := r.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
-		resp.Resources = mergeInOrder(len(types), isDenied, mk, reqKey, nil, nil)
-		return c.answer(resp)
-	}
-	c.transform(func(kr kmsg.Response) (bool, error) {
-		resp := kr.(*kmsg.IncrementalAlterConfigsResponse)
-		resp.Resources = mergeInOrder(len(types), isDenied, mk, reqKey, resp.Resources,
-			func(res *kmsg.IncrementalAlterConfigsResponseResource) string {
-				return configKey(res.ResourceType, res.ResourceName)
-			})
-		return true, nil
-	})
-	fwd := *r
-	fwd.Resources = keep(r.Resources, denied)
-	return c.forward(&fwd)
+	return perEntryAnswer(c, len(types), denied, anyAllowed, mk,
+		func(i int) string { return configKey(types[i], names[i]) }, r.ResponseKind(),
+		func(kr kmsg.Response) *[]kmsg.IncrementalAlterConfigsResponseResource {
+			return &kr.(*kmsg.IncrementalAlterConfigsResponse).Resources
+		},
+		func(res *kmsg.IncrementalAlterConfigsResponseResource) string {
+			return configKey(res.ResourceType, res.ResourceName)
+		},
+		func() kmsg.Request { fwd := *r; fwd.Resources = keep(r.Resources, denied); return &fwd })
 }
 
 // ---- AlterUserScramCredentials (51): 31 per user ----

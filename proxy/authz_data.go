@@ -339,11 +339,12 @@ func keep[T any](in []T, denied []bool) []T {
 	return out
 }
 
-// perTopicAnswer finishes an API answered per topic entry: denied entries
+// perEntryAnswer finishes an API answered per entry (topic, resource):
+// denied entries
 // get made(i) in request order; if none is allowed kguard answers alone,
 // else the allowed entries are forwarded (fwd) and the upstream's answer is
-// merged back in request order. topics points at the response's topic list.
-func perTopicAnswer[RT any](c *authzCall, n int, denied []bool, anyAllowed bool, made func(i int) RT,
+// merged back in request order. topics points at the response's entry list.
+func perEntryAnswer[RT any](c *authzCall, n int, denied []bool, anyAllowed bool, made func(i int) RT,
 	reqKey func(i int) string, resp kmsg.Response, topics func(kmsg.Response) *[]RT, upKey func(*RT) string,
 	fwd func() kmsg.Request) (*pending, []byte, error) {
 	isDenied := func(i int) bool { return denied[i] }
@@ -374,7 +375,7 @@ func (c *authzCall) listOffsets(r *kmsg.ListOffsetsRequest) (*pending, []byte, e
 		}
 		return rt
 	}
-	return perTopicAnswer(c, len(r.Topics), denied, anyAllowed, made,
+	return perEntryAnswer(c, len(r.Topics), denied, anyAllowed, made,
 		func(i int) string { return r.Topics[i].Topic }, r.ResponseKind(),
 		func(kr kmsg.Response) *[]kmsg.ListOffsetsResponseTopic { return &kr.(*kmsg.ListOffsetsResponse).Topics },
 		func(t *kmsg.ListOffsetsResponseTopic) string { return t.Topic },
@@ -396,7 +397,7 @@ func (c *authzCall) offsetForLeaderEpoch(r *kmsg.OffsetForLeaderEpochRequest) (*
 		}
 		return rt
 	}
-	return perTopicAnswer(c, len(r.Topics), denied, anyAllowed, made,
+	return perEntryAnswer(c, len(r.Topics), denied, anyAllowed, made,
 		func(i int) string { return r.Topics[i].Topic }, r.ResponseKind(),
 		func(kr kmsg.Response) *[]kmsg.OffsetForLeaderEpochResponseTopic {
 			return &kr.(*kmsg.OffsetForLeaderEpochResponse).Topics
@@ -420,7 +421,7 @@ func (c *authzCall) deleteRecords(r *kmsg.DeleteRecordsRequest) (*pending, []byt
 		}
 		return rt
 	}
-	return perTopicAnswer(c, len(r.Topics), denied, anyAllowed, made,
+	return perEntryAnswer(c, len(r.Topics), denied, anyAllowed, made,
 		func(i int) string { return r.Topics[i].Topic }, r.ResponseKind(),
 		func(kr kmsg.Response) *[]kmsg.DeleteRecordsResponseTopic {
 			return &kr.(*kmsg.DeleteRecordsResponse).Topics
@@ -445,7 +446,7 @@ func (c *authzCall) describeProducers(r *kmsg.DescribeProducersRequest) (*pendin
 		}
 		return rt
 	}
-	return perTopicAnswer(c, len(r.Topics), denied, anyAllowed, made,
+	return perEntryAnswer(c, len(r.Topics), denied, anyAllowed, made,
 		func(i int) string { return r.Topics[i].Topic }, r.ResponseKind(),
 		func(kr kmsg.Response) *[]kmsg.DescribeProducersResponseTopic {
 			return &kr.(*kmsg.DescribeProducersResponse).Topics
