@@ -160,22 +160,13 @@ func (c *authzCall) createTopics(r *kmsg.CreateTopicsRequest) (*pending, []byte,
 		t.Topic, t.ErrorCode, t.ErrorMessage = r.Topics[i].Topic, codes[i], msgs[i]
 		return t
 	}
-	isDenied := func(i int) bool { return denied[i] }
-	reqKey := func(i int) string { return r.Topics[i].Topic }
-	if !anyAllowed {
-		resp := r.ResponseKind().(*kmsg.CreateTopicsResponse)
-		resp.Topics = mergeInOrder(len(r.Topics), isDenied, mk, reqKey, nil, nil)
-		return c.answer(resp)
-	}
-	c.transform(func(kr kmsg.Response) (bool, error) {
-		resp := kr.(*kmsg.CreateTopicsResponse)
-		resp.Topics = mergeInOrder(len(r.Topics), isDenied, mk, reqKey, resp.Topics,
-			func(t *kmsg.CreateTopicsResponseTopic) string { return t.Topic })
-		return true, nil
-	})
-	fwd := *r
-	fwd.Topics = keep(r.Topics, denied)
-	return c.forward(&fwd)
+	return perEntryAnswer(c, len(r.Topics), denied, anyAllowed, mk,
+		func(i int) string { return r.Topics[i].Topic }, r.ResponseKind(),
+		func(kr kmsg.Response) *[]kmsg.CreateTopicsResponseTopic {
+			return &kr.(*kmsg.CreateTopicsResponse).Topics
+		},
+		func(t *kmsg.CreateTopicsResponseTopic) string { return t.Topic },
+		func() kmsg.Request { fwd := *r; fwd.Topics = keep(r.Topics, denied); return &fwd })
 }
 
 // deleteTopics: 29 per denied topic; one named by id keeps its id and gets
@@ -263,22 +254,13 @@ func (c *authzCall) createPartitions(r *kmsg.CreatePartitionsRequest) (*pending,
 		t.Topic, t.ErrorCode, t.ErrorMessage = r.Topics[i].Topic, codes[i], msgs[i]
 		return t
 	}
-	isDenied := func(i int) bool { return denied[i] }
-	reqKey := func(i int) string { return r.Topics[i].Topic }
-	if !anyAllowed {
-		resp := r.ResponseKind().(*kmsg.CreatePartitionsResponse)
-		resp.Topics = mergeInOrder(len(r.Topics), isDenied, mk, reqKey, nil, nil)
-		return c.answer(resp)
-	}
-	c.transform(func(kr kmsg.Response) (bool, error) {
-		resp := kr.(*kmsg.CreatePartitionsResponse)
-		resp.Topics = mergeInOrder(len(r.Topics), isDenied, mk, reqKey, resp.Topics,
-			func(t *kmsg.CreatePartitionsResponseTopic) string { return t.Topic })
-		return true, nil
-	})
-	fwd := *r
-	fwd.Topics = keep(r.Topics, denied)
-	return c.forward(&fwd)
+	return perEntryAnswer(c, len(r.Topics), denied, anyAllowed, mk,
+		func(i int) string { return r.Topics[i].Topic }, r.ResponseKind(),
+		func(kr kmsg.Response) *[]kmsg.CreatePartitionsResponseTopic {
+			return &kr.(*kmsg.CreatePartitionsResponse).Topics
+		},
+		func(t *kmsg.CreatePartitionsResponseTopic) string { return t.Topic },
+		func() kmsg.Request { fwd := *r; fwd.Topics = keep(r.Topics, denied); return &fwd })
 }
 
 // ---- DescribeConfigs (32), AlterConfigs (33), IncrementalAlterConfigs (44) ----
@@ -338,24 +320,15 @@ func (c *authzCall) describeConfigs(r *kmsg.DescribeConfigsRequest) (*pending, [
 		res.Configs = []kmsg.DescribeConfigsResponseResourceConfig{}
 		return res
 	}
-	isDenied := func(i int) bool { return denied[i] }
-	reqKey := func(i int) string { return configKey(types[i], names[i]) }
-	if !anyAllowed {
-		resp := r.ResponseKind().(*kmsg.DescribeConfigsResponse)
-		resp.Resources = mergeInOrder(len(types), isDenied, mk, reqKey, nil, nil)
-		return c.answer(resp)
-	}
-	c.transform(func(kr kmsg.Response) (bool, error) {
-		resp := kr.(*kmsg.DescribeConfigsResponse)
-		resp.Resources = mergeInOrder(len(types), isDenied, mk, reqKey, resp.Resources,
-			func(res *kmsg.DescribeConfigsResponseResource) string {
-				return configKey(res.ResourceType, res.ResourceName)
-			})
-		return true, nil
-	})
-	fwd := *r
-	fwd.Resources = keep(r.Resources, denied)
-	return c.forward(&fwd)
+	return perEntryAnswer(c, len(types), denied, anyAllowed, mk,
+		func(i int) string { return configKey(types[i], names[i]) }, r.ResponseKind(),
+		func(kr kmsg.Response) *[]kmsg.DescribeConfigsResponseResource {
+			return &kr.(*kmsg.DescribeConfigsResponse).Resources
+		},
+		func(res *kmsg.DescribeConfigsResponseResource) string {
+			return configKey(res.ResourceType, res.ResourceName)
+		},
+		func() kmsg.Request { fwd := *r; fwd.Resources = keep(r.Resources, denied); return &fwd })
 }
 
 func (c *authzCall) alterConfigs(r *kmsg.AlterConfigsRequest) (*pending, []byte, error) {

@@ -485,22 +485,11 @@ func (c *authzCall) shareFetch(r *kmsg.ShareFetchRequest) (*pending, []byte, err
 		}
 		return rt
 	}
-	isDenied := func(i int) bool { return denied[i] }
-	reqKey := func(i int) string { return string(r.Topics[i].TopicID[:]) }
-	if !anyAllowed {
-		resp := r.ResponseKind().(*kmsg.ShareFetchResponse)
-		resp.Topics = mergeInOrder(len(r.Topics), isDenied, mk, reqKey, nil, nil)
-		return c.answer(resp)
-	}
-	c.transform(func(kr kmsg.Response) (bool, error) {
-		resp := kr.(*kmsg.ShareFetchResponse)
-		resp.Topics = mergeInOrder(len(r.Topics), isDenied, mk, reqKey, resp.Topics,
-			func(t *kmsg.ShareFetchResponseTopic) string { return string(t.TopicID[:]) })
-		return true, nil
-	})
-	fwd := *r
-	fwd.Topics = keep(r.Topics, denied)
-	return c.forward(&fwd)
+	return perEntryAnswer(c, len(r.Topics), denied, anyAllowed, mk,
+		func(i int) string { return string(r.Topics[i].TopicID[:]) }, r.ResponseKind(),
+		func(kr kmsg.Response) *[]kmsg.ShareFetchResponseTopic { return &kr.(*kmsg.ShareFetchResponse).Topics },
+		func(t *kmsg.ShareFetchResponseTopic) string { return string(t.TopicID[:]) },
+		func() kmsg.Request { fwd := *r; fwd.Topics = keep(r.Topics, denied); return &fwd })
 }
 
 func (c *authzCall) shareAcknowledge(r *kmsg.ShareAcknowledgeRequest) (*pending, []byte, error) {
@@ -525,22 +514,13 @@ func (c *authzCall) shareAcknowledge(r *kmsg.ShareAcknowledgeRequest) (*pending,
 		}
 		return rt
 	}
-	isDenied := func(i int) bool { return denied[i] }
-	reqKey := func(i int) string { return string(r.Topics[i].TopicID[:]) }
-	if !anyAllowed {
-		resp := r.ResponseKind().(*kmsg.ShareAcknowledgeResponse)
-		resp.Topics = mergeInOrder(len(r.Topics), isDenied, mk, reqKey, nil, nil)
-		return c.answer(resp)
-	}
-	c.transform(func(kr kmsg.Response) (bool, error) {
-		resp := kr.(*kmsg.ShareAcknowledgeResponse)
-		resp.Topics = mergeInOrder(len(r.Topics), isDenied, mk, reqKey, resp.Topics,
-			func(t *kmsg.ShareAcknowledgeResponseTopic) string { return string(t.TopicID[:]) })
-		return true, nil
-	})
-	fwd := *r
-	fwd.Topics = keep(r.Topics, denied)
-	return c.forward(&fwd)
+	return perEntryAnswer(c, len(r.Topics), denied, anyAllowed, mk,
+		func(i int) string { return string(r.Topics[i].TopicID[:]) }, r.ResponseKind(),
+		func(kr kmsg.Response) *[]kmsg.ShareAcknowledgeResponseTopic {
+			return &kr.(*kmsg.ShareAcknowledgeResponse).Topics
+		},
+		func(t *kmsg.ShareAcknowledgeResponseTopic) string { return string(t.TopicID[:]) },
+		func() kmsg.Request { fwd := *r; fwd.Topics = keep(r.Topics, denied); return &fwd })
 }
 
 // recheckFetchSession authorizes the topics of an incremental fetch's

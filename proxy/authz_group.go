@@ -427,22 +427,13 @@ func (c *authzCall) describeGroups(r *kmsg.DescribeGroupsRequest) (*pending, []b
 		}
 		return g
 	}
-	isDenied := func(i int) bool { return denied[i] }
-	reqKey := func(i int) string { return r.Groups[i] }
-	if !anyAllowed {
-		resp := r.ResponseKind().(*kmsg.DescribeGroupsResponse)
-		resp.Groups = mergeInOrder(len(r.Groups), isDenied, mk, reqKey, nil, nil)
-		return c.answer(resp)
-	}
-	c.transform(func(kr kmsg.Response) (bool, error) {
-		resp := kr.(*kmsg.DescribeGroupsResponse)
-		resp.Groups = mergeInOrder(len(r.Groups), isDenied, mk, reqKey, resp.Groups,
-			func(g *kmsg.DescribeGroupsResponseGroup) string { return g.Group })
-		return true, nil
-	})
-	fwd := *r
-	fwd.Groups = keep(r.Groups, denied)
-	return c.forward(&fwd)
+	return perEntryAnswer(c, len(r.Groups), denied, anyAllowed, mk,
+		func(i int) string { return r.Groups[i] }, r.ResponseKind(),
+		func(kr kmsg.Response) *[]kmsg.DescribeGroupsResponseGroup {
+			return &kr.(*kmsg.DescribeGroupsResponse).Groups
+		},
+		func(g *kmsg.DescribeGroupsResponseGroup) string { return g.Group },
+		func() kmsg.Request { fwd := *r; fwd.Groups = keep(r.Groups, denied); return &fwd })
 }
 
 func (c *authzCall) consumerGroupDescribe(r *kmsg.ConsumerGroupDescribeRequest) (*pending, []byte, error) {
@@ -455,22 +446,13 @@ func (c *authzCall) consumerGroupDescribe(r *kmsg.ConsumerGroupDescribeRequest) 
 		g.Group, g.ErrorCode, g.ErrorMessage = r.Groups[i], errGroupAuthorization, errMessage(errGroupAuthorization)
 		return g
 	}
-	isDenied := func(i int) bool { return denied[i] }
-	reqKey := func(i int) string { return r.Groups[i] }
-	if !anyAllowed {
-		resp := r.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
-		resp.Groups = mergeInOrder(len(r.Groups), isDenied, mk, reqKey, nil, nil)
-		return c.answer(resp)
-	}
-	c.transform(func(kr kmsg.Response) (bool, error) {
-		resp := kr.(*kmsg.ConsumerGroupDescribeResponse)
-		resp.Groups = mergeInOrder(len(r.Groups), isDenied, mk, reqKey, resp.Groups,
-			func(g *kmsg.ConsumerGroupDescribeResponseGroup) string { return g.Group })
-		return true, nil
-	})
-	fwd := *r
-	fwd.Groups = keep(r.Groups, denied)
-	return c.forward(&fwd)
+	return perEntryAnswer(c, len(r.Groups), denied, anyAllowed, mk,
+		func(i int) string { return r.Groups[i] }, r.ResponseKind(),
+		func(kr kmsg.Response) *[]kmsg.ConsumerGroupDescribeResponseGroup {
+			return &kr.(*kmsg.ConsumerGroupDescribeResponse).Groups
+		},
+		func(g *kmsg.ConsumerGroupDescribeResponseGroup) string { return g.Group },
+		func() kmsg.Request { fwd := *r; fwd.Groups = keep(r.Groups, denied); return &fwd })
 }
 
 func (c *authzCall) deleteGroups(r *kmsg.DeleteGroupsRequest) (*pending, []byte, error) {
@@ -483,22 +465,13 @@ func (c *authzCall) deleteGroups(r *kmsg.DeleteGroupsRequest) (*pending, []byte,
 		g.Group, g.ErrorCode = r.Groups[i], errGroupAuthorization
 		return g
 	}
-	isDenied := func(i int) bool { return denied[i] }
-	reqKey := func(i int) string { return r.Groups[i] }
-	if !anyAllowed {
-		resp := r.ResponseKind().(*kmsg.DeleteGroupsResponse)
-		resp.Groups = mergeInOrder(len(r.Groups), isDenied, mk, reqKey, nil, nil)
-		return c.answer(resp)
-	}
-	c.transform(func(kr kmsg.Response) (bool, error) {
-		resp := kr.(*kmsg.DeleteGroupsResponse)
-		resp.Groups = mergeInOrder(len(r.Groups), isDenied, mk, reqKey, resp.Groups,
-			func(g *kmsg.DeleteGroupsResponseGroup) string { return g.Group })
-		return true, nil
-	})
-	fwd := *r
-	fwd.Groups = keep(r.Groups, denied)
-	return c.forward(&fwd)
+	return perEntryAnswer(c, len(r.Groups), denied, anyAllowed, mk,
+		func(i int) string { return r.Groups[i] }, r.ResponseKind(),
+		func(kr kmsg.Response) *[]kmsg.DeleteGroupsResponseGroup {
+			return &kr.(*kmsg.DeleteGroupsResponse).Groups
+		},
+		func(g *kmsg.DeleteGroupsResponseGroup) string { return g.Group },
+		func() kmsg.Request { fwd := *r; fwd.Groups = keep(r.Groups, denied); return &fwd })
 }
 
 // ---- ListGroups (16), ListTransactions (66): filtered, never an error ----
@@ -642,20 +615,11 @@ func (c *authzCall) streamsGroupDescribe(r *kmsg.StreamsGroupDescribeRequest) (*
 		g.Group, g.ErrorCode, g.ErrorMessage = r.Groups[i], errGroupAuthorization, errMessage(errGroupAuthorization)
 		return g
 	}
-	isDenied := func(i int) bool { return denied[i] }
-	reqKey := func(i int) string { return r.Groups[i] }
-	if !anyAllowed {
-		resp := r.ResponseKind().(*kmsg.StreamsGroupDescribeResponse)
-		resp.Groups = mergeInOrder(len(r.Groups), isDenied, mk, reqKey, nil, nil)
-		return c.answer(resp)
-	}
-	c.transform(func(kr kmsg.Response) (bool, error) {
-		resp := kr.(*kmsg.StreamsGroupDescribeResponse)
-		resp.Groups = mergeInOrder(len(r.Groups), isDenied, mk, reqKey, resp.Groups,
-			func(g *kmsg.StreamsGroupDescribeResponseGroup) string { return g.Group })
-		return true, nil
-	})
-	fwd := *r
-	fwd.Groups = keep(r.Groups, denied)
-	return c.forward(&fwd)
+	return perEntryAnswer(c, len(r.Groups), denied, anyAllowed, mk,
+		func(i int) string { return r.Groups[i] }, r.ResponseKind(),
+		func(kr kmsg.Response) *[]kmsg.StreamsGroupDescribeResponseGroup {
+			return &kr.(*kmsg.StreamsGroupDescribeResponse).Groups
+		},
+		func(g *kmsg.StreamsGroupDescribeResponseGroup) string { return g.Group },
+		func() kmsg.Request { fwd := *r; fwd.Groups = keep(r.Groups, denied); return &fwd })
 }
