@@ -64,6 +64,36 @@ func (c *authzCall) authorizedOps(rt policy.ResourceType, names []string) ([]int
 	return out, nil
 }
 
+// fillAuthorizedOps sets the authorized-operations field of each of n
+// entries: entry returns a pointer to it, the resource name, and whether
+// the entry is answerable (no error); other entries get "omitted".
+func (c *authzCall) fillAuthorizedOps(rt policy.ResourceType, n int, entry func(i int) (*int32, string, bool)) error {
+	var names []string
+	var fields []*int32
+	for i := 0; i < n; i++ {
+		f, name, ok := entry(i)
+		*f = authorizedOperationsOmitted
+		if ok {
+			names, fields = append(names, name), append(fields, f)
+		}
+	}
+	ops, err := c.authorizedOps(rt, names)
+	if err != nil {
+		return err
+	}
+	for k, f := range fields {
+		*f = ops[k]
+	}
+	return nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
 // addAuthorizedOpsTransform makes the authorized-operations fields a
 // client asked for answer for the client's principal, as the policy
 // decides them. The upstream computes them for kguard's own identity,
@@ -92,21 +122,11 @@ func (c *authzCall) addAuthorizedOpsTransform() {
 				resp.AuthorizedOperations = ops[0]
 			}
 			if r.IncludeTopicAuthorizedOperations {
-				var names []string
-				var idx []int
-				for i := range resp.Topics {
+				if err := c.fillAuthorizedOps(policy.Topic, len(resp.Topics), func(i int) (*int32, string, bool) {
 					t := &resp.Topics[i]
-					t.AuthorizedOperations = authorizedOperationsOmitted
-					if t.ErrorCode == 0 && t.Topic != nil {
-						names, idx = append(names, *t.Topic), append(idx, i)
-					}
-				}
-				ops, err := c.authorizedOps(policy.Topic, names)
-				if err != nil {
+					return &t.AuthorizedOperations, deref(t.Topic), t.ErrorCode == 0 && t.Topic != nil
+				}); err != nil {
 					return false, err
-				}
-				for k, i := range idx {
-					resp.Topics[i].AuthorizedOperations = ops[k]
 				}
 			}
 			return true, nil
@@ -114,21 +134,11 @@ func (c *authzCall) addAuthorizedOpsTransform() {
 	case *kmsg.DescribeTopicPartitionsRequest:
 		c.transform(func(kr kmsg.Response) (bool, error) {
 			resp := kr.(*kmsg.DescribeTopicPartitionsResponse)
-			var names []string
-			var idx []int
-			for i := range resp.Topics {
+			if err := c.fillAuthorizedOps(policy.Topic, len(resp.Topics), func(i int) (*int32, string, bool) {
 				t := &resp.Topics[i]
-				t.AuthorizedOperations = authorizedOperationsOmitted
-				if t.ErrorCode == 0 && t.Topic != nil {
-					names, idx = append(names, *t.Topic), append(idx, i)
-				}
-			}
-			ops, err := c.authorizedOps(policy.Topic, names)
-			if err != nil {
+				return &t.AuthorizedOperations, deref(t.Topic), t.ErrorCode == 0 && t.Topic != nil
+			}); err != nil {
 				return false, err
-			}
-			for k, i := range idx {
-				resp.Topics[i].AuthorizedOperations = ops[k]
 			}
 			return true, nil
 		})
@@ -138,21 +148,11 @@ func (c *authzCall) addAuthorizedOpsTransform() {
 		}
 		c.transform(func(kr kmsg.Response) (bool, error) {
 			resp := kr.(*kmsg.DescribeGroupsResponse)
-			var names []string
-			var idx []int
-			for i := range resp.Groups {
+			if err := c.fillAuthorizedOps(policy.Group, len(resp.Groups), func(i int) (*int32, string, bool) {
 				g := &resp.Groups[i]
-				g.AuthorizedOperations = authorizedOperationsOmitted
-				if g.ErrorCode == 0 {
-					names, idx = append(names, g.Group), append(idx, i)
-				}
-			}
-			ops, err := c.authorizedOps(policy.Group, names)
-			if err != nil {
+				return &g.AuthorizedOperations, g.Group, g.ErrorCode == 0
+			}); err != nil {
 				return false, err
-			}
-			for k, i := range idx {
-				resp.Groups[i].AuthorizedOperations = ops[k]
 			}
 			return true, nil
 		})
@@ -162,21 +162,11 @@ func (c *authzCall) addAuthorizedOpsTransform() {
 		}
 		c.transform(func(kr kmsg.Response) (bool, error) {
 			resp := kr.(*kmsg.ConsumerGroupDescribeResponse)
-			var names []string
-			var idx []int
-			for i := range resp.Groups {
+			if err := c.fillAuthorizedOps(policy.Group, len(resp.Groups), func(i int) (*int32, string, bool) {
 				g := &resp.Groups[i]
-				g.AuthorizedOperations = authorizedOperationsOmitted
-				if g.ErrorCode == 0 {
-					names, idx = append(names, g.Group), append(idx, i)
-				}
-			}
-			ops, err := c.authorizedOps(policy.Group, names)
-			if err != nil {
+				return &g.AuthorizedOperations, g.Group, g.ErrorCode == 0
+			}); err != nil {
 				return false, err
-			}
-			for k, i := range idx {
-				resp.Groups[i].AuthorizedOperations = ops[k]
 			}
 			return true, nil
 		})
