@@ -166,6 +166,10 @@ type LogConfig struct {
 // MetricsConfig configures the Prometheus endpoint.
 type MetricsConfig struct {
 	Listen string `yaml:"listen"` // empty: off
+	// Pprof also serves Go's /debug/pprof/ profiles on the metrics
+	// listener (off by default: profiles expose internals; bind the
+	// listener to loopback when it is on).
+	Pprof bool `yaml:"pprof"`
 }
 
 // LoadConfig reads and validates a YAML config file.

@@ -150,6 +150,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	brokers := fs.String("brokers", "", "comma-separated bootstrap of an external cluster (default: in-process kfake)")
 	perfRecords := fs.Int("perf-tool", 0, "also run Kafka's ProducerPerformance with this many records per run, direct and through kguard (needs test/kafka/lib: bash test/deps.sh)")
 	inproc := fs.Bool("inprocess", false, "run kguard inside this process (CPU by getrusage difference) instead of as a child process")
+	profDir := fs.String("cpuprofile", "", "write a CPU profile of kguard's first produce phase of each scenario to this directory (<scenario>-produce.pprof; child process only)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -202,7 +203,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if *only != "" && !slices.Contains(strings.Split(*only, ","), sc.name) {
 			continue
 		}
-		r, err := runScenario(ctx, stderr, sc, w, cluster, *bin, dir, *rounds, ends, *inproc)
+		r, err := runScenario(ctx, stderr, sc, w, cluster, *bin, dir, *rounds, ends, *inproc, *profDir)
 		if err != nil {
 			return fmt.Errorf("scenario %s: %w", sc.name, err)
 		}
@@ -260,7 +261,7 @@ type scenarioResult struct {
 }
 
 func runScenario(ctx context.Context, log io.Writer, sc scenario, w *workload, cluster upstream,
-	bin, dir string, rounds int, ends map[int32]int64, inproc bool) (scenarioResult, error) {
+	bin, dir string, rounds int, ends map[int32]int64, inproc bool, profDir string) (scenarioResult, error) {
 	res := scenarioResult{name: sc.name, cluster: cluster.describe(), target: sc.target, baseline: sc.baseline}
 	upAddrs := cluster.addrs()
 	port, err := freePortBlock()
@@ -279,6 +280,13 @@ func runScenario(ctx context.Context, log io.Writer, sc scenario, w *workload, c
 	cfg, err := sc.config(scenarioEnv{bootstrap: bootstrap, brokerBase: port + 1, upstream: upAddrs, dir: sdir, root: root})
 	if err != nil {
 		return res, err
+	}
+	var prof *profiler
+	if profDir != "" && !inproc {
+		if prof, err = newProfiler(profDir, sc.name); err != nil {
+			return res, err
+		}
+		cfg += prof.config()
 	}
 	var k kguardRunner
 	if inproc {
@@ -311,9 +319,19 @@ func runScenario(ctx context.Context, log io.Writer, sc scenario, w *workload, c
 			if target == "kguard" {
 				seeds, wl = []string{bootstrap}, proxied
 			}
+			var profiled <-chan error
+			if prof != nil && target == "kguard" && r == 0 {
+				profiled = prof.start(ctx, w.duration)
+			}
 			pr, err := runPhases(ctx, wl, cluster, seeds, fmt.Sprintf("bench-produce-%s-%d-%s", sc.name, r, target), ends, k.cpuSeconds)
 			if err != nil {
 				return res, fmt.Errorf("round %d %s: %w%s", r+1, target, err, tail(k.output()))
+			}
+			if profiled != nil {
+				if err := <-profiled; err != nil {
+					return res, fmt.Errorf("cpu profile: %w", err)
+				}
+				fmt.Fprintf(log, "%s: kguard CPU profile of the produce phase in %s\n", sc.name, prof.path)
 			}
 			if target == "kguard" {
 				res.kguard = append(res.kguard, pr)
