@@ -43,16 +43,41 @@ func split(n int) int {
 }
 
 func newMerkleBatch(leaves [][32]byte) *merkleBatch {
+	t := &merkleBatch{}
+	t.init(leaves)
+	return t
+}
+
+// init prepares t for leaves, reusing t's slices when they are large enough.
+func (t *merkleBatch) init(leaves [][32]byte) {
 	n := len(leaves)
-	t := &merkleBatch{leaves: leaves, depth: make([]int, n), off: make([]int, n), fill: make([]int, n)}
+	t.leaves = leaves
+	t.depth = zeroed(t.depth, n)
+	t.off = zeroed(t.off, n)
+	t.fill = zeroed(t.fill, n)
 	t.countDepth(0, n)
 	total := 0
 	for i, d := range t.depth {
 		t.off[i] = total
 		total += d
 	}
-	t.proofs = make([][32]byte, total)
-	return t
+	t.proofs = grown(t.proofs, total)[:total]
+}
+
+// zeroed is s with length n, all zero, reusing its memory when it can.
+func zeroed(s []int, n int) []int {
+	s = grown(s, n)[:n]
+	clear(s)
+	return s
+}
+
+// sigScratch is signBatch's reusable memory (see Scratch).
+type sigScratch struct {
+	leaves [][32]byte
+	tree   merkleBatch
+	buf    []byte
+	all    []byte
+	out    [][]byte
 }
 
 func (t *merkleBatch) countDepth(lo, hi int) {
@@ -224,24 +249,29 @@ func rootFromProof(index, size uint64, lh [32]byte, path [][]byte) ([32]byte, er
 
 // signBatch signs recs with one signature and returns each record's
 // kguard.sig value. The values share one allocation.
-func (s *Signer) signBatch(ts int64, recs []*Record) ([][]byte, error) {
+func (s *Signer) signBatch(sc *sigScratch, ts int64, recs []*Record) ([][]byte, error) {
 	if len(recs) > maxBatchSize {
 		return nil, fmt.Errorf("batch of %d records too large to sign", len(recs))
 	}
-	leaves := make([][32]byte, len(recs))
-	var buf []byte
+	leaves := grown(sc.leaves, len(recs))[:len(recs)]
+	sc.leaves = leaves
+	buf := sc.buf
 	for i, rec := range recs {
 		leaves[i], buf = leafHash(buf, sigVersionBatch, ts, s.keyID, rec)
 	}
-	t := newMerkleBatch(leaves)
+	sc.buf = buf
+	t := &sc.tree
+	t.init(leaves)
 	root := t.build(0, len(recs))
 	sig, err := s.s.Sign(rootMessage(buf[:0], ts, s.keyID, root[:]))
 	if err != nil {
 		return nil, err
 	}
 	fixed := 1 + 8 + binary.MaxVarintLen64 + len(s.keyID) + binary.MaxVarintLen64 + len(sig) + 3*binary.MaxVarintLen64
-	all := make([]byte, 0, len(recs)*fixed+len(t.proofs)*sha256.Size)
-	out := make([][]byte, len(recs))
+	all := grown(sc.all, len(recs)*fixed+len(t.proofs)*sha256.Size)
+	sc.all = all
+	out := grown(sc.out, len(recs))[:len(recs)]
+	sc.out = out
 	for i := range recs {
 		start := len(all)
 		all = append(all, sigVersionBatch)

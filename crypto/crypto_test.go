@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -790,6 +791,62 @@ func TestBatchSignatures(t *testing.T) {
 			if res[i].Signature != SigOK || !reflect.DeepEqual(r, want) {
 				t.Fatalf("n=%d record %d: %+v", n, i, res[i])
 			}
+		}
+	}
+}
+
+// TestProtectBatchScratchReuse protects batches of different sizes and
+// field kinds one after another with the same Scratch, copying each batch
+// out before the next (as the proxy encodes it): every copy must decrypt to
+// its original and verify, so no buffer of one batch leaks into another.
+func TestProtectBatchScratchReuse(t *testing.T) {
+	f := newFixture(t)
+	p, err := New(Options{KMS: f.kms, Signer: f.signer, Verifier: f.ver, BatchSignatures: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	gcm := mustCompile(t, Rule{Sign: true, Fields: []Field{
+		{Target: "$.card.number", KEK: "tenant-a.payments"},
+		{Target: "$.name", KEK: "tenant-a.payments"},
+		{Target: "@key", KEK: "tenant-a.payments"},
+		{Target: "@header:pii", KEK: "tenant-a.payments"},
+	}})
+	siv := mustCompile(t, Rule{Sign: true, Fields: []Field{{Target: "$.name", Algorithm: AES256SIV, KEK: "tenant-a.payments"}}})
+	var s Scratch
+	type kept struct{ orig, stored *Record }
+	var all []kept
+	for bi, n := range []int{100, 3, 1, 57, 2} {
+		prot := gcm
+		if bi%2 == 1 {
+			prot = siv
+		}
+		recs := make([]*Record, n)
+		origs := make([]*Record, n)
+		for i := range recs {
+			r := sampleRecord()
+			r.Value = []byte(strings.Replace(payment, "Ada Lovelace", fmt.Sprintf("Person %d-%d", bi, i), 1))
+			r.Key = fmt.Appendf(nil, "customer-%d-%d", bi, i)
+			origs[i], recs[i] = cloneRecord(r), r
+		}
+		if err := p.ProtectBatchScratch(ctx, recs, prot, &s); err != nil {
+			t.Fatalf("batch %d: %v", bi, err)
+		}
+		for i := range recs {
+			if bytes.Contains(recs[i].Value, []byte("Person ")) {
+				t.Fatalf("batch %d record %d: name left in plaintext", bi, i)
+			}
+			all = append(all, kept{origs[i], cloneRecord(recs[i])})
+		}
+	}
+	for i, k := range all {
+		got := cloneRecord(k.stored)
+		res, err := p.Unprotect(ctx, got, allOpen)
+		if err != nil || res.Signature != SigOK {
+			t.Fatalf("record %d: %v, signature %v", i, err, res.Signature)
+		}
+		if !bytes.Equal(got.Value, k.orig.Value) || !bytes.Equal(got.Key, k.orig.Key) {
+			t.Fatalf("record %d: decrypted %q / %q, want %q / %q", i, got.Key, got.Value, k.orig.Key, k.orig.Value)
 		}
 	}
 }

@@ -1,9 +1,11 @@
 package crypto
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 )
 
 // This file finds the byte span of a value inside a JSON document without
@@ -44,9 +46,7 @@ func skipString(doc []byte, i int) (int, bool, error) {
 	esc := false
 	j := i + 1
 	for {
-		for j < len(doc) && !strSpecial[doc[j]] {
-			j++
-		}
+		j = nextStrSpecial(doc, j)
 		if j >= len(doc) {
 			return 0, false, fmt.Errorf("%w: unterminated string at %d", errJSON, i)
 		}
@@ -60,6 +60,68 @@ func skipString(doc []byte, i int) (int, bool, error) {
 			return 0, false, fmt.Errorf("%w: control character in string at %d", errJSON, j)
 		}
 	}
+}
+
+const (
+	swarLSB = 0x0101010101010101
+	swarMSB = 0x8080808080808080
+)
+
+// nextStrSpecial returns the index of the first byte at or after j that
+// ends a run of plain string bytes ('"', '\\' or a control character), or
+// len(doc). It tests eight bytes at a time: the usual bit trick marks a
+// byte's high bit when it equals a value (x^v has a zero byte) or is below
+// 0x20; a mark can only be spurious above a true one, and the lowest mark
+// is checked against the table anyway, so none is missed.
+func nextStrSpecial(doc []byte, j int) int {
+	for j+8 <= len(doc) {
+		w := binary.LittleEndian.Uint64(doc[j:])
+		q := w ^ (swarLSB * '"')
+		b := w ^ (swarLSB * '\\')
+		m := ((q - swarLSB) &^ q) | ((b - swarLSB) &^ b) | ((w - swarLSB*0x20) &^ w)
+		m &= swarMSB
+		if m == 0 {
+			j += 8
+			continue
+		}
+		k := j + bits.TrailingZeros64(m)/8
+		if strSpecial[doc[k]] {
+			return k
+		}
+		j = k + 1
+	}
+	for j < len(doc) && !strSpecial[doc[j]] {
+		j++
+	}
+	return j
+}
+
+// nextStructural returns the index of the first of '"', '{', '}', '[', ']'
+// at or after j, or len(doc), eight bytes at a time like nextStrSpecial
+// ('[' and '{', ']' and '}' differ only in bit 0x20).
+func nextStructural(doc []byte, j int) int {
+	for j+8 <= len(doc) {
+		w := binary.LittleEndian.Uint64(doc[j:])
+		q := w ^ (swarLSB * '"')
+		v := w | (swarLSB * 0x20)
+		o := v ^ (swarLSB * '{')
+		c := v ^ (swarLSB * '}')
+		m := ((q - swarLSB) &^ q) | ((o - swarLSB) &^ o) | ((c - swarLSB) &^ c)
+		m &= swarMSB
+		if m == 0 {
+			j += 8
+			continue
+		}
+		k := j + bits.TrailingZeros64(m)/8
+		if structural[doc[k]] {
+			return k
+		}
+		j = k + 1
+	}
+	for j < len(doc) && !structural[doc[j]] {
+		j++
+	}
+	return j
 }
 
 // skipValue returns the index just past the JSON value starting at doc[i]
@@ -76,9 +138,7 @@ func skipValue(doc []byte, i int) (int, error) {
 		var small [64]byte // no allocation below 64 levels
 		stack := small[:0]
 		for j := i; j < len(doc); j++ {
-			for j < len(doc) && !structural[doc[j]] {
-				j++
-			}
+			j = nextStructural(doc, j)
 			if j >= len(doc) {
 				break
 			}
@@ -149,15 +209,16 @@ func findPath(doc []byte, path []pathSeg) (start, end int, found bool, err error
 	return sp[0].start, sp[0].end, true, nil
 }
 
-// span is the location of one value; start < 0 when absent.
-type span struct{ start, end int }
+// span is the location of one value; start < 0 when absent. seen is the
+// walk's bookkeeping: the deepest depth at which the path matched a member
+// (kept here so that a walk needs no memory of its own).
+type span struct{ start, end, seen int }
 
 // walker finds several paths in one walk of a document.
 type walker struct {
 	doc   []byte
 	paths [][]pathSeg
 	spans []span
-	seen  []int // deepest depth at which each path matched a member
 }
 
 // findPaths locates every path in one walk of doc (paths must not be
@@ -165,15 +226,14 @@ type walker struct {
 // findPath apply: malformed JSON, a path through a value of the wrong type,
 // or a member name repeated on a path is an error.
 func findPaths(doc []byte, paths [][]pathSeg, spans []span) error {
-	var seenSmall, activeSmall [8]int // no allocation for up to 8 paths
-	seen, active := seenSmall[:0], activeSmall[:0]
-	if len(paths) > len(seenSmall) {
-		seen, active = make([]int, 0, len(paths)), make([]int, 0, len(paths))
+	var activeSmall [8]int // no allocation for up to 8 paths
+	active := activeSmall[:0]
+	if len(paths) > len(activeSmall) {
+		active = make([]int, 0, len(paths))
 	}
-	w := walker{doc: doc, paths: paths, spans: spans, seen: seen[:len(paths)]}
+	w := walker{doc: doc, paths: paths, spans: spans}
 	for i := range spans {
-		spans[i] = span{-1, -1}
-		w.seen[i] = -1
+		spans[i] = span{-1, -1, -1}
 	}
 	pos := skipWS(doc, 0)
 	if pos >= len(doc) {
@@ -267,10 +327,10 @@ func (w *walker) walk(pos, depth int, active []int) (int, error) {
 		} else {
 			deeper = deeper[:0]
 			for _, pi := range sub {
-				if w.seen[pi] >= depth {
+				if w.spans[pi].seen >= depth {
 					return 0, fmt.Errorf("member %q occurs twice", w.paths[pi][depth].name)
 				}
-				w.seen[pi] = depth
+				w.spans[pi].seen = depth
 				if len(w.paths[pi]) > depth+1 {
 					deeper = append(deeper, pi)
 				}
@@ -283,7 +343,7 @@ func (w *walker) walk(pos, depth int, active []int) (int, error) {
 			if err == nil {
 				for _, pi := range sub {
 					if len(w.paths[pi]) == depth+1 {
-						w.spans[pi] = span{vs, ve}
+						w.spans[pi].start, w.spans[pi].end = vs, ve
 					}
 				}
 			}

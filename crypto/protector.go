@@ -142,6 +142,29 @@ type useKey struct {
 // record of the batch may be forwarded (some may be half-rewritten):
 // IsRetriable(err) tells a KMS problem from a bad record (ErrInvalidRecord).
 func (p *Protector) ProtectBatch(ctx context.Context, recs []*Record, prot *Protection) error {
+	return p.ProtectBatchScratch(ctx, recs, prot, &Scratch{})
+}
+
+// Scratch is the working memory of ProtectBatchScratch, kept between calls
+// so that protecting a stream of batches does not allocate a batch's worth
+// of memory each time. The zero value is ready; a Scratch is not safe for
+// concurrent use.
+type Scratch struct {
+	all    []located
+	bounds []int
+	spans  []span
+	uses   map[useKey]uint64
+	keys   map[useKey]*dataKey
+	order  []useKey
+	got    []*dataKey
+	enc    batchEnc
+	sig    sigScratch
+}
+
+// ProtectBatchScratch is ProtectBatch using s for its buffers: the values
+// and headers it sets on recs alias memory of s, so they are valid only
+// until s is used again (copy or encode the records before that).
+func (p *Protector) ProtectBatchScratch(ctx context.Context, recs []*Record, prot *Protection, s *Scratch) error {
 	if prot.Empty() {
 		return nil
 	}
@@ -150,13 +173,25 @@ func (p *Protector) ProtectBatch(ctx context.Context, recs []*Record, prot *Prot
 	}
 	// One walk of each record finds its fields; the plans of all records
 	// share one slice.
-	all := make([]located, 0, len(recs)*len(prot.fields))
-	bounds := make([]int, len(recs)+1)
+	all := grown(s.all, len(recs)*len(prot.fields))
+	bounds := grown(s.bounds, len(recs)+1)[:len(recs)+1]
+	bounds[0] = 0
 	var spans []span
 	if len(prot.jsonPaths) > 0 {
-		spans = make([]span, len(prot.jsonPaths))
+		spans = grown(s.spans, len(prot.jsonPaths))[:len(prot.jsonPaths)]
 	}
-	uses := map[useKey]uint64{}
+	if s.uses == nil {
+		s.uses, s.keys = map[useKey]uint64{}, map[useKey]*dataKey{}
+	}
+	clear(s.uses)
+	clear(s.keys)
+	uses := s.uses
+	defer func() {
+		// Keep the grown buffers for the next batch; drop the records'
+		// and keys' pointers held in them.
+		clear(all[:cap(all)])
+		s.all, s.bounds, s.spans = all[:0], bounds[:0], spans
+	}()
 	for i, rec := range recs {
 		if rec == nil {
 			return invalidf("record %d is nil", i)
@@ -178,17 +213,20 @@ func (p *Protector) ProtectBatch(ctx context.Context, recs []*Record, prot *Prot
 	}
 	// Fetch every key the batch needs: at most one KMS call per key, and
 	// none while the active keys are fresh.
-	keys := make(map[useKey]*dataKey, len(uses))
-	order := make([]useKey, 0, len(uses))
+	keys := s.keys
+	order := s.order[:0]
 	for u := range uses {
 		order = append(order, u)
 	}
+	s.order = order
 	sort.Slice(order, func(i, j int) bool {
 		return order[i].kek < order[j].kek || order[i].kek == order[j].kek && order[i].alg < order[j].alg
 	})
 	// Usually every key is cached and this is a few map lookups; with many
 	// new data subjects, their KMS calls run a few at a time.
-	got := make([]*dataKey, len(order))
+	got := grown(s.got, len(order))[:len(order)]
+	s.got = got
+	defer clear(got)
 	if len(order) == 1 { // the common case: no goroutine
 		k, err := p.keys.activeKey(ctx, order[0].src, order[0].alg, order[0].kek, uses[order[0]])
 		if err != nil {
@@ -214,7 +252,8 @@ func (p *Protector) ProtectBatch(ctx context.Context, recs []*Record, prot *Prot
 	}
 	// Size the batch's buffers: new JSON values, random bytes (record
 	// nonces and AES-GCM IVs), headers.
-	var b batchEnc
+	b := &s.enc
+	b.reset()
 	nRand, nValues, nHeaders := 0, 0, 0
 	var last useKey
 	var lastK *dataKey
@@ -245,14 +284,15 @@ func (p *Protector) ProtectBatch(ctx context.Context, recs []*Record, prot *Prot
 			nValues += len(rec.Value)
 		}
 	}
-	b.rnd = make([]byte, nRand)
+	b.rnd = grown(b.rndBuf, nRand)[:nRand]
+	b.rndBuf = b.rnd
 	if _, err := rand.Read(b.rnd); err != nil {
 		return unavailable("crypto: random", err)
 	}
-	b.values = make([]byte, 0, nValues)
-	b.hdrs = make([]Header, 0, nHeaders)
+	b.values = grown(b.values, nValues)
+	b.hdrs = grown(b.hdrs, nHeaders)
 	for i, rec := range recs {
-		if err := p.encryptRecord(rec, all[bounds[i]:bounds[i+1]], &b, len(recs)-i); err != nil {
+		if err := p.encryptRecord(rec, all[bounds[i]:bounds[i+1]], b, len(recs)-i); err != nil {
 			return fmt.Errorf("record %d: %w", i, err)
 		}
 		if prot.sign && (!p.batchSig || len(recs) == 1) {
@@ -262,7 +302,7 @@ func (p *Protector) ProtectBatch(ctx context.Context, recs []*Record, prot *Prot
 		}
 	}
 	if prot.sign && p.batchSig && len(recs) > 1 {
-		sigs, err := p.signer.signBatch(p.now().UnixMilli(), recs)
+		sigs, err := p.signer.signBatch(&s.sig, p.now().UnixMilli(), recs)
 		if err != nil {
 			return unavailable("crypto: sign", err)
 		}
@@ -382,6 +422,7 @@ func subjectID(raw []byte) (string, error) {
 // slices are cut (capacity-capped) from a few batch-wide allocations.
 type batchEnc struct {
 	rnd    []byte // random bytes, consumed: record nonces, AES-GCM IVs
+	rndBuf []byte // all of rnd's buffer, for the next batch
 	aad    []byte
 	ct     []byte // one sealed JSON field
 	keys   []keyRef
@@ -390,6 +431,22 @@ type batchEnc struct {
 	values []byte
 	encs   []byte
 	hdrs   []Header
+}
+
+// reset empties the buffers for a new batch, keeping their memory (the
+// previous batch's records must no longer be in use).
+func (b *batchEnc) reset() {
+	clear(b.hdrs[:cap(b.hdrs)])
+	b.values, b.encs, b.hdrs = b.values[:0], b.encs[:0], b.hdrs[:0]
+}
+
+// grown returns s emptied, with room for n elements, reusing its memory
+// when it has enough.
+func grown[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, 0, n)
+	}
+	return s[:0]
 }
 
 func (b *batchEnc) take(n int) []byte {
