@@ -73,6 +73,9 @@ type authzCall struct {
 	dec  *policy.Decision
 	// request is what preq points to for the request being authorized.
 	request policy.Request
+	// grown is how many bytes data protection added to the records of the
+	// request (sizes the rewritten request's buffer).
+	grown int
 }
 
 // authorize decides one request with the policy and answers denials as a
@@ -435,7 +438,9 @@ func (c *authzCall) forwardOriginal() (*pending, []byte, error) {
 // forward sends req, a changed copy of the client's request, upstream with
 // the client's header (correlation id and client id).
 func (c *authzCall) forward(req kmsg.Request) (*pending, []byte, error) {
-	return c.p, appendClientRequest(nil, c.hdr, req), nil
+	// A rewritten request is the client's minus denied entries, plus what
+	// data protection added (c.grown): size the pooled buffer for that.
+	return c.p, appendClientRequest(c.s.hold(len(c.f.Buf)+c.grown+256), c.hdr, req), nil
 }
 
 // answer makes resp kguard's own answer; the upstream never sees the

@@ -211,12 +211,20 @@ func (c *authzCall) protectTopic(topic string, parts []kmsg.ProduceRequestTopicP
 	}
 	out := make([]kmsg.ProduceRequestTopicPartition, 0, len(parts))
 	var refused []partitionError
-	var conv recordConv
+	conv := c.s.p.getConv()
+	defer c.s.p.putConv(conv)
 	for _, p := range parts {
-		recs, _, err := records.Rewrite(nil, p.Records, records.Options{RejectLegacy: true, RejectPartial: true},
+		// Protection grows a record by its kguard.enc and kguard.sig
+		// headers and ciphertext overhead (about 40% for 1 KiB JSON with
+		// two fields and a batch signature): one pooled buffer, held until
+		// the request is written, usually fits them all.
+		dst := c.s.hold(len(p.Records) * 2)
+		recs, _, err := records.Rewrite(dst, p.Records, records.Options{RejectLegacy: true, RejectPartial: true},
 			func(_ *records.Batch, rs []records.Record) (bool, error) {
 				crecs := conv.toCrypto(topic, rs)
-				if err := pr.ProtectBatch(c.s.p.ctx, crecs, cp.prot); err != nil {
+				// The records alias conv's scratch until Rewrite has
+				// encoded this batch, before the next one.
+				if err := pr.ProtectBatchScratch(c.s.p.ctx, crecs, cp.prot, &conv.scratch); err != nil {
 					return false, err
 				}
 				conv.fromCrypto(rs)
@@ -229,6 +237,7 @@ func (c *authzCall) protectTopic(topic string, parts []kmsg.ProduceRequestTopicP
 			refused = append(refused, pe)
 			continue
 		}
+		c.grown += len(recs) - len(p.Records)
 		p.Records = recs
 		out = append(out, p)
 	}
@@ -374,8 +383,28 @@ func mergeRefused(r *kmsg.ProduceRequest, plan *producePlan, resp *kmsg.ProduceR
 // recordConv converts between the batch decoder's records and crypto's,
 // reusing its slices across batches of one request.
 type recordConv struct {
-	recs []crypto.Record
-	ptrs []*crypto.Record
+	recs    []crypto.Record
+	ptrs    []*crypto.Record
+	chdrs   []crypto.Header
+	hdrs    []records.Header
+	scratch crypto.Scratch
+}
+
+// getConv takes a conversion scratch from the proxy's pool (one per
+// protected topic of a request, returned when its batches are encoded).
+func (p *Proxy) getConv() *recordConv {
+	if v, ok := p.convs.Get().(*recordConv); ok {
+		return v
+	}
+	return &recordConv{}
+}
+
+// putConv returns v after dropping its references to the request's records.
+func (p *Proxy) putConv(v *recordConv) {
+	clear(v.recs[:cap(v.recs)])
+	clear(v.chdrs[:cap(v.chdrs)])
+	clear(v.hdrs[:cap(v.hdrs)])
+	p.convs.Put(v)
 }
 
 func (v *recordConv) toCrypto(topic string, rs []records.Record) []*crypto.Record {
@@ -384,12 +413,24 @@ func (v *recordConv) toCrypto(topic string, rs []records.Record) []*crypto.Recor
 		v.ptrs = make([]*crypto.Record, len(rs))
 	}
 	v.recs, v.ptrs = v.recs[:len(rs)], v.ptrs[:len(rs)]
+	n := 0
+	for i := range rs {
+		n += len(rs[i].Headers)
+	}
+	// The crypto records' headers get their own buffer: the slices the
+	// previous batch left in v.recs point into the protector's scratch,
+	// which the next ProtectBatchScratch call clears.
+	if cap(v.chdrs) < n {
+		v.chdrs = make([]crypto.Header, n)
+	}
+	all := v.chdrs[:n]
 	for i := range rs {
 		cr := &v.recs[i]
 		cr.Topic, cr.Key, cr.Value = topic, rs[i].Key, rs[i].Value
-		hs := cr.Headers[:0]
-		for _, h := range rs[i].Headers {
-			hs = append(hs, crypto.Header{Key: h.Key, Value: h.Value})
+		hs := all[:len(rs[i].Headers):len(rs[i].Headers)]
+		all = all[len(rs[i].Headers):]
+		for k, h := range rs[i].Headers {
+			hs[k] = crypto.Header{Key: h.Key, Value: h.Value}
 		}
 		cr.Headers = hs
 		v.ptrs[i] = cr
@@ -403,7 +444,10 @@ func (v *recordConv) fromCrypto(rs []records.Record) {
 	for i := range rs {
 		n += len(v.recs[i].Headers)
 	}
-	all := make([]records.Header, n) // one allocation per batch
+	if cap(v.hdrs) < n {
+		v.hdrs = make([]records.Header, n)
+	}
+	all := v.hdrs[:n] // reused: the batch is encoded before the next one
 	for i := range rs {
 		cr := &v.recs[i]
 		rs[i].Key, rs[i].Value = cr.Key, cr.Value

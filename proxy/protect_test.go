@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -380,6 +381,39 @@ func TestDataProtection(t *testing.T) {
 		_ = json.Unmarshal(again[len(want)].Value, &b)
 		if !bytes.Equal(a["name"], b["name"]) || bytes.Equal(a["card"], b["card"]) {
 			t.Fatalf("SIV name %s/%s should match, GCM card %s/%s should differ", a["name"], b["name"], a["card"], b["card"])
+		}
+	})
+
+	t.Run("PartitionsOfOneRequest", func(t *testing.T) {
+		// Four partitions of one topic in one Produce request (linger
+		// gathers them) share the protection scratch, one batch after
+		// the other: each must keep its own headers and values.
+		const parts = 4
+		adm := kadm.NewClient(e.direct(t))
+		if _, err := adm.CreateTopic(context.Background(), parts, 1, nil, "pay.parts"); err != nil {
+			t.Fatal(err)
+		}
+		cl := e.client(t, "alice", kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(200*time.Millisecond))
+		var batch []*kgo.Record
+		want := map[string]*kgo.Record{}
+		for i := range 3 * parts {
+			r := pr("pay.parts", 100+i)
+			r.Partition = int32(i % parts)
+			r.Headers = append(r.Headers, kgo.RecordHeader{Key: "part", Value: fmt.Appendf(nil, "p%d-%d", r.Partition, i)})
+			batch = append(batch, r)
+			w := *r
+			want[string(r.Key)] = &w
+		}
+		produceAll(t, cl, batch...)
+		got := consume(t, alice, "pay.parts", len(batch))
+		stored := consume(t, direct, "pay.parts", len(batch))
+		for i, g := range got {
+			w := want[string(g.Key)]
+			if w == nil || want[string(stored[i].Key)] == nil {
+				t.Fatalf("unexpected record %q / %q", g.Key, stored[i].Key)
+			}
+			sameRecord(t, g, w)
+			checkStored(t, stored[i], want[string(stored[i].Key)].Value)
 		}
 	})
 

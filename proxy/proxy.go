@@ -45,6 +45,7 @@ type Proxy struct {
 	protPolicy ProtectionPolicy
 	protector  *crypto.Protector
 	protCache  protections
+	convs      sync.Pool   // *recordConv: the produce path's protection scratch
 	protSeen   atomic.Bool // some topic was found protected
 	sem        chan struct{}
 	nextID     atomic.Uint64

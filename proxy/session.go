@@ -63,6 +63,11 @@ type session struct {
 	principal *auth.Principal
 	sasl      saslState
 
+	// held are pooled buffers of the request being handled (a rewritten
+	// request and its record batches), returned once it is written
+	// upstream. Only the reader goroutine uses it.
+	held []*[]byte
+
 	inflight chan *pending
 	draining atomic.Bool
 	closeOne sync.Once
@@ -207,6 +212,7 @@ func (s *session) read() {
 		p, out, err := s.handle(&hdr, &f)
 		if err != nil {
 			f.Release()
+			s.releaseHeld()
 			s.fail("bad request", err, zap.Int16("api_key", hdr.APIKey), zap.Int16("api_version", hdr.APIVersion))
 			return
 		}
@@ -217,6 +223,7 @@ func (s *session) read() {
 			_, err = s.uw.Write(out)
 		}
 		f.Release()
+		s.releaseHeld()
 		if p != nil && p.closeAfter {
 			return // the responder sends p, then the session closes
 		}
@@ -232,6 +239,25 @@ func (s *session) read() {
 			return
 		}
 	}
+}
+
+// hold returns an empty pooled buffer with room for n bytes that stays
+// valid until the current request has been written upstream.
+func (s *session) hold(n int) []byte {
+	buf, slot := s.p.pool.Get(n)
+	if slot != nil {
+		s.held = append(s.held, slot)
+	}
+	return buf[:0]
+}
+
+// releaseHeld returns the buffers of the request just written.
+func (s *session) releaseHeld() {
+	for i, slot := range s.held {
+		s.p.pool.Put(slot)
+		s.held[i] = nil
+	}
+	s.held = s.held[:0]
 }
 
 // gate refuses requests a client may not send now, returning why ("" when

@@ -41,7 +41,7 @@ func (f *Frame) Body() []byte { return f.Buf[4:] }
 // afterwards. Release on a zero Frame is a no-op.
 func (f *Frame) Release() {
 	if f.pool != nil && f.slot != nil {
-		f.pool.put(f.slot)
+		f.pool.Put(f.slot)
 	}
 	f.pool, f.slot, f.Buf = nil, nil, nil
 }
@@ -80,7 +80,9 @@ func (p *Pool) Get(n int) (buf []byte, slot *[]byte) {
 	return make([]byte, n), nil
 }
 
-func (p *Pool) put(s *[]byte) {
+// Put returns a buffer Get handed out with a non-nil slot; the buffer must
+// not be used afterwards. Buffers of no class are dropped.
+func (p *Pool) Put(s *[]byte) {
 	c := cap(*s)
 	for i, sz := range p.classes {
 		if c == sz {
@@ -110,7 +112,7 @@ func ReadFrame(r io.Reader, p *Pool, maxSize int32) (Frame, error) {
 	copy(buf, szb[:])
 	if _, err := io.ReadFull(r, buf[4:]); err != nil {
 		if slot != nil {
-			p.put(slot)
+			p.Put(slot)
 		}
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
