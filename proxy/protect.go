@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
@@ -156,26 +158,54 @@ func (c *authzCall) protectProduce(plan *producePlan) (changed bool) {
 		return false
 	}
 	fwd := plan.Forward
-	kept := fwd.Topics[:0:0]
+	// First the rules of every topic (policy calls, in order), then the
+	// partitions of all protected topics together, in parallel.
+	type topicWork struct {
+		d       *topicDecision
+		t       kmsg.ProduceRequestTopic
+		lo, hi  int // its partitions' jobs, when protected
+		parts   []kmsg.ProduceRequestTopicPartition
+		refused []partitionError
+		changed bool
+	}
+	work := make([]topicWork, 0, len(fwd.Topics))
+	var jobs []partJob
 	j := 0
 	for i := range plan.Topics {
 		d := &plan.Topics[i]
 		if !d.Allowed {
 			continue
 		}
-		t := fwd.Topics[j]
+		w := topicWork{d: d, t: fwd.Topics[j]}
 		j++
-		parts, refused, ch := c.protectTopic(d.Name, t.Partitions)
-		if len(refused) > 0 || ch {
-			changed = true
-			t.Partitions = parts
+		cp, parts, refused, ch := c.protectionOf(d.Name, w.t.Partitions)
+		if cp != nil {
+			w.lo = len(jobs)
+			for _, p := range w.t.Partitions {
+				jobs = append(jobs, partJob{topic: d.Name, cp: cp, part: p})
+			}
+			w.hi = len(jobs)
+		} else {
+			w.parts, w.refused, w.changed = parts, refused, ch
 		}
-		d.Refused = refused
-		if len(parts) == 0 {
-			d.Allowed = false
+		work = append(work, w)
+	}
+	c.runProtect(jobs)
+	kept := fwd.Topics[:0:0]
+	for _, w := range work {
+		if w.hi > w.lo {
+			w.parts, w.refused, w.changed = c.collect(jobs[w.lo:w.hi])
+		}
+		if len(w.refused) > 0 || w.changed {
+			changed = true
+			w.t.Partitions = w.parts
+		}
+		w.d.Refused = w.refused
+		if len(w.parts) == 0 {
+			w.d.Allowed = false
 			continue
 		}
-		kept = append(kept, t)
+		kept = append(kept, w.t)
 	}
 	if !changed {
 		return false
@@ -190,55 +220,140 @@ func (c *authzCall) protectProduce(plan *producePlan) (changed bool) {
 	return true
 }
 
-// protectTopic protects (or checks) one topic's partitions. It returns the
-// partitions to forward, the refused ones and whether anything changed.
-func (c *authzCall) protectTopic(topic string, parts []kmsg.ProduceRequestTopicPartition) ([]kmsg.ProduceRequestTopicPartition, []partitionError, bool) {
+// protectionOf looks up topic's rule. A topic with a usable rule returns
+// it (its partitions are then protected by runProtect); otherwise the
+// outcome is final: the partitions to forward, the refused ones and
+// whether anything changed (unprotected topics are only checked for
+// reserved headers; a rule that cannot be applied refuses them all).
+func (c *authzCall) protectionOf(topic string, parts []kmsg.ProduceRequestTopicPartition) (*compiledProtection, []kmsg.ProduceRequestTopicPartition, []partitionError, bool) {
 	cp, err := c.protectionFor(topic)
 	if err != nil {
 		c.s.log.Warn("data protection rule unavailable; refusing the topic's records", zap.String("topic", topic), zap.Error(err))
-		return nil, refuseAll(parts, errKafkaStorage, "kguard: data protection rule for "+topic+" unavailable: "+err.Error()), true
+		return nil, nil, refuseAll(parts, errKafkaStorage, "kguard: data protection rule for "+topic+" unavailable: "+err.Error()), true
 	}
 	if cp == nil {
-		return checkReserved(topic, parts)
+		out, refused, ch := checkReserved(topic, parts)
+		return nil, out, refused, ch
 	}
 	if cp.err != nil {
 		c.s.log.Warn("data protection rule does not compile; refusing the topic's records", zap.String("topic", topic), zap.Error(cp.err))
-		return nil, refuseAll(parts, errKafkaStorage, "kguard: data protection rule for "+topic+" is invalid: "+cp.err.Error()), true
+		return nil, nil, refuseAll(parts, errKafkaStorage, "kguard: data protection rule for "+topic+" is invalid: "+cp.err.Error()), true
 	}
-	pr := c.s.p.protector
-	if pr == nil {
-		return nil, refuseAll(parts, errKafkaStorage, "kguard: "+topic+" must be encrypted but kguard has no key service configured (crypto.kms)"), true
+	if c.s.p.protector == nil {
+		return nil, nil, refuseAll(parts, errKafkaStorage, "kguard: "+topic+" must be encrypted but kguard has no key service configured (crypto.kms)"), true
 	}
-	out := make([]kmsg.ProduceRequestTopicPartition, 0, len(parts))
-	var refused []partitionError
-	conv := c.s.p.getConv()
-	defer c.s.p.putConv(conv)
-	for _, p := range parts {
+	return cp, nil, nil, false
+}
+
+// partJob is the protection of one partition's records.
+type partJob struct {
+	topic string
+	cp    *compiledProtection
+	part  kmsg.ProduceRequestTopicPartition
+	dst   []byte // pooled, held until the request is written
+	out   []byte // the protected records
+	err   error
+	panic any // a panic while protecting, re-raised on the reader goroutine
+}
+
+// parallelMinBytes is the size of a request's protected records from
+// which its partitions are protected on several cores at once (below it,
+// starting goroutines costs more than it saves).
+const parallelMinBytes = 64 << 10
+
+// runProtect protects the jobs' records: one after the other for a small
+// request, else on up to GOMAXPROCS goroutines, each with its own scratch,
+// so that one connection's large produce request does not wait for one
+// core. A panic in a worker is re-raised here, on the session's reader,
+// whose containment closes only this connection.
+func (c *authzCall) runProtect(jobs []partJob) {
+	if len(jobs) == 0 {
+		return
+	}
+	total := 0
+	for i := range jobs {
 		// Protection grows a record by its kguard.enc and kguard.sig
 		// headers and ciphertext overhead (about 40% for 1 KiB JSON with
-		// two fields and a batch signature): one pooled buffer, held until
-		// the request is written, usually fits them all.
-		dst := c.s.hold(len(p.Records) * 2)
-		recs, _, err := records.Rewrite(dst, p.Records, records.Options{RejectLegacy: true, RejectPartial: true},
-			func(_ *records.Batch, rs []records.Record) (bool, error) {
-				crecs := conv.toCrypto(topic, rs)
-				// The records alias conv's scratch until Rewrite has
-				// encoded this batch, before the next one.
-				if err := pr.ProtectBatchScratch(c.s.p.ctx, crecs, cp.prot, &conv.scratch); err != nil {
-					return false, err
+		// two fields and a batch signature): one pooled buffer usually
+		// fits them all.
+		jobs[i].dst = c.s.hold(len(jobs[i].part.Records) * 2)
+		total += len(jobs[i].part.Records)
+	}
+	workers := min(len(jobs), runtime.GOMAXPROCS(0))
+	if workers <= 1 || total < parallelMinBytes {
+		conv := c.s.p.getConv()
+		defer c.s.p.putConv(conv)
+		for i := range jobs {
+			c.protectPartition(&jobs[i], conv)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			conv := c.s.p.getConv()
+			defer c.s.p.putConv(conv)
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(jobs) {
+					return
 				}
-				conv.fromCrypto(rs)
-				return true, nil
-			})
-		if err != nil {
-			pe := protectErr(p.Partition, topic, err)
-			c.s.log.Warn("partition refused: records could not be protected", zap.String("topic", topic),
-				zap.Int32("partition", p.Partition), zap.Int16("code", pe.Code), zap.Error(err))
-			refused = append(refused, pe)
+				func() {
+					defer func() {
+						if v := recover(); v != nil {
+							jobs[i].panic = v
+						}
+					}()
+					c.protectPartition(&jobs[i], conv)
+				}()
+			}
+		})
+	}
+	wg.Wait()
+	for i := range jobs {
+		if jobs[i].panic != nil {
+			panic(jobs[i].panic)
+		}
+	}
+}
+
+// protectPartition encrypts and signs one partition's batches into j.out.
+// It runs on any goroutine: it touches only j, conv and shared read-only
+// state.
+func (c *authzCall) protectPartition(j *partJob, conv *recordConv) {
+	pr, prot := c.s.p.protector, j.cp.prot
+	j.out, _, j.err = records.Rewrite(j.dst, j.part.Records, records.Options{RejectLegacy: true, RejectPartial: true},
+		func(_ *records.Batch, rs []records.Record) (bool, error) {
+			crecs := conv.toCrypto(j.topic, rs)
+			// The records alias conv's scratch until Rewrite has
+			// encoded this batch, before the next one.
+			if err := pr.ProtectBatchScratch(c.s.p.ctx, crecs, prot, &conv.scratch); err != nil {
+				return false, err
+			}
+			conv.fromCrypto(rs)
+			return true, nil
+		})
+	if j.err != nil {
+		c.s.log.Warn("partition refused: records could not be protected", zap.String("topic", j.topic),
+			zap.Int32("partition", j.part.Partition), zap.Error(j.err))
+	}
+}
+
+// collect turns one topic's finished jobs into the partitions to forward
+// and the refused ones.
+func (c *authzCall) collect(jobs []partJob) ([]kmsg.ProduceRequestTopicPartition, []partitionError, bool) {
+	out := make([]kmsg.ProduceRequestTopicPartition, 0, len(jobs))
+	var refused []partitionError
+	for i := range jobs {
+		j := &jobs[i]
+		if j.err != nil {
+			refused = append(refused, protectErr(j.part.Partition, j.topic, j.err))
 			continue
 		}
-		c.grown += len(recs) - len(p.Records)
-		p.Records = recs
+		c.grown += len(j.out) - len(j.part.Records)
+		p := j.part
+		p.Records = j.out
 		out = append(out, p)
 	}
 	return out, refused, true

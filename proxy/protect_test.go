@@ -386,34 +386,40 @@ func TestDataProtection(t *testing.T) {
 
 	t.Run("PartitionsOfOneRequest", func(t *testing.T) {
 		// Four partitions of one topic in one Produce request (linger
-		// gathers them) share the protection scratch, one batch after
-		// the other: each must keep its own headers and values.
+		// gathers them): a small request is protected partition after
+		// partition with one scratch, a large one (over 64 KiB) on
+		// several goroutines at once. Each partition must keep its own
+		// headers and values either way.
 		const parts = 4
 		adm := kadm.NewClient(e.direct(t))
-		if _, err := adm.CreateTopic(context.Background(), parts, 1, nil, "pay.parts"); err != nil {
-			t.Fatal(err)
-		}
-		cl := e.client(t, "alice", kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(200*time.Millisecond))
-		var batch []*kgo.Record
-		want := map[string]*kgo.Record{}
-		for i := range 3 * parts {
-			r := pr("pay.parts", 100+i)
-			r.Partition = int32(i % parts)
-			r.Headers = append(r.Headers, kgo.RecordHeader{Key: "part", Value: fmt.Appendf(nil, "p%d-%d", r.Partition, i)})
-			batch = append(batch, r)
-			w := *r
-			want[string(r.Key)] = &w
-		}
-		produceAll(t, cl, batch...)
-		got := consume(t, alice, "pay.parts", len(batch))
-		stored := consume(t, direct, "pay.parts", len(batch))
-		for i, g := range got {
-			w := want[string(g.Key)]
-			if w == nil || want[string(stored[i].Key)] == nil {
-				t.Fatalf("unexpected record %q / %q", g.Key, stored[i].Key)
+		for _, perPart := range []int{3, 30} {
+			topic := fmt.Sprintf("pay.parts%d", perPart)
+			if _, err := adm.CreateTopic(context.Background(), parts, 1, nil, topic); err != nil {
+				t.Fatal(err)
 			}
-			sameRecord(t, g, w)
-			checkStored(t, stored[i], want[string(stored[i].Key)].Value)
+			cl := e.client(t, "alice", kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(200*time.Millisecond),
+				kgo.ProducerBatchCompression(kgo.NoCompression())) // the size decides, not the codec
+			var batch []*kgo.Record
+			want := map[string]*kgo.Record{}
+			for i := range perPart * parts {
+				r := pr(topic, 100+i)
+				r.Partition = int32(i % parts)
+				r.Headers = append(r.Headers, kgo.RecordHeader{Key: "part", Value: fmt.Appendf(nil, "p%d-%d", r.Partition, i)})
+				batch = append(batch, r)
+				w := *r
+				want[string(r.Key)] = &w
+			}
+			produceAll(t, cl, batch...)
+			got := consume(t, alice, topic, len(batch))
+			stored := consume(t, direct, topic, len(batch))
+			for i, g := range got {
+				w := want[string(g.Key)]
+				if w == nil || want[string(stored[i].Key)] == nil {
+					t.Fatalf("unexpected record %q / %q", g.Key, stored[i].Key)
+				}
+				sameRecord(t, g, w)
+				checkStored(t, stored[i], want[string(stored[i].Key)].Value)
+			}
 		}
 	})
 
