@@ -231,3 +231,38 @@ func BenchmarkBatchSigned1KiB(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkFindPaths: locating two members in one walk of a 1 KiB
+// document, for a structured record (many short strings, nested
+// containers) and for the make-bench record (one long string).
+func BenchmarkFindPaths(b *testing.B) {
+	pad := `{"card":"4111111111111111","name":"Jane Q. Public","account_id":"acct-000123","amount":4200,"pad":"` +
+		strings.Repeat("x", 900) + `"}`
+	for _, doc := range []struct {
+		name  string
+		value []byte
+		paths []string
+	}{
+		{"structured", record1KiB().Value, []string{"$.card.number", "$.name"}},
+		{"long-string", []byte(pad), []string{"$.card", "$.name"}},
+	} {
+		b.Run(doc.name, func(b *testing.B) {
+			var paths [][]pathSeg
+			for _, p := range doc.paths {
+				segs, err := parseJSONPath(p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				paths = append(paths, segs)
+			}
+			spans := make([]span, len(paths))
+			b.SetBytes(int64(len(doc.value)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := findPaths(doc.value, paths, spans); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
