@@ -39,16 +39,21 @@ const (
 	EventAdminOperation  EventType = "admin.operation"
 	EventKeyOperation    EventType = "key.operation"
 	EventPolicyReload    EventType = "policy.reload"
-	EventAuditStart      EventType = "audit.start"
-	EventAuditStop       EventType = "audit.stop"
-	EventGap             EventType = "audit.gap"
-	EventCheckpoint      EventType = "audit.checkpoint"
+	// EventDataProtection records what data protection found or refused:
+	// produced partitions that could not be encrypted and signed (or
+	// carried a forged kguard.* header), and fetched records whose
+	// signature was bad or missing or that could not be decrypted.
+	EventDataProtection EventType = "data.protection"
+	EventAuditStart     EventType = "audit.start"
+	EventAuditStop      EventType = "audit.stop"
+	EventGap            EventType = "audit.gap"
+	EventCheckpoint     EventType = "audit.checkpoint"
 )
 
 var knownTypes = map[EventType]bool{
 	EventConnectionOpen: true, EventConnectionClose: true, EventAuthnSuccess: true,
 	EventAuthnFailure: true, EventAuthzDecision: true, EventAdminOperation: true,
-	EventKeyOperation: true, EventPolicyReload: true, EventAuditStart: true,
+	EventKeyOperation: true, EventPolicyReload: true, EventDataProtection: true, EventAuditStart: true,
 	EventAuditStop: true, EventGap: true, EventCheckpoint: true,
 }
 

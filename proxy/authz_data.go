@@ -153,6 +153,9 @@ func (c *authzCall) produce(r *kmsg.ProduceRequest) (*pending, []byte, error) {
 	}
 	// Data protection: encrypt and sign, or refuse partitions (protect.go).
 	rewritten := c.s.p.protPolicy != nil && c.protectProduce(plan)
+	if err := c.auditRefused(plan); err != nil {
+		return nil, nil, err
+	}
 	anyDenied := false
 	for i := range plan.Topics {
 		anyDenied = anyDenied || !plan.Topics[i].Allowed || len(plan.Topics[i].Refused) > 0

@@ -4,6 +4,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 
+	"github.com/kguard/kguard/audit"
 	"github.com/kguard/kguard/crypto"
 	"github.com/kguard/kguard/proxy/wire/records"
 )
@@ -37,6 +38,25 @@ func (c *authzCall) unprotectFetch(kr kmsg.Response) (bool, error) {
 	resp := kr.(*kmsg.FetchResponse)
 	changed := false
 	var conv recordConv
+	// What verification and decryption found, for one data.protection
+	// audit event per response.
+	var reasons []string
+	var withheld int16
+	deny := false // records withheld or dropped (not only marked)
+	topics := map[string]bool{}
+	found := func(name string, part int32, f *fetchFindings, onBad string) {
+		if !f.any() {
+			return
+		}
+		deny = deny || f.withheld != 0 || f.dropped > 0
+		topics[name] = true
+		if withheld == 0 {
+			withheld = f.withheld
+		}
+		if len(reasons) < maxAuditFindings {
+			reasons = append(reasons, f.reason(name, part, onBad))
+		}
+	}
 	for i := range resp.Topics {
 		t := &resp.Topics[i]
 		name := c.topicLabel(t.Topic, t.TopicID)
@@ -48,6 +68,7 @@ func (c *authzCall) unprotectFetch(kr kmsg.Response) (bool, error) {
 			c.s.log.Warn("data protection rule unavailable; withholding the topic's records", zap.String("topic", name), zap.Error(err))
 			for j := range t.Partitions {
 				failFetchPartition(&t.Partitions[j], errKafkaStorage, "kguard: data protection rule for "+name+" unavailable")
+				found(name, t.Partitions[j].Partition, &fetchFindings{withheld: errKafkaStorage}, "")
 			}
 			changed = true
 			continue
@@ -61,12 +82,15 @@ func (c *authzCall) unprotectFetch(kr kmsg.Response) (bool, error) {
 			if p.ErrorCode != 0 || len(p.RecordBatches) == 0 {
 				continue
 			}
+			onBad := onBadName(cp.fetch.OnBadSignature)
 			if pr == nil {
 				failFetchPartition(p, errKafkaStorage, "kguard: "+name+" is protected but kguard has no key service configured (crypto.kms)")
+				found(name, p.Partition, &fetchFindings{withheld: errKafkaStorage}, onBad)
 				changed = true
 				continue
 			}
-			out, ch, undecryptable, err := unprotectRecords(p.RecordBatches, name, pr, cp.fetch, c, &conv)
+			var f fetchFindings
+			out, ch, err := unprotectRecords(p.RecordBatches, name, pr, cp.fetch, c, &conv, &f)
 			if err != nil {
 				code, msg := errKafkaStorage, "kguard: a key for "+name+" is unavailable now; retry"
 				if !crypto.IsRetriable(err) {
@@ -75,20 +99,42 @@ func (c *authzCall) unprotectFetch(kr kmsg.Response) (bool, error) {
 				c.s.log.Warn("fetched partition withheld", zap.String("topic", name), zap.Int32("partition", p.Partition),
 					zap.Int16("code", code), zap.Error(err))
 				failFetchPartition(p, code, msg)
+				f.withheld = code
+				found(name, p.Partition, &f, onBad)
 				changed = true
 				continue
 			}
-			if undecryptable > 0 {
+			if f.unreadable > 0 {
 				c.s.log.Warn("fetched records could not be decrypted; delivered as stored", zap.String("topic", name),
-					zap.Int32("partition", p.Partition), zap.Int("records", undecryptable))
+					zap.Int32("partition", p.Partition), zap.Int("records", f.unreadable))
 			}
+			found(name, p.Partition, &f, onBad)
 			if ch {
 				p.RecordBatches = out
 				changed = true
 			}
 		}
 	}
+	if len(reasons) > 0 {
+		decision := audit.DecisionAllow // marked, or delivered as stored
+		if deny {
+			decision = audit.DecisionDeny
+		}
+		if err := c.auditProtection("fetch", decision, withheld, reasons, topics); err != nil {
+			return false, err // fail closed: no records without their audit event
+		}
+	}
 	return changed, nil
+}
+
+func onBadName(a crypto.BadSignatureAction) string {
+	switch a {
+	case crypto.SigDrop:
+		return "drop"
+	case crypto.SigFail:
+		return "fail"
+	}
+	return "mark"
 }
 
 func failFetchPartition(p *kmsg.FetchResponseTopicPartition, code int16, msg string) {
@@ -105,10 +151,10 @@ func failFetchPartition(p *kmsg.FetchResponseTopicPartition, code int16, msg str
 // the others keep their offset deltas, so the consumer sees a gap as on a
 // compacted topic and the batch header still says where the next fetch
 // starts.
-func unprotectRecords(src []byte, topic string, pr *crypto.Protector, fo crypto.FetchOptions, c *authzCall, conv *recordConv) (out []byte, changed bool, undecryptable int, err error) {
+func unprotectRecords(src []byte, topic string, pr *crypto.Protector, fo crypto.FetchOptions, c *authzCall, conv *recordConv, f *fetchFindings) (out []byte, changed bool, err error) {
 	bs, tail, err := records.ParseBatches(src, records.Options{})
 	if err != nil {
-		return nil, false, 0, err
+		return nil, false, err
 	}
 	var dst []byte
 	for i := range bs {
@@ -121,19 +167,31 @@ func unprotectRecords(src []byte, topic string, pr *crypto.Protector, fo crypto.
 		}
 		rs, err := b.Records()
 		if err != nil {
-			return nil, false, 0, err
+			return nil, false, err
 		}
 		crecs := conv.toCrypto(topic, rs)
 		res, err := pr.UnprotectBatch(c.s.p.ctx, crecs, fo)
 		if err != nil {
 			b.Release()
-			return nil, false, 0, err
+			return nil, false, err
 		}
 		touched, drop := false, false
 		for k := range res {
 			r := &res[k]
+			if r.Err != nil || r.Signature == crypto.SigBad || r.Signature == crypto.SigMissing {
+				f.note(b.FirstOffset + int64(rs[k].OffsetDelta))
+			}
 			if r.Err != nil {
-				undecryptable++
+				f.unreadable++
+			}
+			switch r.Signature {
+			case crypto.SigBad:
+				f.bad++
+			case crypto.SigMissing:
+				f.missing++
+			}
+			if r.Drop {
+				f.dropped++
 			}
 			drop = drop || r.Drop
 			if r.Protected || r.Drop || len(crecs[k].Headers) != len(rs[k].Headers) {
@@ -165,11 +223,11 @@ func unprotectRecords(src []byte, topic string, pr *crypto.Protector, fo crypto.
 		dst, err = records.EncodeBatch(dst, b, rs)
 		b.Release()
 		if err != nil {
-			return nil, false, 0, err
+			return nil, false, err
 		}
 	}
 	if !changed {
-		return src, false, undecryptable, nil
+		return src, false, nil
 	}
-	return append(dst, tail...), true, undecryptable, nil
+	return append(dst, tail...), true, nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 
 	"github.com/kguard/kguard/auth"
+	"github.com/kguard/kguard/audit"
 	"github.com/kguard/kguard/crypto"
 	"github.com/kguard/kguard/policy"
 	"github.com/kguard/kguard/proxy"
@@ -59,7 +60,8 @@ var protTopics = []string{"pay", "pay.codec", "pay.tx", "pay.sarama", "pay.tampe
 
 type protEnv struct {
 	*harness.Env
-	prot *crypto.Protector
+	prot   *crypto.Protector
+	events *eventLog // the audit events kguard recorded
 }
 
 type protOpts struct {
@@ -94,13 +96,14 @@ func startProtEnv(t testing.TB, o protOpts) *protEnv {
 	if !o.noProtector {
 		p = newTestProtector(t, dir, o.kms, o.keys, o.batchSig)
 	}
-	env := startWithProtector(t, eng, p, creds)
-	return &protEnv{Env: env, prot: p}
+	events := &eventLog{mu: make(chan struct{}, 1)}
+	env := startWithProtector(t, eng, p, creds, events)
+	return &protEnv{Env: env, prot: p, events: events}
 }
 
 // startWithProtector starts a one-broker kfake cluster and kguard with the
 // engine and protector (harness.Options has no protector).
-func startWithProtector(t testing.TB, eng *policy.Engine, p *crypto.Protector, creds string) *harness.Env {
+func startWithProtector(t testing.TB, eng *policy.Engine, p *crypto.Protector, creds string, events *eventLog) *harness.Env {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, protTopics...))
 	if err != nil {
@@ -116,7 +119,7 @@ func startWithProtector(t testing.TB, eng *policy.Engine, p *crypto.Protector, c
 	if err != nil {
 		t.Fatal(err)
 	}
-	px, err := proxy.New(cfg, proxy.Options{Authorizer: eng, Protector: p})
+	px, err := proxy.New(cfg, proxy.Options{Authorizer: eng, Protector: p, Auditor: events})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,6 +324,31 @@ func checkStored(t *testing.T, stored *kgo.Record, orig []byte) {
 	}
 }
 
+// hasProtectionEvent reports whether kguard recorded a data.protection
+// event of stage with the decision, error code and one reason equal to
+// reason.
+func hasProtectionEvent(l *eventLog, stage, decision string, code int16, reason string) bool {
+	for _, ev := range l.of(audit.EventDataProtection) {
+		if ev.Details["stage"] != stage || ev.Outcome.Decision != decision || ev.Outcome.ErrorCode != code {
+			continue
+		}
+		if slices.Contains(ev.Outcome.Reasons, reason) {
+			return true
+		}
+	}
+	return false
+}
+
+// protectionReasons lists the recorded data.protection events for a
+// failure message.
+func protectionReasons(l *eventLog) []string {
+	var out []string
+	for _, ev := range l.of(audit.EventDataProtection) {
+		out = append(out, fmt.Sprintf("%s %s %d %q", ev.Details["stage"], ev.Outcome.Decision, ev.Outcome.ErrorCode, ev.Outcome.Reasons))
+	}
+	return out
+}
+
 func sameRecord(t *testing.T, got, want *kgo.Record) {
 	t.Helper()
 	if !bytes.Equal(got.Value, want.Value) || !bytes.Equal(got.Key, want.Key) {
@@ -519,6 +547,21 @@ func TestDataProtection(t *testing.T) {
 		if n := len(consume(t, direct, "pay", 0, kgo.FetchMaxWait(200*time.Millisecond))); n != 0 {
 			t.Fatalf("%d records reached pay", n)
 		}
+		// every refusal is in the audit trail: who, which partition, why
+		refusals := map[string]int{}
+		for _, ev := range e.events.of(audit.EventDataProtection) {
+			if ev.Details["stage"] != "produce" || ev.Outcome.Decision != audit.DecisionDeny || ev.Outcome.ErrorCode != 87 ||
+				ev.Who.Principal != "User:alice" || len(ev.Outcome.Reasons) != 1 || ev.What.APIName != "Produce" {
+				t.Fatalf("produce refusal event: %+v %+v %+v", ev.Who, ev.What, ev.Outcome)
+			}
+			refusals[ev.What.ResourceName]++
+			if ev.What.ResourceName == "pay" && !strings.HasPrefix(ev.Outcome.Reasons[0], "pay/0: refused (87): kguard: ") {
+				t.Fatalf("reason %q", ev.Outcome.Reasons[0])
+			}
+		}
+		if refusals["pay"] != 3 || refusals["plain"] != 2 {
+			t.Fatalf("refusal events per topic %v, want pay 3, plain 2", refusals)
+		}
 	})
 
 	t.Run("MixedRequestPartitionErrors", func(t *testing.T) {
@@ -574,6 +617,12 @@ func TestDataProtection(t *testing.T) {
 		if v, _ := header(got[4], "kguard.verify"); string(v) != "missing" {
 			t.Fatalf("unsigned record: verify=%q", v)
 		}
+		// the audit trail names them: two bad signatures (one of them the
+		// moved ciphertext, which does not decrypt either) and one
+		// missing; marked, so the decision is allow; with their offsets
+		if !hasProtectionEvent(e.events, "fetch", audit.DecisionAllow, 0, "pay.tamper/0: 2 with a bad signature (mark), 1 without a signature (mark), 1 could not be decrypted (delivered as stored); offsets 2,3,4") {
+			t.Fatalf("no data.protection event for the tampered records: %+v", protectionReasons(e.events))
+		}
 		// even without the signature check the moved ciphertext fails:
 		// its AAD names another record's nonce
 		rec := &crypto.Record{Topic: "pay.tamper", Key: stored[1].Key, Value: moved}
@@ -593,6 +642,9 @@ func TestDataProtection(t *testing.T) {
 		if len(gd) != 3 || gd[2].Offset != 3 || !bytes.Equal(gd[2].Value, payment(4)) || gd[1].Offset != 1 {
 			t.Fatalf("drop: got offsets %d,%d,%d", gd[0].Offset, gd[1].Offset, gd[2].Offset)
 		}
+		if !hasProtectionEvent(e.events, "fetch", audit.DecisionDeny, 0, "paydrop/0: 1 with a bad signature (drop); offsets 2") {
+			t.Fatalf("no data.protection event for the dropped record: %+v", protectionReasons(e.events))
+		}
 		// bob gets the mask on paydrop
 		bd := consume(t, bob, "paydrop", 1)
 		var m map[string]json.RawMessage
@@ -611,6 +663,9 @@ func TestDataProtection(t *testing.T) {
 		fp := loginRaw(t, e, "alice").roundTrip(fetchFrom(12, nil, "payfail")).(*kmsg.FetchResponse).Topics[0].Partitions[0]
 		if fp.ErrorCode != 2 || len(fp.RecordBatches) != 0 {
 			t.Fatalf("fail: code %d, %d record bytes", fp.ErrorCode, len(fp.RecordBatches))
+		}
+		if !hasProtectionEvent(e.events, "fetch", audit.DecisionDeny, 2, "payfail/0: partition withheld (2)") {
+			t.Fatalf("no data.protection event for the withheld partition: %+v", protectionReasons(e.events))
 		}
 	})
 
