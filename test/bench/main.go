@@ -367,10 +367,17 @@ func runPhases(ctx context.Context, w *workload, cluster upstream, seeds []strin
 	}
 	var pm, cm int64
 	pr.produceBytes, pr.produceRecs, pm, pr.recsPerBatch, err = w.produceThroughput(ctx, seeds, produceTopic)
+	if err != nil {
+		_ = cluster.deleteTopic(ctx, produceTopic)
+		return pr, err
+	}
+	cpuMid, err := cpu()
 	_ = cluster.deleteTopic(ctx, produceTopic) // free the cluster's memory
 	if err != nil {
 		return pr, err
 	}
+	pr.produceCPU = cpuMid - cpu0
+	pr.producedRecs = float64(pm) / float64(len(w.value))
 	pr.consumeBytes, pr.consumeRecs, cm, err = w.consumeThroughput(ctx, seeds, "bench-consume", ends)
 	if err != nil {
 		return pr, err
@@ -516,6 +523,13 @@ func printTable(out io.Writer, rows []scenarioResult, rounds int, d time.Duratio
 		dc, dgb := cpuGB(r.direct)
 		perGB := kc/kgb - dc/dgb
 		fmt.Fprintf(tw, "%s\tkguard CPU s/GB\t%.2f\t%.2f\tkguard's share %.2f\t\t\t\n", r.name, dc/dgb, kc/kgb, perGB)
+		kp, kn := cpuProduce(r.kguard)
+		dp, dn := cpuProduce(r.direct)
+		if kn > 0 && dn > 0 {
+			us := 1e6 * (kp/kn - dp/dn)
+			fmt.Fprintf(tw, "%s\tkguard CPU us/produced record\t%.2f\t%.2f\tone core: %.0f records/s\t\t\t\n", r.name,
+				1e6*dp/dn, 1e6*kp/kn, 1e6/max(us, 0.01))
+		}
 	}
 	tw.Flush()
 	fmt.Fprintf(out, `
@@ -543,6 +557,16 @@ func findRow(rows []scenarioResult, name string) *scenarioResult {
 	return nil
 }
 
+// cpuProduce sums kguard's CPU seconds and the records of the produce
+// phases.
+func cpuProduce(ps []phaseResult) (cpu, recs float64) {
+	for _, p := range ps {
+		cpu += p.produceCPU
+		recs += p.producedRecs
+	}
+	return cpu, recs
+}
+
 // cpuGB sums the CPU seconds and payload GB of the throughput phases.
 func cpuGB(ps []phaseResult) (cpu, gb float64) {
 	for _, p := range ps {
@@ -560,7 +584,9 @@ throughput phases per GB of record payload moved; kguard's share = the kguard co
 	}
 	return `CPU: user+system time of the kguard child process (/proc/<pid>/stat, 10 ms ticks) over the produce and
 consume throughput phases per GB of record payload moved (wire bytes are slightly more); the direct column is
-kguard's idle CPU during the direct phases, and kguard's share subtracts it.`
+kguard's idle CPU during the direct phases, and kguard's share subtracts it. "us/produced record": the same
+over the produce phase alone per record written; "one core" is how many records/s one core of kguard's own
+would carry at that cost (a capacity figure: kguard does not share that core with the clients or the cluster).`
 }
 
 func yesNo(b bool) string {

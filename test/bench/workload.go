@@ -22,6 +22,8 @@ type phaseResult struct {
 	movedBytes                int64         // payload bytes of the throughput phases
 	recsPerBatch              float64       // produce phase: records per batch the client wrote
 	cpu                       float64       // CPU seconds (see runPhases) over the throughput phases
+	produceCPU                float64       // the same over the produce phase alone
+	producedRecs              float64       // records written in the produce phase
 }
 
 // workload holds the settings shared by every phase.
