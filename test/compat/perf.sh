@@ -3,7 +3,7 @@
 # from the kafka-tools jar in test/kafka/lib), for benchmarks direct and through kguard.
 #
 #   perf.sh producer --bootstrap HOST:PORT --topic T --records N [--record-size 1024]
-#                    [--throughput R] [--acks all] [--prop key=value ...]
+#                    [--payload-file F] [--throughput R] [--acks all] [--prop key=value ...]
 #   perf.sh consumer --bootstrap HOST:PORT --topic T --records N [--group G] [--timeout S]
 #                    [--prop key=value ...]
 #   common:          [--security-protocol P] [--sasl-mechanism M] [--username U]
@@ -16,7 +16,8 @@
 #   consumer: the tool's header line and its one result line ("start.time, end.time,
 #             data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, ...").
 # --throughput defaults to -1 (no throttle); --record-size and --throughput are ignored by
-# the consumer. The password may come from KGUARD_COMPAT_PASSWORD; it goes to the tool in a
+# the consumer. --payload-file: the values are lines of F, picked at random by the tool,
+# instead of random bytes of --record-size. The password may come from KGUARD_COMPAT_PASSWORD; it goes to the tool in a
 # 0600 properties file, never in argv. Exit status: the tool's, or 1 if it printed no summary
 # or the consumer read fewer than N records before --timeout (default 60 s).
 set -euo pipefail
@@ -34,7 +35,7 @@ usage() {
 MODE="${1:-}"
 [[ "$MODE" == producer || "$MODE" == consumer ]] || usage "first argument must be producer or consumer"
 shift
-BOOTSTRAP="" TOPIC="" RECORDS="" SIZE=1024 THROUGHPUT=-1 ACKS=all GROUP="" TIMEOUT=60
+BOOTSTRAP="" TOPIC="" RECORDS="" SIZE=1024 PAYLOAD="" THROUGHPUT=-1 ACKS=all GROUP="" TIMEOUT=60
 PROTOCOL=PLAINTEXT MECHANISM=SCRAM-SHA-512 USERNAME="" PASSWORD="${KGUARD_COMPAT_PASSWORD:-}" CAFILE=""
 PROPS=()
 while (($#)); do
@@ -44,6 +45,7 @@ while (($#)); do
 	--topic) TOPIC="$2" ;;
 	--records) RECORDS="$2" ;;
 	--record-size) SIZE="$2" ;;
+	--payload-file) PAYLOAD="$2" ;;
 	--throughput) THROUGHPUT="$2" ;;
 	--acks) ACKS="$2" ;;
 	--group) GROUP="$2" ;;
@@ -99,11 +101,16 @@ jaas_escape() { sed 's/\\/\\\\/g; s/"/\\"/g' <<<"$1"; }
 JAVA=(java -cp "$LIB/*" -Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20
 	-Djava.awt.headless=true -Dlog4j2.configurationFile="$KAFKA/log4j2-tools.properties")
 
+VALUES=(--record-size "$SIZE")
+if [[ -n "$PAYLOAD" ]]; then
+	[[ -r "$PAYLOAD" ]] || usage "cannot read --payload-file $PAYLOAD"
+	VALUES=(--payload-file "$PAYLOAD")
+fi
 status=0
 if [[ "$MODE" == producer ]]; then
 	"${JAVA[@]}" org.apache.kafka.tools.ProducerPerformance \
 		--bootstrap-server "$BOOTSTRAP" --topic "$TOPIC" --num-records "$RECORDS" \
-		--record-size "$SIZE" --throughput "$THROUGHPUT" \
+		"${VALUES[@]}" --throughput "$THROUGHPUT" \
 		--command-config "$CONF" --command-property "acks=$ACKS" >"$TMP/out" || status=$?
 	# progress lines to stderr, the summary (the line with the percentiles) to stdout
 	grep -v ' 50th' "$TMP/out" >&2 || true

@@ -27,6 +27,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/kguard/kguard/auth"
+	"github.com/kguard/kguard/crypto"
 	"github.com/kguard/kguard/internal/testenv"
 	"github.com/kguard/kguard/policy"
 	"github.com/kguard/kguard/proxy"
@@ -49,6 +50,8 @@ type stack struct {
 	root     string // repository root
 	user     string // client SASL user (User:compat)
 	password string
+	// passwords of every SASL user kguard knows, by user name
+	passwords map[string]string
 	// kguardAddrs are the broker addresses kguard advertises; upstream the
 	// real ones. A client must only ever see the former.
 	kguardAddrs map[string]bool
@@ -73,24 +76,44 @@ func randHex(t testing.TB, n int) string { return harness.RandHex(t, n) }
 // copyPolicies copies the shipped policies (without the demo root) to dst
 // and grants User:compat everything on topics and groups named compat-*,
 // and Describe on the cluster.
-func copyPolicies(t testing.TB, _, dst string) {
+func copyPolicies(t testing.TB, _, dst string, more ...harness.ACL) {
 	t.Helper()
 	acls := append(harness.GrantPrefix("User:"+principalUser, namePrefix), harness.ACL{
 		Principal: "User:" + principalUser, Host: "*", Resource: "Cluster", Pattern: "LITERAL",
 		Name: "kafka-cluster", Operation: "Describe", Permission: "ALLOW"})
-	harness.PolicyDir(t, dst, "compat", acls)
+	harness.PolicyDir(t, dst, "compat", append(acls, more...))
+}
+
+// stackOpts extends the default stack.
+type stackOpts struct {
+	acls      []harness.ACL     // more ACL entries
+	files     map[string]string // more policy data files: path under the policy directory -> content
+	users     []string          // more SASL users (passwords in stack.passwords)
+	protector *crypto.Protector // data protection (nil: none)
 }
 
 // startStack starts kguard in front of the real cluster's SASL_SSL
 // listeners and stops it when the test ends.
-func startStack(t *testing.T) *stack {
+func startStack(t *testing.T) *stack { return startStackWith(t, stackOpts{}) }
+
+// startStackWith is startStack with more policy, users and a protector.
+func startStackWith(t *testing.T, o stackOpts) *stack {
 	t.Helper()
 	k := testenv.NeedKafka(t)
 	sharedClusterLock(t, k.Script)
 	root := repoRoot(t)
 	dir := t.TempDir()
 	pdir := filepath.Join(dir, "policies")
-	copyPolicies(t, root, pdir)
+	copyPolicies(t, root, pdir, o.acls...)
+	for name, content := range o.files {
+		p := filepath.Join(pdir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -103,9 +126,17 @@ func startStack(t *testing.T) *stack {
 	if err := auth.AddUser(users, principalUser, pass, 4096); err != nil {
 		t.Fatalf("adding SASL user: %v", err)
 	}
+	passwords := map[string]string{principalUser: pass}
+	for _, u := range o.users {
+		passwords[u] = randHex(t, 16)
+		if err := auth.AddUser(users, u, passwords[u], 4096); err != nil {
+			t.Fatalf("adding SASL user %s: %v", u, err)
+		}
+	}
 	env, err := harness.StartProxy(k.SASLSSL, harness.Options{
 		Logger:      zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
 		Authorizer:  eng,
+		Protector:   o.protector,
 		NoAnonymous: true,
 		Mutate: func(c *proxy.Config) {
 			c.Upstream.TLS = &proxy.ClientTLS{CAFile: k.CAFile}
@@ -122,7 +153,7 @@ func startStack(t *testing.T) *stack {
 		defer cancel()
 		_ = env.Proxy.Shutdown(ctx)
 	})
-	s := &stack{kafka: k, env: env, root: root, user: principalUser, password: pass,
+	s := &stack{kafka: k, env: env, root: root, user: principalUser, password: pass, passwords: passwords,
 		kguardAddrs: map[string]bool{}, upstream: map[string]bool{}}
 	for _, a := range env.Proxy.BrokerAddrs() {
 		s.kguardAddrs[a] = true

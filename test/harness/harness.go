@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/kguard/kguard/crypto"
 	"github.com/kguard/kguard/proxy"
 )
 
@@ -41,6 +42,9 @@ type Options struct {
 	Auditor     proxy.Auditor
 	// Authorizer decides requests; nil runs kguard with policy.disabled.
 	Authorizer proxy.Authorizer
+	// Protector encrypts, signs, decrypts and verifies records of the
+	// topics the Authorizer's protection rules name (nil: none).
+	Protector *crypto.Protector
 }
 
 // Start brings up a kfake cluster and kguard on loopback with ephemeral
@@ -96,7 +100,7 @@ func StartProxy(upstream []string, o Options) (*Env, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	p, err := proxy.New(cfg, proxy.Options{Logger: log, Registry: reg, Auditor: o.Auditor, Authorizer: o.Authorizer})
+	p, err := proxy.New(cfg, proxy.Options{Logger: log, Registry: reg, Auditor: o.Auditor, Authorizer: o.Authorizer, Protector: o.Protector})
 	if err != nil {
 		return nil, err
 	}
