@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -848,5 +849,91 @@ func TestProtectBatchScratchReuse(t *testing.T) {
 		if !bytes.Equal(got.Value, k.orig.Value) || !bytes.Equal(got.Key, k.orig.Key) {
 			t.Fatalf("record %d: decrypted %q / %q, want %q / %q", i, got.Key, got.Value, k.orig.Key, k.orig.Value)
 		}
+	}
+}
+
+// TestUnprotectWholeBatchSameAsEachRecord: a fetched batch that holds a
+// whole signed batch is verified in one go (verifyComplete); a changed
+// record, a changed inclusion proof (content intact), a swapped pair, a
+// compacted batch or a batch with an unsigned record must get exactly the
+// per-record answers: the bad record bad, every other one OK.
+func TestUnprotectWholeBatchSameAsEachRecord(t *testing.T) {
+	f := newFixture(t)
+	p, err := New(Options{KMS: f.kms, Signer: f.signer, Verifier: f.ver, BatchSignatures: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	prot := mustCompile(t, Rule{Sign: true, Fields: []Field{{Target: "$.name", KEK: "k"}}})
+	const n = 37
+	stored := make([]*Record, n)
+	for i := range stored {
+		stored[i] = sampleRecord()
+		stored[i].Key = []byte{byte(i)}
+	}
+	if err := p.ProtectBatch(ctx, stored, prot); err != nil {
+		t.Fatal(err)
+	}
+	vs := verifyScratch{in: interner{}}
+	if !f.ver.verifyComplete(&vs, stored) {
+		t.Fatal("an intact batch does not verify as a whole")
+	}
+	setSig := func(r *Record, v []byte) {
+		for i := range r.Headers {
+			if r.Headers[i].Key == SigHeader {
+				r.Headers[i].Value = v
+			}
+		}
+	}
+	cases := []struct {
+		name   string
+		mutate func([]*Record) []*Record
+		bad    []int // indexes (after mutate) that must be SigBad
+	}{
+		{"intact", func(rs []*Record) []*Record { return rs }, nil},
+		{"changed record", func(rs []*Record) []*Record { rs[5].Key = []byte("x"); return rs }, []int{5}},
+		{"changed proof", func(rs []*Record) []*Record {
+			v, _ := findHeader(rs[9].Headers, SigHeader)
+			v = bytes.Clone(v)
+			v[len(v)-1] ^= 1 // last byte of the last proof hash
+			setSig(rs[9], v)
+			return rs
+		}, []int{9}},
+		{"swapped pair", func(rs []*Record) []*Record { rs[2], rs[3] = rs[3], rs[2]; return rs }, nil},
+		{"compacted", func(rs []*Record) []*Record { return append(rs[:10:10], rs[20:]...) }, nil},
+		{"unsigned record", func(rs []*Record) []*Record {
+			rs[0].Headers = slices.DeleteFunc(rs[0].Headers, func(h Header) bool { return h.Key == SigHeader })
+			return rs
+		}, []int{0}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			recs := make([]*Record, n)
+			for i := range stored {
+				recs[i] = cloneRecord(stored[i])
+			}
+			recs = c.mutate(recs)
+			// the answer each record gets on its own, from a fresh verifier
+			fresh, err := LoadVerifier(filepath.Join(f.dir, "signing.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := make([]SigStatus, len(recs))
+			for i, r := range recs {
+				want[i] = fresh.Verify(cloneRecord(r))
+			}
+			res, err := p.UnprotectBatch(ctx, recs, FetchOptions{Decrypt: true, Verify: true, RequireSignature: true, OnBadSignature: SigMark})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range recs {
+				if res[i].Signature != want[i] {
+					t.Fatalf("record %d: in its batch %v, alone %v", i, res[i].Signature, want[i])
+				}
+				if isBad := slices.Contains(c.bad, i); (want[i] != SigOK) != isBad {
+					t.Fatalf("record %d: %v, bad expected: %v", i, want[i], isBad)
+				}
+			}
+		})
 	}
 }

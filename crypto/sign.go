@@ -95,6 +95,10 @@ type verifyScratch struct {
 	// records skip even the shared cache
 	last    [32]byte
 	hasLast bool
+	// verifyComplete's working memory
+	hs     []batchSigHeader
+	leaves [][32]byte
+	tree   merkleBatch
 }
 
 // grow makes buf large enough for rec's signed bytes.
