@@ -189,3 +189,51 @@ func FuzzProtectRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// FuzzVerifyComplete changes one record's kguard.sig (and key) in a whole
+// signed batch of three: the one-pass batch verification must never panic
+// and must give each record the answer it gets on its own.
+func FuzzVerifyComplete(f *testing.F) {
+	fx := newFixture(f)
+	p, err := New(Options{KMS: fx.kms, Signer: fx.signer, Verifier: fx.ver, BatchSignatures: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	prot := mustCompile(f, Rule{Sign: true, Fields: []Field{{Target: "$.name", KEK: "k"}}})
+	stored := []*Record{sampleRecord(), sampleRecord(), sampleRecord()}
+	for i, r := range stored {
+		r.Key = []byte{byte(i)}
+	}
+	if err := p.ProtectBatch(context.Background(), stored, prot); err != nil {
+		f.Fatal(err)
+	}
+	sig1, _ := findHeader(stored[1].Headers, SigHeader)
+	f.Add(uint8(1), bytes.Clone(sig1), []byte{1})
+	f.Add(uint8(2), []byte{2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 2, 1, 0}, []byte{2})
+	f.Fuzz(func(t *testing.T, which uint8, sig, key []byte) {
+		recs := make([]*Record, len(stored))
+		for i := range stored {
+			recs[i] = cloneRecord(stored[i])
+		}
+		r := recs[int(which)%len(recs)]
+		r.Key = bytes.Clone(key)
+		for i := range r.Headers {
+			if r.Headers[i].Key == SigHeader {
+				r.Headers[i].Value = bytes.Clone(sig)
+			}
+		}
+		want := make([]SigStatus, len(recs))
+		for i, rr := range recs {
+			want[i] = fx.ver.Verify(cloneRecord(rr))
+		}
+		res, err := p.UnprotectBatch(context.Background(), recs, FetchOptions{Verify: true, RequireSignature: true, KeepHeaders: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range recs {
+			if res[i].Signature != want[i] {
+				t.Fatalf("record %d: in its batch %v, alone %v", i, res[i].Signature, want[i])
+			}
+		}
+	})
+}
