@@ -167,12 +167,17 @@ func SignedAt(rec *Record) (time.Time, error) {
 // CreateSigningKeyset writes a new Ed25519 Tink keyset, as cleartext JSON
 // with mode 0600, to path (which must not exist) and returns its key id.
 // The file is a secret: protect it like a private key.
-func CreateSigningKeyset(path string) (string, error) {
+func CreateSigningKeyset(path string) (string, error) { return CreateSigningKeysetWith(path, nil) }
+
+// CreateSigningKeysetWith is CreateSigningKeyset with the keyset encrypted
+// under kek (Tink's encrypted keyset JSON; nil: cleartext). With a kek from
+// TransitKMS.KeysetAEAD the private key is never on disk in clear.
+func CreateSigningKeysetWith(path string, kek tink.AEAD) (string, error) {
 	h, err := keyset.NewHandle(signature.ED25519KeyTemplate())
 	if err != nil {
 		return "", fmt.Errorf("crypto: new signing key: %w", err)
 	}
-	if err := writeKeysetFile(path, h, true); err != nil {
+	if err := writeKeysetFile(path, h, kek, true); err != nil {
 		return "", err
 	}
 	pe, _ := h.Primary()
@@ -181,8 +186,12 @@ func CreateSigningKeyset(path string) (string, error) {
 
 // RotateSigningKeyset adds a new Ed25519 key to the keyset file and makes it
 // primary; old signatures still verify. It returns the new key id.
-func RotateSigningKeyset(path string) (string, error) {
-	h, err := readKeysetFile(path)
+func RotateSigningKeyset(path string) (string, error) { return RotateSigningKeysetWith(path, nil) }
+
+// RotateSigningKeysetWith is RotateSigningKeyset for a keyset encrypted
+// under kek (nil: cleartext); the file stays encrypted.
+func RotateSigningKeysetWith(path string, kek tink.AEAD) (string, error) {
+	h, err := readKeysetFile(path, kek)
 	if err != nil {
 		return "", err
 	}
@@ -198,15 +207,19 @@ func RotateSigningKeyset(path string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("crypto: rotate signing key: %w", err)
 	}
-	if err := writeKeysetFile(path, nh, false); err != nil {
+	if err := writeKeysetFile(path, nh, kek, false); err != nil {
 		return "", err
 	}
 	return strconv.FormatUint(uint64(id), 10), nil
 }
 
 // LoadSigner reads a signing keyset file written by CreateSigningKeyset.
-func LoadSigner(path string) (*Signer, error) {
-	h, err := readKeysetFile(path)
+func LoadSigner(path string) (*Signer, error) { return LoadSignerWith(path, nil) }
+
+// LoadSignerWith reads a signing keyset file encrypted under kek (nil:
+// cleartext).
+func LoadSignerWith(path string, kek tink.AEAD) (*Signer, error) {
+	h, err := readKeysetFile(path, kek)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +228,18 @@ func LoadSigner(path string) (*Signer, error) {
 
 // LoadVerifier reads a signing keyset file (private or public) and returns a
 // Verifier for its public keys.
-func LoadVerifier(path string) (*Verifier, error) {
+func LoadVerifier(path string) (*Verifier, error) { return LoadVerifierWith(path, nil) }
+
+// LoadVerifierWith is LoadVerifier for a keyset file encrypted under kek
+// (nil: a cleartext private keyset or a public keyset).
+func LoadVerifierWith(path string, kek tink.AEAD) (*Verifier, error) {
+	if kek != nil {
+		h, err := readKeysetFile(path, kek)
+		if err != nil {
+			return nil, err
+		}
+		return NewVerifier(h)
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("crypto: read keyset: %w", err)
@@ -232,8 +256,12 @@ func LoadVerifier(path string) (*Verifier, error) {
 
 // WritePublicKeyset writes the public part of a signing keyset file to
 // out, for verifiers that must not hold the private key.
-func WritePublicKeyset(path, out string) error {
-	h, err := readKeysetFile(path)
+func WritePublicKeyset(path, out string) error { return WritePublicKeysetWith(path, nil, out) }
+
+// WritePublicKeysetWith is WritePublicKeyset for a keyset file encrypted
+// under kek (nil: cleartext). The public keyset is written in clear.
+func WritePublicKeysetWith(path string, kek tink.AEAD, out string) error {
+	h, err := readKeysetFile(path, kek)
 	if err != nil {
 		return err
 	}
@@ -248,21 +276,37 @@ func WritePublicKeyset(path, out string) error {
 	return writeFileAtomic(out, buf.Bytes(), 0o644, true)
 }
 
-func readKeysetFile(path string) (*keyset.Handle, error) {
+// keysetAD binds an encrypted signing keyset to its purpose (Tink's
+// associated data for the keyset encryption).
+var keysetAD = []byte("kguard record-signing keyset")
+
+func readKeysetFile(path string, kek tink.AEAD) (*keyset.Handle, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("crypto: read keyset: %w", err)
 	}
-	h, err := insecurecleartextkeyset.Read(keyset.NewJSONReader(bytes.NewReader(b)))
+	var h *keyset.Handle
+	if kek != nil {
+		h, err = keyset.ReadWithAssociatedData(keyset.NewJSONReader(bytes.NewReader(b)), kek, keysetAD)
+		if err != nil {
+			return nil, unavailable("crypto: decrypt keyset "+path, err)
+		}
+		return h, nil
+	}
+	h, err = insecurecleartextkeyset.Read(keyset.NewJSONReader(bytes.NewReader(b)))
 	if err != nil {
 		return nil, fmt.Errorf("crypto: parse keyset %s: %w", path, err)
 	}
 	return h, nil
 }
 
-func writeKeysetFile(path string, h *keyset.Handle, create bool) error {
+func writeKeysetFile(path string, h *keyset.Handle, kek tink.AEAD, create bool) error {
 	var buf bytes.Buffer
-	if err := insecurecleartextkeyset.Write(h, keyset.NewJSONWriter(&buf)); err != nil {
+	if kek != nil {
+		if err := h.WriteWithAssociatedData(keyset.NewJSONWriter(&buf), kek, keysetAD); err != nil {
+			return unavailable("crypto: encrypt keyset "+path, err)
+		}
+	} else if err := insecurecleartextkeyset.Write(h, keyset.NewJSONWriter(&buf)); err != nil {
 		return fmt.Errorf("crypto: encode keyset: %w", err)
 	}
 	return writeFileAtomic(path, buf.Bytes(), 0o600, create)

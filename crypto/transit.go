@@ -12,6 +12,8 @@ import (
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
+	"github.com/tink-crypto/tink-go-hcvault/v2/integration/hcvault"
+	"github.com/tink-crypto/tink-go/v2/tink"
 	"go.uber.org/zap"
 )
 
@@ -442,6 +444,37 @@ func (t *TransitKMS) CreateKey(ctx context.Context, kek string) error {
 	}
 	t.log.Info("transit: key created", zap.String("kek", kek))
 	return nil
+}
+
+// KeysetAEAD returns an AEAD whose key is the transit key name (created
+// first when CreateKeys is set), for encrypting a Tink keyset at rest: the
+// record-signing keyset file is then useless without OpenBao, and access to
+// it is an OpenBao policy (transit/encrypt and transit/decrypt on name).
+// The AEAD is Tink's own OpenBao/Vault integration (tink-go-hcvault).
+func (t *TransitKMS) KeysetAEAD(ctx context.Context, name string) (tink.AEAD, error) {
+	if name == "" {
+		return nil, errors.New("crypto: transit: empty keyset key name")
+	}
+	if err := validTransitName(name); err != nil {
+		return nil, err
+	}
+	sec, err := t.c.Logical().ReadWithContext(ctx, t.mount+"/keys/"+name)
+	if err != nil {
+		return nil, classify("transit read key", name, err)
+	}
+	if sec == nil {
+		if !t.create {
+			return nil, fmt.Errorf("crypto: transit: keyset key %s: %w", name, ErrKeyNotFound)
+		}
+		if err := t.CreateKey(ctx, name); err != nil {
+			return nil, err
+		}
+	}
+	a, err := hcvault.NewAEAD("/"+strings.Trim(t.mount, "/")+"/keys/"+name, t.c.Logical())
+	if err != nil {
+		return nil, fmt.Errorf("crypto: transit: keyset key %s: %w", name, err)
+	}
+	return a, nil
 }
 
 // RotateKey implements KeyAdmin (transit/keys/:name/rotate).

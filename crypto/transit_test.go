@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -510,5 +512,99 @@ func TestTransitManySubjects(t *testing.T) {
 	}
 	if n := q.KMSCalls(); n != 2*subjects {
 		t.Fatalf("%d KMS calls to read %d subjects", n, subjects)
+	}
+}
+
+// TestSigningKeysetInOpenBao: the record-signing keyset encrypted under an
+// OpenBao transit key. The file holds no key material in clear and is
+// unreadable without OpenBao (or with another transit key); signing,
+// verification, rotation (old signatures still verify) and the public
+// keyset work through it; without create_keys a missing transit key is
+// ErrKeyNotFound.
+func TestSigningKeysetInOpenBao(t *testing.T) {
+	k, _ := newTransit(t, TransitConfig{CreateKeys: true})
+	ctx := context.Background()
+	name := uniqueName("kguard-signing")
+	kek, err := k.KeysetAEAD(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "signing-keyset.json")
+	id1, err := CreateSigningKeysetWith(path, kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &file); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := file["encryptedKeyset"]; !ok || bytes.Contains(raw, []byte("keyMaterialType")) {
+		t.Fatalf("keyset file is not an encrypted keyset: %.200s", raw)
+	}
+	if _, err := LoadSigner(path); err == nil {
+		t.Fatal("the encrypted keyset loaded without its key")
+	}
+	other, err := k.KeysetAEAD(ctx, uniqueName("kguard-signing-other"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadSignerWith(path, other); err == nil || !IsRetriable(err) {
+		t.Fatalf("another transit key decrypted the keyset: %v", err)
+	}
+
+	signer, err := LoadSignerWith(path, kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if signer.KeyID() != id1 {
+		t.Fatalf("key id %s, created %s", signer.KeyID(), id1)
+	}
+	old := sampleRecord()
+	if err := signer.Sign(old, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	id2, err := RotateSigningKeysetWith(path, kek)
+	if err != nil || id2 == id1 {
+		t.Fatalf("rotate: %v (id %s, was %s)", err, id2, id1)
+	}
+	signer2, err := LoadSignerWith(path, kek)
+	if err != nil || signer2.KeyID() != id2 {
+		t.Fatalf("rotated signer: %v, key %s", err, signer2.KeyID())
+	}
+	fresh := sampleRecord()
+	if err := signer2.Sign(fresh, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	ver, err := LoadVerifierWith(path, kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := filepath.Join(dir, "signing-keyset.pub.json")
+	if err := WritePublicKeysetWith(path, kek, pub); err != nil {
+		t.Fatal(err)
+	}
+	pubVer, err := LoadVerifier(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []*Verifier{ver, pubVer} {
+		if v.Verify(old) != SigOK || v.Verify(fresh) != SigOK {
+			t.Fatal("signatures before and after rotation must verify")
+		}
+		tampered := cloneRecord(fresh)
+		tampered.Value = append(tampered.Value, ' ')
+		if v.Verify(tampered) != SigBad {
+			t.Fatal("tampered record verified")
+		}
+	}
+
+	strict, _ := newTransit(t, TransitConfig{})
+	if _, err := strict.KeysetAEAD(ctx, uniqueName("kguard-signing-missing")); !errors.Is(err, ErrKeyNotFound) {
+		t.Fatalf("missing transit key without create_keys: %v", err)
 	}
 }

@@ -16,6 +16,11 @@ type CryptoConfig struct {
 	// SigningKeyset is the Ed25519 Tink keyset that signs records
 	// (`kguard keys init` creates it).
 	SigningKeyset string `yaml:"signing_keyset"`
+	// SigningKeysetKEK names an OpenBao/Vault transit key (kms: vault) that
+	// encrypts the signing keyset file: the private key is then never on
+	// disk in clear, and reading it takes OpenBao (`kguard keys
+	// init-signing` creates such a file). Empty: a cleartext keyset file.
+	SigningKeysetKEK string `yaml:"signing_keyset_kek"`
 	// SubjectPepperFile holds the secret that turns data-subject ids into
 	// key names (per-subject keys, crypto-shredding).
 	SubjectPepperFile string `yaml:"subject_pepper_file"`

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	vault "github.com/hashicorp/vault/api"
+	"github.com/tink-crypto/tink-go/v2/tink"
 	"go.uber.org/zap"
 
 	"github.com/kguard/kguard/crypto"
@@ -89,14 +90,22 @@ func newProtector(ctx context.Context, c *proxy.CryptoConfig, log *zap.Logger) (
 	o := crypto.Options{KMS: ks, BatchSignatures: c.BatchSignatures, Logger: log.Named("crypto"),
 		Keys: crypto.KeyOptions{ActiveLifetime: c.Keys.ActiveLifetime, MaxUses: c.Keys.MaxUses, CacheTTL: c.Keys.CacheTTL, CacheSize: c.Keys.CacheSize}}
 	if c.SigningKeyset != "" {
-		if o.Signer, err = crypto.LoadSigner(c.SigningKeyset); err != nil {
+		kek, err := signingKEK(ctx, c, ks)
+		if err != nil {
+			closeKMS()
+			return nil, nil, err
+		}
+		if o.Signer, err = crypto.LoadSignerWith(c.SigningKeyset, kek); err != nil {
 			closeKMS()
 			return nil, nil, fmt.Errorf("crypto.signing_keyset: %w", err)
 		}
-		if o.Verifier, err = crypto.LoadVerifier(c.SigningKeyset); err != nil {
+		if o.Verifier, err = crypto.LoadVerifierWith(c.SigningKeyset, kek); err != nil {
 			closeKMS()
 			return nil, nil, fmt.Errorf("crypto.signing_keyset: %w", err)
 		}
+	} else if c.SigningKeysetKEK != "" {
+		closeKMS()
+		return nil, nil, errors.New("config crypto.signing_keyset_kek is set but crypto.signing_keyset is not")
 	}
 	if c.SubjectPepperFile != "" {
 		pepper, err := os.ReadFile(c.SubjectPepperFile)
@@ -114,10 +123,27 @@ func newProtector(ctx context.Context, c *proxy.CryptoConfig, log *zap.Logger) (
 	return p, closeKMS, nil
 }
 
+// signingKEK is the transit key that encrypts the signing keyset file
+// (crypto.signing_keyset_kek), nil for a cleartext file.
+func signingKEK(ctx context.Context, c *proxy.CryptoConfig, ks crypto.KMS) (tink.AEAD, error) {
+	if c.SigningKeysetKEK == "" {
+		return nil, nil
+	}
+	tk, ok := ks.(*crypto.TransitKMS)
+	if !ok {
+		return nil, errors.New("config crypto.signing_keyset_kek needs kms: vault")
+	}
+	kek, err := tk.KeysetAEAD(ctx, c.SigningKeysetKEK)
+	if err != nil {
+		return nil, fmt.Errorf("crypto.signing_keyset_kek: %w", err)
+	}
+	return kek, nil
+}
+
 // cmdKeys manages the keys behind data protection.
 func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: kguard keys init|rotate|shred|rotate-signing", errUsage)
+		return fmt.Errorf("%w: kguard keys init|init-signing|rotate|shred|rotate-signing", errUsage)
 	}
 	sub := args[0]
 	fs := newFlags("keys "+sub, stderr)
@@ -165,12 +191,43 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		fmt.Fprintf(stdout, "subject key %s destroyed: that subject's fields are unreadable everywhere (other instances within crypto.keys.cache_ttl)\n", p.SubjectKeyName(fs.Arg(0)))
 		return nil
-	case "rotate-signing":
-		id, err := crypto.RotateSigningKeyset(cfg.Crypto.SigningKeyset)
+	case "rotate-signing", "init-signing":
+		c := &cfg.Crypto
+		if c.SigningKeyset == "" {
+			return errors.New("config crypto.signing_keyset is required")
+		}
+		var kek tink.AEAD
+		if c.SigningKeysetKEK != "" {
+			ks, closeKMS, err := openKMS(ctx, c, log)
+			if err != nil {
+				return err
+			}
+			defer closeKMS()
+			if kek, err = signingKEK(ctx, c, ks); err != nil {
+				return err
+			}
+		}
+		how := "in clear (mode 0600)"
+		if kek != nil {
+			how = "encrypted under transit key " + c.SigningKeysetKEK
+		}
+		if sub == "rotate-signing" {
+			id, err := crypto.RotateSigningKeysetWith(c.SigningKeyset, kek)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "signing key %s is now primary (%s); restart kguard to sign with it; old signatures still verify\n", id, how)
+			return nil
+		}
+		id, err := crypto.CreateSigningKeysetWith(c.SigningKeyset, kek)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "signing key %s is now primary; restart or reload kguard to sign with it\n", id)
+		pub := strings.TrimSuffix(c.SigningKeyset, ".json") + ".pub.json"
+		if err := crypto.WritePublicKeysetWith(c.SigningKeyset, kek, pub); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "created %s (signing key %s, %s) and its public keyset %s\n", c.SigningKeyset, id, how, pub)
 		return nil
 	}
 	return fmt.Errorf("%w: unknown keys command %q", errUsage, sub)

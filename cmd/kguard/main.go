@@ -47,6 +47,8 @@ commands:
                           create a local key store, a signing keyset and a subject pepper
   keys rotate --config F KEK...     rotate key-encryption keys (Vault transit or local)
   keys shred --config F SUBJECT     destroy one data subject's key (crypto-shredding)
+  keys init-signing --config F      create crypto.signing_keyset (encrypted under the OpenBao
+                                    transit key crypto.signing_keyset_kek when set) and its .pub.json
   keys rotate-signing --config F    add a new record-signing key and make it primary
   audit keygen --out F    create the Ed25519 key that signs audit checkpoints
   audit verify ...        check the audit topic's chains, checkpoints and signatures
