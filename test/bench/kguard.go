@@ -53,13 +53,17 @@ func moduleRoot(ctx context.Context) (string, error) {
 
 // startKguard writes cfg to dir and runs `kguard serve` on it, returning
 // once the bootstrap listener accepts connections.
-func startKguard(ctx context.Context, bin, dir, name, cfg, bootstrap string) (*kguardProc, error) {
+func startKguard(ctx context.Context, bin, dir, name, cfg, bootstrap string, pinCPU int) (*kguardProc, error) {
 	path := filepath.Join(dir, name+".yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
 	stderr := &syncBuffer{}
-	cmd := exec.Command(bin, "serve", "--config", path)
+	args := []string{bin, "serve", "--config", path}
+	if pinCPU >= 0 {
+		args = append([]string{"taskset", "-c", strconv.Itoa(pinCPU)}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting kguard: %w", err)

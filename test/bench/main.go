@@ -20,10 +20,12 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -153,6 +155,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	brokers := fs.String("brokers", "", "comma-separated bootstrap of an external cluster (default: in-process kfake)")
 	perfRecords := fs.Int("perf-tool", 0, "also run Kafka's ProducerPerformance with this many records per run, direct and through kguard (needs test/kafka/lib: bash test/deps.sh)")
 	inproc := fs.Bool("inprocess", false, "run kguard inside this process (CPU by getrusage difference) instead of as a child process")
+	pin := fs.Bool("pin", false, "kguard on a CPU of its own: this process (clients, kfake) and -pin-pids on CPU 0, kguard on CPU 1 (needs 2 CPUs and taskset)")
+	pinPids := fs.String("pin-pids", "", "with -pin: comma-separated pids (e.g. the Kafka JVMs) also confined to CPU 0")
 	profDir := fs.String("cpuprofile", "", "write a CPU profile of kguard's first produce phase of each scenario to this directory (<scenario>-produce.pprof; child process only)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -161,6 +165,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("-rounds, -duration, -record-size and -latency-rate must be positive")
 	}
 
+	pinCPU := -1
+	if *pin {
+		if *inproc || runtime.NumCPU() < 2 {
+			return errors.New("-pin needs kguard as a child process and at least 2 CPUs")
+		}
+		pids := []string{strconv.Itoa(os.Getpid())}
+		if *pinPids != "" {
+			pids = append(pids, strings.Split(*pinPids, ",")...)
+		}
+		for _, pid := range pids {
+			// -a: every thread; threads started later inherit it
+			if out, err := exec.CommandContext(ctx, "taskset", "-a", "-p", "-c", "0", strings.TrimSpace(pid)).CombinedOutput(); err != nil {
+				return fmt.Errorf("pinning %s to CPU 0: %v: %s", pid, err, out)
+			}
+		}
+		pinCPU = 1
+	}
 	load0 := loadavg()
 	dir, err := os.MkdirTemp("", "kguard-bench-")
 	if err != nil {
@@ -206,7 +227,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if *only != "" && !slices.Contains(strings.Split(*only, ","), sc.name) {
 			continue
 		}
-		r, err := runScenario(ctx, stderr, sc, w, cluster, *bin, dir, *rounds, ends, *inproc, *profDir)
+		r, err := runScenario(ctx, stderr, sc, w, cluster, *bin, dir, *rounds, ends, *inproc, *profDir, pinCPU)
 		if err != nil {
 			return fmt.Errorf("scenario %s: %w", sc.name, err)
 		}
@@ -216,6 +237,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("no scenario named %q", *only)
 	}
 	printTable(stdout, rows, *rounds, *duration, *size, *rate, load0, loadavg())
+	if pinCPU >= 0 {
+		fmt.Fprintf(stdout, "Pinned (-pin): the clients, the cluster (kfake in this process, or -pin-pids) on CPU 0, kguard alone on CPU 1:\nthe ratios say whether kguard with a core of its own keeps up with what the rest does on one core.\n")
+	}
 	if *perfRecords > 0 {
 		if *inproc {
 			return errors.New("-perf-tool runs kguard as a child process; drop -inprocess")
@@ -265,7 +289,7 @@ type scenarioResult struct {
 }
 
 func runScenario(ctx context.Context, log io.Writer, sc scenario, w *workload, cluster upstream,
-	bin, dir string, rounds int, ends map[int32]int64, inproc bool, profDir string) (scenarioResult, error) {
+	bin, dir string, rounds int, ends map[int32]int64, inproc bool, profDir string, pinCPU int) (scenarioResult, error) {
 	res := scenarioResult{name: sc.name, cluster: cluster.describe(), target: sc.target, baseline: sc.baseline, alsoVs: sc.alsoVs}
 	upAddrs := cluster.addrs()
 	port, err := freePortBlock()
@@ -296,7 +320,7 @@ func runScenario(ctx context.Context, log io.Writer, sc scenario, w *workload, c
 	if inproc {
 		k, err = startInProcess(ctx, cfg)
 	} else {
-		k, err = startKguard(ctx, bin, dir, sc.name, cfg, bootstrap)
+		k, err = startKguard(ctx, bin, dir, sc.name, cfg, bootstrap, pinCPU)
 	}
 	if err != nil {
 		return res, err

@@ -54,7 +54,7 @@ func runPerfTool(ctx context.Context, out, log io.Writer, bin, dir string, clust
 	if err != nil {
 		return err
 	}
-	k, err := startKguard(ctx, bin, dir, "perftool", cfg, bootstrap)
+	k, err := startKguard(ctx, bin, dir, "perftool", cfg, bootstrap, -1)
 	if err != nil {
 		return err
 	}
