@@ -142,89 +142,73 @@ func findIndex(doc []byte, pos int, idx int) (vs, ve int, found bool, cend int, 
 	}
 }
 
-// naiveStrSpecial is nextStrSpecial one byte at a time.
-func naiveStrSpecial(doc []byte, j int) int {
-	for j < len(doc) && !strSpecial[doc[j]] {
-		j++
+// byteLoop is the one-byte-at-a-time scan the word-at-a-time scanners
+// must match: the first index at or after j whose byte is in stop.
+func byteLoop(stop *[256]bool) func(doc []byte, j int) int {
+	return func(doc []byte, j int) int {
+		for j < len(doc) && !stop[doc[j]] {
+			j++
+		}
+		return j
 	}
-	return j
 }
 
-// TestNextStrSpecialMatchesByteLoop checks the eight-bytes-at-a-time scan
-// against the byte loop on every start offset of documents built from the
-// bytes around the special ones (0x1f, 0x20, '"', '\\', 0x7f, 0x80, 0xa2,
-// 0xdc, 0xff ...), where a wrong mask would show.
+// checkScanner compares scan with the byte loop on every start offset of
+// 4000 random documents mixing letters with the bytes of alphabet (those
+// around the ones scan looks for, where a wrong mask would show).
+func checkScanner(t *testing.T, scan, naive func([]byte, int) int, alphabet []byte, seed uint64) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, seed+1))
+	for n := range 4000 {
+		doc := make([]byte, rng.IntN(40))
+		for i := range doc {
+			if rng.IntN(4) == 0 {
+				doc[i] = alphabet[rng.IntN(len(alphabet))]
+			} else {
+				doc[i] = byte('a' + rng.IntN(26))
+			}
+		}
+		for j := 0; j <= len(doc); j++ {
+			if got, want := scan(doc, j), naive(doc, j); got != want {
+				t.Fatalf("doc %d %q from %d: got %d, want %d", n, doc, j, got, want)
+			}
+		}
+	}
+}
+
+// fuzzScanner is checkScanner for go test -fuzz.
+func fuzzScanner(f *testing.F, scan, naive func([]byte, int) int, seeds ...string) {
+	for i, sd := range seeds {
+		f.Add([]byte(sd), i)
+	}
+	f.Fuzz(func(t *testing.T, doc []byte, j int) {
+		if j < 0 || j > len(doc) {
+			return
+		}
+		if got, want := scan(doc, j), naive(doc, j); got != want {
+			t.Fatalf("%q from %d: got %d, want %d", doc, j, got, want)
+		}
+	})
+}
+
+// TestNextStrSpecialMatchesByteLoop: the string scan (0x1f, 0x20, '"',
+// '\\', 0x7f, 0x80, 0xa2, 0xdc, 0xff ... around its stop bytes).
 func TestNextStrSpecialMatchesByteLoop(t *testing.T) {
-	alphabet := []byte{0x00, 0x01, 0x1f, 0x20, 0x21, '"', 0x23, '\\', 0x5d, 'x', 0x7f, 0x80, 0xa0, 0xa2, 0xdc, 0xff}
-	rng := rand.New(rand.NewPCG(1, 2))
-	for n := range 4000 {
-		doc := make([]byte, rng.IntN(40))
-		for i := range doc {
-			if rng.IntN(4) == 0 {
-				doc[i] = alphabet[rng.IntN(len(alphabet))]
-			} else {
-				doc[i] = byte('a' + rng.IntN(26))
-			}
-		}
-		for j := 0; j <= len(doc); j++ {
-			if got, want := nextStrSpecial(doc, j), naiveStrSpecial(doc, j); got != want {
-				t.Fatalf("doc %d %q from %d: got %d, want %d", n, doc, j, got, want)
-			}
-		}
-	}
+	checkScanner(t, nextStrSpecial, byteLoop(&strSpecial),
+		[]byte{0x00, 0x01, 0x1f, 0x20, 0x21, '"', 0x23, '\\', 0x5d, 'x', 0x7f, 0x80, 0xa0, 0xa2, 0xdc, 0xff}, 1)
 }
 
-// TestNextStructuralMatchesByteLoop: the same for the container scan.
+// TestNextStructuralMatchesByteLoop: the container scan ('[' and '{' differ
+// in bit 0x20 only: 0x5a, 0x7a, 0xdb, 0xfb ... nearby).
 func TestNextStructuralMatchesByteLoop(t *testing.T) {
-	alphabet := []byte{'"', '{', '}', '[', ']', 0x5a, 0x5c, 0x7a, 0x7c, 0x7e, 0xdb, 0xfb, 0xfd, 0x3b, 0x02, 0xa2, 0xff}
-	rng := rand.New(rand.NewPCG(3, 4))
-	for n := range 4000 {
-		doc := make([]byte, rng.IntN(40))
-		for i := range doc {
-			if rng.IntN(4) == 0 {
-				doc[i] = alphabet[rng.IntN(len(alphabet))]
-			} else {
-				doc[i] = byte('a' + rng.IntN(26))
-			}
-		}
-		for j := 0; j <= len(doc); j++ {
-			want := j
-			for want < len(doc) && !structural[doc[want]] {
-				want++
-			}
-			if got := nextStructural(doc, j); got != want {
-				t.Fatalf("doc %d %q from %d: got %d, want %d", n, doc, j, got, want)
-			}
-		}
-	}
+	checkScanner(t, nextStructural, byteLoop(&structural),
+		[]byte{'"', '{', '}', '[', ']', 0x5a, 0x5c, 0x7a, 0x7c, 0x7e, 0xdb, 0xfb, 0xfd, 0x3b, 0x02, 0xa2, 0xff}, 3)
 }
 
 func FuzzNextStrSpecial(f *testing.F) {
-	f.Add([]byte(`plain string then a quote" and more`), 0)
-	f.Add([]byte("\xa2\xdc\x1f\x20\\\""), 1)
-	f.Fuzz(func(t *testing.T, doc []byte, j int) {
-		if j < 0 || j > len(doc) {
-			return
-		}
-		if got, want := nextStrSpecial(doc, j), naiveStrSpecial(doc, j); got != want {
-			t.Fatalf("%q from %d: got %d, want %d", doc, j, got, want)
-		}
-	})
+	fuzzScanner(f, nextStrSpecial, byteLoop(&strSpecial), `plain string then a quote" and more`, "\xa2\xdc\x1f\x20\\\"")
 }
 
 func FuzzNextStructural(f *testing.F) {
-	f.Add([]byte(`{"a":[1,{"b":"x"}]}`), 0)
-	f.Add([]byte("\xdb\xfb\xfd;[{}]"), 1)
-	f.Fuzz(func(t *testing.T, doc []byte, j int) {
-		if j < 0 || j > len(doc) {
-			return
-		}
-		want := j
-		for want < len(doc) && !structural[doc[want]] {
-			want++
-		}
-		if got := nextStructural(doc, j); got != want {
-			t.Fatalf("%q from %d: got %d, want %d", doc, j, got, want)
-		}
-	})
+	fuzzScanner(f, nextStructural, byteLoop(&structural), `{"a":[1,{"b":"x"}]}`, "\xdb\xfb\xfd;[{}]")
 }

@@ -22,8 +22,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 
-	"github.com/kguard/kguard/auth"
 	"github.com/kguard/kguard/audit"
+	"github.com/kguard/kguard/auth"
 	"github.com/kguard/kguard/crypto"
 	"github.com/kguard/kguard/policy"
 	"github.com/kguard/kguard/proxy"
