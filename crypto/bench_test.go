@@ -168,10 +168,7 @@ func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 func BenchmarkBatchSigned1KiB(b *testing.B) {
 	const batch = 100
 	f := newFixture(b)
-	p, err := New(Options{KMS: f.kms, Signer: f.signer, Verifier: f.ver, BatchSignatures: true})
-	if err != nil {
-		b.Fatal(err)
-	}
+	p := f.batchProtector(b)
 	prot := mustCompile(b, benchRule)
 	src := record1KiB()
 	ctx := context.Background()

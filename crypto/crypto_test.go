@@ -56,6 +56,16 @@ func (f *fixture) protector(t testing.TB, ko KeyOptions) *Protector {
 	return p
 }
 
+// batchProtector is a Protector of f with batch signatures.
+func (f *fixture) batchProtector(t testing.TB) *Protector {
+	t.Helper()
+	p, err := New(Options{KMS: f.kms, Signer: f.signer, Verifier: f.ver, BatchSignatures: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func mustCompile(t testing.TB, r Rule) *Protection {
 	t.Helper()
 	p, err := Compile(r)
@@ -729,10 +739,7 @@ func TestNullHeadersAndForgedMarks(t *testing.T) {
 
 func TestBatchSignatures(t *testing.T) {
 	f := newFixture(t)
-	p, err := New(Options{KMS: f.kms, Signer: f.signer, Verifier: f.ver, BatchSignatures: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := f.batchProtector(t)
 	ctx := context.Background()
 	prot := mustCompile(t, Rule{Sign: true, Fields: []Field{{Target: "$.name", KEK: "k"}}})
 	for _, n := range []int{1, 2, 3, 5, 8, 13, 100} {
@@ -802,10 +809,7 @@ func TestBatchSignatures(t *testing.T) {
 // its original and verify, so no buffer of one batch leaks into another.
 func TestProtectBatchScratchReuse(t *testing.T) {
 	f := newFixture(t)
-	p, err := New(Options{KMS: f.kms, Signer: f.signer, Verifier: f.ver, BatchSignatures: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := f.batchProtector(t)
 	ctx := context.Background()
 	gcm := mustCompile(t, Rule{Sign: true, Fields: []Field{
 		{Target: "$.card.number", KEK: "tenant-a.payments"},
@@ -859,10 +863,7 @@ func TestProtectBatchScratchReuse(t *testing.T) {
 // per-record answers: the bad record bad, every other one OK.
 func TestUnprotectWholeBatchSameAsEachRecord(t *testing.T) {
 	f := newFixture(t)
-	p, err := New(Options{KMS: f.kms, Signer: f.signer, Verifier: f.ver, BatchSignatures: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := f.batchProtector(t)
 	ctx := context.Background()
 	prot := mustCompile(t, Rule{Sign: true, Fields: []Field{{Target: "$.name", KEK: "k"}}})
 	const n = 37

@@ -131,10 +131,7 @@ func TestPrimitivesMatchTink(t *testing.T) {
 // AES-GCM and AES-SIV fields, a header field and batch signatures.
 func TestConcurrentBatches(t *testing.T) {
 	f := newFixture(t)
-	p, err := New(Options{KMS: f.kms, Signer: f.signer, Verifier: f.ver, BatchSignatures: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := f.batchProtector(t)
 	prot := mustCompile(t, Rule{Sign: true, Fields: []Field{
 		{Target: "$.card.number", KEK: "k"},
 		{Target: "$.name", Algorithm: AES256SIV, KEK: "k"},

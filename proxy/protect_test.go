@@ -182,24 +182,8 @@ func newTestProtector(t testing.TB, dir string, kms crypto.KMS, keys crypto.KeyO
 		}
 		kms = k
 	}
-	sk := filepath.Join(dir, "signing.json")
-	if _, err := crypto.CreateSigningKeyset(sk); err != nil {
-		t.Fatal(err)
-	}
-	signer, err := crypto.LoadSigner(sk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	verifier, err := crypto.LoadVerifier(sk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := crypto.New(crypto.Options{KMS: kms, Signer: signer, Verifier: verifier,
+	return harness.NewProtector(t, crypto.Options{KMS: kms,
 		SubjectPepper: []byte("test pepper, 32 bytes long......"), Keys: keys, BatchSignatures: batchSig})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // loginRaw opens a raw connection to kguard authenticated as user.

@@ -71,22 +71,7 @@ func TestDataProtectionRealClients(t *testing.T) {
 		t.Fatalf("OpenBao transit: %v", err)
 	}
 	t.Cleanup(func() { _ = kms.Close() })
-	sk := filepath.Join(dir, "signing.json")
-	if _, err := crypto.CreateSigningKeyset(sk); err != nil {
-		t.Fatal(err)
-	}
-	signer, err := crypto.LoadSigner(sk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	verifier, err := crypto.LoadVerifier(sk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prot, err := crypto.New(crypto.Options{KMS: kms, Signer: signer, Verifier: verifier, BatchSignatures: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	prot := harness.NewProtector(t, crypto.Options{KMS: kms, BatchSignatures: true})
 	kek := "kguard-compat-" + randHex(t, 4)
 	rule := fmt.Sprintf(`{"compat-enc": {"prefix": "%senc-", "priority": 40,
   "fields": [{"path": "$.card", "algorithm": "AES256_GCM"}, {"path": "$.name", "algorithm": "AES256_SIV"}],
