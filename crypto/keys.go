@@ -447,6 +447,9 @@ func (m *keyManager) resolve(ctx context.Context, refs []keyRef) (*resolved, err
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			v, err, _ := m.sf.Do("derive|"+cacheID(r).String(), func() (any, error) {
+				if k := m.cached(r); k != nil { // a flight that just ended
+					return k, nil
+				}
 				dk, err := m.derive(ctx, r.source, r.alg, r.kek, r.ref, false)
 				if err != nil {
 					return nil, err
@@ -496,7 +499,23 @@ func (m *keyManager) unwrapBatch(ctx context.Context, kek string, rs []keyRef, o
 		h.Write([]byte{0})
 	}
 	sfKey := "unwrap|" + kek + "|" + hex.EncodeToString(h.Sum(nil))
+	type unwrapped struct {
+		dk  *dataKey
+		err error
+	}
 	v, err, _ := m.sf.Do(sfKey, func() (any, error) {
+		got := make([]unwrapped, len(rs))
+		// A flight for these keys that ended after our cache lookup has
+		// cached them: no second KMS call.
+		all := true
+		for i, r := range rs {
+			if got[i].dk = m.cached(r); got[i].dk == nil {
+				all = false
+			}
+		}
+		if all {
+			return got, nil
+		}
 		m.kmsOps.Add(1)
 		res, err := m.kms.UnwrapDataKeys(ctx, kek, wrapped)
 		if err != nil {
@@ -505,7 +524,32 @@ func (m *keyManager) unwrapBatch(ctx context.Context, kek string, rs []keyRef, o
 		if len(res) != len(wrapped) {
 			return nil, unavailable("crypto: unwrap", fmt.Errorf("KMS answered %d keys for %d", len(res), len(wrapped)))
 		}
-		return res, nil
+		for i, r := range rs {
+			if res[i].Err != nil || res[i].Key == nil {
+				e := res[i].Err
+				if e == nil {
+					e = errors.New("no key")
+				}
+				if errors.Is(e, ErrKeyNotFound) {
+					got[i].err = e
+				} else {
+					got[i].err = integrityf("unwrap data key under %q: %v", kek, e)
+				}
+				continue
+			}
+			dk, err := newPrimitive(r, append([]byte(nil), res[i].Key...))
+			if err != nil {
+				got[i].err = integrityf("data key under %q: %v", kek, err)
+				continue
+			}
+			// cached before the flight ends, so that a later lookup
+			// finds it
+			m.mu.Lock()
+			m.putLocked(dk)
+			m.mu.Unlock()
+			got[i].dk = dk
+		}
+		return got, nil
 	})
 	if err != nil {
 		if errors.Is(err, ErrKeyNotFound) { // the whole KEK is gone
@@ -516,30 +560,24 @@ func (m *keyManager) unwrapBatch(ctx context.Context, kek string, rs []keyRef, o
 		}
 		return err
 	}
-	res := v.([]Unwrapped)
-	for i, r := range rs {
-		id := cacheID(r)
-		if res[i].Err != nil || res[i].Key == nil {
-			e := res[i].Err
-			if e == nil {
-				e = errors.New("no key")
-			}
-			if errors.Is(e, ErrKeyNotFound) {
-				out.errs[id] = e
-			} else {
-				out.errs[id] = integrityf("unwrap data key under %q: %v", kek, e)
-			}
+	for i, u := range v.([]unwrapped) {
+		id := cacheID(rs[i])
+		if u.err != nil {
+			out.errs[id] = u.err
 			continue
 		}
-		dk, err := newPrimitive(r, append([]byte(nil), res[i].Key...))
-		if err != nil {
-			out.errs[id] = integrityf("data key under %q: %v", kek, err)
-			continue
-		}
-		m.mu.Lock()
-		m.putLocked(dk)
-		m.mu.Unlock()
-		out.keys[id] = dk
+		out.keys[id] = u.dk
+	}
+	return nil
+}
+
+// cached is r's key when the cache holds a fresh copy of it, else nil.
+func (m *keyManager) cached(r keyRef) *dataKey {
+	now := m.opts.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if k := m.cache[cacheID(r)]; k != nil && now.Before(k.expires) && k.ref.id == r.id {
+		return k
 	}
 	return nil
 }
