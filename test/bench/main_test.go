@@ -23,7 +23,8 @@ func TestBenchSmoke(t *testing.T) {
 		t.Fatalf("bench: %v\n%s", err, log.String())
 	}
 	for _, want := range []string{"produce MB/s", "consume MB/s", "produce p99 ms", "interleaved p99 ms", "kguard CPU s/GB",
-		"kguard CPU us/produced record", "authorization", "authz+audit", "produce MB/s vs authorization"} {
+		"kguard CPU us/produced record", "authorization", "authz+audit", "produce MB/s vs authorization",
+		"json-passthrough", "produce MB/s vs json-passthrough"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("bench table has no %q row:\n%s", want, out.String())
 		}
