@@ -2,12 +2,15 @@ package proxy_test
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kguard/kguard/crypto"
 	"github.com/kguard/kguard/policy"
 	"github.com/kguard/kguard/test/harness"
 )
@@ -52,5 +55,70 @@ func TestPanicClosesOnlyThatConnection(t *testing.T) {
 		if err := good.ProduceSync(ctx, &kgo.Record{Topic: "t", Value: []byte("ok")}).FirstErr(); err != nil {
 			t.Fatalf("another client after the panic: %v", err)
 		}
+	}
+}
+
+// panickyKMS is a local key store that panics when asked for a data key
+// under the KEK "boom": a fault reached inside data protection.
+type panickyKMS struct{ crypto.KMS }
+
+func (k panickyKMS) GenerateDataKey(ctx context.Context, kek string, size int) ([]byte, string, error) {
+	if kek == "boom" {
+		panic("injected fault in the key service")
+	}
+	return k.KMS.GenerateDataKey(ctx, kek, size)
+}
+
+// A panic while protecting the partitions of a large produce request on
+// several goroutines at once is re-raised on that connection's reader and
+// closes only that connection: the process survives, and the same client
+// type keeps producing to another protected topic.
+func TestPanicInParallelProtectionClosesOnlyThatConnection(t *testing.T) {
+	ks := filepath.Join(t.TempDir(), "keystore.json")
+	if err := crypto.CreateLocalKeyStore(ks); err != nil {
+		t.Fatal(err)
+	}
+	local, err := crypto.OpenLocalKMS(ks, crypto.LocalKMSOptions{AutoCreate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := startProtEnv(t, protOpts{kms: panickyKMS{local},
+		extraRule: `"boom": {"topic": "pay.boom", "priority": 60, "fields": [{"path": "$.card"}], "kek": "boom", "decrypt": {"principals": ["User:alice"]}}`})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := kadm.NewClient(e.direct(t)).CreateTopic(ctx, 4, 1, nil, "pay.boom"); err != nil {
+		t.Fatal(err)
+	}
+	// four partitions, 120 KiB in one request: the parallel path
+	large := func(topic string) []*kgo.Record {
+		var recs []*kgo.Record
+		for i := range 120 {
+			r := pr(topic, i)
+			r.Partition = int32(i % 4)
+			recs = append(recs, r)
+		}
+		return recs
+	}
+	boom := e.client(t, "alice", kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(200*time.Millisecond),
+		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.RecordRetries(0), kgo.RequestRetries(0),
+		kgo.DisableIdempotentWrite()) // so that its records can fail instead of waiting forever
+	bctx, bcancel := context.WithTimeout(ctx, 5*time.Second)
+	if err := boom.ProduceSync(bctx, large("pay.boom")...).FirstErr(); err == nil {
+		t.Fatal("produce through the faulting key service succeeded")
+	}
+	bcancel()
+	direct := func(o ...kgo.Opt) *kgo.Client { return e.direct(t, o...) }
+	if n := len(consume(t, direct, "pay.boom", 0, kgo.FetchMaxWait(200*time.Millisecond))); n != 0 {
+		t.Fatalf("%d records reached pay.boom", n)
+	}
+	if _, err := kadm.NewClient(e.direct(t)).CreateTopic(ctx, 4, 1, nil, "pay.after"); err != nil {
+		t.Fatal(err)
+	}
+	good := e.client(t, "alice", kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(200*time.Millisecond),
+		kgo.ProducerBatchCompression(kgo.NoCompression()))
+	produceAll(t, good, large("pay.after")...)
+	got := consume(t, func(o ...kgo.Opt) *kgo.Client { return e.client(t, "alice", o...) }, "pay.after", 120)
+	if len(got) != 120 {
+		t.Fatalf("%d records after the panic, want 120", len(got))
 	}
 }
