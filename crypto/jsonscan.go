@@ -96,32 +96,92 @@ func nextStrSpecial(doc []byte, j int) int {
 	return j
 }
 
-// nextStructural returns the index of the first of '"', '{', '}', '[', ']'
-// at or after j, or len(doc), eight bytes at a time like nextStrSpecial
-// ('[' and '{', ']' and '}' differ only in bit 0x20).
-func nextStructural(doc []byte, j int) int {
-	for j+8 <= len(doc) {
-		w := binary.LittleEndian.Uint64(doc[j:])
-		q := w ^ (swarLSB * '"')
-		v := w | (swarLSB * 0x20)
-		o := v ^ (swarLSB * '{')
-		c := v ^ (swarLSB * '}')
-		m := ((q - swarLSB) &^ q) | ((o - swarLSB) &^ o) | ((c - swarLSB) &^ c)
-		m &= swarMSB
-		if m == 0 {
-			j += 8
-			continue
-		}
-		k := j + bits.TrailingZeros64(m)/8
-		if structural[doc[k]] {
-			return k
-		}
-		j = k + 1
+// scanStop marks the bytes skipContainer must look at: quotes, backslashes,
+// brackets and control characters.
+var scanStop = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = strSpecial[c] || structural[c]
 	}
-	for j < len(doc) && !structural[doc[j]] {
-		j++
+	return t
+}()
+
+// skipContainer returns the index just past the object or array starting at
+// doc[i], checking bracket balance and its strings (terminated, no raw
+// control characters) in one pass, eight bytes at a time: each word yields
+// the positions of every byte that may matter (a superset: the bit trick of
+// nextStrSpecial, with '[' and '{', ']' and '}' told apart from the rest by
+// bit 0x20), and a small state machine
+// (in a string or not, the byte after a backslash) walks them in order.
+// Member names, numbers and literals of skipped containers are not checked.
+func skipContainer(doc []byte, i int) (int, error) {
+	var small [64]byte // no allocation below 64 levels
+	stack := small[:0]
+	inStr, strStart, escaped := false, 0, -1
+	for j := i; j < len(doc); {
+		var m uint64
+		n := 8
+		if j+8 <= len(doc) {
+			w := binary.LittleEndian.Uint64(doc[j:])
+			q := w ^ (swarLSB * '"')
+			b := w ^ (swarLSB * '\\')
+			v := w | (swarLSB * 0x20) // '[' -> '{', ']' -> '}'
+			o := v ^ (swarLSB * '{')
+			c := v ^ (swarLSB * '}')
+			m = ((q - swarLSB) &^ q) | ((b - swarLSB) &^ b) | ((o - swarLSB) &^ o) | ((c - swarLSB) &^ c) | ((w - swarLSB*0x20) &^ w)
+			m &= swarMSB
+		} else {
+			n = len(doc) - j
+			for k := range n {
+				if scanStop[doc[j+k]] {
+					m |= 0x80 << (8 * k)
+				}
+			}
+		}
+		for ; m != 0; m &= m - 1 {
+			k := j + bits.TrailingZeros64(m)/8
+			if k == escaped {
+				continue
+			}
+			c := doc[k]
+			if inStr {
+				switch {
+				case c == '"':
+					inStr = false
+				case c == '\\':
+					escaped = k + 1
+				case c < 0x20:
+					return 0, fmt.Errorf("%w: control character in string at %d", errJSON, k)
+				}
+				continue
+			}
+			switch c {
+			case '"':
+				inStr, strStart = true, k
+			case '{', '[':
+				if len(stack) >= 512 {
+					return 0, fmt.Errorf("%w: nested too deep", errJSON)
+				}
+				stack = append(stack, c)
+			case '}', ']':
+				open := byte('{')
+				if c == ']' {
+					open = '['
+				}
+				if len(stack) == 0 || stack[len(stack)-1] != open {
+					return 0, fmt.Errorf("%w: unbalanced %q at %d", errJSON, c, k)
+				}
+				stack = stack[:len(stack)-1]
+				if len(stack) == 0 {
+					return k + 1, nil
+				}
+			}
+		}
+		j += n
 	}
-	return j
+	if inStr {
+		return 0, fmt.Errorf("%w: unterminated string at %d", errJSON, strStart)
+	}
+	return 0, fmt.Errorf("%w: unterminated container at %d", errJSON, i)
 }
 
 // skipValue returns the index just past the JSON value starting at doc[i]
@@ -135,40 +195,7 @@ func skipValue(doc []byte, i int) (int, error) {
 		end, _, err := skipString(doc, i)
 		return end, err
 	case '{', '[':
-		var small [64]byte // no allocation below 64 levels
-		stack := small[:0]
-		for j := i; j < len(doc); j++ {
-			j = nextStructural(doc, j)
-			if j >= len(doc) {
-				break
-			}
-			switch doc[j] {
-			case '"':
-				end, _, err := skipString(doc, j)
-				if err != nil {
-					return 0, err
-				}
-				j = end - 1
-			case '{', '[':
-				if len(stack) >= 512 {
-					return 0, fmt.Errorf("%w: nested too deep", errJSON)
-				}
-				stack = append(stack, doc[j])
-			case '}', ']':
-				open := byte('{')
-				if doc[j] == ']' {
-					open = '['
-				}
-				if len(stack) == 0 || stack[len(stack)-1] != open {
-					return 0, fmt.Errorf("%w: unbalanced %q at %d", errJSON, doc[j], j)
-				}
-				stack = stack[:len(stack)-1]
-				if len(stack) == 0 {
-					return j + 1, nil
-				}
-			}
-		}
-		return 0, fmt.Errorf("%w: unterminated container at %d", errJSON, i)
+		return skipContainer(doc, i)
 	default:
 		j := i
 		for j < len(doc) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -198,17 +199,86 @@ func TestNextStrSpecialMatchesByteLoop(t *testing.T) {
 		[]byte{0x00, 0x01, 0x1f, 0x20, 0x21, '"', 0x23, '\\', 0x5d, 'x', 0x7f, 0x80, 0xa0, 0xa2, 0xdc, 0xff}, 1)
 }
 
-// TestNextStructuralMatchesByteLoop: the container scan ('[' and '{' differ
-// in bit 0x20 only: 0x5a, 0x7a, 0xdb, 0xfb ... nearby).
-func TestNextStructuralMatchesByteLoop(t *testing.T) {
-	checkScanner(t, nextStructural, byteLoop(&structural),
-		[]byte{'"', '{', '}', '[', ']', 0x5a, 0x5c, 0x7a, 0x7c, 0x7e, 0xdb, 0xfb, 0xfd, 0x3b, 0x02, 0xa2, 0xff}, 3)
+// skipContainerRef is skipContainer byte by byte, strings skipped with
+// skipString (checked against its own byte loop above): the reference
+// for the one-pass scanner.
+func skipContainerRef(doc []byte, i int) (int, error) {
+	var stack []byte
+	for j := i; j < len(doc); j++ {
+		switch c := doc[j]; c {
+		case '"':
+			end, _, err := skipString(doc, j)
+			if err != nil {
+				return 0, err
+			}
+			j = end - 1
+		case '{', '[':
+			if len(stack) >= 512 {
+				return 0, fmt.Errorf("%w: nested too deep", errJSON)
+			}
+			stack = append(stack, c)
+		case '}', ']':
+			open := byte('{')
+			if c == ']' {
+				open = '['
+			}
+			if len(stack) == 0 || stack[len(stack)-1] != open {
+				return 0, fmt.Errorf("%w: unbalanced %q at %d", errJSON, c, j)
+			}
+			stack = stack[:len(stack)-1]
+			if len(stack) == 0 {
+				return j + 1, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("%w: unterminated container at %d", errJSON, i)
+}
+
+// sameSkip compares skipContainer with the reference at every bracket of
+// doc: the same end, or the same error.
+func sameSkip(t *testing.T, doc []byte) {
+	t.Helper()
+	for i, c := range doc {
+		if c != '{' && c != '[' {
+			continue
+		}
+		e, err := skipContainer(doc, i)
+		re, rerr := skipContainerRef(doc, i)
+		if e != re || (err == nil) != (rerr == nil) || err != nil && err.Error() != rerr.Error() {
+			t.Fatalf("%q at %d: got %d %v, reference %d %v", doc, i, e, err, re, rerr)
+		}
+	}
+}
+
+// TestSkipContainerMatchesReference: random documents dense in the bytes
+// that matter (quotes, backslashes, brackets, control characters, bytes
+// one bit away from them) and nested strings, escapes across word
+// boundaries, unterminated strings and containers.
+func TestSkipContainerMatchesReference(t *testing.T) {
+	alphabet := []byte{'"', '\\', '{', '}', '[', ']', 0x00, 0x1f, 0x20, 0x5a, 0x5c, 0x7a, 0x7c, 0x7e, 0xdb, 0xfb, 0xfd, 0x3b, 0xa2, ',', ':'}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 20000 {
+		doc := make([]byte, rng.IntN(48))
+		for i := range doc {
+			if rng.IntN(3) == 0 {
+				doc[i] = byte('a' + rng.IntN(26))
+			} else {
+				doc[i] = alphabet[rng.IntN(len(alphabet))]
+			}
+		}
+		sameSkip(t, doc)
+	}
+	for _, d := range []string{`{"a":[1,{"b":"\"]}"}],"c":"x\\"}`, `[[[[[[[[[["\u00"]]]]]]]]]]`, `{"k":"v` + strings.Repeat(`\"`, 9) + `"}`, `{"a":"` + "\x01" + `"}`} {
+		sameSkip(t, []byte(d))
+	}
+}
+
+func FuzzSkipContainer(f *testing.F) {
+	f.Add([]byte(`{"a":[1,{"b":"\"]}"}],"c":"x\\"}`))
+	f.Add([]byte(`[{"x":null}, 3, "\"" ]`))
+	f.Fuzz(func(t *testing.T, doc []byte) { sameSkip(t, doc) })
 }
 
 func FuzzNextStrSpecial(f *testing.F) {
 	fuzzScanner(f, nextStrSpecial, byteLoop(&strSpecial), `plain string then a quote" and more`, "\xa2\xdc\x1f\x20\\\"")
-}
-
-func FuzzNextStructural(f *testing.F) {
-	fuzzScanner(f, nextStructural, byteLoop(&structural), `{"a":[1,{"b":"x"}]}`, "\xdb\xfb\xfd;[{}]")
 }
