@@ -104,3 +104,34 @@ func TestKeysLocal(t *testing.T) {
 		t.Fatalf("rotate-signing: %v\n%s", err, out)
 	}
 }
+
+// crypto.signing_keyset_kek needs kms: vault and a signing_keyset: both
+// mistakes are refused with the key named, and init-signing needs a path.
+func TestSigningKeysetKEKConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := runCLI(t, "", "keys", "init", "--dir", dir); err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	write := func(name, extra string) string {
+		p := filepath.Join(dir, name)
+		yaml := "upstream:\n  bootstrap: [127.0.0.1:1]\ncrypto:\n  kms: local\n  local:\n    keystore_file: " + dir + "/keystore.json\n" + extra
+		if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, c := range []struct{ name, extra, want string }{
+		{"local.yaml", "  signing_keyset: " + dir + "/signing-keyset.json\n  signing_keyset_kek: k\n", "signing_keyset_kek needs kms: vault"},
+		{"nokeyset.yaml", "  signing_keyset_kek: k\n", "crypto.signing_keyset_kek is set but crypto.signing_keyset is not"},
+		{"init.yaml", "", "crypto.signing_keyset is required"},
+	} {
+		args := []string{"keys", "shred", "--config", write(c.name, c.extra), "someone"}
+		if c.name == "init.yaml" {
+			args = []string{"keys", "init-signing", "--config", write(c.name, c.extra)}
+		}
+		out, err := runCLI(t, "", args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want %q\n%s", c.name, err, c.want, out)
+		}
+	}
+}
