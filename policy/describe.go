@@ -407,14 +407,17 @@ func batchFlags(b []byte) (idempotent, transactional bool) {
 }
 
 // metadata: named topics: Describe Topic per topic entry; with auto-create,
-// then Create Cluster, then Create Topic per named topic entry (same order).
-// All topics: no action, details all_topics=true.
+// then Create Cluster, then Create Topic per named topic entry (same order),
+// and details auto_create_topics: the names the broker would create (entries
+// named by id are never auto-created), which the safeguards check as a
+// CreateTopics with the broker's defaults. All topics: no action, details
+// all_topics=true.
 func (d Decomposer) metadata(r *kmsg.MetadataRequest) ([]Action, map[string]any, error) {
 	all := (r.Version == 0 && len(r.Topics) == 0) || (r.Version >= 1 && r.Topics == nil)
 	if all {
 		return nil, map[string]any{DetailAllTopics: true}, nil
 	}
-	autoCreate := r.Version < 4 || r.AllowAutoTopicCreation
+	autoCreate := (r.Version < 4 || r.AllowAutoTopicCreation) && len(r.Topics) > 0
 	actions := make([]Action, 0, 2*len(r.Topics)+1)
 	names := make([]string, 0, len(r.Topics))
 	for _, t := range r.Topics {
@@ -422,13 +425,19 @@ func (d Decomposer) metadata(r *kmsg.MetadataRequest) ([]Action, map[string]any,
 		names = append(names, n)
 		actions = append(actions, act(Topic, n, Describe))
 	}
-	if autoCreate && len(r.Topics) > 0 {
+	det := map[string]any{"auto_create": autoCreate}
+	if autoCreate {
 		actions = append(actions, clusterAct(Create))
-		for _, n := range names {
+		created := make([]any, 0, len(r.Topics))
+		for i, n := range names {
 			actions = append(actions, act(Topic, n, Create))
+			if r.Topics[i].Topic != nil {
+				created = append(created, n)
+			}
 		}
+		det["auto_create_topics"] = created
 	}
-	return actions, map[string]any{"auto_create": autoCreate && len(r.Topics) > 0}, nil
+	return actions, det, nil
 }
 
 // offsetFetch: v0-v7: Describe Group, then Describe Topic per topic (none and
@@ -588,7 +597,8 @@ func alterConfigs(r *kmsg.AlterConfigsRequest) ([]Action, map[string]any, error)
 }
 
 // incrementalAlterConfigs: as alterConfigs; "configs" holds the values SET
-// (and APPEND/SUBTRACT operands), "ops" every operation in order.
+// and the APPEND operands (the safeguards check what is added to a list),
+// "ops" every operation in order (DELETE and SUBTRACT are judged from ops).
 func incrementalAlterConfigs(r *kmsg.IncrementalAlterConfigsRequest) ([]Action, map[string]any, error) {
 	actions := make([]Action, 0, len(r.Resources))
 	res := make([]any, 0, len(r.Resources))
@@ -601,7 +611,7 @@ func incrementalAlterConfigs(r *kmsg.IncrementalAlterConfigsRequest) ([]Action, 
 			if c.Value != nil {
 				v = *c.Value
 			}
-			if c.Op == kmsg.IncrementalAlterConfigOpSet {
+			if c.Op == kmsg.IncrementalAlterConfigOpSet || c.Op == kmsg.IncrementalAlterConfigOpAppend {
 				cfg[c.Name] = v
 			}
 			ops = append(ops, map[string]any{"name": c.Name, "op": c.Op.String(), "value": v})
