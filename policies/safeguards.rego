@@ -42,6 +42,15 @@ create_topics contains t if {
 	some t in input.details.topics
 }
 
+# The internal topics a Kafka Streams topology names (StreamsGroupHeartbeat,
+# KIP-1071) are created by the broker itself: the same rules. Partitions 0
+# means derived from the (existing) source topics.
+create_topics contains t if {
+	input.api_key == 88
+	not exempt
+	some t in input.details.internal_topics
+}
+
 # A topic the broker would auto-create for a Metadata request must meet the
 # same rules, with the broker's defaults (partitions, replication factor,
 # no topic config).

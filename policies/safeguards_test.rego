@@ -253,3 +253,35 @@ test_auto_create_unknown_broker_defaults if {
 test_metadata_without_auto_create_passes if metadata("User:alice", false, ["Bad_Name"]) == []
 
 test_auto_create_exempt if metadata("User:kguard", true, ["Bad_Name"]) == []
+
+# ---- StreamsGroupHeartbeat (88): the internal topics the broker creates ----
+
+streams(principal, topics) := vs if {
+	vs := kguard.decision.violations with input as {
+		"principal": principal, "api_key": 88, "client_host": "h", "tenant": "",
+		"actions": [{"resource": "Group", "name": "app", "operation": "Read"}],
+		"details": {"internal_topics": topics},
+	}
+}
+
+test_streams_internal_topics_checked if {
+	vs := streams("User:alice", [
+		topic("APP-KSTREAM-REDUCE-STATE-STORE-changelog", 0, -1, {"cleanup.policy": "compact"}),
+		topic("app-repartition", 6, -1, {"retention.ms": "-1", "cleanup.policy": "delete"}),
+	])
+	messages(vs) == {
+		"topic name \"APP-KSTREAM-REDUCE-STATE-STORE-changelog\" does not follow the naming convention ^[a-z0-9]+([._-][a-z0-9]+)*$",
+		"cleanup.policy compact is not allowed for event topics (allowed: delete)",
+		"retention.ms -1 (infinite) is not allowed",
+	}
+}
+
+test_streams_good_internal_topics_pass if {
+	streams("User:alice", [topic("billing.state.totals", 0, -1, {"cleanup.policy": "compact"}), topic("billing.rekeyed", 0, 3, {})]) == []
+}
+
+test_streams_internal_low_replication if {
+	messages(streams("User:alice", [topic("billing.rekeyed", 0, 1, {})])) == {"replication factor 1 is below the minimum 3"}
+}
+
+test_streams_exempt if streams("User:kguard", [topic("BAD", 0, 1, {})]) == []

@@ -404,7 +404,7 @@ func hostOf(addr string) string {
 // API key's requests.
 func safeguardAPI(key int16) bool {
 	switch key {
-	case 0, 19, 33, 37, 44, 88:
+	case 0, 19, 33, 37, 44:
 		return true
 	}
 	return false
