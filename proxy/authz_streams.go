@@ -23,7 +23,7 @@ import (
 //     MISSING_INTERNAL_TOPICS, but kguard cannot keep the broker from
 //     creating them once it has the topology);
 //   - the CreateTopics safeguards on each internal topic, else 44 with the
-//     violation's message.
+//     violations' messages.
 //
 // The action layout is policy.Decompose's: Read Group, Describe Topic per
 // named topic, then (when the topology has internal topics) Create Cluster
@@ -84,10 +84,16 @@ func (c *authzCall) streamsGroupHeartbeatDenial(r *kmsg.StreamsGroupHeartbeatReq
 		return errTopicAuthorization, "Unauthorized to CREATE on topics " + strings.Join(unauthorized, ",") +
 			" (the broker would create these internal topics of the streams topology).", nil
 	}
+	var violations []string
 	for _, i := range creates {
-		if v := c.violation(policy.Topic, acts[i].Name); v != nil {
-			return errPolicyViolation, "internal topic " + acts[i].Name + ": " + v.Message, nil
+		for _, v := range c.dec.Violations {
+			if v.Resource == string(policy.Topic) && v.Name == acts[i].Name {
+				violations = append(violations, "internal topic "+v.Name+": "+v.Message)
+			}
 		}
+	}
+	if len(violations) > 0 {
+		return errPolicyViolation, strings.Join(violations, "; "), nil
 	}
 	return 0, "", nil
 }
