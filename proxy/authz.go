@@ -200,6 +200,8 @@ func needsFiltering(key int16, actions []policy.Action, details map[string]any) 
 		return all
 	case 16, 66:
 		return true
+	case 90: // DescribeShareGroupOffsets: a group's null topics list them all
+		return true
 	}
 	return false
 }
@@ -318,6 +320,8 @@ func (c *authzCall) dispatch() (*pending, []byte, error) {
 		return c.shareFetch(r)
 	case *kmsg.ShareAcknowledgeRequest:
 		return c.shareAcknowledge(r)
+	case *kmsg.DescribeShareGroupOffsetsRequest:
+		return c.describeShareGroupOffsets(r)
 	}
 	return c.topLevel()
 }
