@@ -202,6 +202,8 @@ func needsFiltering(key int16, actions []policy.Action, details map[string]any) 
 		return true
 	case 90: // DescribeShareGroupOffsets: a group's null topics list them all
 		return true
+	case 68: // ConsumerGroupHeartbeat: the broker resolves regex subscriptions
+		return true
 	}
 	return false
 }
@@ -244,7 +246,9 @@ func (c *authzCall) dispatch() (*pending, []byte, error) {
 		}
 		resp.MemberID = r.MemberID
 		return c.answer(resp)
-	case *kmsg.HeartbeatRequest, *kmsg.LeaveGroupRequest, *kmsg.SyncGroupRequest, *kmsg.ConsumerGroupHeartbeatRequest,
+	case *kmsg.ConsumerGroupHeartbeatRequest:
+		return c.consumerGroupHeartbeat(r)
+	case *kmsg.HeartbeatRequest, *kmsg.LeaveGroupRequest, *kmsg.SyncGroupRequest,
 		*kmsg.StreamsGroupHeartbeatRequest, *kmsg.ShareGroupHeartbeatRequest, *kmsg.InitProducerIDRequest,
 		*kmsg.AddOffsetsToTxnRequest, *kmsg.EndTxnRequest, *kmsg.DescribeClusterRequest, *kmsg.DescribeACLsRequest:
 		return c.topLevel()
