@@ -204,6 +204,8 @@ func needsFiltering(key int16, actions []policy.Action, details map[string]any) 
 		return true
 	case 68: // ConsumerGroupHeartbeat: the broker resolves regex subscriptions
 		return true
+	case 89: // StreamsGroupDescribe: a topology's topics must be describable
+		return true
 	}
 	return false
 }

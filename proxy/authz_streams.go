@@ -97,3 +97,75 @@ func (c *authzCall) streamsGroupHeartbeatDenial(r *kmsg.StreamsGroupHeartbeatReq
 	}
 	return 0, "", nil
 }
+
+// ---- StreamsGroupDescribe (89) ----
+
+// hideStreamsTopologies replaces, as Kafka does, every described streams
+// group whose topology names a topic the principal may not Describe by a
+// TOPIC_AUTHORIZATION_FAILED entry for the group: the topology, its
+// description and the members' tasks are not shown.
+func (c *authzCall) hideStreamsTopologies(kr kmsg.Response) (bool, error) {
+	resp := kr.(*kmsg.StreamsGroupDescribeResponse)
+	var names []string
+	first := make([]int, len(resp.Groups)+1) // group i's names are names[first[i]:first[i+1]]
+	for i := range resp.Groups {
+		first[i] = len(names)
+		names = streamsGroupTopics(&resp.Groups[i], names)
+	}
+	first[len(resp.Groups)] = len(names)
+	if len(names) == 0 {
+		return false, nil
+	}
+	ok, err := c.filterNames(policy.Topic, policy.Describe, names)
+	if err != nil {
+		return false, err
+	}
+	changed := false
+	for i := range resp.Groups {
+		for _, allowed := range ok[first[i]:first[i+1]] {
+			if !allowed {
+				g := kmsg.NewStreamsGroupDescribeResponseGroup()
+				g.Group, g.ErrorCode, g.ErrorMessage = resp.Groups[i].Group, errTopicAuthorization, errMessage(errTopicAuthorization)
+				g.AuthorizedOperations = authorizedOperationsOmitted
+				resp.Groups[i], changed = g, true
+				break
+			}
+		}
+	}
+	return changed, nil
+}
+
+// streamsGroupTopics appends every topic name g's topology and topology
+// description name.
+func streamsGroupTopics(g *kmsg.StreamsGroupDescribeResponseGroup, names []string) []string {
+	if t := g.Topology; t != nil {
+		for _, st := range t.Subtopologies {
+			names = append(names, st.SourceTopics...)
+			names = append(names, st.RepartitionSinkTopics...)
+			for _, ti := range st.StateChangelogTopics {
+				names = append(names, ti.Topic)
+			}
+			for _, ti := range st.RepartitionSourceTopics {
+				names = append(names, ti.Topic)
+			}
+		}
+	}
+	node := func(n *kmsg.TopologyDescriptionNode) {
+		names = append(names, n.SourceTopics...)
+		if n.SinkTopic != nil {
+			names = append(names, *n.SinkTopic)
+		}
+	}
+	if d := g.TopologyDescription; d != nil {
+		for _, st := range d.Subtopologies {
+			for i := range st.Nodes {
+				node(&st.Nodes[i])
+			}
+		}
+		for i := range d.GlobalStores {
+			node(&d.GlobalStores[i].Source)
+			node(&d.GlobalStores[i].Processor)
+		}
+	}
+	return names
+}

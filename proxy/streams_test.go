@@ -123,11 +123,48 @@ func TestStreamsGroupHeartbeatTopology(t *testing.T) {
 	if n := reached.Load(); n != 2 {
 		t.Fatalf("%d heartbeats reached the broker, want 2", n)
 	}
+
+	// StreamsGroupDescribe: as Kafka, a group whose topology names a topic
+	// the principal may not Describe is answered TOPIC_AUTHORIZATION_FAILED,
+	// without its topology or members.
+	topologies := map[string][]string{"g-alice": {"orders", "alice.app-rekey"}, "share-alice": {"orders", "secret"}}
+	e.Cluster.ControlKey(89, func(kr kmsg.Request) (kmsg.Response, error, bool) {
+		e.Cluster.KeepControl()
+		req := kr.(*kmsg.StreamsGroupDescribeRequest)
+		resp := req.ResponseKind().(*kmsg.StreamsGroupDescribeResponse)
+		for _, g := range req.Groups {
+			rg := kmsg.NewStreamsGroupDescribeResponseGroup()
+			rg.Group, rg.State = g, "Stable"
+			st := kmsg.NewStreamsGroupDescribeResponseGroupTopologySubtopology()
+			st.SubtopologyID, st.SourceTopics = "0", topologies[g][:1]
+			st.RepartitionSourceTopics = []kmsg.TopicInfo{topicInfo(topologies[g][1])}
+			rg.Topology = &kmsg.StreamsGroupDescribeResponseGroupTopology{Epoch: 1, Subtopologies: []kmsg.StreamsGroupDescribeResponseGroupTopologySubtopology{st}}
+			m := kmsg.NewStreamsGroupDescribeResponseGroupMember()
+			m.MemberID = "m1"
+			rg.Members = []kmsg.StreamsGroupDescribeResponseGroupMember{m}
+			resp.Groups = append(resp.Groups, rg)
+		}
+		return resp, nil, true
+	})
+	dr := kmsg.NewPtrStreamsGroupDescribeRequest()
+	dr.SetVersion(0)
+	dr.Groups = []string{"g-alice", "share-alice"}
+	groups := r.roundTrip(dr).(*kmsg.StreamsGroupDescribeResponse).Groups
+	if len(groups) != 2 {
+		t.Fatalf("StreamsGroupDescribe: %d groups", len(groups))
+	}
+	if g := groups[0]; g.Group != "g-alice" || g.ErrorCode != 0 || g.Topology == nil || len(g.Members) != 1 {
+		t.Errorf("g-alice (topics alice may describe): %+v", g)
+	}
+	if g := groups[1]; g.Group != "share-alice" || g.ErrorCode != 29 || g.Topology != nil || len(g.Members) != 0 {
+		t.Errorf("share-alice (topology names secret): error %d, topology %v, %d members; want 29 and nothing shown", g.ErrorCode, g.Topology, len(g.Members))
+	}
 }
 
 // advertiseStreamsGroups makes kfake (which has no streams groups) advertise
-// StreamsGroupHeartbeat v0-1 to kguard's new upstream connections, so that
-// kguard accepts the API; the test answers it with ControlKey.
+// StreamsGroupHeartbeat and StreamsGroupDescribe v0-1 to kguard's new
+// upstream connections, so that kguard accepts them; the test answers them
+// with ControlKey.
 func advertiseStreamsGroups(t *testing.T, e *azEnv) {
 	t.Helper()
 	direct := dialRaw(t, e.Cluster.ListenAddrs()[0])
@@ -139,7 +176,8 @@ func advertiseStreamsGroups(t *testing.T, e *azEnv) {
 		t.Fatalf("kfake ApiVersions: error %d", up.ErrorCode)
 	}
 	keys := append([]kmsg.ApiVersionsResponseApiKey(nil), up.ApiKeys...)
-	keys = append(keys, kmsg.ApiVersionsResponseApiKey{ApiKey: 88, MinVersion: 0, MaxVersion: 1})
+	keys = append(keys, kmsg.ApiVersionsResponseApiKey{ApiKey: 88, MinVersion: 0, MaxVersion: 1},
+		kmsg.ApiVersionsResponseApiKey{ApiKey: 89, MinVersion: 0, MaxVersion: 1})
 	e.Cluster.ControlKey(18, func(kr kmsg.Request) (kmsg.Response, error, bool) {
 		e.Cluster.KeepControl()
 		resp := kr.ResponseKind().(*kmsg.ApiVersionsResponse)
