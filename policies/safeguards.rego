@@ -12,6 +12,8 @@
 #                            the first class whose pattern matches applies
 #   durable_produce_topics   regexes: Produce to a matching topic needs acks=all (-1) or an idempotent producer
 #   broker_defaults          {"replication_factor", "num_partitions"} used for -1 in CreateTopics
+#                            (and auto-creation, streams internal topics); "topic_configs": the
+#                            cluster's topic config defaults a new topic gets unless it sets them
 package kguard.safeguards
 
 default cfg := {}
@@ -84,9 +86,13 @@ violations contains violation("Topic", t.name, msg) if {
 	msg := sprintf("%d partitions exceed the ceiling of %d", [n, hi])
 }
 
+# A new topic gets the broker's topic config defaults for what it does not
+# set: broker_defaults.topic_configs (when the operator lists them) are
+# checked with the request's own configs.
 violations contains violation("Topic", t.name, msg) if {
 	some t in create_topics
-	some msg in config_problems(t.name, object.get(t, "configs", {}))
+	configs := object.union(object.get(broker_defaults, "topic_configs", {}), object.get(t, "configs", {}))
+	some msg in config_problems(t.name, configs)
 }
 
 # ---- CreatePartitions (37) ----

@@ -285,3 +285,12 @@ test_streams_internal_low_replication if {
 }
 
 test_streams_exempt if streams("User:kguard", [topic("BAD", 0, 1, {})]) == []
+
+# The cluster's topic config defaults, when listed, apply to every new topic
+# that does not set them (CreateTopics, auto-creation, streams topics).
+test_broker_default_topic_configs_checked if {
+	defaults := {"replication_factor": 3, "num_partitions": 3, "topic_configs": {"min.insync.replicas": "1"}}
+	messages(create([topic("orders", 3, 3, {})])) == {"min.insync.replicas 1 is below the minimum 2"} with data.config.safeguards.broker_defaults as defaults
+	create([topic("orders", 3, 3, {"min.insync.replicas": "2"})]) == [] with data.config.safeguards.broker_defaults as defaults
+	messages(metadata("User:alice", true, ["orders"])) == {"min.insync.replicas 1 is below the minimum 2"} with data.config.safeguards.broker_defaults as defaults
+}
