@@ -25,10 +25,27 @@ type Decomposer struct {
 }
 
 // TopicIDName is the action name used for a topic id that could not be
-// resolved to a name: "topic-id:" followed by the id in hex.
+// resolved to a name: "topic-id:" followed by the id in hex. The shipped
+// policy denies it to everybody but super users, whatever the ACLs (a
+// PREFIXED or wildcard ACL must not let an unknown id through).
 func TopicIDName(id [16]byte) string {
-	return "topic-id:" + hex.EncodeToString(id[:])
+	return TopicIDPrefix + hex.EncodeToString(id[:])
 }
+
+// TopicRegexName is the action name of a topic regular expression a
+// request subscribes to (ConsumerGroupHeartbeat v1+): "topic-regex:"
+// followed by the expression. The broker resolves the expression with
+// kguard's own rights, so kguard cannot authorize the topics it will
+// match: the shipped policy denies it to everybody but super users.
+func TopicRegexName(re string) string {
+	return TopicRegexPrefix + re
+}
+
+// Prefixes of the action names that stand for topics kguard cannot name.
+const (
+	TopicIDPrefix    = "topic-id:"
+	TopicRegexPrefix = "topic-regex:"
+)
 
 // Decompose returns the actions and details of req using a zero Decomposer
 // (topic ids are not resolved to names). See Decomposer.Decompose.
@@ -94,12 +111,16 @@ func act(rt ResourceType, name string, op Operation) Action {
 
 func clusterAct(op Operation) Action { return act(Cluster, ClusterName, op) }
 
+// topic is the topic a request entry stands for: the topic of its id
+// whenever the id is non-zero, else its name. A broker that is given both
+// resolves the id (Metadata v12+ ignores every name once one entry has an
+// id; DeleteTopics refuses the pair; the other APIs carry one or the
+// other per version), so the id's topic is what must be authorized: an
+// entry that pairs an allowed name with another topic's id is decided on
+// the other topic.
 func (d Decomposer) topic(name string, id [16]byte) string {
-	if name != "" {
-		return name
-	}
 	if id == ([16]byte{}) {
-		return ""
+		return name
 	}
 	if d.TopicName != nil {
 		if n, ok := d.TopicName(id); ok {
@@ -292,7 +313,17 @@ func (d Decomposer) Decompose(req kmsg.Request) (actions []Action, details map[s
 	case *kmsg.ListTransactionsRequest: // 66
 		return nil, map[string]any{DetailFilter: string(TransactionalID)}, nil
 	case *kmsg.ConsumerGroupHeartbeatRequest: // 68
-		return []Action{act(Group, r.Group, Read)}, nil, nil
+		// Group Read, then Describe Topic per subscribed name (Kafka
+		// answers TOPIC_AUTHORIZATION_FAILED when one is denied), then
+		// the regex, which only a super user may use through kguard.
+		actions = append(actions, act(Group, r.Group, Read))
+		for _, t := range r.SubscribedTopicNames {
+			actions = append(actions, act(Topic, t, Describe))
+		}
+		if r.SubscribedTopicRegex != nil && *r.SubscribedTopicRegex != "" {
+			actions = append(actions, act(Topic, TopicRegexName(*r.SubscribedTopicRegex), Describe))
+		}
+		return actions, nil, nil
 	case *kmsg.ConsumerGroupDescribeRequest: // 69
 		for _, g := range r.Groups {
 			actions = append(actions, act(Group, g, Describe))

@@ -208,7 +208,7 @@ func needsFiltering(key int16, actions []policy.Action, details map[string]any) 
 // cache could not resolve.
 func unresolvedTopicIDs(actions []policy.Action) bool {
 	for i := range actions {
-		if actions[i].Resource == policy.Topic && strings.HasPrefix(actions[i].Name, "topic-id:") {
+		if actions[i].Resource == policy.Topic && strings.HasPrefix(actions[i].Name, policy.TopicIDPrefix) {
 			return true
 		}
 	}

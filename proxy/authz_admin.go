@@ -73,29 +73,35 @@ func (c *authzCall) metadata(r *kmsg.MetadataRequest) (*pending, []byte, error) 
 	if !anyDenied && !anyNoCreate {
 		return c.forwardOriginal()
 	}
+	// An entry with a non-zero id stands for the id's topic (that is what
+	// the broker resolves and what was authorized): it is keyed by its id
+	// and a denied one is answered as Kafka answers an id, null name.
+	requestedIDs := map[[16]byte]bool{}
+	for i := range r.Topics {
+		if id := r.Topics[i].TopicID; id != ([16]byte{}) {
+			requestedIDs[id] = true
+		}
+	}
 	mk := func(i int) kmsg.MetadataResponseTopic {
 		t := kmsg.NewMetadataResponseTopic()
 		t.ErrorCode = errTopicAuthorization
-		if r.Topics[i].Topic != nil {
+		if id := r.Topics[i].TopicID; id != ([16]byte{}) {
+			t.TopicID = id
+		} else if r.Topics[i].Topic != nil {
 			name := *r.Topics[i].Topic
 			t.Topic = &name
-		} else {
-			t.TopicID = r.Topics[i].TopicID
 		}
 		t.Partitions = []kmsg.MetadataResponseTopicPartition{}
 		return t
 	}
 	reqKey := func(i int) string {
-		if r.Topics[i].Topic != nil {
-			return *r.Topics[i].Topic
-		}
-		return string(r.Topics[i].TopicID[:])
+		return topicKeyByID(deref(r.Topics[i].Topic), r.Topics[i].TopicID)
 	}
 	upKey := func(t *kmsg.MetadataResponseTopic) string {
-		if t.Topic != nil {
-			return *t.Topic
+		if requestedIDs[t.TopicID] || t.Topic == nil {
+			return string(t.TopicID[:])
 		}
-		return string(t.TopicID[:])
+		return *t.Topic
 	}
 	fwd := *r
 	fwd.Topics = keep(r.Topics, denied)
@@ -184,14 +190,15 @@ func (c *authzCall) deleteTopics(r *kmsg.DeleteTopicsRequest) (*pending, []byte,
 		if r.Version >= 5 {
 			t.ErrorMessage = errMessage(errTopicAuthorization)
 		}
-		if byName {
+		switch {
+		case byName:
 			name := r.TopicNames[i]
 			t.Topic = &name
-		} else if r.Topics[i].Topic != nil {
+		case r.Topics[i].TopicID != [16]byte{}:
+			t.TopicID = r.Topics[i].TopicID // decided on the id's topic
+		case r.Topics[i].Topic != nil:
 			name := *r.Topics[i].Topic
 			t.Topic = &name
-		} else {
-			t.TopicID = r.Topics[i].TopicID
 		}
 		return t
 	}
@@ -199,10 +206,7 @@ func (c *authzCall) deleteTopics(r *kmsg.DeleteTopicsRequest) (*pending, []byte,
 		if byName {
 			return r.TopicNames[i]
 		}
-		if r.Topics[i].Topic != nil {
-			return *r.Topics[i].Topic
-		}
-		return string(r.Topics[i].TopicID[:])
+		return topicKeyByID(deref(r.Topics[i].Topic), r.Topics[i].TopicID)
 	}
 	upKey := func(t *kmsg.DeleteTopicsResponseTopic) string {
 		if t.Topic != nil && (byName || t.TopicID == [16]byte{}) {
@@ -507,4 +511,14 @@ func (c *authzCall) alterReplicaLogDirs(r *kmsg.AlterReplicaLogDirsRequest) (*pe
 		}
 	}
 	return c.answer(resp)
+}
+
+// topicKeyByID identifies an entry that may carry both a name and an id
+// (Metadata v10+, DeleteTopics v6+) the way the broker resolves it: by
+// its id when the id is non-zero, else by its name.
+func topicKeyByID(name string, id [16]byte) string {
+	if id != ([16]byte{}) {
+		return string(id[:])
+	}
+	return name
 }

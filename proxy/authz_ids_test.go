@@ -1,0 +1,142 @@
+package proxy_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kguard/kguard/audit"
+)
+
+// deniedFor finds the denied authorization event of principal on api whose
+// resource or reasons name want.
+func deniedFor(e *azEnv, principal string, api int16, want string) *audit.Event {
+	evs := e.events.of(audit.EventAuthzDecision)
+	for i := len(evs) - 1; i >= 0; i-- {
+		ev := evs[i]
+		if ev.Who == nil || ev.What == nil || ev.Outcome == nil || ev.Who.Principal != principal ||
+			ev.What.APIKey != api || ev.Outcome.Decision != audit.DecisionDeny {
+			continue
+		}
+		if strings.Contains(ev.What.ResourceName+" "+strings.Join(ev.Outcome.Reasons, " "), want) {
+			return &ev
+		}
+	}
+	return nil
+}
+
+// TestNamesIDsCursors: what a principal receives is authorized however the
+// request named it (issue 10, finding 2 and its class). alice may Describe
+// orders and ro, not secret.
+func TestNamesIDsCursors(t *testing.T) {
+	e := startAzEnv(t)
+	direct, err := kgo.NewClient(kgo.SeedBrokers(e.Cluster.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	td, err := kadm.NewClient(direct).ListTopics(ctx, "orders", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secretID, ordersID := td["secret"].ID, td["orders"].ID
+
+	t.Run("MetadataAllowedNameForbiddenID", func(t *testing.T) {
+		r := e.login(t, "alice")
+		for _, v := range []int16{12, maxVersion(t, r, 3)} {
+			md := kmsg.NewPtrMetadataRequest()
+			md.SetVersion(v)
+			md.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr("orders"), TopicID: secretID}}
+			resp := r.roundTrip(md).(*kmsg.MetadataResponse)
+			if len(resp.Topics) != 1 {
+				t.Fatalf("v%d: %d topics in the answer: %+v", v, len(resp.Topics), resp.Topics)
+			}
+			tp := resp.Topics[0]
+			if tp.ErrorCode != 29 || len(tp.Partitions) != 0 || (tp.Topic != nil && *tp.Topic == "secret") {
+				t.Fatalf("v%d: orders' name with secret's id answered %q error %d with %d partitions, want 29 and nothing of secret",
+					v, strPtr(tp.Topic), tp.ErrorCode, len(tp.Partitions))
+			}
+			if ev := deniedFor(e, "User:alice", 3, "secret"); ev == nil {
+				t.Fatalf("v%d: no audited Metadata denial naming secret", v)
+			}
+		}
+	})
+	t.Run("MetadataMixedNameAndID", func(t *testing.T) {
+		r := e.login(t, "alice")
+		md := kmsg.NewPtrMetadataRequest()
+		md.SetVersion(12)
+		md.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr("ro"), TopicID: ordersID}, {TopicID: secretID}}
+		resp := r.roundTrip(md).(*kmsg.MetadataResponse)
+		if len(resp.Topics) != 2 {
+			t.Fatalf("%d topics: %+v", len(resp.Topics), resp.Topics)
+		}
+		// The first entry is the id's topic, orders, answered by the broker.
+		if got := resp.Topics[0]; got.ErrorCode != 0 || strPtr(got.Topic) != "orders" || got.TopicID != ordersID || len(got.Partitions) != 3 {
+			t.Fatalf("ro's name with orders' id: %q error %d, %d partitions", strPtr(got.Topic), got.ErrorCode, len(got.Partitions))
+		}
+		if got := resp.Topics[1]; got.ErrorCode != 29 || got.Topic != nil || got.TopicID != secretID || len(got.Partitions) != 0 {
+			t.Fatalf("secret by id: %q error %d, %d partitions", strPtr(got.Topic), got.ErrorCode, len(got.Partitions))
+		}
+	})
+	t.Run("DeleteTopicsAllowedNameForbiddenID", func(t *testing.T) {
+		r := e.login(t, "alice")
+		dt := kmsg.NewPtrDeleteTopicsRequest()
+		dt.SetVersion(maxVersion(t, r, 20))
+		if dt.Version < 6 {
+			t.Skipf("DeleteTopics v%d has no topic ids", dt.Version)
+		}
+		dt.TimeoutMillis = 5000
+		dt.Topics = []kmsg.DeleteTopicsRequestTopic{{Topic: kmsg.StringPtr("orders"), TopicID: secretID}}
+		resp := r.roundTrip(dt).(*kmsg.DeleteTopicsResponse)
+		if len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 29 {
+			t.Fatalf("delete orders' name with secret's id: %+v", resp.Topics)
+		}
+		left, err := kadm.NewClient(direct).ListTopics(ctx, "secret", "orders")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !left.Has("secret") || !left.Has("orders") {
+			t.Fatalf("topics left after the denied delete: %v", left.Names())
+		}
+		if ev := deniedFor(e, "User:alice", 20, "secret"); ev == nil {
+			t.Fatal("no audited DeleteTopics denial naming secret")
+		}
+	})
+	t.Run("ConsumerGroupHeartbeatSubscriptions", func(t *testing.T) {
+		r := e.login(t, "alice")
+		hb := func(names []string, regex *string) *kmsg.ConsumerGroupHeartbeatResponse {
+			req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+			req.SetVersion(maxVersion(t, r, 68))
+			req.Group, req.MemberID, req.RebalanceTimeoutMillis = "g-alice", "m-"+strings.Join(names, "-"), 30000
+			req.SubscribedTopicNames = names
+			if req.Version >= 1 {
+				req.SubscribedTopicRegex = regex
+			}
+			return r.roundTrip(req).(*kmsg.ConsumerGroupHeartbeatResponse)
+		}
+		if got := hb([]string{"orders", "secret"}, nil); got.ErrorCode != 29 || got.Assignment != nil {
+			t.Fatalf("subscribing to secret by name: error %d, assignment %+v", got.ErrorCode, got.Assignment)
+		}
+		if deniedFor(e, "User:alice", 68, "secret") == nil {
+			t.Fatal("no audited ConsumerGroupHeartbeat denial naming secret")
+		}
+		if got := hb([]string{"orders"}, nil); got.ErrorCode == 29 {
+			t.Fatalf("subscribing to orders: error %d", got.ErrorCode)
+		}
+		if maxVersion(t, r, 68) >= 1 {
+			if got := hb(nil, kmsg.StringPtr("sec.*")); got.ErrorCode != 29 || got.Assignment != nil {
+				t.Fatalf("subscribing by regex: error %d, assignment %+v", got.ErrorCode, got.Assignment)
+			}
+			if deniedFor(e, "User:alice", 68, "regex") == nil {
+				t.Fatal("no audited ConsumerGroupHeartbeat denial of the regex")
+			}
+		}
+	})
+}
