@@ -200,6 +200,8 @@ func needsFiltering(key int16, actions []policy.Action, details map[string]any) 
 		return all
 	case 16, 66:
 		return true
+	case 69, 77, 89: // group describes name topics: checked per principal
+		return true
 	}
 	return false
 }
@@ -299,6 +301,7 @@ func (c *authzCall) dispatch() (*pending, []byte, error) {
 	case *kmsg.DescribeTransactionsRequest:
 		return c.describeTransactions(r)
 	case *kmsg.ConsumerGroupDescribeRequest:
+		c.consumerGroupTopics()
 		return c.consumerGroupDescribe(r)
 	case *kmsg.DescribeProducersRequest:
 		return c.describeProducers(r)
@@ -307,8 +310,10 @@ func (c *authzCall) dispatch() (*pending, []byte, error) {
 	case *kmsg.DescribeTopicPartitionsRequest:
 		return c.describeTopicPartitions(r)
 	case *kmsg.ShareGroupDescribeRequest:
+		c.shareGroupTopics()
 		return c.shareGroupDescribe(r)
 	case *kmsg.StreamsGroupDescribeRequest:
+		c.streamsGroupTopics()
 		return c.streamsGroupDescribe(r)
 	case *kmsg.AlterClientQuotasRequest:
 		return c.alterClientQuotas(r)

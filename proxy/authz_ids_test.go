@@ -114,8 +114,9 @@ func TestNamesIDsCursors(t *testing.T) {
 		hb := func(names []string, regex *string) *kmsg.ConsumerGroupHeartbeatResponse {
 			req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
 			req.SetVersion(maxVersion(t, r, 68))
-			req.Group, req.MemberID, req.RebalanceTimeoutMillis = "g-alice", "m-"+strings.Join(names, "-"), 30000
+			req.Group, req.RebalanceTimeoutMillis = "g-alice", 30000
 			req.SubscribedTopicNames = names
+			req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
 			if req.Version >= 1 {
 				req.SubscribedTopicRegex = regex
 			}
@@ -127,8 +128,8 @@ func TestNamesIDsCursors(t *testing.T) {
 		if deniedFor(e, "User:alice", 68, "secret") == nil {
 			t.Fatal("no audited ConsumerGroupHeartbeat denial naming secret")
 		}
-		if got := hb([]string{"orders"}, nil); got.ErrorCode == 29 {
-			t.Fatalf("subscribing to orders: error %d", got.ErrorCode)
+		if got := hb([]string{"orders"}, nil); got.ErrorCode != 0 {
+			t.Fatalf("subscribing to orders: error %d %s", got.ErrorCode, strPtr(got.ErrorMessage))
 		}
 		if maxVersion(t, r, 68) >= 1 {
 			if got := hb(nil, kmsg.StringPtr("sec.*")); got.ErrorCode != 29 || got.Assignment != nil {
@@ -137,6 +138,48 @@ func TestNamesIDsCursors(t *testing.T) {
 			if deniedFor(e, "User:alice", 68, "regex") == nil {
 				t.Fatal("no audited ConsumerGroupHeartbeat denial of the regex")
 			}
+		}
+	})
+	// A group description shows member subscriptions and assignments:
+	// a group naming a topic the principal may not Describe is answered
+	// as Kafka 4 does, 29 and no members.
+	t.Run("ConsumerGroupDescribeHidesForeignTopics", func(t *testing.T) {
+		r := e.login(t, "alice")
+		describe := func() kmsg.ConsumerGroupDescribeResponseGroup {
+			req := kmsg.NewPtrConsumerGroupDescribeRequest()
+			req.SetVersion(maxVersion(t, r, 69))
+			req.Groups, req.IncludeAuthorizedOperations = []string{"g-alice"}, true
+			resp := r.roundTrip(req).(*kmsg.ConsumerGroupDescribeResponse)
+			if len(resp.Groups) != 1 {
+				t.Fatalf("%d groups", len(resp.Groups))
+			}
+			return resp.Groups[0]
+		}
+		join := func(r *raw, names ...string) {
+			req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+			req.SetVersion(maxVersion(t, r, 68))
+			req.Group, req.RebalanceTimeoutMillis = "g-alice", 30000
+			req.SubscribedTopicNames, req.Topics = names, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+			if got := r.roundTrip(req).(*kmsg.ConsumerGroupHeartbeatResponse); got.ErrorCode != 0 {
+				t.Fatalf("joining g-alice with %q: error %d", names, got.ErrorCode)
+			}
+		}
+		join(r, "orders")
+		if g := describe(); g.ErrorCode != 0 || len(g.Members) == 0 {
+			t.Fatalf("g-alice with orders only: error %d, %d members", g.ErrorCode, len(g.Members))
+		}
+		join(e.login(t, "admin"), "secret") // a super user's member subscribes to secret
+		g := describe()
+		for _, m := range g.Members {
+			if contains(m.SubscribedTopics, "secret") {
+				t.Fatalf("alice sees a member subscribed to secret: %+v", m)
+			}
+		}
+		if g.ErrorCode != 29 || len(g.Members) != 0 {
+			t.Fatalf("g-alice naming secret: error %d, %d members", g.ErrorCode, len(g.Members))
+		}
+		if deniedFor(e, "User:alice", 69, "Topic names hidden") == nil {
+			t.Fatal("no audited filter decision for the hidden group")
 		}
 	})
 }
