@@ -102,3 +102,24 @@ func TestDecomposeIDWinsOverName(t *testing.T) {
 		})
 	}
 }
+
+// TestDecomposeShareGroupOffsetsAllTopics: a null topics list asks for all
+// the group's topics: the response must be filtered (all_topics).
+func TestDecomposeShareGroupOffsetsAllTopics(t *testing.T) {
+	req := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
+	req.Groups = []kmsg.DescribeShareGroupOffsetsRequestGroup{{GroupID: "g1", Topics: []kmsg.DescribeShareGroupOffsetsRequestGroupTopic{{Topic: "a"}}}, {GroupID: "g2"}}
+	acts, det, err := Decompose(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []Action{gA("g1", Describe), tA("a", Describe), gA("g2", Describe)}; !reflect.DeepEqual(acts, want) {
+		t.Fatalf("actions %v, want %v", acts, want)
+	}
+	if all, _ := det[DetailAllTopics].(bool); !all {
+		t.Fatalf("details %v: want all_topics", det)
+	}
+	req.Groups = req.Groups[:1]
+	if _, det, _ := Decompose(req); det[DetailAllTopics] != nil {
+		t.Fatalf("named topics only: details %v", det)
+	}
+}

@@ -373,11 +373,16 @@ func (d Decomposer) Decompose(req kmsg.Request) (actions []Action, details map[s
 		}
 		return actions, nil, nil
 	case *kmsg.DescribeShareGroupOffsetsRequest: // 90
+		all := false
 		for _, g := range r.Groups {
 			actions = append(actions, act(Group, g.GroupID, Describe))
 			for _, t := range g.Topics {
 				actions = append(actions, act(Topic, t.Topic, Describe))
 			}
+			all = all || g.Topics == nil
+		}
+		if all { // a null topics list: all the group's topics, filtered
+			return actions, map[string]any{DetailAllTopics: true}, nil
 		}
 		return actions, nil, nil
 	case *kmsg.AlterShareGroupOffsetsRequest: // 91

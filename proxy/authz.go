@@ -202,6 +202,9 @@ func needsFiltering(key int16, actions []policy.Action, details map[string]any) 
 		return true
 	case 69, 77, 89: // group describes name topics: checked per principal
 		return true
+	case 90: // a group's null topics list means all of them
+		all, _ := details[policy.DetailAllTopics].(bool)
+		return all
 	}
 	return false
 }
@@ -319,6 +322,8 @@ func (c *authzCall) dispatch() (*pending, []byte, error) {
 		return c.alterClientQuotas(r)
 	case *kmsg.AlterReplicaLogDirsRequest:
 		return c.alterReplicaLogDirs(r)
+	case *kmsg.DescribeShareGroupOffsetsRequest:
+		return c.describeShareGroupOffsets(r)
 	case *kmsg.ShareFetchRequest:
 		return c.shareFetch(r)
 	case *kmsg.ShareAcknowledgeRequest:

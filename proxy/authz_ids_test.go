@@ -182,4 +182,58 @@ func TestNamesIDsCursors(t *testing.T) {
 			t.Fatal("no audited filter decision for the hidden group")
 		}
 	})
+	// DescribeShareGroupOffsets with null topics lists every topic the
+	// share group has offsets for: only those alice may Describe are
+	// shown; a named one she may not gets 29, a group she may not 30.
+	t.Run("DescribeShareGroupOffsetsAllTopics", func(t *testing.T) {
+		admin := e.login(t, "admin")
+		alter := kmsg.NewPtrAlterShareGroupOffsetsRequest()
+		alter.SetVersion(maxVersion(t, admin, 91))
+		alter.GroupID = "share-alice"
+		for _, tn := range []string{"orders", "secret"} {
+			at := kmsg.NewAlterShareGroupOffsetsRequestTopic()
+			at.Topic = tn
+			ap := kmsg.NewAlterShareGroupOffsetsRequestTopicPartition()
+			ap.Partition, ap.StartOffset = 0, 0
+			at.Partitions = append(at.Partitions, ap)
+			alter.Topics = append(alter.Topics, at)
+		}
+		if ar := admin.roundTrip(alter).(*kmsg.AlterShareGroupOffsetsResponse); ar.ErrorCode != 0 {
+			t.Fatalf("admin alter share offsets: %d", ar.ErrorCode)
+		}
+		r := e.login(t, "alice")
+		req := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
+		req.SetVersion(maxVersion(t, r, 90))
+		req.Groups = []kmsg.DescribeShareGroupOffsetsRequestGroup{{GroupID: "share-alice"}}
+		resp := r.roundTrip(req).(*kmsg.DescribeShareGroupOffsetsResponse)
+		if len(resp.Groups) != 1 || resp.Groups[0].ErrorCode != 0 {
+			t.Fatalf("all topics of share-alice: %+v", resp.Groups)
+		}
+		var shown []string
+		for _, tp := range resp.Groups[0].Topics {
+			shown = append(shown, tp.Topic)
+		}
+		if len(shown) != 1 || shown[0] != "orders" {
+			t.Fatalf("all topics of share-alice shown to alice: %q, want [orders]", shown)
+		}
+		if deniedFor(e, "User:alice", 90, "Topic names hidden") == nil {
+			t.Fatal("no audited filter decision hiding secret")
+		}
+		named := func(tn string) kmsg.DescribeShareGroupOffsetsRequestGroupTopic {
+			return kmsg.DescribeShareGroupOffsetsRequestGroupTopic{Topic: tn, Partitions: []int32{0}}
+		}
+		req.Groups = []kmsg.DescribeShareGroupOffsetsRequestGroup{
+			{GroupID: "share-alice", Topics: []kmsg.DescribeShareGroupOffsetsRequestGroupTopic{named("orders"), named("secret")}},
+			{GroupID: "g-bob"},
+		}
+		resp = r.roundTrip(req).(*kmsg.DescribeShareGroupOffsetsResponse)
+		if len(resp.Groups) != 2 || resp.Groups[1].GroupID != "g-bob" || resp.Groups[1].ErrorCode != 30 || len(resp.Groups[1].Topics) != 0 {
+			t.Fatalf("named topics and a denied group: %+v", resp.Groups)
+		}
+		g := resp.Groups[0]
+		if g.ErrorCode != 0 || len(g.Topics) != 2 || g.Topics[0].Topic != "orders" || g.Topics[0].Partitions[0].ErrorCode != 0 ||
+			g.Topics[1].Topic != "secret" || g.Topics[1].Partitions[0].ErrorCode != 29 || g.Topics[1].Partitions[0].StartOffset != -1 {
+			t.Fatalf("share-alice named orders and secret: %+v", g)
+		}
+	})
 }

@@ -163,3 +163,127 @@ func (c *authzCall) streamsGroupTopics() {
 				AuthorizedOperations: math.MinInt32}
 		})
 }
+
+// ---- DescribeShareGroupOffsets (90) ----
+
+// describeShareGroupOffsets answers per group as Kafka: a group the
+// principal may not Describe gets 30; a named topic it may not Describe
+// gets 29 on each partition; a group asked for all its topics (null
+// topics) shows only the topics the principal may Describe. Actions: per
+// group, Describe Group then Describe Topic per named topic.
+func (c *authzCall) describeShareGroupOffsets(r *kmsg.DescribeShareGroupOffsetsRequest) (*pending, []byte, error) {
+	n := 0
+	for _, g := range r.Groups {
+		n += 1 + len(g.Topics)
+	}
+	if err := c.expectActions(n); err != nil {
+		return nil, nil, err
+	}
+	type plan struct {
+		denied      bool
+		all         bool
+		topicDenied []bool
+	}
+	plans := make([]plan, len(r.Groups))
+	fwd := *r
+	fwd.Groups = make([]kmsg.DescribeShareGroupOffsetsRequestGroup, 0, len(r.Groups))
+	idx := 0
+	for gi, g := range r.Groups {
+		p := plan{denied: !c.allowed(idx), all: g.Topics == nil, topicDenied: make([]bool, len(g.Topics))}
+		idx++
+		fg := g
+		if g.Topics != nil {
+			fg.Topics = make([]kmsg.DescribeShareGroupOffsetsRequestGroupTopic, 0, len(g.Topics))
+		}
+		for ti, t := range g.Topics {
+			p.topicDenied[ti] = !c.allowed(idx)
+			idx++
+			if !p.topicDenied[ti] {
+				fg.Topics = append(fg.Topics, t)
+			}
+		}
+		plans[gi] = p
+		// A group whose every named topic is denied is answered here: an
+		// empty topic list means something else to the broker.
+		if !p.denied && (p.all || len(fg.Topics) > 0) {
+			fwd.Groups = append(fwd.Groups, fg)
+		}
+	}
+	mkTopic := func(t *kmsg.DescribeShareGroupOffsetsRequestGroupTopic) kmsg.DescribeShareGroupOffsetsResponseGroupTopic {
+		rt := kmsg.NewDescribeShareGroupOffsetsResponseGroupTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewDescribeShareGroupOffsetsResponseGroupTopicPartition()
+			rp.Partition, rp.StartOffset, rp.LeaderEpoch, rp.Lag = p, -1, -1, -1
+			rp.ErrorCode, rp.ErrorMessage = errTopicAuthorization, errMessage(errTopicAuthorization)
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		return rt
+	}
+	mkGroup := func(i int) kmsg.DescribeShareGroupOffsetsResponseGroup {
+		rg := kmsg.NewDescribeShareGroupOffsetsResponseGroup()
+		rg.GroupID = r.Groups[i].GroupID
+		if plans[i].denied {
+			rg.ErrorCode, rg.ErrorMessage = errGroupAuthorization, errMessage(errGroupAuthorization)
+			return rg
+		}
+		for ti := range r.Groups[i].Topics {
+			if plans[i].topicDenied[ti] {
+				rg.Topics = append(rg.Topics, mkTopic(&r.Groups[i].Topics[ti]))
+			}
+		}
+		return rg
+	}
+	forwarded := make(map[string]bool, len(fwd.Groups))
+	for _, g := range fwd.Groups {
+		forwarded[g.GroupID] = true
+	}
+	local := func(i int) bool { return !forwarded[r.Groups[i].GroupID] }
+	if len(fwd.Groups) == 0 {
+		resp := r.ResponseKind().(*kmsg.DescribeShareGroupOffsetsResponse)
+		for i := range r.Groups {
+			resp.Groups = append(resp.Groups, mkGroup(i))
+		}
+		return c.answer(resp)
+	}
+	c.transform(func(kr kmsg.Response) (bool, error) {
+		resp := kr.(*kmsg.DescribeShareGroupOffsetsResponse)
+		groups := mergeInOrder(len(r.Groups), local, mkGroup,
+			func(i int) string { return r.Groups[i].GroupID }, resp.Groups,
+			func(g *kmsg.DescribeShareGroupOffsetsResponseGroup) string { return g.GroupID })
+		byGroup := make(map[string]int, len(r.Groups))
+		for i := range r.Groups {
+			if !local(i) {
+				byGroup[r.Groups[i].GroupID] = i
+			}
+		}
+		for gi := range groups {
+			g := &groups[gi]
+			i, ok := byGroup[g.GroupID]
+			if !ok || g.ErrorCode != 0 {
+				continue
+			}
+			delete(byGroup, g.GroupID)
+			if plans[i].all {
+				names := make([]string, len(g.Topics))
+				for ti := range g.Topics {
+					names[ti] = c.topicLabel(g.Topics[ti].Topic, g.Topics[ti].TopicID)
+				}
+				allowed, err := c.filterNames(policy.Topic, policy.Describe, names)
+				if err != nil {
+					return false, err
+				}
+				g.Topics = keepAllowed(g.Topics, allowed)
+				continue
+			}
+			req := &r.Groups[i]
+			g.Topics = mergeInOrder(len(req.Topics), func(ti int) bool { return plans[i].topicDenied[ti] },
+				func(ti int) kmsg.DescribeShareGroupOffsetsResponseGroupTopic { return mkTopic(&req.Topics[ti]) },
+				func(ti int) string { return req.Topics[ti].Topic }, g.Topics,
+				func(t *kmsg.DescribeShareGroupOffsetsResponseGroupTopic) string { return t.Topic })
+		}
+		resp.Groups = groups
+		return true, nil
+	})
+	return c.forward(&fwd)
+}
