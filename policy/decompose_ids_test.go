@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -121,5 +123,27 @@ func TestDecomposeShareGroupOffsetsAllTopics(t *testing.T) {
 	req.Groups = req.Groups[:1]
 	if _, det, _ := Decompose(req); det[DetailAllTopics] != nil {
 		t.Fatalf("named topics only: details %v", det)
+	}
+}
+
+// TestDecomposeDescribeTopicPartitionsCursor: with topics named, the
+// cursor must name one of them (it is then authorized with it); a cursor
+// naming an unlisted topic is refused, as Kafka refuses it. Listing all
+// topics, the cursor only says where to start: the answer is filtered.
+func TestDecomposeDescribeTopicPartitionsCursor(t *testing.T) {
+	req := kmsg.NewPtrDescribeTopicPartitionsRequest()
+	req.Topics = []kmsg.DescribeTopicPartitionsRequestTopic{{Topic: "a"}, {Topic: "b"}}
+	req.Cursor = &kmsg.DescribeTopicPartitionsRequestCursor{Topic: "b", Partition: 1}
+	acts, _, err := Decompose(req)
+	if err != nil || !reflect.DeepEqual(acts, []Action{tA("a", Describe), tA("b", Describe)}) {
+		t.Fatalf("cursor in the list: %v, %v", acts, err)
+	}
+	req.Cursor.Topic = "secret"
+	if _, _, err := Decompose(req); !errors.Is(err, ErrDenied) || !strings.Contains(err.Error(), "secret") {
+		t.Fatalf("cursor outside the list: %v, want a refusal naming it", err)
+	}
+	req.Topics = nil
+	if acts, _, err := Decompose(req); err != nil || len(acts) != 0 {
+		t.Fatalf("all topics from a cursor: %v, %v", acts, err)
 	}
 }

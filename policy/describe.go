@@ -334,8 +334,15 @@ func (d Decomposer) Decompose(req kmsg.Request) (actions []Action, details map[s
 	case *kmsg.ListConfigResourcesRequest: // 74
 		return []Action{clusterAct(DescribeConfigs)}, nil, nil
 	case *kmsg.DescribeTopicPartitionsRequest: // 75
+		// With topics named, the cursor must name one of them (Kafka
+		// refuses the request otherwise): it is then authorized with it.
+		cursorListed := r.Cursor == nil || len(r.Topics) == 0
 		for _, t := range r.Topics {
 			actions = append(actions, act(Topic, t.Topic, Describe))
+			cursorListed = cursorListed || t.Topic == r.Cursor.Topic
+		}
+		if !cursorListed {
+			return nil, nil, fmt.Errorf("describe topic partitions: the cursor names topic %q, which the request does not list: %w", r.Cursor.Topic, ErrDenied)
 		}
 		return actions, nil, nil
 	case *kmsg.ShareGroupHeartbeatRequest: // 76

@@ -469,14 +469,44 @@ func (c *authzCall) describeTopicPartitions(r *kmsg.DescribeTopicPartitionsReque
 		resp.Topics = mergeInOrder(len(r.Topics), isDenied, mk, reqKey, nil, nil)
 		return c.answer(resp)
 	}
+	fwd := *r
+	fwd.Topics = keep(r.Topics, denied)
+	if r.Cursor != nil && cursorDenied(r, denied) {
+		// The cursor names a topic the principal may not Describe, which
+		// the broker would answer 29 (as kguard does) and then continue
+		// with the topics after it from their first partition: forward
+		// those, without the cursor (the broker requires the cursor's
+		// topic in the list, and it must not be sent).
+		fwd.Cursor = nil
+		fwd.Topics = fwd.Topics[:0:0]
+		for i := range r.Topics {
+			if !denied[i] && r.Topics[i].Topic > r.Cursor.Topic {
+				fwd.Topics = append(fwd.Topics, r.Topics[i])
+			}
+		}
+		if len(fwd.Topics) == 0 {
+			resp := r.ResponseKind().(*kmsg.DescribeTopicPartitionsResponse)
+			resp.Topics = mergeInOrder(len(r.Topics), isDenied, mk, reqKey, nil, nil)
+			return c.answer(resp)
+		}
+	}
 	c.transform(func(kr kmsg.Response) (bool, error) {
 		resp := kr.(*kmsg.DescribeTopicPartitionsResponse)
 		resp.Topics = mergeInOrder(len(r.Topics), isDenied, mk, reqKey, resp.Topics, upKey)
 		return true, nil
 	})
-	fwd := *r
-	fwd.Topics = keep(r.Topics, denied)
 	return c.forward(&fwd)
+}
+
+// cursorDenied reports whether the cursor of a DescribeTopicPartitions
+// request naming topics points at one of its denied topics.
+func cursorDenied(r *kmsg.DescribeTopicPartitionsRequest, denied []bool) bool {
+	for i := range r.Topics {
+		if denied[i] && r.Topics[i].Topic == r.Cursor.Topic {
+			return true
+		}
+	}
+	return false
 }
 
 // ---- AlterClientQuotas (49), AlterReplicaLogDirs (34): 31 per entry ----

@@ -236,4 +236,44 @@ func TestNamesIDsCursors(t *testing.T) {
 			t.Fatalf("share-alice named orders and secret: %+v", g)
 		}
 	})
+	// DescribeTopicPartitions: a cursor naming a denied topic of the list
+	// gets 29 for that topic and the allowed topics after it from their
+	// first partition (the broker's answer), never the cursor's topic;
+	// a cursor outside the list is refused.
+	t.Run("DescribeTopicPartitionsCursor", func(t *testing.T) {
+		r := e.login(t, "alice")
+		req := kmsg.NewPtrDescribeTopicPartitionsRequest()
+		req.SetVersion(maxVersion(t, r, 75))
+		req.ResponsePartitionLimit = 100
+		req.Topics = []kmsg.DescribeTopicPartitionsRequestTopic{{Topic: "globex.t1"}, {Topic: "orders"}}
+		req.Cursor = &kmsg.DescribeTopicPartitionsRequestCursor{Topic: "globex.t1", Partition: 1}
+		resp := r.roundTrip(req).(*kmsg.DescribeTopicPartitionsResponse)
+		if len(resp.Topics) != 2 || strPtr(resp.Topics[0].Topic) != "globex.t1" || resp.Topics[0].ErrorCode != 29 ||
+			len(resp.Topics[0].Partitions) != 0 || resp.Topics[0].TopicID != [16]byte{} {
+			t.Fatalf("denied cursor topic: %+v", resp.Topics)
+		}
+		if o := resp.Topics[1]; strPtr(o.Topic) != "orders" || o.ErrorCode != 0 || len(o.Partitions) != 3 {
+			t.Fatalf("orders after a denied cursor: %q error %d, %d partitions", strPtr(o.Topic), o.ErrorCode, len(o.Partitions))
+		}
+		if resp.NextCursor != nil {
+			t.Fatalf("next cursor %+v", resp.NextCursor)
+		}
+		// Only denied topics from the cursor on: answered by kguard.
+		req.Topics = []kmsg.DescribeTopicPartitionsRequestTopic{{Topic: "orders"}, {Topic: "secret"}}
+		req.Cursor.Topic = "secret"
+		resp = r.roundTrip(req).(*kmsg.DescribeTopicPartitionsResponse)
+		for _, tp := range resp.Topics {
+			if strPtr(tp.Topic) == "secret" && (tp.ErrorCode != 29 || len(tp.Partitions) != 0) {
+				t.Fatalf("secret as the cursor: error %d, %d partitions", tp.ErrorCode, len(tp.Partitions))
+			}
+		}
+		// A cursor outside the list: refused (the connection closes, as
+		// the response has no top-level error code), audited.
+		req.Topics = []kmsg.DescribeTopicPartitionsRequestTopic{{Topic: "orders"}}
+		r.send(req)
+		r.expectClosed()
+		if deniedFor(e, "User:alice", 75, "cursor") == nil {
+			t.Fatal("no audited refusal of the cursor")
+		}
+	})
 }
