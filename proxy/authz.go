@@ -200,7 +200,7 @@ func needsFiltering(key int16, actions []policy.Action, details map[string]any) 
 		return all
 	case 16, 66:
 		return true
-	case 69, 77, 89: // group describes name topics: checked per principal
+	case 65, 69, 77, 89: // transaction and group describes name topics: checked per principal
 		return true
 	case 90: // a group's null topics list means all of them
 		all, _ := details[policy.DetailAllTopics].(bool)
@@ -302,6 +302,7 @@ func (c *authzCall) dispatch() (*pending, []byte, error) {
 	case *kmsg.ListTransactionsRequest:
 		return c.listTransactions(r)
 	case *kmsg.DescribeTransactionsRequest:
+		c.transactionTopics()
 		return c.describeTransactions(r)
 	case *kmsg.ConsumerGroupDescribeRequest:
 		c.consumerGroupTopics()

@@ -276,4 +276,36 @@ func TestNamesIDsCursors(t *testing.T) {
 			t.Fatal("no audited refusal of the cursor")
 		}
 	})
+	// DescribeTransactions lists the topics of an open transaction: those
+	// alice may not Describe are left out, as Kafka leaves them out.
+	t.Run("DescribeTransactionsHidesForeignTopics", func(t *testing.T) {
+		tx := e.client(t, "admin", kgo.TransactionalID("tx-alice"), kgo.DefaultProduceTopic("orders"))
+		if err := tx.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for _, tn := range []string{"orders", "secret"} {
+			if err := tx.ProduceSync(ctx, &kgo.Record{Topic: tn, Value: []byte("in-txn")}).FirstErr(); err != nil {
+				t.Fatalf("produce to %s in the transaction: %v", tn, err)
+			}
+		}
+		defer func() { _ = tx.EndTransaction(ctx, kgo.TryAbort) }()
+		r := e.login(t, "alice")
+		req := kmsg.NewPtrDescribeTransactionsRequest()
+		req.SetVersion(maxVersion(t, r, 65))
+		req.TransactionalIDs = []string{"tx-alice"}
+		resp := r.roundTrip(req).(*kmsg.DescribeTransactionsResponse)
+		if len(resp.TransactionStates) != 1 || resp.TransactionStates[0].ErrorCode != 0 {
+			t.Fatalf("describe tx-alice: %+v", resp.TransactionStates)
+		}
+		var topics []string
+		for _, tp := range resp.TransactionStates[0].Topics {
+			topics = append(topics, tp.Topic)
+		}
+		if len(topics) != 1 || topics[0] != "orders" {
+			t.Fatalf("topics of tx-alice shown to alice: %q, want [orders]", topics)
+		}
+		if deniedFor(e, "User:alice", 65, "Topic names hidden") == nil {
+			t.Fatal("no audited filter decision hiding secret")
+		}
+	})
 }

@@ -287,3 +287,35 @@ func (c *authzCall) describeShareGroupOffsets(r *kmsg.DescribeShareGroupOffsetsR
 	})
 	return c.forward(&fwd)
 }
+
+// ---- DescribeTransactions (65) ----
+
+// transactionTopics adds a response transform to DescribeTransactions: a
+// transaction's topics the principal may not Describe are left out, as
+// Kafka leaves them out (the broker answered kguard's own identity).
+func (c *authzCall) transactionTopics() {
+	c.transform(func(kr kmsg.Response) (bool, error) {
+		resp := kr.(*kmsg.DescribeTransactionsResponse)
+		var names []string
+		for i := range resp.TransactionStates {
+			for _, t := range resp.TransactionStates[i].Topics {
+				names = append(names, t.Topic)
+			}
+		}
+		if len(names) == 0 {
+			return false, nil
+		}
+		ok, err := c.filterNames(policy.Topic, policy.Describe, names)
+		if err != nil {
+			return false, err
+		}
+		k := 0
+		for i := range resp.TransactionStates {
+			st := &resp.TransactionStates[i]
+			n := len(st.Topics)
+			st.Topics = keepAllowed(st.Topics, ok[k:k+n])
+			k += n
+		}
+		return true, nil
+	})
+}
