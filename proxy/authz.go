@@ -202,9 +202,10 @@ func needsFiltering(key int16, actions []policy.Action, details map[string]any) 
 		return true
 	case 65, 69, 77, 89: // transaction and group describes name topics: checked per principal
 		return true
-	case 90: // a group's null topics list means all of them
-		all, _ := details[policy.DetailAllTopics].(bool)
-		return all
+	case 90: // DescribeShareGroupOffsets: a group's null topics list them all
+		return true
+	case 68: // ConsumerGroupHeartbeat: the broker resolves regex subscriptions
+		return true
 	}
 	return false
 }
@@ -247,7 +248,9 @@ func (c *authzCall) dispatch() (*pending, []byte, error) {
 		}
 		resp.MemberID = r.MemberID
 		return c.answer(resp)
-	case *kmsg.HeartbeatRequest, *kmsg.LeaveGroupRequest, *kmsg.SyncGroupRequest, *kmsg.ConsumerGroupHeartbeatRequest,
+	case *kmsg.ConsumerGroupHeartbeatRequest:
+		return c.consumerGroupHeartbeat(r)
+	case *kmsg.HeartbeatRequest, *kmsg.LeaveGroupRequest, *kmsg.SyncGroupRequest,
 		*kmsg.StreamsGroupHeartbeatRequest, *kmsg.ShareGroupHeartbeatRequest, *kmsg.InitProducerIDRequest,
 		*kmsg.AddOffsetsToTxnRequest, *kmsg.EndTxnRequest, *kmsg.DescribeClusterRequest, *kmsg.DescribeACLsRequest:
 		return c.topLevel()
@@ -323,12 +326,12 @@ func (c *authzCall) dispatch() (*pending, []byte, error) {
 		return c.alterClientQuotas(r)
 	case *kmsg.AlterReplicaLogDirsRequest:
 		return c.alterReplicaLogDirs(r)
-	case *kmsg.DescribeShareGroupOffsetsRequest:
-		return c.describeShareGroupOffsets(r)
 	case *kmsg.ShareFetchRequest:
 		return c.shareFetch(r)
 	case *kmsg.ShareAcknowledgeRequest:
 		return c.shareAcknowledge(r)
+	case *kmsg.DescribeShareGroupOffsetsRequest:
+		return c.describeShareGroupOffsets(r)
 	}
 	return c.topLevel()
 }

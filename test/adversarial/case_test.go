@@ -63,6 +63,7 @@ func (a *attackCase) finish() {
 	verdict := "held"
 	if a.t.Failed() {
 		verdict = "FAILED"
+		a.t.Logf("kguard's log (last lines):\n%s", a.s.logTail(15))
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
