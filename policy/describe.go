@@ -63,6 +63,10 @@ const (
 	// response the proxy filters per name with FilterNames (ListGroups:
 	// "Group", ListTransactions: "TransactionalId").
 	DetailFilter = "filter"
+	// DetailCursorUnlisted (bool) marks a DescribeTopicPartitions request
+	// naming topics whose cursor names none of them: refused, never
+	// forwarded.
+	DetailCursorUnlisted = "cursor_unlisted"
 )
 
 // deniedAPIs are API keys kmsg knows that kguard never forwards for a client:
@@ -334,15 +338,17 @@ func (d Decomposer) Decompose(req kmsg.Request) (actions []Action, details map[s
 	case *kmsg.ListConfigResourcesRequest: // 74
 		return []Action{clusterAct(DescribeConfigs)}, nil, nil
 	case *kmsg.DescribeTopicPartitionsRequest: // 75
-		// With topics named, the cursor must name one of them (Kafka
-		// refuses the request otherwise): it is then authorized with it.
+		// With topics named, the cursor must name one of them: it is
+		// then authorized with it. Kafka refuses a cursor outside the
+		// list (INVALID_REQUEST); details cursor_unlisted tells the proxy
+		// to refuse it without forwarding.
 		cursorListed := r.Cursor == nil || len(r.Topics) == 0
 		for _, t := range r.Topics {
 			actions = append(actions, act(Topic, t.Topic, Describe))
 			cursorListed = cursorListed || t.Topic == r.Cursor.Topic
 		}
 		if !cursorListed {
-			return nil, nil, fmt.Errorf("describe topic partitions: the cursor names topic %q, which the request does not list: %w", r.Cursor.Topic, ErrDenied)
+			return actions, map[string]any{DetailCursorUnlisted: true}, nil
 		}
 		return actions, nil, nil
 	case *kmsg.ShareGroupHeartbeatRequest: // 76

@@ -194,7 +194,8 @@ func (s *session) tenantOf(sh *authzShared, principal string) (string, error) {
 func needsFiltering(key int16, actions []policy.Action, details map[string]any) bool {
 	switch key {
 	case 75: // DescribeTopicPartitions naming no topic lists them all
-		return len(actions) == 0
+		unlisted, _ := details[policy.DetailCursorUnlisted].(bool)
+		return len(actions) == 0 || unlisted
 	case 3, 9:
 		all, _ := details[policy.DetailAllTopics].(bool)
 		return all

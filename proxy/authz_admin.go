@@ -5,6 +5,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kguard/kguard/audit"
 	"github.com/kguard/kguard/policy"
 )
 
@@ -418,6 +419,9 @@ func (c *authzCall) alterSCRAM(r *kmsg.AlterUserSCRAMCredentialsRequest) (*pendi
 // disclosed: the listing then ends early (a broker paginates over the
 // authorized topics only, which kguard cannot do without a second request).
 func (c *authzCall) describeTopicPartitions(r *kmsg.DescribeTopicPartitionsRequest) (*pending, []byte, error) {
+	if unlisted, _ := c.preq.Details[policy.DetailCursorUnlisted].(bool); unlisted {
+		return c.refuseUnlistedCursor(r)
+	}
 	if len(r.Topics) == 0 {
 		c.transform(func(kr kmsg.Response) (bool, error) {
 			resp := kr.(*kmsg.DescribeTopicPartitionsResponse)
@@ -551,4 +555,28 @@ func topicKeyByID(name string, id [16]byte) string {
 		return string(id[:])
 	}
 	return name
+}
+
+// refuseUnlistedCursor answers a DescribeTopicPartitions request whose
+// cursor names a topic the request does not list as Kafka does, every
+// listed topic INVALID_REQUEST, without forwarding it: the broker would
+// otherwise be asked about a topic that was never authorized. The refusal
+// is audited.
+// errInvalidRequest is Kafka's INVALID_REQUEST.
+const errInvalidRequest int16 = 42
+
+func (c *authzCall) refuseUnlistedCursor(r *kmsg.DescribeTopicPartitionsRequest) (*pending, []byte, error) {
+	reason := "the cursor names a topic the request does not list: refused, as Kafka refuses it"
+	if err := c.auditOutcome(audit.DecisionDeny, errInvalidRequest, []string{reason}, string(policy.Topic), r.Cursor.Topic); err != nil {
+		return nil, nil, err
+	}
+	resp := r.ResponseKind().(*kmsg.DescribeTopicPartitionsResponse)
+	for i := range r.Topics {
+		t := kmsg.NewDescribeTopicPartitionsResponseTopic()
+		name := r.Topics[i].Topic
+		t.Topic, t.ErrorCode = &name, errInvalidRequest
+		t.Partitions = []kmsg.DescribeTopicPartitionsResponseTopicPartition{}
+		resp.Topics = append(resp.Topics, t)
+	}
+	return c.answer(resp)
 }

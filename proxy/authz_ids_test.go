@@ -267,11 +267,13 @@ func TestNamesIDsCursors(t *testing.T) {
 				t.Fatalf("secret as the cursor: error %d, %d partitions", tp.ErrorCode, len(tp.Partitions))
 			}
 		}
-		// A cursor outside the list: refused (the connection closes, as
-		// the response has no top-level error code), audited.
+		// A cursor outside the list: refused as Kafka refuses it (42 on
+		// every listed topic), never forwarded, audited.
 		req.Topics = []kmsg.DescribeTopicPartitionsRequestTopic{{Topic: "orders"}}
-		r.send(req)
-		r.expectClosed()
+		resp = r.roundTrip(req).(*kmsg.DescribeTopicPartitionsResponse)
+		if len(resp.Topics) != 1 || strPtr(resp.Topics[0].Topic) != "orders" || resp.Topics[0].ErrorCode != 42 || len(resp.Topics[0].Partitions) != 0 {
+			t.Fatalf("cursor outside the list: %+v", resp.Topics)
+		}
 		if deniedFor(e, "User:alice", 75, "cursor") == nil {
 			t.Fatal("no audited refusal of the cursor")
 		}
