@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -167,6 +168,165 @@ func TestConsumerGroupHeartbeatForeignSubscription(t *testing.T) {
 					a.Got("audited: %s %s deny %v", ev.Who.Principal, ev.What.APIName, ev.Outcome.Reasons)
 				})
 			}
+		})
+	}
+}
+
+// TestGroupAndTransactionDescribesNameNoForeignTopic: a description of the
+// principal's own group or transaction lists topics the request did not
+// name. A super user (the cluster's own identity) puts another tenant's
+// topic into acme's KIP-848 group and into acme's open transaction;
+// acme's ConsumerGroupDescribe must then answer 29 with no members (as
+// Kafka 4), and its DescribeTransactions must leave the topic out (as
+// Kafka). Before the fix the broker answered kguard's identity: member
+// subscriptions, assignments and transaction topics named globex.ledger.
+func TestGroupAndTransactionDescribesNameNoForeignTopic(t *testing.T) {
+	for _, s := range stacks(t) {
+		t.Run(s.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			direct := s.directClient(t)
+			acmeCl := s.client(t, acme)
+
+			t.Run("ConsumerGroupDescribe", func(t *testing.T) {
+				a := attack(t, s, "describe own KIP-848 group with a member subscribed to another tenant's topic")
+				group := "acme.adv-g-" + randHex(4)
+				hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+				hb.Group, hb.MemberID, hb.RebalanceTimeoutMillis = group, "adv-"+randHex(8), 30000
+				hb.SubscribedTopicNames = []string{"globex.ledger"}
+				hb.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+				hr, err := hb.RequestWith(ctx, direct)
+				if err != nil || hr.ErrorCode != 0 {
+					t.Fatalf("super user joining %s: %v %v", group, err, hr)
+				}
+				defer func() {
+					leave := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+					leave.Group, leave.MemberID, leave.MemberEpoch = group, *hr.MemberID, -1
+					_, _ = leave.RequestWith(context.Background(), direct)
+				}()
+				req := kmsg.NewPtrConsumerGroupDescribeRequest()
+				req.Groups = []string{group}
+				a.Sent("User:%s ConsumerGroupDescribe [%s] (a super user's member subscribes to globex.ledger)", acme, group)
+				resp, err := req.RequestWith(ctx, acmeCl)
+				if err != nil {
+					t.Fatalf("describe: %v", err)
+				}
+				if len(resp.Groups) != 1 {
+					t.Fatalf("%d groups", len(resp.Groups))
+				}
+				g := resp.Groups[0]
+				a.Got("%s, %d members", kerr.ErrorForCode(g.ErrorCode), len(g.Members))
+				for _, m := range g.Members {
+					for _, tn := range m.SubscribedTopics {
+						if tn == "globex.ledger" {
+							t.Fatalf("acme sees a member subscribed to globex.ledger")
+						}
+					}
+				}
+				if g.ErrorCode != kerr.TopicAuthorizationFailed.Code || len(g.Members) != 0 {
+					t.Fatalf("want TOPIC_AUTHORIZATION_FAILED and no members, got %s with %d members", kerr.ErrorForCode(g.ErrorCode), len(g.Members))
+				}
+				ev := s.waitAudit(t, "the hidden group", denial(acme, "ConsumerGroupDescribe", "Topic names hidden"))
+				a.Got("audited: %s %s deny %v", ev.Who.Principal, ev.What.APIName, ev.Outcome.Reasons)
+			})
+
+			t.Run("DescribeTransactions", func(t *testing.T) {
+				a := attack(t, s, "describe own open transaction holding another tenant's topic")
+				txid := "acme.adv-tx-" + randHex(4)
+				tx := s.directClient(t, kgo.TransactionalID(txid))
+				if err := tx.BeginTransaction(); err != nil {
+					t.Fatal(err)
+				}
+				defer func() { _ = tx.EndTransaction(context.Background(), kgo.TryAbort) }()
+				for _, tn := range []string{"acme.orders", "globex.ledger"} {
+					if err := tx.ProduceSync(ctx, &kgo.Record{Topic: tn, Value: []byte("adv-in-txn")}).FirstErr(); err != nil {
+						t.Fatalf("super user producing to %s in %s: %v", tn, txid, err)
+					}
+				}
+				req := kmsg.NewPtrDescribeTransactionsRequest()
+				req.TransactionalIDs = []string{txid}
+				a.Sent("User:%s DescribeTransactions [%s] (open, holding acme.orders and globex.ledger)", acme, txid)
+				resp, err := req.RequestWith(ctx, acmeCl)
+				if err != nil {
+					t.Fatalf("describe: %v", err)
+				}
+				if len(resp.TransactionStates) != 1 || resp.TransactionStates[0].ErrorCode != 0 {
+					t.Fatalf("describe %s: %+v", txid, resp.TransactionStates)
+				}
+				var topics []string
+				for _, tp := range resp.TransactionStates[0].Topics {
+					topics = append(topics, tp.Topic)
+				}
+				a.Got("topics %q", topics)
+				if len(topics) != 1 || topics[0] != "acme.orders" {
+					t.Fatalf("topics of %s shown to acme: %q, want [acme.orders]", txid, topics)
+				}
+				ev := s.waitAudit(t, "the hidden topic", denial(acme, "DescribeTransactions", "Topic names hidden"))
+				a.Got("audited: %s %s deny %v", ev.Who.Principal, ev.What.APIName, ev.Outcome.Reasons)
+			})
+		})
+	}
+}
+
+// TestDescribeTopicPartitionsCursorAtForbiddenTopic: a cursor at a topic
+// the principal may not describe, among the topics it names, is never
+// forwarded: 29 for that topic, the principal's own topics after it from
+// partition 0. A cursor outside the named topics is refused as Kafka
+// refuses it (42 on every named topic) and audited.
+func TestDescribeTopicPartitionsCursorAtForbiddenTopic(t *testing.T) {
+	for _, s := range stacks(t) {
+		t.Run(s.name, func(t *testing.T) {
+			a := attack(t, s, "describe topic partitions with a cursor at another tenant's topic")
+			rc := s.login(t, globex, "")
+			req := kmsg.NewPtrDescribeTopicPartitionsRequest()
+			req.ResponsePartitionLimit = 2000
+			req.Topics = []kmsg.DescribeTopicPartitionsRequestTopic{{Topic: "acme.orders"}, {Topic: "globex.ledger"}}
+			req.Cursor = &kmsg.DescribeTopicPartitionsRequestCursor{Topic: "acme.orders", Partition: 1}
+			a.Sent("User:%s DescribeTopicPartitions [acme.orders, globex.ledger] cursor acme.orders/1", globex)
+			resp, err := rc.send(req)
+			if err != nil {
+				t.Fatalf("describe: %v", err)
+			}
+			dr := resp.(*kmsg.DescribeTopicPartitionsResponse)
+			for _, tp := range dr.Topics {
+				name := "<null>"
+				if tp.Topic != nil {
+					name = *tp.Topic
+				}
+				a.Got("%s: %s, %d partitions", name, kerr.ErrorForCode(tp.ErrorCode), len(tp.Partitions))
+				switch name {
+				case "acme.orders":
+					if tp.ErrorCode != kerr.TopicAuthorizationFailed.Code || len(tp.Partitions) != 0 || tp.TopicID != [16]byte{} {
+						t.Fatalf("acme.orders disclosed to globex: error %d, %d partitions", tp.ErrorCode, len(tp.Partitions))
+					}
+				case "globex.ledger":
+					if tp.ErrorCode != 0 || len(tp.Partitions) != 3 {
+						t.Fatalf("globex.ledger after the cursor: error %d, %d partitions", tp.ErrorCode, len(tp.Partitions))
+					}
+				default:
+					t.Fatalf("unexpected topic %s", name)
+				}
+			}
+			if len(dr.Topics) != 2 {
+				t.Fatalf("%d topics, want acme.orders and globex.ledger", len(dr.Topics))
+			}
+			ev := s.waitAudit(t, "denying the cursor's topic", denial(globex, "DescribeTopicPartitions", "acme.orders"))
+			a.Got("audited: %s %s deny %v", ev.Who.Principal, ev.What.APIName, ev.Outcome.Reasons)
+
+			req.Topics = []kmsg.DescribeTopicPartitionsRequestTopic{{Topic: "globex.ledger"}}
+			req.Cursor = &kmsg.DescribeTopicPartitionsRequestCursor{Topic: "acme.payments", Partition: 0}
+			a.Sent("User:%s DescribeTopicPartitions [globex.ledger] cursor acme.payments/0", globex)
+			resp, err = rc.send(req)
+			if err != nil {
+				t.Fatalf("describe: %v", err)
+			}
+			dr = resp.(*kmsg.DescribeTopicPartitionsResponse)
+			if len(dr.Topics) != 1 || dr.Topics[0].ErrorCode != kerr.InvalidRequest.Code || len(dr.Topics[0].Partitions) != 0 {
+				t.Fatalf("cursor outside the list: %+v", dr.Topics)
+			}
+			a.Got("globex.ledger: %s", kerr.ErrorForCode(dr.Topics[0].ErrorCode))
+			ev = s.waitAudit(t, "refusing the cursor", denial(globex, "DescribeTopicPartitions", "cursor names a topic"))
+			a.Got("audited: %s %s deny %v", ev.Who.Principal, ev.What.APIName, ev.Outcome.Reasons)
 		})
 	}
 }
