@@ -18,9 +18,8 @@ import (
 // order, request-level actions (transactional id, group) first.
 type Decomposer struct {
 	// TopicName resolves a topic id to its name. When nil, or when it
-	// reports false, the action names the topic as TopicIDName(id), which no
-	// ACL for a real topic name matches (so it is denied unless a wildcard
-	// ACL allows every topic).
+	// reports false, the action names the topic as TopicIDName(id), which
+	// the shipped policy denies to everybody but super users.
 	TopicName func(id [16]byte) (string, bool)
 }
 
