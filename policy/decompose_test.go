@@ -86,7 +86,7 @@ func TestDecomposeEveryAPI(t *testing.T) {
 	metaAutoID := kmsg.NewPtrMetadataRequest() // an entry named by id is never auto-created
 	metaAutoID.Version = 12
 	metaAutoID.AllowAutoTopicCreation = true
-	metaAutoID.Topics = []kmsg.MetadataRequestTopic{{Topic: sp("a")}, {TopicID: topicID}}
+	metaAutoID.Topics = []kmsg.MetadataRequestTopic{{Topic: sp("a")}, {TopicID: topicID}, {Topic: sp("b"), TopicID: topicID}}
 	metaV1 := kmsg.NewPtrMetadataRequest() // before v4, auto-create is implied
 	metaV1.Version = 1
 	metaV1.Topics = []kmsg.MetadataRequestTopic{{Topic: sp("a")}}
@@ -267,7 +267,7 @@ func TestDecomposeEveryAPI(t *testing.T) {
 		{"metadata named", metaNamed, []Action{tA("a", Describe), tA("by-id", Describe)}, map[string]any{"auto_create": false}},
 		{"metadata auto-create", metaAuto, []Action{tA("a", Describe), tA("b", Describe), cA(Create), tA("a", Create), tA("b", Create)}, map[string]any{"auto_create": true, "auto_create_topics": []any{"a", "b"}}},
 		{"metadata v1 implied auto-create", metaV1, []Action{tA("a", Describe), cA(Create), tA("a", Create)}, map[string]any{"auto_create": true, "auto_create_topics": []any{"a"}}},
-		{"metadata auto-create by id", metaAutoID, []Action{tA("a", Describe), tA("by-id", Describe), cA(Create), tA("a", Create), tA("by-id", Create)}, map[string]any{"auto_create": true, "auto_create_topics": []any{"a"}}},
+		{"metadata auto-create by id", metaAutoID, []Action{tA("a", Describe), tA("by-id", Describe), tA("by-id", Describe), cA(Create), tA("a", Create), tA("by-id", Create), tA("by-id", Create)}, map[string]any{"auto_create": true, "auto_create_topics": []any{"a"}}},
 		{"offset commit", commit, []Action{gA("g", Read), tA("a", Read), tA("b", Read)}, nil},
 		{"offset commit topic ids", commit10, []Action{gA("g", Read), tA("by-id", Read)}, nil},
 		{"offset fetch all", ofAll, []Action{gA("g", Describe)}, map[string]any{DetailAllTopics: true}},

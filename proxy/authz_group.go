@@ -610,7 +610,6 @@ func (c *authzCall) streamsGroupDescribe(r *kmsg.StreamsGroupDescribeRequest) (*
 	if err != nil {
 		return nil, nil, err
 	}
-	c.transform(c.hideStreamsTopologies) // upstream groups, before denied ones are merged in
 	mk := func(i int) kmsg.StreamsGroupDescribeResponseGroup {
 		g := kmsg.NewStreamsGroupDescribeResponseGroup()
 		g.Group, g.ErrorCode, g.ErrorMessage = r.Groups[i], errGroupAuthorization, errMessage(errGroupAuthorization)
