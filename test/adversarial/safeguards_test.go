@@ -32,13 +32,24 @@ func topicConfig(t *testing.T, s *stack, topic, key string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	rc, err := kadm.NewClient(s.directClient(t)).DescribeTopicConfigs(ctx, topic)
-	if err != nil {
-		t.Fatalf("describing %s's configs: %v", topic, err)
-	}
-	c, err := rc.On(topic, nil)
-	if err != nil || c.Err != nil {
-		t.Fatalf("describing %s's configs: %v %v", topic, err, c.Err)
+	adm := kadm.NewClient(s.directClient(t))
+	var c kadm.ResourceConfig
+	for {
+		// A topic just created may not be known to every broker yet.
+		rc, err := adm.DescribeTopicConfigs(ctx, topic)
+		if err == nil {
+			c, err = rc.On(topic, nil)
+		}
+		if err == nil {
+			err = c.Err
+		}
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, kerr.UnknownTopicOrPartition) || ctx.Err() != nil {
+			t.Fatalf("describing %s's configs: %v", topic, err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	for _, e := range c.Configs {
 		if e.Key == key {
@@ -63,6 +74,7 @@ func configTopic(t *testing.T, s *stack, tag string) string {
 	if err != nil {
 		t.Fatalf("creating %s: %v", topic, err)
 	}
+	topicConfig(t, s, topic, "min.insync.replicas") // waits until the cluster knows it
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
