@@ -218,6 +218,9 @@ func TestDecomposeEveryAPI(t *testing.T) {
 	dtx.TransactionalIDs = []string{"tx1", "tx2"}
 	cgh := kmsg.NewPtrConsumerGroupHeartbeatRequest()
 	cgh.Group = "g"
+	cgh2 := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	cgh2.Group = "g"
+	cgh2.SubscribedTopicNames = []string{"a", "b"}
 	cgd := kmsg.NewPtrConsumerGroupDescribeRequest()
 	cgd.Groups = []string{"g"}
 	dtp := kmsg.NewPtrDescribeTopicPartitionsRequest()
@@ -330,6 +333,7 @@ func TestDecomposeEveryAPI(t *testing.T) {
 		{"describe transactions", dtx, []Action{xA("tx1", Describe), xA("tx2", Describe)}, nil},
 		{"list transactions", kmsg.NewPtrListTransactionsRequest(), nil, map[string]any{DetailFilter: "TransactionalId"}},
 		{"consumer group heartbeat", cgh, []Action{gA("g", Read)}, nil},
+		{"consumer group heartbeat subscribing", cgh2, []Action{gA("g", Read), tA("a", Describe), tA("b", Describe)}, nil},
 		{"consumer group describe", cgd, []Action{gA("g", Describe)}, nil},
 		{"get telemetry subscriptions", kmsg.NewPtrGetTelemetrySubscriptionsRequest(), nil, nil},
 		{"push telemetry", kmsg.NewPtrPushTelemetryRequest(), nil, nil},
@@ -487,5 +491,22 @@ func TestDenialCode(t *testing.T) {
 		if got := a.DenialCode(); got != want {
 			t.Errorf("%v: %d, want %d", a, got, want)
 		}
+	}
+}
+
+// A KIP-848 regular-expression subscription is resolved by the coordinator
+// with the upstream connection's (kguard's) authorization: refused, with a
+// reason; an empty or absent regex is not.
+func TestConsumerGroupHeartbeatRegexDenied(t *testing.T) {
+	r := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	r.SetVersion(1)
+	r.Group = "g"
+	r.SubscribedTopicRegex = sp("secret.*")
+	if _, _, err := Decompose(r); !errors.Is(err, ErrDenied) || !strings.Contains(err.Error(), "regular-expression") {
+		t.Fatalf("regex subscription: %v, want a denial", err)
+	}
+	r.SubscribedTopicRegex = sp("")
+	if acts, _, err := Decompose(r); err != nil || len(acts) != 1 {
+		t.Fatalf("empty regex: %v %v", acts, err)
 	}
 }

@@ -292,7 +292,7 @@ func (d Decomposer) Decompose(req kmsg.Request) (actions []Action, details map[s
 	case *kmsg.ListTransactionsRequest: // 66
 		return nil, map[string]any{DetailFilter: string(TransactionalID)}, nil
 	case *kmsg.ConsumerGroupHeartbeatRequest: // 68
-		return []Action{act(Group, r.Group, Read)}, nil, nil
+		return consumerGroupHeartbeat(r)
 	case *kmsg.ConsumerGroupDescribeRequest: // 69
 		for _, g := range r.Groups {
 			actions = append(actions, act(Group, g, Describe))
@@ -458,6 +458,24 @@ func (d Decomposer) offsetFetch(r *kmsg.OffsetFetchRequest) ([]Action, map[strin
 		anyAll = anyAll || g.Topics == nil
 	}
 	return actions, map[string]any{"groups": groups, DetailAllTopics: anyAll}, nil
+}
+
+// consumerGroupHeartbeat: Read Group, then Describe Topic per subscribed
+// topic name (as Kafka checks them). A regular-expression subscription (v1+)
+// is refused: the coordinator resolves it and filters the matches by the
+// authorization of the connection's principal, which upstream is kguard's
+// own identity, so the group would be assigned topics the client may not
+// describe.
+func consumerGroupHeartbeat(r *kmsg.ConsumerGroupHeartbeatRequest) ([]Action, map[string]any, error) {
+	if r.SubscribedTopicRegex != nil && *r.SubscribedTopicRegex != "" {
+		return nil, nil, fmt.Errorf("consumer group heartbeat: regular-expression subscriptions are resolved with kguard's upstream identity and are not supported through kguard: %w", ErrDenied)
+	}
+	actions := make([]Action, 0, len(r.SubscribedTopicNames)+1)
+	actions = append(actions, act(Group, r.Group, Read))
+	for _, t := range r.SubscribedTopicNames {
+		actions = append(actions, act(Topic, t, Describe))
+	}
+	return actions, nil, nil
 }
 
 // findCoordinator: one action per key; group keys need Describe Group,
