@@ -76,6 +76,11 @@ type authzCall struct {
 	// grown is how many bytes data protection added to the records of the
 	// request (sizes the rewritten request's buffer).
 	grown int
+	// unaudited: the decision could not be audited; answers carry
+	// retriable errors instead of denials (refuseUnaudited), retried
+	// counts the codes replaced.
+	unaudited bool
+	retried   int
 }
 
 // authorize decides one request with the policy and answers denials as a
@@ -90,7 +95,8 @@ type authzCall struct {
 //     ListTransactions) are filtered per name on the response path.
 //
 // Exactly one audit event records each decision (allowed or denied) before
-// anything is forwarded; an audit failure fails the request closed.
+// anything is forwarded; when it cannot be recorded, nothing is forwarded
+// and the request is answered with a retriable error (refuseUnaudited).
 // Requests naming topics by an id that kguard has not yet seen in a
 // Metadata response trigger one rate-limited Metadata lookup upstream; an id
 // still unknown is decided as the name policy.TopicIDName(id), which no ACL
@@ -142,7 +148,7 @@ func (s *session) authorize(hdr *wire.RequestHeader, f *wire.Frame, p *pending) 
 	c.dec = dec
 	sh.noteRevision(dec.Revision)
 	if err := c.auditDecision(); err != nil {
-		return nil, nil, err
+		return c.refuseUnaudited(err)
 	}
 	if fr, ok := req.(*kmsg.FetchRequest); ok && p != nil && fr.Version >= 7 && fr.SessionID > 0 && sh.revChanged.Load() {
 		c.recheckFetchSession()
@@ -450,6 +456,9 @@ func (c *authzCall) answer(resp kmsg.Response) (*pending, []byte, error) {
 		return nil, nil, fmt.Errorf("%s: no response expected", c.preq.APIName)
 	}
 	resp.SetVersion(c.hdr.APIVersion)
+	if c.unaudited {
+		c.retried += retryDenials(resp)
+	}
 	c.p.transforms = nil
 	c.p.local = c.s.p.appendResponse(nil, *c.hdr, resp)
 	return c.p, nil, nil

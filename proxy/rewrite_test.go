@@ -11,7 +11,9 @@ import (
 // them at kguard:9101 and kguard:9102.
 type fakeBook struct{}
 
-func (fakeBook) advertise(node int32, _ string, _ int32) (string, int32) { return "kguard", 9100 + node }
+func (fakeBook) advertise(node int32, _ string, _ int32) (string, int32) {
+	return "kguard", 9100 + node
+}
 
 func (fakeBook) redact(s string) string {
 	s = strings.ReplaceAll(s, "10.0.0.1:19191", "kguard:9101")
