@@ -334,3 +334,106 @@ func closesFor(t *testing.T, env *harness.Env, reason string) float64 {
 	}
 	return 0
 }
+
+// Every authorization refusal is audited with the error code the client was
+// answered with: per-API denials (29, 30, 53), an API kguard never forwards
+// answered with a top-level 31, and one whose response has no error code,
+// which closes the connection and is audited without a code.
+func TestAuthzAuditCodes(t *testing.T) {
+	env, spool := startSpoolEnv(t)
+	forwarded := make(chan int16, 16)
+	for _, key := range []int16{27, 68} {
+		env.Cluster.ControlKey(key, func(r kmsg.Request) (kmsg.Response, error, bool) {
+			env.Cluster.KeepControl()
+			forwarded <- r.Key()
+			return nil, nil, false
+		})
+	}
+	defer func() {
+		select {
+		case k := <-forwarded:
+			t.Errorf("api key %d reached the broker", k)
+		default:
+		}
+	}()
+	login := func(t *testing.T) *raw {
+		r := dialRaw(t, env.Bootstrap())
+		if _, ar := saslRaw(t, r, "PLAIN", []byte("\x00alice\x00alice-pw")); ar == nil || ar.ErrorCode != 0 {
+			t.Fatalf("login: %+v", ar)
+		}
+		return r
+	}
+	produce := kmsg.NewPtrProduceRequest()
+	produce.SetVersion(9)
+	produce.Acks, produce.TimeoutMillis = -1, 5000
+	produce.Topics = []kmsg.ProduceRequestTopic{{Topic: "secret", Partitions: []kmsg.ProduceRequestTopicPartition{{Records: recordBatch("v")}}}}
+	join := kmsg.NewPtrJoinGroupRequest()
+	join.SetVersion(9)
+	join.Group, join.ProtocolType, join.SessionTimeoutMillis, join.RebalanceTimeoutMillis = "g-other", "consumer", 10000, 10000
+	initPID := kmsg.NewPtrInitProducerIDRequest()
+	initPID.SetVersion(4)
+	initPID.TransactionalID, initPID.TransactionTimeoutMillis = kmsg.StringPtr("tx-other"), 10000
+	regex := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	regex.SetVersion(1)
+	regex.Group, regex.MemberID, regex.MemberEpoch, regex.RebalanceTimeoutMillis = "g-alice", "m1", 0, 10000
+	regex.SubscribedTopicRegex = kmsg.StringPtr(".*")
+	regex.SubscribedTopicNames = []string{}
+	regex.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	markers := kmsg.NewPtrWriteTxnMarkersRequest()
+	markers.SetVersion(1)
+	markers.Markers = []kmsg.WriteTxnMarkersRequestMarker{{ProducerID: 1, Committed: true}}
+	subscribe := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	subscribe.SetVersion(1)
+	subscribe.Group, subscribe.MemberID, subscribe.MemberEpoch, subscribe.RebalanceTimeoutMillis = "g-alice", "m2", 0, 10000
+	subscribe.SubscribedTopicNames = []string{"orders", "secret"}
+	subscribe.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	cases := []struct {
+		name   string
+		req    kmsg.Request
+		code   func(kmsg.Response) int16 // nil: the connection closes
+		want   int16
+		reason string
+	}{
+		{"Produce to a denied topic", produce, func(r kmsg.Response) int16 {
+			return r.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode
+		}, 29, "secret"},
+		{"JoinGroup of a denied group", join, func(r kmsg.Response) int16 { return r.(*kmsg.JoinGroupResponse).ErrorCode }, 30, "g-other"},
+		{"InitProducerId of a denied transactional id", initPID, func(r kmsg.Response) int16 { return r.(*kmsg.InitProducerIDResponse).ErrorCode }, 53, "tx-other"},
+		{"ConsumerGroupHeartbeat subscribing to a denied topic", subscribe, func(r kmsg.Response) int16 {
+			return r.(*kmsg.ConsumerGroupHeartbeatResponse).ErrorCode
+		}, 29, "secret"},
+		{"ConsumerGroupHeartbeat with a regex subscription (never forwarded)", regex, func(r kmsg.Response) int16 {
+			return r.(*kmsg.ConsumerGroupHeartbeatResponse).ErrorCode
+		}, 31, "regular-expression"},
+		{"WriteTxnMarkers (never forwarded, no error code)", markers, nil, 0, "connection closed"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := login(t)
+			before := len(spool.log.of(audit.EventAuthzDecision))
+			got := int16(0)
+			if c.code != nil {
+				got = c.code(r.roundTrip(c.req))
+			} else {
+				r.send(c.req)
+				r.expectClosed()
+			}
+			if got != c.want {
+				t.Fatalf("client got %d, want %d", got, c.want)
+			}
+			evs := spool.log.of(audit.EventAuthzDecision)
+			if len(evs) != before+1 {
+				t.Fatalf("%d authz.decision events, want one more than %d", len(evs), before)
+			}
+			ev := evs[len(evs)-1]
+			reasons := strings.Join(ev.Outcome.Reasons, "; ") + " " + ev.What.ResourceName + " " + ev.Details["resources"]
+			t.Logf("client %d; audited %s code %d: %s", got, ev.Outcome.Decision, ev.Outcome.ErrorCode, reasons)
+			if ev.Outcome.Decision != audit.DecisionDeny || ev.Outcome.ErrorCode != got || ev.What.APIKey != c.req.Key() {
+				t.Errorf("audited %s code %d for key %d; the client got %d", ev.Outcome.Decision, ev.Outcome.ErrorCode, ev.What.APIKey, got)
+			}
+			if !strings.Contains(reasons, c.reason) {
+				t.Errorf("audit names no %q: %s", c.reason, reasons)
+			}
+		})
+	}
+}

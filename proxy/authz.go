@@ -331,17 +331,23 @@ func (c *authzCall) dispatch() (*pending, []byte, error) {
 // refuseAPI answers a request whose API kguard never authorizes (no
 // mapping, inter-broker or controller API): a whole-request
 // CLUSTER_AUTHORIZATION_FAILED where the response has a top-level error
-// code, otherwise the connection closes.
+// code at the request's version, otherwise the connection closes. The
+// audit event records what the client gets: code 31, or no code and a
+// closed connection.
 func (c *authzCall) refuseAPI(cause error) (*pending, []byte, error) {
-	if err := c.auditOutcome(audit.DecisionDeny, errClusterAuthorization, []string{cause.Error()}, "", ""); err != nil {
+	var resp kmsg.Response
+	if c.p != nil {
+		resp = topLevelError(c.req, errClusterAuthorization)
+	}
+	code, reasons := errClusterAuthorization, []string{cause.Error()}
+	if resp == nil {
+		code, reasons = 0, append(reasons, "connection closed: the response has no error code to carry the refusal")
+	}
+	if err := c.auditOutcome(audit.DecisionDeny, code, reasons, "", ""); err != nil {
 		return nil, nil, err
 	}
 	c.s.log.Warn("request refused: api not authorized through kguard", zap.String("api", c.preq.APIName),
 		zap.String("principal", c.preq.Principal), zap.Error(cause))
-	if c.p == nil {
-		return nil, nil, fmt.Errorf("%s refused: %w", c.preq.APIName, cause)
-	}
-	resp := genericError(c.req, errClusterAuthorization)
 	if resp == nil {
 		return nil, nil, fmt.Errorf("%s refused: %w", c.preq.APIName, cause)
 	}
