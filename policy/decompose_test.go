@@ -493,20 +493,3 @@ func TestDenialCode(t *testing.T) {
 		}
 	}
 }
-
-// A KIP-848 regular-expression subscription is resolved by the coordinator
-// with the upstream connection's (kguard's) authorization: refused, with a
-// reason; an empty or absent regex is not.
-func TestConsumerGroupHeartbeatRegexDenied(t *testing.T) {
-	r := kmsg.NewPtrConsumerGroupHeartbeatRequest()
-	r.SetVersion(1)
-	r.Group = "g"
-	r.SubscribedTopicRegex = sp("secret.*")
-	if _, _, err := Decompose(r); !errors.Is(err, ErrDenied) || !strings.Contains(err.Error(), "regular-expression") {
-		t.Fatalf("regex subscription: %v, want a denial", err)
-	}
-	r.SubscribedTopicRegex = sp("")
-	if acts, _, err := Decompose(r); err != nil || len(acts) != 1 {
-		t.Fatalf("empty regex: %v %v", acts, err)
-	}
-}

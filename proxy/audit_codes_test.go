@@ -336,9 +336,10 @@ func closesFor(t *testing.T, env *harness.Env, reason string) float64 {
 }
 
 // Every authorization refusal is audited with the error code the client was
-// answered with: per-API denials (29, 30, 53), an API kguard never forwards
-// answered with a top-level 31, and one whose response has no error code,
-// which closes the connection and is audited without a code.
+// answered with: per-API denials (29, 30, 53; a subscription regex is
+// denied as the topic "topic-regex:<expr>"), and an API kguard never
+// forwards whose response has no error code, which closes the connection
+// and is audited without a code.
 func TestAuthzAuditCodes(t *testing.T) {
 	env, spool := startSpoolEnv(t)
 	forwarded := make(chan int16, 16)
@@ -404,7 +405,7 @@ func TestAuthzAuditCodes(t *testing.T) {
 		}, 29, "secret"},
 		{"ConsumerGroupHeartbeat with a regex subscription (never forwarded)", regex, func(r kmsg.Response) int16 {
 			return r.(*kmsg.ConsumerGroupHeartbeatResponse).ErrorCode
-		}, 31, "regular-expression"},
+		}, 29, "topic-regex:.*"},
 		{"WriteTxnMarkers (never forwarded, no error code)", markers, nil, 0, "connection closed"},
 	}
 	for _, c := range cases {

@@ -200,11 +200,14 @@ func (s *session) tenantOf(sh *authzShared, principal string) (string, error) {
 func needsFiltering(key int16, actions []policy.Action, details map[string]any) bool {
 	switch key {
 	case 75: // DescribeTopicPartitions naming no topic lists them all
-		return len(actions) == 0
+		unlisted, _ := details[policy.DetailCursorUnlisted].(bool)
+		return len(actions) == 0 || unlisted
 	case 3, 9:
 		all, _ := details[policy.DetailAllTopics].(bool)
 		return all
 	case 16, 66:
+		return true
+	case 65, 69, 77, 89: // transaction and group describes name topics: checked per principal
 		return true
 	case 90: // DescribeShareGroupOffsets: a group's null topics list them all
 		return true
@@ -218,7 +221,7 @@ func needsFiltering(key int16, actions []policy.Action, details map[string]any) 
 // cache could not resolve.
 func unresolvedTopicIDs(actions []policy.Action) bool {
 	for i := range actions {
-		if actions[i].Resource == policy.Topic && strings.HasPrefix(actions[i].Name, "topic-id:") {
+		if actions[i].Resource == policy.Topic && strings.HasPrefix(actions[i].Name, policy.TopicIDPrefix) {
 			return true
 		}
 	}
@@ -309,8 +312,10 @@ func (c *authzCall) dispatch() (*pending, []byte, error) {
 	case *kmsg.ListTransactionsRequest:
 		return c.listTransactions(r)
 	case *kmsg.DescribeTransactionsRequest:
+		c.transactionTopics()
 		return c.describeTransactions(r)
 	case *kmsg.ConsumerGroupDescribeRequest:
+		c.consumerGroupTopics()
 		return c.consumerGroupDescribe(r)
 	case *kmsg.DescribeProducersRequest:
 		return c.describeProducers(r)
@@ -319,8 +324,10 @@ func (c *authzCall) dispatch() (*pending, []byte, error) {
 	case *kmsg.DescribeTopicPartitionsRequest:
 		return c.describeTopicPartitions(r)
 	case *kmsg.ShareGroupDescribeRequest:
+		c.shareGroupTopics()
 		return c.shareGroupDescribe(r)
 	case *kmsg.StreamsGroupDescribeRequest:
+		c.streamsGroupTopics()
 		return c.streamsGroupDescribe(r)
 	case *kmsg.AlterClientQuotasRequest:
 		return c.alterClientQuotas(r)

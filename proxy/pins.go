@@ -95,7 +95,7 @@ var apiPins = pinTable{
 	65: {0, 0, 0, false, "DescribeTransactions: per transactional id"},
 	66: {0, 2, 2, false, "ListTransactions: v1 duration and v2 id-pattern filters; response filtered per id"},
 	67: {0, 0, 0, false, "AllocateProducerIds: refused (controller)"},
-	68: {0, 1, 1, false, "ConsumerGroupHeartbeat: group, Describe per subscribed topic; v1 regex subscriptions refused"},
+	68: {0, 1, 1, false, "ConsumerGroupHeartbeat: group, Describe per subscribed topic; v1 regex is the action topic-regex:<expr> (super users only); assignments filtered"},
 	69: {0, 1, 1, false, "ConsumerGroupDescribe: per group"},
 	70: {0, 0, 0, false, "ControllerRegistration: refused (controller)"},
 	71: {0, 0, 0, false, "GetTelemetrySubscriptions: no resource"},

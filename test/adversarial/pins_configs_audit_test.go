@@ -164,10 +164,10 @@ func heartbeatTo(t *testing.T, rc *rawConn, group string, names []string, regex 
 
 // TestConsumerGroupHeartbeatSubscriptions: a KIP-848 member of its own
 // group subscribing to another tenant's topic by name is refused as Kafka
-// refuses it (TOPIC_AUTHORIZATION_FAILED), and a regular-expression
+// refuses it (TOPIC_AUTHORIZATION_FAILED), and so is a regular-expression
 // subscription, which the coordinator would resolve with kguard's own
-// identity, is refused (CLUSTER_AUTHORIZATION_FAILED); both audited, and
-// neither reaches a broker's group coordinator.
+// identity (denied as the topic "topic-regex:<expr>" to all but super
+// users); both audited with the code the client got.
 func TestConsumerGroupHeartbeatSubscriptions(t *testing.T) {
 	for _, s := range stacks(t) {
 		t.Run(s.name, func(t *testing.T) {
@@ -193,10 +193,10 @@ func TestConsumerGroupHeartbeatSubscriptions(t *testing.T) {
 			a.Sent("User:%s ConsumerGroupHeartbeat v1 group %s regex \".*\"", acme, group)
 			code = heartbeatTo(t, rc, group, nil, kmsg.StringPtr(".*"))
 			a.Got("%v", kerr.ErrorForCode(code))
-			if code != kerr.ClusterAuthorizationFailed.Code {
-				t.Errorf("regex subscription: error %d, want 31", code)
+			if code != kerr.TopicAuthorizationFailed.Code {
+				t.Errorf("regex subscription: error %d, want 29", code)
 			}
-			ev = s.waitAudit(t, "denying the regex", denial(acme, "ConsumerGroupHeartbeat", "regular-expression"))
+			ev = s.waitAudit(t, "denying the regex", denial(acme, "ConsumerGroupHeartbeat", "topic-regex:.*"))
 			if ev.Outcome.ErrorCode != code {
 				t.Errorf("audited code %d, the client got %d", ev.Outcome.ErrorCode, code)
 			}
