@@ -369,7 +369,7 @@ func TestStreamsTopologyInternalTopics(t *testing.T) {
 		_, _ = adm.DeleteTopics(ctx, append(created, src)...)
 	})
 
-	heartbeat := func(user, group string, epoch int32, internal *kmsg.TopicInfo) *kmsg.StreamsGroupHeartbeatResponse {
+	heartbeat := func(user, group string, epoch int32, internal *kmsg.TopicInfo, sources ...string) *kmsg.StreamsGroupHeartbeatResponse {
 		t.Helper()
 		rc := s.login(t, user, "")
 		fc := kmsg.NewPtrFindCoordinatorRequest()
@@ -391,7 +391,10 @@ func TestStreamsTopologyInternalTopics(t *testing.T) {
 		req.ActiveTasks, req.StandbyTasks, req.WarmupTasks = []kmsg.TaskIDs{}, []kmsg.TaskIDs{}, []kmsg.TaskIDs{}
 		if internal != nil {
 			st := kmsg.NewStreamsGroupHeartbeatRequestTopologySubtopology()
-			st.SubtopologyID, st.SourceTopics, st.StateChangelogTopics = "0", []string{src}, []kmsg.TopicInfo{*internal}
+			if len(sources) == 0 {
+				sources = []string{src}
+			}
+			st.SubtopologyID, st.SourceTopics, st.StateChangelogTopics = "0", sources, []kmsg.TopicInfo{*internal}
 			req.Topology = &kmsg.StreamsGroupHeartbeatRequestTopology{Subtopologies: []kmsg.StreamsGroupHeartbeatRequestTopologySubtopology{st}}
 		}
 		resp, err = rc.send(req)
@@ -415,19 +418,25 @@ func TestStreamsTopologyInternalTopics(t *testing.T) {
 		configs           []string
 		code              int16
 		msg               string
+		group, source     string
 	}{
+		{"another tenant's source topic", acme, "acme.app-" + tag + ".state.store", []string{"cleanup.policy", "compact"},
+			kerr.TopicAuthorizationFailed.Code, "Topic authorization failed", "acme.streams-" + tag, "globex.ledger"},
 		{"principal without any Create grant", frank, "erin-nc-" + tag + ".state.store", []string{"cleanup.policy", "compact"},
-			kerr.TopicAuthorizationFailed.Code, "Unauthorized to CREATE on topics"},
+			kerr.TopicAuthorizationFailed.Code, "Unauthorized to CREATE on topics", "", ""},
 		{"upper-case name, infinite retention, compacted event topic", erin, "erin-APP-" + tag + "-STORE-changelog",
-			[]string{"cleanup.policy", "compact", "retention.ms", "-1"}, kerr.PolicyViolation.Code, "does not follow the naming convention"},
+			[]string{"cleanup.policy", "compact", "retention.ms", "-1"}, kerr.PolicyViolation.Code, "does not follow the naming convention", "", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			a := attack(t, s, "StreamsGroupHeartbeat topology: "+c.name)
 			refused = append(refused, c.topic)
 			created = append(created, c.topic)
-			group := fmt.Sprintf("erin-streams-%s-%d", tag, i)
-			a.Sent("User:%s StreamsGroupHeartbeat v0 group %s, topology: source %s, changelog %s %v", c.user, group, src, c.topic, c.configs)
-			resp := heartbeat(c.user, group, 0, info(c.topic, c.configs...))
+			group, source := fmt.Sprintf("erin-streams-%s-%d", tag, i), src
+			if c.group != "" {
+				group, source = c.group, c.source
+			}
+			a.Sent("User:%s StreamsGroupHeartbeat v0 group %s, topology: source %s, changelog %s %v", c.user, group, source, c.topic, c.configs)
+			resp := heartbeat(c.user, group, 0, info(c.topic, c.configs...), source)
 			a.Got("%s %q", kerr.ErrorForCode(resp.ErrorCode), derefStr(resp.ErrorMessage))
 			if resp.ErrorCode != c.code || !strings.Contains(derefStr(resp.ErrorMessage), c.msg) {
 				t.Errorf("error %d %q, want %d %q", resp.ErrorCode, derefStr(resp.ErrorMessage), c.code, c.msg)
