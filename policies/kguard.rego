@@ -59,9 +59,10 @@ action_result(a) := {"allowed": false, "reason": r} if {
 } else := acl.result(a, input.principal, input.client_host)
 
 # safeguard_apis are the API keys whose requests the safeguards examine
-# (Produce, CreateTopics, AlterConfigs, CreatePartitions,
-# IncrementalAlterConfigs); add a key here when adding a safeguard for it.
-safeguard_apis := {0, 19, 33, 37, 44}
+# (Produce, Metadata auto-creation, CreateTopics, AlterConfigs,
+# CreatePartitions, IncrementalAlterConfigs, StreamsGroupHeartbeat's
+# internal topics); add a key here when adding a safeguard for it.
+safeguard_apis := {0, 3, 19, 33, 37, 44, 88}
 
 # precompute holds input-independent values that the engine evaluates once
 # per policy revision and stores at data.kguard_precomputed.

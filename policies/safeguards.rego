@@ -5,13 +5,15 @@
 #   exempt_principals        principals the safeguards do not apply to
 #   min_replication_factor   CreateTopics (a -1 request uses broker_defaults.replication_factor)
 #   min_insync_replicas      CreateTopics, AlterConfigs, IncrementalAlterConfigs (topic and broker)
-#   topic_name_pattern       regex every new topic name must match
+#   topic_name_pattern       regex every new topic name must match (CreateTopics, auto-creation)
 #   max_partitions           ceiling for CreateTopics and CreatePartitions
 #   retention_ms             {"min": ms, "max": ms, "allow_infinite": bool}
 #   topic_classes            [{"name", "pattern" (regex on the topic name), "cleanup_policy": [allowed]}],
 #                            the first class whose pattern matches applies
 #   durable_produce_topics   regexes: Produce to a matching topic needs acks=all (-1) or an idempotent producer
 #   broker_defaults          {"replication_factor", "num_partitions"} used for -1 in CreateTopics
+#                            (and auto-creation, streams internal topics); "topic_configs": the
+#                            cluster's topic config defaults a new topic gets unless it sets them
 package kguard.safeguards
 
 default cfg := {}
@@ -42,6 +44,25 @@ create_topics contains t if {
 	some t in input.details.topics
 }
 
+# The internal topics a Kafka Streams topology names (StreamsGroupHeartbeat,
+# KIP-1071) are created by the broker itself: the same rules. Partitions 0
+# means derived from the (existing) source topics.
+create_topics contains t if {
+	input.api_key == 88
+	not exempt
+	some t in input.details.internal_topics
+}
+
+# A topic the broker would auto-create for a Metadata request must meet the
+# same rules, with the broker's defaults (partitions, replication factor,
+# no topic config).
+create_topics contains {"name": name, "partitions": -1, "replication_factor": -1, "configs": {}} if {
+	input.api_key == 3
+	not exempt
+	input.details.auto_create
+	some name in input.details.auto_create_topics
+}
+
 violations contains violation("Topic", t.name, msg) if {
 	some t in create_topics
 	pat := cfg.topic_name_pattern
@@ -65,9 +86,13 @@ violations contains violation("Topic", t.name, msg) if {
 	msg := sprintf("%d partitions exceed the ceiling of %d", [n, hi])
 }
 
+# A new topic gets the broker's topic config defaults for what it does not
+# set: broker_defaults.topic_configs (when the operator lists them) are
+# checked with the request's own configs.
 violations contains violation("Topic", t.name, msg) if {
 	some t in create_topics
-	some msg in config_problems(t.name, object.get(t, "configs", {}))
+	configs := object.union(object.get(broker_defaults, "topic_configs", {}), object.get(t, "configs", {}))
+	some msg in config_problems(t.name, configs)
 }
 
 # ---- CreatePartitions (37) ----
@@ -95,10 +120,28 @@ violations contains violation("Topic", r.name, msg) if {
 	some msg in config_problems(r.name, r.configs)
 }
 
+# Every value set or appended is checked on its own, so that a key named
+# twice in one resource cannot hide a bad value behind a good one.
+violations contains violation("Topic", r.name, msg) if {
+	some r in altered
+	r.type == "Topic"
+	some op in r.ops
+	op.op in {"SET", "APPEND"}
+	some msg in config_problems(r.name, {op.name: op.value})
+}
+
 violations contains violation("Cluster", r.name, msg) if {
 	some r in altered
 	r.type == "Broker"
 	some msg in min_isr_problems(r.configs)
+}
+
+violations contains violation("Cluster", r.name, msg) if {
+	some r in altered
+	r.type == "Broker"
+	some op in r.ops
+	op.op in {"SET", "APPEND"}
+	some msg in min_isr_problems({op.name: op.value})
 }
 
 # Deleting a guarded setting reverts it to the broker default, which the
@@ -112,6 +155,38 @@ violations contains violation("Topic", r.name, msg) if {
 	op.op == "DELETE"
 	op.name in guarded_configs
 	msg := sprintf("%s may not be deleted (reset to the broker default)", [op.name])
+}
+
+# SUBTRACT leaves a value the safeguard cannot see (what remains of the
+# topic's list): refuse it on a guarded setting.
+violations contains violation("Topic", r.name, msg) if {
+	some r in altered
+	r.type == "Topic"
+	some op in r.ops
+	op.op == "SUBTRACT"
+	op.name in guarded_configs
+	msg := sprintf("%s may not be changed with SUBTRACT (the resulting value cannot be checked)", [op.name])
+}
+
+# A legacy AlterConfigs (33) replaces the resource's whole set of dynamic
+# configs: a guarded setting it leaves out is deleted (reset to the broker
+# default), so it must be named, with an acceptable value.
+violations contains violation("Topic", r.name, msg) if {
+	some r in altered
+	input.api_key == 33
+	r.type == "Topic"
+	some name in guarded_configs
+	not name in object.keys(r.configs)
+	msg := sprintf("%s is missing: AlterConfigs replaces every topic config, which would reset it to the broker default", [name])
+}
+
+violations contains violation("Cluster", r.name, msg) if {
+	some r in altered
+	input.api_key == 33
+	r.type == "Broker"
+	_ := cfg.min_insync_replicas
+	not "min.insync.replicas" in object.keys(r.configs)
+	msg := "min.insync.replicas is missing: AlterConfigs replaces every dynamic broker config, which would reset it to the broker default"
 }
 
 # ---- Produce (0) ----
@@ -131,17 +206,36 @@ violations contains violation("Topic", topic, msg) if {
 
 config_problems(name, configs) := (min_isr_problems(configs) | retention_problems(configs)) | cleanup_problems(name, configs)
 
-min_isr_problems(configs) := {msg |
-	v := configs["min.insync.replicas"]
-	lo := cfg.min_insync_replicas
-	n := to_number(v)
-	n < lo
-	msg := sprintf("min.insync.replicas %v is below the minimum %d", [v, lo])
+# java_space is what Java's String.trim removes (every char up to U+0020):
+# Kafka trims a number before parsing it, and so does the safeguard.
+java_space := "\u0000\u0001\u0002\u0003\u0004\u0005\u0006\u0007\u0008\u0009\u000a\u000b\u000c\u000d\u000e\u000f\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001a\u001b\u001c\u001d\u001e\u001f\u0020"
+
+# number(v) is the integer Kafka reads from the config value v (trimmed,
+# optional sign, decimal digits); undefined for anything else.
+number(v) := to_number(trim_prefix(t, "+")) if {
+	is_string(v)
+	t := trim(v, java_space)
+	regex.match(`^[+-]?[0-9]+$`, t)
 }
 
-retention_problems(configs) := {msg |
+# A guarded numeric setting that is not a plain integer is a violation: what
+# the broker would make of it cannot be checked.
+not_a_number(key, configs) := {sprintf("%s %s is not an integer", [key, json.marshal(v)])} if {
+	v := configs[key]
+	not number(v)
+} else := set()
+
+min_isr_problems(configs) := not_a_number("min.insync.replicas", configs) | {msg |
+	v := configs["min.insync.replicas"]
+	lo := cfg.min_insync_replicas
+	n := number(v)
+	n < lo
+	msg := sprintf("min.insync.replicas %d is below the minimum %d", [n, lo])
+}
+
+retention_problems(configs) := not_a_number("retention.ms", configs) | {msg |
 	v := configs["retention.ms"]
-	n := to_number(v)
+	n := number(v)
 	some msg in retention_msgs(n)
 }
 
@@ -165,6 +259,10 @@ topic_class(name) := cls if {
 }
 
 cleanup_problems(name, configs) := {msg |
+	v := configs["cleanup.policy"]
+	not is_string(v)
+	msg := sprintf("cleanup.policy %s is not a list of policies", [json.marshal(v)])
+} | {msg |
 	v := configs["cleanup.policy"]
 	cls := topic_class(name)
 	some part in split(v, ",")

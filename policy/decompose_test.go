@@ -83,6 +83,10 @@ func TestDecomposeEveryAPI(t *testing.T) {
 	metaAuto.Version = 9
 	metaAuto.AllowAutoTopicCreation = true
 	metaAuto.Topics = []kmsg.MetadataRequestTopic{{Topic: sp("a")}, {Topic: sp("b")}}
+	metaAutoID := kmsg.NewPtrMetadataRequest() // an entry named by id is never auto-created
+	metaAutoID.Version = 12
+	metaAutoID.AllowAutoTopicCreation = true
+	metaAutoID.Topics = []kmsg.MetadataRequestTopic{{Topic: sp("a")}, {TopicID: topicID}, {Topic: sp("b"), TopicID: topicID}}
 	metaV1 := kmsg.NewPtrMetadataRequest() // before v4, auto-create is implied
 	metaV1.Version = 1
 	metaV1.Topics = []kmsg.MetadataRequestTopic{{Topic: sp("a")}}
@@ -203,6 +207,8 @@ func TestDecomposeEveryAPI(t *testing.T) {
 		{ResourceType: kmsg.ConfigResourceTypeTopic, ResourceName: "a", Configs: []kmsg.IncrementalAlterConfigsRequestResourceConfig{
 			{Name: "retention.ms", Op: kmsg.IncrementalAlterConfigOpSet, Value: sp("5")},
 			{Name: "cleanup.policy", Op: kmsg.IncrementalAlterConfigOpDelete},
+			{Name: "cleanup.policy", Op: kmsg.IncrementalAlterConfigOpAppend, Value: sp("compact")},
+			{Name: "leader.replication.throttled.replicas", Op: kmsg.IncrementalAlterConfigOpSubtract, Value: sp("0:1")},
 		}},
 	}
 	cp := kmsg.NewPtrCreatePartitionsRequest()
@@ -262,8 +268,9 @@ func TestDecomposeEveryAPI(t *testing.T) {
 		{"metadata all", metaAll, nil, map[string]any{DetailAllTopics: true}},
 		{"metadata none", metaNone, []Action{}, map[string]any{"auto_create": false}},
 		{"metadata named", metaNamed, []Action{tA("a", Describe), tA("by-id", Describe)}, map[string]any{"auto_create": false}},
-		{"metadata auto-create", metaAuto, []Action{tA("a", Describe), tA("b", Describe), cA(Create), tA("a", Create), tA("b", Create)}, map[string]any{"auto_create": true}},
-		{"metadata v1 implied auto-create", metaV1, []Action{tA("a", Describe), cA(Create), tA("a", Create)}, nil},
+		{"metadata auto-create", metaAuto, []Action{tA("a", Describe), tA("b", Describe), cA(Create), tA("a", Create), tA("b", Create)}, map[string]any{"auto_create": true, "auto_create_topics": []any{"a", "b"}}},
+		{"metadata v1 implied auto-create", metaV1, []Action{tA("a", Describe), cA(Create), tA("a", Create)}, map[string]any{"auto_create": true, "auto_create_topics": []any{"a"}}},
+		{"metadata auto-create by id", metaAutoID, []Action{tA("a", Describe), tA("by-id", Describe), tA("by-id", Describe), cA(Create), tA("a", Create), tA("by-id", Create), tA("by-id", Create)}, map[string]any{"auto_create": true, "auto_create_topics": []any{"a"}}},
 		{"offset commit", commit, []Action{gA("g", Read), tA("a", Read), tA("b", Read)}, nil},
 		{"offset commit topic ids", commit10, []Action{gA("g", Read), tA("by-id", Read)}, nil},
 		{"offset fetch all", ofAll, []Action{gA("g", Describe)}, map[string]any{DetailAllTopics: true}},
@@ -313,9 +320,11 @@ func TestDecomposeEveryAPI(t *testing.T) {
 		{"elect leaders", kmsg.NewPtrElectLeadersRequest(), []Action{cA(Alter)}, nil},
 		{"incremental alter configs", iac, []Action{gA("g", AlterConfigs), tA("a", AlterConfigs)}, map[string]any{"resources": []any{
 			map[string]any{"type": "Group", "name": "g", "configs": map[string]any{}, "ops": []any{}, "incremental": true},
-			map[string]any{"type": "Topic", "name": "a", "configs": map[string]any{"retention.ms": "5"}, "ops": []any{
+			map[string]any{"type": "Topic", "name": "a", "configs": map[string]any{"retention.ms": "5", "cleanup.policy": "compact"}, "ops": []any{
 				map[string]any{"name": "retention.ms", "op": "SET", "value": "5"},
 				map[string]any{"name": "cleanup.policy", "op": "DELETE", "value": nil},
+				map[string]any{"name": "cleanup.policy", "op": "APPEND", "value": "compact"},
+				map[string]any{"name": "leader.replication.throttled.replicas", "op": "SUBTRACT", "value": "0:1"},
 			}, "incremental": true},
 		}}},
 		{"alter partition assignments", kmsg.NewPtrAlterPartitionAssignmentsRequest(), []Action{cA(Alter)}, nil},

@@ -378,7 +378,7 @@ func (d Decomposer) Decompose(req kmsg.Request) (actions []Action, details map[s
 	case *kmsg.RemoveRaftVoterRequest: // 81
 		return []Action{clusterAct(Alter)}, nil, nil
 	case *kmsg.StreamsGroupHeartbeatRequest: // 88
-		return []Action{act(Group, r.Group, Read)}, nil, nil
+		return streamsGroupHeartbeat(r)
 	case *kmsg.StreamsGroupDescribeRequest: // 89
 		for _, g := range r.Groups {
 			actions = append(actions, act(Group, g, Describe))
@@ -455,14 +455,17 @@ func batchFlags(b []byte) (idempotent, transactional bool) {
 }
 
 // metadata: named topics: Describe Topic per topic entry; with auto-create,
-// then Create Cluster, then Create Topic per named topic entry (same order).
-// All topics: no action, details all_topics=true.
+// then Create Cluster, then Create Topic per named topic entry (same order),
+// and details auto_create_topics: the names the broker would create (entries
+// named by id are never auto-created), which the safeguards check as a
+// CreateTopics with the broker's defaults. All topics: no action, details
+// all_topics=true.
 func (d Decomposer) metadata(r *kmsg.MetadataRequest) ([]Action, map[string]any, error) {
 	all := (r.Version == 0 && len(r.Topics) == 0) || (r.Version >= 1 && r.Topics == nil)
 	if all {
 		return nil, map[string]any{DetailAllTopics: true}, nil
 	}
-	autoCreate := r.Version < 4 || r.AllowAutoTopicCreation
+	autoCreate := (r.Version < 4 || r.AllowAutoTopicCreation) && len(r.Topics) > 0
 	actions := make([]Action, 0, 2*len(r.Topics)+1)
 	names := make([]string, 0, len(r.Topics))
 	for _, t := range r.Topics {
@@ -470,13 +473,19 @@ func (d Decomposer) metadata(r *kmsg.MetadataRequest) ([]Action, map[string]any,
 		names = append(names, n)
 		actions = append(actions, act(Topic, n, Describe))
 	}
-	if autoCreate && len(r.Topics) > 0 {
+	det := map[string]any{"auto_create": autoCreate}
+	if autoCreate {
 		actions = append(actions, clusterAct(Create))
-		for _, n := range names {
+		created := make([]any, 0, len(r.Topics))
+		for i, n := range names {
 			actions = append(actions, act(Topic, n, Create))
+			if r.Topics[i].Topic != nil && r.Topics[i].TopicID == ([16]byte{}) {
+				created = append(created, n)
+			}
 		}
+		det["auto_create_topics"] = created
 	}
-	return actions, map[string]any{"auto_create": autoCreate && len(r.Topics) > 0}, nil
+	return actions, det, nil
 }
 
 // offsetFetch: v0-v7: Describe Group, then Describe Topic per topic (none and
@@ -636,7 +645,8 @@ func alterConfigs(r *kmsg.AlterConfigsRequest) ([]Action, map[string]any, error)
 }
 
 // incrementalAlterConfigs: as alterConfigs; "configs" holds the values SET
-// (and APPEND/SUBTRACT operands), "ops" every operation in order.
+// and the APPEND operands (the safeguards check what is added to a list),
+// "ops" every operation in order (DELETE and SUBTRACT are judged from ops).
 func incrementalAlterConfigs(r *kmsg.IncrementalAlterConfigsRequest) ([]Action, map[string]any, error) {
 	actions := make([]Action, 0, len(r.Resources))
 	res := make([]any, 0, len(r.Resources))
@@ -649,7 +659,7 @@ func incrementalAlterConfigs(r *kmsg.IncrementalAlterConfigsRequest) ([]Action, 
 			if c.Value != nil {
 				v = *c.Value
 			}
-			if c.Op == kmsg.IncrementalAlterConfigOpSet {
+			if c.Op == kmsg.IncrementalAlterConfigOpSet || c.Op == kmsg.IncrementalAlterConfigOpAppend {
 				cfg[c.Name] = v
 			}
 			ops = append(ops, map[string]any{"name": c.Name, "op": c.Op.String(), "value": v})
@@ -660,4 +670,78 @@ func incrementalAlterConfigs(r *kmsg.IncrementalAlterConfigsRequest) ([]Action, 
 		})
 	}
 	return actions, map[string]any{"resources": res, "validate_only": r.ValidateOnly}, nil
+}
+
+// streamsGroupHeartbeat: Read Group; with a topology (KIP-1071), what the
+// broker will do with it on the principal's behalf, as Kafka's authorizer
+// checks it: Describe Topic per distinct topic the topology names (the
+// source and repartition sink topics of every subtopology, then the
+// internal topics),
+// then Create Cluster, then Create Topic per distinct internal topic
+// (repartition source and changelog topics), which the broker creates
+// itself. An internal topic may be created with either Create. Details
+// "internal_topics" describe them for the safeguards as CreateTopics does:
+// name, partitions (0: derived by the broker from the source topics),
+// replication_factor (-1: broker default), configs. A topology with source
+// topic regexes is refused: the topics a regex matches cannot be authorized
+// one by one.
+func streamsGroupHeartbeat(r *kmsg.StreamsGroupHeartbeatRequest) ([]Action, map[string]any, error) {
+	actions := []Action{act(Group, r.Group, Read)}
+	if r.Topology == nil {
+		return actions, nil, nil
+	}
+	described := map[string]bool{}
+	describe := func(n string) {
+		if !described[n] {
+			described[n] = true
+			actions = append(actions, act(Topic, n, Describe))
+		}
+	}
+	var internal []kmsg.TopicInfo
+	seen := map[string]bool{}
+	addInternal := func(ts []kmsg.TopicInfo) {
+		for _, t := range ts {
+			if !seen[t.Topic] {
+				seen[t.Topic] = true
+				internal = append(internal, t)
+			}
+		}
+	}
+	for _, st := range r.Topology.Subtopologies {
+		if len(st.SourceTopicRegex) > 0 {
+			return nil, nil, fmt.Errorf("streams group %q: subtopology %q has source topic regexes, which kguard cannot authorize topic by topic: %w",
+				r.Group, st.SubtopologyID, ErrDenied)
+		}
+		for _, n := range st.SourceTopics {
+			describe(n)
+		}
+		for _, n := range st.RepartitionSinkTopics {
+			describe(n)
+		}
+		addInternal(st.RepartitionSourceTopics)
+		addInternal(st.StateChangelogTopics)
+	}
+	for _, t := range internal {
+		describe(t.Topic)
+	}
+	topics := make([]any, 0, len(internal))
+	if len(internal) > 0 {
+		actions = append(actions, clusterAct(Create))
+	}
+	for _, t := range internal {
+		actions = append(actions, act(Topic, t.Topic, Create))
+		cfg := make(map[string]any, len(t.Configs))
+		for _, c := range t.Configs {
+			cfg[c.Key] = c.Value
+		}
+		rf := int(t.ReplicationFactor)
+		if rf == 0 {
+			rf = -1
+		}
+		topics = append(topics, map[string]any{
+			"name": t.Topic, "partitions": int(t.NumPartitions), "replication_factor": rf,
+			"configs": cfg, "assignments": false,
+		})
+	}
+	return actions, map[string]any{"internal_topics": topics}, nil
 }

@@ -96,11 +96,13 @@ type cacheKey struct {
 }
 
 // variant distinguishes cached Produce decisions by what the produce
-// safeguard reads (acks and idempotence).
+// safeguard reads (acks and idempotence), and Metadata decisions by whether
+// the request auto-creates topics (the auto-creation safeguard then applies).
 type variant struct {
 	produce    bool
 	acks       int16
 	idempotent bool
+	autoCreate bool
 }
 
 type cacheEntry struct {
@@ -424,7 +426,10 @@ func cacheVariant(req *Request) (variant, bool) {
 			v.idempotent, _ = req.Details["idempotent"].(bool)
 		}
 		return v, true
-	case 3, 9, 16, 66:
+	case 3:
+		auto, _ := req.Details["auto_create"].(bool)
+		return variant{autoCreate: auto}, true
+	case 9, 16, 66:
 		return variant{}, true
 	}
 	return variant{}, len(req.Details) == 0

@@ -255,10 +255,12 @@ func (c *authzCall) dispatch() (*pending, []byte, error) {
 		}
 		resp.MemberID = r.MemberID
 		return c.answer(resp)
+	case *kmsg.StreamsGroupHeartbeatRequest:
+		return c.streamsGroupHeartbeat(r)
 	case *kmsg.ConsumerGroupHeartbeatRequest:
 		return c.consumerGroupHeartbeat(r)
 	case *kmsg.HeartbeatRequest, *kmsg.LeaveGroupRequest, *kmsg.SyncGroupRequest,
-		*kmsg.StreamsGroupHeartbeatRequest, *kmsg.ShareGroupHeartbeatRequest, *kmsg.InitProducerIDRequest,
+		*kmsg.ShareGroupHeartbeatRequest, *kmsg.InitProducerIDRequest,
 		*kmsg.AddOffsetsToTxnRequest, *kmsg.EndTxnRequest, *kmsg.DescribeClusterRequest, *kmsg.DescribeACLsRequest:
 		return c.topLevel()
 	case *kmsg.DescribeGroupsRequest:

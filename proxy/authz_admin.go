@@ -26,6 +26,13 @@ import (
 //     off for the whole request: topics it could create are then not
 //     auto-created (UNKNOWN_TOPIC_OR_PARTITION) rather than creating one it
 //     may not.
+//   - a topic the principal may create but whose auto-creation breaks a
+//     safeguard (name, the broker's default partitions and replication
+//     factor) is looked up with auto-creation off as well: if it does not
+//     exist the client gets the broker's UNKNOWN_TOPIC_OR_PARTITION, as when
+//     the broker's own create policy refuses an auto-creation; the
+//     violation is in the request's audit event. At v0-v3 it is answered
+//     29 without asking.
 func (c *authzCall) metadata(r *kmsg.MetadataRequest) (*pending, []byte, error) {
 	if all, _ := c.preq.Details[policy.DetailAllTopics].(bool); all {
 		c.transform(func(kr kmsg.Response) (bool, error) {
@@ -59,14 +66,21 @@ func (c *authzCall) metadata(r *kmsg.MetadataRequest) (*pending, []byte, error) 
 	}
 	denied := make([]bool, n)
 	noCreate := make([]bool, n) // may Describe, may not Create
+	violates := make([]bool, n) // may Create, but not by auto-creation
 	anyNoCreate, anyDenied := false, false
 	for i := 0; i < n; i++ {
 		denied[i] = !c.allowed(i)
-		if !denied[i] && autoCreate && !c.allowed(n) && !c.allowed(n+1+i) {
-			if r.Version < 4 {
+		if !denied[i] && autoCreate {
+			mayCreate := c.allowed(n) || c.allowed(n+1+i)
+			byName := r.Topics[i].Topic != nil && r.Topics[i].TopicID == [16]byte{} // only a name is auto-created
+			violates[i] = mayCreate && byName && c.violation(policy.Topic, *r.Topics[i].Topic) != nil
+			switch {
+			case (!mayCreate || violates[i]) && r.Version < 4:
 				denied[i] = true
-			} else {
+			case !mayCreate:
 				noCreate[i], anyNoCreate = true, true
+			case violates[i]:
+				anyNoCreate = true
 			}
 		}
 		anyDenied = anyDenied || denied[i]

@@ -25,6 +25,9 @@ func (c *authzCall) auditDecision() error {
 	if !c.dec.AllAllowed() && c.effectivelyDenied() {
 		decision = audit.DecisionDeny
 		code, _ = c.firstDenial()
+		if r, ok := c.req.(*kmsg.StreamsGroupHeartbeatRequest); ok {
+			code, _, _ = c.streamsGroupHeartbeatDenial(r) // the code the client gets
+		}
 	}
 	rt, rn := "", ""
 	if len(c.preq.Actions) == 1 {
@@ -166,6 +169,9 @@ func (c *authzCall) effectivelyDenied() bool {
 			}
 		}
 		return false
+	case 88:
+		code, _, err := c.streamsGroupHeartbeatDenial(c.req.(*kmsg.StreamsGroupHeartbeatRequest))
+		return err != nil || code != 0
 	case 3:
 		for i := range acts {
 			if acts[i].Operation == policy.Describe && !c.allowed(i) {

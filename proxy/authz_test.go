@@ -1201,7 +1201,8 @@ func testPerAPIAnswers(t *testing.T, e *azEnv) {
 	ac := kmsg.NewPtrAlterConfigsRequest()
 	ac.SetVersion(v(33))
 	ac.Resources = []kmsg.AlterConfigsRequestResource{
-		{ResourceType: kmsg.ConfigResourceTypeTopic, ResourceName: "orders", Configs: []kmsg.AlterConfigsRequestResourceConfig{{Name: "min.insync.replicas", Value: kmsg.StringPtr("1")}}},
+		{ResourceType: kmsg.ConfigResourceTypeTopic, ResourceName: "orders", Configs: []kmsg.AlterConfigsRequestResourceConfig{
+			{Name: "min.insync.replicas", Value: kmsg.StringPtr("1")}, {Name: "retention.ms", Value: kmsg.StringPtr("86400000")}, {Name: "cleanup.policy", Value: kmsg.StringPtr("delete")}}},
 		{ResourceType: kmsg.ConfigResourceTypeTopic, ResourceName: "secret", Configs: []kmsg.AlterConfigsRequestResourceConfig{{Name: "retention.ms", Value: kmsg.StringPtr("86400000")}}},
 	}
 	acr := r.roundTrip(ac).(*kmsg.AlterConfigsResponse)

@@ -115,7 +115,7 @@ var apiPins = pinTable{
 	85: {0, 1, 1, false, "WriteShareGroupState: refused (inter-broker)"},
 	86: {0, 0, 0, false, "DeleteShareGroupState: refused (inter-broker)"},
 	87: {0, 1, 1, false, "ReadShareGroupStateSummary: refused (inter-broker)"},
-	88: {0, 1, 1, true, "StreamsGroupHeartbeat: never advertised, its topology names topics Kafka authorizes (Describe, Create of internal topics) that the decomposer does not read"},
+	88: {0, 1, 1, false, "StreamsGroupHeartbeat: Read Group; a topology (same fields at v0-1): Describe its topics, Create and the safeguards on its internal topics, source regexes refused"},
 	89: {0, 1, 1, false, "StreamsGroupDescribe: per group"},
 	90: {0, 1, 1, false, "DescribeShareGroupOffsets: per group and topic (v1 adds lag to the response)"},
 	91: {0, 0, 0, false, "AlterShareGroupOffsets: group and topics"},
