@@ -323,7 +323,7 @@ func (c *authzCall) runProtect(jobs []partJob) {
 // state.
 func (c *authzCall) protectPartition(j *partJob, conv *recordConv) {
 	pr, prot := c.s.p.protector, j.cp.prot
-	j.out, _, j.err = records.Rewrite(j.dst, j.part.Records, records.Options{RejectLegacy: true, RejectPartial: true},
+	j.out, _, j.err = records.Rewrite(j.dst, j.part.Records, records.Options{RejectLegacy: true, RejectPartial: true, ProducedOffsets: true},
 		func(_ *records.Batch, rs []records.Record) (bool, error) {
 			crecs := conv.toCrypto(j.topic, rs)
 			// The records alias conv's scratch until Rewrite has

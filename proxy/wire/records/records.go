@@ -135,6 +135,12 @@ type Options struct {
 	// with a truncated batch. Produce requests never legitimately carry
 	// one; Fetch responses may.
 	RejectPartial bool
+	// ProducedOffsets makes Rewrite refuse (ErrInvalidRecord), before
+	// calling its RewriteFunc, a data batch whose records are not
+	// numbered as a producer numbers them: offset deltas 0, 1, ..., n-1
+	// and a last offset delta of n-1. Produce requests set it; fetched
+	// batches of compacted topics legitimately have gaps.
+	ProducedOffsets bool
 }
 
 func (o *Options) maxDecompressed() int {
