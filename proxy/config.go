@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -149,6 +150,12 @@ type LimitsConfig struct {
 	// MaxPreAuthFrameBytes caps one request frame before the client
 	// has authenticated (Kafka: 512 KiB before SASL completes).
 	MaxPreAuthFrameBytes int32 `yaml:"max_preauth_frame_bytes"`
+	// MaxConcurrentDecompressions caps the record batches kguard holds
+	// decompressed at once, across all connections (each at most 64 MiB):
+	// the produce path of protected topics and the reserved-header scan
+	// of unprotected ones wait for a slot. Default: the number of CPUs,
+	// at least 2.
+	MaxConcurrentDecompressions int `yaml:"max_concurrent_decompressions"`
 	// MaxInFlight caps pipelined requests per connection; the client is
 	// not read from while it is reached.
 	MaxInFlight int `yaml:"max_in_flight"`
@@ -268,6 +275,9 @@ func (c *Config) SetDefaults() {
 	if m.MaxFrameBytes == 0 {
 		m.MaxFrameBytes = wire.DefaultMaxFrame
 	}
+	if m.MaxConcurrentDecompressions == 0 {
+		m.MaxConcurrentDecompressions = max(2, runtime.NumCPU())
+	}
 	if m.MaxPreAuthFrameBytes == 0 {
 		m.MaxPreAuthFrameBytes = min(wire.DefaultMaxPreAuthFrame, m.MaxFrameBytes)
 	}
@@ -376,6 +386,9 @@ func (c *Config) Validate() error {
 	}
 	if n := c.Limits.MaxUnauthenticatedPerAddress; n < 1 {
 		bad("limits.max_unauthenticated_per_address", "%d is below 1", n)
+	}
+	if c.Limits.MaxConcurrentDecompressions < 1 {
+		bad("limits.max_concurrent_decompressions", "%d is below 1", c.Limits.MaxConcurrentDecompressions)
 	}
 	if c.Limits.LoginTimeout < 0 {
 		bad("limits.login_timeout", "%s is negative", c.Limits.LoginTimeout)

@@ -26,6 +26,7 @@ import (
 
 	"github.com/kguard/kguard/crypto"
 	"github.com/kguard/kguard/proxy/wire"
+	"github.com/kguard/kguard/proxy/wire/records"
 )
 
 // Proxy is a running kguard proxy.
@@ -50,6 +51,7 @@ type Proxy struct {
 	protSeen   atomic.Bool   // some topic was found protected
 	sem        chan struct{} // one per client connection
 	unauth     *loginSlots   // connections still logging in
+	decomp     *records.Limiter
 	nextID     atomic.Uint64
 
 	ctx    context.Context // cancelled on Shutdown
@@ -102,6 +104,7 @@ func New(cfg *Config, opts Options) (*Proxy, error) {
 		protector:  opts.Protector,
 		sem:        make(chan struct{}, cfg.Limits.MaxConnections),
 		unauth:     newLoginSlots(cfg.Limits.MaxUnauthenticatedConnections, cfg.Limits.MaxUnauthenticatedPerAddress),
+		decomp:     records.NewLimiter(cfg.Limits.MaxConcurrentDecompressions),
 		nodes:      map[int32]string{},
 		listeners:  map[int32]net.Listener{},
 		sessions:   map[*session]struct{}{},
