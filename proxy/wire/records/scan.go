@@ -29,10 +29,12 @@ func (b *Batch) ScanHeaderKeys(fn func(key []byte) error) error {
 		return fmt.Errorf("batch at byte %d (magic %d): %w", b.Pos, b.Magic, ErrLegacy)
 	}
 	codec := b.Codec()
-	if err := b.take(); err != nil {
-		return fmt.Errorf("batch at byte %d (offset %d, %s): %w", b.Pos, b.FirstOffset, codec, err)
+	if codec != CodecNone { // uncompressed records cost nothing to scan
+		if err := b.take(); err != nil {
+			return fmt.Errorf("batch at byte %d (offset %d, %s): %w", b.Pos, b.FirstOffset, codec, err)
+		}
+		defer b.give()
 	}
-	defer b.give()
 	limit := b.opts.maxDecompressed()
 	if codec == CodecNone {
 		limit = len(b.RecordBatch.Records) // as Records: no bound but the input
