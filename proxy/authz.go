@@ -194,11 +194,18 @@ func (s *session) tenantOf(sh *authzShared, principal string) (string, error) {
 func needsFiltering(key int16, actions []policy.Action, details map[string]any) bool {
 	switch key {
 	case 75: // DescribeTopicPartitions naming no topic lists them all
-		return len(actions) == 0
+		unlisted, _ := details[policy.DetailCursorUnlisted].(bool)
+		return len(actions) == 0 || unlisted
 	case 3, 9:
 		all, _ := details[policy.DetailAllTopics].(bool)
 		return all
 	case 16, 66:
+		return true
+	case 65, 69, 77, 89: // transaction and group describes name topics: checked per principal
+		return true
+	case 90: // DescribeShareGroupOffsets: a group's null topics list them all
+		return true
+	case 68: // ConsumerGroupHeartbeat: the broker resolves regex subscriptions
 		return true
 	}
 	return false
@@ -208,7 +215,7 @@ func needsFiltering(key int16, actions []policy.Action, details map[string]any) 
 // cache could not resolve.
 func unresolvedTopicIDs(actions []policy.Action) bool {
 	for i := range actions {
-		if actions[i].Resource == policy.Topic && strings.HasPrefix(actions[i].Name, "topic-id:") {
+		if actions[i].Resource == policy.Topic && strings.HasPrefix(actions[i].Name, policy.TopicIDPrefix) {
 			return true
 		}
 	}
@@ -242,7 +249,9 @@ func (c *authzCall) dispatch() (*pending, []byte, error) {
 		}
 		resp.MemberID = r.MemberID
 		return c.answer(resp)
-	case *kmsg.HeartbeatRequest, *kmsg.LeaveGroupRequest, *kmsg.SyncGroupRequest, *kmsg.ConsumerGroupHeartbeatRequest,
+	case *kmsg.ConsumerGroupHeartbeatRequest:
+		return c.consumerGroupHeartbeat(r)
+	case *kmsg.HeartbeatRequest, *kmsg.LeaveGroupRequest, *kmsg.SyncGroupRequest,
 		*kmsg.StreamsGroupHeartbeatRequest, *kmsg.ShareGroupHeartbeatRequest, *kmsg.InitProducerIDRequest,
 		*kmsg.AddOffsetsToTxnRequest, *kmsg.EndTxnRequest, *kmsg.DescribeClusterRequest, *kmsg.DescribeACLsRequest:
 		return c.topLevel()
@@ -297,8 +306,10 @@ func (c *authzCall) dispatch() (*pending, []byte, error) {
 	case *kmsg.ListTransactionsRequest:
 		return c.listTransactions(r)
 	case *kmsg.DescribeTransactionsRequest:
+		c.transactionTopics()
 		return c.describeTransactions(r)
 	case *kmsg.ConsumerGroupDescribeRequest:
+		c.consumerGroupTopics()
 		return c.consumerGroupDescribe(r)
 	case *kmsg.DescribeProducersRequest:
 		return c.describeProducers(r)
@@ -307,8 +318,10 @@ func (c *authzCall) dispatch() (*pending, []byte, error) {
 	case *kmsg.DescribeTopicPartitionsRequest:
 		return c.describeTopicPartitions(r)
 	case *kmsg.ShareGroupDescribeRequest:
+		c.shareGroupTopics()
 		return c.shareGroupDescribe(r)
 	case *kmsg.StreamsGroupDescribeRequest:
+		c.streamsGroupTopics()
 		return c.streamsGroupDescribe(r)
 	case *kmsg.AlterClientQuotasRequest:
 		return c.alterClientQuotas(r)
@@ -318,6 +331,8 @@ func (c *authzCall) dispatch() (*pending, []byte, error) {
 		return c.shareFetch(r)
 	case *kmsg.ShareAcknowledgeRequest:
 		return c.shareAcknowledge(r)
+	case *kmsg.DescribeShareGroupOffsetsRequest:
+		return c.describeShareGroupOffsets(r)
 	}
 	return c.topLevel()
 }
