@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"runtime"
 	"testing"
@@ -127,4 +128,31 @@ func FuzzReadFrameGradual(f *testing.F) {
 			fb.Release()
 		}
 	})
+}
+
+// BenchmarkReadFrame compares reading a frame at once (upstream frames)
+// with reading it as it arrives (client frames).
+func BenchmarkReadFrame(b *testing.B) {
+	for _, size := range []int{4 << 10, 256 << 10, 1 << 20, 16 << 20} {
+		frame := AppendFrame(nil, make([]byte, size))
+		for _, tc := range []struct {
+			name string
+			read func(io.Reader, *Pool, int32) (Frame, error)
+		}{{"eager", ReadFrame}, {"gradual", ReadFrameGradual}} {
+			b.Run(fmt.Sprintf("%s/%dKiB", tc.name, size>>10), func(b *testing.B) {
+				p := NewPool()
+				r := bytes.NewReader(frame)
+				b.SetBytes(int64(len(frame)))
+				b.ReportAllocs()
+				for b.Loop() {
+					r.Reset(frame)
+					f, err := tc.read(r, p, DefaultMaxFrame)
+					if err != nil {
+						b.Fatal(err)
+					}
+					f.Release()
+				}
+			})
+		}
+	}
 }
