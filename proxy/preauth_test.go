@@ -2,8 +2,10 @@ package proxy_test
 
 import (
 	"context"
+	"crypto/x509/pkix"
 	"encoding/binary"
 	"net"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/kguard/kguard/audit"
 	"github.com/kguard/kguard/proxy"
+	"github.com/kguard/kguard/test/harness"
 )
 
 // limitsFor sets the connection and login limits of a test proxy.
@@ -310,5 +313,31 @@ func TestLoginLimitsConfig(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("limits %q: error %v, want it to name %s", tc.limits, err, tc.want)
 		}
+	}
+}
+
+// TestTLSHandshakeLoginTimeout: a client that opens a TLS listener's
+// socket and stalls in the handshake (here: half a record header) is
+// closed at limits.login_timeout.
+func TestTLSHandshakeLoginTimeout(t *testing.T) {
+	p := newPKI(t)
+	p.issue(t, "server", pkix.Name{CommonName: "kguard"}, true, false)
+	env := harness.Start(t, harness.Options{
+		Brokers: 1, NoAnonymous: true,
+		Mutate: func(c *proxy.Config) {
+			c.Listen.TLS = &proxy.ServerTLS{CertFile: filepath.Join(p.dir, "server.pem"), KeyFile: filepath.Join(p.dir, "server-key.pem"),
+				ClientCAFile: filepath.Join(p.dir, "ca.pem")}
+			c.Listen.Auth.MappingRules = []string{"RULE:^CN=([^,]+),OU=clients$/$1/L"}
+			c.Limits.LoginTimeout = 300 * time.Millisecond
+		},
+	})
+	r := dialRaw(t, env.Bootstrap())
+	start := time.Now()
+	if _, err := r.c.Write([]byte{0x16, 0x03}); err != nil {
+		t.Fatal(err)
+	}
+	r.expectClosed()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("stalled TLS handshake closed after %v, login timeout 300ms", d)
 	}
 }
