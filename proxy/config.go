@@ -153,8 +153,10 @@ type LimitsConfig struct {
 	// MaxConcurrentDecompressions caps the record batches kguard holds
 	// decompressed at once, across all connections (each at most 64 MiB):
 	// the produce path of protected topics and the reserved-header scan
-	// of unprotected ones wait for a slot. Default: the number of CPUs,
-	// at least 2.
+	// of unprotected ones wait for a slot. A protected batch keeps its
+	// slot while its fields are encrypted (key service calls included),
+	// so the default leaves room for a few slow ones: the number of
+	// CPUs, at least 4.
 	MaxConcurrentDecompressions int `yaml:"max_concurrent_decompressions"`
 	// MaxInFlight caps pipelined requests per connection; the client is
 	// not read from while it is reached.
@@ -276,7 +278,7 @@ func (c *Config) SetDefaults() {
 		m.MaxFrameBytes = wire.DefaultMaxFrame
 	}
 	if m.MaxConcurrentDecompressions == 0 {
-		m.MaxConcurrentDecompressions = max(2, runtime.NumCPU())
+		m.MaxConcurrentDecompressions = max(4, runtime.NumCPU())
 	}
 	if m.MaxPreAuthFrameBytes == 0 {
 		m.MaxPreAuthFrameBytes = min(wire.DefaultMaxPreAuthFrame, m.MaxFrameBytes)
