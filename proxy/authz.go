@@ -76,6 +76,11 @@ type authzCall struct {
 	// grown is how many bytes data protection added to the records of the
 	// request (sizes the rewritten request's buffer).
 	grown int
+	// unaudited: the decision could not be audited; answers carry
+	// retriable errors instead of denials (refuseUnaudited), retried
+	// counts the codes replaced.
+	unaudited bool
+	retried   int
 }
 
 // authorize decides one request with the policy and answers denials as a
@@ -90,7 +95,8 @@ type authzCall struct {
 //     ListTransactions) are filtered per name on the response path.
 //
 // Exactly one audit event records each decision (allowed or denied) before
-// anything is forwarded; an audit failure fails the request closed.
+// anything is forwarded; when it cannot be recorded, nothing is forwarded
+// and the request is answered with a retriable error (refuseUnaudited).
 // Requests naming topics by an id that kguard has not yet seen in a
 // Metadata response trigger one rate-limited Metadata lookup upstream; an id
 // still unknown is decided as the name policy.TopicIDName(id), which no ACL
@@ -142,7 +148,7 @@ func (s *session) authorize(hdr *wire.RequestHeader, f *wire.Frame, p *pending) 
 	c.dec = dec
 	sh.noteRevision(dec.Revision)
 	if err := c.auditDecision(); err != nil {
-		return nil, nil, err
+		return c.refuseUnaudited(err)
 	}
 	if fr, ok := req.(*kmsg.FetchRequest); ok && p != nil && fr.Version >= 7 && fr.SessionID > 0 && sh.revChanged.Load() {
 		c.recheckFetchSession()
@@ -340,17 +346,23 @@ func (c *authzCall) dispatch() (*pending, []byte, error) {
 // refuseAPI answers a request whose API kguard never authorizes (no
 // mapping, inter-broker or controller API): a whole-request
 // CLUSTER_AUTHORIZATION_FAILED where the response has a top-level error
-// code, otherwise the connection closes.
+// code at the request's version, otherwise the connection closes. The
+// audit event records what the client gets: code 31, or no code and a
+// closed connection.
 func (c *authzCall) refuseAPI(cause error) (*pending, []byte, error) {
-	if err := c.auditOutcome(audit.DecisionDeny, errClusterAuthorization, []string{cause.Error()}, "", ""); err != nil {
+	var resp kmsg.Response
+	if c.p != nil {
+		resp = topLevelError(c.req, errClusterAuthorization)
+	}
+	code, reasons := errClusterAuthorization, []string{cause.Error()}
+	if resp == nil {
+		code, reasons = 0, append(reasons, "connection closed: the response has no error code to carry the refusal")
+	}
+	if err := c.auditOutcome(audit.DecisionDeny, code, reasons, "", ""); err != nil {
 		return nil, nil, err
 	}
 	c.s.log.Warn("request refused: api not authorized through kguard", zap.String("api", c.preq.APIName),
 		zap.String("principal", c.preq.Principal), zap.Error(cause))
-	if c.p == nil {
-		return nil, nil, fmt.Errorf("%s refused: %w", c.preq.APIName, cause)
-	}
-	resp := genericError(c.req, errClusterAuthorization)
 	if resp == nil {
 		return nil, nil, fmt.Errorf("%s refused: %w", c.preq.APIName, cause)
 	}
@@ -465,6 +477,9 @@ func (c *authzCall) answer(resp kmsg.Response) (*pending, []byte, error) {
 		return nil, nil, fmt.Errorf("%s: no response expected", c.preq.APIName)
 	}
 	resp.SetVersion(c.hdr.APIVersion)
+	if c.unaudited {
+		c.retried += retryDenials(resp)
+	}
 	c.p.transforms = nil
 	c.p.local = c.s.p.appendResponse(nil, *c.hdr, resp)
 	return c.p, nil, nil
