@@ -46,9 +46,9 @@ func (s *stack) procKiB(t *testing.T, field string) int64 {
 	return 0
 }
 
-// closeEvent matches the connection.close event of the connection from
+// clientCloseEvent matches the connection.close event of the connection from
 // client with reason.
-func closeEvent(client, reason string) func(audit.Event) bool {
+func clientCloseEvent(client, reason string) func(audit.Event) bool {
 	return func(ev audit.Event) bool {
 		return ev.Type == audit.EventConnectionClose && ev.Where.Client == client && ev.Details["reason"] == reason
 	}
@@ -101,7 +101,7 @@ func TestPreAuthHugeFrames(t *testing.T) {
 	}
 	a.Sent("6 unauthenticated sockets, each a 100 MiB frame size and nothing more")
 	a.Got("each closed at once")
-	ev := s.waitAudit(t, "closing the pre-auth socket", closeEvent(clients[0], "bad frame"))
+	ev := s.waitAudit(t, "closing the pre-auth socket", clientCloseEvent(clients[0], "bad frame"))
 	a.Got("audited: connection.close %s reason %q", ev.Where.Client, ev.Details["reason"])
 
 	stall := func(login bool, size int) {
@@ -205,7 +205,7 @@ func TestIdleSocketsCannotLockOut(t *testing.T) {
 		t.Fatal("an unauthenticated socket outlived the 4s login deadline")
 	}
 	a.Got("held sockets closed at the login deadline (after %v more)", time.Since(start).Round(100*time.Millisecond))
-	ev := s.waitAudit(t, "closing the idle socket", closeEvent(first.LocalAddr().String(), "login timeout"))
+	ev := s.waitAudit(t, "closing the idle socket", clientCloseEvent(first.LocalAddr().String(), "login timeout"))
 	a.Got("audited: connection.close %s reason %q", ev.Where.Client, ev.Details["reason"])
 }
 
@@ -232,7 +232,7 @@ func TestSlowLogin(t *testing.T) {
 		t.Fatal("trickling socket still open after 6s with a 2s login deadline")
 	}
 	a.Got("closed after %v", time.Since(start).Round(100*time.Millisecond))
-	s.waitAudit(t, "closing the trickling socket", closeEvent(rc.c.LocalAddr().String(), "login timeout"))
+	s.waitAudit(t, "closing the trickling socket", clientCloseEvent(rc.c.LocalAddr().String(), "login timeout"))
 
 	sc, err := dialRaw(s.bootstrap)
 	if err != nil {
@@ -255,7 +255,7 @@ func TestSlowLogin(t *testing.T) {
 	if !sc.closedByPeer(4 * time.Second) {
 		t.Fatal("half a SCRAM exchange outlived the login deadline")
 	}
-	s.waitAudit(t, "closing the half login", closeEvent(sc.c.LocalAddr().String(), "login timeout"))
+	s.waitAudit(t, "closing the half login", clientCloseEvent(sc.c.LocalAddr().String(), "login timeout"))
 	a.Got("closed at the login deadline, audited")
 }
 
