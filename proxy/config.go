@@ -139,7 +139,8 @@ type LimitsConfig struct {
 	MaxUnauthenticatedConnections int `yaml:"max_unauthenticated_connections"`
 	// MaxUnauthenticatedPerAddress caps the unauthenticated connections
 	// from one client IP address, so one host cannot take every login
-	// slot. Default 16.
+	// slot. Default: a quarter of MaxUnauthenticatedConnections (at
+	// least 1), so no one address can take every login slot.
 	MaxUnauthenticatedPerAddress int `yaml:"max_unauthenticated_per_address"`
 	// LoginTimeout closes a connection that has not completed its TLS
 	// handshake and authentication that long after it was accepted,
@@ -269,7 +270,7 @@ func (c *Config) SetDefaults() {
 		m.MaxUnauthenticatedConnections = max(1, m.MaxConnections/2)
 	}
 	if m.MaxUnauthenticatedPerAddress == 0 {
-		m.MaxUnauthenticatedPerAddress = 16
+		m.MaxUnauthenticatedPerAddress = max(1, m.MaxUnauthenticatedConnections/4)
 	}
 	if m.LoginTimeout == 0 {
 		m.LoginTimeout = 10 * time.Second

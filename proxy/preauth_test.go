@@ -297,7 +297,7 @@ func TestLoginLimitsConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l := cfg.Limits; l.MaxUnauthenticatedConnections != 50 || l.MaxUnauthenticatedPerAddress != 16 ||
+	if l := cfg.Limits; l.MaxUnauthenticatedConnections != 50 || l.MaxUnauthenticatedPerAddress != 12 ||
 		l.LoginTimeout != 10*time.Second || l.MaxPreAuthFrameBytes != 2048 {
 		t.Fatalf("defaults: %+v", l)
 	}
