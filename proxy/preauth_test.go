@@ -84,6 +84,21 @@ func TestPreAuthFrameCap(t *testing.T) {
 	if why := closeReason(t, e, r.c.LocalAddr().String()); why != "bad frame" {
 		t.Fatalf("close reason %q, want bad frame", why)
 	}
+	// The same after SaslHandshake v0, where bare SASL tokens follow.
+	v0 := dialRaw(t, e.Bootstrap())
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.SetVersion(0)
+	hs.Mechanism = "PLAIN"
+	if hr := v0.roundTrip(hs).(*kmsg.SASLHandshakeResponse); hr.ErrorCode != 0 {
+		t.Fatalf("SaslHandshake v0: %d", hr.ErrorCode)
+	}
+	if _, err := v0.c.Write(binary.BigEndian.AppendUint32(nil, 600<<10)); err != nil {
+		t.Fatal(err)
+	}
+	v0.expectClosed()
+	if why := closeReason(t, e, v0.c.LocalAddr().String()); why != "bad frame" {
+		t.Fatalf("raw token: close reason %q, want bad frame", why)
+	}
 	// An authenticated client may send a 600 KiB request.
 	a := dialRaw(t, e.Bootstrap())
 	if _, ar := saslRaw(t, a, "PLAIN", []byte("\x00alice\x00alice-secret")); ar == nil || ar.ErrorCode != 0 {
