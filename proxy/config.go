@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -129,9 +130,35 @@ type ClientSASL struct {
 
 // LimitsConfig bounds resources.
 type LimitsConfig struct {
+	// MaxConnections caps client connections, authenticated or not.
 	MaxConnections int `yaml:"max_connections"`
+	// MaxUnauthenticatedConnections caps the connections that have not
+	// completed authentication yet (TLS handshake and SASL), so that
+	// the rest of MaxConnections stays for authenticated clients.
+	// Default: half of MaxConnections.
+	MaxUnauthenticatedConnections int `yaml:"max_unauthenticated_connections"`
+	// MaxUnauthenticatedPerAddress caps the unauthenticated connections
+	// from one client IP address, so one host cannot take every login
+	// slot. Default: a quarter of MaxUnauthenticatedConnections (at
+	// least 1), so no one address can take every login slot.
+	MaxUnauthenticatedPerAddress int `yaml:"max_unauthenticated_per_address"`
+	// LoginTimeout closes a connection that has not completed its TLS
+	// handshake and authentication that long after it was accepted,
+	// however it trickles bytes. Default 10s.
+	LoginTimeout time.Duration `yaml:"login_timeout"`
 	// MaxFrameBytes caps one request or response frame.
 	MaxFrameBytes int32 `yaml:"max_frame_bytes"`
+	// MaxPreAuthFrameBytes caps one request frame before the client
+	// has authenticated (Kafka: 512 KiB before SASL completes).
+	MaxPreAuthFrameBytes int32 `yaml:"max_preauth_frame_bytes"`
+	// MaxConcurrentDecompressions caps the record batches kguard holds
+	// decompressed at once, across all connections (each at most 64 MiB):
+	// the produce path of protected topics and the reserved-header scan
+	// of unprotected ones wait for a slot. A protected batch keeps its
+	// slot while its fields are encrypted (key service calls included),
+	// so the default leaves room for a few slow ones: the number of
+	// CPUs, at least 4.
+	MaxConcurrentDecompressions int `yaml:"max_concurrent_decompressions"`
 	// MaxInFlight caps pipelined requests per connection; the client is
 	// not read from while it is reached.
 	MaxInFlight int `yaml:"max_in_flight"`
@@ -239,8 +266,23 @@ func (c *Config) SetDefaults() {
 	if m.MaxConnections == 0 {
 		m.MaxConnections = 10000
 	}
+	if m.MaxUnauthenticatedConnections == 0 {
+		m.MaxUnauthenticatedConnections = max(1, m.MaxConnections/2)
+	}
+	if m.MaxUnauthenticatedPerAddress == 0 {
+		m.MaxUnauthenticatedPerAddress = max(1, m.MaxUnauthenticatedConnections/4)
+	}
+	if m.LoginTimeout == 0 {
+		m.LoginTimeout = 10 * time.Second
+	}
 	if m.MaxFrameBytes == 0 {
 		m.MaxFrameBytes = wire.DefaultMaxFrame
+	}
+	if m.MaxConcurrentDecompressions == 0 {
+		m.MaxConcurrentDecompressions = max(4, runtime.NumCPU())
+	}
+	if m.MaxPreAuthFrameBytes == 0 {
+		m.MaxPreAuthFrameBytes = min(wire.DefaultMaxPreAuthFrame, m.MaxFrameBytes)
 	}
 	if m.MaxInFlight == 0 {
 		m.MaxInFlight = 100
@@ -338,6 +380,21 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.MaxFrameBytes < 1024 {
 		bad("limits.max_frame_bytes", "%d is below 1024", c.Limits.MaxFrameBytes)
+	}
+	if l := c.Limits.MaxPreAuthFrameBytes; l < 1024 || l > c.Limits.MaxFrameBytes {
+		bad("limits.max_preauth_frame_bytes", "%d is not between 1024 and limits.max_frame_bytes (%d)", l, c.Limits.MaxFrameBytes)
+	}
+	if n := c.Limits.MaxUnauthenticatedConnections; n < 1 || n > c.Limits.MaxConnections {
+		bad("limits.max_unauthenticated_connections", "%d is not between 1 and limits.max_connections (%d)", n, c.Limits.MaxConnections)
+	}
+	if n := c.Limits.MaxUnauthenticatedPerAddress; n < 1 {
+		bad("limits.max_unauthenticated_per_address", "%d is below 1", n)
+	}
+	if c.Limits.MaxConcurrentDecompressions < 1 {
+		bad("limits.max_concurrent_decompressions", "%d is below 1", c.Limits.MaxConcurrentDecompressions)
+	}
+	if c.Limits.LoginTimeout < 0 {
+		bad("limits.login_timeout", "%s is negative", c.Limits.LoginTimeout)
 	}
 	if c.Limits.MaxInFlight < 1 {
 		bad("limits.max_in_flight", "must be at least 1")

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
@@ -232,7 +233,7 @@ func (c *authzCall) protectionOf(topic string, parts []kmsg.ProduceRequestTopicP
 		return nil, nil, refuseAll(parts, errKafkaStorage, "kguard: data protection rule for "+topic+" unavailable: "+err.Error()), true
 	}
 	if cp == nil {
-		out, refused, ch := checkReserved(topic, parts)
+		out, refused, ch := c.checkReserved(topic, parts)
 		return nil, out, refused, ch
 	}
 	if cp.err != nil {
@@ -323,7 +324,8 @@ func (c *authzCall) runProtect(jobs []partJob) {
 // state.
 func (c *authzCall) protectPartition(j *partJob, conv *recordConv) {
 	pr, prot := c.s.p.protector, j.cp.prot
-	j.out, _, j.err = records.Rewrite(j.dst, j.part.Records, records.Options{RejectLegacy: true, RejectPartial: true},
+	j.out, _, j.err = records.Rewrite(j.dst, j.part.Records, records.Options{RejectLegacy: true, RejectPartial: true, ProducedOffsets: true,
+		Limiter: c.s.p.decomp, Context: c.s.p.ctx},
 		func(_ *records.Batch, rs []records.Record) (bool, error) {
 			crecs := conv.toCrypto(j.topic, rs)
 			// The records alias conv's scratch until Rewrite has
@@ -374,11 +376,11 @@ var errReservedHeader = errors.New("reserved kguard.* header")
 // carry a kguard.* header (a forged encryption or signature header would
 // later pass for kguard's). Batches go on untouched: uncompressed ones
 // without the bytes "kguard." are not even decoded.
-func checkReserved(topic string, parts []kmsg.ProduceRequestTopicPartition) ([]kmsg.ProduceRequestTopicPartition, []partitionError, bool) {
+func (c *authzCall) checkReserved(topic string, parts []kmsg.ProduceRequestTopicPartition) ([]kmsg.ProduceRequestTopicPartition, []partitionError, bool) {
 	var refused []partitionError
 	var bad []bool
 	for i, p := range parts {
-		if err := scanReserved(p.Records); err != nil {
+		if err := scanReserved(c.s.p.ctx, c.s.p.decomp, p.Records); err != nil {
 			if bad == nil {
 				bad = make([]bool, len(parts))
 			}
@@ -400,7 +402,10 @@ func checkReserved(topic string, parts []kmsg.ProduceRequestTopicPartition) ([]k
 
 var reservedBytes = []byte(reservedPrefix)
 
-func scanReserved(src []byte) error {
+// scanReserved refuses src if a record carries a kguard.* header. Batches
+// are streamed (ScanHeaderKeys): the scan never holds a batch's
+// decompressed records, and takes a decompression slot of lim meanwhile.
+func scanReserved(ctx context.Context, lim *records.Limiter, src []byte) error {
 	if !bytes.Contains(src, reservedBytes) {
 		// Uncompressed: no header can be named kguard.*. Compressed
 		// bytes may hide it: decode those below.
@@ -408,7 +413,7 @@ func scanReserved(src []byte) error {
 			return nil
 		}
 	}
-	bs, _, err := records.ParseBatches(src, records.Options{})
+	bs, _, err := records.ParseBatches(src, records.Options{Limiter: lim, Context: ctx})
 	if err != nil {
 		return fmt.Errorf("unreadable record batch: %w", err)
 	}
@@ -417,19 +422,20 @@ func scanReserved(src []byte) error {
 		if b.IsLegacy() || b.IsControl() || (b.Codec() == records.CodecNone && !bytes.Contains(b.Raw, reservedBytes)) {
 			continue
 		}
-		rs, err := b.Records()
+		var found string
+		err := b.ScanHeaderKeys(func(key []byte) error {
+			if bytes.HasPrefix(key, reservedBytes) {
+				found = string(key)
+				return errReservedHeader
+			}
+			return nil
+		})
+		if found != "" {
+			return fmt.Errorf("%w %q: only kguard writes it", errReservedHeader, found)
+		}
 		if err != nil {
 			return fmt.Errorf("unreadable record batch: %w", err)
 		}
-		for _, r := range rs {
-			for _, h := range r.Headers {
-				if strings.HasPrefix(h.Key, reservedPrefix) {
-					b.Release()
-					return fmt.Errorf("%w %q: only kguard writes it", errReservedHeader, h.Key)
-				}
-			}
-		}
-		b.Release()
 	}
 	return nil
 }

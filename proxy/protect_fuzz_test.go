@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -17,6 +18,6 @@ func FuzzScanReserved(f *testing.F) {
 	f.Add(bytes.Repeat([]byte{0xff}, 70))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_ = anyCompressed(b)
-		_ = scanReserved(b)
+		_ = scanReserved(context.Background(), nil, b)
 	})
 }

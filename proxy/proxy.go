@@ -21,10 +21,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 
 	"github.com/kguard/kguard/crypto"
 	"github.com/kguard/kguard/proxy/wire"
+	"github.com/kguard/kguard/proxy/wire/records"
 )
 
 // Proxy is a running kguard proxy.
@@ -45,9 +47,11 @@ type Proxy struct {
 	protPolicy ProtectionPolicy
 	protector  *crypto.Protector
 	protCache  protections
-	convs      sync.Pool   // *recordConv: the produce path's protection scratch
-	protSeen   atomic.Bool // some topic was found protected
-	sem        chan struct{}
+	convs      sync.Pool     // *recordConv: the produce path's protection scratch
+	protSeen   atomic.Bool   // some topic was found protected
+	sem        chan struct{} // one per client connection
+	unauth     *loginSlots   // connections still logging in
+	decomp     *records.Limiter
 	nextID     atomic.Uint64
 
 	ctx    context.Context // cancelled on Shutdown
@@ -99,6 +103,8 @@ func New(cfg *Config, opts Options) (*Proxy, error) {
 		authorizer: opts.Authorizer,
 		protector:  opts.Protector,
 		sem:        make(chan struct{}, cfg.Limits.MaxConnections),
+		unauth:     newLoginSlots(cfg.Limits.MaxUnauthenticatedConnections, cfg.Limits.MaxUnauthenticatedPerAddress),
+		decomp:     records.NewLimiter(cfg.Limits.MaxConcurrentDecompressions),
 		nodes:      map[int32]string{},
 		listeners:  map[int32]net.Listener{},
 		sessions:   map[*session]struct{}{},
@@ -348,31 +354,60 @@ func (p *Proxy) acceptLoop(ln net.Listener, node int32) {
 		select {
 		case p.sem <- struct{}{}:
 		default:
-			p.metrics.connsRejected.Inc()
-			p.log.Warn("connection limit reached; refusing client", zap.String("client", c.RemoteAddr().String()),
-				zap.Int("max_connections", p.cfg.Limits.MaxConnections))
-			c.Close()
+			p.refuse(c, "connection limit reached; refusing client", zap.Int("max_connections", p.cfg.Limits.MaxConnections))
+			continue
+		}
+		host := remoteHost(c)
+		if why := p.unauth.acquire(host); why != "" {
+			<-p.sem
+			p.refuse(c, why+"; refusing client",
+				zap.Int("max_unauthenticated_connections", p.cfg.Limits.MaxUnauthenticatedConnections),
+				zap.Int("max_unauthenticated_per_address", p.cfg.Limits.MaxUnauthenticatedPerAddress))
 			continue
 		}
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
 			defer func() { <-p.sem }()
-			p.handleConn(c, name, node)
+			p.handleConn(c, name, node, func() { p.unauth.release(host) })
 		}()
 	}
 }
 
-// handleConn completes TLS, dials the upstream and runs the session.
-func (p *Proxy) handleConn(c net.Conn, listener string, node int32) {
+// refuse closes a connection refused at accept.
+func (p *Proxy) refuse(c net.Conn, msg string, fields ...zap.Field) {
+	p.metrics.connsRejected.Inc()
+	p.log.Warn(msg, append(fields, zap.String("client", c.RemoteAddr().String()))...)
+	c.Close()
+}
+
+// remoteHost is the IP address of a connection's peer.
+func remoteHost(c net.Conn) string {
+	a := c.RemoteAddr().String()
+	if h, _, err := net.SplitHostPort(a); err == nil {
+		return h
+	}
+	return a
+}
+
+// handleConn completes TLS and authentication, then dials the upstream and
+// runs the session. Until the client has authenticated it holds a login
+// slot (released by loggedIn, once) and no upstream connection: the whole
+// login, TLS handshake included, must finish within limits.login_timeout.
+func (p *Proxy) handleConn(c net.Conn, listener string, node int32, loggedIn func()) {
+	var once sync.Once
+	done := func() { once.Do(loggedIn) }
+	defer done()
 	id := p.nextID.Add(1)
 	raw := c
 	log := p.log.With(zap.Uint64("conn", id), zap.String("client", c.RemoteAddr().String()), zap.String("listener", listener))
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
-	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.Upstream.DialTimeout)
+	deadline := time.Now().Add(p.cfg.Limits.LoginTimeout)
+	ctx, cancel := context.WithDeadline(p.ctx, deadline)
 	defer cancel()
+	_ = c.SetDeadline(deadline)
 	if p.authn.tls != nil {
 		tc := tls.Server(c, p.authn.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
@@ -390,21 +425,14 @@ func (p *Proxy) handleConn(c net.Conn, listener string, node int32) {
 		c.Close()
 		return
 	}
-	up, err := p.dialUpstream(ctx, node)
-	if err != nil {
-		log.Warn("upstream unavailable; resetting client connection", zap.Error(err))
+	versions := p.knownVersions(node)
+	if versions == nil {
+		log.Warn("no upstream broker answered yet; resetting client connection")
 		p.metrics.closes.WithLabelValues("upstream unavailable").Inc()
-		// A reset, not a clean close: clients treat a reset as a
-		// retriable network error (as "connection refused" from the
-		// broker itself), while an orderly EOF on the first read looks
-		// like a TLS or SASL misconfiguration and is not retried.
-		if tc, ok := raw.(*net.TCPConn); ok {
-			_ = tc.SetLinger(0)
-		}
-		raw.Close()
+		reset(raw)
 		return
 	}
-	s := newSession(p, id, listener, c, up, principal)
+	s := newSession(p, id, listener, c, principal, versions)
 	p.mu.Lock()
 	if p.closing {
 		p.mu.Unlock()
@@ -413,12 +441,91 @@ func (p *Proxy) handleConn(c net.Conn, listener string, node int32) {
 	}
 	p.sessions[s] = struct{}{}
 	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.sessions, s)
+		p.mu.Unlock()
+	}()
+	defer close(s.done)
+	s.opened()
+	defer s.closed()
+	if !s.login(ctx) {
+		return
+	}
+	done()
+	_ = c.SetDeadline(time.Time{})
+	dctx, dcancel := context.WithTimeout(p.ctx, p.cfg.Upstream.DialTimeout)
+	defer dcancel()
+	up, err := p.dialUpstream(dctx, node)
+	if err != nil {
+		s.log.Warn("upstream unavailable; resetting client connection", zap.Error(err))
+		p.metrics.closes.WithLabelValues("upstream unavailable").Inc()
+		// A reset, not a clean close: clients treat a reset as a
+		// retriable network error (as "connection refused" from the
+		// broker itself), while an orderly EOF on the first read looks
+		// like a TLS or SASL misconfiguration and is not retried.
+		reset(raw)
+		s.close("upstream unavailable")
+		return
+	}
+	s.attach(up)
 	p.metrics.connsOpen.Inc()
 	s.run()
 	p.metrics.connsOpen.Dec()
+}
+
+// reset closes a client connection with a TCP reset.
+func reset(raw net.Conn) {
+	if tc, ok := raw.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	raw.Close()
+}
+
+// knownVersions is what the upstream broker behind a listener last said it
+// supports (for the bootstrap listener, node -1, any broker's).
+func (p *Proxy) knownVersions(node int32) *kmsg.ApiVersionsResponse {
 	p.mu.Lock()
-	delete(p.sessions, s)
+	addr := p.nodes[node]
 	p.mu.Unlock()
+	return p.dialer.knownVersions(addr)
+}
+
+// loginSlots counts the connections that have not authenticated yet, in all
+// and per client address.
+type loginSlots struct {
+	mu      sync.Mutex
+	n, max  int
+	perAddr map[string]int
+	maxAddr int
+}
+
+func newLoginSlots(max, maxPerAddr int) *loginSlots {
+	return &loginSlots{max: max, maxAddr: maxPerAddr, perAddr: map[string]int{}}
+}
+
+// acquire takes a login slot for a connection from host, or says why not.
+func (l *loginSlots) acquire(host string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.n >= l.max {
+		return "unauthenticated connection limit reached"
+	}
+	if l.perAddr[host] >= l.maxAddr {
+		return "unauthenticated connection limit for this address reached"
+	}
+	l.n++
+	l.perAddr[host]++
+	return ""
+}
+
+func (l *loginSlots) release(host string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.n--
+	if l.perAddr[host]--; l.perAddr[host] <= 0 {
+		delete(l.perAddr, host)
+	}
 }
 
 // dialUpstream connects to broker node, or for the bootstrap listener (node

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -50,7 +51,8 @@ type session struct {
 	log      *zap.Logger
 	listener string
 	client   net.Conn
-	up       *upConn
+	up       *upConn // nil until the client has authenticated
+	upv      *kmsg.ApiVersionsResponse
 	sup      *supported
 
 	cr *bufio.Reader // client reader
@@ -75,40 +77,170 @@ type session struct {
 	reason   atomic.Value // string: why the session ended
 }
 
-func newSession(p *Proxy, id uint64, listener string, client net.Conn, up *upConn, principal *auth.Principal) *session {
+// newSession is a client connection before its upstream is dialed: it can
+// log in (login) with versions, the upstream's last known ApiVersions, then
+// gets its upstream connection (attach) and runs.
+func newSession(p *Proxy, id uint64, listener string, client net.Conn, principal *auth.Principal, versions *kmsg.ApiVersionsResponse) *session {
 	s := &session{
-		id: id, p: p, listener: listener, client: client, up: up, principal: principal,
-		sup:      intersect(up.versions, p.authn.sasl != nil),
-		cr:       bufio.NewReaderSize(client, 32<<10),
-		cw:       bufio.NewWriterSize(client, 64<<10),
-		ur:       bufio.NewReaderSize(up, 64<<10),
-		uw:       bufio.NewWriterSize(up, 64<<10),
+		id: id, p: p, listener: listener, client: client, principal: principal,
+		upv: versions,
+		sup: intersect(versions, p.authn.sasl != nil),
+		// Small until authenticated: an unauthenticated client costs
+		// kguard little more than the bytes it sent (see attach).
+		cr:       bufio.NewReaderSize(client, preAuthReadBuffer),
 		inflight: make(chan *pending, p.cfg.Limits.MaxInFlight),
 		done:     make(chan struct{}),
 	}
 	s.log = p.log.With(zap.Uint64("conn", id), zap.String("client", client.RemoteAddr().String()),
-		zap.String("listener", listener), zap.String("upstream", up.addr))
+		zap.String("listener", listener))
 	return s
+}
+
+// preAuthReadBuffer is the client read buffer before authentication.
+const preAuthReadBuffer = 4 << 10
+
+// attach gives an authenticated session its upstream connection and the
+// full-size buffers; bytes the client already sent stay first in line.
+func (s *session) attach(up *upConn) {
+	s.up, s.upv = up, up.versions
+	s.sup = intersect(up.versions, s.p.authn.sasl != nil)
+	s.log = s.log.With(zap.String("upstream", up.addr))
+	var r io.Reader = s.client
+	if n := s.cr.Buffered(); n > 0 {
+		early, _ := s.cr.Peek(n)
+		r = io.MultiReader(bytes.NewReader(bytes.Clone(early)), s.client)
+	}
+	s.cr = bufio.NewReaderSize(r, 32<<10)
+	s.cw = bufio.NewWriterSize(s.client, 64<<10)
+	s.ur = bufio.NewReaderSize(up, 64<<10)
+	s.uw = bufio.NewWriterSize(up, 64<<10)
+}
+
+// opened records the connection's open event.
+func (s *session) opened() {
+	s.log.Debug("connection open")
+	_ = s.record(audit.Event{Type: audit.EventConnectionOpen, Who: s.who("")})
+}
+
+// closed closes the connection if it is not yet and records why it ended.
+func (s *session) closed() {
+	s.close("")
+	reason := s.reason.Load().(string)
+	_ = s.record(audit.Event{Type: audit.EventConnectionClose, Who: s.who(""), Details: map[string]string{"reason": reason}})
+	s.log.Debug("connection closed", zap.String("reason", reason))
+}
+
+// login serves a connection until its client has authenticated: only
+// ApiVersions and the SASL requests (or bare SASL tokens after
+// SaslHandshake v0), one at a time, answered by kguard itself, each frame
+// at most limits.max_preauth_frame_bytes, all before ctx's deadline (the
+// connection's deadline is set to it). It reports whether the client
+// authenticated; if not, the connection is closed.
+func (s *session) login(ctx context.Context) (ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("internal error during login; closing this connection", zap.Any("panic", r), zap.Stack("stack"))
+			s.p.metrics.closes.WithLabelValues("internal error").Inc()
+			s.close("internal error")
+			ok = false
+		}
+	}()
+	limits := &s.p.cfg.Limits
+	for s.principal == nil {
+		if s.draining.Load() {
+			s.close("shutting down")
+			return false
+		}
+		f, err := wire.ReadFrameGradual(s.cr, s.p.pool, limits.MaxPreAuthFrameBytes)
+		if err != nil {
+			s.readFailed(err, "login timeout")
+			return false
+		}
+		s.p.metrics.bytesIn.Add(float64(len(f.Buf)))
+		p, err := s.loginStep(ctx, &f)
+		f.Release()
+		if err != nil {
+			return false // loginStep logged and closed
+		}
+		if _, err := s.client.Write(p.local); err != nil {
+			s.fail("client write", err)
+			return false
+		}
+		s.p.metrics.bytesOut.Add(float64(len(p.local)))
+		if p.closeAfter {
+			s.close("closed after error response")
+			return false
+		}
+	}
+	return true
+}
+
+// loginStep answers one frame of an unauthenticated client.
+func (s *session) loginStep(ctx context.Context, f *wire.Frame) (*pending, error) {
+	if s.sasl.raw {
+		return s.rawSASLToken(f.Body()), nil
+	}
+	hdr, err := wire.ParseRequestHeader(f.Body())
+	if err != nil {
+		s.fail("bad request header", err)
+		return nil, err
+	}
+	if hdr.APIKey != 18 && !s.sup.allows(hdr.APIKey, hdr.APIVersion) {
+		err := fmt.Errorf("api key %d (%s) version %d was not advertised", hdr.APIKey, s.p.metrics.api(hdr.APIKey), hdr.APIVersion)
+		s.fail("unsupported api version", err, zap.Int16("api_key", hdr.APIKey), zap.Int16("api_version", hdr.APIVersion))
+		return nil, err
+	}
+	s.p.metrics.reqByKey[hdr.APIKey].Inc()
+	if reason := s.gate(&hdr); reason != "" {
+		err := fmt.Errorf("%s v%d refused", s.p.metrics.api(hdr.APIKey), hdr.APIVersion)
+		s.fail(reason, err, zap.Int16("api_key", hdr.APIKey), zap.Int16("api_version", hdr.APIVersion))
+		return nil, err
+	}
+	p := &pending{hdr: hdr, start: time.Now()}
+	body := f.Body()[hdr.BodyOffset:]
+	if hdr.APIKey == 18 {
+		p.local = wire.AppendResponse(nil, hdr.CorrelationID, apiVersionsResponse(s.sup, s.upv, hdr.APIVersion))
+		return p, nil
+	}
+	// gate lets only ApiVersions and the SASL requests through before
+	// authentication.
+	resp, closeAfter, err := s.handleSASL(ctx, &hdr, body)
+	if err != nil {
+		s.fail("bad request", err, zap.Int16("api_key", hdr.APIKey), zap.Int16("api_version", hdr.APIVersion))
+		return nil, err
+	}
+	p.local, p.closeAfter = wire.AppendResponse(nil, hdr.CorrelationID, resp), closeAfter
+	return p, nil
+}
+
+// readFailed ends the session after a failed client read; timeout names a
+// read deadline that passed.
+func (s *session) readFailed(err error, timeout string) {
+	var ne net.Error
+	switch {
+	case s.draining.Load():
+		s.close("shutting down")
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		s.close("client closed")
+	case errors.As(err, &ne) && ne.Timeout():
+		s.fail(timeout, err)
+	default:
+		s.fail("bad frame", err)
+	}
 }
 
 // run serves the session until either side closes, then closes both.
 func (s *session) run() {
-	defer close(s.done)
 	defer s.contain("session")
-	s.log.Debug("connection open")
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		s.respond()
 	}()
-	_ = s.record(audit.Event{Type: audit.EventConnectionOpen, Who: s.who("")})
 	s.read()
 	wg.Wait()
 	s.close("")
-	reason := s.reason.Load().(string)
-	_ = s.record(audit.Event{Type: audit.EventConnectionClose, Who: s.who(""), Details: map[string]string{"reason": reason}})
-	s.log.Debug("connection closed", zap.String("reason", reason))
 }
 
 // close closes both connections once, recording the first reason.
@@ -119,7 +251,9 @@ func (s *session) close(reason string) {
 		}
 		s.reason.Store(reason)
 		s.client.Close()
-		s.up.Close()
+		if s.up != nil {
+			s.up.Close()
+		}
 	})
 }
 
@@ -163,17 +297,14 @@ func (s *session) read() {
 			return
 		}
 		_ = s.client.SetReadDeadline(time.Now().Add(limits.IdleTimeout))
-		f, err := wire.ReadFrame(s.cr, s.p.pool, limits.MaxFrameBytes)
+		maxFrame := limits.MaxFrameBytes
+		if s.principal == nil {
+			maxFrame = limits.MaxPreAuthFrameBytes
+		}
+		f, err := wire.ReadFrameGradual(s.cr, s.p.pool, maxFrame)
 		if err != nil {
-			var ne net.Error
-			switch {
-			case s.draining.Load():
-			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
-				s.close("client closed")
-			case errors.As(err, &ne) && ne.Timeout():
-				s.fail("idle timeout", err)
-			default:
-				s.fail("bad frame", err)
+			if !s.draining.Load() {
+				s.readFailed(err, "idle timeout")
 			}
 			return
 		}
@@ -295,7 +426,7 @@ func (s *session) handle(hdr *wire.RequestHeader, f *wire.Frame) (*pending, []by
 	body := f.Body()[hdr.BodyOffset:]
 	switch hdr.APIKey {
 	case 18: // ApiVersions: kguard answers with the intersection
-		p.local = wire.AppendResponse(nil, hdr.CorrelationID, apiVersionsResponse(s.sup, s.up.versions, hdr.APIVersion))
+		p.local = wire.AppendResponse(nil, hdr.CorrelationID, apiVersionsResponse(s.sup, s.upv, hdr.APIVersion))
 		return p, nil, nil
 	case 17, 36: // SASL: terminated by kguard
 		resp, closeAfter, err := s.handleSASL(s.p.ctx, hdr, body)

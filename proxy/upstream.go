@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -32,10 +33,17 @@ type dialer struct {
 	mech     sasl.Mechanism
 	pool     *wire.Pool
 	maxFrame int32
+
+	// versions are the ApiVersions answers of the brokers kguard last
+	// connected to, by address: clients are answered from them before
+	// they have authenticated, when kguard has not dialed for them yet.
+	mu       sync.Mutex
+	versions map[string]*kmsg.ApiVersionsResponse
 }
 
 func newDialer(c *UpstreamConfig, pool *wire.Pool, maxFrame int32, onTLSError func(error)) (*dialer, error) {
-	d := &dialer{timeout: c.DialTimeout, clientID: c.ClientID, pool: pool, maxFrame: maxFrame}
+	d := &dialer{timeout: c.DialTimeout, clientID: c.ClientID, pool: pool, maxFrame: maxFrame,
+		versions: map[string]*kmsg.ApiVersionsResponse{}}
 	if c.TLS != nil {
 		t, err := clientTLSConfig(c.TLS, onTLSError)
 		if err != nil {
@@ -109,7 +117,24 @@ func (d *dialer) dial(ctx context.Context, addr string) (*upConn, error) {
 		return nil, fmt.Errorf("upstream %s: %w", addr, err)
 	}
 	_ = c.SetDeadline(time.Time{})
+	d.mu.Lock()
+	d.versions[addr] = u.versions
+	d.mu.Unlock()
 	return u, nil
+}
+
+// knownVersions is the ApiVersions answer last received from addr, else
+// from any broker (nil when kguard has never connected to one).
+func (d *dialer) knownVersions(addr string) *kmsg.ApiVersionsResponse {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if v, ok := d.versions[addr]; ok {
+		return v
+	}
+	for _, v := range d.versions {
+		return v
+	}
+	return nil
 }
 
 func (d *dialer) handshake(ctx context.Context, u *upConn) error {

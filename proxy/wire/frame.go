@@ -92,7 +92,9 @@ func (p *Pool) Put(s *[]byte) {
 	}
 }
 
-// ReadFrame reads one size-prefixed frame from r into a pooled buffer. A
+// ReadFrame reads one size-prefixed frame from r into a pooled buffer, of
+// the announced size at once: for a trusted peer (the upstream broker); see
+// ReadFrameGradual for clients. A
 // size over maxSize or under minSize is an error and nothing more is read;
 // the caller must then close the connection, since the stream is no longer
 // in sync. The returned frame must be released by the caller.
@@ -108,6 +110,69 @@ func ReadFrame(r io.Reader, p *Pool, maxSize int32) (Frame, error) {
 	if size > maxSize {
 		return Frame{}, fmt.Errorf("%w: %d > %d", ErrFrameTooLarge, size, maxSize)
 	}
+	return readBody(r, p, szb, size)
+}
+
+// EagerFrameBytes is the largest frame body ReadFrameGradual allocates in
+// full before it has arrived; a larger one is read in chunks of this size.
+const EagerFrameBytes = 16 << 10
+
+// DefaultMaxPreAuthFrame caps a frame before the client has authenticated
+// (Kafka's broker allows 512 KiB before SASL completes).
+const DefaultMaxPreAuthFrame = 512 << 10
+
+// ReadFrameGradual is ReadFrame for frames from an untrusted peer: memory
+// grows with the bytes that have arrived, never with the size a frame
+// announces. A frame body up to EagerFrameBytes is read as ReadFrame does;
+// a larger one is read into pooled chunks of EagerFrameBytes, and its
+// full-size buffer is taken only once every byte has arrived. A client
+// that announces 100 MiB and sends a trickle holds one chunk per
+// EagerFrameBytes it sent, plus one.
+func ReadFrameGradual(r io.Reader, p *Pool, maxSize int32) (Frame, error) {
+	var szb [4]byte
+	if _, err := io.ReadFull(r, szb[:]); err != nil {
+		return Frame{}, err
+	}
+	size := int32(binary.BigEndian.Uint32(szb[:]))
+	if size < 0 {
+		return Frame{}, fmt.Errorf("%w: %d", ErrBadFrameSize, size)
+	}
+	if size > maxSize {
+		return Frame{}, fmt.Errorf("%w: %d > %d", ErrFrameTooLarge, size, maxSize)
+	}
+	if size <= EagerFrameBytes {
+		return readBody(r, p, szb, size)
+	}
+	chunks := make([]*[]byte, 0, 8)
+	defer func() {
+		for _, c := range chunks {
+			p.Put(c)
+		}
+	}()
+	for left := int(size); left > 0; {
+		n := min(left, EagerFrameBytes)
+		buf, slot := p.Get(EagerFrameBytes)
+		chunks = append(chunks, slot)
+		if _, err := io.ReadFull(r, buf[:n]); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return Frame{}, fmt.Errorf("reading %d-byte frame body after %d bytes: %w", size, int(size)-left, err)
+		}
+		left -= n
+	}
+	buf, slot := p.Get(int(size) + 4)
+	copy(buf, szb[:])
+	at := 4
+	for _, c := range chunks {
+		at += copy(buf[at:], (*c)[:min(EagerFrameBytes, len(buf)-at)])
+	}
+	return Frame{Buf: buf, pool: p, slot: slot}, nil
+}
+
+// readBody reads a size-byte frame body after its prefix szb into a
+// buffer of the full size.
+func readBody(r io.Reader, p *Pool, szb [4]byte, size int32) (Frame, error) {
 	buf, slot := p.Get(int(size) + 4)
 	copy(buf, szb[:])
 	if _, err := io.ReadFull(r, buf[4:]); err != nil {

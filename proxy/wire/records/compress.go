@@ -85,30 +85,68 @@ func decompress(codec Codec, src []byte, limit int) (*[]byte, []byte, error) {
 	return buf, *buf, nil
 }
 
+// outChunk is the size of the pooled chunks decompressed output goes to
+// once it outgrows its first buffer.
+const outChunk = 256 << 10
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, outChunk); return &b }}
+
 // readLimited reads r to EOF into a pooled buffer, at most limit bytes.
+// The first capHint+1 bytes go to one buffer; past that, output goes to
+// pooled chunks and the result is assembled only once r ended within the
+// limit. So a stream that exceeds the limit costs at most about limit
+// bytes (most of them reused chunks), never a buffer grown by doubling
+// past it, and a stream that fits costs its size (plus, when the hint was
+// short, the chunks it passed through).
 func readLimited(r io.Reader, capHint, limit int) (*[]byte, error) {
-	buf := getBuf(min(capHint, limit+1))
-	b := (*buf)[:0]
+	hint := max(min(capHint, limit), 0)
+	first := getBuf(hint + 1)
+	b := (*first)[:hint+1]
+	n, err := io.ReadFull(r, b)
+	*first = b[:n]
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return first, nil
+	case err != nil:
+		return first, err
+	}
+	// More than the hint: go on in chunks.
+	var chunks []*[]byte
+	defer func() {
+		for _, c := range chunks {
+			chunkPool.Put(c)
+		}
+	}()
+	total := n
 	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
+		if total > limit {
+			return first, fmt.Errorf("decompressed size above %d bytes: %w", limit, ErrTooLarge)
 		}
+		c := chunkPool.Get().(*[]byte)
+		chunks = append(chunks, c)
 		// Never read more than limit+1 bytes in total.
-		n, err := r.Read(b[len(b):min(cap(b), limit+1)])
-		b = b[:len(b)+n]
-		if len(b) > limit {
-			*buf = b
-			return buf, fmt.Errorf("decompressed size above %d bytes: %w", limit, ErrTooLarge)
-		}
-		if err == io.EOF {
-			*buf = b
-			return buf, nil
+		m, err := io.ReadFull(r, (*c)[:min(outChunk, limit+1-total)])
+		*c = (*c)[:m]
+		total += m
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break
 		}
 		if err != nil {
-			*buf = b
-			return buf, err
+			return first, err
 		}
 	}
+	if total > limit {
+		return first, fmt.Errorf("decompressed size above %d bytes: %w", limit, ErrTooLarge)
+	}
+	out := getBuf(total)
+	o := append((*out)[:0], *first...)
+	for _, c := range chunks {
+		o = append(o, *c...)
+		*c = (*c)[:cap(*c)]
+	}
+	*out = o
+	putBuf(first)
+	return out, nil
 }
 
 // sizeHint guesses the decompressed size from the compressed size.
@@ -177,7 +215,13 @@ func unsnappy(src []byte, limit int) (*[]byte, error) {
 	}
 	// Xerial: header, then int32 length + snappy block, repeated. A stream
 	// may be concatenated with another (a header in the middle is skipped).
-	buf := getBuf(min(sizeHint(len(src)), limit))
+	// The blocks' declared sizes are summed first, so the output is one
+	// buffer of the final size.
+	total, err := xerialSize(src, limit)
+	if err != nil {
+		return nil, err
+	}
+	buf := getBuf(total)
 	b := *buf
 	pos := xerialHeaderLen
 	for pos < len(src) {
@@ -220,6 +264,35 @@ func unsnappy(src []byte, limit int) (*[]byte, error) {
 	return buf, nil
 }
 
+// xerialSize sums the decoded sizes the blocks of a xerial stream declare,
+// failing with ErrTooLarge past limit.
+func xerialSize(src []byte, limit int) (int, error) {
+	total := 0
+	for pos := xerialHeaderLen; pos < len(src); {
+		if bytes.HasPrefix(src[pos:], xerialMagic) {
+			pos += xerialHeaderLen
+			continue
+		}
+		if len(src)-pos < 4 {
+			return 0, fmt.Errorf("truncated xerial block length at byte %d", pos)
+		}
+		l := int(binary.BigEndian.Uint32(src[pos:]))
+		pos += 4
+		if l < 0 || l > len(src)-pos {
+			return 0, fmt.Errorf("xerial block length %d at byte %d exceeds input", l, pos-4)
+		}
+		n, err := s2.DecodedLen(src[pos : pos+l])
+		if err != nil {
+			return 0, err
+		}
+		pos += l
+		if total += n; total > limit {
+			return 0, fmt.Errorf("xerial snappy exceeds %d bytes: %w", limit, ErrTooLarge)
+		}
+	}
+	return total, nil
+}
+
 // growLen extends b by n bytes (contents of the new bytes unspecified).
 func growLen(b []byte, n int) []byte {
 	if cap(b)-len(b) < n {
@@ -244,6 +317,12 @@ func growLen(b []byte, n int) []byte {
 // bound.
 const zstdMinBound = 8 << 20
 
+// zstdMaxWindow caps the window a zstd frame may declare, which the decoder
+// allocates as history: producers' default levels use 2-8 MiB windows
+// (zstd level 19 uses 8 MiB), while a bomb would declare the largest the
+// bound allows and cost that much on top of its output.
+const zstdMaxWindow = 8 << 20
+
 type zstdDecoder struct {
 	src bytes.Reader
 	d   *zstd.Decoder
@@ -260,6 +339,7 @@ func zstdPool(bound uint64) *sync.Pool {
 			zstd.WithDecoderConcurrency(1),
 			zstd.WithDecoderLowmem(false),
 			zstd.WithDecoderMaxMemory(bound),
+			zstd.WithDecoderMaxWindow(zstdMaxWindow),
 			zstd.WithDecodeAllCapLimit(true),
 		)
 		if err != nil {

@@ -21,7 +21,8 @@ import (
 //
 // An unchanged batch does not need this: pass b.Raw through instead. Legacy
 // and control batches are refused (ErrLegacy, ErrControl), and so is a record
-// whose offset delta lies outside [0, LastOffsetDelta] (ErrInvalidRecord).
+// whose offset delta lies outside [0, LastOffsetDelta] or is not above the
+// previous record's (ErrInvalidRecord).
 // On error dst is returned unchanged in length.
 func EncodeBatch(dst []byte, b *Batch, recs []Record) ([]byte, error) {
 	if b.IsLegacy() {
@@ -108,7 +109,11 @@ func Rewrite(dst, src []byte, opts Options, fn RewriteFunc) (out []byte, changed
 			continue
 		}
 		recs, err := b.Records()
+		if err == nil && opts.ProducedOffsets {
+			err = checkProduced(&b, recs)
+		}
 		if err != nil {
+			b.Release()
 			return dst[:start], false, err
 		}
 		ch, err := fn(&b, recs)
@@ -134,4 +139,20 @@ func Rewrite(dst, src []byte, opts Options, fn RewriteFunc) (out []byte, changed
 		return src, false, nil
 	}
 	return append(dst, src[flushed:]...), true, nil
+}
+
+// checkProduced refuses a batch whose records are not numbered 0..n-1 with
+// a last offset delta of n-1, as every producer writes them.
+func checkProduced(b *Batch, recs []Record) error {
+	if int64(b.LastOffsetDelta) != int64(len(recs))-1 {
+		return fmt.Errorf("batch at byte %d (offset %d): last offset delta %d with %d records: %w",
+			b.Pos, b.FirstOffset, b.LastOffsetDelta, len(recs), ErrInvalidRecord)
+	}
+	for i := range recs {
+		if recs[i].OffsetDelta != int32(i) {
+			return fmt.Errorf("batch at byte %d (offset %d): record %d has offset delta %d: %w",
+				b.Pos, b.FirstOffset, i, recs[i].OffsetDelta, ErrInvalidRecord)
+		}
+	}
+	return nil
 }

@@ -185,11 +185,18 @@ func appendNullable(dst, b []byte) []byte {
 // encoded under and returns the encoded size of all of them.
 func checkRecords(recs []Record, lastOffsetDelta int32) (int, error) {
 	total := 0
+	prev := int32(-1)
 	for i := range recs {
 		r := &recs[i]
 		if r.OffsetDelta < 0 || r.OffsetDelta > lastOffsetDelta {
 			return 0, fmt.Errorf("record %d: offset delta %d outside [0, %d]: %w", i, r.OffsetDelta, lastOffsetDelta, ErrInvalidRecord)
 		}
+		// Offsets within a batch only grow: a repeated or falling delta
+		// would give two records one offset once the broker assigns them.
+		if r.OffsetDelta <= prev {
+			return 0, fmt.Errorf("record %d: offset delta %d not above the previous record's %d: %w", i, r.OffsetDelta, prev, ErrInvalidRecord)
+		}
+		prev = r.OffsetDelta
 		if len(r.Key) > math.MaxInt32 || len(r.Value) > math.MaxInt32 || len(r.Headers) > math.MaxInt32 {
 			return 0, fmt.Errorf("record %d: %w", i, ErrTooLarge)
 		}

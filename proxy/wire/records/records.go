@@ -15,6 +15,7 @@
 package records
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -135,6 +136,67 @@ type Options struct {
 	// with a truncated batch. Produce requests never legitimately carry
 	// one; Fetch responses may.
 	RejectPartial bool
+	// ProducedOffsets makes Rewrite refuse (ErrInvalidRecord), before
+	// calling its RewriteFunc, a data batch whose records are not
+	// numbered as a producer numbers them: offset deltas 0, 1, ..., n-1
+	// and a last offset delta of n-1. Produce requests set it; fetched
+	// batches of compacted topics legitimately have gaps.
+	ProducedOffsets bool
+	// Limiter, when set, bounds how many batches hold decompressed
+	// records at once across everything that shares it: a batch takes a
+	// slot before it decompresses (waiting for one until Context ends)
+	// and gives it back on Release. One goroutine must release a batch
+	// before it decompresses the next (as Rewrite and ScanHeaderKeys do).
+	Limiter *Limiter
+	// Context bounds the wait for a Limiter slot; nil: no bound.
+	Context context.Context
+}
+
+// Limiter bounds the number of batches decompressed at once, and so the
+// memory decompression takes: each holds at most its decompressed-size
+// bound. A Limiter is safe for concurrent use.
+type Limiter struct{ slots chan struct{} }
+
+// NewLimiter returns a Limiter of n slots (at least 1).
+func NewLimiter(n int) *Limiter { return &Limiter{slots: make(chan struct{}, max(n, 1))} }
+
+func (l *Limiter) acquire(ctx context.Context) error {
+	select {
+	case l.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	select {
+	case l.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting to decompress: %w", ctx.Err())
+	}
+}
+
+func (l *Limiter) release() { <-l.slots }
+
+// take acquires the options' limiter slot for b, if any.
+func (b *Batch) take() error {
+	if b.opts.Limiter == nil || b.limited {
+		return nil
+	}
+	if err := b.opts.Limiter.acquire(b.opts.Context); err != nil {
+		return err
+	}
+	b.limited = true
+	return nil
+}
+
+// give returns b's limiter slot, if it holds one.
+func (b *Batch) give() {
+	if b.limited {
+		b.limited = false
+		b.opts.Limiter.release()
+	}
 }
 
 func (o *Options) maxDecompressed() int {
@@ -177,9 +239,10 @@ type Batch struct {
 	// Pos is the position of Raw in the input given to ParseBatches.
 	Pos int
 
-	opts Options
-	buf  *[]byte // pooled decompression buffer, owned until Release
-	data []byte  // decompressed record bytes, valid while buf is held
+	opts    Options
+	buf     *[]byte // pooled decompression buffer, owned until Release
+	data    []byte  // decompressed record bytes, valid while buf is held
+	limited bool    // holds a slot of opts.Limiter, until Release
 }
 
 // IsLegacy reports whether the entry is a magic 0/1 message, which this
@@ -238,8 +301,12 @@ func (b *Batch) uncompressed() ([]byte, error) {
 	if b.buf != nil {
 		return b.data, nil
 	}
+	if err := b.take(); err != nil {
+		return nil, fmt.Errorf("batch at byte %d (offset %d, %s): %w", b.Pos, b.FirstOffset, codec, err)
+	}
 	buf, data, err := decompress(codec, b.RecordBatch.Records, b.opts.maxDecompressed())
 	if err != nil {
+		b.give()
 		return nil, fmt.Errorf("batch at byte %d (offset %d, %s): %w", b.Pos, b.FirstOffset, codec, err)
 	}
 	b.buf, b.data = buf, data
@@ -254,6 +321,7 @@ func (b *Batch) Release() {
 		putBuf(b.buf)
 		b.buf, b.data = nil, nil
 	}
+	b.give()
 }
 
 // ParseBatches splits a Records field into its entries without copying.

@@ -588,3 +588,60 @@ func TestJavaProducerVectors(t *testing.T) {
 		})
 	}
 }
+
+// TestOffsetDeltaSanity: EncodeBatch refuses offset deltas that do not
+// grow, and Rewrite with ProducedOffsets refuses, before its callback runs,
+// a batch not numbered 0..n-1 with a last offset delta of n-1.
+func TestOffsetDeltaSanity(t *testing.T) {
+	recs := sampleRecords(4, 10)
+	good := buildBatch(t, CodecNone, false, recs)
+	b := mustParse(t, good, Options{})[0]
+	rs, _ := b.Records()
+	rs[2].OffsetDelta = 1
+	if _, err := EncodeBatch(nil, &b, rs); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("repeated delta: got %v", err)
+	}
+	// A batch whose deltas repeat, encoded with the checks bypassed as
+	// an adversary would write it.
+	for _, codec := range []Codec{CodecNone, CodecZstd} {
+		hdr := template(codec, 4)
+		var body []byte
+		bad := append([]Record{}, recs...)
+		bad[1].OffsetDelta, bad[2].OffsetDelta = 0, 3
+		body = appendRecords(body, bad)
+		if codec != CodecNone {
+			var err error
+			if body, err = compress(nil, codec, false, body); err != nil {
+				t.Fatal(err)
+			}
+		}
+		hdr.RecordBatch.Records = body
+		hdr.NumRecords = 4
+		raw := hdr.RecordBatch.AppendTo(nil)
+		binary.BigEndian.PutUint32(raw[offLength:], uint32(len(raw)-logOverhead))
+		binary.BigEndian.PutUint32(raw[offCRC:], crc32.Checksum(raw[offAttributes:], crc32c))
+		called := false
+		_, _, err := Rewrite(nil, raw, Options{ProducedOffsets: true}, func(*Batch, []Record) (bool, error) { called = true; return true, nil })
+		if !errors.Is(err, ErrInvalidRecord) || called {
+			t.Fatalf("%s: repeated delta: err %v, callback called %v", codec, err, called)
+		}
+		// Without ProducedOffsets (the fetch path) a changed batch is
+		// still refused by EncodeBatch's strictly-growing check.
+		if _, _, err := Rewrite(nil, raw, Options{}, func(*Batch, []Record) (bool, error) { return true, nil }); !errors.Is(err, ErrInvalidRecord) {
+			t.Fatalf("%s: re-encoding a repeated delta: %v", codec, err)
+		}
+	}
+	// last offset delta beyond the count
+	hdr := template(CodecNone, 4)
+	hdr.LastOffsetDelta = 9
+	out, err := EncodeBatch(nil, hdr, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Rewrite(nil, out, Options{ProducedOffsets: true}, func(*Batch, []Record) (bool, error) { return false, nil }); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("last delta 9 with 4 records: %v", err)
+	}
+	if _, _, err := Rewrite(nil, good, Options{ProducedOffsets: true}, func(*Batch, []Record) (bool, error) { return true, nil }); err != nil {
+		t.Fatalf("producer-numbered batch: %v", err)
+	}
+}
