@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -355,12 +356,18 @@ func TestAuditSpoolFullRetriable(t *testing.T) {
 	a := attack(t, s, "requests while the audit spool is full (fail-closed)")
 	var blocked atomic.Bool
 	var arrivals atomic.Int64 // produce requests to acme.orders the broker saw
+	// The audit sink may name its topic by id (Produce v13+).
+	md, err := kadm.NewClient(s.directClient(t)).Metadata(context.Background(), s.auditTopic)
+	if err != nil || md.Topics[s.auditTopic].Err != nil {
+		t.Fatalf("audit topic %s: %v %v", s.auditTopic, err, md.Topics[s.auditTopic].Err)
+	}
+	auditID := md.Topics[s.auditTopic].ID
 	s.cluster.ControlKey(0, func(kr kmsg.Request) (kmsg.Response, error, bool) {
 		s.cluster.KeepControl()
 		req := kr.(*kmsg.ProduceRequest)
 		auditWrite := false
 		for _, tp := range req.Topics {
-			auditWrite = auditWrite || tp.Topic == s.auditTopic
+			auditWrite = auditWrite || tp.Topic == s.auditTopic || tp.TopicID == auditID
 		}
 		if !auditWrite {
 			arrivals.Add(1)
