@@ -62,6 +62,9 @@ type session struct {
 	// Only the reader goroutine writes it (SASL runs there).
 	principal *auth.Principal
 	sasl      saslState
+	// owned are the fetch and share sessions this connection created
+	// (fetch_sessions.go).
+	owned ownedSessions
 
 	// held are pooled buffers of the request being handled (a rewritten
 	// request and its record batches), returned once it is written

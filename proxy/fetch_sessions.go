@@ -1,0 +1,222 @@
+package proxy
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/zap"
+
+	"github.com/kguard/kguard/audit"
+)
+
+// Fetch and share sessions (KIP-227, KIP-932) live on the broker, keyed by
+// a session id (fetch) or a group and member id (share), and kguard's
+// upstream connections all run as kguard's own principal: the broker would
+// serve any client a session another client created. So a session belongs
+// to the client connection that created it, and only that connection may
+// use it through kguard.
+const (
+	errFetchSessionIDNotFound int16 = 70
+	errShareSessionNotFound   int16 = 122
+
+	// maxOwnedSessions bounds what one connection remembers; the oldest
+	// is forgotten first (its next use then starts a new session).
+	maxOwnedSessions = 16
+)
+
+var shareSessionNotFoundMsg = "The share session was not found."
+
+// ownedSessions are the fetch and share sessions one client connection
+// created. The reader checks them, the responder adds what the broker
+// answered: a mutex guards both lists.
+type ownedSessions struct {
+	mu    sync.Mutex
+	fetch []int32  // fetch session ids, oldest first
+	share []string // group "\x00" member id, oldest first
+}
+
+func ownedHas[T comparable](l []T, v T) bool {
+	for _, x := range l {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func ownedAdd[T comparable](l []T, v T) []T {
+	if ownedHas(l, v) {
+		return l
+	}
+	if len(l) >= maxOwnedSessions {
+		l = append(l[:0], l[1:]...)
+	}
+	return append(l, v)
+}
+
+func ownedDrop[T comparable](l []T, v T) []T {
+	for i, x := range l {
+		if x == v {
+			return append(l[:i], l[i+1:]...)
+		}
+	}
+	return l
+}
+
+func (o *ownedSessions) ownsFetch(id int32) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return ownedHas(o.fetch, id)
+}
+
+// replaceFetch forgets old (0: none) and remembers id (0: none).
+func (o *ownedSessions) replaceFetch(old, id int32) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if old != 0 {
+		o.fetch = ownedDrop(o.fetch, old)
+	}
+	if id != 0 {
+		o.fetch = ownedAdd(o.fetch, id)
+	}
+}
+
+func (o *ownedSessions) ownsShare(key string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return ownedHas(o.share, key)
+}
+
+func (o *ownedSessions) addShare(key string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.share = ownedAdd(o.share, key)
+}
+
+func (o *ownedSessions) dropShare(key string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.share = ownedDrop(o.share, key)
+}
+
+func shareSessionKey(group, member *string) string {
+	var g, m string
+	if group != nil {
+		g = *group
+	}
+	if member != nil {
+		m = *member
+	}
+	return g + "\x00" + m
+}
+
+// guardSessions keeps a request from using a fetch or share session this
+// connection did not create, before anything is authorized or forwarded:
+//
+//   - Fetch (v7+) naming another session id: with an epoch > 0 kguard
+//     answers FETCH_SESSION_ID_NOT_FOUND (every client then starts a new
+//     session); with epoch 0 or -1 (a new session, a sessionless fetch)
+//     the request goes on with session id 0, so the other session is
+//     neither used nor closed;
+//   - ShareFetch or ShareAcknowledge with a share session epoch other than
+//     0 for a (group, member id) this connection did not open (epoch 0):
+//     SHARE_SESSION_NOT_FOUND.
+//
+// Refusals are audited. Sessions the broker opens for this connection are
+// remembered from its responses. done reports that the request was
+// answered (or failed).
+func (c *authzCall) guardSessions() (p *pending, out []byte, done bool, err error) {
+	if c.p == nil {
+		return nil, nil, false, nil
+	}
+	own := &c.s.owned
+	switch r := c.req.(type) {
+	case *kmsg.FetchRequest:
+		if r.Version < 7 {
+			return nil, nil, false, nil
+		}
+		if r.SessionID != 0 && !own.ownsFetch(r.SessionID) {
+			if r.SessionEpoch > 0 {
+				resp := r.ResponseKind().(*kmsg.FetchResponse)
+				resp.ErrorCode = errFetchSessionIDNotFound
+				p, out, err = c.refuseSession(resp, errFetchSessionIDNotFound,
+					fmt.Sprintf("fetch session %d was not created by this connection", r.SessionID))
+				return p, out, true, err
+			}
+			c.s.log.Debug("fetch names a session this connection did not create; forwarded without it",
+				zap.Int32("session_id", r.SessionID), zap.Int32("epoch", r.SessionEpoch))
+			r.SessionID = 0
+			c.reqChanged = true
+		}
+		switch {
+		case r.SessionEpoch == 0:
+			old := r.SessionID // the broker closes it and opens a new one
+			c.transform(func(kr kmsg.Response) (bool, error) {
+				resp := kr.(*kmsg.FetchResponse)
+				id := int32(0)
+				if resp.ErrorCode == 0 {
+					id = resp.SessionID
+				}
+				own.replaceFetch(old, id)
+				return false, nil
+			})
+		case r.SessionEpoch < 0:
+			own.replaceFetch(r.SessionID, 0) // a final fetch closes the session
+		default:
+			id := r.SessionID
+			c.transform(func(kr kmsg.Response) (bool, error) {
+				if kr.(*kmsg.FetchResponse).ErrorCode == errFetchSessionIDNotFound {
+					own.replaceFetch(id, 0)
+				}
+				return false, nil
+			})
+		}
+	case *kmsg.ShareFetchRequest:
+		key := shareSessionKey(r.GroupID, r.MemberID)
+		if r.ShareSessionEpoch == 0 {
+			c.transform(func(kr kmsg.Response) (bool, error) {
+				if kr.(*kmsg.ShareFetchResponse).ErrorCode == 0 {
+					own.addShare(key)
+				}
+				return false, nil
+			})
+			return nil, nil, false, nil
+		}
+		if !own.ownsShare(key) {
+			resp := r.ResponseKind().(*kmsg.ShareFetchResponse)
+			resp.ErrorCode, resp.ErrorMessage = errShareSessionNotFound, &shareSessionNotFoundMsg
+			p, out, err = c.refuseSession(resp, errShareSessionNotFound, "share session of this group and member id was not opened by this connection")
+			return p, out, true, err
+		}
+		if r.ShareSessionEpoch < 0 {
+			own.dropShare(key)
+		}
+	case *kmsg.ShareAcknowledgeRequest:
+		key := shareSessionKey(r.GroupID, r.MemberID)
+		if r.ShareSessionEpoch == 0 {
+			return nil, nil, false, nil // the broker refuses epoch 0 itself
+		}
+		if !own.ownsShare(key) {
+			resp := r.ResponseKind().(*kmsg.ShareAcknowledgeResponse)
+			resp.ErrorCode, resp.ErrorMessage = errShareSessionNotFound, &shareSessionNotFoundMsg
+			p, out, err = c.refuseSession(resp, errShareSessionNotFound, "share session of this group and member id was not opened by this connection")
+			return p, out, true, err
+		}
+		if r.ShareSessionEpoch < 0 {
+			own.dropShare(key)
+		}
+	}
+	return nil, nil, false, nil
+}
+
+// refuseSession answers resp (a session error) locally, audited as a
+// denial.
+func (c *authzCall) refuseSession(resp kmsg.Response, code int16, reason string) (*pending, []byte, error) {
+	if err := c.auditOutcome(audit.DecisionDeny, code, []string{reason}, "", ""); err != nil {
+		return nil, nil, fmt.Errorf("audit trail unavailable: %w", err)
+	}
+	c.s.log.Warn("request refused: session not owned by this connection", zap.String("api", c.preq.APIName),
+		zap.String("principal", c.preq.Principal), zap.String("reason", reason))
+	return c.answer(resp)
+}
