@@ -462,7 +462,8 @@ func (c *authzCall) describeProducers(r *kmsg.DescribeProducersRequest) (*pendin
 
 // shareFetch: a denied share group is a top-level 30; otherwise each
 // partition of a denied topic gets 29 (with the acknowledgement error too)
-// and the rest are fetched. Layout: [Read Group] + Read Topic per topic.
+// and the rest are fetched, their records through data protection as
+// Fetch's. Layout: [Read Group] + Read Topic per topic.
 func (c *authzCall) shareFetch(r *kmsg.ShareFetchRequest) (*pending, []byte, error) {
 	if err := c.expectActions(1 + len(r.Topics)); err != nil {
 		return nil, nil, err
@@ -473,6 +474,17 @@ func (c *authzCall) shareFetch(r *kmsg.ShareFetchRequest) (*pending, []byte, err
 	denied, anyAllowed, err := c.perTopic(len(r.Topics), 1)
 	if err != nil {
 		return nil, nil, err
+	}
+	// Data protection: verify and decrypt on the way back, as for Fetch.
+	if c.s.p.protPolicy != nil && c.shareFetchNeedsUnprotect(r) {
+		c.transform(c.unprotectShareFetch)
+	}
+	anyDenied := false
+	for _, d := range denied {
+		anyDenied = anyDenied || d
+	}
+	if !anyDenied {
+		return c.forwardOriginal()
 	}
 	msg := errMessage(errTopicAuthorization)
 	mk := func(i int) kmsg.ShareFetchResponseTopic {

@@ -1,9 +1,12 @@
 package proxy_test
 
 import (
+	"bytes"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/audit"
@@ -103,5 +106,174 @@ func TestFetchSessionOwnership(t *testing.T) {
 	}
 	if !served {
 		t.Fatal("audit: no event names acme.t1 for the owner's session read")
+	}
+}
+
+// shareFetcher is one raw share-group member on one connection.
+type shareFetcher struct {
+	r      *raw
+	group  string
+	member string
+	epoch  int32
+	ver    int16
+}
+
+func newShareFetcher(t *testing.T, r *raw, group, member string, topics ...string) *shareFetcher {
+	t.Helper()
+	hb := kmsg.NewPtrShareGroupHeartbeatRequest()
+	hb.SetVersion(maxVersion(t, r, 76))
+	hb.GroupID, hb.MemberID, hb.SubscribedTopicNames = group, member, topics
+	if resp := r.roundTrip(hb).(*kmsg.ShareGroupHeartbeatResponse); resp.ErrorCode != 0 {
+		t.Fatalf("ShareGroupHeartbeat: error %d %v", resp.ErrorCode, strPtr(resp.ErrorMessage))
+	}
+	return &shareFetcher{r: r, group: group, member: member, ver: maxVersion(t, r, 78)}
+}
+
+// request is the next ShareFetch of the session naming topics (by id).
+func (s *shareFetcher) request(ids ...[16]byte) *kmsg.ShareFetchRequest {
+	sf := kmsg.NewPtrShareFetchRequest()
+	sf.SetVersion(s.ver)
+	sf.GroupID, sf.MemberID, sf.ShareSessionEpoch = kmsg.StringPtr(s.group), kmsg.StringPtr(s.member), s.epoch
+	sf.MaxWaitMillis, sf.MaxBytes, sf.MaxRecords, sf.BatchSize = 50, 1<<20, 100, 100
+	for _, id := range ids {
+		tp := kmsg.NewShareFetchRequestTopic()
+		tp.TopicID = id
+		pp := kmsg.NewShareFetchRequestTopicPartition()
+		pp.PartitionMaxBytes = 1 << 20
+		tp.Partitions = append(tp.Partitions, pp)
+		sf.Topics = append(sf.Topics, tp)
+	}
+	return sf
+}
+
+// fetchUntil share-fetches id (named in the first request only) until a
+// partition has records or an error, and returns that partition.
+func (s *shareFetcher) fetchUntil(t *testing.T, id [16]byte) kmsg.ShareFetchResponseTopicPartition {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		var req *kmsg.ShareFetchRequest
+		if s.epoch == 0 {
+			req = s.request(id)
+		} else {
+			req = s.request()
+		}
+		resp := s.r.roundTrip(req).(*kmsg.ShareFetchResponse)
+		if resp.ErrorCode != 0 {
+			t.Fatalf("ShareFetch epoch %d: error %d %v", s.epoch, resp.ErrorCode, strPtr(resp.ErrorMessage))
+		}
+		s.epoch++
+		for _, tp := range resp.Topics {
+			for _, p := range tp.Partitions {
+				if tp.TopicID == id && (p.ErrorCode != 0 || len(p.Records) > 0) {
+					return p
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("ShareFetch: no records before the deadline")
+	return kmsg.ShareFetchResponseTopicPartition{}
+}
+
+func shareValues(t *testing.T, p *kmsg.ShareFetchResponseTopicPartition) []string {
+	t.Helper()
+	fp := kmsg.NewFetchResponseTopicPartition()
+	fp.Partition, fp.RecordBatches = p.Partition, p.Records
+	return fetchedValues(t, &fp)
+}
+
+// ShareFetch returns records as Fetch does, so its records go through data
+// protection as Fetch's: decrypted for a principal who may decrypt,
+// withheld (with the data.protection event) on a bad signature under
+// on_bad_signature: fail.
+func TestShareFetchDataProtection(t *testing.T) {
+	e := startProtEnv(t, protOpts{})
+	for _, g := range []string{"sg-pay", "sg-fail"} {
+		e.Cluster.SetGroupConfigs(g, map[string]string{"share.auto.offset.reset": "earliest"})
+	}
+	cl := e.client(t, "alice")
+	produceAll(t, cl, pr("pay", 1), pr("payfail", 1), pr("payfail", 2))
+	alice := loginRaw(t, e, "alice")
+	ids := topicIDs(t, alice, "pay", "payfail")
+
+	sf := newShareFetcher(t, alice, "sg-pay", "alice-share-member-01", "pay")
+	p := sf.fetchUntil(t, ids["pay"])
+	if v := shareValues(t, &p); p.ErrorCode != 0 || len(v) != 1 || v[0] != string(payment(1)) {
+		t.Fatalf("ShareFetch pay as alice: error %d, values %.80q; want the decrypted record", p.ErrorCode, v)
+	}
+
+	// Tamper with the second payfail record behind kguard's back.
+	stored := consume(t, func(o ...kgo.Opt) *kgo.Client { return e.direct(t, o...) }, "payfail", 2)
+	forged := &kgo.Record{Topic: "payfail", Key: stored[1].Key, Headers: stored[1].Headers,
+		Value: bytes.Replace(stored[1].Value, []byte(`"amount": 12.50`), []byte(`"amount": 2.50`), 1)}
+	produceAll(t, e.direct(t), forged)
+	sf = newShareFetcher(t, alice, "sg-fail", "alice-share-member-02", "payfail")
+	p = sf.fetchUntil(t, ids["payfail"])
+	if p.ErrorCode != 2 || len(p.Records) != 0 || len(p.AcquiredRecords) != 0 {
+		t.Fatalf("ShareFetch payfail: error %d, %d record bytes, %d acquired ranges; want 2 and nothing", p.ErrorCode, len(p.Records), len(p.AcquiredRecords))
+	}
+	if !hasProtectionEvent(e.events, "fetch", audit.DecisionDeny, 2, "payfail/0: partition withheld (2)") {
+		t.Fatalf("no data.protection event for the withheld share partition: %+v", protectionReasons(e.events))
+	}
+}
+
+// A share session belongs to the connection that opened it: another
+// principal naming the same group and member id cannot fetch from it,
+// acknowledge through it or close it.
+func TestShareSessionOwnership(t *testing.T) {
+	e := startProtEnv(t, protOpts{})
+	e.Cluster.SetGroupConfigs("sg-own", map[string]string{"share.auto.offset.reset": "earliest"})
+	produceAll(t, e.client(t, "alice"), pr("plain", 1))
+	alice := loginRaw(t, e, "alice")
+	ids := topicIDs(t, alice, "plain")
+	sf := newShareFetcher(t, alice, "sg-own", "alice-share-member-03", "plain")
+	if p := sf.fetchUntil(t, ids["plain"]); p.ErrorCode != 0 || len(p.Records) == 0 {
+		t.Fatalf("owner's share fetch: error %d", p.ErrorCode)
+	}
+	produceAll(t, e.client(t, "alice"), pr("plain", 2))
+
+	bob := loginRaw(t, e, "bob")
+	rider := &shareFetcher{r: bob, group: "sg-own", member: "alice-share-member-03", ver: sf.ver}
+	for _, epoch := range []int32{sf.epoch, -1} {
+		rider.epoch = epoch
+		resp := bob.roundTrip(rider.request()).(*kmsg.ShareFetchResponse)
+		for _, tp := range resp.Topics {
+			for _, p := range tp.Partitions {
+				if len(p.Records) > 0 || len(p.AcquiredRecords) > 0 {
+					t.Fatalf("bob riding alice's share session (epoch %d) got records", epoch)
+				}
+			}
+		}
+		if resp.ErrorCode != 122 {
+			t.Fatalf("bob riding alice's share session (epoch %d): error %d, want 122", epoch, resp.ErrorCode)
+		}
+	}
+	ack := kmsg.NewPtrShareAcknowledgeRequest()
+	ack.SetVersion(maxVersion(t, bob, 79))
+	ack.GroupID, ack.MemberID, ack.ShareSessionEpoch = kmsg.StringPtr("sg-own"), kmsg.StringPtr("alice-share-member-03"), sf.epoch
+	at := kmsg.NewShareAcknowledgeRequestTopic()
+	at.TopicID = ids["plain"]
+	ap := kmsg.NewShareAcknowledgeRequestTopicPartition()
+	ab := kmsg.NewShareAcknowledgeRequestTopicPartitionAcknowledgementBatch()
+	ab.FirstOffset, ab.LastOffset, ab.AcknowledgeTypes = 0, 0, []int8{3} // reject
+	ap.AcknowledgementBatches = append(ap.AcknowledgementBatches, ab)
+	at.Partitions = append(at.Partitions, ap)
+	ack.Topics = append(ack.Topics, at)
+	if resp := bob.roundTrip(ack).(*kmsg.ShareAcknowledgeResponse); resp.ErrorCode != 122 {
+		t.Fatalf("bob acknowledging through alice's share session: error %d, want 122", resp.ErrorCode)
+	}
+	var denials int
+	for _, ev := range e.events.of(audit.EventAuthzDecision) {
+		if ev.Who.Principal == "User:bob" && ev.Outcome.Decision == audit.DecisionDeny && ev.Outcome.ErrorCode == 122 {
+			denials++
+		}
+	}
+	if denials != 3 {
+		t.Fatalf("audit: %d denials (122) for bob, want 3", denials)
+	}
+	// The owner's session is intact.
+	if p := sf.fetchUntil(t, ids["plain"]); p.ErrorCode != 0 || len(p.Records) == 0 {
+		t.Fatalf("owner's share fetch after the attempts: error %d", p.ErrorCode)
 	}
 }
