@@ -14,10 +14,12 @@ type authzShared struct {
 	tenants    atomic.Pointer[tenantMapper]
 	topics     *topicIDs
 	decomposer policy.Decomposer
+	// shares are the open share sessions and the connection owning each.
+	shares *shareOwners
 }
 
 func newAuthzShared() *authzShared {
-	a := &authzShared{topics: newTopicIDs()}
+	a := &authzShared{topics: newTopicIDs(), shares: newShareOwners()}
 	a.decomposer = policy.Decomposer{TopicName: a.topics.name}
 	return a
 }

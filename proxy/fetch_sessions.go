@@ -33,7 +33,7 @@ var shareSessionNotFoundMsg = "The share session was not found."
 type ownedSessions struct {
 	mu    sync.Mutex
 	fetch []int32  // fetch session ids, oldest first
-	share []string // group "\x00" member id, oldest first
+	share []string // share session keys (shareOwners), oldest first
 }
 
 func ownedHas[T comparable](l []T, v T) bool {
@@ -45,14 +45,17 @@ func ownedHas[T comparable](l []T, v T) bool {
 	return false
 }
 
-func ownedAdd[T comparable](l []T, v T) []T {
+// ownedAdd appends v to l unless it is there, forgetting the oldest entry
+// beyond maxOwnedSessions (returned as evicted).
+func ownedAdd[T comparable](l []T, v T) (out []T, evicted T, ok bool) {
 	if ownedHas(l, v) {
-		return l
+		return l, evicted, false
 	}
 	if len(l) >= maxOwnedSessions {
+		evicted, ok = l[0], true
 		l = append(l[:0], l[1:]...)
 	}
-	return append(l, v)
+	return append(l, v), evicted, ok
 }
 
 func ownedDrop[T comparable](l []T, v T) []T {
@@ -78,29 +81,87 @@ func (o *ownedSessions) replaceFetch(old, id int32) {
 		o.fetch = ownedDrop(o.fetch, old)
 	}
 	if id != 0 {
-		o.fetch = ownedAdd(o.fetch, id)
+		o.fetch, _, _ = ownedAdd(o.fetch, id)
 	}
 }
 
-func (o *ownedSessions) ownsShare(key string) bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return ownedHas(o.share, key)
+// shareOwners is the proxy-wide registry of share sessions: a share
+// session is keyed on the broker by group and member id, which any client
+// can name, so at most one live client connection owns each key (per
+// upstream broker). A connection's keys are released when it closes.
+type shareOwners struct {
+	mu sync.Mutex
+	m  map[string]uint64 // key -> session (connection) id
 }
 
-func (o *ownedSessions) addShare(key string) {
+func newShareOwners() *shareOwners { return &shareOwners{m: map[string]uint64{}} }
+
+// owner returns the connection owning key, 0 for none.
+func (o *shareOwners) owner(key string) uint64 {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.share = ownedAdd(o.share, key)
+	return o.m[key]
 }
 
-func (o *ownedSessions) dropShare(key string) {
+// claim makes conn the owner of key unless another connection owns it.
+func (o *shareOwners) claim(key string, conn uint64) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.share = ownedDrop(o.share, key)
+	if cur, ok := o.m[key]; ok && cur != conn {
+		return false
+	}
+	o.m[key] = conn
+	return true
 }
 
-func shareSessionKey(group, member *string) string {
+func (o *shareOwners) release(key string, conn uint64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.m[key] == conn {
+		delete(o.m, key)
+	}
+}
+
+// claimShare records that the broker opened the share session key for
+// this connection.
+func (s *session) claimShare(key string) {
+	reg := s.p.authz.shares
+	if !reg.claim(key, s.id) {
+		return
+	}
+	s.owned.mu.Lock()
+	l, ev, evicted := ownedAdd(s.owned.share, key)
+	s.owned.share = l
+	s.owned.mu.Unlock()
+	if evicted {
+		reg.release(ev, s.id)
+	}
+}
+
+func (s *session) dropShare(key string) {
+	s.owned.mu.Lock()
+	s.owned.share = ownedDrop(s.owned.share, key)
+	s.owned.mu.Unlock()
+	s.p.authz.shares.release(key, s.id)
+}
+
+// releaseSessions gives up the connection's share sessions (it closed).
+func (s *session) releaseSessions() {
+	if s.p.authz == nil {
+		return
+	}
+	s.owned.mu.Lock()
+	keys := s.owned.share
+	s.owned.share = nil
+	s.owned.mu.Unlock()
+	for _, k := range keys {
+		s.p.authz.shares.release(k, s.id)
+	}
+}
+
+// shareSessionKey names a share session: the upstream broker, the group
+// and the member id.
+func (s *session) shareSessionKey(group, member *string) string {
 	var g, m string
 	if group != nil {
 		g = *group
@@ -108,7 +169,7 @@ func shareSessionKey(group, member *string) string {
 	if member != nil {
 		m = *member
 	}
-	return g + "\x00" + m
+	return s.up.addr + "\x00" + g + "\x00" + m
 }
 
 // guardSessions keeps a request from using a fetch or share session this
@@ -120,7 +181,8 @@ func shareSessionKey(group, member *string) string {
 //     the request goes on with session id 0, so the other session is
 //     neither used nor closed;
 //   - ShareFetch or ShareAcknowledge with a share session epoch other than
-//     0 for a (group, member id) this connection did not open (epoch 0):
+//     0 for a (group, member id) this connection did not open (epoch 0),
+//     or a ShareFetch opening one that another live connection has open:
 //     SHARE_SESSION_NOT_FOUND.
 //
 // Refusals are audited. Sessions the broker opens for this connection are
@@ -173,38 +235,45 @@ func (c *authzCall) guardSessions() (p *pending, out []byte, done bool, err erro
 			})
 		}
 	case *kmsg.ShareFetchRequest:
-		key := shareSessionKey(r.GroupID, r.MemberID)
+		key := c.s.shareSessionKey(r.GroupID, r.MemberID)
+		owner := c.s.p.authz.shares.owner(key)
 		if r.ShareSessionEpoch == 0 {
+			if owner != 0 && owner != c.s.id {
+				resp := r.ResponseKind().(*kmsg.ShareFetchResponse)
+				resp.ErrorCode, resp.ErrorMessage = errShareSessionNotFound, &shareSessionNotFoundMsg
+				p, out, err = c.refuseSession(resp, errShareSessionNotFound, "share session of this group and member id is open on another connection")
+				return p, out, true, err
+			}
 			c.transform(func(kr kmsg.Response) (bool, error) {
 				if kr.(*kmsg.ShareFetchResponse).ErrorCode == 0 {
-					own.addShare(key)
+					c.s.claimShare(key)
 				}
 				return false, nil
 			})
 			return nil, nil, false, nil
 		}
-		if !own.ownsShare(key) {
+		if owner != c.s.id {
 			resp := r.ResponseKind().(*kmsg.ShareFetchResponse)
 			resp.ErrorCode, resp.ErrorMessage = errShareSessionNotFound, &shareSessionNotFoundMsg
 			p, out, err = c.refuseSession(resp, errShareSessionNotFound, "share session of this group and member id was not opened by this connection")
 			return p, out, true, err
 		}
 		if r.ShareSessionEpoch < 0 {
-			own.dropShare(key)
+			c.s.dropShare(key)
 		}
 	case *kmsg.ShareAcknowledgeRequest:
-		key := shareSessionKey(r.GroupID, r.MemberID)
 		if r.ShareSessionEpoch == 0 {
 			return nil, nil, false, nil // the broker refuses epoch 0 itself
 		}
-		if !own.ownsShare(key) {
+		key := c.s.shareSessionKey(r.GroupID, r.MemberID)
+		if c.s.p.authz.shares.owner(key) != c.s.id {
 			resp := r.ResponseKind().(*kmsg.ShareAcknowledgeResponse)
 			resp.ErrorCode, resp.ErrorMessage = errShareSessionNotFound, &shareSessionNotFoundMsg
 			p, out, err = c.refuseSession(resp, errShareSessionNotFound, "share session of this group and member id was not opened by this connection")
 			return p, out, true, err
 		}
 		if r.ShareSessionEpoch < 0 {
-			own.dropShare(key)
+			c.s.dropShare(key)
 		}
 	}
 	return nil, nil, false, nil

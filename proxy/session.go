@@ -109,6 +109,7 @@ func (s *session) run() {
 	s.read()
 	wg.Wait()
 	s.close("")
+	s.releaseSessions()
 	reason := s.reason.Load().(string)
 	_ = s.record(audit.Event{Type: audit.EventConnectionClose, Who: s.who(""), Details: map[string]string{"reason": reason}})
 	s.log.Debug("connection closed", zap.String("reason", reason))

@@ -235,7 +235,7 @@ func TestShareSessionOwnership(t *testing.T) {
 
 	bob := loginRaw(t, e, "bob")
 	rider := &shareFetcher{r: bob, group: "sg-own", member: "alice-share-member-03", ver: sf.ver}
-	for _, epoch := range []int32{sf.epoch, -1} {
+	for _, epoch := range []int32{sf.epoch, -1, 0} {
 		rider.epoch = epoch
 		resp := bob.roundTrip(rider.request()).(*kmsg.ShareFetchResponse)
 		for _, tp := range resp.Topics {
@@ -246,7 +246,7 @@ func TestShareSessionOwnership(t *testing.T) {
 			}
 		}
 		if resp.ErrorCode != 122 {
-			t.Fatalf("bob riding alice's share session (epoch %d): error %d, want 122", epoch, resp.ErrorCode)
+			t.Fatalf("bob riding (or reopening) alice's share session (epoch %d): error %d, want 122", epoch, resp.ErrorCode)
 		}
 	}
 	ack := kmsg.NewPtrShareAcknowledgeRequest()
@@ -269,11 +269,25 @@ func TestShareSessionOwnership(t *testing.T) {
 			denials++
 		}
 	}
-	if denials != 3 {
-		t.Fatalf("audit: %d denials (122) for bob, want 3", denials)
+	if denials != 4 {
+		t.Fatalf("audit: %d denials (122) for bob, want 4", denials)
 	}
 	// The owner's session is intact.
 	if p := sf.fetchUntil(t, ids["plain"]); p.ErrorCode != 0 || len(p.Records) == 0 {
 		t.Fatalf("owner's share fetch after the attempts: error %d", p.ErrorCode)
+	}
+	// Once alice's connection is gone, the member id may be opened again.
+	alice.c.Close()
+	rider.epoch = 0
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp := bob.roundTrip(rider.request(ids["plain"])).(*kmsg.ShareFetchResponse)
+		if resp.ErrorCode == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reopening the member id after its connection closed: error %d", resp.ErrorCode)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
