@@ -203,6 +203,10 @@ func needsFiltering(key int16, actions []policy.Action, details map[string]any) 
 		return all
 	case 16, 66:
 		return true
+	case 90: // DescribeShareGroupOffsets: a group's null topics list them all
+		return true
+	case 68: // ConsumerGroupHeartbeat: the broker resolves regex subscriptions
+		return true
 	}
 	return false
 }
@@ -245,7 +249,9 @@ func (c *authzCall) dispatch() (*pending, []byte, error) {
 		}
 		resp.MemberID = r.MemberID
 		return c.answer(resp)
-	case *kmsg.HeartbeatRequest, *kmsg.LeaveGroupRequest, *kmsg.SyncGroupRequest, *kmsg.ConsumerGroupHeartbeatRequest,
+	case *kmsg.ConsumerGroupHeartbeatRequest:
+		return c.consumerGroupHeartbeat(r)
+	case *kmsg.HeartbeatRequest, *kmsg.LeaveGroupRequest, *kmsg.SyncGroupRequest,
 		*kmsg.StreamsGroupHeartbeatRequest, *kmsg.ShareGroupHeartbeatRequest, *kmsg.InitProducerIDRequest,
 		*kmsg.AddOffsetsToTxnRequest, *kmsg.EndTxnRequest, *kmsg.DescribeClusterRequest, *kmsg.DescribeACLsRequest:
 		return c.topLevel()
@@ -321,6 +327,8 @@ func (c *authzCall) dispatch() (*pending, []byte, error) {
 		return c.shareFetch(r)
 	case *kmsg.ShareAcknowledgeRequest:
 		return c.shareAcknowledge(r)
+	case *kmsg.DescribeShareGroupOffsetsRequest:
+		return c.describeShareGroupOffsets(r)
 	}
 	return c.topLevel()
 }

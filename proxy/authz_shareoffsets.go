@@ -1,0 +1,159 @@
+package proxy
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kguard/kguard/policy"
+)
+
+// ---- DescribeShareGroupOffsets (90): per group, Describe Group, then
+// Describe Topic per named topic (policy/describe.go's layout) ----
+//
+// As a broker answers it: a denied group gets GROUP_AUTHORIZATION_FAILED
+// with no topics; a denied topic of an allowed group gets
+// TOPIC_AUTHORIZATION_FAILED on each partition it named. A group asked for
+// all its topics (null topics) is forwarded and the topics the broker
+// lists are filtered to those the principal may describe.
+func (c *authzCall) describeShareGroupOffsets(r *kmsg.DescribeShareGroupOffsetsRequest) (*pending, []byte, error) {
+	n := 0
+	for _, g := range r.Groups {
+		n += 1 + len(g.Topics)
+	}
+	if err := c.expectActions(n); err != nil {
+		return nil, nil, err
+	}
+	type groupPlan struct {
+		denied      bool
+		topicDenied []bool
+	}
+	plans := make([]groupPlan, len(r.Groups))
+	fwd := *r
+	fwd.Groups = nil
+	listsAll := false
+	i := 0
+	for gi, g := range r.Groups {
+		p := &plans[gi]
+		p.denied = !c.allowed(i)
+		i++
+		p.topicDenied = make([]bool, len(g.Topics))
+		for ti := range g.Topics {
+			p.topicDenied[ti] = !c.allowed(i)
+			i++
+		}
+		if p.denied {
+			continue
+		}
+		fg := g
+		if g.Topics != nil {
+			fg.Topics = keep(g.Topics, p.topicDenied)
+			if len(fg.Topics) == 0 {
+				continue // every named topic denied: answered here
+			}
+		} else {
+			listsAll = true
+		}
+		fwd.Groups = append(fwd.Groups, fg)
+	}
+	// made builds the local answer for group gi's denied parts.
+	made := func(gi int) kmsg.DescribeShareGroupOffsetsResponseGroup {
+		g := r.Groups[gi]
+		out := kmsg.NewDescribeShareGroupOffsetsResponseGroup()
+		out.GroupID = g.GroupID
+		if plans[gi].denied {
+			out.ErrorCode, out.ErrorMessage = errGroupAuthorization, errMessage(errGroupAuthorization)
+			return out
+		}
+		for ti, t := range g.Topics {
+			if plans[gi].topicDenied[ti] {
+				out.Topics = append(out.Topics, deniedShareOffsetsTopic(t))
+			}
+		}
+		return out
+	}
+	local := func(gi int) bool {
+		p := plans[gi]
+		return p.denied || (r.Groups[gi].Topics != nil && len(keep(r.Groups[gi].Topics, p.topicDenied)) == 0)
+	}
+	reqKey := func(gi int) string { return r.Groups[gi].GroupID }
+	if len(fwd.Groups) == 0 {
+		resp := r.ResponseKind().(*kmsg.DescribeShareGroupOffsetsResponse)
+		resp.Groups = mergeInOrder(len(r.Groups), local, made, reqKey, nil, nil)
+		return c.answer(resp)
+	}
+	c.transform(func(kr kmsg.Response) (bool, error) {
+		resp := kr.(*kmsg.DescribeShareGroupOffsetsResponse)
+		resp.Groups = mergeInOrder(len(r.Groups), local, made, reqKey, resp.Groups,
+			func(g *kmsg.DescribeShareGroupOffsetsResponseGroup) string { return g.GroupID })
+		// Groups forwarded with some topics denied: add those topics'
+		// refusals after the broker's entries.
+		for gi := range resp.Groups {
+			g := &resp.Groups[gi]
+			for ri, rg := range r.Groups {
+				if rg.GroupID != g.GroupID || local(ri) {
+					continue
+				}
+				for ti, t := range rg.Topics {
+					if plans[ri].topicDenied[ti] {
+						g.Topics = append(g.Topics, deniedShareOffsetsTopic(t))
+					}
+				}
+			}
+		}
+		if !listsAll {
+			return true, nil
+		}
+		return true, c.filterShareOffsetsListing(r, resp)
+	})
+	return c.forward(&fwd)
+}
+
+// filterShareOffsetsListing keeps, in the groups asked for all their topics,
+// only the topics the principal may describe.
+func (c *authzCall) filterShareOffsetsListing(r *kmsg.DescribeShareGroupOffsetsRequest, resp *kmsg.DescribeShareGroupOffsetsResponse) error {
+	all := map[string]bool{}
+	for _, g := range r.Groups {
+		if g.Topics == nil {
+			all[g.GroupID] = true
+		}
+	}
+	var names []string
+	for _, g := range resp.Groups {
+		if all[g.GroupID] {
+			for _, t := range g.Topics {
+				names = append(names, t.Topic)
+			}
+		}
+	}
+	ok, err := c.filterNames(policy.Topic, policy.Describe, names)
+	if err != nil {
+		return err
+	}
+	k := 0
+	for gi := range resp.Groups {
+		g := &resp.Groups[gi]
+		if !all[g.GroupID] {
+			continue
+		}
+		kept := g.Topics[:0]
+		for _, t := range g.Topics {
+			if ok[k] {
+				kept = append(kept, t)
+			}
+			k++
+		}
+		g.Topics = kept
+	}
+	return nil
+}
+
+func deniedShareOffsetsTopic(t kmsg.DescribeShareGroupOffsetsRequestGroupTopic) kmsg.DescribeShareGroupOffsetsResponseGroupTopic {
+	out := kmsg.NewDescribeShareGroupOffsetsResponseGroupTopic()
+	out.Topic = t.Topic
+	for _, p := range t.Partitions {
+		rp := kmsg.NewDescribeShareGroupOffsetsResponseGroupTopicPartition()
+		rp.Partition, rp.StartOffset = p, -1
+		rp.ErrorCode, rp.ErrorMessage = errTopicAuthorization, errMessage(errTopicAuthorization)
+		out.Partitions = append(out.Partitions, rp)
+	}
+	return out
+}
