@@ -545,7 +545,10 @@ func (c *authzCall) shareAcknowledge(r *kmsg.ShareAcknowledgeRequest) (*pending,
 // the request did not name (and have allowed) is authorized Read for this
 // principal now: a topic whose Read was revoked since it joined the
 // session, or one that should never have been there, is answered 29
-// without its records. One audit event lists the topics served this way.
+// without its records. One audit event lists the topics served this way:
+// every time one is withheld, and once per connection, topic and policy
+// revision when they are allowed (an incremental fetch with news is
+// otherwise a second event per response).
 func (c *authzCall) recheckSessionTopics() {
 	if c.p == nil {
 		return
@@ -663,6 +666,10 @@ func (c *authzCall) authorizeServed(named map[string]bool, keys, labels []string
 	if len(dec.Results) != len(names) {
 		return nil, fmt.Errorf("authorization: %s topics: %d results for %d topics", what, len(dec.Results), len(names))
 	}
+	out := make([]bool, len(keys))
+	for i, k := range keys {
+		out[i] = named[k] || dec.Results[idx[labels[i]]].Allowed
+	}
 	decision, code := audit.DecisionAllow, int16(0)
 	denied := 0
 	for _, r := range dec.Results {
@@ -672,6 +679,8 @@ func (c *authzCall) authorizeServed(named map[string]bool, keys, labels []string
 	}
 	if denied > 0 {
 		decision, code = audit.DecisionDeny, errTopicAuthorization
+	} else if c.s.servedBefore(names, dec.Revision) {
+		return out, nil // this connection's session served them under this policy: audited then
 	}
 	rt, rn := "", ""
 	if len(names) == 1 {
@@ -682,9 +691,34 @@ func (c *authzCall) authorizeServed(named map[string]bool, keys, labels []string
 	if err := fc.auditOutcome(decision, code, reasons, rt, rn); err != nil {
 		return nil, fmt.Errorf("audit trail unavailable: %w", err)
 	}
-	out := make([]bool, len(keys))
-	for i, k := range keys {
-		out[i] = named[k] || dec.Results[idx[labels[i]]].Allowed
+	if denied == 0 {
+		c.s.noteServed(names, dec.Revision)
 	}
 	return out, nil
+}
+
+// maxServedTopics bounds the topics a connection remembers as served by
+// its sessions (beyond it the memory starts over: more audit events).
+const maxServedTopics = 1024
+
+// servedBefore reports whether every topic in names was already served
+// to this connection by one of its sessions, and audited, under policy
+// revision rev. Only the responder goroutine (response transforms) uses
+// served.
+func (s *session) servedBefore(names []string, rev string) bool {
+	for _, n := range names {
+		if r, ok := s.served[n]; !ok || r != rev {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *session) noteServed(names []string, rev string) {
+	if s.served == nil || len(s.served)+len(names) > maxServedTopics {
+		s.served = make(map[string]string, len(names))
+	}
+	for _, n := range names {
+		s.served[n] = rev
+	}
 }

@@ -65,6 +65,9 @@ type session struct {
 	// owned are the fetch and share sessions this connection created
 	// (fetch_sessions.go).
 	owned ownedSessions
+	// served are the topics this connection's sessions served, audited,
+	// with the policy revision (authz_data.go). Responder only.
+	served map[string]string
 
 	// held are pooled buffers of the request being handled (a rewritten
 	// request and its record batches), returned once it is written

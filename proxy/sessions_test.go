@@ -97,15 +97,30 @@ func TestFetchSessionOwnership(t *testing.T) {
 	if v := fetchedValues(t, &aresp.Topics[0].Partitions[0]); len(v) == 0 || v[len(v)-1] != "acme-secret-2" {
 		t.Fatalf("owner's incremental fetch: values %q", v)
 	}
-	var served bool
-	for _, ev := range e.events.of(audit.EventAuthzDecision) {
-		if ev.Who.Principal == "User:acme-app" && ev.What != nil && ev.What.ResourceName == "acme.t1" && ev.Outcome.Decision == audit.DecisionAllow &&
-			strings.Contains(strings.Join(ev.Outcome.Reasons, ";"), "fetch session topics") {
-			served = true
+	served := func() int {
+		n := 0
+		for _, ev := range e.events.of(audit.EventAuthzDecision) {
+			if ev.Who.Principal == "User:acme-app" && ev.What != nil && ev.What.ResourceName == "acme.t1" && ev.Outcome.Decision == audit.DecisionAllow &&
+				strings.Contains(strings.Join(ev.Outcome.Reasons, ";"), "fetch session topics") {
+				n++
+			}
 		}
+		return n
 	}
-	if !served {
-		t.Fatal("audit: no event names acme.t1 for the owner's session read")
+	if n := served(); n != 1 {
+		t.Fatalf("audit: %d events name acme.t1 for the owner's session read, want 1", n)
+	}
+	// Once per connection, topic and policy revision: the next read from
+	// the session is not a second event.
+	if resp := a.roundTrip(produceTo(9, -1, nil, []string{"acme-secret-3"}, "acme.t1")).(*kmsg.ProduceResponse); resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("produce: %d", resp.Topics[0].Partitions[0].ErrorCode)
+	}
+	inc.SessionEpoch = 2
+	if aresp := a.roundTrip(inc).(*kmsg.FetchResponse); aresp.ErrorCode != 0 || len(aresp.Topics) != 1 {
+		t.Fatalf("owner's second incremental fetch: error %d, %d topics", aresp.ErrorCode, len(aresp.Topics))
+	}
+	if n := served(); n != 1 {
+		t.Fatalf("audit: %d events name acme.t1 after a second session read, want still 1", n)
 	}
 }
 
