@@ -2,6 +2,8 @@ package proxy_test
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -304,5 +306,61 @@ func TestShareSessionOwnership(t *testing.T) {
 			t.Fatalf("reopening the member id after its connection closed: error %d", resp.ErrorCode)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A franz-go share consumer through kguard: its ShareFetch and
+// ShareAcknowledge share one connection, so the session ownership never
+// gets in its way; alice gets the produced bytes back (decrypted), bob the
+// stored ciphertext; explicit acknowledgements succeed.
+func TestShareConsumerThroughKguard(t *testing.T) {
+	e := startProtEnv(t, protOpts{})
+	for _, g := range []string{"sg-alice", "sg-bob"} {
+		e.Cluster.SetGroupConfigs(g, map[string]string{"share.auto.offset.reset": "earliest"})
+	}
+	produceAll(t, e.client(t, "alice"), pr("pay", 1), pr("pay", 2), pr("pay", 3))
+	read := func(user, group string) []*kgo.Record {
+		t.Helper()
+		var ackErrs []error
+		cl := e.client(t, user, kgo.ShareGroup(group), kgo.ConsumeTopics("pay"),
+			kgo.ShareAckCallback(func(_ *kgo.Client, res kgo.ShareAckResults) {
+				for _, r := range res {
+					if r.Err != nil {
+						ackErrs = append(ackErrs, r.Err)
+					}
+				}
+			}))
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		var out []*kgo.Record
+		for len(out) < 3 {
+			fs := cl.PollFetches(ctx)
+			if ctx.Err() != nil {
+				t.Fatalf("%s: %d of 3 records before the deadline", user, len(out))
+			}
+			for _, fe := range fs.Errors() {
+				t.Fatalf("%s: share fetch error: %v", user, fe.Err)
+			}
+			out = append(out, fs.Records()...)
+		}
+		cl.MarkAcks(kgo.AckAccept, out...)
+		if err := cl.FlushAcks(ctx); err != nil {
+			t.Fatalf("%s: acknowledging: %v", user, err)
+		}
+		if len(ackErrs) > 0 {
+			t.Fatalf("%s: acknowledgement errors: %v", user, ackErrs)
+		}
+		return out
+	}
+	for _, r := range read("alice", "sg-alice") {
+		var id int
+		if _, err := fmt.Sscanf(string(r.Key), "k%d", &id); err != nil || !bytes.Equal(r.Value, payment(id)) {
+			t.Fatalf("alice's share consumer got %.80q for key %s, want the produced record", r.Value, r.Key)
+		}
+	}
+	for _, r := range read("bob", "sg-bob") {
+		if bytes.Contains(r.Value, []byte("4111-1111-1111-")) {
+			t.Fatalf("bob's share consumer got the card in clear: %.120q", r.Value)
+		}
 	}
 }
