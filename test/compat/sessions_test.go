@@ -2,6 +2,7 @@ package compat_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -175,5 +176,89 @@ func TestFetchSessionAcrossTenants(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("acme-sess's session never served its new record")
 		}
+	}
+}
+
+// TestShareConsumerThroughKguard: a franz-go share consumer (KIP-932)
+// reads and acknowledges through kguard on the real cluster: its share
+// session is opened and used on one connection, which kguard lets it use.
+func TestShareConsumerThroughKguard(t *testing.T) {
+	const user = "acme-share"
+	s := startStackWith(t, stackOpts{
+		users: []string{user},
+		acls: []harness.ACL{
+			{Principal: "User:" + user, Host: "*", Resource: "Topic", Pattern: "PREFIXED", Name: "acme.", Operation: "All", Permission: "ALLOW"},
+			{Principal: "User:" + user, Host: "*", Resource: "Group", Pattern: "PREFIXED", Name: "acme.", Operation: "All", Permission: "ALLOW"},
+		},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	direct, err := kgo.NewClient(kgo.SeedBrokers(s.kafka.Plaintext...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	run := randHex(t, 4)
+	topic, group := "acme.share-"+run, "acme.sg-"+run
+	adm := kadm.NewClient(direct)
+	if res, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil || res.Err != nil {
+		t.Fatalf("creating %s: %v %v", topic, err, res.Err)
+	}
+	t.Cleanup(func() {
+		_, _ = adm.DeleteTopics(context.Background(), topic)
+		_, _ = adm.DeleteGroup(context.Background(), group)
+	})
+	gc := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	rc := kmsg.NewIncrementalAlterConfigsRequestResource()
+	rc.ResourceType, rc.ResourceName = kmsg.ConfigResourceTypeGroupConfig, group
+	cfg := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+	cfg.Name, cfg.Value = "share.auto.offset.reset", kmsg.StringPtr("earliest")
+	rc.Configs = append(rc.Configs, cfg)
+	gc.Resources = append(gc.Resources, rc)
+	if resp, err := gc.RequestWith(ctx, direct); err != nil || resp.Resources[0].ErrorCode != 0 {
+		t.Skipf("share groups not available on this cluster: %v %+v", err, resp)
+	}
+	want := map[string]bool{}
+	for i := range 3 {
+		v := fmt.Sprintf("share-%s-%d", run, i)
+		want[v] = true
+		if err := direct.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+	}
+	var ackErrs []error
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.env.Bootstrap()),
+		kgo.SASL(scram.Auth{User: user, Pass: s.passwords[user]}.AsSha512Mechanism()),
+		kgo.ShareGroup(group), kgo.ConsumeTopics(topic),
+		kgo.ShareAckCallback(func(_ *kgo.Client, res kgo.ShareAckResults) {
+			for _, r := range res {
+				if r.Err != nil {
+					ackErrs = append(ackErrs, r.Err)
+				}
+			}
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var got []*kgo.Record
+	for len(got) < len(want) {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("share consumer: %d of %d records before the deadline", len(got), len(want))
+		}
+		for _, fe := range fs.Errors() {
+			t.Fatalf("share fetch error: %v", fe.Err)
+		}
+		got = append(got, fs.Records()...)
+	}
+	for _, r := range got {
+		if !want[string(r.Value)] {
+			t.Fatalf("share consumer got %q", r.Value)
+		}
+	}
+	cl.MarkAcks(kgo.AckAccept, got...)
+	if err := cl.FlushAcks(ctx); err != nil || len(ackErrs) > 0 {
+		t.Fatalf("acknowledging through kguard: %v %v", err, ackErrs)
 	}
 }
