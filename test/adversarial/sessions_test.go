@@ -147,6 +147,25 @@ func newAcmeTopic(t *testing.T, s *stack, topic, prefix string) *kgo.Client {
 	return direct
 }
 
+// shareFromEarliest makes group's share partitions start at the log start
+// (share.auto.offset.reset, a group config), on kfake and on Kafka alike.
+func shareFromEarliest(t *testing.T, s *stack, group string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	rc := kmsg.NewIncrementalAlterConfigsRequestResource()
+	rc.ResourceType, rc.ResourceName = kmsg.ConfigResourceTypeGroupConfig, group
+	cfg := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+	cfg.Name, cfg.Value = "share.auto.offset.reset", kmsg.StringPtr("earliest")
+	rc.Configs = append(rc.Configs, cfg)
+	req.Resources = append(req.Resources, rc)
+	resp, err := req.RequestWith(ctx, s.directClient(t))
+	if err != nil || len(resp.Resources) != 1 || resp.Resources[0].ErrorCode != 0 {
+		t.Fatalf("setting share.auto.offset.reset on %s: %v %+v", group, err, resp)
+	}
+}
+
 // shareMember is one raw share-group member.
 type shareMember struct {
 	rc            *rawConn
@@ -255,13 +274,17 @@ func topicID(t *testing.T, rc *rawConn, topic string) [16]byte {
 // dropped). acme-app reads it through a share group: the record produced
 // through kguard comes back decrypted, the record written around kguard
 // (unsigned) is dropped, and a data.protection event names the topic, as
-// for Fetch. kfake only (share groups on the shared real cluster are not
-// configured to start at the earliest offset).
+// for Fetch.
 func TestShareFetchDataProtection(t *testing.T) {
-	s := shared(t)
+	for _, s := range stacks(t) {
+		t.Run(s.name, func(t *testing.T) { testShareFetchDataProtection(t, s) })
+	}
+}
+
+func testShareFetchDataProtection(t *testing.T, s *stack) {
 	a := attack(t, s, "read a protected topic through a share group")
 	group := "acme.sg-" + randHex(4)
-	s.cluster.SetGroupConfigs(group, map[string]string{"share.auto.offset.reset": "earliest"})
+	shareFromEarliest(t, s, group)
 	run := randHex(4)
 	want := fmt.Sprintf(`{"secret":"share-%s","card":"4111111111111111"}`, run)
 	unsigned := fmt.Sprintf(`{"secret":"unsigned-%s","card":"4111111111111111"}`, run)
@@ -318,12 +341,16 @@ func TestShareFetchDataProtection(t *testing.T) {
 // principal, same group rights) naming the first connection's member id
 // cannot fetch from, acknowledge through, close or reopen that share
 // session: SHARE_SESSION_NOT_FOUND, audited; so is globex naming it.
-// kfake only (see TestShareFetchDataProtection).
 func TestShareSessionRide(t *testing.T) {
-	s := shared(t)
+	for _, s := range stacks(t) {
+		t.Run(s.name, func(t *testing.T) { testShareSessionRide(t, s) })
+	}
+}
+
+func testShareSessionRide(t *testing.T, s *stack) {
 	a := attack(t, s, "ride another connection's share session by group and member id")
 	group := "acme.sg-" + randHex(4)
-	s.cluster.SetGroupConfigs(group, map[string]string{"share.auto.offset.reset": "earliest"})
+	shareFromEarliest(t, s, group)
 	topic := "acme.sr-" + randHex(4)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
