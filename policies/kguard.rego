@@ -33,10 +33,27 @@ audit_denial(a) := sprintf("only %s may %s the audit topic %s", [kguard_principa
 	input.principal != kguard_principal
 }
 
-# action_result decides one action: the audit-topic rule, then tenant
-# isolation, then Kafka ACL semantics.
+# unnamed_denial: a topic kguard could not name (an id it cannot resolve,
+# "topic-id:<hex>", or a subscription regex the broker resolves with
+# kguard's own rights, "topic-regex:<expr>") is denied to everybody but
+# super users, whatever the ACLs: no PREFIXED, wildcard or DENY ACL can be
+# matched against a topic whose name is not known.
+unnamed_denial(a) := sprintf("topic id %s is not known to kguard", [trim_prefix(a.name, "topic-id:")]) if {
+	a.resource == "Topic"
+	startswith(a.name, "topic-id:")
+	not input.principal in acl.super_users
+} else := sprintf("a topic regex (%s) cannot be authorized per topic through kguard: subscribe by name", [trim_prefix(a.name, "topic-regex:")]) if {
+	a.resource == "Topic"
+	startswith(a.name, "topic-regex:")
+	not input.principal in acl.super_users
+}
+
+# action_result decides one action: the audit-topic rule, topics kguard
+# cannot name, then tenant isolation, then Kafka ACL semantics.
 action_result(a) := {"allowed": false, "reason": r} if {
 	r := audit_denial(a)
+} else := {"allowed": false, "reason": r} if {
+	r := unnamed_denial(a)
 } else := {"allowed": false, "reason": r} if {
 	r := tenant.denial(a)
 } else := acl.result(a, input.principal, input.client_host)

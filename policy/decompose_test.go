@@ -218,6 +218,9 @@ func TestDecomposeEveryAPI(t *testing.T) {
 	dtx.TransactionalIDs = []string{"tx1", "tx2"}
 	cgh := kmsg.NewPtrConsumerGroupHeartbeatRequest()
 	cgh.Group = "g"
+	cgh2 := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	cgh2.Group = "g"
+	cgh2.SubscribedTopicNames = []string{"a", "b"}
 	cgd := kmsg.NewPtrConsumerGroupDescribeRequest()
 	cgd.Groups = []string{"g"}
 	dtp := kmsg.NewPtrDescribeTopicPartitionsRequest()
@@ -330,6 +333,7 @@ func TestDecomposeEveryAPI(t *testing.T) {
 		{"describe transactions", dtx, []Action{xA("tx1", Describe), xA("tx2", Describe)}, nil},
 		{"list transactions", kmsg.NewPtrListTransactionsRequest(), nil, map[string]any{DetailFilter: "TransactionalId"}},
 		{"consumer group heartbeat", cgh, []Action{gA("g", Read)}, nil},
+		{"consumer group heartbeat subscribing", cgh2, []Action{gA("g", Read), tA("a", Describe), tA("b", Describe)}, nil},
 		{"consumer group describe", cgd, []Action{gA("g", Describe)}, nil},
 		{"get telemetry subscriptions", kmsg.NewPtrGetTelemetrySubscriptionsRequest(), nil, nil},
 		{"push telemetry", kmsg.NewPtrPushTelemetryRequest(), nil, nil},

@@ -18,17 +18,33 @@ import (
 // order, request-level actions (transactional id, group) first.
 type Decomposer struct {
 	// TopicName resolves a topic id to its name. When nil, or when it
-	// reports false, the action names the topic as TopicIDName(id), which no
-	// ACL for a real topic name matches (so it is denied unless a wildcard
-	// ACL allows every topic).
+	// reports false, the action names the topic as TopicIDName(id), which
+	// the shipped policy denies to everybody but super users.
 	TopicName func(id [16]byte) (string, bool)
 }
 
 // TopicIDName is the action name used for a topic id that could not be
-// resolved to a name: "topic-id:" followed by the id in hex.
+// resolved to a name: "topic-id:" followed by the id in hex. The shipped
+// policy denies it to everybody but super users, whatever the ACLs (a
+// PREFIXED or wildcard ACL must not let an unknown id through).
 func TopicIDName(id [16]byte) string {
-	return "topic-id:" + hex.EncodeToString(id[:])
+	return TopicIDPrefix + hex.EncodeToString(id[:])
 }
+
+// TopicRegexName is the action name of a topic regular expression a
+// request subscribes to (ConsumerGroupHeartbeat v1+): "topic-regex:"
+// followed by the expression. The broker resolves the expression with
+// kguard's own rights, so kguard cannot authorize the topics it will
+// match: the shipped policy denies it to everybody but super users.
+func TopicRegexName(re string) string {
+	return TopicRegexPrefix + re
+}
+
+// Prefixes of the action names that stand for topics kguard cannot name.
+const (
+	TopicIDPrefix    = "topic-id:"
+	TopicRegexPrefix = "topic-regex:"
+)
 
 // Decompose returns the actions and details of req using a zero Decomposer
 // (topic ids are not resolved to names). See Decomposer.Decompose.
@@ -46,6 +62,10 @@ const (
 	// response the proxy filters per name with FilterNames (ListGroups:
 	// "Group", ListTransactions: "TransactionalId").
 	DetailFilter = "filter"
+	// DetailCursorUnlisted (bool) marks a DescribeTopicPartitions request
+	// naming topics whose cursor names none of them: refused, never
+	// forwarded.
+	DetailCursorUnlisted = "cursor_unlisted"
 )
 
 // deniedAPIs are API keys kmsg knows that kguard never forwards for a client:
@@ -94,12 +114,16 @@ func act(rt ResourceType, name string, op Operation) Action {
 
 func clusterAct(op Operation) Action { return act(Cluster, ClusterName, op) }
 
+// topic is the topic a request entry stands for: the topic of its id
+// whenever the id is non-zero, else its name. A broker that is given both
+// resolves the id (Metadata v12+ ignores every name once one entry has an
+// id; DeleteTopics refuses the pair; the other APIs carry one or the
+// other per version), so the id's topic is what must be authorized: an
+// entry that pairs an allowed name with another topic's id is decided on
+// the other topic.
 func (d Decomposer) topic(name string, id [16]byte) string {
-	if name != "" {
-		return name
-	}
 	if id == ([16]byte{}) {
-		return ""
+		return name
 	}
 	if d.TopicName != nil {
 		if n, ok := d.TopicName(id); ok {
@@ -292,7 +316,17 @@ func (d Decomposer) Decompose(req kmsg.Request) (actions []Action, details map[s
 	case *kmsg.ListTransactionsRequest: // 66
 		return nil, map[string]any{DetailFilter: string(TransactionalID)}, nil
 	case *kmsg.ConsumerGroupHeartbeatRequest: // 68
-		return []Action{act(Group, r.Group, Read)}, nil, nil
+		// Group Read, then Describe Topic per subscribed name (Kafka
+		// answers TOPIC_AUTHORIZATION_FAILED when one is denied), then
+		// the regex, which only a super user may use through kguard.
+		actions = append(actions, act(Group, r.Group, Read))
+		for _, t := range r.SubscribedTopicNames {
+			actions = append(actions, act(Topic, t, Describe))
+		}
+		if r.SubscribedTopicRegex != nil && *r.SubscribedTopicRegex != "" {
+			actions = append(actions, act(Topic, TopicRegexName(*r.SubscribedTopicRegex), Describe))
+		}
+		return actions, nil, nil
 	case *kmsg.ConsumerGroupDescribeRequest: // 69
 		for _, g := range r.Groups {
 			actions = append(actions, act(Group, g, Describe))
@@ -303,8 +337,17 @@ func (d Decomposer) Decompose(req kmsg.Request) (actions []Action, details map[s
 	case *kmsg.ListConfigResourcesRequest: // 74
 		return []Action{clusterAct(DescribeConfigs)}, nil, nil
 	case *kmsg.DescribeTopicPartitionsRequest: // 75
+		// With topics named, the cursor must name one of them: it is
+		// then authorized with it. Kafka refuses a cursor outside the
+		// list (INVALID_REQUEST); details cursor_unlisted tells the proxy
+		// to refuse it without forwarding.
+		cursorListed := r.Cursor == nil || len(r.Topics) == 0
 		for _, t := range r.Topics {
 			actions = append(actions, act(Topic, t.Topic, Describe))
+			cursorListed = cursorListed || t.Topic == r.Cursor.Topic
+		}
+		if !cursorListed {
+			return actions, map[string]any{DetailCursorUnlisted: true}, nil
 		}
 		return actions, nil, nil
 	case *kmsg.ShareGroupHeartbeatRequest: // 76
@@ -342,11 +385,16 @@ func (d Decomposer) Decompose(req kmsg.Request) (actions []Action, details map[s
 		}
 		return actions, nil, nil
 	case *kmsg.DescribeShareGroupOffsetsRequest: // 90
+		all := false
 		for _, g := range r.Groups {
 			actions = append(actions, act(Group, g.GroupID, Describe))
 			for _, t := range g.Topics {
 				actions = append(actions, act(Topic, t.Topic, Describe))
 			}
+			all = all || g.Topics == nil
+		}
+		if all { // a null topics list: all the group's topics, filtered
+			return actions, map[string]any{DetailAllTopics: true}, nil
 		}
 		return actions, nil, nil
 	case *kmsg.AlterShareGroupOffsetsRequest: // 91

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"fmt"
 
 	"go.uber.org/zap"
 
@@ -39,24 +40,45 @@ func (s *session) record(ev audit.Event) error {
 	ev.Where = s.where()
 	if err := s.p.auditor.Record(ev); err != nil {
 		s.log.Error("audit event not recorded", zap.String("type", string(ev.Type)), zap.Error(err))
-		return err
+		return fmt.Errorf("%w: %w", errAuditUnavailable, err)
 	}
 	return nil
 }
 
-// auditAuth records an authentication outcome.
-func (s *session) auditAuth(mechanism string, err error) {
+// maxAuditMechanism caps a client-chosen mechanism name in the audit trail.
+const maxAuditMechanism = 64
+
+// auditAuth records an authentication outcome: success when err is nil,
+// else a failure with code, the error the client was answered with
+// (SASL_AUTHENTICATION_FAILED, UNSUPPORTED_SASL_MECHANISM,
+// ILLEGAL_SASL_STATE), and the reason (never a credential: an AuthError's
+// log string, a protocol error kguard wrote, or "internal error").
+func (s *session) auditAuth(mechanism string, code int16, err error) {
+	if len(mechanism) > maxAuditMechanism {
+		mechanism = mechanism[:maxAuditMechanism] + "..."
+	}
 	ev := audit.Event{Type: audit.EventAuthnSuccess, Who: s.who(""), Outcome: &audit.Outcome{Decision: audit.DecisionAllow}}
 	ev.Who.Mechanism = mechanism
 	if err != nil {
 		ev.Type = audit.EventAuthnFailure
-		ev.Outcome = &audit.Outcome{Decision: audit.DecisionDeny, ErrorCode: 58}
+		ev.Outcome = &audit.Outcome{Decision: audit.DecisionDeny, ErrorCode: code}
 		var ae *auth.AuthError
-		if errors.As(err, &ae) {
+		var pe *saslProtocolError
+		switch {
+		case errors.As(err, &ae):
 			ev.Outcome.Reasons = []string{ae.LogString()}
-		} else {
+		case errors.As(err, &pe):
+			ev.Outcome.Reasons = []string{pe.reason}
+		default:
 			ev.Outcome.Reasons = []string{"internal error"}
 		}
 	}
 	_ = s.record(ev)
 }
+
+// saslProtocolError is a SASL exchange kguard refused for a protocol
+// reason of its own (an unknown mechanism, an out-of-order request); its
+// reason is safe for the audit trail.
+type saslProtocolError struct{ reason string }
+
+func (e *saslProtocolError) Error() string { return e.reason }

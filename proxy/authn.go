@@ -131,14 +131,14 @@ func (s *session) handleSASL(ctx context.Context, hdr *wire.RequestHeader, body 
 		if s.principal != nil && s.principal != s.p.authn.anonymous {
 			if err := auth.CheckReauthMechanism(s.principal, r.Mechanism); err != nil {
 				s.log.Warn("re-authentication tried to switch SASL mechanism", zap.String("from", s.principal.Mechanism), zap.String("to", r.Mechanism))
-				s.auditAuth(r.Mechanism, err)
 				resp.ErrorCode = kerr.IllegalSaslState.Code
+				s.auditAuth(r.Mechanism, resp.ErrorCode, err)
 				return resp, true, nil
 			}
 		}
 		if !s.p.authn.sasl.Enabled(r.Mechanism) {
 			resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
-			s.auditAuth(r.Mechanism, fmt.Errorf("mechanism %q not enabled", r.Mechanism))
+			s.auditAuth(r.Mechanism, resp.ErrorCode, &saslProtocolError{"SASL mechanism not enabled"})
 			return resp, true, nil
 		}
 		ex, err := s.p.authn.sasl.Start(ctx, r.Mechanism)
@@ -187,6 +187,7 @@ func (s *session) saslStep(ctx context.Context, token []byte) (saslResult, bool)
 	if s.sasl.exchange == nil {
 		res.code = kerr.IllegalSaslState.Code
 		res.message = kmsg.StringPtr("SaslAuthenticate without a SaslHandshake")
+		s.auditAuth("", res.code, &saslProtocolError{*res.message})
 		return res, true
 	}
 	out, done, p, err := s.sasl.exchange.Step(ctx, token)
@@ -202,8 +203,8 @@ func (s *session) saslStep(ctx context.Context, token []byte) (saslResult, bool)
 		} else {
 			s.log.Error("authentication error", zap.String("mechanism", s.sasl.mechanism), zap.Error(err))
 		}
-		s.auditAuth(s.sasl.mechanism, err)
 		res.code = kerr.SaslAuthenticationFailed.Code
+		s.auditAuth(s.sasl.mechanism, res.code, err)
 		res.message = kmsg.StringPtr(auth.ClientMessage(err))
 		return res, true
 	}
@@ -221,6 +222,6 @@ func (s *session) saslStep(ctx context.Context, token []byte) (saslResult, bool)
 	}
 	s.log.Info("authenticated", zap.String("principal", p.Name), zap.String("mechanism", p.Mechanism),
 		zap.Bool("reauthentication", reauth), zap.Duration("session_lifetime", life))
-	s.auditAuth(p.Mechanism, nil)
+	s.auditAuth(p.Mechanism, 0, nil)
 	return res, false
 }

@@ -79,6 +79,11 @@ type authzCall struct {
 	// reqChanged: req was changed in place (a fetch session id dropped);
 	// it is forwarded re-encoded, never as the client's bytes.
 	reqChanged bool
+	// unaudited: the decision could not be audited; answers carry
+	// retriable errors instead of denials (refuseUnaudited), retried
+	// counts the codes replaced.
+	unaudited bool
+	retried   int
 }
 
 // authorize decides one request with the policy and answers denials as a
@@ -93,7 +98,8 @@ type authzCall struct {
 //     ListTransactions) are filtered per name on the response path.
 //
 // Exactly one audit event records each decision (allowed or denied) before
-// anything is forwarded; an audit failure fails the request closed.
+// anything is forwarded; when it cannot be recorded, nothing is forwarded
+// and the request is answered with a retriable error (refuseUnaudited).
 // Requests naming topics by an id that kguard has not yet seen in a
 // Metadata response trigger one rate-limited Metadata lookup upstream; an id
 // still unknown is decided as the name policy.TopicIDName(id), which no ACL
@@ -147,7 +153,7 @@ func (s *session) authorize(hdr *wire.RequestHeader, f *wire.Frame, p *pending) 
 	}
 	c.dec = dec
 	if err := c.auditDecision(); err != nil {
-		return nil, nil, err
+		return c.refuseUnaudited(err)
 	}
 	c.recheckSessionTopics()
 	if hdr.APIKey == 3 && p != nil {
@@ -197,11 +203,14 @@ func (s *session) tenantOf(sh *authzShared, principal string) (string, error) {
 func needsFiltering(key int16, actions []policy.Action, details map[string]any) bool {
 	switch key {
 	case 75: // DescribeTopicPartitions naming no topic lists them all
-		return len(actions) == 0
+		unlisted, _ := details[policy.DetailCursorUnlisted].(bool)
+		return len(actions) == 0 || unlisted
 	case 3, 9:
 		all, _ := details[policy.DetailAllTopics].(bool)
 		return all
 	case 16, 66:
+		return true
+	case 65, 69, 77, 89: // transaction and group describes name topics: checked per principal
 		return true
 	case 90: // DescribeShareGroupOffsets: a group's null topics list them all
 		return true
@@ -215,7 +224,7 @@ func needsFiltering(key int16, actions []policy.Action, details map[string]any) 
 // cache could not resolve.
 func unresolvedTopicIDs(actions []policy.Action) bool {
 	for i := range actions {
-		if actions[i].Resource == policy.Topic && strings.HasPrefix(actions[i].Name, "topic-id:") {
+		if actions[i].Resource == policy.Topic && strings.HasPrefix(actions[i].Name, policy.TopicIDPrefix) {
 			return true
 		}
 	}
@@ -306,8 +315,10 @@ func (c *authzCall) dispatch() (*pending, []byte, error) {
 	case *kmsg.ListTransactionsRequest:
 		return c.listTransactions(r)
 	case *kmsg.DescribeTransactionsRequest:
+		c.transactionTopics()
 		return c.describeTransactions(r)
 	case *kmsg.ConsumerGroupDescribeRequest:
+		c.consumerGroupTopics()
 		return c.consumerGroupDescribe(r)
 	case *kmsg.DescribeProducersRequest:
 		return c.describeProducers(r)
@@ -316,8 +327,10 @@ func (c *authzCall) dispatch() (*pending, []byte, error) {
 	case *kmsg.DescribeTopicPartitionsRequest:
 		return c.describeTopicPartitions(r)
 	case *kmsg.ShareGroupDescribeRequest:
+		c.shareGroupTopics()
 		return c.shareGroupDescribe(r)
 	case *kmsg.StreamsGroupDescribeRequest:
+		c.streamsGroupTopics()
 		return c.streamsGroupDescribe(r)
 	case *kmsg.AlterClientQuotasRequest:
 		return c.alterClientQuotas(r)
@@ -336,17 +349,23 @@ func (c *authzCall) dispatch() (*pending, []byte, error) {
 // refuseAPI answers a request whose API kguard never authorizes (no
 // mapping, inter-broker or controller API): a whole-request
 // CLUSTER_AUTHORIZATION_FAILED where the response has a top-level error
-// code, otherwise the connection closes.
+// code at the request's version, otherwise the connection closes. The
+// audit event records what the client gets: code 31, or no code and a
+// closed connection.
 func (c *authzCall) refuseAPI(cause error) (*pending, []byte, error) {
-	if err := c.auditOutcome(audit.DecisionDeny, errClusterAuthorization, []string{cause.Error()}, "", ""); err != nil {
+	var resp kmsg.Response
+	if c.p != nil {
+		resp = topLevelError(c.req, errClusterAuthorization)
+	}
+	code, reasons := errClusterAuthorization, []string{cause.Error()}
+	if resp == nil {
+		code, reasons = 0, append(reasons, "connection closed: the response has no error code to carry the refusal")
+	}
+	if err := c.auditOutcome(audit.DecisionDeny, code, reasons, "", ""); err != nil {
 		return nil, nil, err
 	}
 	c.s.log.Warn("request refused: api not authorized through kguard", zap.String("api", c.preq.APIName),
 		zap.String("principal", c.preq.Principal), zap.Error(cause))
-	if c.p == nil {
-		return nil, nil, fmt.Errorf("%s refused: %w", c.preq.APIName, cause)
-	}
-	resp := genericError(c.req, errClusterAuthorization)
 	if resp == nil {
 		return nil, nil, fmt.Errorf("%s refused: %w", c.preq.APIName, cause)
 	}
@@ -464,6 +483,9 @@ func (c *authzCall) answer(resp kmsg.Response) (*pending, []byte, error) {
 		return nil, nil, fmt.Errorf("%s: no response expected", c.preq.APIName)
 	}
 	resp.SetVersion(c.hdr.APIVersion)
+	if c.unaudited {
+		c.retried += retryDenials(resp)
+	}
 	c.p.transforms = nil
 	c.p.local = c.s.p.appendResponse(nil, *c.hdr, resp)
 	return c.p, nil, nil

@@ -5,6 +5,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kguard/kguard/audit"
 	"github.com/kguard/kguard/policy"
 )
 
@@ -73,29 +74,35 @@ func (c *authzCall) metadata(r *kmsg.MetadataRequest) (*pending, []byte, error) 
 	if !anyDenied && !anyNoCreate {
 		return c.forwardOriginal()
 	}
+	// An entry with a non-zero id stands for the id's topic (that is what
+	// the broker resolves and what was authorized): it is keyed by its id
+	// and a denied one is answered as Kafka answers an id, null name.
+	requestedIDs := map[[16]byte]bool{}
+	for i := range r.Topics {
+		if id := r.Topics[i].TopicID; id != ([16]byte{}) {
+			requestedIDs[id] = true
+		}
+	}
 	mk := func(i int) kmsg.MetadataResponseTopic {
 		t := kmsg.NewMetadataResponseTopic()
 		t.ErrorCode = errTopicAuthorization
-		if r.Topics[i].Topic != nil {
+		if id := r.Topics[i].TopicID; id != ([16]byte{}) {
+			t.TopicID = id
+		} else if r.Topics[i].Topic != nil {
 			name := *r.Topics[i].Topic
 			t.Topic = &name
-		} else {
-			t.TopicID = r.Topics[i].TopicID
 		}
 		t.Partitions = []kmsg.MetadataResponseTopicPartition{}
 		return t
 	}
 	reqKey := func(i int) string {
-		if r.Topics[i].Topic != nil {
-			return *r.Topics[i].Topic
-		}
-		return string(r.Topics[i].TopicID[:])
+		return topicKeyByID(deref(r.Topics[i].Topic), r.Topics[i].TopicID)
 	}
 	upKey := func(t *kmsg.MetadataResponseTopic) string {
-		if t.Topic != nil {
-			return *t.Topic
+		if requestedIDs[t.TopicID] || t.Topic == nil {
+			return string(t.TopicID[:])
 		}
-		return string(t.TopicID[:])
+		return *t.Topic
 	}
 	fwd := *r
 	fwd.Topics = keep(r.Topics, denied)
@@ -184,14 +191,15 @@ func (c *authzCall) deleteTopics(r *kmsg.DeleteTopicsRequest) (*pending, []byte,
 		if r.Version >= 5 {
 			t.ErrorMessage = errMessage(errTopicAuthorization)
 		}
-		if byName {
+		switch {
+		case byName:
 			name := r.TopicNames[i]
 			t.Topic = &name
-		} else if r.Topics[i].Topic != nil {
+		case r.Topics[i].TopicID != [16]byte{}:
+			t.TopicID = r.Topics[i].TopicID // decided on the id's topic
+		case r.Topics[i].Topic != nil:
 			name := *r.Topics[i].Topic
 			t.Topic = &name
-		} else {
-			t.TopicID = r.Topics[i].TopicID
 		}
 		return t
 	}
@@ -199,10 +207,7 @@ func (c *authzCall) deleteTopics(r *kmsg.DeleteTopicsRequest) (*pending, []byte,
 		if byName {
 			return r.TopicNames[i]
 		}
-		if r.Topics[i].Topic != nil {
-			return *r.Topics[i].Topic
-		}
-		return string(r.Topics[i].TopicID[:])
+		return topicKeyByID(deref(r.Topics[i].Topic), r.Topics[i].TopicID)
 	}
 	upKey := func(t *kmsg.DeleteTopicsResponseTopic) string {
 		if t.Topic != nil && (byName || t.TopicID == [16]byte{}) {
@@ -414,6 +419,9 @@ func (c *authzCall) alterSCRAM(r *kmsg.AlterUserSCRAMCredentialsRequest) (*pendi
 // disclosed: the listing then ends early (a broker paginates over the
 // authorized topics only, which kguard cannot do without a second request).
 func (c *authzCall) describeTopicPartitions(r *kmsg.DescribeTopicPartitionsRequest) (*pending, []byte, error) {
+	if unlisted, _ := c.preq.Details[policy.DetailCursorUnlisted].(bool); unlisted {
+		return c.refuseUnlistedCursor(r)
+	}
 	if len(r.Topics) == 0 {
 		c.transform(func(kr kmsg.Response) (bool, error) {
 			resp := kr.(*kmsg.DescribeTopicPartitionsResponse)
@@ -465,14 +473,44 @@ func (c *authzCall) describeTopicPartitions(r *kmsg.DescribeTopicPartitionsReque
 		resp.Topics = mergeInOrder(len(r.Topics), isDenied, mk, reqKey, nil, nil)
 		return c.answer(resp)
 	}
+	fwd := *r
+	fwd.Topics = keep(r.Topics, denied)
+	if r.Cursor != nil && cursorDenied(r, denied) {
+		// The cursor names a topic the principal may not Describe, which
+		// the broker would answer 29 (as kguard does) and then continue
+		// with the topics after it from their first partition: forward
+		// those, without the cursor (the broker requires the cursor's
+		// topic in the list, and it must not be sent).
+		fwd.Cursor = nil
+		fwd.Topics = fwd.Topics[:0:0]
+		for i := range r.Topics {
+			if !denied[i] && r.Topics[i].Topic > r.Cursor.Topic {
+				fwd.Topics = append(fwd.Topics, r.Topics[i])
+			}
+		}
+		if len(fwd.Topics) == 0 {
+			resp := r.ResponseKind().(*kmsg.DescribeTopicPartitionsResponse)
+			resp.Topics = mergeInOrder(len(r.Topics), isDenied, mk, reqKey, nil, nil)
+			return c.answer(resp)
+		}
+	}
 	c.transform(func(kr kmsg.Response) (bool, error) {
 		resp := kr.(*kmsg.DescribeTopicPartitionsResponse)
 		resp.Topics = mergeInOrder(len(r.Topics), isDenied, mk, reqKey, resp.Topics, upKey)
 		return true, nil
 	})
-	fwd := *r
-	fwd.Topics = keep(r.Topics, denied)
 	return c.forward(&fwd)
+}
+
+// cursorDenied reports whether the cursor of a DescribeTopicPartitions
+// request naming topics points at one of its denied topics.
+func cursorDenied(r *kmsg.DescribeTopicPartitionsRequest, denied []bool) bool {
+	for i := range r.Topics {
+		if denied[i] && r.Topics[i].Topic == r.Cursor.Topic {
+			return true
+		}
+	}
+	return false
 }
 
 // ---- AlterClientQuotas (49), AlterReplicaLogDirs (34): 31 per entry ----
@@ -505,6 +543,40 @@ func (c *authzCall) alterReplicaLogDirs(r *kmsg.AlterReplicaLogDirsRequest) (*pe
 			}
 			resp.Topics = append(resp.Topics, rt)
 		}
+	}
+	return c.answer(resp)
+}
+
+// topicKeyByID identifies an entry that may carry both a name and an id
+// (Metadata v10+, DeleteTopics v6+) the way the broker resolves it: by
+// its id when the id is non-zero, else by its name.
+func topicKeyByID(name string, id [16]byte) string {
+	if id != ([16]byte{}) {
+		return string(id[:])
+	}
+	return name
+}
+
+// refuseUnlistedCursor answers a DescribeTopicPartitions request whose
+// cursor names a topic the request does not list as Kafka does, every
+// listed topic INVALID_REQUEST, without forwarding it: the broker would
+// otherwise be asked about a topic that was never authorized. The refusal
+// is audited.
+// errInvalidRequest is Kafka's INVALID_REQUEST.
+const errInvalidRequest int16 = 42
+
+func (c *authzCall) refuseUnlistedCursor(r *kmsg.DescribeTopicPartitionsRequest) (*pending, []byte, error) {
+	reason := "the cursor names a topic the request does not list: refused, as Kafka refuses it"
+	if err := c.auditOutcome(audit.DecisionDeny, errInvalidRequest, []string{reason}, string(policy.Topic), r.Cursor.Topic); err != nil {
+		return nil, nil, err
+	}
+	resp := r.ResponseKind().(*kmsg.DescribeTopicPartitionsResponse)
+	for i := range r.Topics {
+		t := kmsg.NewDescribeTopicPartitionsResponseTopic()
+		name := r.Topics[i].Topic
+		t.Topic, t.ErrorCode = &name, errInvalidRequest
+		t.Partitions = []kmsg.DescribeTopicPartitionsResponseTopicPartition{}
+		resp.Topics = append(resp.Topics, t)
 	}
 	return c.answer(resp)
 }

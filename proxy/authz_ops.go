@@ -100,7 +100,7 @@ func deref(s *string) string {
 // which must not be shown.
 func (c *authzCall) addAuthorizedOpsTransform() {
 	switch c.hdr.APIKey {
-	case 3, 15, 60, 69, 75:
+	case 3, 15, 60, 69, 75, 77, 89:
 	default:
 		return
 	}
@@ -162,6 +162,34 @@ func (c *authzCall) addAuthorizedOpsTransform() {
 		}
 		c.transform(func(kr kmsg.Response) (bool, error) {
 			resp := kr.(*kmsg.ConsumerGroupDescribeResponse)
+			if err := c.fillAuthorizedOps(policy.Group, len(resp.Groups), func(i int) (*int32, string, bool) {
+				g := &resp.Groups[i]
+				return &g.AuthorizedOperations, g.Group, g.ErrorCode == 0
+			}); err != nil {
+				return false, err
+			}
+			return true, nil
+		})
+	case *kmsg.ShareGroupDescribeRequest:
+		if !r.IncludeAuthorizedOperations {
+			return
+		}
+		c.transform(func(kr kmsg.Response) (bool, error) {
+			resp := kr.(*kmsg.ShareGroupDescribeResponse)
+			if err := c.fillAuthorizedOps(policy.Group, len(resp.Groups), func(i int) (*int32, string, bool) {
+				g := &resp.Groups[i]
+				return &g.AuthorizedOperations, g.GroupID, g.ErrorCode == 0
+			}); err != nil {
+				return false, err
+			}
+			return true, nil
+		})
+	case *kmsg.StreamsGroupDescribeRequest:
+		if !r.IncludeAuthorizedOperations {
+			return
+		}
+		c.transform(func(kr kmsg.Response) (bool, error) {
+			resp := kr.(*kmsg.StreamsGroupDescribeResponse)
 			if err := c.fillAuthorizedOps(policy.Group, len(resp.Groups), func(i int) (*int32, string, bool) {
 				g := &resp.Groups[i]
 				return &g.AuthorizedOperations, g.Group, g.ErrorCode == 0

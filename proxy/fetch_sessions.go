@@ -215,6 +215,9 @@ func (c *authzCall) guardSessions() (p *pending, out []byte, done bool, err erro
 		case r.SessionEpoch == 0:
 			old := r.SessionID // the broker closes it and opens a new one
 			c.transform(func(kr kmsg.Response) (bool, error) {
+				if c.unaudited {
+					return false, nil // a made-up answer (refuseUnaudited), not the broker's
+				}
 				resp := kr.(*kmsg.FetchResponse)
 				id := int32(0)
 				if resp.ErrorCode == 0 {
@@ -245,7 +248,7 @@ func (c *authzCall) guardSessions() (p *pending, out []byte, done bool, err erro
 				return p, out, true, err
 			}
 			c.transform(func(kr kmsg.Response) (bool, error) {
-				if kr.(*kmsg.ShareFetchResponse).ErrorCode == 0 {
+				if !c.unaudited && kr.(*kmsg.ShareFetchResponse).ErrorCode == 0 {
 					c.s.claimShare(key)
 				}
 				return false, nil
@@ -283,7 +286,10 @@ func (c *authzCall) guardSessions() (p *pending, out []byte, done bool, err erro
 // denial.
 func (c *authzCall) refuseSession(resp kmsg.Response, code int16, reason string) (*pending, []byte, error) {
 	if err := c.auditOutcome(audit.DecisionDeny, code, []string{reason}, "", ""); err != nil {
-		return nil, nil, fmt.Errorf("audit trail unavailable: %w", err)
+		// Nothing is forwarded either way, and the session error is one
+		// clients recover from (a new session): answer it, as requests
+		// whose decision cannot be audited get a retriable error.
+		c.s.log.Error("session refusal not audited", zap.String("api", c.preq.APIName), zap.Error(err))
 	}
 	c.s.log.Warn("request refused: session not owned by this connection", zap.String("api", c.preq.APIName),
 		zap.String("principal", c.preq.Principal), zap.String("reason", reason))

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -108,28 +109,85 @@ func rewriteShareAcknowledge(book addressBook, r kmsg.Response) bool {
 }
 
 // rewriteDescribeConfigs replaces upstream addresses in config values (for
-// example a broker's listeners and advertised.listeners).
+// example a broker's listeners and advertised.listeners). In a config whose
+// name says it lists endpoints (endpointConfig), every endpoint that is not
+// a known upstream broker's (controller quorum voters, a controller or
+// plaintext listener, a bind address) is redacted as well, values and
+// synonyms alike.
 func rewriteDescribeConfigs(book addressBook, r kmsg.Response) bool {
 	resp := r.(*kmsg.DescribeConfigsResponse)
 	changed := false
-	fix := func(v *string) {
+	fix := func(name string, v *string) {
 		if v == nil {
 			return
 		}
-		if n := book.redact(*v); n != *v {
+		n := book.redact(*v)
+		if endpointConfig(name) {
+			n = redactEndpoints(book, *v)
+		}
+		if n != *v {
 			*v, changed = n, true
 		}
 	}
 	for i := range resp.Resources {
 		for j := range resp.Resources[i].Configs {
 			c := &resp.Resources[i].Configs[j]
-			fix(c.Value)
+			fix(c.Name, c.Value)
 			for k := range c.ConfigSynonyms {
-				fix(c.ConfigSynonyms[k].Value)
+				fix(c.ConfigSynonyms[k].Name, c.ConfigSynonyms[k].Value)
 			}
 		}
 	}
 	return changed
+}
+
+// redactedEndpoint replaces an endpoint's host:port that clients must not
+// see.
+const redactedEndpoint = "[redacted]"
+
+// endpointConfig reports whether a broker config's value lists network
+// endpoints of the cluster (Kafka 4.4 broker configs, and zookeeper.connect
+// of older brokers): listeners, advertised.listeners (and any other
+// *listeners list), controller.quorum.voters,
+// controller.quorum.bootstrap.servers and any other *bootstrap.servers
+// (remote log metadata clients, for example).
+func endpointConfig(name string) bool {
+	name = strings.ToLower(name)
+	switch name {
+	case "controller.quorum.voters", "zookeeper.connect":
+		return true
+	}
+	return strings.HasSuffix(name, "listeners") || strings.HasSuffix(name, "bootstrap.servers")
+}
+
+// redactEndpoints rewrites a comma-separated endpoint list: an entry naming
+// a known upstream broker address becomes kguard's address for it; any other
+// entry with an address keeps its prefix (listener name "NAME://", voter
+// "id@") and loses its host:port. Entries without an address (listener
+// names) are kept.
+func redactEndpoints(book addressBook, v string) string {
+	entries := strings.Split(v, ",")
+	for i, e := range entries {
+		if r := book.redact(e); r != e {
+			entries[i] = r
+			continue
+		}
+		trimmed := strings.TrimSpace(e)
+		prefix, addr := "", trimmed
+		if j := strings.Index(addr, "://"); j >= 0 {
+			prefix, addr = addr[:j+3], addr[j+3:]
+		} else if j := strings.IndexByte(addr, '@'); j >= 0 {
+			prefix, addr = addr[:j+1], addr[j+1:]
+		}
+		if addr == "" && prefix == "" {
+			continue
+		}
+		if prefix == "" && !strings.ContainsRune(addr, ':') {
+			continue // a listener name, not an endpoint
+		}
+		entries[i] = prefix + redactedEndpoint
+	}
+	return strings.Join(entries, ",")
 }
 
 // decodeResponse decodes an upstream response body for key at version.

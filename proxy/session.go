@@ -220,7 +220,11 @@ func (s *session) read() {
 		if err != nil {
 			f.Release()
 			s.releaseHeld()
-			s.fail("bad request", err, zap.Int16("api_key", hdr.APIKey), zap.Int16("api_version", hdr.APIVersion))
+			reason := "bad request"
+			if errors.Is(err, errAuditUnavailable) {
+				reason = "audit unavailable"
+			}
+			s.fail(reason, err, zap.Int16("api_key", hdr.APIKey), zap.Int16("api_version", hdr.APIVersion))
 			return
 		}
 		if p != nil {

@@ -7,16 +7,6 @@ import (
 	"github.com/kguard/kguard/proxy/wire"
 )
 
-// neverAdvertised are api keys kguard does not offer clients even when the
-// upstream does, because their responses carry addresses kguard cannot proxy
-// (controller quorum endpoints) or they only make sense between brokers.
-var neverAdvertised = map[int16]string{
-	55: "DescribeQuorum returns controller endpoints",
-	80: "AddRaftVoter carries controller endpoints",
-	81: "RemoveRaftVoter is a controller quorum operation",
-	82: "UpdateRaftVoter carries controller endpoints",
-}
-
 // versionRange is the set of versions of one api key kguard accepts.
 type versionRange struct {
 	min, max int16
@@ -24,40 +14,52 @@ type versionRange struct {
 }
 
 // supported is what kguard accepts from clients on one connection: the
-// intersection of what its upstream broker advertises and what kguard can
-// parse (kmsg's versions), minus never-advertised keys.
+// intersection of what its upstream broker advertises, what kguard can
+// parse (kmsg's versions) and kguard's reviewed pins (apiPins), minus the
+// keys the pins leave out.
 type supported [wire.MaxAPIKey + 1]versionRange
 
-// intersect builds the supported set from the upstream's ApiVersions. The
-// SASL requests are kguard's own (it terminates client authentication), so
-// when the listener has SASL their ranges are kguard's, whatever the
-// upstream says: SaslHandshake v0-1 (v0: raw tokens follow, KIP-43),
-// SaslAuthenticate v0-2.
+// intersect builds the supported set from the upstream's ApiVersions. A key
+// or version outside apiPins is never advertised, so a newer kmsg cannot
+// widen what kguard forwards. The SASL requests are kguard's own (it
+// terminates client authentication), so when the listener has SASL their
+// ranges are kguard's pins, whatever the upstream says: SaslHandshake v0-1
+// (v0: raw tokens follow, KIP-43), SaslAuthenticate v0-2.
 func intersect(up *kmsg.ApiVersionsResponse, sasl bool) *supported {
+	return apiPins.intersect(up, sasl)
+}
+
+func (pins pinTable) intersect(up *kmsg.ApiVersionsResponse, sasl bool) *supported {
 	var s supported
 	for _, k := range up.ApiKeys {
 		if k.ApiKey < 0 || k.ApiKey > wire.MaxAPIKey {
 			continue
 		}
-		if _, no := neverAdvertised[k.ApiKey]; no {
-			continue
+		if r, ok := pins.bound(k.ApiKey, k.MinVersion, k.MaxVersion); ok {
+			s[k.ApiKey] = r
 		}
-		km := wire.KmsgMaxVersion(k.ApiKey)
-		if km < 0 {
-			continue // a key newer than kguard: not advertised
-		}
-		hi := min(k.MaxVersion, km)
-		if k.MinVersion > hi {
-			continue
-		}
-		s[k.ApiKey] = versionRange{min: k.MinVersion, max: hi, ok: true}
 	}
 	s[17], s[36] = versionRange{}, versionRange{}
 	if sasl {
-		s[17] = versionRange{min: 0, max: min(1, wire.KmsgMaxVersion(17)), ok: true}
-		s[36] = versionRange{min: 0, max: min(2, wire.KmsgMaxVersion(36)), ok: true}
+		s[17], _ = pins.bound(17, 0, wire.KmsgMaxVersion(17))
+		s[36], _ = pins.bound(36, 0, wire.KmsgMaxVersion(36))
 	}
 	return &s
+}
+
+// bound intersects lo-hi with kmsg's versions and the key's pin. A key
+// without a pin, or one the pins leave out, is not supported.
+func (pins pinTable) bound(key, lo, hi int16) (versionRange, bool) {
+	pin, ok := pins[key]
+	if !ok || pin.omit {
+		return versionRange{}, false
+	}
+	hi = min(hi, pin.max, wire.KmsgMaxVersion(key))
+	lo = max(lo, pin.min)
+	if lo > hi {
+		return versionRange{}, false
+	}
+	return versionRange{min: lo, max: hi, ok: true}, true
 }
 
 func (s *supported) allows(key, version int16) bool {

@@ -254,7 +254,11 @@ func realStack(t *testing.T) *stack {
 	return realShared
 }
 
-func startReal(k testenv.Kafka) (*stack, error) {
+func startReal(k testenv.Kafka) (*stack, error) { return startRealWith(k, stackOpts{}) }
+
+// startRealWith is startReal with options (a stack of its own: see
+// freshReal).
+func startRealWith(k testenv.Kafka, o stackOpts) (*stack, error) {
 	ca, err := os.ReadFile(k.CAFile)
 	if err != nil {
 		return nil, err
@@ -271,9 +275,23 @@ func startReal(k testenv.Kafka) (*stack, error) {
 	}}
 	upstream := fmt.Sprintf("upstream:\n  bootstrap: [%s]\n  tls:\n    ca_file: %q\n  sasl:\n    mechanism: SCRAM-SHA-512\n    username: %q\n    password: %q\n",
 		strings.Join(k.SASLSSL, ", "), k.CAFile, k.User, k.Password)
-	if err := s.start(upstream, stackOpts{}); err != nil {
+	if err := s.start(upstream, o); err != nil {
 		s.stop()
 		return nil, err
 	}
 	return s, nil
+}
+
+// freshReal starts a stack of its own in front of the real cluster (for a
+// test that needs more policy); it stops when the test ends.
+func freshReal(t *testing.T, o stackOpts) *stack {
+	t.Helper()
+	k := testenv.NeedKafka(t)
+	lockRealCluster(t, k.Script)
+	s, err := startRealWith(k, o)
+	if err != nil {
+		t.Fatalf("starting kguard in front of the real cluster: %v", err)
+	}
+	t.Cleanup(s.stop)
+	return s
 }

@@ -139,6 +139,7 @@ type stackOpts struct {
 	kfake     []kfake.Opt       // more kfake options
 	moreACLs  []harness.ACL     // more policy ACLs
 	files     map[string]string // more policy files: path under the policy dir -> content
+	audit     string            // more keys of the audit section (indented two spaces, newline-terminated)
 }
 
 var (
@@ -270,7 +271,7 @@ audit:
   spool_dir: %q
   signing_key_file: %q
   checkpoint_interval: 5s
-  topic:
+%s  topic:
     name: %s
     partitions: 1
     replication_factor: 3
@@ -287,7 +288,7 @@ metrics:
   listen: %q
 log:
   level: info
-%s`, s.bootstrap, base[0]+1, users, upstream, pdir, filepath.Join(dir, "spool"), auditKey, s.auditTopic,
+%s`, s.bootstrap, base[0]+1, users, upstream, pdir, filepath.Join(dir, "spool"), auditKey, o.audit, s.auditTopic,
 		filepath.Join(keys, "keystore.json"), filepath.Join(keys, "signing-keyset.json"),
 		filepath.Join(keys, "subject-pepper"), limits, s.metrics, o.extraYAML)
 	cfgFile := filepath.Join(dir, "kguard.yaml")
