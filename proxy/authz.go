@@ -76,6 +76,9 @@ type authzCall struct {
 	// grown is how many bytes data protection added to the records of the
 	// request (sizes the rewritten request's buffer).
 	grown int
+	// reqChanged: req was changed in place (a fetch session id dropped);
+	// it is forwarded re-encoded, never as the client's bytes.
+	reqChanged bool
 	// unaudited: the decision could not be audited; answers carry
 	// retriable errors instead of denials (refuseUnaudited), retried
 	// counts the codes replaced.
@@ -129,6 +132,9 @@ func (s *session) authorize(hdr *wire.RequestHeader, f *wire.Frame, p *pending) 
 	}
 	preq := &c.request
 	c.preq = preq
+	if p, out, done, err := c.guardSessions(); done {
+		return p, out, err
+	}
 	actions, details, err := sh.decomposer.Decompose(req)
 	if err == nil && unresolvedTopicIDs(actions) && sh.topics.refresh(s.p.ctx, s.p, s.log) {
 		actions, details, err = sh.decomposer.Decompose(req)
@@ -146,13 +152,10 @@ func (s *session) authorize(hdr *wire.RequestHeader, f *wire.Frame, p *pending) 
 		return nil, nil, fmt.Errorf("authorization: %w", err)
 	}
 	c.dec = dec
-	sh.noteRevision(dec.Revision)
 	if err := c.auditDecision(); err != nil {
 		return c.refuseUnaudited(err)
 	}
-	if fr, ok := req.(*kmsg.FetchRequest); ok && p != nil && fr.Version >= 7 && fr.SessionID > 0 && sh.revChanged.Load() {
-		c.recheckFetchSession()
-	}
+	c.recheckSessionTopics()
 	if hdr.APIKey == 3 && p != nil {
 		p.transforms = append(p.transforms, func(r kmsg.Response) (bool, error) {
 			sh.topics.record(r.(*kmsg.MetadataResponse))
@@ -161,7 +164,7 @@ func (s *session) authorize(hdr *wire.RequestHeader, f *wire.Frame, p *pending) 
 	}
 	if dec.AllAllowed() && !needsFiltering(hdr.APIKey, actions, details) && !s.p.dataProtection(hdr.APIKey) {
 		c.addAuthorizedOpsTransform()
-		return p, f.Buf, nil // fast path: the original bytes
+		return c.forwardOriginal() // fast path: the original bytes
 	}
 	p, out, err := c.dispatch()
 	if err == nil && p != nil && p.local == nil {
@@ -461,6 +464,9 @@ func (c *authzCall) expectActions(n int) error {
 
 // forwardOriginal forwards the client's bytes unchanged.
 func (c *authzCall) forwardOriginal() (*pending, []byte, error) {
+	if c.reqChanged {
+		return c.forward(c.req)
+	}
 	return c.p, c.f.Buf, nil
 }
 

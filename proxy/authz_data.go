@@ -462,7 +462,8 @@ func (c *authzCall) describeProducers(r *kmsg.DescribeProducersRequest) (*pendin
 
 // shareFetch: a denied share group is a top-level 30; otherwise each
 // partition of a denied topic gets 29 (with the acknowledgement error too)
-// and the rest are fetched. Layout: [Read Group] + Read Topic per topic.
+// and the rest are fetched, their records through data protection as
+// Fetch's. Layout: [Read Group] + Read Topic per topic.
 func (c *authzCall) shareFetch(r *kmsg.ShareFetchRequest) (*pending, []byte, error) {
 	if err := c.expectActions(1 + len(r.Topics)); err != nil {
 		return nil, nil, err
@@ -473,6 +474,17 @@ func (c *authzCall) shareFetch(r *kmsg.ShareFetchRequest) (*pending, []byte, err
 	denied, anyAllowed, err := c.perTopic(len(r.Topics), 1)
 	if err != nil {
 		return nil, nil, err
+	}
+	// Data protection: verify and decrypt on the way back, as for Fetch.
+	if c.s.p.protPolicy != nil && c.shareFetchNeedsUnprotect(r) {
+		c.transform(c.unprotectShareFetch)
+	}
+	anyDenied := false
+	for _, d := range denied {
+		anyDenied = anyDenied || d
+	}
+	if !anyDenied {
+		return c.forwardOriginal()
 	}
 	msg := errMessage(errTopicAuthorization)
 	mk := func(i int) kmsg.ShareFetchResponseTopic {
@@ -526,56 +538,187 @@ func (c *authzCall) shareAcknowledge(r *kmsg.ShareAcknowledgeRequest) (*pending,
 		func() kmsg.Request { fwd := *r; fwd.Topics = keep(r.Topics, denied); return &fwd })
 }
 
-// recheckFetchSession authorizes the topics of an incremental fetch's
-// response again. An incremental fetch names only the partitions that
-// changed; the others come from the broker's fetch session, authorized
-// when they were added. Once the policy has changed (a reload), a
-// partition whose Read was revoked since is answered 29 without its
-// records, as a broker re-checking its session would. Until the first
-// reload this costs nothing.
-func (c *authzCall) recheckFetchSession() {
-	c.transform(func(kr kmsg.Response) (bool, error) {
-		resp := kr.(*kmsg.FetchResponse)
-		if len(resp.Topics) == 0 {
-			return false, nil
+// recheckSessionTopics authorizes the topics a fetch or share session
+// adds to a response. An incremental Fetch (epoch > 0) or ShareFetch names
+// only the partitions that changed; the broker serves the session's others
+// too, and it serves them to kguard's principal. So every response topic
+// the request did not name (and have allowed) is authorized Read for this
+// principal now: a topic whose Read was revoked since it joined the
+// session, or one that should never have been there, is answered 29
+// without its records. One audit event lists the topics served this way:
+// every time one is withheld, and once per connection, topic and policy
+// revision when they are allowed (an incremental fetch with news is
+// otherwise a second event per response).
+func (c *authzCall) recheckSessionTopics() {
+	if c.p == nil {
+		return
+	}
+	named := map[string]bool{}
+	switch r := c.req.(type) {
+	case *kmsg.FetchRequest:
+		if r.Version < 7 || r.SessionID == 0 || r.SessionEpoch <= 0 {
+			return
 		}
-		names := make([]string, len(resp.Topics))
-		for i := range resp.Topics {
-			names[i] = c.topicLabel(resp.Topics[i].Topic, resp.Topics[i].TopicID)
-		}
-		base := *c.preq
-		base.Details = nil
-		base.Actions = make([]policy.Action, len(names))
-		for i, n := range names {
-			base.Actions[i] = policy.Action{Resource: policy.Topic, Name: n, Operation: policy.Read}
-		}
-		dec, err := c.s.p.authorizer.Authorize(c.s.p.ctx, &base)
-		if err != nil {
-			return false, fmt.Errorf("authorization: fetch session recheck: %w", err)
-		}
-		if len(dec.Results) != len(names) {
-			return false, fmt.Errorf("authorization: fetch session recheck: %d results for %d topics", len(dec.Results), len(names))
-		}
-		if dec.AllAllowed() {
-			return false, nil
-		}
-		for i := range resp.Topics {
-			if dec.Results[i].Allowed {
-				continue
-			}
-			t := &resp.Topics[i]
-			for j := range t.Partitions {
-				p := &t.Partitions[j]
-				*p = kmsg.FetchResponseTopicPartition{Partition: p.Partition}
-				p.Default()
-				p.ErrorCode, p.HighWatermark, p.LastStableOffset, p.LogStartOffset, p.PreferredReadReplica = errTopicAuthorization, -1, -1, -1, -1
+		replica := len(c.preq.Actions) == 1 && c.preq.Actions[0].Resource == policy.Cluster
+		for i, t := range r.Topics {
+			if (replica && c.allowed(0)) || (!replica && c.allowed(i)) {
+				named[topicKey(t.Topic, t.TopicID)] = true
 			}
 		}
-		fc := &authzCall{s: c.s, hdr: c.hdr, preq: &base, dec: dec}
-		if err := fc.auditOutcome(audit.DecisionDeny, errTopicAuthorization,
-			append([]string{"fetch session partitions re-checked after a policy change"}, dec.Reasons...), "", ""); err != nil {
-			return false, fmt.Errorf("audit trail unavailable: %w", err)
+		c.transform(func(kr kmsg.Response) (bool, error) {
+			resp := kr.(*kmsg.FetchResponse)
+			keys := make([]string, len(resp.Topics))
+			labels := make([]string, len(resp.Topics))
+			for i := range resp.Topics {
+				t := &resp.Topics[i]
+				keys[i], labels[i] = topicKey(t.Topic, t.TopicID), c.topicLabel(t.Topic, t.TopicID)
+			}
+			allowed, err := c.authorizeServed(named, keys, labels, "fetch session")
+			if err != nil || allowed == nil {
+				return false, err
+			}
+			changed := false
+			for i := range resp.Topics {
+				if allowed[i] {
+					continue
+				}
+				changed = true
+				t := &resp.Topics[i]
+				for j := range t.Partitions {
+					p := &t.Partitions[j]
+					*p = kmsg.FetchResponseTopicPartition{Partition: p.Partition}
+					p.Default()
+					p.ErrorCode, p.HighWatermark, p.LastStableOffset, p.LogStartOffset, p.PreferredReadReplica = errTopicAuthorization, -1, -1, -1, -1
+				}
+			}
+			return changed, nil
+		})
+	case *kmsg.ShareFetchRequest:
+		if r.ShareSessionEpoch <= 0 {
+			return
 		}
-		return true, nil
-	})
+		for i, t := range r.Topics {
+			if c.allowed(1 + i) {
+				named[topicKey("", t.TopicID)] = true
+			}
+		}
+		c.transform(func(kr kmsg.Response) (bool, error) {
+			resp := kr.(*kmsg.ShareFetchResponse)
+			keys := make([]string, len(resp.Topics))
+			labels := make([]string, len(resp.Topics))
+			for i := range resp.Topics {
+				keys[i], labels[i] = topicKey("", resp.Topics[i].TopicID), c.topicLabel("", resp.Topics[i].TopicID)
+			}
+			allowed, err := c.authorizeServed(named, keys, labels, "share session")
+			if err != nil || allowed == nil {
+				return false, err
+			}
+			changed := false
+			msg := errMessage(errTopicAuthorization)
+			for i := range resp.Topics {
+				if allowed[i] {
+					continue
+				}
+				changed = true
+				t := &resp.Topics[i]
+				for j := range t.Partitions {
+					p := &t.Partitions[j]
+					*p = kmsg.ShareFetchResponseTopicPartition{Partition: p.Partition, AcknowledgeErrorCode: p.AcknowledgeErrorCode,
+						AcknowledgeErrorMessage: p.AcknowledgeErrorMessage}
+					p.Default()
+					p.ErrorCode, p.ErrorMessage = errTopicAuthorization, msg
+				}
+			}
+			return changed, nil
+		})
+	}
+}
+
+// authorizeServed decides Read for the response topics (keys, labels) a
+// session added (those not in named), recording one audit event. It
+// returns nil when the response has no such topic, else whether each
+// response topic may be served.
+func (c *authzCall) authorizeServed(named map[string]bool, keys, labels []string, what string) ([]bool, error) {
+	var names []string
+	idx := map[string]int{}
+	for i, k := range keys {
+		if named[k] {
+			continue
+		}
+		if _, ok := idx[labels[i]]; !ok {
+			idx[labels[i]] = len(names)
+			names = append(names, labels[i])
+		}
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	base := *c.preq
+	base.Details = nil
+	base.Actions = make([]policy.Action, len(names))
+	for i, n := range names {
+		base.Actions[i] = policy.Action{Resource: policy.Topic, Name: n, Operation: policy.Read}
+	}
+	dec, err := c.s.p.authorizer.Authorize(c.s.p.ctx, &base)
+	if err != nil {
+		return nil, fmt.Errorf("authorization: %s topics: %w", what, err)
+	}
+	if len(dec.Results) != len(names) {
+		return nil, fmt.Errorf("authorization: %s topics: %d results for %d topics", what, len(dec.Results), len(names))
+	}
+	out := make([]bool, len(keys))
+	for i, k := range keys {
+		out[i] = named[k] || dec.Results[idx[labels[i]]].Allowed
+	}
+	decision, code := audit.DecisionAllow, int16(0)
+	denied := 0
+	for _, r := range dec.Results {
+		if !r.Allowed {
+			denied++
+		}
+	}
+	if denied > 0 {
+		decision, code = audit.DecisionDeny, errTopicAuthorization
+	} else if c.s.servedBefore(names, dec.Revision) {
+		return out, nil // this connection's session served them under this policy: audited then
+	}
+	rt, rn := "", ""
+	if len(names) == 1 {
+		rt, rn = string(policy.Topic), names[0]
+	}
+	fc := &authzCall{s: c.s, hdr: c.hdr, preq: &base, dec: dec}
+	reasons := append([]string{fmt.Sprintf("%s topics the request did not name: %d served, %d withheld (29)", what, len(names)-denied, denied)}, dec.Reasons...)
+	if err := fc.auditOutcome(decision, code, reasons, rt, rn); err != nil {
+		return nil, fmt.Errorf("audit trail unavailable: %w", err)
+	}
+	if denied == 0 {
+		c.s.noteServed(names, dec.Revision)
+	}
+	return out, nil
+}
+
+// maxServedTopics bounds the topics a connection remembers as served by
+// its sessions (beyond it the memory starts over: more audit events).
+const maxServedTopics = 1024
+
+// servedBefore reports whether every topic in names was already served
+// to this connection by one of its sessions, and audited, under policy
+// revision rev. Only the responder goroutine (response transforms) uses
+// served.
+func (s *session) servedBefore(names []string, rev string) bool {
+	for _, n := range names {
+		if r, ok := s.served[n]; !ok || r != rev {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *session) noteServed(names []string, rev string) {
+	if s.served == nil || len(s.served)+len(names) > maxServedTopics {
+		s.served = make(map[string]string, len(names))
+	}
+	for _, n := range names {
+		s.served[n] = rev
+	}
 }

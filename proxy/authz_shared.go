@@ -14,38 +14,12 @@ type authzShared struct {
 	tenants    atomic.Pointer[tenantMapper]
 	topics     *topicIDs
 	decomposer policy.Decomposer
-
-	// firstRev is the policy revision of the first decision; revChanged
-	// is set once a decision comes from another revision. From then on,
-	// incremental fetches (whose session partitions were authorized when
-	// they were added, maybe under an older policy) have their responses
-	// checked again.
-	firstRev   atomic.Pointer[string]
-	revChanged atomic.Bool
-}
-
-// noteRevision records the revision of a decision.
-func (a *authzShared) noteRevision(rev string) {
-	if a.revChanged.Load() {
-		return
-	}
-	if first := a.firstRev.Load(); first != nil {
-		if *first != rev {
-			a.revChanged.Store(true)
-		}
-		return
-	}
-	a.setFirstRev(rev)
-}
-
-// setFirstRev is noteRevision's slow path, apart so that only it
-// allocates.
-func (a *authzShared) setFirstRev(rev string) {
-	a.firstRev.CompareAndSwap(nil, &rev)
+	// shares are the open share sessions and the connection owning each.
+	shares *shareOwners
 }
 
 func newAuthzShared() *authzShared {
-	a := &authzShared{topics: newTopicIDs()}
+	a := &authzShared{topics: newTopicIDs(), shares: newShareOwners()}
 	a.decomposer = policy.Decomposer{TopicName: a.topics.name}
 	return a
 }

@@ -114,10 +114,11 @@ func compileProtection(pp *policy.Protection) *compiledProtection {
 }
 
 // dataProtection reports whether requests of api key must go through the
-// data-protection step (Produce and Fetch when the policy can protect
-// topics), even when every action is allowed.
+// data-protection step (Produce, and every API that returns records:
+// Fetch and ShareFetch, when the policy can protect topics), even when
+// every action is allowed.
 func (p *Proxy) dataProtection(key int16) bool {
-	return p.protPolicy != nil && (key == 0 || key == 1)
+	return p.protPolicy != nil && (key == 0 || key == 1 || key == 78)
 }
 
 // protectionFor asks the policy how topic is protected for this call's

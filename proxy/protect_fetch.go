@@ -18,24 +18,95 @@ func (c *authzCall) fetchNeedsUnprotect(r *kmsg.FetchRequest) bool {
 		return true
 	}
 	for i := range r.Topics {
-		cp, err := c.protectionFor(c.topicLabel(r.Topics[i].Topic, r.Topics[i].TopicID))
-		if err != nil || cp != nil {
-			return true // an error is decided (fail closed) on the response
+		if c.mayBeProtected(c.topicLabel(r.Topics[i].Topic, r.Topics[i].TopicID)) {
+			return true
 		}
 	}
 	return false
 }
 
-// unprotectFetch is the Fetch response transform: for every topic with a
-// protection rule for the principal, each partition's records are
-// verified and decrypted (or left as ciphertext, or masked) as the policy
-// says. Unprotected topics, control batches and a partial trailing batch
-// pass untouched. A partition that cannot be served gets an error and no
-// records: KAFKA_STORAGE_ERROR (56, retriable) when a key is unavailable
-// or the rule cannot be evaluated, CORRUPT_MESSAGE (2) for a bad signature
-// under on_bad_signature: fail.
+// shareFetchNeedsUnprotect is fetchNeedsUnprotect for a ShareFetch (whose
+// share session also serves partitions the request does not name).
+func (c *authzCall) shareFetchNeedsUnprotect(r *kmsg.ShareFetchRequest) bool {
+	if r.ShareSessionEpoch > 0 && c.s.p.protSeen.Load() {
+		return true
+	}
+	for i := range r.Topics {
+		if c.mayBeProtected(c.topicLabel("", r.Topics[i].TopicID)) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *authzCall) mayBeProtected(topic string) bool {
+	cp, err := c.protectionFor(topic)
+	return err != nil || cp != nil // an error is decided (fail closed) on the response
+}
+
+// fetchedPartition is one partition of a record-returning response (Fetch,
+// ShareFetch) as data protection sees it.
+type fetchedPartition struct {
+	partition int32
+	errorCode int16
+	records   *[]byte
+	// fail withholds the partition: its error code and message set, its
+	// records (and what refers to them) removed.
+	fail func(code int16, msg string)
+}
+
+type fetchedTopic struct {
+	name  string
+	parts []fetchedPartition
+}
+
+// unprotectFetch is the Fetch response transform (see unprotectTopics).
 func (c *authzCall) unprotectFetch(kr kmsg.Response) (bool, error) {
 	resp := kr.(*kmsg.FetchResponse)
+	ts := make([]fetchedTopic, len(resp.Topics))
+	for i := range resp.Topics {
+		t := &resp.Topics[i]
+		ts[i] = fetchedTopic{name: c.topicLabel(t.Topic, t.TopicID), parts: make([]fetchedPartition, len(t.Partitions))}
+		for j := range t.Partitions {
+			p := &t.Partitions[j]
+			ts[i].parts[j] = fetchedPartition{partition: p.Partition, errorCode: p.ErrorCode, records: &p.RecordBatches,
+				fail: func(code int16, _ string) { failFetchPartition(p, code) }}
+		}
+	}
+	return c.unprotectTopics(ts)
+}
+
+// unprotectShareFetch is the ShareFetch response transform: the same
+// verification, decryption and audit as Fetch. A withheld partition also
+// loses its acquired-record ranges (the broker releases them when their
+// acquisition lock times out).
+func (c *authzCall) unprotectShareFetch(kr kmsg.Response) (bool, error) {
+	resp := kr.(*kmsg.ShareFetchResponse)
+	ts := make([]fetchedTopic, len(resp.Topics))
+	for i := range resp.Topics {
+		t := &resp.Topics[i]
+		ts[i] = fetchedTopic{name: c.topicLabel("", t.TopicID), parts: make([]fetchedPartition, len(t.Partitions))}
+		for j := range t.Partitions {
+			p := &t.Partitions[j]
+			ts[i].parts[j] = fetchedPartition{partition: p.Partition, errorCode: p.ErrorCode, records: &p.Records,
+				fail: func(code int16, msg string) {
+					p.ErrorCode, p.ErrorMessage = code, &msg
+					p.Records, p.AcquiredRecords = nil, nil
+				}}
+		}
+	}
+	return c.unprotectTopics(ts)
+}
+
+// unprotectTopics verifies and decrypts the records of a fetched
+// response: for every topic with a protection rule for the principal,
+// each partition's records are verified and decrypted (or left as
+// ciphertext, or masked) as the policy says. Unprotected topics, control
+// batches and a partial trailing batch pass untouched. A partition that
+// cannot be served gets an error and no records: KAFKA_STORAGE_ERROR (56,
+// retriable) when a key is unavailable or the rule cannot be evaluated,
+// CORRUPT_MESSAGE (2) for a bad signature under on_bad_signature: fail.
+func (c *authzCall) unprotectTopics(ts []fetchedTopic) (bool, error) {
 	changed := false
 	var conv recordConv
 	// What verification and decryption found, for one data.protection
@@ -57,18 +128,18 @@ func (c *authzCall) unprotectFetch(kr kmsg.Response) (bool, error) {
 			reasons = append(reasons, f.reason(name, part, onBad))
 		}
 	}
-	for i := range resp.Topics {
-		t := &resp.Topics[i]
-		name := c.topicLabel(t.Topic, t.TopicID)
+	for i := range ts {
+		t := &ts[i]
+		name := t.name
 		cp, err := c.protectionFor(name)
 		if err == nil && cp != nil && cp.err != nil {
 			err = cp.err
 		}
 		if err != nil {
 			c.s.log.Warn("data protection rule unavailable; withholding the topic's records", zap.String("topic", name), zap.Error(err))
-			for j := range t.Partitions {
-				failFetchPartition(&t.Partitions[j], errKafkaStorage, "kguard: data protection rule for "+name+" unavailable")
-				found(name, t.Partitions[j].Partition, &fetchFindings{withheld: errKafkaStorage}, "")
+			for j := range t.parts {
+				t.parts[j].fail(errKafkaStorage, "kguard: data protection rule for "+name+" unavailable")
+				found(name, t.parts[j].partition, &fetchFindings{withheld: errKafkaStorage}, "")
 			}
 			changed = true
 			continue
@@ -77,40 +148,40 @@ func (c *authzCall) unprotectFetch(kr kmsg.Response) (bool, error) {
 			continue
 		}
 		pr := c.s.p.protector
-		for j := range t.Partitions {
-			p := &t.Partitions[j]
-			if p.ErrorCode != 0 || len(p.RecordBatches) == 0 {
+		for j := range t.parts {
+			p := &t.parts[j]
+			if p.errorCode != 0 || len(*p.records) == 0 {
 				continue
 			}
 			onBad := onBadName(cp.fetch.OnBadSignature)
 			if pr == nil {
-				failFetchPartition(p, errKafkaStorage, "kguard: "+name+" is protected but kguard has no key service configured (crypto.kms)")
-				found(name, p.Partition, &fetchFindings{withheld: errKafkaStorage}, onBad)
+				p.fail(errKafkaStorage, "kguard: "+name+" is protected but kguard has no key service configured (crypto.kms)")
+				found(name, p.partition, &fetchFindings{withheld: errKafkaStorage}, onBad)
 				changed = true
 				continue
 			}
 			var f fetchFindings
-			out, ch, err := unprotectRecords(p.RecordBatches, name, pr, cp.fetch, c, &conv, &f)
+			out, ch, err := unprotectRecords(*p.records, name, pr, cp.fetch, c, &conv, &f)
 			if err != nil {
 				code, msg := errKafkaStorage, "kguard: a key for "+name+" is unavailable now; retry"
 				if !crypto.IsRetriable(err) {
 					code, msg = errCorruptMessage, "kguard: "+name+": record failed signature verification or could not be read"
 				}
-				c.s.log.Warn("fetched partition withheld", zap.String("topic", name), zap.Int32("partition", p.Partition),
+				c.s.log.Warn("fetched partition withheld", zap.String("topic", name), zap.Int32("partition", p.partition),
 					zap.Int16("code", code), zap.Error(err))
-				failFetchPartition(p, code, msg)
+				p.fail(code, msg)
 				f.withheld = code
-				found(name, p.Partition, &f, onBad)
+				found(name, p.partition, &f, onBad)
 				changed = true
 				continue
 			}
 			if f.unreadable > 0 {
 				c.s.log.Warn("fetched records could not be decrypted; delivered as stored", zap.String("topic", name),
-					zap.Int32("partition", p.Partition), zap.Int("records", f.unreadable))
+					zap.Int32("partition", p.partition), zap.Int("records", f.unreadable))
 			}
-			found(name, p.Partition, &f, onBad)
+			found(name, p.partition, &f, onBad)
 			if ch {
-				p.RecordBatches = out
+				*p.records = out
 				changed = true
 			}
 		}
@@ -137,11 +208,12 @@ func onBadName(a crypto.BadSignatureAction) string {
 	return "mark"
 }
 
-func failFetchPartition(p *kmsg.FetchResponseTopicPartition, code int16, msg string) {
+// failFetchPartition withholds a Fetch partition (FetchResponse partitions
+// carry no error message).
+func failFetchPartition(p *kmsg.FetchResponseTopicPartition, code int16) {
 	p.ErrorCode = code
 	p.RecordBatches = nil
 	p.AbortedTransactions = nil
-	_ = msg // FetchResponse partitions carry no error message
 }
 
 // unprotectRecords verifies and decrypts every data batch of a fetched

@@ -64,6 +64,12 @@ type session struct {
 	// Only the reader goroutine writes it (SASL runs there).
 	principal *auth.Principal
 	sasl      saslState
+	// owned are the fetch and share sessions this connection created
+	// (fetch_sessions.go).
+	owned ownedSessions
+	// served are the topics this connection's sessions served, audited,
+	// with the policy revision (authz_data.go). Responder only.
+	served map[string]string
 
 	// held are pooled buffers of the request being handled (a rewritten
 	// request and its record batches), returned once it is written
@@ -241,6 +247,7 @@ func (s *session) run() {
 	s.read()
 	wg.Wait()
 	s.close("")
+	s.releaseSessions()
 }
 
 // close closes both connections once, recording the first reason.

@@ -90,6 +90,7 @@ type stackOpts struct {
 	files     map[string]string // more policy data files: path under the policy directory -> content
 	users     []string          // more SASL users (passwords in stack.passwords)
 	protector *crypto.Protector // data protection (nil: none)
+	auditor   proxy.Auditor     // audit events (nil: none)
 }
 
 // startStack starts kguard in front of the real cluster's SASL_SSL
@@ -137,6 +138,7 @@ func startStackWith(t *testing.T, o stackOpts) *stack {
 		Logger:      zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
 		Authorizer:  eng,
 		Protector:   o.protector,
+		Auditor:     o.auditor,
 		NoAnonymous: true,
 		Mutate: func(c *proxy.Config) {
 			c.Upstream.TLS = &proxy.ClientTLS{CAFile: k.CAFile}

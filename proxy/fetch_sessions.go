@@ -1,0 +1,297 @@
+package proxy
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/zap"
+
+	"github.com/kguard/kguard/audit"
+)
+
+// Fetch and share sessions (KIP-227, KIP-932) live on the broker, keyed by
+// a session id (fetch) or a group and member id (share), and kguard's
+// upstream connections all run as kguard's own principal: the broker would
+// serve any client a session another client created. So a session belongs
+// to the client connection that created it, and only that connection may
+// use it through kguard.
+const (
+	errFetchSessionIDNotFound int16 = 70
+	errShareSessionNotFound   int16 = 122
+
+	// maxOwnedSessions bounds what one connection remembers; the oldest
+	// is forgotten first (its next use then starts a new session).
+	maxOwnedSessions = 16
+)
+
+var shareSessionNotFoundMsg = "The share session was not found."
+
+// ownedSessions are the fetch and share sessions one client connection
+// created. The reader checks them, the responder adds what the broker
+// answered: a mutex guards both lists.
+type ownedSessions struct {
+	mu    sync.Mutex
+	fetch []int32  // fetch session ids, oldest first
+	share []string // share session keys (shareOwners), oldest first
+}
+
+func ownedHas[T comparable](l []T, v T) bool {
+	for _, x := range l {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// ownedAdd appends v to l unless it is there, forgetting the oldest entry
+// beyond maxOwnedSessions (returned as evicted).
+func ownedAdd[T comparable](l []T, v T) (out []T, evicted T, ok bool) {
+	if ownedHas(l, v) {
+		return l, evicted, false
+	}
+	if len(l) >= maxOwnedSessions {
+		evicted, ok = l[0], true
+		l = append(l[:0], l[1:]...)
+	}
+	return append(l, v), evicted, ok
+}
+
+func ownedDrop[T comparable](l []T, v T) []T {
+	for i, x := range l {
+		if x == v {
+			return append(l[:i], l[i+1:]...)
+		}
+	}
+	return l
+}
+
+func (o *ownedSessions) ownsFetch(id int32) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return ownedHas(o.fetch, id)
+}
+
+// replaceFetch forgets old (0: none) and remembers id (0: none).
+func (o *ownedSessions) replaceFetch(old, id int32) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if old != 0 {
+		o.fetch = ownedDrop(o.fetch, old)
+	}
+	if id != 0 {
+		o.fetch, _, _ = ownedAdd(o.fetch, id)
+	}
+}
+
+// shareOwners is the proxy-wide registry of share sessions: a share
+// session is keyed on the broker by group and member id, which any client
+// can name, so at most one live client connection owns each key (per
+// upstream broker). A connection's keys are released when it closes.
+type shareOwners struct {
+	mu sync.Mutex
+	m  map[string]uint64 // key -> session (connection) id
+}
+
+func newShareOwners() *shareOwners { return &shareOwners{m: map[string]uint64{}} }
+
+// owner returns the connection owning key, 0 for none.
+func (o *shareOwners) owner(key string) uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.m[key]
+}
+
+// claim makes conn the owner of key unless another connection owns it.
+func (o *shareOwners) claim(key string, conn uint64) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if cur, ok := o.m[key]; ok && cur != conn {
+		return false
+	}
+	o.m[key] = conn
+	return true
+}
+
+func (o *shareOwners) release(key string, conn uint64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.m[key] == conn {
+		delete(o.m, key)
+	}
+}
+
+// claimShare records that the broker opened the share session key for
+// this connection.
+func (s *session) claimShare(key string) {
+	reg := s.p.authz.shares
+	if !reg.claim(key, s.id) {
+		return
+	}
+	s.owned.mu.Lock()
+	l, ev, evicted := ownedAdd(s.owned.share, key)
+	s.owned.share = l
+	s.owned.mu.Unlock()
+	if evicted {
+		reg.release(ev, s.id)
+	}
+}
+
+func (s *session) dropShare(key string) {
+	s.owned.mu.Lock()
+	s.owned.share = ownedDrop(s.owned.share, key)
+	s.owned.mu.Unlock()
+	s.p.authz.shares.release(key, s.id)
+}
+
+// releaseSessions gives up the connection's share sessions (it closed).
+func (s *session) releaseSessions() {
+	if s.p.authz == nil {
+		return
+	}
+	s.owned.mu.Lock()
+	keys := s.owned.share
+	s.owned.share = nil
+	s.owned.mu.Unlock()
+	for _, k := range keys {
+		s.p.authz.shares.release(k, s.id)
+	}
+}
+
+// shareSessionKey names a share session: the upstream broker, the group
+// and the member id.
+func (s *session) shareSessionKey(group, member *string) string {
+	var g, m string
+	if group != nil {
+		g = *group
+	}
+	if member != nil {
+		m = *member
+	}
+	return s.up.addr + "\x00" + g + "\x00" + m
+}
+
+// guardSessions keeps a request from using a fetch or share session this
+// connection did not create, before anything is authorized or forwarded:
+//
+//   - Fetch (v7+) naming another session id: with an epoch > 0 kguard
+//     answers FETCH_SESSION_ID_NOT_FOUND (every client then starts a new
+//     session); with epoch 0 or -1 (a new session, a sessionless fetch)
+//     the request goes on with session id 0, so the other session is
+//     neither used nor closed;
+//   - ShareFetch or ShareAcknowledge with a share session epoch other than
+//     0 for a (group, member id) this connection did not open (epoch 0),
+//     or a ShareFetch opening one that another live connection has open:
+//     SHARE_SESSION_NOT_FOUND.
+//
+// Refusals are audited. Sessions the broker opens for this connection are
+// remembered from its responses. done reports that the request was
+// answered (or failed).
+func (c *authzCall) guardSessions() (p *pending, out []byte, done bool, err error) {
+	if c.p == nil {
+		return nil, nil, false, nil
+	}
+	own := &c.s.owned
+	switch r := c.req.(type) {
+	case *kmsg.FetchRequest:
+		if r.Version < 7 {
+			return nil, nil, false, nil
+		}
+		if r.SessionID != 0 && !own.ownsFetch(r.SessionID) {
+			if r.SessionEpoch > 0 {
+				resp := r.ResponseKind().(*kmsg.FetchResponse)
+				resp.ErrorCode = errFetchSessionIDNotFound
+				p, out, err = c.refuseSession(resp, errFetchSessionIDNotFound,
+					fmt.Sprintf("fetch session %d was not created by this connection", r.SessionID))
+				return p, out, true, err
+			}
+			c.s.log.Debug("fetch names a session this connection did not create; forwarded without it",
+				zap.Int32("session_id", r.SessionID), zap.Int32("epoch", r.SessionEpoch))
+			r.SessionID = 0
+			c.reqChanged = true
+		}
+		switch {
+		case r.SessionEpoch == 0:
+			old := r.SessionID // the broker closes it and opens a new one
+			c.transform(func(kr kmsg.Response) (bool, error) {
+				if c.unaudited {
+					return false, nil // a made-up answer (refuseUnaudited), not the broker's
+				}
+				resp := kr.(*kmsg.FetchResponse)
+				id := int32(0)
+				if resp.ErrorCode == 0 {
+					id = resp.SessionID
+				}
+				own.replaceFetch(old, id)
+				return false, nil
+			})
+		case r.SessionEpoch < 0:
+			own.replaceFetch(r.SessionID, 0) // a final fetch closes the session
+		default:
+			id := r.SessionID
+			c.transform(func(kr kmsg.Response) (bool, error) {
+				if kr.(*kmsg.FetchResponse).ErrorCode == errFetchSessionIDNotFound {
+					own.replaceFetch(id, 0)
+				}
+				return false, nil
+			})
+		}
+	case *kmsg.ShareFetchRequest:
+		key := c.s.shareSessionKey(r.GroupID, r.MemberID)
+		owner := c.s.p.authz.shares.owner(key)
+		if r.ShareSessionEpoch == 0 {
+			if owner != 0 && owner != c.s.id {
+				resp := r.ResponseKind().(*kmsg.ShareFetchResponse)
+				resp.ErrorCode, resp.ErrorMessage = errShareSessionNotFound, &shareSessionNotFoundMsg
+				p, out, err = c.refuseSession(resp, errShareSessionNotFound, "share session of this group and member id is open on another connection")
+				return p, out, true, err
+			}
+			c.transform(func(kr kmsg.Response) (bool, error) {
+				if !c.unaudited && kr.(*kmsg.ShareFetchResponse).ErrorCode == 0 {
+					c.s.claimShare(key)
+				}
+				return false, nil
+			})
+			return nil, nil, false, nil
+		}
+		if owner != c.s.id {
+			resp := r.ResponseKind().(*kmsg.ShareFetchResponse)
+			resp.ErrorCode, resp.ErrorMessage = errShareSessionNotFound, &shareSessionNotFoundMsg
+			p, out, err = c.refuseSession(resp, errShareSessionNotFound, "share session of this group and member id was not opened by this connection")
+			return p, out, true, err
+		}
+		if r.ShareSessionEpoch < 0 {
+			c.s.dropShare(key)
+		}
+	case *kmsg.ShareAcknowledgeRequest:
+		if r.ShareSessionEpoch == 0 {
+			return nil, nil, false, nil // the broker refuses epoch 0 itself
+		}
+		key := c.s.shareSessionKey(r.GroupID, r.MemberID)
+		if c.s.p.authz.shares.owner(key) != c.s.id {
+			resp := r.ResponseKind().(*kmsg.ShareAcknowledgeResponse)
+			resp.ErrorCode, resp.ErrorMessage = errShareSessionNotFound, &shareSessionNotFoundMsg
+			p, out, err = c.refuseSession(resp, errShareSessionNotFound, "share session of this group and member id was not opened by this connection")
+			return p, out, true, err
+		}
+		if r.ShareSessionEpoch < 0 {
+			c.s.dropShare(key)
+		}
+	}
+	return nil, nil, false, nil
+}
+
+// refuseSession answers resp (a session error) locally, audited as a
+// denial.
+func (c *authzCall) refuseSession(resp kmsg.Response, code int16, reason string) (*pending, []byte, error) {
+	if err := c.auditOutcome(audit.DecisionDeny, code, []string{reason}, "", ""); err != nil {
+		// Nothing is forwarded either way, and the session error is one
+		// clients recover from (a new session): answer it, as requests
+		// whose decision cannot be audited get a retriable error.
+		c.s.log.Error("session refusal not audited", zap.String("api", c.preq.APIName), zap.Error(err))
+	}
+	c.s.log.Warn("request refused: session not owned by this connection", zap.String("api", c.preq.APIName),
+		zap.String("principal", c.preq.Principal), zap.String("reason", reason))
+	return c.answer(resp)
+}
