@@ -244,43 +244,56 @@ func keepAllowed[T any](in []T, ok []bool) []T {
 	return out
 }
 
+// groupTopicsPlan is the decision on one group of a request laid out, per
+// group, as [group action] + one action per named topic (OffsetFetch v8+,
+// DescribeShareGroupOffsets).
+type groupTopicsPlan struct {
+	denied      bool   // the group action
+	topicDenied []bool // per named topic
+}
+
+// planGroupTopics reads the decisions of such a request with the given
+// number of groups and topics(i) topics in group i.
+func (c *authzCall) planGroupTopics(groups int, topics func(i int) int) ([]groupTopicsPlan, error) {
+	n := 0
+	for i := range groups {
+		n += 1 + topics(i)
+	}
+	if err := c.expectActions(n); err != nil {
+		return nil, err
+	}
+	plans := make([]groupTopicsPlan, groups)
+	at := 0
+	for i := range plans {
+		plans[i].denied = !c.allowed(at)
+		at++
+		plans[i].topicDenied = make([]bool, topics(i))
+		for t := range plans[i].topicDenied {
+			plans[i].topicDenied[t] = !c.allowed(at)
+			at++
+		}
+	}
+	return plans, nil
+}
+
 // offsetFetchGroups is OffsetFetch v8+: per group [Describe Group] +
 // Describe Topic per topic, in request order.
 func (c *authzCall) offsetFetchGroups(r *kmsg.OffsetFetchRequest) (*pending, []byte, error) {
-	n := 0
-	for _, g := range r.Groups {
-		n += 1 + len(g.Topics)
-	}
-	if err := c.expectActions(n); err != nil {
+	plans, err := c.planGroupTopics(len(r.Groups), func(i int) int { return len(r.Groups[i].Topics) })
+	if err != nil {
 		return nil, nil, err
 	}
-	type groupPlan struct {
-		denied      bool
-		topicDenied []bool
-		all         bool
-	}
-	plans := make([]groupPlan, len(r.Groups))
 	fwd := *r
 	fwd.Groups = make([]kmsg.OffsetFetchRequestGroup, 0, len(r.Groups))
-	idx := 0
 	for gi, g := range r.Groups {
-		gp := groupPlan{denied: !c.allowed(idx), all: g.Topics == nil, topicDenied: make([]bool, len(g.Topics))}
-		idx++
+		if plans[gi].denied {
+			continue
+		}
 		fg := g
 		if g.Topics != nil {
-			fg.Topics = make([]kmsg.OffsetFetchRequestGroupTopic, 0, len(g.Topics))
+			fg.Topics = keep(g.Topics, plans[gi].topicDenied)
 		}
-		for ti, t := range g.Topics {
-			gp.topicDenied[ti] = !c.allowed(idx)
-			idx++
-			if !gp.topicDenied[ti] {
-				fg.Topics = append(fg.Topics, t)
-			}
-		}
-		plans[gi] = gp
-		if !gp.denied {
-			fwd.Groups = append(fwd.Groups, fg)
-		}
+		fwd.Groups = append(fwd.Groups, fg)
 	}
 	mkTopic := func(t *kmsg.OffsetFetchRequestGroupTopic) kmsg.OffsetFetchResponseGroupTopic {
 		rt := kmsg.NewOffsetFetchResponseGroupTopic()
@@ -331,7 +344,7 @@ func (c *authzCall) offsetFetchGroups(r *kmsg.OffsetFetchRequest) (*pending, []b
 			}
 			delete(byGroup, g.Group)
 			req := &r.Groups[i]
-			if plans[i].all {
+			if req.Topics == nil { // all the group's topics: filtered
 				names := make([]string, len(g.Topics))
 				for ti := range g.Topics {
 					names[ti] = c.topicLabel(g.Topics[ti].Topic, g.Topics[ti].TopicID)

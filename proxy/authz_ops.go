@@ -143,61 +143,33 @@ func (c *authzCall) addAuthorizedOpsTransform() {
 			return true, nil
 		})
 	case *kmsg.DescribeGroupsRequest:
-		if !r.IncludeAuthorizedOperations {
-			return
-		}
-		c.transform(func(kr kmsg.Response) (bool, error) {
-			resp := kr.(*kmsg.DescribeGroupsResponse)
-			if err := c.fillAuthorizedOps(policy.Group, len(resp.Groups), func(i int) (*int32, string, bool) {
+		if r.IncludeAuthorizedOperations {
+			groupOpsTransform(c, func(resp *kmsg.DescribeGroupsResponse, i int) (*int32, string, bool) {
 				g := &resp.Groups[i]
 				return &g.AuthorizedOperations, g.Group, g.ErrorCode == 0
-			}); err != nil {
-				return false, err
-			}
-			return true, nil
-		})
+			}, func(resp *kmsg.DescribeGroupsResponse) int { return len(resp.Groups) })
+		}
 	case *kmsg.ConsumerGroupDescribeRequest:
-		if !r.IncludeAuthorizedOperations {
-			return
-		}
-		c.transform(func(kr kmsg.Response) (bool, error) {
-			resp := kr.(*kmsg.ConsumerGroupDescribeResponse)
-			if err := c.fillAuthorizedOps(policy.Group, len(resp.Groups), func(i int) (*int32, string, bool) {
+		if r.IncludeAuthorizedOperations {
+			groupOpsTransform(c, func(resp *kmsg.ConsumerGroupDescribeResponse, i int) (*int32, string, bool) {
 				g := &resp.Groups[i]
 				return &g.AuthorizedOperations, g.Group, g.ErrorCode == 0
-			}); err != nil {
-				return false, err
-			}
-			return true, nil
-		})
-	case *kmsg.ShareGroupDescribeRequest:
-		if !r.IncludeAuthorizedOperations {
-			return
+			}, func(resp *kmsg.ConsumerGroupDescribeResponse) int { return len(resp.Groups) })
 		}
-		c.transform(func(kr kmsg.Response) (bool, error) {
-			resp := kr.(*kmsg.ShareGroupDescribeResponse)
-			if err := c.fillAuthorizedOps(policy.Group, len(resp.Groups), func(i int) (*int32, string, bool) {
+	case *kmsg.ShareGroupDescribeRequest:
+		if r.IncludeAuthorizedOperations {
+			groupOpsTransform(c, func(resp *kmsg.ShareGroupDescribeResponse, i int) (*int32, string, bool) {
 				g := &resp.Groups[i]
 				return &g.AuthorizedOperations, g.GroupID, g.ErrorCode == 0
-			}); err != nil {
-				return false, err
-			}
-			return true, nil
-		})
-	case *kmsg.StreamsGroupDescribeRequest:
-		if !r.IncludeAuthorizedOperations {
-			return
+			}, func(resp *kmsg.ShareGroupDescribeResponse) int { return len(resp.Groups) })
 		}
-		c.transform(func(kr kmsg.Response) (bool, error) {
-			resp := kr.(*kmsg.StreamsGroupDescribeResponse)
-			if err := c.fillAuthorizedOps(policy.Group, len(resp.Groups), func(i int) (*int32, string, bool) {
+	case *kmsg.StreamsGroupDescribeRequest:
+		if r.IncludeAuthorizedOperations {
+			groupOpsTransform(c, func(resp *kmsg.StreamsGroupDescribeResponse, i int) (*int32, string, bool) {
 				g := &resp.Groups[i]
 				return &g.AuthorizedOperations, g.Group, g.ErrorCode == 0
-			}); err != nil {
-				return false, err
-			}
-			return true, nil
-		})
+			}, func(resp *kmsg.StreamsGroupDescribeResponse) int { return len(resp.Groups) })
+		}
 	case *kmsg.DescribeClusterRequest:
 		if !r.IncludeClusterAuthorizedOperations {
 			return
@@ -215,4 +187,19 @@ func (c *authzCall) addAuthorizedOpsTransform() {
 			return true, nil
 		})
 	}
+}
+
+// groupOpsTransform recomputes the authorized operations of every group a
+// group-describe response R lists: group(resp, i) points at group i's
+// field, names it, and says whether it was found; n counts the groups.
+func groupOpsTransform[R kmsg.Response](c *authzCall, group func(R, int) (*int32, string, bool), n func(R) int) {
+	c.transform(func(kr kmsg.Response) (bool, error) {
+		resp := kr.(R)
+		if err := c.fillAuthorizedOps(policy.Group, n(resp), func(i int) (*int32, string, bool) {
+			return group(resp, i)
+		}); err != nil {
+			return false, err
+		}
+		return true, nil
+	})
 }

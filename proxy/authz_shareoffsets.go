@@ -15,31 +15,15 @@ import (
 // all its topics (null topics) is forwarded and the topics the broker
 // lists are filtered to those the principal may describe.
 func (c *authzCall) describeShareGroupOffsets(r *kmsg.DescribeShareGroupOffsetsRequest) (*pending, []byte, error) {
-	n := 0
-	for _, g := range r.Groups {
-		n += 1 + len(g.Topics)
-	}
-	if err := c.expectActions(n); err != nil {
+	plans, err := c.planGroupTopics(len(r.Groups), func(i int) int { return len(r.Groups[i].Topics) })
+	if err != nil {
 		return nil, nil, err
 	}
-	type groupPlan struct {
-		denied      bool
-		topicDenied []bool
-	}
-	plans := make([]groupPlan, len(r.Groups))
 	fwd := *r
 	fwd.Groups = nil
 	listsAll := false
-	i := 0
 	for gi, g := range r.Groups {
 		p := &plans[gi]
-		p.denied = !c.allowed(i)
-		i++
-		p.topicDenied = make([]bool, len(g.Topics))
-		for ti := range g.Topics {
-			p.topicDenied[ti] = !c.allowed(i)
-			i++
-		}
 		if p.denied {
 			continue
 		}

@@ -99,16 +99,9 @@ func (p *Pool) Put(s *[]byte) {
 // the caller must then close the connection, since the stream is no longer
 // in sync. The returned frame must be released by the caller.
 func ReadFrame(r io.Reader, p *Pool, maxSize int32) (Frame, error) {
-	var szb [4]byte
-	if _, err := io.ReadFull(r, szb[:]); err != nil {
+	szb, size, err := readSize(r, maxSize)
+	if err != nil {
 		return Frame{}, err
-	}
-	size := int32(binary.BigEndian.Uint32(szb[:]))
-	if size < 0 {
-		return Frame{}, fmt.Errorf("%w: %d", ErrBadFrameSize, size)
-	}
-	if size > maxSize {
-		return Frame{}, fmt.Errorf("%w: %d > %d", ErrFrameTooLarge, size, maxSize)
 	}
 	return readBody(r, p, szb, size)
 }
@@ -129,16 +122,9 @@ const DefaultMaxPreAuthFrame = 512 << 10
 // that announces 100 MiB and sends a trickle holds one chunk per
 // EagerFrameBytes it sent, plus one.
 func ReadFrameGradual(r io.Reader, p *Pool, maxSize int32) (Frame, error) {
-	var szb [4]byte
-	if _, err := io.ReadFull(r, szb[:]); err != nil {
+	szb, size, err := readSize(r, maxSize)
+	if err != nil {
 		return Frame{}, err
-	}
-	size := int32(binary.BigEndian.Uint32(szb[:]))
-	if size < 0 {
-		return Frame{}, fmt.Errorf("%w: %d", ErrBadFrameSize, size)
-	}
-	if size > maxSize {
-		return Frame{}, fmt.Errorf("%w: %d > %d", ErrFrameTooLarge, size, maxSize)
 	}
 	if size <= EagerFrameBytes {
 		return readBody(r, p, szb, size)
@@ -168,6 +154,22 @@ func ReadFrameGradual(r io.Reader, p *Pool, maxSize int32) (Frame, error) {
 		at += copy(buf[at:], (*c)[:min(EagerFrameBytes, len(buf)-at)])
 	}
 	return Frame{Buf: buf, pool: p, slot: slot}, nil
+}
+
+// readSize reads a frame's size prefix and checks it against maxSize.
+func readSize(r io.Reader, maxSize int32) ([4]byte, int32, error) {
+	var szb [4]byte
+	if _, err := io.ReadFull(r, szb[:]); err != nil {
+		return szb, 0, err
+	}
+	size := int32(binary.BigEndian.Uint32(szb[:]))
+	if size < 0 {
+		return szb, 0, fmt.Errorf("%w: %d", ErrBadFrameSize, size)
+	}
+	if size > maxSize {
+		return szb, 0, fmt.Errorf("%w: %d > %d", ErrFrameTooLarge, size, maxSize)
+	}
+	return szb, size, nil
 }
 
 // readBody reads a size-byte frame body after its prefix szb into a

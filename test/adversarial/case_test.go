@@ -18,6 +18,7 @@ import (
 
 	"github.com/kguard/kguard/audit"
 	"github.com/kguard/kguard/internal/testenv"
+	"github.com/kguard/kguard/test/harness"
 )
 
 // attackCase is one attack: what was sent, what came back. When the test
@@ -242,7 +243,7 @@ func listEnds(ctx context.Context, cl *kgo.Client, topic string) (map[int32]int6
 func realStack(t *testing.T) *stack {
 	t.Helper()
 	k := testenv.NeedKafka(t)
-	lockRealCluster(t, k.Script)
+	harness.SharedClusterLock(t, k.Script)
 	sharedMu.Lock()
 	defer sharedMu.Unlock()
 	if realShared == nil && realErr == nil {
@@ -287,7 +288,7 @@ func startRealWith(k testenv.Kafka, o stackOpts) (*stack, error) {
 func freshReal(t *testing.T, o stackOpts) *stack {
 	t.Helper()
 	k := testenv.NeedKafka(t)
-	lockRealCluster(t, k.Script)
+	harness.SharedClusterLock(t, k.Script)
 	s, err := startRealWith(k, o)
 	if err != nil {
 		t.Fatalf("starting kguard in front of the real cluster: %v", err)

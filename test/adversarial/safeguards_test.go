@@ -305,7 +305,7 @@ func TestAutoCreateMeetsSafeguards(t *testing.T) {
 func streamsStack(t *testing.T) *stack {
 	t.Helper()
 	k := testenv.NeedKafka(t)
-	lockRealCluster(t, k.Script)
+	harness.SharedClusterLock(t, k.Script)
 	ca, err := os.ReadFile(k.CAFile)
 	if err != nil {
 		t.Fatal(err)

@@ -19,8 +19,6 @@ package adversarial_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -454,25 +452,6 @@ func writePolicies(dst string, a []harness.ACL, files map[string]string) error {
 		}
 	}
 	return nil
-}
-
-// lockRealCluster takes, shared, the lock test/faults takes exclusively
-// while it kills brokers (see test/compat's sharedClusterLock).
-func lockRealCluster(t *testing.T, script string) {
-	t.Helper()
-	h := sha256.Sum256([]byte(script))
-	f, err := os.OpenFile(filepath.Join(os.TempDir(), "kguard-kafka-faults-"+hex.EncodeToString(h[:6])+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
-		f.Close()
-		t.Fatalf("locking the cluster: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	})
 }
 
 // stacks is the kfake stack and, when the real cluster is configured (it

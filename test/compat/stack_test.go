@@ -10,13 +10,10 @@ package compat_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -101,7 +98,7 @@ func startStack(t *testing.T) *stack { return startStackWith(t, stackOpts{}) }
 func startStackWith(t *testing.T, o stackOpts) *stack {
 	t.Helper()
 	k := testenv.NeedKafka(t)
-	sharedClusterLock(t, k.Script)
+	harness.SharedClusterLock(t, k.Script)
 	root := repoRoot(t)
 	dir := t.TempDir()
 	pdir := filepath.Join(dir, "policies")
@@ -213,25 +210,4 @@ func (s *stack) checkBrokers(seen []string) (bool, string) {
 		return false, fmt.Sprintf("%d of kguard's %d broker addresses listed", len(got), len(s.kguardAddrs))
 	}
 	return true, fmt.Sprintf("all %d are kguard's: %s", len(got), strings.Join(seen, " "))
-}
-
-// sharedClusterLock takes, shared, the lock test/faults takes exclusively
-// around killing and restarting brokers (a file in the temp dir named after
-// cluster.sh's path), so that the clients here do not run into a node
-// killed on purpose when both packages run at once.
-func sharedClusterLock(t *testing.T, script string) {
-	t.Helper()
-	h := sha256.Sum256([]byte(script))
-	f, err := os.OpenFile(filepath.Join(os.TempDir(), "kguard-kafka-faults-"+hex.EncodeToString(h[:6])+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
-		f.Close()
-		t.Fatalf("locking the cluster: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	})
 }

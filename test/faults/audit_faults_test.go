@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kguard/kguard/audit"
+	"github.com/kguard/kguard/test/harness"
 )
 
 // Superuser tampering (an event inserted into the live topic, and on copy
@@ -25,7 +26,7 @@ import (
 // `kguard audit verify` pass; the CLI with another public key fails.
 func TestAuditNormalTraffic(t *testing.T) {
 	s := newAuditStack(t, "normal")
-	unlock := clusterLock(t, s.kafka.Script, syscall.LOCK_SH)
+	unlock := harness.ClusterLock(t, s.kafka.Script, syscall.LOCK_SH)
 	defer unlock()
 	s.start()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -99,7 +100,7 @@ func exitText(err error) string {
 // kguard recorded, from its drained spool) and verify passes.
 func TestAuditBrokerOutage(t *testing.T) {
 	s := newAuditStack(t, "outage")
-	unlock := clusterLock(t, s.kafka.Script, syscall.LOCK_EX)
+	unlock := harness.ClusterLock(t, s.kafka.Script, syscall.LOCK_EX)
 	defer unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -209,7 +210,7 @@ func TestAuditBrokerOutage(t *testing.T) {
 // contents), and verify passes.
 func TestAuditKguardSIGKILL(t *testing.T) {
 	s := newAuditStack(t, "sigkill")
-	unlock := clusterLock(t, s.kafka.Script, syscall.LOCK_SH)
+	unlock := harness.ClusterLock(t, s.kafka.Script, syscall.LOCK_SH)
 	defer unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()

@@ -13,6 +13,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kguard/kguard/test/harness"
 )
 
 // valueSize is the size of every record value: "seq:%09d|" padded.
@@ -263,7 +265,7 @@ func report(t *testing.T, what string, c counts) {
 // reads everything back through kguard.
 func TestLeaderKilledWhileProducing(t *testing.T) {
 	s := newStack(t)
-	unlock := clusterLock(t, s.kafka.Script, syscall.LOCK_EX)
+	unlock := harness.ClusterLock(t, s.kafka.Script, syscall.LOCK_EX)
 	defer unlock()
 	direct := s.direct(t)
 	waitHealthy(t, direct, 3*time.Minute)
@@ -342,7 +344,7 @@ func TestLeaderKilledWhileProducing(t *testing.T) {
 // the log, and the consumer gets every acknowledged record.
 func TestKguardRestartWhileProducing(t *testing.T) {
 	s := newStack(t)
-	unlock := clusterLock(t, s.kafka.Script, syscall.LOCK_SH)
+	unlock := harness.ClusterLock(t, s.kafka.Script, syscall.LOCK_SH)
 	defer unlock()
 	topic := namePrefix + "kguard-restart-" + randHex(t, 4)
 	group := namePrefix + "kguard-restart-" + randHex(t, 4)

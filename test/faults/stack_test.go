@@ -11,16 +11,13 @@ package faults_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -217,26 +214,6 @@ func waitHealthy(t *testing.T, adm *kadm.Client, d time.Duration) {
 			t.Fatalf("cluster not healthy after %v: %s", d, last)
 		case <-time.After(time.Second):
 		}
-	}
-}
-
-// clusterLock serializes the node kills of fault tests with other users of
-// this checkout's cluster that take it shared (the compatibility suite):
-// flock on a file in the temp dir named after cluster.sh's path.
-func clusterLock(t *testing.T, script string, how int) func() {
-	t.Helper()
-	h := sha256.Sum256([]byte(script))
-	f, err := os.OpenFile(filepath.Join(os.TempDir(), "kguard-kafka-faults-"+hex.EncodeToString(h[:6])+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Flock(int(f.Fd()), how); err != nil {
-		f.Close()
-		t.Fatalf("locking the cluster: %v", err)
-	}
-	return func() {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
 	}
 }
 
