@@ -356,3 +356,26 @@ func TestTLSHandshakeLoginTimeout(t *testing.T) {
 		t.Fatalf("stalled TLS handshake closed after %v, login timeout 300ms", d)
 	}
 }
+
+// The answer that completes a login is sent only once the upstream
+// connection is up: with every broker gone, a client that presents valid
+// credentials gets a reset instead of SASL success (it would otherwise
+// send requests on a connection about to be reset, and they would be lost
+// without a decision or an audit event).
+func TestLoginAnsweredAfterUpstreamDial(t *testing.T) {
+	e := startAzEnv(t)
+	e.login(t, "alice") // kguard knows the broker's versions now
+	e.Cluster.Close()
+	c := dialRaw(t, e.Bootstrap())
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.SetVersion(1)
+	hs.Mechanism = "PLAIN"
+	if hr := c.roundTrip(hs).(*kmsg.SASLHandshakeResponse); hr.ErrorCode != 0 {
+		t.Fatalf("handshake: %d", hr.ErrorCode)
+	}
+	au := kmsg.NewPtrSASLAuthenticateRequest()
+	au.SetVersion(2)
+	au.SASLAuthBytes = []byte("\x00alice\x00alice-pw")
+	c.send(au)
+	c.expectClosed()
+}

@@ -449,7 +449,8 @@ func (p *Proxy) handleConn(c net.Conn, listener string, node int32, loggedIn fun
 	defer close(s.done)
 	s.opened()
 	defer s.closed()
-	if !s.login(ctx) {
+	final, ok := s.login(ctx)
+	if !ok {
 		return
 	}
 	done()
@@ -466,6 +467,10 @@ func (p *Proxy) handleConn(c net.Conn, listener string, node int32, loggedIn fun
 		// like a TLS or SASL misconfiguration and is not retried.
 		reset(raw)
 		s.close("upstream unavailable")
+		return
+	}
+	if final != nil && s.sendLocal(final) != nil {
+		up.Close()
 		return
 	}
 	s.attach(up)

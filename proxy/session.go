@@ -141,44 +141,60 @@ func (s *session) closed() {
 // SaslHandshake v0), one at a time, answered by kguard itself, each frame
 // at most limits.max_preauth_frame_bytes, all before ctx's deadline (the
 // connection's deadline is set to it). It reports whether the client
-// authenticated; if not, the connection is closed.
-func (s *session) login(ctx context.Context) (ok bool) {
+// authenticated; if not, the connection is closed. The answer to the
+// request that authenticated the client is returned, not sent: the caller
+// sends it once the upstream connection is up, so a client is never told
+// it is logged in on a connection that cannot serve it (it would send
+// requests that are then lost with the connection).
+func (s *session) login(ctx context.Context) (final []byte, ok bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("internal error during login; closing this connection", zap.Any("panic", r), zap.Stack("stack"))
 			s.p.metrics.closes.WithLabelValues("internal error").Inc()
 			s.close("internal error")
-			ok = false
+			final, ok = nil, false
 		}
 	}()
 	limits := &s.p.cfg.Limits
 	for s.principal == nil {
 		if s.draining.Load() {
 			s.close("shutting down")
-			return false
+			return nil, false
 		}
 		f, err := wire.ReadFrameGradual(s.cr, s.p.pool, limits.MaxPreAuthFrameBytes)
 		if err != nil {
 			s.readFailed(err, "login timeout")
-			return false
+			return nil, false
 		}
 		s.p.metrics.bytesIn.Add(float64(len(f.Buf)))
 		p, err := s.loginStep(ctx, &f)
 		f.Release()
 		if err != nil {
-			return false // loginStep logged and closed
+			return nil, false // loginStep logged and closed
 		}
-		if _, err := s.client.Write(p.local); err != nil {
-			s.fail("client write", err)
-			return false
+		if s.principal != nil && !p.closeAfter {
+			return p.local, true
 		}
-		s.p.metrics.bytesOut.Add(float64(len(p.local)))
+		if err := s.sendLocal(p.local); err != nil {
+			return nil, false
+		}
 		if p.closeAfter {
 			s.close("closed after error response")
-			return false
+			return nil, false
 		}
 	}
-	return true
+	return nil, true
+}
+
+// sendLocal writes a response kguard made itself straight to the client
+// (before the session's goroutines run).
+func (s *session) sendLocal(b []byte) error {
+	if _, err := s.client.Write(b); err != nil {
+		s.fail("client write", err)
+		return err
+	}
+	s.p.metrics.bytesOut.Add(float64(len(b)))
+	return nil
 }
 
 // loginStep answers one frame of an unauthenticated client.

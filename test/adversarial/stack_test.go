@@ -124,6 +124,7 @@ type stack struct {
 	passwords  map[string]string
 	direct     []kgo.Opt // a superuser client straight to the cluster
 	cmd        *exec.Cmd
+	waited     chan struct{} // closed when kguard has exited
 	logFile    string
 	dir        string
 	cluster    *kfake.Cluster // nil for the real cluster
@@ -305,7 +306,8 @@ log:
 		logf.Close()
 		return fmt.Errorf("starting kguard serve: %w", err)
 	}
-	go func() { _ = s.cmd.Wait(); logf.Close() }()
+	s.waited = make(chan struct{})
+	go func() { _ = s.cmd.Wait(); logf.Close(); close(s.waited) }()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		if err := s.ping(); err == nil {
@@ -361,7 +363,15 @@ func (s *stack) stop() {
 }
 
 func (s *stack) exited() bool {
-	return s.cmd == nil || s.cmd.ProcessState != nil || (s.cmd.Process != nil && s.cmd.Process.Signal(syscall.Signal(0)) != nil)
+	if s.waited == nil {
+		return true
+	}
+	select {
+	case <-s.waited:
+		return true
+	default:
+		return false
+	}
 }
 
 // alive reports whether the kguard process still runs.
