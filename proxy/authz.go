@@ -16,7 +16,7 @@ import (
 	"github.com/kguard/kguard/proxy/wire"
 )
 
-// Kafka error codes kguard answers denials with (REFERENCE.md section 2).
+// Kafka error codes kguard answers denials with (docs/authorization.md).
 const (
 	errUnknownTopicOrPartition  int16 = 3
 	errTopicAuthorization       int16 = 29
