@@ -1,9 +1,7 @@
 package proxy_test
 
 import (
-	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,8 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/audit"
-	"github.com/kguard/kguard/auth"
-	"github.com/kguard/kguard/policy"
 	"github.com/kguard/kguard/proxy"
 	"github.com/kguard/kguard/test/harness"
 )
@@ -120,19 +116,7 @@ func (f *fullSpool) Record(ev audit.Event) error {
 // startSpoolEnv is startAzEnv with an auditor whose spool can fill up.
 func startSpoolEnv(t *testing.T) (*harness.Env, *fullSpool) {
 	t.Helper()
-	dir := t.TempDir()
-	pdir := filepath.Join(dir, "policies")
-	writePolicyDir(t, pdir, azACLs)
-	eng, err := policy.NewEngine(context.Background(), policy.Config{Dirs: []string{pdir}})
-	if err != nil {
-		t.Fatalf("policy engine: %v", err)
-	}
-	creds := filepath.Join(dir, "users.yaml")
-	for _, u := range azUsers {
-		if err := auth.AddUser(creds, u, u+"-pw", auth.MinIterations); err != nil {
-			t.Fatal(err)
-		}
-	}
+	eng, _, creds := azPolicyAndUsers(t)
 	spool := &fullSpool{log: &eventLog{mu: make(chan struct{}, 1)}}
 	env := harness.Start(t, harness.Options{
 		Brokers: 1, NoAnonymous: true, Auditor: spool, Authorizer: eng,

@@ -98,7 +98,10 @@ func writeFile(t *testing.T, path, body string) {
 	}
 }
 
-func startAzEnv(t *testing.T, kopts ...kfake.Opt) *azEnv {
+// azPolicyAndUsers writes the authorization tests' policy directory and
+// SASL users (password: the name + "-pw") under a temporary directory and
+// returns the engine, the policy directory and the credentials file.
+func azPolicyAndUsers(t *testing.T) (*policy.Engine, string, string) {
 	t.Helper()
 	dir := t.TempDir()
 	pdir := filepath.Join(dir, "policies")
@@ -113,6 +116,12 @@ func startAzEnv(t *testing.T, kopts ...kfake.Opt) *azEnv {
 			t.Fatal(err)
 		}
 	}
+	return eng, pdir, creds
+}
+
+func startAzEnv(t *testing.T, kopts ...kfake.Opt) *azEnv {
+	t.Helper()
+	eng, pdir, creds := azPolicyAndUsers(t)
 	events := &eventLog{mu: make(chan struct{}, 1)}
 	// One broker: raw requests need no leader or coordinator routing.
 	env := harness.Start(t, harness.Options{

@@ -13,6 +13,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
@@ -88,6 +89,25 @@ func (s *stack) login(t *testing.T, user, addr string) *rawConn {
 		t.Fatalf("logging in as %s: %v", user, err)
 	}
 	return rc
+}
+
+// loginCoordinator is a raw connection logged in as user to kguard's
+// listener for the coordinator of group (FindCoordinator v4).
+func (s *stack) loginCoordinator(t *testing.T, user, group string) *rawConn {
+	t.Helper()
+	rc := s.login(t, user, "")
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.SetVersion(4)
+	fc.CoordinatorKeys = []string{group}
+	resp, err := rc.send(fc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	co := resp.(*kmsg.FindCoordinatorResponse).Coordinators
+	if len(co) != 1 || co[0].ErrorCode != 0 {
+		t.Fatalf("coordinator of %s: %+v", group, co)
+	}
+	return s.login(t, user, fmt.Sprintf("%s:%d", co[0].Host, co[0].Port))
 }
 
 // client is a franz-go client through kguard logged in as user (SCRAM).

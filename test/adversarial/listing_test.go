@@ -177,20 +177,8 @@ func printable(b []byte) string {
 // name a topic the attacker may not read.
 func heartbeatRegex(t *testing.T, s *stack, a *attackCase, attacker, own string, forbidden [][]byte) {
 	t.Helper()
-	rc := s.login(t, attacker, "")
-	fc := kmsg.NewPtrFindCoordinatorRequest()
-	fc.SetVersion(4)
 	group := own + "rx-" + randHex(3)
-	fc.CoordinatorKeys = []string{group}
-	resp, err := rc.send(fc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	co := resp.(*kmsg.FindCoordinatorResponse).Coordinators
-	if len(co) != 1 || co[0].ErrorCode != 0 {
-		t.Fatalf("coordinator of %s: %+v", group, co)
-	}
-	rc = s.login(t, attacker, fmt.Sprintf("%s:%d", co[0].Host, co[0].Port))
+	rc := s.loginCoordinator(t, attacker, group)
 	av := kmsg.NewPtrApiVersionsRequest()
 	av.SetVersion(3)
 	avr, err := rc.send(av)

@@ -371,19 +371,7 @@ func TestStreamsTopologyInternalTopics(t *testing.T) {
 
 	heartbeat := func(user, group string, epoch int32, internal *kmsg.TopicInfo, sources ...string) *kmsg.StreamsGroupHeartbeatResponse {
 		t.Helper()
-		rc := s.login(t, user, "")
-		fc := kmsg.NewPtrFindCoordinatorRequest()
-		fc.SetVersion(4)
-		fc.CoordinatorKeys = []string{group}
-		resp, err := rc.send(fc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		co := resp.(*kmsg.FindCoordinatorResponse).Coordinators
-		if len(co) != 1 || co[0].ErrorCode != 0 {
-			t.Fatalf("coordinator of %s: %+v", group, co)
-		}
-		rc = s.login(t, user, fmt.Sprintf("%s:%d", co[0].Host, co[0].Port))
+		rc := s.loginCoordinator(t, user, group)
 		req := kmsg.NewPtrStreamsGroupHeartbeatRequest()
 		req.SetVersion(0)
 		req.Group, req.MemberID, req.MemberEpoch, req.RebalanceTimeoutMillis = group, "m-"+tag, epoch, 30000
@@ -397,7 +385,7 @@ func TestStreamsTopologyInternalTopics(t *testing.T) {
 			st.SubtopologyID, st.SourceTopics, st.StateChangelogTopics = "0", sources, []kmsg.TopicInfo{*internal}
 			req.Topology = &kmsg.StreamsGroupHeartbeatRequestTopology{Subtopologies: []kmsg.StreamsGroupHeartbeatRequestTopologySubtopology{st}}
 		}
-		resp, err = rc.send(req)
+		resp, err := rc.send(req)
 		if err != nil {
 			t.Fatal(err)
 		}
