@@ -567,22 +567,9 @@ func (c *authzCall) recheckSessionTopics() {
 		}
 		c.transform(func(kr kmsg.Response) (bool, error) {
 			resp := kr.(*kmsg.FetchResponse)
-			keys := make([]string, len(resp.Topics))
-			labels := make([]string, len(resp.Topics))
-			for i := range resp.Topics {
-				t := &resp.Topics[i]
-				keys[i], labels[i] = topicKey(t.Topic, t.TopicID), c.topicLabel(t.Topic, t.TopicID)
-			}
-			allowed, err := c.authorizeServed(named, keys, labels, "fetch session")
-			if err != nil || allowed == nil {
-				return false, err
-			}
-			changed := false
-			for i := range resp.Topics {
-				if allowed[i] {
-					continue
-				}
-				changed = true
+			return c.withholdServed(named, len(resp.Topics), func(i int) (string, [16]byte) {
+				return resp.Topics[i].Topic, resp.Topics[i].TopicID
+			}, "fetch session", func(i int) {
 				t := &resp.Topics[i]
 				for j := range t.Partitions {
 					p := &t.Partitions[j]
@@ -590,8 +577,7 @@ func (c *authzCall) recheckSessionTopics() {
 					p.Default()
 					p.ErrorCode, p.HighWatermark, p.LastStableOffset, p.LogStartOffset, p.PreferredReadReplica = errTopicAuthorization, -1, -1, -1, -1
 				}
-			}
-			return changed, nil
+			})
 		})
 	case *kmsg.ShareFetchRequest:
 		if r.ShareSessionEpoch <= 0 {
@@ -604,22 +590,10 @@ func (c *authzCall) recheckSessionTopics() {
 		}
 		c.transform(func(kr kmsg.Response) (bool, error) {
 			resp := kr.(*kmsg.ShareFetchResponse)
-			keys := make([]string, len(resp.Topics))
-			labels := make([]string, len(resp.Topics))
-			for i := range resp.Topics {
-				keys[i], labels[i] = topicKey("", resp.Topics[i].TopicID), c.topicLabel("", resp.Topics[i].TopicID)
-			}
-			allowed, err := c.authorizeServed(named, keys, labels, "share session")
-			if err != nil || allowed == nil {
-				return false, err
-			}
-			changed := false
 			msg := errMessage(errTopicAuthorization)
-			for i := range resp.Topics {
-				if allowed[i] {
-					continue
-				}
-				changed = true
+			return c.withholdServed(named, len(resp.Topics), func(i int) (string, [16]byte) {
+				return "", resp.Topics[i].TopicID
+			}, "share session", func(i int) {
 				t := &resp.Topics[i]
 				for j := range t.Partitions {
 					p := &t.Partitions[j]
@@ -628,10 +602,34 @@ func (c *authzCall) recheckSessionTopics() {
 					p.Default()
 					p.ErrorCode, p.ErrorMessage = errTopicAuthorization, msg
 				}
-			}
-			return changed, nil
+			})
 		})
 	}
+}
+
+// withholdServed authorizes the n topics of a session response (topic(i)
+// names topic i) that the request did not name (named), and calls
+// withhold(i) for each the principal may not read. It reports whether it
+// withheld any.
+func (c *authzCall) withholdServed(named map[string]bool, n int, topic func(i int) (string, [16]byte), what string, withhold func(i int)) (bool, error) {
+	keys := make([]string, n)
+	labels := make([]string, n)
+	for i := range keys {
+		name, id := topic(i)
+		keys[i], labels[i] = topicKey(name, id), c.topicLabel(name, id)
+	}
+	allowed, err := c.authorizeServed(named, keys, labels, what)
+	if err != nil || allowed == nil {
+		return false, err
+	}
+	changed := false
+	for i, ok := range allowed {
+		if !ok {
+			withhold(i)
+			changed = true
+		}
+	}
+	return changed, nil
 }
 
 // authorizeServed decides Read for the response topics (keys, labels) a
