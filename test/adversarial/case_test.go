@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
@@ -99,15 +100,21 @@ func (s *stack) loginCoordinator(t *testing.T, user, group string) *rawConn {
 	fc := kmsg.NewPtrFindCoordinatorRequest()
 	fc.SetVersion(4)
 	fc.CoordinatorKeys = []string{group}
-	resp, err := rc.send(fc)
-	if err != nil {
-		t.Fatal(err)
+	deadline := time.Now().Add(time.Minute) // a fresh cluster's coordinators may not be up yet
+	for {
+		resp, err := rc.send(fc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		co := resp.(*kmsg.FindCoordinatorResponse).Coordinators
+		if len(co) == 1 && co[0].ErrorCode == 0 {
+			return s.login(t, user, fmt.Sprintf("%s:%d", co[0].Host, co[0].Port))
+		}
+		if len(co) != 1 || !kerr.IsRetriable(kerr.ErrorForCode(co[0].ErrorCode)) || time.Now().After(deadline) {
+			t.Fatalf("coordinator of %s: %+v", group, co)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
-	co := resp.(*kmsg.FindCoordinatorResponse).Coordinators
-	if len(co) != 1 || co[0].ErrorCode != 0 {
-		t.Fatalf("coordinator of %s: %+v", group, co)
-	}
-	return s.login(t, user, fmt.Sprintf("%s:%d", co[0].Host, co[0].Port))
 }
 
 // client is a franz-go client through kguard logged in as user (SCRAM).

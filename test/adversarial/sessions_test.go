@@ -173,15 +173,25 @@ type shareMember struct {
 	epoch         int32
 }
 
-// coordinatorOf is kguard's listener for group's coordinator.
+// coordinatorOf is kguard's listener for group's coordinator. On a
+// cluster that has just started the coordinators may not be available
+// yet (a retriable error): it asks again for up to a minute.
 func (s *stack) coordinatorOf(t *testing.T, group string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	res := kadm.NewClient(s.directClient(t)).FindGroupCoordinators(ctx, group)
-	c, ok := res[group]
-	if !ok || c.Err != nil {
-		t.Fatalf("coordinator of %s: %v", group, c.Err)
+	adm := kadm.NewClient(s.directClient(t))
+	var c kadm.FindCoordinatorResponse
+	for {
+		var ok bool
+		c, ok = adm.FindGroupCoordinators(ctx, group)[group]
+		if ok && c.Err == nil {
+			break
+		}
+		if !ok || !kerr.IsRetriable(c.Err) || ctx.Err() != nil {
+			t.Fatalf("coordinator of %s: %v", group, c.Err)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 	addr, ok := s.brokerAddr[c.NodeID]
 	if !ok {
