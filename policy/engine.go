@@ -92,17 +92,7 @@ type state struct {
 type cacheKey struct {
 	principal, tenant, host string
 	action                  Action
-	variant                 variant
-}
-
-// variant distinguishes cached Produce decisions by what the produce
-// safeguard reads (acks and idempotence), and Metadata decisions by whether
-// the request auto-creates topics (the auto-creation safeguard then applies).
-type variant struct {
-	produce    bool
-	acks       int16
-	idempotent bool
-	autoCreate bool
+	variant                 string
 }
 
 type cacheEntry struct {
@@ -400,41 +390,6 @@ func hostOf(addr string) string {
 	return addr
 }
 
-// safeguardAPI reports whether the safeguards examine the details of the
-// API key's requests.
-func safeguardAPI(key int16) bool {
-	switch key {
-	case 0, 19, 33, 37, 44:
-		return true
-	}
-	return false
-}
-
-// cacheVariant reports whether the request's per-action results may be
-// cached, and under which variant. Safeguard requests (CreateTopics,
-// AlterConfigs, CreatePartitions, IncrementalAlterConfigs) are never cached;
-// Produce is cached per (acks, idempotent); other requests are cached when
-// they carry no details, or only the informational details Decompose sets.
-func cacheVariant(req *Request) (variant, bool) {
-	switch req.APIKey {
-	case 19, 33, 37, 44:
-		return variant{}, false
-	case 0:
-		v := variant{produce: true}
-		if req.Details != nil {
-			v.acks = int16(detailInt(req.Details["acks"], 0))
-			v.idempotent, _ = req.Details["idempotent"].(bool)
-		}
-		return v, true
-	case 3:
-		auto, _ := req.Details["auto_create"].(bool)
-		return variant{autoCreate: auto}, true
-	case 9, 16, 66:
-		return variant{}, true
-	}
-	return variant{}, len(req.Details) == 0
-}
-
 func detailInt(v any, def int) int {
 	switch n := v.(type) {
 	case int:
@@ -481,14 +436,9 @@ func (e *Engine) Authorize(ctx context.Context, req *Request) (*Decision, error)
 	if req == nil {
 		return nil, errors.New("policy: nil request")
 	}
-	if req.Details == nil && safeguardAPI(req.APIKey) && len(req.Actions) > 0 {
-		// Without details the safeguards cannot see what the request does:
-		// fail closed rather than skip them.
-		return nil, fmt.Errorf("policy: api key %d needs request details for the safeguards (use Decompose)", req.APIKey)
-	}
 	st := e.state.Load()
 	host := hostOf(req.ClientAddr)
-	v, cacheable := cacheVariant(req)
+	v, cacheable := req.CacheVariant, req.Cacheable
 	if !cacheable || st.cache == nil {
 		d, err := e.eval(ctx, st, req, host)
 		if err != nil {

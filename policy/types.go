@@ -78,6 +78,13 @@ type Request struct {
 	Actions []Action `json:"actions"`
 	// Details carries what safeguards need (see Decompose and docs/policy.md).
 	Details map[string]any `json:"details,omitempty"`
+	// Cacheable lets the engine cache each action's result for this
+	// principal, tenant and host, under CacheVariant (requests whose
+	// details change the answer, e.g. Produce's acks, use a variant per
+	// value). The zero value is never cached. The proxy sets both from the
+	// API's spec.
+	Cacheable    bool   `json:"-"`
+	CacheVariant string `json:"-"`
 }
 
 // Result is the answer for one Action.

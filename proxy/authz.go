@@ -65,6 +65,7 @@ func denyCode(a policy.Action) int16 {
 // policy was asked and what it answered.
 type authzCall struct {
 	s    *session
+	spec *apiSpec // the API's spec (registry.go)
 	hdr  *wire.RequestHeader
 	f    *wire.Frame
 	p    *pending
@@ -109,8 +110,9 @@ func (s *session) authorize(hdr *wire.RequestHeader, f *wire.Frame, p *pending) 
 	if sh == nil {
 		return nil, nil, errors.New("authorization: proxy configuration was not validated")
 	}
+	spec := s.p.apis.spec(hdr.APIKey)
 	req := kmsg.RequestForKey(hdr.APIKey)
-	if req == nil {
+	if req == nil || spec == nil {
 		return nil, nil, fmt.Errorf("authorization: unknown api key %d", hdr.APIKey)
 	}
 	req.SetVersion(hdr.APIVersion)
@@ -123,7 +125,7 @@ func (s *session) authorize(hdr *wire.RequestHeader, f *wire.Frame, p *pending) 
 		return nil, nil, err
 	}
 	// One allocation holds the call and the policy request.
-	c := &authzCall{s: s, hdr: hdr, f: f, p: p, req: req}
+	c := &authzCall{s: s, spec: spec, hdr: hdr, f: f, p: p, req: req}
 	c.request = policy.Request{
 		Principal: principal, Tenant: tenant, Mechanism: s.principal.Mechanism,
 		ClientAddr: s.client.RemoteAddr().String(), Listener: s.listener,
@@ -135,9 +137,9 @@ func (s *session) authorize(hdr *wire.RequestHeader, f *wire.Frame, p *pending) 
 	if p, out, done, err := c.guardSessions(); done {
 		return p, out, err
 	}
-	actions, details, err := sh.decomposer.Decompose(req)
+	actions, details, err := s.p.apis.decompose(sh.decomposer, req)
 	if err == nil && unresolvedTopicIDs(actions) && sh.topics.refresh(s.p.ctx, s.p, s.log) {
-		actions, details, err = sh.decomposer.Decompose(req)
+		actions, details, err = s.p.apis.decompose(sh.decomposer, req)
 	}
 	if err != nil {
 		if errors.Is(err, policy.ErrDenied) {
@@ -146,6 +148,11 @@ func (s *session) authorize(hdr *wire.RequestHeader, f *wire.Frame, p *pending) 
 		return nil, nil, fmt.Errorf("authorization: %w", err)
 	}
 	preq.Actions, preq.Details = actions, details
+	cache := spec.cache
+	if cache == nil {
+		cache = cachePerAction
+	}
+	preq.CacheVariant, preq.Cacheable = cache(details)
 	dec, err := s.p.authorizer.Authorize(s.p.ctx, preq)
 	if err != nil {
 		_ = c.auditOutcome(audit.DecisionDeny, 0, []string{"policy evaluation failed: " + err.Error()}, "", "")
@@ -156,13 +163,11 @@ func (s *session) authorize(hdr *wire.RequestHeader, f *wire.Frame, p *pending) 
 		return c.refuseUnaudited(err)
 	}
 	c.recheckSessionTopics()
-	if hdr.APIKey == 3 && p != nil {
-		p.transforms = append(p.transforms, func(r kmsg.Response) (bool, error) {
-			sh.topics.record(r.(*kmsg.MetadataResponse))
-			return false, nil
-		})
+	if spec.observe != nil && p != nil {
+		p.transforms = append(p.transforms, spec.observe(sh))
 	}
-	if dec.AllAllowed() && !needsFiltering(hdr.APIKey, actions, details) && !s.p.dataProtection(hdr.APIKey) {
+	filtered := spec.filtered != nil && spec.filtered(actions, details)
+	if dec.AllAllowed() && !filtered && !s.p.protects(spec) {
 		c.addAuthorizedOpsTransform()
 		return c.forwardOriginal() // fast path: the original bytes
 	}
@@ -198,28 +203,6 @@ func (s *session) tenantOf(sh *authzShared, principal string) (string, error) {
 	return t, nil
 }
 
-// needsFiltering reports whether an allowed request's response must still
-// be filtered per name.
-func needsFiltering(key int16, actions []policy.Action, details map[string]any) bool {
-	switch key {
-	case 75: // DescribeTopicPartitions naming no topic lists them all
-		unlisted, _ := details[policy.DetailCursorUnlisted].(bool)
-		return len(actions) == 0 || unlisted
-	case 3, 9:
-		all, _ := details[policy.DetailAllTopics].(bool)
-		return all
-	case 16, 66:
-		return true
-	case 65, 69, 77, 89: // transaction and group describes name topics: checked per principal
-		return true
-	case 90: // DescribeShareGroupOffsets: a group's null topics list them all
-		return true
-	case 68: // ConsumerGroupHeartbeat: the broker resolves regex subscriptions
-		return true
-	}
-	return false
-}
-
 // unresolvedTopicIDs reports whether an action names a topic by an id the
 // cache could not resolve.
 func unresolvedTopicIDs(actions []policy.Action) bool {
@@ -232,118 +215,11 @@ func unresolvedTopicIDs(actions []policy.Action) bool {
 }
 
 // dispatch answers a request with at least one denial (or a listing to
-// filter) the way a broker does.
+// filter) the way a broker does: with the API's own answer where its spec
+// has one, else the first denial's error for the whole request.
 func (c *authzCall) dispatch() (*pending, []byte, error) {
-	switch r := c.req.(type) {
-	case *kmsg.ProduceRequest:
-		return c.produce(r)
-	case *kmsg.FetchRequest:
-		return c.fetch(r)
-	case *kmsg.ListOffsetsRequest:
-		return c.listOffsets(r)
-	case *kmsg.MetadataRequest:
-		return c.metadata(r)
-	case *kmsg.OffsetCommitRequest:
-		return c.offsetCommit(r)
-	case *kmsg.OffsetFetchRequest:
-		return c.offsetFetch(r)
-	case *kmsg.FindCoordinatorRequest:
-		return c.findCoordinator(r)
-	case *kmsg.JoinGroupRequest:
-		resp := r.ResponseKind().(*kmsg.JoinGroupResponse)
-		resp.Default()
-		resp.ErrorCode, _ = c.firstDenial()
-		if r.Version >= 7 {
-			resp.Protocol = nil
-		}
-		resp.MemberID = r.MemberID
-		return c.answer(resp)
-	case *kmsg.StreamsGroupHeartbeatRequest:
-		return c.streamsGroupHeartbeat(r)
-	case *kmsg.ConsumerGroupHeartbeatRequest:
-		return c.consumerGroupHeartbeat(r)
-	case *kmsg.HeartbeatRequest, *kmsg.LeaveGroupRequest, *kmsg.SyncGroupRequest,
-		*kmsg.ShareGroupHeartbeatRequest, *kmsg.InitProducerIDRequest,
-		*kmsg.AddOffsetsToTxnRequest, *kmsg.EndTxnRequest, *kmsg.DescribeClusterRequest, *kmsg.DescribeACLsRequest:
-		return c.topLevel()
-	case *kmsg.DescribeGroupsRequest:
-		return c.describeGroups(r)
-	case *kmsg.ListGroupsRequest:
-		return c.listGroups(r)
-	case *kmsg.CreateTopicsRequest:
-		return c.createTopics(r)
-	case *kmsg.DeleteTopicsRequest:
-		return c.deleteTopics(r)
-	case *kmsg.DeleteRecordsRequest:
-		return c.deleteRecords(r)
-	case *kmsg.OffsetForLeaderEpochRequest:
-		return c.offsetForLeaderEpoch(r)
-	case *kmsg.AddPartitionsToTxnRequest:
-		return c.addPartitionsToTxn(r)
-	case *kmsg.TxnOffsetCommitRequest:
-		return c.txnOffsetCommit(r)
-	case *kmsg.CreateACLsRequest:
-		resp := r.ResponseKind().(*kmsg.CreateACLsResponse)
-		for range r.Creations {
-			res := kmsg.NewCreateACLsResponseResult()
-			res.ErrorCode, res.ErrorMessage = errClusterAuthorization, errMessage(errClusterAuthorization)
-			resp.Results = append(resp.Results, res)
-		}
-		return c.answer(resp)
-	case *kmsg.DeleteACLsRequest:
-		resp := r.ResponseKind().(*kmsg.DeleteACLsResponse)
-		for range r.Filters {
-			res := kmsg.NewDeleteACLsResponseResult()
-			res.ErrorCode, res.ErrorMessage = errClusterAuthorization, errMessage(errClusterAuthorization)
-			resp.Results = append(resp.Results, res)
-		}
-		return c.answer(resp)
-	case *kmsg.DescribeConfigsRequest:
-		return c.describeConfigs(r)
-	case *kmsg.AlterConfigsRequest:
-		return c.alterConfigs(r)
-	case *kmsg.IncrementalAlterConfigsRequest:
-		return c.incrementalAlterConfigs(r)
-	case *kmsg.CreatePartitionsRequest:
-		return c.createPartitions(r)
-	case *kmsg.DeleteGroupsRequest:
-		return c.deleteGroups(r)
-	case *kmsg.DescribeUserSCRAMCredentialsRequest:
-		resp := r.ResponseKind().(*kmsg.DescribeUserSCRAMCredentialsResponse)
-		resp.ErrorCode, resp.ErrorMessage = errClusterAuthorization, errMessage(errClusterAuthorization)
-		return c.answer(resp)
-	case *kmsg.AlterUserSCRAMCredentialsRequest:
-		return c.alterSCRAM(r)
-	case *kmsg.ListTransactionsRequest:
-		return c.listTransactions(r)
-	case *kmsg.DescribeTransactionsRequest:
-		c.transactionTopics()
-		return c.describeTransactions(r)
-	case *kmsg.ConsumerGroupDescribeRequest:
-		c.consumerGroupTopics()
-		return c.consumerGroupDescribe(r)
-	case *kmsg.DescribeProducersRequest:
-		return c.describeProducers(r)
-	case *kmsg.OffsetDeleteRequest:
-		return c.offsetDelete(r)
-	case *kmsg.DescribeTopicPartitionsRequest:
-		return c.describeTopicPartitions(r)
-	case *kmsg.ShareGroupDescribeRequest:
-		c.shareGroupTopics()
-		return c.shareGroupDescribe(r)
-	case *kmsg.StreamsGroupDescribeRequest:
-		c.streamsGroupTopics()
-		return c.streamsGroupDescribe(r)
-	case *kmsg.AlterClientQuotasRequest:
-		return c.alterClientQuotas(r)
-	case *kmsg.AlterReplicaLogDirsRequest:
-		return c.alterReplicaLogDirs(r)
-	case *kmsg.ShareFetchRequest:
-		return c.shareFetch(r)
-	case *kmsg.ShareAcknowledgeRequest:
-		return c.shareAcknowledge(r)
-	case *kmsg.DescribeShareGroupOffsetsRequest:
-		return c.describeShareGroupOffsets(r)
+	if c.spec.answer != nil {
+		return c.spec.answer(c)
 	}
 	return c.topLevel()
 }

@@ -1,12 +1,9 @@
 package proxy
 
 import (
-	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
-
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/audit"
 	"github.com/kguard/kguard/policy"
@@ -22,11 +19,12 @@ const maxAuditResources = 100
 // caller fails the request closed.
 func (c *authzCall) auditDecision() error {
 	decision, code := audit.DecisionAllow, int16(0)
-	if !c.dec.AllAllowed() && c.effectivelyDenied() {
+	if !c.dec.AllAllowed() && c.refuses() {
 		decision = audit.DecisionDeny
-		code, _ = c.firstDenial()
-		if r, ok := c.req.(*kmsg.StreamsGroupHeartbeatRequest); ok {
-			code, _, _ = c.streamsGroupHeartbeatDenial(r) // the code the client gets
+		if c.spec.denial != nil {
+			code, _ = c.spec.denial(c) // the code the client gets
+		} else {
+			code, _ = c.firstDenial()
 		}
 	}
 	rt, rn := "", ""
@@ -43,11 +41,8 @@ func (c *authzCall) auditOutcome(decision string, code int16, reasons []string, 
 	}
 	what := &audit.What{APIKey: c.hdr.APIKey, APIName: c.preq.APIName, APIVersion: c.hdr.APIVersion,
 		ResourceType: rt, ResourceName: rn}
-	switch r := c.req.(type) {
-	case *kmsg.ProduceRequest:
-		what.Produce = c.produceSummary(r)
-	case *kmsg.FetchRequest:
-		what.Fetch = c.fetchSummary(r)
+	if c.spec != nil && c.spec.summary != nil {
+		c.spec.summary(c, what)
 	}
 	out := &audit.Outcome{Decision: decision, ErrorCode: code, Reasons: reasons}
 	if c.dec != nil {
@@ -107,80 +102,15 @@ func (c *authzCall) topicLabel(name string, id [16]byte) string {
 	return policy.TopicIDName(id)
 }
 
-func (c *authzCall) produceSummary(r *kmsg.ProduceRequest) []audit.TopicSummary {
-	out := make([]audit.TopicSummary, 0, len(r.Topics))
-	for _, t := range r.Topics {
-		ts := audit.TopicSummary{Topic: c.topicLabel(t.Topic, t.TopicID), Partitions: make([]audit.PartitionSummary, 0, len(t.Partitions))}
-		for _, p := range t.Partitions {
-			ts.Partitions = append(ts.Partitions, audit.PartitionSummary{Partition: p.Partition, Records: countRecords(p.Records), Bytes: int64(len(p.Records))})
-		}
-		out = append(out, ts)
-	}
-	return out
-}
-
-// fetchSummary lists the partitions a Fetch asks for (a fetch request
-// carries no records: counts and bytes are zero).
-func (c *authzCall) fetchSummary(r *kmsg.FetchRequest) []audit.TopicSummary {
-	out := make([]audit.TopicSummary, 0, len(r.Topics))
-	for _, t := range r.Topics {
-		ts := audit.TopicSummary{Topic: c.topicLabel(t.Topic, t.TopicID), Partitions: make([]audit.PartitionSummary, 0, len(t.Partitions))}
-		for _, p := range t.Partitions {
-			ts.Partitions = append(ts.Partitions, audit.PartitionSummary{Partition: p.Partition})
-		}
-		out = append(out, ts)
-	}
-	return out
-}
-
-// countRecords sums the record counts of the v2 record batches in b from
-// their headers (baseOffset 8, batchLength 4, ... numRecords at 57). Old
-// message sets count as one record per message is not attempted: 0.
-func countRecords(b []byte) int64 {
-	var n int64
-	for len(b) >= 61 {
-		size := int64(int32(binary.BigEndian.Uint32(b[8:12]))) + 12
-		if b[16] != 2 || size < 61 || size > int64(len(b)) {
-			break
-		}
-		n += int64(int32(binary.BigEndian.Uint32(b[57:61])))
-		b = b[size:]
-	}
-	return n
-}
-
-// effectivelyDenied reports whether a decision that is not all-allowed
-// refuses any part of the request. Some denied actions only select an
-// alternative, as on a broker: Create Cluster on CreateTopics (Create on the
-// topic suffices), the Create actions of a Metadata request (no
-// auto-creation), Describe Cluster on ListGroups (the listing is filtered).
-func (c *authzCall) effectivelyDenied() bool {
-	if len(c.dec.Violations) > 0 {
+// refuses reports whether a decision that is not all-allowed refuses any
+// part of the request: any safeguard violation does; a denied action does
+// unless the API's spec says it only selects an alternative, as on a
+// broker (apiSpec.refuses).
+func (c *authzCall) refuses() bool {
+	if len(c.dec.Violations) > 0 || c.spec == nil || c.spec.refuses == nil {
 		return true
 	}
-	acts := c.preq.Actions
-	switch c.hdr.APIKey {
-	case 16:
-		return false
-	case 19:
-		for i := 1; i < len(acts) && i < len(c.dec.Results); i++ {
-			if !c.allowed(0) && !c.allowed(i) {
-				return true
-			}
-		}
-		return false
-	case 88:
-		code, _, err := c.streamsGroupHeartbeatDenial(c.req.(*kmsg.StreamsGroupHeartbeatRequest))
-		return err != nil || code != 0
-	case 3:
-		for i := range acts {
-			if acts[i].Operation == policy.Describe && !c.allowed(i) {
-				return true
-			}
-		}
-		return false
-	}
-	return true
+	return c.spec.refuses(c)
 }
 
 // maxAuditFindings caps the partition lines of one data.protection event.

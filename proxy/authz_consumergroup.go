@@ -1,12 +1,5 @@
 package proxy
 
-import (
-	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/kguard/kguard/policy"
-)
-
-// ---- ConsumerGroupHeartbeat (68): the assignment is filtered ----
 //
 // With a KIP-848 regex subscription (SubscribedTopicRegex, v1+) the group
 // coordinator resolves the regex itself and assigns the matching topics'
@@ -17,55 +10,3 @@ import (
 // therefore filters every assignment it relays: a topic the principal may
 // not describe (or whose id kguard cannot resolve to a name) is removed,
 // and the filtering is audited like any other listing.
-
-func (c *authzCall) consumerGroupHeartbeat(_ *kmsg.ConsumerGroupHeartbeatRequest) (*pending, []byte, error) {
-	if code, _ := c.firstDenial(); code != 0 {
-		return c.topLevel()
-	}
-	c.transform(func(kr kmsg.Response) (bool, error) {
-		resp := kr.(*kmsg.ConsumerGroupHeartbeatResponse)
-		if resp.Assignment == nil || len(resp.Assignment.Topics) == 0 {
-			return false, nil
-		}
-		return c.filterAssignedTopicIDs(len(resp.Assignment.Topics), func(i int) [16]byte {
-			return resp.Assignment.Topics[i].TopicID
-		}, func(keep []bool) {
-			resp.Assignment.Topics = keepAllowed(resp.Assignment.Topics, keep)
-		})
-	})
-	return c.forwardOriginal()
-}
-
-// filterAssignedTopicIDs asks which of n assigned topic ids the principal
-// may describe (an id kguard cannot resolve, even after one refresh, is
-// not) and applies the answer with apply. It reports whether anything was
-// removed.
-func (c *authzCall) filterAssignedTopicIDs(n int, id func(i int) [16]byte, apply func(keep []bool)) (bool, error) {
-	sh := c.s.p.authz
-	names := make([]string, n)
-	refreshed := false
-	for i := range names {
-		nm, ok := sh.topics.name(id(i))
-		if !ok && !refreshed {
-			refreshed = true
-			sh.topics.refresh(c.s.p.ctx, c.s.p, c.s.log)
-			nm, ok = sh.topics.name(id(i))
-		}
-		if !ok {
-			nm = policy.TopicIDName(id(i))
-		}
-		names[i] = nm
-	}
-	keep, err := c.filterNames(policy.Topic, policy.Describe, names)
-	if err != nil {
-		return false, err
-	}
-	removed := false
-	for _, k := range keep {
-		removed = removed || !k
-	}
-	if removed {
-		apply(keep)
-	}
-	return removed, nil
-}

@@ -1,14 +1,10 @@
 package proxy
 
 import (
-	"math"
-
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/policy"
 )
-
-// ---- Group describes that name topics (69, 77, 89) ----
 
 // errGroupTopicsHidden is Kafka's message for a described group that names
 // a topic the client may not Describe.
@@ -65,133 +61,4 @@ func (c *authzCall) assignmentTopics(dst []string, tps []kmsg.AssignmentTopicPar
 		dst = append(dst, c.topicLabel(tp.Topic, tp.TopicID))
 	}
 	return dst
-}
-
-func (c *authzCall) consumerGroupTopics() {
-	c.hideGroupsNamingTopics(
-		func(kr kmsg.Response) int { return len(kr.(*kmsg.ConsumerGroupDescribeResponse).Groups) },
-		func(kr kmsg.Response, i int) []string {
-			g := &kr.(*kmsg.ConsumerGroupDescribeResponse).Groups[i]
-			if g.ErrorCode != 0 {
-				return nil
-			}
-			var out []string
-			for _, m := range g.Members {
-				out = append(out, m.SubscribedTopics...)
-				out = c.assignmentTopics(out, m.Assignment.TopicPartitions)
-				out = c.assignmentTopics(out, m.TargetAssignment.TopicPartitions)
-			}
-			return out
-		},
-		func(kr kmsg.Response, i int) {
-			g := &kr.(*kmsg.ConsumerGroupDescribeResponse).Groups[i]
-			*g = kmsg.ConsumerGroupDescribeResponseGroup{Group: g.Group, ErrorCode: errTopicAuthorization,
-				ErrorMessage: kmsg.StringPtr(errGroupTopicsHidden), Members: []kmsg.ConsumerGroupDescribeResponseGroupMember{},
-				AuthorizedOperations: math.MinInt32}
-		})
-}
-
-func (c *authzCall) shareGroupTopics() {
-	c.hideGroupsNamingTopics(
-		func(kr kmsg.Response) int { return len(kr.(*kmsg.ShareGroupDescribeResponse).Groups) },
-		func(kr kmsg.Response, i int) []string {
-			g := &kr.(*kmsg.ShareGroupDescribeResponse).Groups[i]
-			if g.ErrorCode != 0 {
-				return nil
-			}
-			var out []string
-			for _, m := range g.Members {
-				out = append(out, m.SubscribedTopicNames...)
-				for _, tp := range m.Assignment.TopicPartitions {
-					out = append(out, c.topicLabel(tp.Topic, tp.TopicID))
-				}
-			}
-			return out
-		},
-		func(kr kmsg.Response, i int) {
-			g := &kr.(*kmsg.ShareGroupDescribeResponse).Groups[i]
-			*g = kmsg.ShareGroupDescribeResponseGroup{GroupID: g.GroupID, ErrorCode: errTopicAuthorization,
-				ErrorMessage: kmsg.StringPtr(errGroupTopicsHidden), Members: []kmsg.ShareGroupDescribeResponseGroupMember{},
-				AuthorizedOperations: math.MinInt32}
-		})
-}
-
-func (c *authzCall) streamsGroupTopics() {
-	c.hideGroupsNamingTopics(
-		func(kr kmsg.Response) int { return len(kr.(*kmsg.StreamsGroupDescribeResponse).Groups) },
-		func(kr kmsg.Response, i int) []string {
-			g := &kr.(*kmsg.StreamsGroupDescribeResponse).Groups[i]
-			if g.ErrorCode != 0 {
-				return nil
-			}
-			var out []string
-			if g.Topology != nil {
-				for _, st := range g.Topology.Subtopologies {
-					out = append(out, st.SourceTopics...)
-					out = append(out, st.RepartitionSinkTopics...)
-					for _, ti := range st.StateChangelogTopics {
-						out = append(out, ti.Topic)
-					}
-					for _, ti := range st.RepartitionSourceTopics {
-						out = append(out, ti.Topic)
-					}
-				}
-			}
-			if d := g.TopologyDescription; d != nil {
-				node := func(n *kmsg.TopologyDescriptionNode) {
-					out = append(out, n.SourceTopics...)
-					if n.SinkTopic != nil {
-						out = append(out, *n.SinkTopic)
-					}
-				}
-				for si := range d.Subtopologies {
-					for ni := range d.Subtopologies[si].Nodes {
-						node(&d.Subtopologies[si].Nodes[ni])
-					}
-				}
-				for gi := range d.GlobalStores {
-					node(&d.GlobalStores[gi].Source)
-					node(&d.GlobalStores[gi].Processor)
-				}
-			}
-			return out
-		},
-		func(kr kmsg.Response, i int) {
-			g := &kr.(*kmsg.StreamsGroupDescribeResponse).Groups[i]
-			*g = kmsg.StreamsGroupDescribeResponseGroup{Group: g.Group, ErrorCode: errTopicAuthorization,
-				ErrorMessage: kmsg.StringPtr(errGroupTopicsHidden), Members: []kmsg.StreamsGroupDescribeResponseGroupMember{},
-				AuthorizedOperations: math.MinInt32}
-		})
-}
-
-// ---- DescribeTransactions (65) ----
-
-// transactionTopics adds a response transform to DescribeTransactions: a
-// transaction's topics the principal may not Describe are left out, as
-// Kafka leaves them out (the broker answered kguard's own identity).
-func (c *authzCall) transactionTopics() {
-	c.transform(func(kr kmsg.Response) (bool, error) {
-		resp := kr.(*kmsg.DescribeTransactionsResponse)
-		var names []string
-		for i := range resp.TransactionStates {
-			for _, t := range resp.TransactionStates[i].Topics {
-				names = append(names, t.Topic)
-			}
-		}
-		if len(names) == 0 {
-			return false, nil
-		}
-		ok, err := c.filterNames(policy.Topic, policy.Describe, names)
-		if err != nil {
-			return false, err
-		}
-		k := 0
-		for i := range resp.TransactionStates {
-			st := &resp.TransactionStates[i]
-			n := len(st.Topics)
-			st.Topics = keepAllowed(st.Topics, ok[k:k+n])
-			k += n
-		}
-		return true, nil
-	})
 }

@@ -3,8 +3,6 @@ package proxy
 import (
 	"errors"
 	"sync/atomic"
-
-	"github.com/kguard/kguard/policy"
 )
 
 // authzShared is the proxy-wide authorization state: the compiled tenant
@@ -13,14 +11,14 @@ import (
 type authzShared struct {
 	tenants    atomic.Pointer[tenantMapper]
 	topics     *topicIDs
-	decomposer policy.Decomposer
+	decomposer decomposer
 	// shares are the open share sessions and the connection owning each.
 	shares *shareOwners
 }
 
 func newAuthzShared() *authzShared {
 	a := &authzShared{topics: newTopicIDs(), shares: newShareOwners()}
-	a.decomposer = policy.Decomposer{TopicName: a.topics.name}
+	a.decomposer = decomposer{topicName: a.topics.name}
 	return a
 }
 

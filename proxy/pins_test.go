@@ -15,13 +15,13 @@ import (
 func TestAPIPinsReviewed(t *testing.T) {
 	for key := int16(0); key <= wire.MaxAPIKey; key++ {
 		km := wire.KmsgMaxVersion(key)
-		pin, ok := apiPins[key]
+		pin, ok := newRegistry().pins()[key]
 		switch {
 		case km < 0 && ok:
 			t.Errorf("api key %d is pinned (%s) but kmsg does not know it", key, pin.note)
 		case km < 0:
 		case !ok:
-			t.Errorf("kmsg knows api key %d (%s) up to v%d, which the pin table does not list: review it and add it to apiPins (allowed or omit)",
+			t.Errorf("kmsg knows api key %d (%s) up to v%d, which the pin table does not list: review it and add its numbered file and registry line (allowed, refused or omit)",
 				key, kmsg.NameForKey(key), km)
 		case km > pin.reviewed:
 			t.Errorf("kmsg knows %s (key %d) up to v%d, the pin was reviewed up to v%d: read what the new versions add, check the decomposer reads every field that names a resource, then raise the pin",
@@ -54,9 +54,9 @@ func everything() *kmsg.ApiVersionsResponse {
 // left out (controller endpoints, the streams topology) never, others up to
 // their pin.
 func TestAPIPinsBoundAdvertised(t *testing.T) {
-	s := intersect(everything(), true)
+	s := newRegistry().intersect(everything(), true)
 	for key := int16(0); key <= wire.MaxAPIKey; key++ {
-		pin, pinned := apiPins[key]
+		pin, pinned := newRegistry().pins()[key]
 		r := s[key]
 		if !pinned || pin.omit {
 			if r.ok {
@@ -80,7 +80,7 @@ func TestAPIPinsBoundAdvertised(t *testing.T) {
 // reviewed for.
 func TestAPIPinCapsNewerVersions(t *testing.T) {
 	pins := pinTable{}
-	for k, v := range apiPins {
+	for k, v := range newRegistry().pins() {
 		pins[k] = v
 	}
 	fetch := pins[1]

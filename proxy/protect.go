@@ -113,12 +113,11 @@ func compileProtection(pp *policy.Protection) *compiledProtection {
 	return &compiledProtection{prot: prot, fetch: fo}
 }
 
-// dataProtection reports whether requests of api key must go through the
-// data-protection step (Produce, and every API that returns records:
-// Fetch and ShareFetch, when the policy can protect topics), even when
-// every action is allowed.
-func (p *Proxy) dataProtection(key int16) bool {
-	return p.protPolicy != nil && (key == 0 || key == 1 || key == 78)
+// protects reports whether requests of an API go through data
+// protection even when every action is allowed: the API's records flow
+// through kguard (apiSpec.records) and the policy can protect topics.
+func (p *Proxy) protects(spec *apiSpec) bool {
+	return p.protPolicy != nil && spec.records != noRecords
 }
 
 // protectionFor asks the policy how topic is protected for this call's

@@ -42,6 +42,7 @@ type Proxy struct {
 	// when the operator turned authorization off (policy.disabled).
 	authorizer Authorizer
 	authz      *authzShared // tenant mapping, topic id cache
+	apis       *registry    // every API's spec, by key
 	// Data protection (protect.go): protPolicy is the authorizer when it
 	// answers protection rules; protector is nil without a key service.
 	protPolicy ProtectionPolicy
@@ -97,7 +98,7 @@ func New(cfg *Config, opts Options) (*Proxy, error) {
 		log = zap.NewNop()
 	}
 	p := &Proxy{
-		cfg: cfg, log: log, pool: wire.NewPool(),
+		cfg: cfg, log: log, pool: wire.NewPool(), apis: newRegistry(),
 		metrics:    newMetrics(opts.Registry),
 		auditor:    opts.Auditor,
 		authorizer: opts.Authorizer,

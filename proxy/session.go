@@ -39,6 +39,20 @@ type pending struct {
 	closeAfter bool
 }
 
+// transform runs p's transforms in order on the decoded upstream response
+// and reports whether any changed it.
+func (p *pending) transform(resp kmsg.Response) (bool, error) {
+	changed := false
+	for _, t := range p.transforms {
+		c, err := t(resp)
+		if err != nil {
+			return changed, err
+		}
+		changed = changed || c
+	}
+	return changed, nil
+}
+
 // responseTransform changes a decoded upstream response in place.
 type responseTransform func(resp kmsg.Response) (changed bool, err error)
 
@@ -90,7 +104,7 @@ func newSession(p *Proxy, id uint64, listener string, client net.Conn, principal
 	s := &session{
 		id: id, p: p, listener: listener, client: client, principal: principal,
 		upv: versions,
-		sup: intersect(versions, p.authn.sasl != nil),
+		sup: p.apis.intersect(versions, p.authn.sasl != nil),
 		// Small until authenticated: an unauthenticated client costs
 		// kguard little more than the bytes it sent (see attach).
 		cr:       bufio.NewReaderSize(client, preAuthReadBuffer),
@@ -109,7 +123,7 @@ const preAuthReadBuffer = 4 << 10
 // full-size buffers; bytes the client already sent stay first in line.
 func (s *session) attach(up *upConn) {
 	s.up, s.upv = up, up.versions
-	s.sup = intersect(up.versions, s.p.authn.sasl != nil)
+	s.sup = s.p.apis.intersect(up.versions, s.p.authn.sasl != nil)
 	s.log = s.log.With(zap.String("upstream", up.addr))
 	var r io.Reader = s.client
 	if n := s.cr.Buffered(); n > 0 {
@@ -465,17 +479,22 @@ func (s *session) handle(hdr *wire.RequestHeader, f *wire.Frame) (*pending, []by
 		}
 		p.local, p.closeAfter = wire.AppendResponse(nil, hdr.CorrelationID, resp), closeAfter
 		return p, nil, nil
-	case 0: // Produce: acks=0 has no response
-		acks, err := wire.ProduceAcks(body, hdr.APIVersion, hdr.Flexible)
+	}
+	spec := s.p.apis.spec(hdr.APIKey)
+	if spec == nil {
+		return nil, nil, fmt.Errorf("api key %d has no spec", hdr.APIKey)
+	}
+	if spec.noResponse != nil {
+		none, err := spec.noResponse(hdr, body)
 		if err != nil {
 			return nil, nil, err
 		}
-		if acks == 0 {
+		if none {
 			p = nil
 		}
 	}
-	if p != nil {
-		if rw := rewriterFor(hdr.APIKey, hdr.APIVersion); rw != nil {
+	if p != nil && spec.rewrite != nil {
+		if rw := spec.rewrite(hdr.APIVersion); rw != nil {
 			p.transforms = append(p.transforms, func(r kmsg.Response) (bool, error) { return rw(s.p, r), nil })
 		}
 	}
@@ -581,14 +600,10 @@ func (s *session) relay(p *pending, scratch []byte, limits *LimitsConfig) ([]byt
 			s.fail("bad upstream response", err)
 			return scratch, err
 		}
-		changed := false
-		for _, t := range p.transforms {
-			c, err := t(resp)
-			if err != nil {
-				s.fail("response transform", err, zap.Int16("api_key", p.hdr.APIKey))
-				return scratch, err
-			}
-			changed = changed || c
+		changed, err := p.transform(resp)
+		if err != nil {
+			s.fail("response transform", err, zap.Int16("api_key", p.hdr.APIKey))
+			return scratch, err
 		}
 		if changed {
 			scratch = s.p.appendResponse(scratch, p.hdr, resp)

@@ -15,18 +15,18 @@ type versionRange struct {
 
 // supported is what kguard accepts from clients on one connection: the
 // intersection of what its upstream broker advertises, what kguard can
-// parse (kmsg's versions) and kguard's reviewed pins (apiPins), minus the
+// parse (kmsg's versions) and kguard's reviewed pins (apiSpec.pin), minus the
 // keys the pins leave out.
 type supported [wire.MaxAPIKey + 1]versionRange
 
 // intersect builds the supported set from the upstream's ApiVersions. A key
-// or version outside apiPins is never advertised, so a newer kmsg cannot
+// or version outside the pins is never advertised, so a newer kmsg cannot
 // widen what kguard forwards. The SASL requests are kguard's own (it
 // terminates client authentication), so when the listener has SASL their
 // ranges are kguard's pins, whatever the upstream says: SaslHandshake v0-1
 // (v0: raw tokens follow, KIP-43), SaslAuthenticate v0-2.
-func intersect(up *kmsg.ApiVersionsResponse, sasl bool) *supported {
-	return apiPins.intersect(up, sasl)
+func (r *registry) intersect(up *kmsg.ApiVersionsResponse, sasl bool) *supported {
+	return r.pins().intersect(up, sasl)
 }
 
 func (pins pinTable) intersect(up *kmsg.ApiVersionsResponse, sasl bool) *supported {

@@ -1,4 +1,4 @@
-package policy
+package proxy
 
 import (
 	"errors"
@@ -6,11 +6,13 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kguard/kguard/policy"
 )
 
 // A streams group heartbeat carrying a topology is decomposed into what the
-// broker does with it for the principal (issue 10, finding 10): Describe on
-// every topic the topology names, Create (cluster or topic) on the internal
+// broker does with it for the principal (issue 10, finding 10): policy.Describe on
+// every topic the topology names, policy.Create (cluster or topic) on the internal
 // topics the broker creates, and their settings for the safeguards.
 func TestDecomposeStreamsGroupHeartbeatTopology(t *testing.T) {
 	r := kmsg.NewPtrStreamsGroupHeartbeatRequest()
@@ -30,14 +32,14 @@ func TestDecomposeStreamsGroupHeartbeatTopology(t *testing.T) {
 			RepartitionSourceTopics: []kmsg.TopicInfo{{Topic: "app-KSTREAM-REPARTITION-repartition", NumPartitions: 6, ReplicationFactor: 2}},
 		},
 	}}
-	actions, det, err := Decompose(r)
+	actions, det, err := decomposeReq(r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Action{
-		gA("app", Read),
-		tA("in", Describe), tA("app-KSTREAM-REPARTITION-repartition", Describe), tA("out", Describe), tA("app-STORE-changelog", Describe),
-		cA(Create), tA("app-STORE-changelog", Create), tA("app-KSTREAM-REPARTITION-repartition", Create),
+	want := []policy.Action{
+		gA("app", policy.Read),
+		tA("in", policy.Describe), tA("app-KSTREAM-REPARTITION-repartition", policy.Describe), tA("out", policy.Describe), tA("app-STORE-changelog", policy.Describe),
+		cA(policy.Create), tA("app-STORE-changelog", policy.Create), tA("app-KSTREAM-REPARTITION-repartition", policy.Create),
 	}
 	if !reflect.DeepEqual(actions, want) {
 		t.Fatalf("actions\n got %v\nwant %v", actions, want)
@@ -52,16 +54,16 @@ func TestDecomposeStreamsGroupHeartbeatTopology(t *testing.T) {
 		t.Fatalf("details\n got %#v\nwant %#v", det, wantDet)
 	}
 
-	// Without a topology (every heartbeat after the first): Read Group only.
+	// Without a topology (every heartbeat after the first): policy.Read policy.Group only.
 	r.Topology = nil
-	if actions, det, err := Decompose(r); err != nil || !reflect.DeepEqual(actions, []Action{gA("app", Read)}) || det != nil {
+	if actions, det, err := decomposeReq(r); err != nil || !reflect.DeepEqual(actions, []policy.Action{gA("app", policy.Read)}) || det != nil {
 		t.Fatalf("no topology: %v %v %v", actions, det, err)
 	}
 
 	// Source topic regexes cannot be authorized topic by topic: refused.
 	r.Topology = &kmsg.StreamsGroupHeartbeatRequestTopology{Subtopologies: []kmsg.StreamsGroupHeartbeatRequestTopologySubtopology{
 		{SubtopologyID: "0", SourceTopicRegex: []string{".*"}}}}
-	if _, _, err := Decompose(r); !errors.Is(err, ErrDenied) {
-		t.Fatalf("source topic regex: %v, want ErrDenied", err)
+	if _, _, err := decomposeReq(r); !errors.Is(err, policy.ErrDenied) {
+		t.Fatalf("source topic regex: %v, want policy.ErrDenied", err)
 	}
 }

@@ -1,10 +1,12 @@
-package policy
+package proxy
 
 import (
 	"reflect"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kguard/kguard/policy"
 )
 
 // TestDecomposeIDWinsOverName: wherever a request entry can carry a topic
@@ -21,7 +23,7 @@ func TestDecomposeIDWinsOverName(t *testing.T) {
 		}
 		return "", false
 	}}
-	unknown := TopicIDName(unknownID)
+	unknown := policy.TopicIDName(unknownID)
 
 	md := func(v int16, topics ...kmsg.MetadataRequestTopic) *kmsg.MetadataRequest {
 		r := kmsg.NewPtrMetadataRequest()
@@ -46,19 +48,19 @@ func TestDecomposeIDWinsOverName(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		req  kmsg.Request
-		want []Action
+		want []policy.Action
 	}{
-		{"Metadata v12 allowed name + secret id", md(12, mt(sp("allowed"), secretID)), []Action{tA("secret", Describe)}},
-		{"Metadata v12 allowed name + unknown id", md(12, mt(sp("allowed"), unknownID)), []Action{tA(unknown, Describe)}},
-		{"Metadata v12 null name + id", md(12, mt(nil, secretID)), []Action{tA("secret", Describe)}},
-		{"Metadata v12 name only", md(12, mt(sp("allowed"), [16]byte{})), []Action{tA("allowed", Describe)}},
+		{"Metadata v12 allowed name + secret id", md(12, mt(sp("allowed"), secretID)), []policy.Action{tA("secret", policy.Describe)}},
+		{"Metadata v12 allowed name + unknown id", md(12, mt(sp("allowed"), unknownID)), []policy.Action{tA(unknown, policy.Describe)}},
+		{"Metadata v12 null name + id", md(12, mt(nil, secretID)), []policy.Action{tA("secret", policy.Describe)}},
+		{"Metadata v12 name only", md(12, mt(sp("allowed"), [16]byte{})), []policy.Action{tA("allowed", policy.Describe)}},
 		{"Metadata v12 mixed entries", md(12, mt(sp("allowed"), [16]byte{}), mt(sp("x"), secretID)),
-			[]Action{tA("allowed", Describe), tA("secret", Describe)}},
-		{"Metadata v10 name + id", md(10, mt(sp("allowed"), secretID)), []Action{tA("secret", Describe)}},
-		{"DeleteTopics v6 name + id", del, []Action{tA("secret", Delete), tA("allowed", Delete), tA(unknown, Delete)}},
+			[]policy.Action{tA("allowed", policy.Describe), tA("secret", policy.Describe)}},
+		{"Metadata v10 name + id", md(10, mt(sp("allowed"), secretID)), []policy.Action{tA("secret", policy.Describe)}},
+		{"DeleteTopics v6 name + id", del, []policy.Action{tA("secret", policy.Delete), tA("allowed", policy.Delete), tA(unknown, policy.Delete)}},
 		{"ConsumerGroupHeartbeat names and regex", cgh,
-			[]Action{gA("g", Read), tA("allowed", Describe), tA("secret", Describe), tA(TopicRegexName("sec.*"), Describe)}},
-		{"ConsumerGroupHeartbeat unchanged subscription", cghNull, []Action{gA("g", Read)}},
+			[]policy.Action{gA("g", policy.Read), tA("allowed", policy.Describe), tA("secret", policy.Describe), tA(policy.TopicRegexName("sec.*"), policy.Describe)}},
+		{"ConsumerGroupHeartbeat unchanged subscription", cghNull, []policy.Action{gA("g", policy.Read)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, _, err := dec.Decompose(tc.req)
@@ -92,7 +94,7 @@ func TestDecomposeIDWinsOverName(t *testing.T) {
 			}
 			var topics []string
 			for _, a := range got {
-				if a.Resource == Topic {
+				if a.Resource == policy.Topic {
 					topics = append(topics, a.Name)
 				}
 			}
@@ -108,18 +110,18 @@ func TestDecomposeIDWinsOverName(t *testing.T) {
 func TestDecomposeShareGroupOffsetsAllTopics(t *testing.T) {
 	req := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
 	req.Groups = []kmsg.DescribeShareGroupOffsetsRequestGroup{{GroupID: "g1", Topics: []kmsg.DescribeShareGroupOffsetsRequestGroupTopic{{Topic: "a"}}}, {GroupID: "g2"}}
-	acts, det, err := Decompose(req)
+	acts, det, err := decomposeReq(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []Action{gA("g1", Describe), tA("a", Describe), gA("g2", Describe)}; !reflect.DeepEqual(acts, want) {
+	if want := []policy.Action{gA("g1", policy.Describe), tA("a", policy.Describe), gA("g2", policy.Describe)}; !reflect.DeepEqual(acts, want) {
 		t.Fatalf("actions %v, want %v", acts, want)
 	}
-	if all, _ := det[DetailAllTopics].(bool); !all {
+	if all, _ := det[policy.DetailAllTopics].(bool); !all {
 		t.Fatalf("details %v: want all_topics", det)
 	}
 	req.Groups = req.Groups[:1]
-	if _, det, _ := Decompose(req); det[DetailAllTopics] != nil {
+	if _, det, _ := decomposeReq(req); det[policy.DetailAllTopics] != nil {
 		t.Fatalf("named topics only: details %v", det)
 	}
 }
@@ -133,16 +135,16 @@ func TestDecomposeDescribeTopicPartitionsCursor(t *testing.T) {
 	req := kmsg.NewPtrDescribeTopicPartitionsRequest()
 	req.Topics = []kmsg.DescribeTopicPartitionsRequestTopic{{Topic: "a"}, {Topic: "b"}}
 	req.Cursor = &kmsg.DescribeTopicPartitionsRequestCursor{Topic: "b", Partition: 1}
-	acts, det, err := Decompose(req)
-	if err != nil || !reflect.DeepEqual(acts, []Action{tA("a", Describe), tA("b", Describe)}) || det[DetailCursorUnlisted] != nil {
+	acts, det, err := decomposeReq(req)
+	if err != nil || !reflect.DeepEqual(acts, []policy.Action{tA("a", policy.Describe), tA("b", policy.Describe)}) || det[policy.DetailCursorUnlisted] != nil {
 		t.Fatalf("cursor in the list: %v, %v, %v", acts, det, err)
 	}
 	req.Cursor.Topic = "secret"
-	if _, det, err := Decompose(req); err != nil || det[DetailCursorUnlisted] != true {
+	if _, det, err := decomposeReq(req); err != nil || det[policy.DetailCursorUnlisted] != true {
 		t.Fatalf("cursor outside the list: %v, %v: want cursor_unlisted", det, err)
 	}
 	req.Topics = nil
-	if acts, _, err := Decompose(req); err != nil || len(acts) != 0 {
+	if acts, _, err := decomposeReq(req); err != nil || len(acts) != 0 {
 		t.Fatalf("all topics from a cursor: %v, %v", acts, err)
 	}
 }

@@ -1,4 +1,4 @@
-package policy
+package proxy
 
 import (
 	"encoding/binary"
@@ -8,14 +8,16 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kguard/kguard/policy"
 )
 
 func sp(s string) *string { return &s }
 
-func tA(name string, op Operation) Action { return Action{Topic, name, op} }
-func gA(name string, op Operation) Action { return Action{Group, name, op} }
-func xA(name string, op Operation) Action { return Action{TransactionalID, name, op} }
-func cA(op Operation) Action              { return Action{Cluster, ClusterName, op} }
+func tA(name string, op policy.Operation) policy.Action { return act(policy.Topic, name, op) }
+func gA(name string, op policy.Operation) policy.Action { return act(policy.Group, name, op) }
+func xA(name string, op policy.Operation) policy.Action { return act(policy.TransactionalID, name, op) }
+func cA(op policy.Operation) policy.Action              { return clusterAct(op) }
 
 // batch returns a minimal v2 record batch header with the producer id and
 // attributes given.
@@ -39,7 +41,7 @@ func TestDecomposeEveryAPI(t *testing.T) {
 	type tc struct {
 		name    string
 		req     kmsg.Request
-		want    []Action
+		want    []policy.Action
 		details map[string]any // checked key by key when not nil
 	}
 	produce := kmsg.NewPtrProduceRequest()
@@ -256,69 +258,69 @@ func TestDecomposeEveryAPI(t *testing.T) {
 	delsgo.Topics = []kmsg.DeleteShareGroupOffsetsRequestTopic{{Topic: "a"}}
 
 	cases := []tc{
-		{"produce txn", produce, []Action{xA("tx-1", Write), tA("a", Write), tA("b", Write)},
+		{"produce txn", produce, []policy.Action{xA("tx-1", policy.Write), tA("a", policy.Write), tA("b", policy.Write)},
 			map[string]any{"acks": -1, "transactional_id": "tx-1", "idempotent": true, "transactional": true, "topics": []any{"a", "b"}}},
-		{"produce v13 topic ids", produce13, []Action{tA("by-id", Write), tA(TopicIDName(unknownID), Write)},
+		{"produce v13 topic ids", produce13, []policy.Action{tA("by-id", policy.Write), tA(policy.TopicIDName(unknownID), policy.Write)},
 			map[string]any{"acks": 1, "idempotent": false, "transactional": false}},
-		{"fetch", fetch, []Action{tA("a", Read), tA("b", Read)}, nil},
-		{"fetch topic id", fetch13, []Action{tA("by-id", Read)}, nil},
-		{"follower fetch", follower, []Action{cA(ClusterAction)}, nil},
-		{"list offsets", listOffsets, []Action{tA("a", Describe)}, nil},
-		{"metadata v0 all", metaAll0, nil, map[string]any{DetailAllTopics: true}},
-		{"metadata all", metaAll, nil, map[string]any{DetailAllTopics: true}},
-		{"metadata none", metaNone, []Action{}, map[string]any{"auto_create": false}},
-		{"metadata named", metaNamed, []Action{tA("a", Describe), tA("by-id", Describe)}, map[string]any{"auto_create": false}},
-		{"metadata auto-create", metaAuto, []Action{tA("a", Describe), tA("b", Describe), cA(Create), tA("a", Create), tA("b", Create)}, map[string]any{"auto_create": true, "auto_create_topics": []any{"a", "b"}}},
-		{"metadata v1 implied auto-create", metaV1, []Action{tA("a", Describe), cA(Create), tA("a", Create)}, map[string]any{"auto_create": true, "auto_create_topics": []any{"a"}}},
-		{"metadata auto-create by id", metaAutoID, []Action{tA("a", Describe), tA("by-id", Describe), tA("by-id", Describe), cA(Create), tA("a", Create), tA("by-id", Create), tA("by-id", Create)}, map[string]any{"auto_create": true, "auto_create_topics": []any{"a"}}},
-		{"offset commit", commit, []Action{gA("g", Read), tA("a", Read), tA("b", Read)}, nil},
-		{"offset commit topic ids", commit10, []Action{gA("g", Read), tA("by-id", Read)}, nil},
-		{"offset fetch all", ofAll, []Action{gA("g", Describe)}, map[string]any{DetailAllTopics: true}},
-		{"offset fetch named", ofNamed, []Action{gA("g", Describe), tA("a", Describe)}, nil},
-		{"offset fetch batched", ofBatch, []Action{gA("g1", Describe), tA("a", Describe), gA("g2", Describe)}, map[string]any{DetailAllTopics: true}},
-		{"find coordinator group", fcGroup, []Action{gA("g", Describe)}, nil},
-		{"find coordinator txn", fcTxn, []Action{xA("tx", Describe)}, nil},
-		{"find coordinator batched txn", fcBatch, []Action{xA("tx1", Describe), xA("tx2", Describe)}, nil},
-		{"find coordinator batched group", fcBatchGroup, []Action{gA("g1", Describe), gA("g2", Describe)}, nil},
-		{"join", join, []Action{gA("g", Read)}, nil},
-		{"heartbeat", hb, []Action{gA("g", Read)}, nil},
-		{"leave", leave, []Action{gA("g", Read)}, nil},
-		{"sync", sync, []Action{gA("g", Read)}, nil},
-		{"describe groups", dg, []Action{gA("g1", Describe), gA("g2", Describe)}, nil},
-		{"list groups", kmsg.NewPtrListGroupsRequest(), []Action{cA(Describe)}, map[string]any{DetailFilter: "Group"}},
+		{"fetch", fetch, []policy.Action{tA("a", policy.Read), tA("b", policy.Read)}, nil},
+		{"fetch topic id", fetch13, []policy.Action{tA("by-id", policy.Read)}, nil},
+		{"follower fetch", follower, []policy.Action{cA(policy.ClusterAction)}, nil},
+		{"list offsets", listOffsets, []policy.Action{tA("a", policy.Describe)}, nil},
+		{"metadata v0 all", metaAll0, nil, map[string]any{policy.DetailAllTopics: true}},
+		{"metadata all", metaAll, nil, map[string]any{policy.DetailAllTopics: true}},
+		{"metadata none", metaNone, []policy.Action{}, map[string]any{"auto_create": false}},
+		{"metadata named", metaNamed, []policy.Action{tA("a", policy.Describe), tA("by-id", policy.Describe)}, map[string]any{"auto_create": false}},
+		{"metadata auto-create", metaAuto, []policy.Action{tA("a", policy.Describe), tA("b", policy.Describe), cA(policy.Create), tA("a", policy.Create), tA("b", policy.Create)}, map[string]any{"auto_create": true, "auto_create_topics": []any{"a", "b"}}},
+		{"metadata v1 implied auto-create", metaV1, []policy.Action{tA("a", policy.Describe), cA(policy.Create), tA("a", policy.Create)}, map[string]any{"auto_create": true, "auto_create_topics": []any{"a"}}},
+		{"metadata auto-create by id", metaAutoID, []policy.Action{tA("a", policy.Describe), tA("by-id", policy.Describe), tA("by-id", policy.Describe), cA(policy.Create), tA("a", policy.Create), tA("by-id", policy.Create), tA("by-id", policy.Create)}, map[string]any{"auto_create": true, "auto_create_topics": []any{"a"}}},
+		{"offset commit", commit, []policy.Action{gA("g", policy.Read), tA("a", policy.Read), tA("b", policy.Read)}, nil},
+		{"offset commit topic ids", commit10, []policy.Action{gA("g", policy.Read), tA("by-id", policy.Read)}, nil},
+		{"offset fetch all", ofAll, []policy.Action{gA("g", policy.Describe)}, map[string]any{policy.DetailAllTopics: true}},
+		{"offset fetch named", ofNamed, []policy.Action{gA("g", policy.Describe), tA("a", policy.Describe)}, nil},
+		{"offset fetch batched", ofBatch, []policy.Action{gA("g1", policy.Describe), tA("a", policy.Describe), gA("g2", policy.Describe)}, map[string]any{policy.DetailAllTopics: true}},
+		{"find coordinator group", fcGroup, []policy.Action{gA("g", policy.Describe)}, nil},
+		{"find coordinator txn", fcTxn, []policy.Action{xA("tx", policy.Describe)}, nil},
+		{"find coordinator batched txn", fcBatch, []policy.Action{xA("tx1", policy.Describe), xA("tx2", policy.Describe)}, nil},
+		{"find coordinator batched group", fcBatchGroup, []policy.Action{gA("g1", policy.Describe), gA("g2", policy.Describe)}, nil},
+		{"join", join, []policy.Action{gA("g", policy.Read)}, nil},
+		{"heartbeat", hb, []policy.Action{gA("g", policy.Read)}, nil},
+		{"leave", leave, []policy.Action{gA("g", policy.Read)}, nil},
+		{"sync", sync, []policy.Action{gA("g", policy.Read)}, nil},
+		{"describe groups", dg, []policy.Action{gA("g1", policy.Describe), gA("g2", policy.Describe)}, nil},
+		{"list groups", kmsg.NewPtrListGroupsRequest(), []policy.Action{cA(policy.Describe)}, map[string]any{policy.DetailFilter: "Group"}},
 		{"sasl handshake", kmsg.NewPtrSASLHandshakeRequest(), nil, nil},
 		{"api versions", kmsg.NewPtrApiVersionsRequest(), nil, nil},
 		{"sasl authenticate", kmsg.NewPtrSASLAuthenticateRequest(), nil, nil},
-		{"create topics", ct, []Action{cA(Create), tA("a", Create), tA("b", Create)}, map[string]any{"topics": []any{
+		{"create topics", ct, []policy.Action{cA(policy.Create), tA("a", policy.Create), tA("b", policy.Create)}, map[string]any{"topics": []any{
 			map[string]any{"name": "a", "partitions": 6, "replication_factor": 3, "configs": map[string]any{"retention.ms": "1000", "x": nil}, "assignments": false},
 			map[string]any{"name": "b", "partitions": 2, "replication_factor": 2, "configs": map[string]any{}, "assignments": true},
 		}}},
-		{"delete topics", dt, []Action{tA("a", Delete)}, nil},
-		{"delete topics v6", dt6, []Action{tA("a", Delete), tA("by-id", Delete)}, nil},
-		{"delete records", dr, []Action{tA("a", Delete)}, nil},
-		{"init producer id txn", ipTxn, []Action{xA("tx", Write)}, nil},
-		{"init producer id idempotent", ipIdem, []Action{cA(IdempotentWrite)}, nil},
-		{"offset for leader epoch", ofle, []Action{tA("a", Describe)}, nil},
-		{"offset for leader epoch follower", ofleFollower, []Action{cA(ClusterAction)}, nil},
-		{"add partitions to txn", aptx, []Action{xA("tx", Write), tA("a", Write), tA("b", Write)}, nil},
-		{"add partitions to txn v4", aptx4, []Action{cA(ClusterAction)}, nil},
-		{"add offsets to txn", aotx, []Action{xA("tx", Write), gA("g", Read)}, nil},
-		{"end txn", endtx, []Action{xA("tx", Write)}, nil},
-		{"txn offset commit", toc, []Action{xA("tx", Write), gA("g", Read), tA("a", Read)}, nil},
-		{"describe acls", kmsg.NewPtrDescribeACLsRequest(), []Action{cA(Describe)}, nil},
-		{"create acls", kmsg.NewPtrCreateACLsRequest(), []Action{cA(Alter)}, nil},
-		{"delete acls", kmsg.NewPtrDeleteACLsRequest(), []Action{cA(Alter)}, nil},
-		{"describe configs", dc, []Action{cA(DescribeConfigs), tA("a", DescribeConfigs), gA("g", DescribeConfigs), cA(DescribeConfigs), cA(DescribeConfigs)}, nil},
-		{"alter configs", ac, []Action{tA("a", AlterConfigs), cA(AlterConfigs)}, map[string]any{"resources": []any{
+		{"delete topics", dt, []policy.Action{tA("a", policy.Delete)}, nil},
+		{"delete topics v6", dt6, []policy.Action{tA("a", policy.Delete), tA("by-id", policy.Delete)}, nil},
+		{"delete records", dr, []policy.Action{tA("a", policy.Delete)}, nil},
+		{"init producer id txn", ipTxn, []policy.Action{xA("tx", policy.Write)}, nil},
+		{"init producer id idempotent", ipIdem, []policy.Action{cA(policy.IdempotentWrite)}, nil},
+		{"offset for leader epoch", ofle, []policy.Action{tA("a", policy.Describe)}, nil},
+		{"offset for leader epoch follower", ofleFollower, []policy.Action{cA(policy.ClusterAction)}, nil},
+		{"add partitions to txn", aptx, []policy.Action{xA("tx", policy.Write), tA("a", policy.Write), tA("b", policy.Write)}, nil},
+		{"add partitions to txn v4", aptx4, []policy.Action{cA(policy.ClusterAction)}, nil},
+		{"add offsets to txn", aotx, []policy.Action{xA("tx", policy.Write), gA("g", policy.Read)}, nil},
+		{"end txn", endtx, []policy.Action{xA("tx", policy.Write)}, nil},
+		{"txn offset commit", toc, []policy.Action{xA("tx", policy.Write), gA("g", policy.Read), tA("a", policy.Read)}, nil},
+		{"describe acls", kmsg.NewPtrDescribeACLsRequest(), []policy.Action{cA(policy.Describe)}, nil},
+		{"create acls", kmsg.NewPtrCreateACLsRequest(), []policy.Action{cA(policy.Alter)}, nil},
+		{"delete acls", kmsg.NewPtrDeleteACLsRequest(), []policy.Action{cA(policy.Alter)}, nil},
+		{"describe configs", dc, []policy.Action{cA(policy.DescribeConfigs), tA("a", policy.DescribeConfigs), gA("g", policy.DescribeConfigs), cA(policy.DescribeConfigs), cA(policy.DescribeConfigs)}, nil},
+		{"alter configs", ac, []policy.Action{tA("a", policy.AlterConfigs), cA(policy.AlterConfigs)}, map[string]any{"resources": []any{
 			map[string]any{"type": "Topic", "name": "a", "configs": map[string]any{"min.insync.replicas": "1"}, "ops": []any{map[string]any{"name": "min.insync.replicas", "op": "SET", "value": "1"}}, "incremental": false},
 			map[string]any{"type": "Broker", "name": "1", "configs": map[string]any{}, "ops": []any{}, "incremental": false},
 		}}},
-		{"alter replica log dirs", kmsg.NewPtrAlterReplicaLogDirsRequest(), []Action{cA(Alter)}, nil},
-		{"describe log dirs", kmsg.NewPtrDescribeLogDirsRequest(), []Action{cA(Describe)}, nil},
-		{"create partitions", cp, []Action{tA("a", Alter)}, map[string]any{"topics": []any{map[string]any{"name": "a", "count": 12}}}},
-		{"delete groups", delg, []Action{gA("g", Delete)}, nil},
-		{"elect leaders", kmsg.NewPtrElectLeadersRequest(), []Action{cA(Alter)}, nil},
-		{"incremental alter configs", iac, []Action{gA("g", AlterConfigs), tA("a", AlterConfigs)}, map[string]any{"resources": []any{
+		{"alter replica log dirs", kmsg.NewPtrAlterReplicaLogDirsRequest(), []policy.Action{cA(policy.Alter)}, nil},
+		{"describe log dirs", kmsg.NewPtrDescribeLogDirsRequest(), []policy.Action{cA(policy.Describe)}, nil},
+		{"create partitions", cp, []policy.Action{tA("a", policy.Alter)}, map[string]any{"topics": []any{map[string]any{"name": "a", "count": 12}}}},
+		{"delete groups", delg, []policy.Action{gA("g", policy.Delete)}, nil},
+		{"elect leaders", kmsg.NewPtrElectLeadersRequest(), []policy.Action{cA(policy.Alter)}, nil},
+		{"incremental alter configs", iac, []policy.Action{gA("g", policy.AlterConfigs), tA("a", policy.AlterConfigs)}, map[string]any{"resources": []any{
 			map[string]any{"type": "Group", "name": "g", "configs": map[string]any{}, "ops": []any{}, "incremental": true},
 			map[string]any{"type": "Topic", "name": "a", "configs": map[string]any{"retention.ms": "5", "cleanup.policy": "compact"}, "ops": []any{
 				map[string]any{"name": "retention.ms", "op": "SET", "value": "5"},
@@ -327,38 +329,38 @@ func TestDecomposeEveryAPI(t *testing.T) {
 				map[string]any{"name": "leader.replication.throttled.replicas", "op": "SUBTRACT", "value": "0:1"},
 			}, "incremental": true},
 		}}},
-		{"alter partition assignments", kmsg.NewPtrAlterPartitionAssignmentsRequest(), []Action{cA(Alter)}, nil},
-		{"list partition reassignments", kmsg.NewPtrListPartitionReassignmentsRequest(), []Action{cA(Describe)}, nil},
-		{"offset delete", od, []Action{gA("g", Delete), tA("a", Read)}, nil},
-		{"describe client quotas", kmsg.NewPtrDescribeClientQuotasRequest(), []Action{cA(DescribeConfigs)}, nil},
-		{"alter client quotas", kmsg.NewPtrAlterClientQuotasRequest(), []Action{cA(AlterConfigs)}, nil},
-		{"describe scram", kmsg.NewPtrDescribeUserSCRAMCredentialsRequest(), []Action{cA(Describe)}, nil},
-		{"alter scram", kmsg.NewPtrAlterUserSCRAMCredentialsRequest(), []Action{cA(Alter)}, nil},
-		{"describe quorum", kmsg.NewPtrDescribeQuorumRequest(), []Action{cA(Describe)}, nil},
-		{"update features", kmsg.NewPtrUpdateFeaturesRequest(), []Action{cA(Alter)}, nil},
-		{"describe cluster", kmsg.NewPtrDescribeClusterRequest(), []Action{cA(Describe)}, nil},
-		{"describe producers", dp, []Action{tA("a", Read)}, nil},
-		{"unregister broker", kmsg.NewPtrUnregisterBrokerRequest(), []Action{cA(Alter)}, nil},
-		{"describe transactions", dtx, []Action{xA("tx1", Describe), xA("tx2", Describe)}, nil},
-		{"list transactions", kmsg.NewPtrListTransactionsRequest(), nil, map[string]any{DetailFilter: "TransactionalId"}},
-		{"consumer group heartbeat", cgh, []Action{gA("g", Read)}, nil},
-		{"consumer group heartbeat subscribing", cgh2, []Action{gA("g", Read), tA("a", Describe), tA("b", Describe)}, nil},
-		{"consumer group describe", cgd, []Action{gA("g", Describe)}, nil},
+		{"alter partition assignments", kmsg.NewPtrAlterPartitionAssignmentsRequest(), []policy.Action{cA(policy.Alter)}, nil},
+		{"list partition reassignments", kmsg.NewPtrListPartitionReassignmentsRequest(), []policy.Action{cA(policy.Describe)}, nil},
+		{"offset delete", od, []policy.Action{gA("g", policy.Delete), tA("a", policy.Read)}, nil},
+		{"describe client quotas", kmsg.NewPtrDescribeClientQuotasRequest(), []policy.Action{cA(policy.DescribeConfigs)}, nil},
+		{"alter client quotas", kmsg.NewPtrAlterClientQuotasRequest(), []policy.Action{cA(policy.AlterConfigs)}, nil},
+		{"describe scram", kmsg.NewPtrDescribeUserSCRAMCredentialsRequest(), []policy.Action{cA(policy.Describe)}, nil},
+		{"alter scram", kmsg.NewPtrAlterUserSCRAMCredentialsRequest(), []policy.Action{cA(policy.Alter)}, nil},
+		{"describe quorum", kmsg.NewPtrDescribeQuorumRequest(), []policy.Action{cA(policy.Describe)}, nil},
+		{"update features", kmsg.NewPtrUpdateFeaturesRequest(), []policy.Action{cA(policy.Alter)}, nil},
+		{"describe cluster", kmsg.NewPtrDescribeClusterRequest(), []policy.Action{cA(policy.Describe)}, nil},
+		{"describe producers", dp, []policy.Action{tA("a", policy.Read)}, nil},
+		{"unregister broker", kmsg.NewPtrUnregisterBrokerRequest(), []policy.Action{cA(policy.Alter)}, nil},
+		{"describe transactions", dtx, []policy.Action{xA("tx1", policy.Describe), xA("tx2", policy.Describe)}, nil},
+		{"list transactions", kmsg.NewPtrListTransactionsRequest(), nil, map[string]any{policy.DetailFilter: "TransactionalId"}},
+		{"consumer group heartbeat", cgh, []policy.Action{gA("g", policy.Read)}, nil},
+		{"consumer group heartbeat subscribing", cgh2, []policy.Action{gA("g", policy.Read), tA("a", policy.Describe), tA("b", policy.Describe)}, nil},
+		{"consumer group describe", cgd, []policy.Action{gA("g", policy.Describe)}, nil},
 		{"get telemetry subscriptions", kmsg.NewPtrGetTelemetrySubscriptionsRequest(), nil, nil},
 		{"push telemetry", kmsg.NewPtrPushTelemetryRequest(), nil, nil},
-		{"list config resources", kmsg.NewPtrListConfigResourcesRequest(), []Action{cA(DescribeConfigs)}, nil},
-		{"describe topic partitions", dtp, []Action{tA("a", Describe)}, nil},
-		{"share group heartbeat", sgh, []Action{gA("sg", Read), tA("a", Describe)}, nil},
-		{"share group describe", sgd, []Action{gA("sg", Describe)}, nil},
-		{"share fetch", sf, []Action{gA("sg", Read), tA("by-id", Read)}, nil},
-		{"share acknowledge", sa, []Action{gA("sg", Read), tA("by-id", Read)}, nil},
-		{"add raft voter", kmsg.NewPtrAddRaftVoterRequest(), []Action{cA(Alter)}, nil},
-		{"remove raft voter", kmsg.NewPtrRemoveRaftVoterRequest(), []Action{cA(Alter)}, nil},
-		{"streams group heartbeat", sgh2, []Action{gA("st", Read)}, nil},
-		{"streams group describe", sgd2, []Action{gA("st", Describe)}, nil},
-		{"describe share group offsets", dsgo, []Action{gA("sg", Describe), tA("a", Describe)}, nil},
-		{"alter share group offsets", asgo, []Action{gA("sg", Read), tA("a", Read)}, nil},
-		{"delete share group offsets", delsgo, []Action{gA("sg", Delete), tA("a", Read)}, nil},
+		{"list config resources", kmsg.NewPtrListConfigResourcesRequest(), []policy.Action{cA(policy.DescribeConfigs)}, nil},
+		{"describe topic partitions", dtp, []policy.Action{tA("a", policy.Describe)}, nil},
+		{"share group heartbeat", sgh, []policy.Action{gA("sg", policy.Read), tA("a", policy.Describe)}, nil},
+		{"share group describe", sgd, []policy.Action{gA("sg", policy.Describe)}, nil},
+		{"share fetch", sf, []policy.Action{gA("sg", policy.Read), tA("by-id", policy.Read)}, nil},
+		{"share acknowledge", sa, []policy.Action{gA("sg", policy.Read), tA("by-id", policy.Read)}, nil},
+		{"add raft voter", kmsg.NewPtrAddRaftVoterRequest(), []policy.Action{cA(policy.Alter)}, nil},
+		{"remove raft voter", kmsg.NewPtrRemoveRaftVoterRequest(), []policy.Action{cA(policy.Alter)}, nil},
+		{"streams group heartbeat", sgh2, []policy.Action{gA("st", policy.Read)}, nil},
+		{"streams group describe", sgd2, []policy.Action{gA("st", policy.Describe)}, nil},
+		{"describe share group offsets", dsgo, []policy.Action{gA("sg", policy.Describe), tA("a", policy.Describe)}, nil},
+		{"alter share group offsets", asgo, []policy.Action{gA("sg", policy.Read), tA("a", policy.Read)}, nil},
+		{"delete share group offsets", delsgo, []policy.Action{gA("sg", policy.Delete), tA("a", policy.Read)}, nil},
 	}
 	covered := map[int16]bool{}
 	for _, c := range cases {
@@ -411,11 +413,11 @@ func TestEveryAPIKeyMappedOrDenied(t *testing.T) {
 			continue
 		}
 		known[key] = true
-		_, _, err := Decompose(req)
+		_, _, err := decomposeReq(req)
 		reason, denied := DeniedReason(key)
 		switch {
 		case denied:
-			if err == nil || !errors.Is(err, ErrDenied) || !strings.Contains(err.Error(), reason) {
+			if err == nil || !errors.Is(err, policy.ErrDenied) || !strings.Contains(err.Error(), reason) {
 				t.Errorf("key %d (%T) is listed as denied but Decompose returned %v", key, req, err)
 			}
 		case err != nil:
@@ -427,23 +429,26 @@ func TestEveryAPIKeyMappedOrDenied(t *testing.T) {
 			t.Errorf("Kafka 4.x broker API %d is unknown to kmsg", key)
 		}
 	}
-	for key := range deniedAPIs {
-		if !known[key] {
+	for key, spec := range newRegistry() {
+		if spec == nil || spec.refused == "" {
+			continue
+		}
+		if !known[int16(key)] {
 			t.Errorf("denied key %d is unknown to kmsg", key)
 		}
 	}
 	// A request type Decompose has no mapping for is denied.
-	if _, _, err := Decompose(&unknownReq{}); !errors.Is(err, ErrDenied) {
+	if _, _, err := decomposeReq(&unknownReq{}); !errors.Is(err, policy.ErrDenied) {
 		t.Fatalf("unmapped request: %v", err)
 	}
-	if _, _, err := Decompose(nil); !errors.Is(err, ErrDenied) {
+	if _, _, err := decomposeReq(nil); !errors.Is(err, policy.ErrDenied) {
 		t.Fatalf("nil request: %v", err)
 	}
 	fc := kmsg.NewPtrFindCoordinatorRequest()
 	fc.Version = 4
 	fc.CoordinatorType = 7
 	fc.CoordinatorKeys = []string{"x"}
-	if _, _, err := Decompose(fc); !errors.Is(err, ErrDenied) {
+	if _, _, err := decomposeReq(fc); !errors.Is(err, policy.ErrDenied) {
 		t.Fatalf("unknown coordinator type: %v", err)
 	}
 }
@@ -481,8 +486,8 @@ func FuzzDecompose(f *testing.F) {
 		if err := req.ReadFrom(data); err != nil {
 			return
 		}
-		actions, _, err := Decompose(req)
-		if err != nil && !errors.Is(err, ErrDenied) {
+		actions, _, err := decomposeReq(req)
+		if err != nil && !errors.Is(err, policy.ErrDenied) {
 			t.Fatalf("error not wrapping ErrDenied: %v", err)
 		}
 		for _, a := range actions {
@@ -493,12 +498,25 @@ func FuzzDecompose(f *testing.F) {
 	})
 }
 
-func TestDenialCode(t *testing.T) {
-	for a, want := range map[Action]int16{
-		tA("t", Write): 29, gA("g", Read): 30, cA(Alter): 31, xA("x", Write): 53, {DelegationToken, "d", Describe}: 65,
-	} {
-		if got := a.DenialCode(); got != want {
-			t.Errorf("%v: %d, want %d", a, got, want)
-		}
+// Decomposer and Decompose let the decomposition tables above read as
+// they did when the decomposer lived in package policy: they decompose
+// with the registry.
+type Decomposer struct {
+	TopicName func(id [16]byte) (string, bool)
+}
+
+func (d Decomposer) Decompose(req kmsg.Request) ([]policy.Action, map[string]any, error) {
+	return newRegistry().decompose(decomposer{topicName: d.TopicName}, req)
+}
+
+func DeniedReason(key int16) (string, bool) {
+	s := newRegistry().spec(key)
+	if s == nil || s.refused == "" {
+		return "", false
 	}
+	return s.refused, true
+}
+
+func decomposeReq(req kmsg.Request) ([]policy.Action, map[string]any, error) {
+	return Decomposer{}.Decompose(req)
 }

@@ -1,0 +1,256 @@
+// Produce (api key 0): kguard accepts versions 0-13 (kmsg knows 0-13).
+//
+// Produce: v13 names topics by id, resolved to names by the decomposer.
+
+package proxy
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kguard/kguard/audit"
+	"github.com/kguard/kguard/policy"
+	"github.com/kguard/kguard/proxy/wire"
+)
+
+func produceAPI() apiSpec {
+	return apiSpec{
+		key:        0,
+		pin:        apiPin{0, 13, 13, false, "Produce: v13 names topics by id, resolved to names by the decomposer"},
+		decompose:  decomposes(decomposeProduce),
+		answer:     answers((*authzCall).produce),
+		rewrite:    rewriteFrom(10, rewriteProduce),
+		records:    recordsIn,
+		cache:      cacheProduce,
+		noResponse: produceAcks0,
+		summary:    func(c *authzCall, w *audit.What) { w.Produce = c.produceSummary(c.req.(*kmsg.ProduceRequest)) },
+	}
+}
+
+func produceDenied(t *kmsg.ProduceRequestTopic, code int16, msg *string) kmsg.ProduceResponseTopic {
+	rt := kmsg.NewProduceResponseTopic()
+	rt.Topic, rt.TopicID = t.Topic, t.TopicID
+	for _, p := range t.Partitions {
+		rp := kmsg.NewProduceResponseTopicPartition()
+		rp.Partition, rp.ErrorCode, rp.BaseOffset, rp.ErrorMessage = p.Partition, code, -1, msg
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	return rt
+}
+
+// planProduce decides each topic entry: Write Topic denied → 29 per
+// partition; allowed but refused by a safeguard → 44 with its message.
+// Layout: [Write TransactionalId] + one Write Topic per topic entry.
+func (c *authzCall) planProduce(r *kmsg.ProduceRequest) (*producePlan, error) {
+	off := 0
+	if r.TransactionID != nil {
+		off = 1
+	}
+	if err := c.expectActions(off + len(r.Topics)); err != nil {
+		return nil, err
+	}
+	plan := &producePlan{Topics: make([]topicDecision, len(r.Topics)), TxnDenied: off == 1 && !c.allowed(0)}
+	fwd := *r
+	fwd.Topics = make([]kmsg.ProduceRequestTopic, 0, len(r.Topics))
+	for i, t := range r.Topics {
+		a := c.preq.Actions[off+i]
+		d := topicDecision{Name: a.Name, Allowed: c.allowed(off + i)}
+		if !d.Allowed {
+			d.Code = denyCode(a)
+		} else if v := c.violation(policy.Topic, a.Name); v != nil {
+			d.Allowed, d.Code, d.Message = false, errPolicyViolation, &v.Message
+		}
+		plan.Topics[i] = d
+		if d.Allowed {
+			fwd.Topics = append(fwd.Topics, t)
+		}
+	}
+	if len(fwd.Topics) > 0 {
+		plan.Forward = &fwd
+	}
+	return plan, nil
+}
+
+// producePlan is the authorization of one Produce request.
+type producePlan struct {
+	// Topics has one decision per request topic entry.
+	Topics []topicDecision
+	// TxnDenied: the transactional id was denied; the whole request
+	// fails with TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+	TxnDenied bool
+	// Forward is the request with only the allowed topic entries, nil
+	// when nothing is allowed.
+	Forward *kmsg.ProduceRequest
+}
+
+// produce answers a Produce with denials as a broker: a denied
+// transactional id fails every partition with 53; otherwise each denied
+// topic's partitions get 29 (44 for a safeguard) while the allowed ones
+// are written. With acks=0 there is no response: a broker appends the
+// allowed partitions and then closes the connection so that the client
+// notices, and so does kguard.
+func (c *authzCall) produce(r *kmsg.ProduceRequest) (*pending, []byte, error) {
+	plan, err := c.planProduce(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if plan.TxnDenied {
+		if c.p == nil {
+			return nil, nil, fmt.Errorf("acks=0 transactional produce denied (transactional id %q)", *r.TransactionID)
+		}
+		resp := r.ResponseKind().(*kmsg.ProduceResponse)
+		for i := range r.Topics {
+			resp.Topics = append(resp.Topics, produceDenied(&r.Topics[i], errTransactionalIDAuth, nil))
+		}
+		return c.answer(resp)
+	}
+	// Data protection: encrypt and sign, or refuse partitions (protect.go).
+	rewritten := c.s.p.protPolicy != nil && c.protectProduce(plan)
+	if err := c.auditRefused(plan); err != nil {
+		return nil, nil, err
+	}
+	anyDenied := false
+	for i := range plan.Topics {
+		anyDenied = anyDenied || !plan.Topics[i].Allowed || len(plan.Topics[i].Refused) > 0
+	}
+	if c.p == nil {
+		if plan.Forward == nil {
+			return nil, nil, fmt.Errorf("acks=0 produce denied on every topic")
+		}
+		if !anyDenied {
+			if rewritten {
+				return c.forward(plan.Forward)
+			}
+			return c.forwardOriginal()
+		}
+		return c.forwardThenClose(plan.Forward)
+	}
+	if plan.Forward == nil {
+		resp := r.ResponseKind().(*kmsg.ProduceResponse)
+		for i := range plan.Topics {
+			resp.Topics = append(resp.Topics, produceResponseTopic(&r.Topics[i], &plan.Topics[i]))
+		}
+		return c.answer(resp)
+	}
+	if !anyDenied {
+		if rewritten {
+			return c.forward(plan.Forward)
+		}
+		return c.forwardOriginal()
+	}
+	c.transform(func(kr kmsg.Response) (bool, error) {
+		resp := kr.(*kmsg.ProduceResponse)
+		resp.Topics = mergeInOrder(len(r.Topics),
+			func(i int) bool { return !plan.Topics[i].Allowed },
+			func(i int) kmsg.ProduceResponseTopic { return produceResponseTopic(&r.Topics[i], &plan.Topics[i]) },
+			func(i int) string { return topicKey(r.Topics[i].Topic, r.Topics[i].TopicID) },
+			resp.Topics, func(t *kmsg.ProduceResponseTopic) string { return topicKey(t.Topic, t.TopicID) })
+		mergeRefused(r, plan, resp)
+		return true, nil
+	})
+	return c.forward(plan.Forward)
+}
+
+// forwardThenClose sends req upstream now and has the session close once
+// the responses before it are written (acks=0 with denials, as a broker).
+func (c *authzCall) forwardThenClose(req kmsg.Request) (*pending, []byte, error) {
+	s := c.s
+	if _, err := s.uw.Write(appendClientRequest(nil, c.hdr, req)); err != nil {
+		return nil, nil, fmt.Errorf("upstream write: %w", err)
+	}
+	if err := s.uw.Flush(); err != nil {
+		return nil, nil, fmt.Errorf("upstream write: %w", err)
+	}
+	return &pending{hdr: *c.hdr, start: time.Now(), local: []byte{}, closeAfter: true}, nil, nil
+}
+
+func (c *authzCall) produceSummary(r *kmsg.ProduceRequest) []audit.TopicSummary {
+	out := make([]audit.TopicSummary, 0, len(r.Topics))
+	for _, t := range r.Topics {
+		ts := audit.TopicSummary{Topic: c.topicLabel(t.Topic, t.TopicID), Partitions: make([]audit.PartitionSummary, 0, len(t.Partitions))}
+		for _, p := range t.Partitions {
+			ts.Partitions = append(ts.Partitions, audit.PartitionSummary{Partition: p.Partition, Records: countRecords(p.Records), Bytes: int64(len(p.Records))})
+		}
+		out = append(out, ts)
+	}
+	return out
+}
+
+// countRecords sums the record counts of the v2 record batches in b from
+// their headers (baseOffset 8, batchLength 4, ... numRecords at 57). Old
+// message sets count as one record per message is not attempted: 0.
+func countRecords(b []byte) int64 {
+	var n int64
+	for len(b) >= 61 {
+		size := int64(int32(binary.BigEndian.Uint32(b[8:12]))) + 12
+		if b[16] != 2 || size < 61 || size > int64(len(b)) {
+			break
+		}
+		n += int64(int32(binary.BigEndian.Uint32(b[57:61])))
+		b = b[size:]
+	}
+	return n
+}
+
+func rewriteProduce(book addressBook, r kmsg.Response) bool {
+	bs := r.(*kmsg.ProduceResponse).Brokers
+	return advertiseAll(book, len(bs), func(i int) (*int32, *string, *int32) { return &bs[i].NodeID, &bs[i].Host, &bs[i].Port })
+}
+
+// produce: [policy.Write TransactionalId (when transactional)] + policy.Write policy.Topic per
+// topic entry.
+func decomposeProduce(d decomposer, r *kmsg.ProduceRequest) ([]policy.Action, map[string]any, error) {
+	actions := make([]policy.Action, 0, len(r.Topics)+1)
+	det := map[string]any{"acks": int(r.Acks)}
+	if r.TransactionID != nil {
+		actions = append(actions, act(policy.TransactionalID, *r.TransactionID, policy.Write))
+		det["transactional_id"] = *r.TransactionID
+	}
+	idempotent, transactional := false, false
+	topics := make([]any, 0, len(r.Topics))
+	for _, t := range r.Topics {
+		name := d.topic(t.Topic, t.TopicID)
+		actions = append(actions, act(policy.Topic, name, policy.Write))
+		topics = append(topics, name)
+		for _, p := range t.Partitions {
+			idem, txn := batchFlags(p.Records)
+			idempotent = idempotent || idem
+			transactional = transactional || txn
+		}
+	}
+	det["idempotent"] = idempotent
+	det["transactional"] = transactional
+	det["topics"] = topics
+	return actions, det, nil
+}
+
+// batchFlags reads the first v2 record batch header in b: whether it carries
+// a producer id (idempotent) and the transactional attribute bit.
+func batchFlags(b []byte) (idempotent, transactional bool) {
+	// baseOffset 8, batchLength 4, partitionLeaderEpoch 4, magic 1, crc 4,
+	// attributes 2, lastOffsetDelta 4, baseTimestamp 8, maxTimestamp 8,
+	// producerId 8.
+	if len(b) < 51 || b[16] != 2 {
+		return false, false
+	}
+	attrs := binary.BigEndian.Uint16(b[21:23])
+	pid := int64(binary.BigEndian.Uint64(b[43:51]))
+	return pid >= 0, attrs&0x10 != 0
+}
+
+// cacheProduce caches Produce decisions per (acks, idempotent): the
+// safeguards judge durable produce topics by them.
+func cacheProduce(details map[string]any) (string, bool) {
+	acks, _ := details["acks"].(int)
+	idem, _ := details["idempotent"].(bool)
+	return fmt.Sprintf("produce acks=%d idempotent=%t", acks, idem), true
+}
+
+// produceAcks0: a Produce with acks=0 has no response.
+func produceAcks0(hdr *wire.RequestHeader, body []byte) (bool, error) {
+	acks, err := wire.ProduceAcks(body, hdr.APIVersion, hdr.Flexible)
+	return acks == 0, err
+}

@@ -1,0 +1,50 @@
+// ListOffsets (api key 2): kguard accepts versions 0-11 (kmsg knows 0-11).
+//
+// ListOffsets: v10 timeout, v11 timestamp -6 only; Describe Topic per topic.
+
+package proxy
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kguard/kguard/policy"
+)
+
+func listOffsetsAPI() apiSpec {
+	return apiSpec{
+		key:       2,
+		pin:       apiPin{0, 11, 11, false, "ListOffsets: v10 timeout, v11 timestamp -6 only; Describe Topic per topic"},
+		decompose: decomposes(decomposeListOffsets),
+		answer:    answers((*authzCall).listOffsets),
+	}
+}
+
+func (c *authzCall) listOffsets(r *kmsg.ListOffsetsRequest) (*pending, []byte, error) {
+	denied, anyAllowed, err := c.perTopic(len(r.Topics), 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	made := func(i int) kmsg.ListOffsetsResponseTopic {
+		rt := kmsg.NewListOffsetsResponseTopic()
+		rt.Topic = r.Topics[i].Topic
+		for _, p := range r.Topics[i].Partitions {
+			rp := kmsg.NewListOffsetsResponseTopicPartition()
+			rp.Partition, rp.ErrorCode, rp.Timestamp, rp.Offset, rp.LeaderEpoch = p.Partition, errTopicAuthorization, -1, -1, -1
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		return rt
+	}
+	return perEntryAnswer(c, len(r.Topics), denied, anyAllowed, made,
+		func(i int) string { return r.Topics[i].Topic }, r.ResponseKind(),
+		func(kr kmsg.Response) *[]kmsg.ListOffsetsResponseTopic { return &kr.(*kmsg.ListOffsetsResponse).Topics },
+		func(t *kmsg.ListOffsetsResponseTopic) string { return t.Topic },
+		func() kmsg.Request { fwd := *r; fwd.Topics = keep(r.Topics, denied); return &fwd })
+}
+
+// decomposeListOffsets (key 2)
+func decomposeListOffsets(d decomposer, r *kmsg.ListOffsetsRequest) (actions []policy.Action, details map[string]any, err error) {
+	for _, t := range r.Topics {
+		actions = append(actions, act(policy.Topic, t.Topic, policy.Describe))
+	}
+	return actions, nil, nil
+}

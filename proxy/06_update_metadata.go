@@ -1,0 +1,9 @@
+// UpdateMetadata (api key 6): kguard accepts versions 0-8 (kmsg knows 0-8).
+//
+// UpdateMetadata: refused (inter-broker).
+
+package proxy
+
+func updateMetadataAPI() apiSpec {
+	return refusedAPI(6, apiPin{0, 8, 8, false, "UpdateMetadata: refused (inter-broker)"}, "UpdateMetadata is an inter-broker API")
+}

@@ -1,0 +1,75 @@
+// OffsetCommit (api key 8): kguard accepts versions 0-10 (kmsg knows 0-10).
+//
+// OffsetCommit: v10 topic ids resolved.
+
+package proxy
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kguard/kguard/policy"
+)
+
+func offsetCommitAPI() apiSpec {
+	return apiSpec{
+		key:       8,
+		pin:       apiPin{0, 10, 10, false, "OffsetCommit: v10 topic ids resolved"},
+		decompose: decomposes(decomposeOffsetCommit),
+		answer:    answers((*authzCall).offsetCommit),
+	}
+}
+
+// offsetCommit: a denied group fails every partition with 30; otherwise
+// the partitions of each denied topic get 29 and the rest are committed.
+// Layout: [Read Group] + Read Topic per topic entry.
+func (c *authzCall) offsetCommit(r *kmsg.OffsetCommitRequest) (*pending, []byte, error) {
+	if err := c.expectActions(1 + len(r.Topics)); err != nil {
+		return nil, nil, err
+	}
+	made := func(i int, code int16) kmsg.OffsetCommitResponseTopic {
+		rt := kmsg.NewOffsetCommitResponseTopic()
+		rt.Topic, rt.TopicID = r.Topics[i].Topic, r.Topics[i].TopicID
+		for _, p := range r.Topics[i].Partitions {
+			rp := kmsg.NewOffsetCommitResponseTopicPartition()
+			rp.Partition, rp.ErrorCode = p.Partition, code
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		return rt
+	}
+	resp := r.ResponseKind().(*kmsg.OffsetCommitResponse)
+	if !c.allowed(0) {
+		for i := range r.Topics {
+			resp.Topics = append(resp.Topics, made(i, errGroupAuthorization))
+		}
+		return c.answer(resp)
+	}
+	denied, anyAllowed, err := c.perTopic(len(r.Topics), 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	isDenied := func(i int) bool { return denied[i] }
+	mk := func(i int) kmsg.OffsetCommitResponseTopic { return made(i, errTopicAuthorization) }
+	reqKey := func(i int) string { return topicKey(r.Topics[i].Topic, r.Topics[i].TopicID) }
+	if !anyAllowed {
+		resp.Topics = mergeInOrder(len(r.Topics), isDenied, mk, reqKey, nil, nil)
+		return c.answer(resp)
+	}
+	c.transform(func(kr kmsg.Response) (bool, error) {
+		resp := kr.(*kmsg.OffsetCommitResponse)
+		resp.Topics = mergeInOrder(len(r.Topics), isDenied, mk, reqKey, resp.Topics,
+			func(t *kmsg.OffsetCommitResponseTopic) string { return topicKey(t.Topic, t.TopicID) })
+		return true, nil
+	})
+	fwd := *r
+	fwd.Topics = keep(r.Topics, denied)
+	return c.forward(&fwd)
+}
+
+// decomposeOffsetCommit (key 8)
+func decomposeOffsetCommit(d decomposer, r *kmsg.OffsetCommitRequest) (actions []policy.Action, details map[string]any, err error) {
+	actions = append(actions, act(policy.Group, r.Group, policy.Read))
+	for _, t := range r.Topics {
+		actions = append(actions, act(policy.Topic, d.topic(t.Topic, t.TopicID), policy.Read))
+	}
+	return actions, nil, nil
+}

@@ -1,0 +1,111 @@
+// FindCoordinator (api key 10): kguard accepts versions 0-6 (kmsg knows 0-6).
+//
+// FindCoordinator: v4 batched keys, v6 share key type (ClusterAction).
+
+package proxy
+
+import (
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kguard/kguard/policy"
+)
+
+func findCoordinatorAPI() apiSpec {
+	return apiSpec{
+		key:       10,
+		pin:       apiPin{0, 6, 6, false, "FindCoordinator: v4 batched keys, v6 share key type (ClusterAction)"},
+		decompose: decomposes(decomposeFindCoordinator),
+		answer:    answers((*authzCall).findCoordinator),
+		rewrite:   rewriteFrom(0, rewriteFindCoordinator),
+	}
+}
+
+// findCoordinator: 30 (group) or 53 (transactional id) for a denied key;
+// batched (v4+) per key, the allowed keys looked up upstream.
+func (c *authzCall) findCoordinator(r *kmsg.FindCoordinatorRequest) (*pending, []byte, error) {
+	if r.Version < 4 {
+		if err := c.expectActions(1); err != nil {
+			return nil, nil, err
+		}
+		resp := r.ResponseKind().(*kmsg.FindCoordinatorResponse)
+		resp.ErrorCode = denyCode(c.preq.Actions[0])
+		resp.ErrorMessage = errMessage(resp.ErrorCode)
+		resp.NodeID, resp.Port = -1, -1
+		return c.answer(resp)
+	}
+	denied, anyAllowed, err := c.perKey(len(r.CoordinatorKeys))
+	if err != nil {
+		return nil, nil, err
+	}
+	mk := func(i int) kmsg.FindCoordinatorResponseCoordinator {
+		rc := kmsg.NewFindCoordinatorResponseCoordinator()
+		rc.Key, rc.NodeID, rc.Port = r.CoordinatorKeys[i], -1, -1
+		rc.ErrorCode = denyCode(c.preq.Actions[i])
+		rc.ErrorMessage = errMessage(rc.ErrorCode)
+		return rc
+	}
+	isDenied := func(i int) bool { return denied[i] }
+	reqKey := func(i int) string { return r.CoordinatorKeys[i] }
+	if !anyAllowed {
+		resp := r.ResponseKind().(*kmsg.FindCoordinatorResponse)
+		resp.Coordinators = mergeInOrder(len(r.CoordinatorKeys), isDenied, mk, reqKey, nil, nil)
+		return c.answer(resp)
+	}
+	c.transform(func(kr kmsg.Response) (bool, error) {
+		resp := kr.(*kmsg.FindCoordinatorResponse)
+		resp.Coordinators = mergeInOrder(len(r.CoordinatorKeys), isDenied, mk, reqKey, resp.Coordinators,
+			func(rc *kmsg.FindCoordinatorResponseCoordinator) string { return rc.Key })
+		return true, nil
+	})
+	fwd := *r
+	fwd.CoordinatorKeys = keep(r.CoordinatorKeys, denied)
+	return c.forward(&fwd)
+}
+
+// findCoordinator: one action per key; group keys need policy.Describe policy.Group,
+// transaction keys policy.Describe TransactionalId. Share-state coordinators
+// (type 2) are looked up by brokers only: policy.ClusterAction.
+func decomposeFindCoordinator(d decomposer, r *kmsg.FindCoordinatorRequest) ([]policy.Action, map[string]any, error) {
+	keys := r.CoordinatorKeys
+	if r.Version < 4 {
+		keys = []string{r.CoordinatorKey}
+	}
+	typ := r.CoordinatorType
+	if r.Version == 0 {
+		typ = 0
+	}
+	actions := make([]policy.Action, 0, len(keys))
+	for _, k := range keys {
+		switch typ {
+		case 0:
+			actions = append(actions, act(policy.Group, k, policy.Describe))
+		case 1:
+			actions = append(actions, act(policy.TransactionalID, k, policy.Describe))
+		case 2:
+			actions = append(actions, clusterAct(policy.ClusterAction))
+		default:
+			return nil, nil, fmt.Errorf("find coordinator: unknown key type %d: %w", typ, policy.ErrDenied)
+		}
+	}
+	return actions, nil, nil
+}
+
+func rewriteFindCoordinator(book addressBook, r kmsg.Response) bool {
+	resp := r.(*kmsg.FindCoordinatorResponse)
+	changed := false
+	if resp.Host != "" { // v0-3: one coordinator
+		resp.Host, resp.Port = book.advertise(resp.NodeID, resp.Host, resp.Port)
+		changed = true
+	}
+	for i := range resp.Coordinators { // v4+: batched; errors carry no host
+		c := &resp.Coordinators[i]
+		if c.Host == "" {
+			continue
+		}
+		c.Host, c.Port = book.advertise(c.NodeID, c.Host, c.Port)
+		changed = true
+	}
+	return changed
+}

@@ -1,0 +1,24 @@
+// LeaveGroup (api key 13): kguard accepts versions 0-5 (kmsg knows 0-5).
+//
+// LeaveGroup: group only (v3 batched members).
+
+package proxy
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kguard/kguard/policy"
+)
+
+func leaveGroupAPI() apiSpec {
+	return apiSpec{
+		key:       13,
+		pin:       apiPin{0, 5, 5, false, "LeaveGroup: group only (v3 batched members)"},
+		decompose: decomposes(decomposeLeaveGroup),
+	}
+}
+
+// decomposeLeaveGroup (key 13)
+func decomposeLeaveGroup(d decomposer, r *kmsg.LeaveGroupRequest) (actions []policy.Action, details map[string]any, err error) {
+	return []policy.Action{act(policy.Group, r.Group, policy.Read)}, nil, nil
+}

@@ -1,0 +1,107 @@
+// CreateTopics (api key 19): kguard accepts versions 0-7 (kmsg knows 0-7).
+//
+// CreateTopics: per topic with configs and assignments in the details.
+
+package proxy
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kguard/kguard/policy"
+)
+
+func createTopicsAPI() apiSpec {
+	return apiSpec{
+		key:       19,
+		pin:       apiPin{0, 7, 7, false, "CreateTopics: per topic with configs and assignments in the details"},
+		decompose: decomposes(decomposeCreateTopics),
+		answer:    answers((*authzCall).createTopics),
+		refuses:   createTopicsRefuses,
+		cache:     neverCache,
+	}
+}
+
+// createTopics: a topic is allowed with Create on the cluster or on the
+// topic; otherwise it gets 29 ("Authorization failed.", whether or not it
+// exists). A safeguard violation gets 44 with its message.
+func (c *authzCall) createTopics(r *kmsg.CreateTopicsRequest) (*pending, []byte, error) {
+	if err := c.expectActions(1 + len(r.Topics)); err != nil {
+		return nil, nil, err
+	}
+	codes := make([]int16, len(r.Topics))
+	msgs := make([]*string, len(r.Topics))
+	denied := make([]bool, len(r.Topics))
+	anyAllowed, anyDenied := false, false
+	authFailed := "Authorization failed."
+	for i, t := range r.Topics {
+		switch {
+		case !c.allowed(0) && !c.allowed(1+i):
+			codes[i], msgs[i] = errTopicAuthorization, &authFailed
+		default:
+			if v := c.violation(policy.Topic, t.Topic); v != nil {
+				codes[i], msgs[i] = errPolicyViolation, &v.Message
+			}
+		}
+		denied[i] = codes[i] != 0
+		anyAllowed, anyDenied = anyAllowed || !denied[i], anyDenied || denied[i]
+	}
+	if !anyDenied {
+		return c.forwardOriginal()
+	}
+	mk := func(i int) kmsg.CreateTopicsResponseTopic {
+		t := kmsg.NewCreateTopicsResponseTopic()
+		t.Topic, t.ErrorCode, t.ErrorMessage = r.Topics[i].Topic, codes[i], msgs[i]
+		return t
+	}
+	return perEntryAnswer(c, len(r.Topics), denied, anyAllowed, mk,
+		func(i int) string { return r.Topics[i].Topic }, r.ResponseKind(),
+		func(kr kmsg.Response) *[]kmsg.CreateTopicsResponseTopic {
+			return &kr.(*kmsg.CreateTopicsResponse).Topics
+		},
+		func(t *kmsg.CreateTopicsResponseTopic) string { return t.Topic },
+		func() kmsg.Request { fwd := *r; fwd.Topics = keep(r.Topics, denied); return &fwd })
+}
+
+// createTopics: policy.Create policy.Cluster, then policy.Create policy.Topic per topic. A topic may be
+// created when either is allowed. Details "topics": name, partitions,
+// replication_factor (-1: broker default), configs, assignments.
+func decomposeCreateTopics(d decomposer, r *kmsg.CreateTopicsRequest) ([]policy.Action, map[string]any, error) {
+	actions := make([]policy.Action, 0, len(r.Topics)+1)
+	actions = append(actions, clusterAct(policy.Create))
+	topics := make([]any, 0, len(r.Topics))
+	for _, t := range r.Topics {
+		actions = append(actions, act(policy.Topic, t.Topic, policy.Create))
+		cfg := make(map[string]any, len(t.Configs))
+		for _, c := range t.Configs {
+			if c.Value != nil {
+				cfg[c.Name] = *c.Value
+			} else {
+				cfg[c.Name] = nil
+			}
+		}
+		parts, rf := int(t.NumPartitions), int(t.ReplicationFactor)
+		if len(t.ReplicaAssignment) > 0 {
+			parts = len(t.ReplicaAssignment)
+			rf = len(t.ReplicaAssignment[0].Replicas)
+		}
+		topics = append(topics, map[string]any{
+			"name":               t.Topic,
+			"partitions":         parts,
+			"replication_factor": rf,
+			"configs":            cfg,
+			"assignments":        len(t.ReplicaAssignment) > 0,
+		})
+	}
+	return actions, map[string]any{"topics": topics, "validate_only": r.ValidateOnly}, nil
+}
+
+// createTopicsRefuses: a topic may be created with Create on the Cluster
+// or on the topic; the request is refused only for a topic with neither.
+func createTopicsRefuses(c *authzCall) bool {
+	for i := 1; i < len(c.preq.Actions) && i < len(c.dec.Results); i++ {
+		if !c.allowed(0) && !c.allowed(i) {
+			return true
+		}
+	}
+	return false
+}

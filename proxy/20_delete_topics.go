@@ -1,0 +1,90 @@
+// DeleteTopics (api key 20): kguard accepts versions 0-6 (kmsg knows 0-6).
+//
+// DeleteTopics: v6 topic ids resolved.
+
+package proxy
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kguard/kguard/policy"
+)
+
+func deleteTopicsAPI() apiSpec {
+	return apiSpec{
+		key:       20,
+		pin:       apiPin{0, 6, 6, false, "DeleteTopics: v6 topic ids resolved"},
+		decompose: decomposes(decomposeDeleteTopics),
+		answer:    answers((*authzCall).deleteTopics),
+	}
+}
+
+// deleteTopics: 29 per denied topic; one named by id keeps its id and gets
+// no name.
+func (c *authzCall) deleteTopics(r *kmsg.DeleteTopicsRequest) (*pending, []byte, error) {
+	n := len(r.TopicNames) + len(r.Topics)
+	denied, anyAllowed, err := c.perKey(n)
+	if err != nil {
+		return nil, nil, err
+	}
+	byName := len(r.TopicNames) > 0
+	mk := func(i int) kmsg.DeleteTopicsResponseTopic {
+		t := kmsg.NewDeleteTopicsResponseTopic()
+		t.ErrorCode = errTopicAuthorization
+		if r.Version >= 5 {
+			t.ErrorMessage = errMessage(errTopicAuthorization)
+		}
+		switch {
+		case byName:
+			name := r.TopicNames[i]
+			t.Topic = &name
+		case r.Topics[i].TopicID != [16]byte{}:
+			t.TopicID = r.Topics[i].TopicID // decided on the id's topic
+		case r.Topics[i].Topic != nil:
+			name := *r.Topics[i].Topic
+			t.Topic = &name
+		}
+		return t
+	}
+	reqKey := func(i int) string {
+		if byName {
+			return r.TopicNames[i]
+		}
+		return topicKeyByID(deref(r.Topics[i].Topic), r.Topics[i].TopicID)
+	}
+	upKey := func(t *kmsg.DeleteTopicsResponseTopic) string {
+		if t.Topic != nil && (byName || t.TopicID == [16]byte{}) {
+			return *t.Topic
+		}
+		return string(t.TopicID[:])
+	}
+	isDenied := func(i int) bool { return denied[i] }
+	if !anyAllowed {
+		resp := r.ResponseKind().(*kmsg.DeleteTopicsResponse)
+		resp.Topics = mergeInOrder(n, isDenied, mk, reqKey, nil, nil)
+		return c.answer(resp)
+	}
+	c.transform(func(kr kmsg.Response) (bool, error) {
+		resp := kr.(*kmsg.DeleteTopicsResponse)
+		resp.Topics = mergeInOrder(n, isDenied, mk, reqKey, resp.Topics, upKey)
+		return true, nil
+	})
+	fwd := *r
+	if byName {
+		fwd.TopicNames = keep(r.TopicNames, denied)
+	} else {
+		fwd.Topics = keep(r.Topics, denied)
+	}
+	return c.forward(&fwd)
+}
+
+// decomposeDeleteTopics (key 20)
+func decomposeDeleteTopics(d decomposer, r *kmsg.DeleteTopicsRequest) (actions []policy.Action, details map[string]any, err error) {
+	for _, n := range r.TopicNames {
+		actions = append(actions, act(policy.Topic, n, policy.Delete))
+	}
+	for _, t := range r.Topics {
+		actions = append(actions, act(policy.Topic, d.topic(strOr(t.Topic), t.TopicID), policy.Delete))
+	}
+	return actions, nil, nil
+}

@@ -1,0 +1,55 @@
+// OffsetForLeaderEpoch (api key 23): kguard accepts versions 0-4 (kmsg knows 0-4).
+//
+// OffsetForLeaderEpoch: per topic; v3+ replica id >= 0 is ClusterAction.
+
+package proxy
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kguard/kguard/policy"
+)
+
+func offsetForLeaderEpochAPI() apiSpec {
+	return apiSpec{
+		key:       23,
+		pin:       apiPin{0, 4, 4, false, "OffsetForLeaderEpoch: per topic; v3+ replica id >= 0 is ClusterAction"},
+		decompose: decomposes(decomposeOffsetForLeaderEpoch),
+		answer:    answers((*authzCall).offsetForLeaderEpoch),
+	}
+}
+
+func (c *authzCall) offsetForLeaderEpoch(r *kmsg.OffsetForLeaderEpochRequest) (*pending, []byte, error) {
+	denied, anyAllowed, err := c.perTopic(len(r.Topics), 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	made := func(i int) kmsg.OffsetForLeaderEpochResponseTopic {
+		rt := kmsg.NewOffsetForLeaderEpochResponseTopic()
+		rt.Topic = r.Topics[i].Topic
+		for _, p := range r.Topics[i].Partitions {
+			rp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+			rp.Partition, rp.ErrorCode, rp.LeaderEpoch, rp.EndOffset = p.Partition, errTopicAuthorization, -1, -1
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		return rt
+	}
+	return perEntryAnswer(c, len(r.Topics), denied, anyAllowed, made,
+		func(i int) string { return r.Topics[i].Topic }, r.ResponseKind(),
+		func(kr kmsg.Response) *[]kmsg.OffsetForLeaderEpochResponseTopic {
+			return &kr.(*kmsg.OffsetForLeaderEpochResponse).Topics
+		},
+		func(t *kmsg.OffsetForLeaderEpochResponseTopic) string { return t.Topic },
+		func() kmsg.Request { fwd := *r; fwd.Topics = keep(r.Topics, denied); return &fwd })
+}
+
+// decomposeOffsetForLeaderEpoch (key 23)
+func decomposeOffsetForLeaderEpoch(d decomposer, r *kmsg.OffsetForLeaderEpochRequest) (actions []policy.Action, details map[string]any, err error) {
+	if r.Version >= 3 && r.ReplicaID >= 0 {
+		return []policy.Action{clusterAct(policy.ClusterAction)}, nil, nil
+	}
+	for _, t := range r.Topics {
+		actions = append(actions, act(policy.Topic, t.Topic, policy.Describe))
+	}
+	return actions, nil, nil
+}

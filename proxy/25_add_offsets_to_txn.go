@@ -1,0 +1,24 @@
+// AddOffsetsToTxn (api key 25): kguard accepts versions 0-4 (kmsg knows 0-4).
+//
+// AddOffsetsToTxn: transactional id and group.
+
+package proxy
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kguard/kguard/policy"
+)
+
+func addOffsetsToTxnAPI() apiSpec {
+	return apiSpec{
+		key:       25,
+		pin:       apiPin{0, 4, 4, false, "AddOffsetsToTxn: transactional id and group"},
+		decompose: decomposes(decomposeAddOffsetsToTxn),
+	}
+}
+
+// decomposeAddOffsetsToTxn (key 25)
+func decomposeAddOffsetsToTxn(d decomposer, r *kmsg.AddOffsetsToTxnRequest) (actions []policy.Action, details map[string]any, err error) {
+	return []policy.Action{act(policy.TransactionalID, r.TransactionalID, policy.Write), act(policy.Group, r.Group, policy.Read)}, nil, nil
+}

@@ -1,0 +1,36 @@
+// DeleteACLs (api key 31): kguard accepts versions 0-3 (kmsg knows 0-3).
+//
+// DeleteAcls: Alter Cluster.
+
+package proxy
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kguard/kguard/policy"
+)
+
+func deleteACLsAPI() apiSpec {
+	return apiSpec{
+		key:       31,
+		pin:       apiPin{0, 3, 3, false, "DeleteAcls: Alter Cluster"},
+		decompose: decomposes(decomposeDeleteACLs),
+		answer:    answers((*authzCall).deleteACLs),
+	}
+}
+
+// decomposeDeleteACLs (key 31)
+func decomposeDeleteACLs(d decomposer, r *kmsg.DeleteACLsRequest) (actions []policy.Action, details map[string]any, err error) {
+	return []policy.Action{clusterAct(policy.Alter)}, nil, nil
+}
+
+// deleteACLs: every filter gets CLUSTER_AUTHORIZATION_FAILED.
+func (c *authzCall) deleteACLs(r *kmsg.DeleteACLsRequest) (*pending, []byte, error) {
+	resp := r.ResponseKind().(*kmsg.DeleteACLsResponse)
+	for range r.Filters {
+		res := kmsg.NewDeleteACLsResponseResult()
+		res.ErrorCode, res.ErrorMessage = errClusterAuthorization, errMessage(errClusterAuthorization)
+		resp.Results = append(resp.Results, res)
+	}
+	return c.answer(resp)
+}

@@ -1,0 +1,9 @@
+// RenewDelegationToken (api key 39): kguard accepts versions 0-2 (kmsg knows 0-2).
+//
+// RenewDelegationToken: refused.
+
+package proxy
+
+func renewDelegationTokenAPI() apiSpec {
+	return refusedAPI(39, apiPin{0, 2, 2, false, "RenewDelegationToken: refused"}, "delegation tokens are not supported through kguard (kguard terminates authentication)")
+}

@@ -1,0 +1,9 @@
+// DescribeDelegationToken (api key 41): kguard accepts versions 0-3 (kmsg knows 0-3).
+//
+// DescribeDelegationToken: refused.
+
+package proxy
+
+func describeDelegationTokenAPI() apiSpec {
+	return refusedAPI(41, apiPin{0, 3, 3, false, "DescribeDelegationToken: refused"}, "delegation tokens are not supported through kguard (kguard terminates authentication)")
+}

@@ -1,0 +1,47 @@
+// DeleteGroups (api key 42): kguard accepts versions 0-3 (kmsg knows 0-3).
+//
+// DeleteGroups: per group.
+
+package proxy
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kguard/kguard/policy"
+)
+
+func deleteGroupsAPI() apiSpec {
+	return apiSpec{
+		key:       42,
+		pin:       apiPin{0, 3, 3, false, "DeleteGroups: per group"},
+		decompose: decomposes(decomposeDeleteGroups),
+		answer:    answers((*authzCall).deleteGroups),
+	}
+}
+
+func (c *authzCall) deleteGroups(r *kmsg.DeleteGroupsRequest) (*pending, []byte, error) {
+	denied, anyAllowed, err := c.perKey(len(r.Groups))
+	if err != nil {
+		return nil, nil, err
+	}
+	mk := func(i int) kmsg.DeleteGroupsResponseGroup {
+		g := kmsg.NewDeleteGroupsResponseGroup()
+		g.Group, g.ErrorCode = r.Groups[i], errGroupAuthorization
+		return g
+	}
+	return perEntryAnswer(c, len(r.Groups), denied, anyAllowed, mk,
+		func(i int) string { return r.Groups[i] }, r.ResponseKind(),
+		func(kr kmsg.Response) *[]kmsg.DeleteGroupsResponseGroup {
+			return &kr.(*kmsg.DeleteGroupsResponse).Groups
+		},
+		func(g *kmsg.DeleteGroupsResponseGroup) string { return g.Group },
+		func() kmsg.Request { fwd := *r; fwd.Groups = keep(r.Groups, denied); return &fwd })
+}
+
+// decomposeDeleteGroups (key 42)
+func decomposeDeleteGroups(d decomposer, r *kmsg.DeleteGroupsRequest) (actions []policy.Action, details map[string]any, err error) {
+	for _, g := range r.Groups {
+		actions = append(actions, act(policy.Group, g, policy.Delete))
+	}
+	return actions, nil, nil
+}

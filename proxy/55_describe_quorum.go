@@ -1,0 +1,24 @@
+// DescribeQuorum (api key 55): kguard accepts versions 0-2 and never advertises it (kmsg knows 0-2).
+//
+// DescribeQuorum: never advertised, returns controller endpoints.
+
+package proxy
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kguard/kguard/policy"
+)
+
+func describeQuorumAPI() apiSpec {
+	return apiSpec{
+		key:       55,
+		pin:       apiPin{0, 2, 2, true, "DescribeQuorum: never advertised, returns controller endpoints"},
+		decompose: decomposes(decomposeDescribeQuorum),
+	}
+}
+
+// decomposeDescribeQuorum (key 55)
+func decomposeDescribeQuorum(d decomposer, r *kmsg.DescribeQuorumRequest) (actions []policy.Action, details map[string]any, err error) {
+	return []policy.Action{clusterAct(policy.Describe)}, nil, nil
+}

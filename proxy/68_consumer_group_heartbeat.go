@@ -1,0 +1,88 @@
+// ConsumerGroupHeartbeat (api key 68): kguard accepts versions 0-1 (kmsg knows 0-1).
+//
+// ConsumerGroupHeartbeat: group, Describe per subscribed topic; v1 regex is the action topic-regex:<expr> (super users only); assignments filtered.
+
+package proxy
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kguard/kguard/policy"
+)
+
+func consumerGroupHeartbeatAPI() apiSpec {
+	return apiSpec{
+		key:       68,
+		pin:       apiPin{0, 1, 1, false, "ConsumerGroupHeartbeat: group, Describe per subscribed topic; v1 regex is the action topic-regex:<expr> (super users only); assignments filtered"},
+		decompose: decomposes(decomposeConsumerGroupHeartbeat),
+		answer:    answers((*authzCall).consumerGroupHeartbeat),
+		filtered:  always,
+	}
+}
+
+func (c *authzCall) consumerGroupHeartbeat(_ *kmsg.ConsumerGroupHeartbeatRequest) (*pending, []byte, error) {
+	if code, _ := c.firstDenial(); code != 0 {
+		return c.topLevel()
+	}
+	c.transform(func(kr kmsg.Response) (bool, error) {
+		resp := kr.(*kmsg.ConsumerGroupHeartbeatResponse)
+		if resp.Assignment == nil || len(resp.Assignment.Topics) == 0 {
+			return false, nil
+		}
+		return c.filterAssignedTopicIDs(len(resp.Assignment.Topics), func(i int) [16]byte {
+			return resp.Assignment.Topics[i].TopicID
+		}, func(keep []bool) {
+			resp.Assignment.Topics = keepAllowed(resp.Assignment.Topics, keep)
+		})
+	})
+	return c.forwardOriginal()
+}
+
+// filterAssignedTopicIDs asks which of n assigned topic ids the principal
+// may describe (an id kguard cannot resolve, even after one refresh, is
+// not) and applies the answer with apply. It reports whether anything was
+// removed.
+func (c *authzCall) filterAssignedTopicIDs(n int, id func(i int) [16]byte, apply func(keep []bool)) (bool, error) {
+	sh := c.s.p.authz
+	names := make([]string, n)
+	refreshed := false
+	for i := range names {
+		nm, ok := sh.topics.name(id(i))
+		if !ok && !refreshed {
+			refreshed = true
+			sh.topics.refresh(c.s.p.ctx, c.s.p, c.s.log)
+			nm, ok = sh.topics.name(id(i))
+		}
+		if !ok {
+			nm = policy.TopicIDName(id(i))
+		}
+		names[i] = nm
+	}
+	keep, err := c.filterNames(policy.Topic, policy.Describe, names)
+	if err != nil {
+		return false, err
+	}
+	removed := false
+	for _, k := range keep {
+		removed = removed || !k
+	}
+	if removed {
+		apply(keep)
+	}
+	return removed, nil
+}
+
+// decomposeConsumerGroupHeartbeat (key 68)
+func decomposeConsumerGroupHeartbeat(d decomposer, r *kmsg.ConsumerGroupHeartbeatRequest) (actions []policy.Action, details map[string]any, err error) {
+	// policy.Group policy.Read, then policy.Describe policy.Topic per subscribed name (Kafka
+	// answers TOPIC_AUTHORIZATION_FAILED when one is denied), then
+	// the regex, which only a super user may use through kguard.
+	actions = append(actions, act(policy.Group, r.Group, policy.Read))
+	for _, t := range r.SubscribedTopicNames {
+		actions = append(actions, act(policy.Topic, t, policy.Describe))
+	}
+	if r.SubscribedTopicRegex != nil && *r.SubscribedTopicRegex != "" {
+		actions = append(actions, act(policy.Topic, policy.TopicRegexName(*r.SubscribedTopicRegex), policy.Describe))
+	}
+	return actions, nil, nil
+}

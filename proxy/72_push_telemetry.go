@@ -1,0 +1,13 @@
+// PushTelemetry (api key 72): kguard accepts versions 0-0 (kmsg knows 0-0).
+//
+// PushTelemetry: no resource.
+
+package proxy
+
+func pushTelemetryAPI() apiSpec {
+	return apiSpec{
+		key:       72,
+		pin:       apiPin{0, 0, 0, false, "PushTelemetry: no resource"},
+		decompose: noResources,
+	}
+}

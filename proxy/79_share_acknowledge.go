@@ -1,0 +1,66 @@
+// ShareAcknowledge (api key 79): kguard accepts versions 0-2 (kmsg knows 0-2).
+//
+// ShareAcknowledge: group, topics by id resolved; v2 renew flag only.
+
+package proxy
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kguard/kguard/policy"
+)
+
+func shareAcknowledgeAPI() apiSpec {
+	return apiSpec{
+		key:       79,
+		pin:       apiPin{0, 2, 2, false, "ShareAcknowledge: group, topics by id resolved; v2 renew flag only"},
+		decompose: decomposes(decomposeShareAcknowledge),
+		answer:    answers((*authzCall).shareAcknowledge),
+		rewrite:   rewriteFrom(0, rewriteShareAcknowledge),
+	}
+}
+
+func (c *authzCall) shareAcknowledge(r *kmsg.ShareAcknowledgeRequest) (*pending, []byte, error) {
+	if err := c.expectActions(1 + len(r.Topics)); err != nil {
+		return nil, nil, err
+	}
+	if !c.allowed(0) {
+		return c.topLevel()
+	}
+	denied, anyAllowed, err := c.perTopic(len(r.Topics), 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	msg := errMessage(errTopicAuthorization)
+	mk := func(i int) kmsg.ShareAcknowledgeResponseTopic {
+		rt := kmsg.NewShareAcknowledgeResponseTopic()
+		rt.TopicID = r.Topics[i].TopicID
+		for _, p := range r.Topics[i].Partitions {
+			rp := kmsg.NewShareAcknowledgeResponseTopicPartition()
+			rp.Partition, rp.ErrorCode, rp.ErrorMessage = p.Partition, errTopicAuthorization, msg
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		return rt
+	}
+	return perEntryAnswer(c, len(r.Topics), denied, anyAllowed, mk,
+		func(i int) string { return string(r.Topics[i].TopicID[:]) }, r.ResponseKind(),
+		func(kr kmsg.Response) *[]kmsg.ShareAcknowledgeResponseTopic {
+			return &kr.(*kmsg.ShareAcknowledgeResponse).Topics
+		},
+		func(t *kmsg.ShareAcknowledgeResponseTopic) string { return string(t.TopicID[:]) },
+		func() kmsg.Request { fwd := *r; fwd.Topics = keep(r.Topics, denied); return &fwd })
+}
+
+// decomposeShareAcknowledge (key 79)
+func decomposeShareAcknowledge(d decomposer, r *kmsg.ShareAcknowledgeRequest) (actions []policy.Action, details map[string]any, err error) {
+	actions = append(actions, act(policy.Group, strOr(r.GroupID), policy.Read))
+	for _, t := range r.Topics {
+		actions = append(actions, act(policy.Topic, d.topic("", t.TopicID), policy.Read))
+	}
+	return actions, nil, nil
+}
+
+func rewriteShareAcknowledge(book addressBook, r kmsg.Response) bool {
+	bs := r.(*kmsg.ShareAcknowledgeResponse).NodeEndpoints
+	return advertiseAll(book, len(bs), func(i int) (*int32, *string, *int32) { return &bs[i].NodeID, &bs[i].Host, &bs[i].Port })
+}
