@@ -17,6 +17,7 @@ func createTopicsAPI() apiSpec {
 		decompose: decomposes(decomposeCreateTopics),
 		answer:    answers((*authzCall).createTopics),
 		refuses:   createTopicsRefuses,
+		denial:    createTopicsDenial,
 		cache:     neverCache,
 	}
 }
@@ -104,4 +105,19 @@ func createTopicsRefuses(c *authzCall) bool {
 		}
 	}
 	return false
+}
+
+// createTopicsDenial: the client gets TOPIC_AUTHORIZATION_FAILED for a
+// topic it may not create (Create Cluster denied only picks the
+// alternative), POLICY_VIOLATION for one the safeguards refuse.
+func createTopicsDenial(c *authzCall) (int16, string) {
+	for i := 1; i < len(c.preq.Actions) && i < len(c.dec.Results); i++ {
+		if !c.allowed(0) && !c.allowed(i) {
+			return errTopicAuthorization, errMessages[errTopicAuthorization]
+		}
+	}
+	if len(c.dec.Violations) > 0 {
+		return errPolicyViolation, c.dec.Violations[0].Message
+	}
+	return 0, ""
 }

@@ -15,10 +15,30 @@ func electLeadersAPI() apiSpec {
 		key:       43,
 		pin:       apiPin{0, 2, 2, false, "ElectLeaders: Alter Cluster"},
 		decompose: decomposes(decomposeElectLeaders),
+		answer:    answers((*authzCall).electLeaders),
 	}
 }
 
 // decomposeElectLeaders (key 43)
 func decomposeElectLeaders(d decomposer, r *kmsg.ElectLeadersRequest) (actions []policy.Action, details map[string]any, err error) {
 	return []policy.Action{clusterAct(policy.Alter)}, nil, nil
+}
+
+// electLeaders: as Kafka, every requested partition gets
+// CLUSTER_AUTHORIZATION_FAILED (v0 has no top-level error code), and v1+
+// the top-level code too.
+func (c *authzCall) electLeaders(r *kmsg.ElectLeadersRequest) (*pending, []byte, error) {
+	resp := r.ResponseKind().(*kmsg.ElectLeadersResponse)
+	resp.ErrorCode = errClusterAuthorization
+	for _, t := range r.Topics {
+		rt := kmsg.NewElectLeadersResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewElectLeadersResponseTopicPartition()
+			rp.Partition, rp.ErrorCode, rp.ErrorMessage = p, errClusterAuthorization, errMessage(errClusterAuthorization)
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return c.answer(resp)
 }
