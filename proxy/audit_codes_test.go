@@ -11,7 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/audit"
-	"github.com/kguard/kguard/proxy"
+	"github.com/kguard/kguard/config"
 	"github.com/kguard/kguard/test/harness"
 )
 
@@ -121,7 +121,7 @@ func startSpoolEnv(t *testing.T) (*harness.Env, *fullSpool) {
 	env := harness.Start(t, harness.Options{
 		Brokers: 1, NoAnonymous: true, Auditor: spool, Authorizer: eng,
 		Kfake: []kfake.Opt{kfake.SeedTopics(3, "orders", "ro", "secret")},
-		Mutate: func(c *proxy.Config) {
+		Mutate: func(c *config.Config) {
 			c.Listen.Auth.SASLMechanisms = []string{"PLAIN"}
 			c.Listen.Auth.CredentialsFile = creds
 		},

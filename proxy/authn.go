@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kguard/kguard/auth"
+	"github.com/kguard/kguard/config"
 	"github.com/kguard/kguard/proxy/wire"
 )
 
@@ -26,7 +27,7 @@ type authn struct {
 	maxLife   time.Duration
 }
 
-func newAuthn(ctx context.Context, c *Config, log *zap.Logger) (*authn, error) {
+func newAuthn(ctx context.Context, c *config.Config, log *zap.Logger) (*authn, error) {
 	a := &authn{maxLife: c.Listen.Auth.MaxSessionLifetime}
 	if c.Listen.Auth.AllowAnonymous {
 		a.anonymous = &auth.Principal{Name: c.Listen.Auth.AnonymousPrincipal, Mechanism: "ANONYMOUS"}

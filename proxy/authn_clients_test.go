@@ -30,7 +30,7 @@ import (
 	"github.com/xdg-go/scram"
 
 	"github.com/kguard/kguard/audit"
-	"github.com/kguard/kguard/proxy"
+	"github.com/kguard/kguard/config"
 	"github.com/kguard/kguard/test/harness"
 )
 
@@ -209,8 +209,8 @@ func startTLSEnv(t *testing.T) *tlsEnv {
 	env := harness.Start(t, harness.Options{
 		NoAnonymous: true, Auditor: events,
 		Kfake: []kfake.Opt{kfake.SeedTopics(3, "t")},
-		Mutate: func(c *proxy.Config) {
-			c.Listen.TLS = &proxy.ServerTLS{CertFile: filepath.Join(p.dir, "server.pem"), KeyFile: filepath.Join(p.dir, "server-key.pem"),
+		Mutate: func(c *config.Config) {
+			c.Listen.TLS = &config.ServerTLS{CertFile: filepath.Join(p.dir, "server.pem"), KeyFile: filepath.Join(p.dir, "server-key.pem"),
 				ClientCAFile: filepath.Join(p.dir, "ca.pem")}
 			c.Listen.Auth.MappingRules = []string{"RULE:^CN=([^,]+),OU=clients$/$1/L"}
 		},

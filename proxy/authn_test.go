@@ -30,7 +30,7 @@ import (
 
 	"github.com/kguard/kguard/audit"
 	"github.com/kguard/kguard/auth"
-	"github.com/kguard/kguard/proxy"
+	"github.com/kguard/kguard/config"
 	"github.com/kguard/kguard/proxy/wire"
 	"github.com/kguard/kguard/test/harness"
 )
@@ -47,7 +47,7 @@ const (
 	testAudience = "kafka"
 )
 
-func startAuthEnv(t *testing.T, mutate func(*proxy.Config)) *authEnv {
+func startAuthEnv(t *testing.T, mutate func(*config.Config)) *authEnv {
 	t.Helper()
 	dir := t.TempDir()
 	creds := filepath.Join(dir, "users.yaml")
@@ -71,10 +71,10 @@ func startAuthEnv(t *testing.T, mutate func(*proxy.Config)) *authEnv {
 		NoAnonymous: true,
 		Auditor:     events,
 		Kfake:       []kfake.Opt{kfake.SeedTopics(3, "t")},
-		Mutate: func(c *proxy.Config) {
+		Mutate: func(c *config.Config) {
 			c.Listen.Auth.SASLMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"}
 			c.Listen.Auth.CredentialsFile = creds
-			c.Listen.Auth.OAuth = &proxy.OAuthConfig{JWKSFile: jwks, Issuer: testIssuer, Audiences: []string{testAudience}, ClockSkew: -1}
+			c.Listen.Auth.OAuth = &config.OAuth{JWKSFile: jwks, Issuer: testIssuer, Audiences: []string{testAudience}, ClockSkew: -1}
 			if mutate != nil {
 				mutate(c)
 			}
@@ -232,7 +232,7 @@ func saslRaw(t *testing.T, r *raw, mech string, token []byte) (*kmsg.SASLHandsha
 }
 
 func TestBypassAttemptsRefused(t *testing.T) {
-	e := startAuthEnv(t, func(c *proxy.Config) { c.Listen.Auth.MaxSessionLifetime = 700 * time.Millisecond })
+	e := startAuthEnv(t, func(c *config.Config) { c.Listen.Auth.MaxSessionLifetime = 700 * time.Millisecond })
 	e.events.mu = make(chan struct{}, 1)
 	md := kmsg.NewPtrMetadataRequest()
 	md.SetVersion(12)
@@ -405,8 +405,8 @@ func TestMTLS(t *testing.T) {
 	env := harness.Start(t, harness.Options{
 		NoAnonymous: true, Auditor: events,
 		Kfake: []kfake.Opt{kfake.SeedTopics(3, "t")},
-		Mutate: func(c *proxy.Config) {
-			c.Listen.TLS = &proxy.ServerTLS{CertFile: filepath.Join(p.dir, "server.pem"), KeyFile: filepath.Join(p.dir, "server-key.pem"),
+		Mutate: func(c *config.Config) {
+			c.Listen.TLS = &config.ServerTLS{CertFile: filepath.Join(p.dir, "server.pem"), KeyFile: filepath.Join(p.dir, "server-key.pem"),
 				ClientCAFile: filepath.Join(p.dir, "ca.pem")}
 			c.Listen.Auth.MappingRules = []string{"RULE:^CN=([^,]+),OU=payments.*$/$1/L", "DEFAULT"}
 		},

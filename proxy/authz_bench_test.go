@@ -16,6 +16,7 @@ import (
 
 	"github.com/kguard/kguard/audit"
 	"github.com/kguard/kguard/auth"
+	"github.com/kguard/kguard/config"
 	"github.com/kguard/kguard/policy"
 	"github.com/kguard/kguard/proxy/wire"
 )
@@ -67,7 +68,7 @@ func (discardAuditor) Record(audit.Event) error { return nil }
 // benchSession is a session with just what authorize reads.
 func benchSession(b testing.TB, auditor Auditor) *session {
 	b.Helper()
-	cfg, err := ParseConfig([]byte("upstream:\n  bootstrap: [127.0.0.1:1]\n"))
+	cfg, err := config.Parse([]byte("upstream:\n  bootstrap: [127.0.0.1:1]\n"))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,8 +1,9 @@
 package proxy
 
 import (
-	"errors"
 	"sync/atomic"
+
+	"github.com/kguard/kguard/config"
 )
 
 // authzShared is the proxy-wide authorization state: the compiled tenant
@@ -22,17 +23,11 @@ func newAuthzShared() *authzShared {
 	return a
 }
 
-// validateAuthz checks the tenants section.
-func (c *Config) validateAuthz() []error {
-	_, errs := c.Tenants.compile()
-	return errs
-}
-
 // newAuthzFor builds a proxy's shared authorization state from its config.
-func newAuthzFor(c *Config) (*authzShared, error) {
-	m, errs := c.Tenants.compile()
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+func newAuthzFor(c *config.Config) (*authzShared, error) {
+	m, err := compileTenants(&c.Tenants)
+	if err != nil {
+		return nil, err
 	}
 	a := newAuthzShared()
 	a.tenants.Store(m)

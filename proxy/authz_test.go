@@ -22,8 +22,8 @@ import (
 
 	"github.com/kguard/kguard/audit"
 	"github.com/kguard/kguard/auth"
+	"github.com/kguard/kguard/config"
 	"github.com/kguard/kguard/policy"
-	"github.com/kguard/kguard/proxy"
 	"github.com/kguard/kguard/test/harness"
 )
 
@@ -130,12 +130,12 @@ func startAzEnv(t *testing.T, kopts ...kfake.Opt) *azEnv {
 		Auditor:     events,
 		Authorizer:  eng,
 		Kfake:       append([]kfake.Opt{kfake.SeedTopics(3, "orders", "ro", "secret", "acme.t1", "globex.t1")}, kopts...),
-		Mutate: func(c *proxy.Config) {
+		Mutate: func(c *config.Config) {
 			c.Listen.Auth.SASLMechanisms = []string{"PLAIN"}
 			c.Listen.Auth.CredentialsFile = creds
-			c.Tenants = proxy.TenantsConfig{
+			c.Tenants = config.Tenants{
 				Principals: map[string]string{"User:acme-app": "acme"},
-				Rules:      []proxy.TenantRule{{Regex: `User:(globex|hooli)-[a-z]+`, Tenant: "$1"}},
+				Rules:      []config.TenantRule{{Regex: `User:(globex|hooli)-[a-z]+`, Tenant: "$1"}},
 			}
 		},
 	})
@@ -1031,12 +1031,12 @@ func TestTenantsConfigErrors(t *testing.T) {
 		{"  principals:\n    'User:a': ''\n", "empty tenant"},
 		{"  bogus: 1\n", "field bogus not found"},
 	} {
-		_, err := proxy.ParseConfig([]byte(base + tc.yaml))
+		_, err := config.Parse([]byte(base + tc.yaml))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: error %v, want %q", tc.yaml, err, tc.want)
 		}
 	}
-	if _, err := proxy.ParseConfig([]byte(base + "  principals:\n    'User:a': acme\n  rules:\n    - regex: 'User:(x)-.*'\n      tenant: $1\n")); err != nil {
+	if _, err := config.Parse([]byte(base + "  principals:\n    'User:a': acme\n  rules:\n    - regex: 'User:(x)-.*'\n      tenant: $1\n")); err != nil {
 		t.Fatal(err)
 	}
 }

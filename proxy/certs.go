@@ -7,6 +7,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/kguard/kguard/config"
 )
 
 // certReloader serves a certificate and key pair from files and reloads them
@@ -78,7 +80,7 @@ func loadCAPool(file string) (*x509.CertPool, error) {
 }
 
 // clientTLSConfig builds the upstream TLS config.
-func clientTLSConfig(c *ClientTLS, onError func(error)) (*tls.Config, error) {
+func clientTLSConfig(c *config.ClientTLS, onError func(error)) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.ServerName}
 	if c.CAFile != "" {
 		pool, err := loadCAPool(c.CAFile)

@@ -7,7 +7,6 @@ import (
 	"net"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,13 +16,13 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 
 	"github.com/kguard/kguard/audit"
-	"github.com/kguard/kguard/proxy"
+	"github.com/kguard/kguard/config"
 	"github.com/kguard/kguard/test/harness"
 )
 
 // limitsFor sets the connection and login limits of a test proxy.
-func limitsFor(maxConns, maxUnauth, perAddr int, login time.Duration) func(*proxy.Config) {
-	return func(c *proxy.Config) {
+func limitsFor(maxConns, maxUnauth, perAddr int, login time.Duration) func(*config.Config) {
+	return func(c *config.Config) {
 		c.Limits.MaxConnections = maxConns
 		c.Limits.MaxUnauthenticatedConnections = maxUnauth
 		c.Limits.MaxUnauthenticatedPerAddress = perAddr
@@ -33,7 +32,7 @@ func limitsFor(maxConns, maxUnauth, perAddr int, login time.Duration) func(*prox
 	}
 }
 
-func startPreAuthEnv(t *testing.T, mutate func(*proxy.Config)) *authEnv {
+func startPreAuthEnv(t *testing.T, mutate func(*config.Config)) *authEnv {
 	t.Helper()
 	e := startAuthEnv(t, mutate)
 	e.events.mu = make(chan struct{}, 1)
@@ -162,7 +161,7 @@ func TestPreAuthHoldsNoUpstream(t *testing.T) {
 // (slowloris), or logs in half way (SCRAM's first message only), is closed
 // at limits.login_timeout, far before idle_timeout.
 func TestLoginTimeout(t *testing.T) {
-	e := startPreAuthEnv(t, func(c *proxy.Config) { c.Limits.LoginTimeout = 400 * time.Millisecond })
+	e := startPreAuthEnv(t, func(c *config.Config) { c.Limits.LoginTimeout = 400 * time.Millisecond })
 	t.Run("trickle", func(t *testing.T) {
 		r := dialRaw(t, e.Bootstrap())
 		start := time.Now()
@@ -305,32 +304,6 @@ func TestPreAuthMemory(t *testing.T) {
 	}
 }
 
-// TestLoginLimitsConfig: the login limits' defaults follow max_connections
-// and max_frame_bytes, and bad values name their key.
-func TestLoginLimitsConfig(t *testing.T) {
-	cfg, err := proxy.ParseConfig([]byte("upstream:\n  bootstrap: [a:1]\nlimits:\n  max_connections: 100\n  max_frame_bytes: 2048\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if l := cfg.Limits; l.MaxUnauthenticatedConnections != 50 || l.MaxUnauthenticatedPerAddress != 12 ||
-		l.LoginTimeout != 10*time.Second || l.MaxPreAuthFrameBytes != 2048 {
-		t.Fatalf("defaults: %+v", l)
-	}
-	for _, tc := range []struct{ limits, want string }{
-		{"max_connections: 10\n  max_unauthenticated_connections: 11", "limits.max_unauthenticated_connections"},
-		{"max_unauthenticated_connections: -1", "limits.max_unauthenticated_connections"},
-		{"max_unauthenticated_per_address: -2", "limits.max_unauthenticated_per_address"},
-		{"login_timeout: -1s", "limits.login_timeout"},
-		{"max_preauth_frame_bytes: 100", "limits.max_preauth_frame_bytes"},
-		{"max_frame_bytes: 4096\n  max_preauth_frame_bytes: 8192", "limits.max_preauth_frame_bytes"},
-	} {
-		_, err := proxy.ParseConfig([]byte("upstream:\n  bootstrap: [a:1]\nlimits:\n  " + tc.limits + "\n"))
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("limits %q: error %v, want it to name %s", tc.limits, err, tc.want)
-		}
-	}
-}
-
 // TestTLSHandshakeLoginTimeout: a client that opens a TLS listener's
 // socket and stalls in the handshake (here: half a record header) is
 // closed at limits.login_timeout.
@@ -339,8 +312,8 @@ func TestTLSHandshakeLoginTimeout(t *testing.T) {
 	p.issue(t, "server", pkix.Name{CommonName: "kguard"}, true, false)
 	env := harness.Start(t, harness.Options{
 		Brokers: 1, NoAnonymous: true,
-		Mutate: func(c *proxy.Config) {
-			c.Listen.TLS = &proxy.ServerTLS{CertFile: filepath.Join(p.dir, "server.pem"), KeyFile: filepath.Join(p.dir, "server-key.pem"),
+		Mutate: func(c *config.Config) {
+			c.Listen.TLS = &config.ServerTLS{CertFile: filepath.Join(p.dir, "server.pem"), KeyFile: filepath.Join(p.dir, "server-key.pem"),
 				ClientCAFile: filepath.Join(p.dir, "ca.pem")}
 			c.Listen.Auth.MappingRules = []string{"RULE:^CN=([^,]+),OU=clients$/$1/L"}
 			c.Limits.LoginTimeout = 300 * time.Millisecond

@@ -24,6 +24,7 @@ import (
 
 	"github.com/kguard/kguard/audit"
 	"github.com/kguard/kguard/auth"
+	"github.com/kguard/kguard/config"
 	"github.com/kguard/kguard/crypto"
 	"github.com/kguard/kguard/policy"
 	"github.com/kguard/kguard/proxy"
@@ -114,7 +115,7 @@ func startWithProtector(t testing.TB, eng *policy.Engine, p *crypto.Protector, c
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := proxy.ParseConfig(fmt.Appendf(nil, "listen:\n  bootstrap: 127.0.0.1:%d\n  broker_port_base: %d\n  auth:\n    sasl_mechanisms: [PLAIN]\n    credentials_file: %q\nupstream:\n  bootstrap: [%s]\n",
+	cfg, err := config.Parse(fmt.Appendf(nil, "listen:\n  bootstrap: 127.0.0.1:%d\n  broker_port_base: %d\n  auth:\n    sasl_mechanisms: [PLAIN]\n    credentials_file: %q\nupstream:\n  bootstrap: [%s]\n",
 		ports[0], ports[0]+1, creds, c.ListenAddrs()[0]))
 	if err != nil {
 		t.Fatal(err)

@@ -24,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 
+	"github.com/kguard/kguard/config"
 	"github.com/kguard/kguard/crypto"
 	"github.com/kguard/kguard/proxy/wire"
 	"github.com/kguard/kguard/proxy/wire/records"
@@ -31,7 +32,7 @@ import (
 
 // Proxy is a running kguard proxy.
 type Proxy struct {
-	cfg     *Config
+	cfg     *config.Config
 	log     *zap.Logger
 	pool    *wire.Pool
 	dialer  *dialer
@@ -83,7 +84,7 @@ type Options struct {
 }
 
 // New validates cfg and builds a proxy; Start opens its listeners.
-func New(cfg *Config, opts Options) (*Proxy, error) {
+func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -274,7 +275,7 @@ func (p *Proxy) advertise(node int32, host string, port int32) (string, int32) {
 			p.log.Info("upstream broker moved", zap.Int32("node", node), zap.String("from", old), zap.String("to", up))
 		}
 	}
-	lport, err := p.cfg.brokerPort(node)
+	lport, err := brokerPort(&p.cfg.Listen, node)
 	if err != nil {
 		p.log.Error("no listener for broker", zap.Int32("node", node), zap.Error(err))
 		return p.cfg.Listen.AdvertisedHost, 0
@@ -304,7 +305,7 @@ func (p *Proxy) redact(s string) string {
 	defer p.mu.Unlock()
 	for node, up := range p.nodes {
 		if strings.Contains(s, up) {
-			lport, err := p.cfg.brokerPort(node)
+			lport, err := brokerPort(&p.cfg.Listen, node)
 			repl := "[upstream]"
 			if err == nil {
 				repl = net.JoinHostPort(p.cfg.Listen.AdvertisedHost, strconv.Itoa(lport))
@@ -590,4 +591,19 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("%d connections closed at the shutdown deadline", forced)
 	}
 	return nil
+}
+
+// brokerPort is the client-facing port for an upstream node id.
+func brokerPort(l *config.Listen, node int32) (int, error) {
+	if p, ok := l.BrokerPorts[node]; ok {
+		return p, nil
+	}
+	if l.BrokerPortBase == 0 {
+		return 0, fmt.Errorf("no port for broker %d: not in listen.broker_ports and no listen.broker_port_base", node)
+	}
+	p := l.BrokerPortBase + int(node)
+	if p <= 0 || p > 65535 {
+		return 0, fmt.Errorf("broker %d: port %d out of range", node, p)
+	}
+	return p, nil
 }

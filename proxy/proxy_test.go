@@ -15,7 +15,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
 
-	"github.com/kguard/kguard/proxy"
 	"github.com/kguard/kguard/proxy/wire"
 	"github.com/kguard/kguard/test/harness"
 )
@@ -274,40 +273,5 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 	}
 	if _, err := net.DialTimeout("tcp", env.Bootstrap(), time.Second); err == nil {
 		t.Fatal("bootstrap still accepting after shutdown")
-	}
-}
-
-func TestParseConfigErrors(t *testing.T) {
-	for _, tc := range []struct{ yaml, want string }{
-		{"upstream:\n  bootstrap: [a:1]\n  bogus: 1\n", "line 3: field bogus not found"},
-		{"upstream:\n  bootstrap: [a:1]\nlimits:\n  max_in_flight: many\n", "line 4"},
-		{"listen:\n  bootstrap: nohostport\nupstream:\n  bootstrap: [a:1]\n", "listen.bootstrap"},
-		{"upstream:\n  bootstrap: []\n", "upstream.bootstrap"},
-		{"upstream:\n  bootstrap: [a:1]\n  sasl:\n    mechanism: GSSAPI\n    username: u\n    password: p\n", "upstream.sasl.mechanism"},
-		{"upstream:\n  bootstrap: [a:1]\nlog:\n  level: loud\n", "log.level"},
-	} {
-		_, err := proxy.ParseConfig([]byte(tc.yaml))
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("config %q: error %v, want it to mention %q", tc.yaml, err, tc.want)
-		}
-	}
-	cfg, err := proxy.ParseConfig([]byte("upstream:\n  bootstrap: [127.0.0.1:19092]\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Listen.Bootstrap != "127.0.0.1:9092" || cfg.Listen.BrokerPortBase != 9093 || cfg.Limits.MaxFrameBytes != wire.DefaultMaxFrame {
-		t.Fatalf("defaults: %+v %+v", cfg.Listen, cfg.Limits)
-	}
-}
-
-// The documented example configuration must stay valid.
-func TestExampleConfigParses(t *testing.T) {
-	cfg, err := proxy.LoadConfig("../examples/kguard.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Upstream.SASL == nil || cfg.Listen.TLS == nil || !cfg.Audit.Enabled || len(cfg.Listen.Auth.SASLMechanisms) != 2 ||
-		cfg.Crypto.KMS != "vault" || len(cfg.Tenants.Rules) != 2 {
-		t.Fatalf("example config lost sections: %+v", cfg)
 	}
 }

@@ -3,9 +3,9 @@ package proxy
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net"
 	"reflect"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/kguard/kguard/audit"
 	"github.com/kguard/kguard/auth"
+	"github.com/kguard/kguard/config"
 	"github.com/kguard/kguard/policy"
 	"github.com/kguard/kguard/proxy/wire"
 )
@@ -59,7 +60,7 @@ func allowOK(a policy.Action) bool {
 	return strings.HasPrefix(a.Name, "ok")
 }
 
-func allowAll(policy.Action) bool { return true }
+func allowAll(policy.Action) bool  { return true }
 func allowNone(policy.Action) bool { return false }
 
 // eventLog is an Auditor keeping what it was given.
@@ -99,7 +100,7 @@ type scenario struct {
 
 func newScenario(t *testing.T, allow func(policy.Action) bool) *scenario {
 	t.Helper()
-	cfg := &Config{}
+	cfg := &config.Config{}
 	cfg.SetDefaults()
 	sh := newAuthzShared()
 	sh.tenants.Store(&tenantMapper{})

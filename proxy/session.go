@@ -20,6 +20,7 @@ import (
 
 	"github.com/kguard/kguard/audit"
 	"github.com/kguard/kguard/auth"
+	"github.com/kguard/kguard/config"
 	"github.com/kguard/kguard/proxy/wire"
 )
 
@@ -566,7 +567,7 @@ func upstreamGone(err error) bool {
 
 // relay reads the upstream response for p and writes it, rewritten when
 // needed, to the client writer.
-func (s *session) relay(p *pending, scratch []byte, limits *LimitsConfig) ([]byte, error) {
+func (s *session) relay(p *pending, scratch []byte, limits *config.Limits) ([]byte, error) {
 	_ = s.up.SetReadDeadline(time.Now().Add(limits.RequestTimeout))
 	f, err := wire.ReadFrame(s.ur, s.p.pool, limits.MaxFrameBytes)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
+	"github.com/kguard/kguard/config"
 	"github.com/kguard/kguard/proxy/wire"
 )
 
@@ -41,7 +42,7 @@ type dialer struct {
 	versions map[string]*kmsg.ApiVersionsResponse
 }
 
-func newDialer(c *UpstreamConfig, pool *wire.Pool, maxFrame int32, onTLSError func(error)) (*dialer, error) {
+func newDialer(c *config.Upstream, pool *wire.Pool, maxFrame int32, onTLSError func(error)) (*dialer, error) {
 	d := &dialer{timeout: c.DialTimeout, clientID: c.ClientID, pool: pool, maxFrame: maxFrame,
 		versions: map[string]*kmsg.ApiVersionsResponse{}}
 	if c.TLS != nil {

@@ -13,12 +13,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kguard/kguard/audit"
-	"github.com/kguard/kguard/proxy"
+	"github.com/kguard/kguard/config"
 )
 
 // upstreamKafka is how kguard's own clients (the audit sink) reach the
 // cluster: the upstream bootstrap with kguard's TLS and SASL identity.
-func upstreamKafka(cfg *proxy.Config, brokers []string) (audit.KafkaOptions, error) {
+func upstreamKafka(cfg *config.Config, brokers []string) (audit.KafkaOptions, error) {
 	o := audit.KafkaOptions{Brokers: brokers}
 	if len(o.Brokers) == 0 {
 		o.Brokers = cfg.Upstream.Bootstrap
@@ -41,7 +41,7 @@ func upstreamKafka(cfg *proxy.Config, brokers []string) (audit.KafkaOptions, err
 
 // startAudit builds the recorder and its Kafka sink. The returned stop
 // function records audit.stop, ships what it can and closes the sink.
-func startAudit(ctx context.Context, cfg *proxy.Config, reg prometheus.Registerer, log *zap.Logger) (*audit.Recorder, func(context.Context), error) {
+func startAudit(ctx context.Context, cfg *config.Config, reg prometheus.Registerer, log *zap.Logger) (*audit.Recorder, func(context.Context), error) {
 	a := &cfg.Audit
 	if a.SpoolDir == "" || a.SigningKeyFile == "" {
 		return nil, nil, errors.New("config audit: spool_dir and signing_key_file are required")

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/zap"
 
+	"github.com/kguard/kguard/config"
 	"github.com/kguard/kguard/proxy"
 )
 
@@ -48,7 +49,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	cryptoCfg := fmt.Sprintf("crypto:\n  kms: local\n  local:\n    keystore_file: %q\n    auto_create: true\n  signing_keyset: %q\n  subject_pepper_file: %q\n",
 		filepath.Join(keys, "keystore.json"), filepath.Join(keys, "signing-keyset.json"), filepath.Join(keys, "subject-pepper"))
-	cfg, err := proxy.ParseConfig(fmt.Appendf(nil, "listen:\n  bootstrap: %q\n  broker_port_base: %d\n  auth:\n    allow_anonymous: true\n    anonymous_principal: demo\nupstream:\n  bootstrap: [%s]\npolicy:\n  dirs: [%q, %q]\naudit:\n  enabled: true\n  instance_id: kguard-demo\n  spool_dir: %q\n  signing_key_file: %q\n  checkpoint_interval: 10s\nmetrics:\n  listen: %q\nlog:\n  level: %s\n  format: console\n%s",
+	cfg, err := config.Parse(fmt.Appendf(nil, "listen:\n  bootstrap: %q\n  broker_port_base: %d\n  auth:\n    allow_anonymous: true\n    anonymous_principal: demo\nupstream:\n  bootstrap: [%s]\npolicy:\n  dirs: [%q, %q]\naudit:\n  enabled: true\n  instance_id: kguard-demo\n  spool_dir: %q\n  signing_key_file: %q\n  checkpoint_interval: 10s\nmetrics:\n  listen: %q\nlog:\n  level: %s\n  format: console\n%s",
 		*bootstrap, *base, quoteAll(cluster.ListenAddrs()), *policies, filepath.Join(*policies, "demo"), filepath.Join(work, "audit-spool"), auditKey, *metrics, *level, cryptoCfg))
 	if err != nil {
 		return err

@@ -13,8 +13,8 @@ import (
 	"github.com/tink-crypto/tink-go/v2/tink"
 	"go.uber.org/zap"
 
+	"github.com/kguard/kguard/config"
 	"github.com/kguard/kguard/crypto"
-	"github.com/kguard/kguard/proxy"
 )
 
 // keyService is a KMS that can also manage its keys.
@@ -24,7 +24,7 @@ type keyService interface {
 }
 
 // openKMS opens the configured KMS. close releases it.
-func openKMS(ctx context.Context, c *proxy.CryptoConfig, log *zap.Logger) (ks keyService, close func(), err error) {
+func openKMS(ctx context.Context, c *config.Crypto, log *zap.Logger) (ks keyService, close func(), err error) {
 	switch c.KMS {
 	case "local":
 		if c.Local == nil || c.Local.KeystoreFile == "" {
@@ -82,7 +82,7 @@ func readSecret(path string) (string, error) {
 }
 
 // newProtector builds the data protector from the config.
-func newProtector(ctx context.Context, c *proxy.CryptoConfig, log *zap.Logger) (*crypto.Protector, func(), error) {
+func newProtector(ctx context.Context, c *config.Crypto, log *zap.Logger) (*crypto.Protector, func(), error) {
 	ks, closeKMS, err := openKMS(ctx, c, log)
 	if err != nil {
 		return nil, nil, err
@@ -125,7 +125,7 @@ func newProtector(ctx context.Context, c *proxy.CryptoConfig, log *zap.Logger) (
 
 // signingKEK is the transit key that encrypts the signing keyset file
 // (crypto.signing_keyset_kek), nil for a cleartext file.
-func signingKEK(ctx context.Context, c *proxy.CryptoConfig, ks crypto.KMS) (tink.AEAD, error) {
+func signingKEK(ctx context.Context, c *config.Crypto, ks crypto.KMS) (tink.AEAD, error) {
 	if c.SigningKeysetKEK == "" {
 		return nil, nil
 	}
@@ -155,7 +155,7 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if sub == "init" {
 		return keysInit(*dir, fs.Args(), stdout)
 	}
-	cfg, err := proxy.LoadConfig(*cfgPath)
+	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		return err
 	}

@@ -13,9 +13,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/kguard/kguard/config"
 	"github.com/kguard/kguard/crypto"
 	"github.com/kguard/kguard/internal/testenv"
-	"github.com/kguard/kguard/proxy"
 )
 
 // TestSigningKeysetEncryptedInOpenBao: with crypto.signing_keyset_kek,
@@ -57,7 +57,7 @@ func TestSigningKeysetEncryptedInOpenBao(t *testing.T) {
 	}
 
 	load := func(path string) (*crypto.Protector, func(), error) {
-		c, err := proxy.LoadConfig(path)
+		c, err := config.Load(path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,7 +86,7 @@ func TestSigningKeysetEncryptedInOpenBao(t *testing.T) {
 		t.Fatalf("rotate-signing: %v\n%s", err, out)
 	}
 	after := sign()
-	c, _ := proxy.LoadConfig(cfg)
+	c, _ := config.Load(cfg)
 	ks, closeKMS, err := openKMS(context.Background(), &c.Crypto, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/kguard/kguard/config"
 	"github.com/kguard/kguard/policy"
 	"github.com/kguard/kguard/proxy"
 )
@@ -29,7 +30,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := proxy.LoadConfig(*cfgPath)
+	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		return err
 	}
@@ -43,7 +44,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 
 // serve runs a proxy until ctx ends, then drains it. ready, if not nil, is
 // called once it is listening.
-func serve(ctx context.Context, cfg *proxy.Config, log *zap.Logger, ready func(*proxy.Proxy)) error {
+func serve(ctx context.Context, cfg *config.Config, log *zap.Logger, ready func(*proxy.Proxy)) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	opts := proxy.Options{Logger: log, Registry: reg}
@@ -160,7 +161,7 @@ func reloadOnSignal(ctx context.Context, eng *policy.Engine, log *zap.Logger) {
 	}
 }
 
-func newLogger(c proxy.LogConfig) (*zap.Logger, error) {
+func newLogger(c config.Log) (*zap.Logger, error) {
 	zc := zap.NewProductionConfig()
 	if c.Format == "console" {
 		zc = zap.NewDevelopmentConfig()

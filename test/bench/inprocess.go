@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/kguard/kguard/config"
 	"github.com/kguard/kguard/proxy"
 )
 
@@ -33,7 +34,7 @@ type inProcess struct{ p *proxy.Proxy }
 // and encryption are wired by `kguard serve`, which the child-process mode
 // measures.
 func startInProcess(ctx context.Context, cfgYAML string) (*inProcess, error) {
-	cfg, err := proxy.ParseConfig([]byte(cfgYAML))
+	cfg, err := config.Parse([]byte(cfgYAML))
 	if err != nil {
 		return nil, err
 	}

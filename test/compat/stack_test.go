@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/kguard/kguard/auth"
+	"github.com/kguard/kguard/config"
 	"github.com/kguard/kguard/crypto"
 	"github.com/kguard/kguard/internal/testenv"
 	"github.com/kguard/kguard/policy"
@@ -137,9 +138,9 @@ func startStackWith(t *testing.T, o stackOpts) *stack {
 		Protector:   o.protector,
 		Auditor:     o.auditor,
 		NoAnonymous: true,
-		Mutate: func(c *proxy.Config) {
-			c.Upstream.TLS = &proxy.ClientTLS{CAFile: k.CAFile}
-			c.Upstream.SASL = &proxy.ClientSASL{Mechanism: "SCRAM-SHA-512", Username: k.User, Password: k.Password}
+		Mutate: func(c *config.Config) {
+			c.Upstream.TLS = &config.ClientTLS{CAFile: k.CAFile}
+			c.Upstream.SASL = &config.ClientSASL{Mechanism: "SCRAM-SHA-512", Username: k.User, Password: k.Password}
 			c.Listen.Auth.SASLMechanisms = []string{"SCRAM-SHA-512", "PLAIN"}
 			c.Listen.Auth.CredentialsFile = users
 		},

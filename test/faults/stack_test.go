@@ -28,9 +28,9 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/kguard/kguard/auth"
+	"github.com/kguard/kguard/config"
 	"github.com/kguard/kguard/internal/testenv"
 	"github.com/kguard/kguard/policy"
-	"github.com/kguard/kguard/proxy"
 	"github.com/kguard/kguard/test/harness"
 )
 
@@ -99,11 +99,11 @@ func (s *stack) startKguard() error {
 		Logger:      zaptest.NewLogger(s.t, zaptest.Level(zap.ErrorLevel)),
 		Authorizer:  s.engine,
 		NoAnonymous: true,
-		Mutate: func(c *proxy.Config) {
+		Mutate: func(c *config.Config) {
 			c.Listen.Bootstrap = fmt.Sprintf("127.0.0.1:%d", s.port)
 			c.Listen.BrokerPortBase = s.port + 1
-			c.Upstream.TLS = &proxy.ClientTLS{CAFile: k.CAFile}
-			c.Upstream.SASL = &proxy.ClientSASL{Mechanism: "SCRAM-SHA-512", Username: k.User, Password: k.Password}
+			c.Upstream.TLS = &config.ClientTLS{CAFile: k.CAFile}
+			c.Upstream.SASL = &config.ClientSASL{Mechanism: "SCRAM-SHA-512", Username: k.User, Password: k.Password}
 			c.Listen.Auth.SASLMechanisms = []string{"SCRAM-SHA-512"}
 			c.Listen.Auth.CredentialsFile = s.users
 			c.Limits.ShutdownGrace = 5 * time.Second

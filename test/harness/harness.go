@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/kguard/kguard/config"
 	"github.com/kguard/kguard/crypto"
 	"github.com/kguard/kguard/proxy"
 )
@@ -22,7 +23,7 @@ import (
 type Env struct {
 	Cluster  *kfake.Cluster
 	Proxy    *proxy.Proxy
-	Config   *proxy.Config
+	Config   *config.Config
 	Registry *prometheus.Registry
 }
 
@@ -35,7 +36,7 @@ type Options struct {
 	Kfake   []kfake.Opt // extra cluster options
 	Config  string      // extra YAML merged under the generated config (top-level keys)
 	Logger  *zap.Logger // default: zaptest logger at warn
-	Mutate  func(*proxy.Config)
+	Mutate  func(*config.Config)
 	// NoAnonymous keeps listen.auth.allow_anonymous off; by default the
 	// harness lets unauthenticated clients in as User:ANONYMOUS.
 	NoAnonymous bool
@@ -84,7 +85,7 @@ func StartProxy(upstream []string, o Options) (*Env, error) {
 	}
 	yaml := fmt.Sprintf("listen:\n  bootstrap: 127.0.0.1:%d\n  broker_port_base: %d\nupstream:\n  bootstrap: [%s]\n%s",
 		ports[0], ports[0]+1, strings.Join(upstream, ", "), o.Config)
-	cfg, err := proxy.ParseConfig([]byte(yaml))
+	cfg, err := config.Parse([]byte(yaml))
 	if err != nil {
 		return nil, fmt.Errorf("config: %w\n%s", err, yaml)
 	}

@@ -1,4 +1,7 @@
-package proxy
+// Package config is kguard's configuration: the YAML file's types, their
+// loading, defaults and validation. Packages that run kguard (proxy, and
+// cmd/kguard that wires the pieces) take their settings from here.
+package config
 
 import (
 	"bytes"
@@ -19,20 +22,20 @@ import (
 // Config is kguard's proxy configuration, loaded from YAML. Every field has
 // a yaml tag; unknown keys are errors that name the key and its line.
 type Config struct {
-	Listen   ListenConfig   `yaml:"listen"`
-	Upstream UpstreamConfig `yaml:"upstream"`
-	Limits   LimitsConfig   `yaml:"limits"`
-	Policy   PolicyConfig   `yaml:"policy"`
-	Audit    AuditConfig    `yaml:"audit"`
-	Crypto   CryptoConfig   `yaml:"crypto"`
-	Log      LogConfig      `yaml:"log"`
-	Metrics  MetricsConfig  `yaml:"metrics"`
-	// Tenants maps principals to tenants for the policy (see TenantsConfig).
-	Tenants TenantsConfig `yaml:"tenants"`
+	Listen   Listen   `yaml:"listen"`
+	Upstream Upstream `yaml:"upstream"`
+	Limits   Limits   `yaml:"limits"`
+	Policy   Policy   `yaml:"policy"`
+	Audit    Audit    `yaml:"audit"`
+	Crypto   Crypto   `yaml:"crypto"`
+	Log      Log      `yaml:"log"`
+	Metrics  Metrics  `yaml:"metrics"`
+	// Tenants maps principals to tenants for the policy.
+	Tenants Tenants `yaml:"tenants"`
 }
 
-// ListenConfig is the client-facing side.
-type ListenConfig struct {
+// Listen is the client-facing side.
+type Listen struct {
 	// Bootstrap is the address clients bootstrap from, host:port.
 	Bootstrap string `yaml:"bootstrap"`
 	// AdvertisedHost is the host put in rewritten broker addresses.
@@ -46,17 +49,17 @@ type ListenConfig struct {
 	BrokerPortBase int           `yaml:"broker_port_base"`
 	BrokerPorts    map[int32]int `yaml:"broker_ports"`
 	TLS            *ServerTLS    `yaml:"tls"`
-	Auth           AuthConfig    `yaml:"auth"`
+	Auth           Auth          `yaml:"auth"`
 }
 
-// AuthConfig says how clients authenticate to kguard. With SASL mechanisms
+// Auth says how clients authenticate to kguard. With SASL mechanisms
 // configured, every client must log in with one of them. Without, a client
 // with a verified certificate (listen.tls.client_ca_file) is its mTLS
 // principal, and anyone else is refused unless allow_anonymous is set.
-type AuthConfig struct {
-	SASLMechanisms  []string     `yaml:"sasl_mechanisms"`
-	CredentialsFile string       `yaml:"credentials_file"`
-	OAuth           *OAuthConfig `yaml:"oauth"`
+type Auth struct {
+	SASLMechanisms  []string `yaml:"sasl_mechanisms"`
+	CredentialsFile string   `yaml:"credentials_file"`
+	OAuth           *OAuth   `yaml:"oauth"`
 	// PrincipalSource: subject (default), san-dns or san-uri.
 	PrincipalSource string `yaml:"principal_source"`
 	// MappingRules follow Kafka's ssl.principal.mapping.rules.
@@ -73,8 +76,8 @@ type AuthConfig struct {
 	AnonymousPrincipal string `yaml:"anonymous_principal"`
 }
 
-// OAuthConfig configures OAUTHBEARER token validation.
-type OAuthConfig struct {
+// OAuth configures OAUTHBEARER token validation.
+type OAuth struct {
 	JWKSFile          string        `yaml:"jwks_file"`
 	JWKSURL           string        `yaml:"jwks_url"`
 	AllowInsecureHTTP bool          `yaml:"allow_insecure_http"`
@@ -97,8 +100,8 @@ type ServerTLS struct {
 	ClientAuth string `yaml:"client_auth"`
 }
 
-// UpstreamConfig is how kguard reaches the brokers.
-type UpstreamConfig struct {
+// Upstream is how kguard reaches the brokers.
+type Upstream struct {
 	Bootstrap   []string      `yaml:"bootstrap"`
 	TLS         *ClientTLS    `yaml:"tls"`
 	SASL        *ClientSASL   `yaml:"sasl"`
@@ -128,8 +131,8 @@ type ClientSASL struct {
 	PasswordFile string `yaml:"password_file"`
 }
 
-// LimitsConfig bounds resources.
-type LimitsConfig struct {
+// Limits bounds resources.
+type Limits struct {
 	// MaxConnections caps client connections, authenticated or not.
 	MaxConnections int `yaml:"max_connections"`
 	// MaxUnauthenticatedConnections caps the connections that have not
@@ -173,8 +176,8 @@ type LimitsConfig struct {
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 }
 
-// PolicyConfig locates the Rego policies that authorize every request.
-type PolicyConfig struct {
+// Policy locates the Rego policies that authorize every request.
+type Policy struct {
 	// Dirs are policy roots (Rego modules, their tests and data files).
 	Dirs []string `yaml:"dirs"`
 	// Watch reloads the policies when their files change (also on SIGHUP).
@@ -184,14 +187,14 @@ type PolicyConfig struct {
 	Disabled bool `yaml:"disabled"`
 }
 
-// LogConfig configures zap.
-type LogConfig struct {
+// Log configures zap.
+type Log struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error
 	Format string `yaml:"format"` // json or console
 }
 
-// MetricsConfig configures the Prometheus endpoint.
-type MetricsConfig struct {
+// Metrics configures the Prometheus endpoint.
+type Metrics struct {
 	Listen string `yaml:"listen"` // empty: off
 	// Pprof also serves Go's /debug/pprof/ profiles on the metrics
 	// listener (off by default: profiles expose internals; bind the
@@ -199,22 +202,22 @@ type MetricsConfig struct {
 	Pprof bool `yaml:"pprof"`
 }
 
-// LoadConfig reads and validates a YAML config file.
-func LoadConfig(path string) (*Config, error) {
+// Load reads and validates a YAML config file.
+func Load(path string) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
-	cfg, err := ParseConfig(b)
+	cfg, err := Parse(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return cfg, nil
 }
 
-// ParseConfig decodes YAML strictly (unknown keys and wrong types are errors
+// Parse decodes YAML strictly (unknown keys and wrong types are errors
 // naming the key and line), applies defaults and validates.
-func ParseConfig(b []byte) (*Config, error) {
+func Parse(b []byte) (*Config, error) {
 	var cfg Config
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
@@ -399,7 +402,7 @@ func (c *Config) Validate() error {
 	if c.Limits.MaxInFlight < 1 {
 		bad("limits.max_in_flight", "must be at least 1")
 	}
-	errs = append(errs, c.validateAuthz()...)
+	errs = append(errs, c.Tenants.Problems()...)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -411,19 +414,4 @@ func (c *Config) Validate() error {
 		bad("log.format", "%q: want json or console", c.Log.Format)
 	}
 	return errors.Join(errs...)
-}
-
-// brokerPort is the client-facing port for an upstream node id.
-func (c *Config) brokerPort(node int32) (int, error) {
-	if p, ok := c.Listen.BrokerPorts[node]; ok {
-		return p, nil
-	}
-	if c.Listen.BrokerPortBase == 0 {
-		return 0, fmt.Errorf("no port for broker %d: not in listen.broker_ports and no listen.broker_port_base", node)
-	}
-	p := c.Listen.BrokerPortBase + int(node)
-	if p <= 0 || p > 65535 {
-		return 0, fmt.Errorf("broker %d: port %d out of range", node, p)
-	}
-	return p, nil
 }

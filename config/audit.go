@@ -1,10 +1,10 @@
-package proxy
+package config
 
 import "time"
 
-// AuditConfig configures the tamper-evident audit trail. The proxy itself
+// Audit configures the tamper-evident audit trail. The proxy itself
 // only calls an Auditor; kguard serve builds the recorder from this.
-type AuditConfig struct {
+type Audit struct {
 	Enabled bool `yaml:"enabled"`
 	// InstanceID names this instance's hash chain; it must stay the same
 	// across restarts over one spool. Default: the host name.

@@ -1,18 +1,18 @@
-package proxy
+package config
 
 import "time"
 
-// CryptoConfig configures field encryption and record signing. Which topics
+// Crypto configures field encryption and record signing. Which topics
 // and fields are protected is the policy's decision (docs/policy.md); this
 // says where the keys are. kguard serve builds the protector from it.
-type CryptoConfig struct {
+type Crypto struct {
 	// KMS is "local" (a Tink key store file) or "vault" (OpenBao/Vault
 	// transit). Empty: no data protection; kguard then refuses to forward
 	// records to a topic whose policy says encrypt (fail closed).
-	KMS   string           `yaml:"kms"`
-	Local *LocalKMSConfig  `yaml:"local"`
-	Vault *VaultKMSConfig  `yaml:"vault"`
-	Keys  CryptoKeysConfig `yaml:"keys"`
+	KMS   string     `yaml:"kms"`
+	Local *LocalKMS  `yaml:"local"`
+	Vault *VaultKMS  `yaml:"vault"`
+	Keys  CryptoKeys `yaml:"keys"`
 	// SigningKeyset is the Ed25519 Tink keyset that signs records
 	// (`kguard keys init` creates it).
 	SigningKeyset string `yaml:"signing_keyset"`
@@ -29,15 +29,15 @@ type CryptoConfig struct {
 	BatchSignatures bool `yaml:"batch_signatures"`
 }
 
-// LocalKMSConfig is the embedded key store.
-type LocalKMSConfig struct {
+// LocalKMS is the embedded key store.
+type LocalKMS struct {
 	KeystoreFile string `yaml:"keystore_file"`
 	// AutoCreate creates a missing key-encryption key on first use.
 	AutoCreate bool `yaml:"auto_create"`
 }
 
-// VaultKMSConfig is OpenBao/Vault transit.
-type VaultKMSConfig struct {
+// VaultKMS is OpenBao/Vault transit.
+type VaultKMS struct {
 	Address   string `yaml:"address"`
 	Namespace string `yaml:"namespace"`
 	Mount     string `yaml:"mount"`
@@ -53,8 +53,8 @@ type VaultKMSConfig struct {
 	CreateKeys     bool          `yaml:"create_keys"`
 }
 
-// CryptoKeysConfig tunes data keys.
-type CryptoKeysConfig struct {
+// CryptoKeys tunes data keys.
+type CryptoKeys struct {
 	// ActiveLifetime: a data key is replaced after this long (rotation
 	// reaches new records within it; KMS outages are bridged for it).
 	ActiveLifetime time.Duration `yaml:"active_lifetime"`
