@@ -1,6 +1,10 @@
 // DescribeCluster (api key 60): kguard accepts versions 0-2 (kmsg knows 0-2).
 //
-// DescribeCluster: Describe Cluster; broker endpoints rewritten (brokers refuse the controller endpoint type).
+// DescribeCluster: no ACL for the broker list, as Kafka (KafkaApis.handleDescribeCluster checks
+// Describe Cluster only to fill ClusterAuthorizedOperations, 0 when denied); broker endpoints
+// rewritten (brokers refuse the controller endpoint type). Java clients 4.x call it inside
+// Admin.describeTopics() and Connect at start-up: it must not need Describe Cluster, which also
+// unlocks DescribeAcls, DescribeUserScramCredentials, DescribeLogDirs and the unfiltered group list.
 
 package proxy
 
@@ -13,15 +17,18 @@ import (
 func describeClusterAPI() apiSpec {
 	return apiSpec{
 		key:       60,
-		pin:       apiPin{0, 2, 2, false, "DescribeCluster: Describe Cluster; broker endpoints rewritten (brokers refuse the controller endpoint type)"},
+		pin:       apiPin{0, 2, 2, false, "DescribeCluster: no ACL (Describe Cluster only decides ClusterAuthorizedOperations); broker endpoints rewritten"},
 		decompose: decomposes(decomposeDescribeCluster),
 		rewrite:   rewriteFrom(0, rewriteDescribeCluster),
 	}
 }
 
-// decomposeDescribeCluster (key 60)
-func decomposeDescribeCluster(d decomposer, r *kmsg.DescribeClusterRequest) (actions []policy.Action, details map[string]any, err error) {
-	return []policy.Action{clusterAct(policy.Describe)}, nil, nil
+// decomposeDescribeCluster: no action. The brokers and the cluster id are
+// no secret to an authenticated client (Metadata lists them too); the
+// authorized operations, when asked for, are computed for the principal
+// (authz_ops.go) and are 0 without Describe Cluster.
+func decomposeDescribeCluster(decomposer, *kmsg.DescribeClusterRequest) ([]policy.Action, map[string]any, error) {
+	return nil, nil, nil
 }
 
 func rewriteDescribeCluster(book addressBook, r kmsg.Response) bool {

@@ -338,7 +338,7 @@ func TestDecomposeEveryAPI(t *testing.T) {
 		{"alter scram", kmsg.NewPtrAlterUserSCRAMCredentialsRequest(), []policy.Action{cA(policy.Alter)}, nil},
 		{"describe quorum", kmsg.NewPtrDescribeQuorumRequest(), []policy.Action{cA(policy.Describe)}, nil},
 		{"update features", kmsg.NewPtrUpdateFeaturesRequest(), []policy.Action{cA(policy.Alter)}, nil},
-		{"describe cluster", kmsg.NewPtrDescribeClusterRequest(), []policy.Action{cA(policy.Describe)}, nil},
+		{"describe cluster", kmsg.NewPtrDescribeClusterRequest(), nil, nil}, // no ACL, as Kafka,
 		{"describe producers", dp, []policy.Action{tA("a", policy.Read)}, nil},
 		{"unregister broker", kmsg.NewPtrUnregisterBrokerRequest(), []policy.Action{cA(policy.Alter)}, nil},
 		{"describe transactions", dtx, []policy.Action{xA("tx1", policy.Describe), xA("tx2", policy.Describe)}, nil},
