@@ -36,6 +36,9 @@ func (c *authzCall) auditDecision() error {
 
 // auditOutcome records one authz.decision event.
 func (c *authzCall) auditOutcome(decision string, code int16, reasons []string, rt, rn string) error {
+	if decisionDenied(decision) {
+		c.noteDenial(code, reasons, rt, rn)
+	}
 	if c.s.p.auditor == nil {
 		return nil
 	}

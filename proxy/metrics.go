@@ -15,6 +15,7 @@ type metrics struct {
 	connsRejected prometheus.Counter
 	requests      *prometheus.CounterVec // by api
 	closes        *prometheus.CounterVec // by reason
+	denials       *prometheus.CounterVec // by api and kind (acl, safeguard)
 	bytesIn       prometheus.Counter
 	bytesOut      prometheus.Counter
 	latency       *prometheus.HistogramVec // by api
@@ -35,6 +36,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "kguard_requests_total", Help: "Requests received from clients."}, []string{"api"}),
 		closes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kguard_connection_closes_total", Help: "Client connections closed, by reason."}, []string{"reason"}),
+		denials: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kguard_denials_total", Help: "Requests refused in full or in part, by API and kind (acl: the authorization policy, safeguard: a safeguard violation)."},
+			[]string{"api", "kind"}),
 		bytesIn: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kguard_request_bytes_total", Help: "Request bytes received from clients."}),
 		bytesOut: prometheus.NewCounter(prometheus.CounterOpts{
@@ -53,7 +57,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.latByKey[k] = m.latency.WithLabelValues(m.apiNames[k])
 	}
 	if reg != nil {
-		reg.MustRegister(m.connsOpen, m.connsTotal, m.connsRejected, m.requests, m.closes, m.bytesIn, m.bytesOut, m.latency)
+		reg.MustRegister(m.connsOpen, m.connsTotal, m.connsRejected, m.requests, m.closes, m.denials, m.bytesIn, m.bytesOut, m.latency)
 	}
 	return m
 }

@@ -44,6 +44,7 @@ type Proxy struct {
 	authorizer Authorizer
 	authz      *authzShared // tenant mapping, topic id cache
 	apis       *registry    // every API's spec, by key
+	denials    denialLog    // denials logged whether or not audited
 	// Data protection (protect.go): protPolicy is the authorizer when it
 	// answers protection rules; protector is nil without a key service.
 	protPolicy ProtectionPolicy

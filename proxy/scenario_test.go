@@ -13,8 +13,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/kguard/kguard/audit"
 	"github.com/kguard/kguard/auth"
@@ -598,5 +600,46 @@ func echo(resp, req reflect.Value) {
 		case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Int32 && q.Type() == f.Type():
 			f.Set(q)
 		}
+	}
+}
+
+// TestDenialsLoggedAndCountedWithoutAudit: with the audit trail off, a
+// denial still reaches kguard's log (principal, API, resources, reason)
+// and kguard_denials_total; safeguard violations count as their own kind.
+func TestDenialsLoggedAndCountedWithoutAudit(t *testing.T) {
+	sc := newScenario(t, allowOK)
+	sc.p.auditor = nil
+	core, logs := observer.New(zap.InfoLevel)
+	sc.s.log = zap.New(core)
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.SetVersion(7)
+	for _, n := range []string{"ok-a", "no-b"} {
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = n
+		rt.Partitions = append(rt.Partitions, kmsg.NewListOffsetsRequestTopicPartition())
+		req.Topics = append(req.Topics, rt)
+	}
+	if o := sc.send(t, req); o.err != nil || o.forwarded == nil {
+		t.Fatalf("part denied ListOffsets: %v", o.err)
+	}
+	if n := testutil.ToFloat64(sc.p.metrics.denials.WithLabelValues("ListOffsets", "acl")); n != 1 {
+		t.Fatalf("kguard_denials_total{api=ListOffsets,kind=acl} = %v, want 1", n)
+	}
+	lines := logs.FilterMessage("request denied").All()
+	if len(lines) != 1 {
+		t.Fatalf("%d denial log lines, want 1", len(lines))
+	}
+	f := lines[0].ContextMap()
+	if f["principal"] != "User:scenario" || f["api"] != "ListOffsets" || !strings.Contains(f["resources"].(string), "Topic:no-b") ||
+		!strings.Contains(f["reason"].(string), "no-b denied") {
+		t.Fatalf("denial log line %v", f)
+	}
+	// An allowed request is neither counted nor logged.
+	ok := kmsg.NewPtrListOffsetsRequest()
+	ok.SetVersion(7)
+	ok.Topics = req.Topics[:1]
+	sc.send(t, ok)
+	if n := testutil.ToFloat64(sc.p.metrics.denials.WithLabelValues("ListOffsets", "acl")); n != 1 || logs.FilterMessage("request denied").Len() != 1 {
+		t.Fatalf("an allowed request was counted (%v) or logged", n)
 	}
 }

@@ -259,6 +259,11 @@ func (s *session) readFailed(err error, timeout string) {
 		s.close("shutting down")
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		s.close("client closed")
+	case errors.Is(err, syscall.ECONNRESET):
+		// A client killed or reset mid-connection is not a malformed frame.
+		s.p.metrics.closes.WithLabelValues("client reset").Inc()
+		s.log.Info("connection reset by the client", zap.Error(err))
+		s.close("client reset")
 	case errors.As(err, &ne) && ne.Timeout():
 		s.fail(timeout, err)
 	default:
