@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/audit"
@@ -61,7 +62,7 @@ func (c *authzCall) planProduce(r *kmsg.ProduceRequest) (*producePlan, error) {
 		if !d.Allowed {
 			d.Code = denyCode(a)
 		} else if v := c.violation(policy.Topic, a.Name); v != nil {
-			d.Allowed, d.Code, d.Message = false, errPolicyViolation, &v.Message
+			d.Allowed, d.Code, d.Message = false, kerr.PolicyViolation.Code, &v.Message
 		}
 		plan.Topics[i] = d
 		if d.Allowed {
@@ -103,7 +104,7 @@ func (c *authzCall) produce(r *kmsg.ProduceRequest) (*pending, []byte, error) {
 		}
 		resp := r.ResponseKind().(*kmsg.ProduceResponse)
 		for i := range r.Topics {
-			resp.Topics = append(resp.Topics, produceDenied(&r.Topics[i], errTransactionalIDAuth, nil))
+			resp.Topics = append(resp.Topics, produceDenied(&r.Topics[i], kerr.TransactionalIDAuthorizationFailed.Code, nil))
 		}
 		return c.answer(resp)
 	}

@@ -5,6 +5,7 @@
 package proxy
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/audit"
@@ -52,7 +53,7 @@ func (c *authzCall) planFetch(r *kmsg.FetchRequest) (*fetchPlan, error) {
 			d.Allowed = c.allowed(i)
 		}
 		if !d.Allowed {
-			d.Code = errTopicAuthorization
+			d.Code = kerr.TopicAuthorizationFailed.Code
 		}
 		plan.Topics[i] = d
 		if d.Allowed {

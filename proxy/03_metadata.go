@@ -7,6 +7,7 @@ package proxy
 import (
 	"fmt"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/policy"
@@ -114,7 +115,7 @@ func (c *authzCall) metadata(r *kmsg.MetadataRequest) (*pending, []byte, error) 
 	}
 	mk := func(i int) kmsg.MetadataResponseTopic {
 		t := kmsg.NewMetadataResponseTopic()
-		t.ErrorCode = errTopicAuthorization
+		t.ErrorCode = kerr.TopicAuthorizationFailed.Code
 		if id := r.Topics[i].TopicID; id != ([16]byte{}) {
 			t.TopicID = id
 		} else if r.Topics[i].Topic != nil {
@@ -152,8 +153,8 @@ func (c *authzCall) metadata(r *kmsg.MetadataRequest) (*pending, []byte, error) 
 		}
 		for i := range resp.Topics {
 			t := &resp.Topics[i]
-			if t.ErrorCode == errUnknownTopicOrPartition && noCreateKeys[upKey(t)] {
-				t.ErrorCode, t.TopicID, t.Partitions = errTopicAuthorization, [16]byte{}, []kmsg.MetadataResponseTopicPartition{}
+			if t.ErrorCode == kerr.UnknownTopicOrPartition.Code && noCreateKeys[upKey(t)] {
+				t.ErrorCode, t.TopicID, t.Partitions = kerr.TopicAuthorizationFailed.Code, [16]byte{}, []kmsg.MetadataResponseTopicPartition{}
 			}
 		}
 		resp.Topics = mergeInOrder(n, func(i int) bool { return denied[i] }, mk, reqKey, resp.Topics, upKey)

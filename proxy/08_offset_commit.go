@@ -5,6 +5,7 @@
 package proxy
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/policy"
@@ -39,7 +40,7 @@ func (c *authzCall) offsetCommit(r *kmsg.OffsetCommitRequest) (*pending, []byte,
 	resp := r.ResponseKind().(*kmsg.OffsetCommitResponse)
 	if !c.allowed(0) {
 		for i := range r.Topics {
-			resp.Topics = append(resp.Topics, made(i, errGroupAuthorization))
+			resp.Topics = append(resp.Topics, made(i, kerr.GroupAuthorizationFailed.Code))
 		}
 		return c.answer(resp)
 	}
@@ -48,7 +49,7 @@ func (c *authzCall) offsetCommit(r *kmsg.OffsetCommitRequest) (*pending, []byte,
 		return nil, nil, err
 	}
 	isDenied := func(i int) bool { return denied[i] }
-	mk := func(i int) kmsg.OffsetCommitResponseTopic { return made(i, errTopicAuthorization) }
+	mk := func(i int) kmsg.OffsetCommitResponseTopic { return made(i, kerr.TopicAuthorizationFailed.Code) }
 	reqKey := func(i int) string { return topicKey(r.Topics[i].Topic, r.Topics[i].TopicID) }
 	if !anyAllowed {
 		resp.Topics = mergeInOrder(len(r.Topics), isDenied, mk, reqKey, nil, nil)

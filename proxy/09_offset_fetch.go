@@ -5,6 +5,7 @@
 package proxy
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/policy"
@@ -35,14 +36,14 @@ func (c *authzCall) offsetFetch(r *kmsg.OffsetFetchRequest) (*pending, []byte, e
 	resp := r.ResponseKind().(*kmsg.OffsetFetchResponse)
 	if !c.allowed(0) {
 		if r.Version >= 2 {
-			resp.ErrorCode = errGroupAuthorization
+			resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
 			return c.answer(resp)
 		}
 		for _, t := range r.Topics {
 			rt := kmsg.NewOffsetFetchResponseTopic()
 			rt.Topic = t.Topic
 			for _, p := range t.Partitions {
-				rt.Partitions = append(rt.Partitions, offsetFetchPartition(p, errGroupAuthorization))
+				rt.Partitions = append(rt.Partitions, offsetFetchPartition(p, kerr.GroupAuthorizationFailed.Code))
 			}
 			resp.Topics = append(resp.Topics, rt)
 		}
@@ -73,7 +74,7 @@ func (c *authzCall) offsetFetch(r *kmsg.OffsetFetchRequest) (*pending, []byte, e
 		rt := kmsg.NewOffsetFetchResponseTopic()
 		rt.Topic = r.Topics[i].Topic
 		for _, p := range r.Topics[i].Partitions {
-			rt.Partitions = append(rt.Partitions, offsetFetchPartition(p, errTopicAuthorization))
+			rt.Partitions = append(rt.Partitions, offsetFetchPartition(p, kerr.TopicAuthorizationFailed.Code))
 		}
 		return rt
 	}
@@ -130,7 +131,7 @@ func (c *authzCall) offsetFetchGroups(r *kmsg.OffsetFetchRequest) (*pending, []b
 		rt := kmsg.NewOffsetFetchResponseGroupTopic()
 		rt.Topic, rt.TopicID = t.Topic, t.TopicID
 		for _, p := range t.Partitions {
-			rt.Partitions = append(rt.Partitions, offsetFetchGroupPartition(p, errTopicAuthorization))
+			rt.Partitions = append(rt.Partitions, offsetFetchGroupPartition(p, kerr.TopicAuthorizationFailed.Code))
 		}
 		return rt
 	}
@@ -138,7 +139,7 @@ func (c *authzCall) offsetFetchGroups(r *kmsg.OffsetFetchRequest) (*pending, []b
 		rg := kmsg.NewOffsetFetchResponseGroup()
 		rg.Group = r.Groups[i].Group
 		if plans[i].denied {
-			rg.ErrorCode = errGroupAuthorization
+			rg.ErrorCode = kerr.GroupAuthorizationFailed.Code
 			return rg
 		}
 		for ti := range r.Groups[i].Topics {

@@ -5,6 +5,7 @@
 package proxy
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/policy"
@@ -26,9 +27,9 @@ func (c *authzCall) describeGroups(r *kmsg.DescribeGroupsRequest) (*pending, []b
 	}
 	mk := func(i int) kmsg.DescribeGroupsResponseGroup {
 		g := kmsg.NewDescribeGroupsResponseGroup()
-		g.Group, g.ErrorCode = r.Groups[i], errGroupAuthorization
+		g.Group, g.ErrorCode = r.Groups[i], kerr.GroupAuthorizationFailed.Code
 		if r.Version >= 6 {
-			g.ErrorMessage = errMessage(errGroupAuthorization)
+			g.ErrorMessage = errMessage(kerr.GroupAuthorizationFailed.Code)
 		}
 		return g
 	}

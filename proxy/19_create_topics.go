@@ -5,6 +5,7 @@
 package proxy
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/policy"
@@ -37,10 +38,10 @@ func (c *authzCall) createTopics(r *kmsg.CreateTopicsRequest) (*pending, []byte,
 	for i, t := range r.Topics {
 		switch {
 		case !c.allowed(0) && !c.allowed(1+i):
-			codes[i], msgs[i] = errTopicAuthorization, &authFailed
+			codes[i], msgs[i] = kerr.TopicAuthorizationFailed.Code, &authFailed
 		default:
 			if v := c.violation(policy.Topic, t.Topic); v != nil {
-				codes[i], msgs[i] = errPolicyViolation, &v.Message
+				codes[i], msgs[i] = kerr.PolicyViolation.Code, &v.Message
 			}
 		}
 		denied[i] = codes[i] != 0
@@ -113,11 +114,11 @@ func createTopicsRefuses(c *authzCall) bool {
 func createTopicsDenial(c *authzCall) (int16, string) {
 	for i := 1; i < len(c.preq.Actions) && i < len(c.dec.Results); i++ {
 		if !c.allowed(0) && !c.allowed(i) {
-			return errTopicAuthorization, errMessages[errTopicAuthorization]
+			return kerr.TopicAuthorizationFailed.Code, errMessages[kerr.TopicAuthorizationFailed.Code]
 		}
 	}
 	if len(c.dec.Violations) > 0 {
-		return errPolicyViolation, c.dec.Violations[0].Message
+		return kerr.PolicyViolation.Code, c.dec.Violations[0].Message
 	}
 	return 0, ""
 }

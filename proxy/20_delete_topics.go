@@ -5,6 +5,7 @@
 package proxy
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/policy"
@@ -30,9 +31,9 @@ func (c *authzCall) deleteTopics(r *kmsg.DeleteTopicsRequest) (*pending, []byte,
 	byName := len(r.TopicNames) > 0
 	mk := func(i int) kmsg.DeleteTopicsResponseTopic {
 		t := kmsg.NewDeleteTopicsResponseTopic()
-		t.ErrorCode = errTopicAuthorization
+		t.ErrorCode = kerr.TopicAuthorizationFailed.Code
 		if r.Version >= 5 {
-			t.ErrorMessage = errMessage(errTopicAuthorization)
+			t.ErrorMessage = errMessage(kerr.TopicAuthorizationFailed.Code)
 		}
 		switch {
 		case byName:

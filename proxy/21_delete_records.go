@@ -5,6 +5,7 @@
 package proxy
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/policy"
@@ -29,7 +30,7 @@ func (c *authzCall) deleteRecords(r *kmsg.DeleteRecordsRequest) (*pending, []byt
 		rt.Topic = r.Topics[i].Topic
 		for _, p := range r.Topics[i].Partitions {
 			rp := kmsg.NewDeleteRecordsResponseTopicPartition()
-			rp.Partition, rp.ErrorCode, rp.LowWatermark = p.Partition, errTopicAuthorization, -1
+			rp.Partition, rp.ErrorCode, rp.LowWatermark = p.Partition, kerr.TopicAuthorizationFailed.Code, -1
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		return rt

@@ -5,6 +5,7 @@
 package proxy
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/policy"
@@ -29,7 +30,7 @@ func (c *authzCall) offsetForLeaderEpoch(r *kmsg.OffsetForLeaderEpochRequest) (*
 		rt.Topic = r.Topics[i].Topic
 		for _, p := range r.Topics[i].Partitions {
 			rp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
-			rp.Partition, rp.ErrorCode, rp.LeaderEpoch, rp.EndOffset = p.Partition, errTopicAuthorization, -1, -1
+			rp.Partition, rp.ErrorCode, rp.LeaderEpoch, rp.EndOffset = p.Partition, kerr.TopicAuthorizationFailed.Code, -1, -1
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		return rt

@@ -5,6 +5,7 @@
 package proxy
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/policy"
@@ -32,12 +33,12 @@ func (c *authzCall) addPartitionsToTxn(r *kmsg.AddPartitionsToTxnRequest) (*pend
 	}
 	resp := r.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
 	for i, t := range r.Topics {
-		code := errOperationNotAttempted
+		code := kerr.OperationNotAttempted.Code
 		switch {
 		case !c.allowed(0):
-			code = errTransactionalIDAuth
+			code = kerr.TransactionalIDAuthorizationFailed.Code
 		case !c.allowed(1 + i):
-			code = errTopicAuthorization
+			code = kerr.TopicAuthorizationFailed.Code
 		}
 		rt := kmsg.NewAddPartitionsToTxnResponseTopic()
 		rt.Topic = t.Topic

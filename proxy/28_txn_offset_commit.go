@@ -5,6 +5,7 @@
 package proxy
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/policy"
@@ -38,9 +39,9 @@ func (c *authzCall) txnOffsetCommit(r *kmsg.TxnOffsetCommitRequest) (*pending, [
 	}
 	resp := r.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
 	if !c.allowed(0) || !c.allowed(1) {
-		code := errTransactionalIDAuth
+		code := kerr.TransactionalIDAuthorizationFailed.Code
 		if c.allowed(0) {
-			code = errGroupAuthorization
+			code = kerr.GroupAuthorizationFailed.Code
 		}
 		for i := range r.Topics {
 			resp.Topics = append(resp.Topics, made(i, code))
@@ -52,7 +53,7 @@ func (c *authzCall) txnOffsetCommit(r *kmsg.TxnOffsetCommitRequest) (*pending, [
 		return nil, nil, err
 	}
 	isDenied := func(i int) bool { return denied[i] }
-	mk := func(i int) kmsg.TxnOffsetCommitResponseTopic { return made(i, errTopicAuthorization) }
+	mk := func(i int) kmsg.TxnOffsetCommitResponseTopic { return made(i, kerr.TopicAuthorizationFailed.Code) }
 	reqKey := func(i int) string { return topicKey(r.Topics[i].Topic, r.Topics[i].TopicID) }
 	if !anyAllowed {
 		resp.Topics = mergeInOrder(len(r.Topics), isDenied, mk, reqKey, nil, nil)

@@ -5,6 +5,7 @@
 package proxy
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/policy"
@@ -29,7 +30,7 @@ func (c *authzCall) createACLs(r *kmsg.CreateACLsRequest) (*pending, []byte, err
 	resp := r.ResponseKind().(*kmsg.CreateACLsResponse)
 	for range r.Creations {
 		res := kmsg.NewCreateACLsResponseResult()
-		res.ErrorCode, res.ErrorMessage = errClusterAuthorization, errMessage(errClusterAuthorization)
+		res.ErrorCode, res.ErrorMessage = kerr.ClusterAuthorizationFailed.Code, errMessage(kerr.ClusterAuthorizationFailed.Code)
 		resp.Results = append(resp.Results, res)
 	}
 	return c.answer(resp)

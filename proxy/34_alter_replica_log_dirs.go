@@ -5,6 +5,7 @@
 package proxy
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/policy"
@@ -27,7 +28,7 @@ func (c *authzCall) alterReplicaLogDirs(r *kmsg.AlterReplicaLogDirsRequest) (*pe
 			rt.Topic = t.Topic
 			for _, p := range t.Partitions {
 				rp := kmsg.NewAlterReplicaLogDirsResponseTopicPartition()
-				rp.Partition, rp.ErrorCode = p, errClusterAuthorization
+				rp.Partition, rp.ErrorCode = p, kerr.ClusterAuthorizationFailed.Code
 				rt.Partitions = append(rt.Partitions, rp)
 			}
 			resp.Topics = append(resp.Topics, rt)

@@ -5,6 +5,7 @@
 package proxy
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/policy"
@@ -32,9 +33,9 @@ func (c *authzCall) createPartitions(r *kmsg.CreatePartitionsRequest) (*pending,
 	anyAllowed := false
 	for i, t := range r.Topics {
 		if !c.allowed(i) {
-			codes[i], msgs[i] = errTopicAuthorization, errMessage(errTopicAuthorization)
+			codes[i], msgs[i] = kerr.TopicAuthorizationFailed.Code, errMessage(kerr.TopicAuthorizationFailed.Code)
 		} else if v := c.violation(policy.Topic, t.Topic); v != nil {
-			codes[i], msgs[i] = errPolicyViolation, &v.Message
+			codes[i], msgs[i] = kerr.PolicyViolation.Code, &v.Message
 		}
 		denied[i] = codes[i] != 0
 		anyAllowed = anyAllowed || !denied[i]

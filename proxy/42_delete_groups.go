@@ -5,6 +5,7 @@
 package proxy
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/policy"
@@ -26,7 +27,7 @@ func (c *authzCall) deleteGroups(r *kmsg.DeleteGroupsRequest) (*pending, []byte,
 	}
 	mk := func(i int) kmsg.DeleteGroupsResponseGroup {
 		g := kmsg.NewDeleteGroupsResponseGroup()
-		g.Group, g.ErrorCode = r.Groups[i], errGroupAuthorization
+		g.Group, g.ErrorCode = r.Groups[i], kerr.GroupAuthorizationFailed.Code
 		return g
 	}
 	return perEntryAnswer(c, len(r.Groups), denied, anyAllowed, mk,

@@ -5,6 +5,7 @@
 package proxy
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/policy"
@@ -29,13 +30,13 @@ func decomposeElectLeaders(d decomposer, r *kmsg.ElectLeadersRequest) (actions [
 // the top-level code too.
 func (c *authzCall) electLeaders(r *kmsg.ElectLeadersRequest) (*pending, []byte, error) {
 	resp := r.ResponseKind().(*kmsg.ElectLeadersResponse)
-	resp.ErrorCode = errClusterAuthorization
+	resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
 	for _, t := range r.Topics {
 		rt := kmsg.NewElectLeadersResponseTopic()
 		rt.Topic = t.Topic
 		for _, p := range t.Partitions {
 			rp := kmsg.NewElectLeadersResponseTopicPartition()
-			rp.Partition, rp.ErrorCode, rp.ErrorMessage = p, errClusterAuthorization, errMessage(errClusterAuthorization)
+			rp.Partition, rp.ErrorCode, rp.ErrorMessage = p, kerr.ClusterAuthorizationFailed.Code, errMessage(kerr.ClusterAuthorizationFailed.Code)
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, rt)

@@ -5,6 +5,7 @@
 package proxy
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/policy"
@@ -38,7 +39,7 @@ func (c *authzCall) offsetDelete(r *kmsg.OffsetDeleteRequest) (*pending, []byte,
 		rt.Topic = r.Topics[i].Topic
 		for _, p := range r.Topics[i].Partitions {
 			rp := kmsg.NewOffsetDeleteResponseTopicPartition()
-			rp.Partition, rp.ErrorCode = p.Partition, errTopicAuthorization
+			rp.Partition, rp.ErrorCode = p.Partition, kerr.TopicAuthorizationFailed.Code
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		return rt

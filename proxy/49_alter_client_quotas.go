@@ -5,6 +5,7 @@
 package proxy
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/policy"
@@ -23,7 +24,7 @@ func (c *authzCall) alterClientQuotas(r *kmsg.AlterClientQuotasRequest) (*pendin
 	resp := r.ResponseKind().(*kmsg.AlterClientQuotasResponse)
 	for _, e := range r.Entries {
 		re := kmsg.NewAlterClientQuotasResponseEntry()
-		re.ErrorCode, re.ErrorMessage = errClusterAuthorization, errMessage(errClusterAuthorization)
+		re.ErrorCode, re.ErrorMessage = kerr.ClusterAuthorizationFailed.Code, errMessage(kerr.ClusterAuthorizationFailed.Code)
 		for _, en := range e.Entity {
 			ent := kmsg.NewAlterClientQuotasResponseEntryEntity()
 			ent.Type, ent.Name = en.Type, en.Name

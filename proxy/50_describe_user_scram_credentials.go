@@ -5,6 +5,7 @@
 package proxy
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/policy"
@@ -28,6 +29,6 @@ func decomposeDescribeUserSCRAMCredentials(d decomposer, r *kmsg.DescribeUserSCR
 // top-level error and message.
 func (c *authzCall) describeUserSCRAMCredentials(r *kmsg.DescribeUserSCRAMCredentialsRequest) (*pending, []byte, error) {
 	resp := r.ResponseKind().(*kmsg.DescribeUserSCRAMCredentialsResponse)
-	resp.ErrorCode, resp.ErrorMessage = errClusterAuthorization, errMessage(errClusterAuthorization)
+	resp.ErrorCode, resp.ErrorMessage = kerr.ClusterAuthorizationFailed.Code, errMessage(kerr.ClusterAuthorizationFailed.Code)
 	return c.answer(resp)
 }

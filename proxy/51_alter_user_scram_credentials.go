@@ -5,6 +5,7 @@
 package proxy
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/policy"
@@ -28,7 +29,7 @@ func (c *authzCall) alterSCRAM(r *kmsg.AlterUserSCRAMCredentialsRequest) (*pendi
 		}
 		seen[user] = true
 		res := kmsg.NewAlterUserSCRAMCredentialsResponseResult()
-		res.User, res.ErrorCode, res.ErrorMessage = user, errClusterAuthorization, errMessage(errClusterAuthorization)
+		res.User, res.ErrorCode, res.ErrorMessage = user, kerr.ClusterAuthorizationFailed.Code, errMessage(kerr.ClusterAuthorizationFailed.Code)
 		resp.Results = append(resp.Results, res)
 	}
 	for _, d := range r.Deletions {

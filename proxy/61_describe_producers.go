@@ -5,6 +5,7 @@
 package proxy
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/policy"
@@ -24,13 +25,13 @@ func (c *authzCall) describeProducers(r *kmsg.DescribeProducersRequest) (*pendin
 	if err != nil {
 		return nil, nil, err
 	}
-	msg := errMessage(errTopicAuthorization)
+	msg := errMessage(kerr.TopicAuthorizationFailed.Code)
 	made := func(i int) kmsg.DescribeProducersResponseTopic {
 		rt := kmsg.NewDescribeProducersResponseTopic()
 		rt.Topic = r.Topics[i].Topic
 		for _, p := range r.Topics[i].Partitions {
 			rp := kmsg.NewDescribeProducersResponseTopicPartition()
-			rp.Partition, rp.ErrorCode, rp.ErrorMessage = p, errTopicAuthorization, msg
+			rp.Partition, rp.ErrorCode, rp.ErrorMessage = p, kerr.TopicAuthorizationFailed.Code, msg
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		return rt

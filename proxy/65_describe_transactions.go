@@ -5,6 +5,7 @@
 package proxy
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/policy"
@@ -30,7 +31,7 @@ func (c *authzCall) describeTransactions(r *kmsg.DescribeTransactionsRequest) (*
 	}
 	mk := func(i int) kmsg.DescribeTransactionsResponseTransactionState {
 		s := kmsg.NewDescribeTransactionsResponseTransactionState()
-		s.TransactionalID, s.ErrorCode, s.ProducerID, s.ProducerEpoch, s.StartTimestamp = r.TransactionalIDs[i], errTransactionalIDAuth, -1, -1, -1
+		s.TransactionalID, s.ErrorCode, s.ProducerID, s.ProducerEpoch, s.StartTimestamp = r.TransactionalIDs[i], kerr.TransactionalIDAuthorizationFailed.Code, -1, -1, -1
 		return s
 	}
 	isDenied := func(i int) bool { return denied[i] }

@@ -7,6 +7,7 @@ package proxy
 import (
 	"math"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/policy"
@@ -32,7 +33,7 @@ func (c *authzCall) consumerGroupDescribe(r *kmsg.ConsumerGroupDescribeRequest) 
 	}
 	mk := func(i int) kmsg.ConsumerGroupDescribeResponseGroup {
 		g := kmsg.NewConsumerGroupDescribeResponseGroup()
-		g.Group, g.ErrorCode, g.ErrorMessage = r.Groups[i], errGroupAuthorization, errMessage(errGroupAuthorization)
+		g.Group, g.ErrorCode, g.ErrorMessage = r.Groups[i], kerr.GroupAuthorizationFailed.Code, errMessage(kerr.GroupAuthorizationFailed.Code)
 		return g
 	}
 	return perEntryAnswer(c, len(r.Groups), denied, anyAllowed, mk,
@@ -62,7 +63,7 @@ func (c *authzCall) consumerGroupTopics() {
 		},
 		func(kr kmsg.Response, i int) {
 			g := &kr.(*kmsg.ConsumerGroupDescribeResponse).Groups[i]
-			*g = kmsg.ConsumerGroupDescribeResponseGroup{Group: g.Group, ErrorCode: errTopicAuthorization,
+			*g = kmsg.ConsumerGroupDescribeResponseGroup{Group: g.Group, ErrorCode: kerr.TopicAuthorizationFailed.Code,
 				ErrorMessage: kmsg.StringPtr(errGroupTopicsHidden), Members: []kmsg.ConsumerGroupDescribeResponseGroupMember{},
 				AuthorizedOperations: math.MinInt32}
 		})

@@ -5,6 +5,7 @@
 package proxy
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/audit"
@@ -66,7 +67,7 @@ func (c *authzCall) describeTopicPartitions(r *kmsg.DescribeTopicPartitionsReque
 	mk := func(i int) kmsg.DescribeTopicPartitionsResponseTopic {
 		t := kmsg.NewDescribeTopicPartitionsResponseTopic()
 		name := r.Topics[i].Topic
-		t.Topic, t.ErrorCode = &name, errTopicAuthorization
+		t.Topic, t.ErrorCode = &name, kerr.TopicAuthorizationFailed.Code
 		t.Partitions = []kmsg.DescribeTopicPartitionsResponseTopicPartition{}
 		return t
 	}
@@ -123,16 +124,21 @@ func cursorDenied(r *kmsg.DescribeTopicPartitionsRequest, denied []bool) bool {
 	return false
 }
 
+// refuseUnlistedCursor answers a DescribeTopicPartitions request whose
+// cursor names a topic the request does not list as Kafka does, every
+// listed topic INVALID_REQUEST, without forwarding it: the broker would
+// otherwise be asked about a topic that was never authorized. The refusal
+// is audited.
 func (c *authzCall) refuseUnlistedCursor(r *kmsg.DescribeTopicPartitionsRequest) (*pending, []byte, error) {
 	reason := "the cursor names a topic the request does not list: refused, as Kafka refuses it"
-	if err := c.auditOutcome(audit.DecisionDeny, errInvalidRequest, []string{reason}, string(policy.Topic), r.Cursor.Topic); err != nil {
+	if err := c.auditOutcome(audit.DecisionDeny, kerr.InvalidRequest.Code, []string{reason}, string(policy.Topic), r.Cursor.Topic); err != nil {
 		return nil, nil, err
 	}
 	resp := r.ResponseKind().(*kmsg.DescribeTopicPartitionsResponse)
 	for i := range r.Topics {
 		t := kmsg.NewDescribeTopicPartitionsResponseTopic()
 		name := r.Topics[i].Topic
-		t.Topic, t.ErrorCode = &name, errInvalidRequest
+		t.Topic, t.ErrorCode = &name, kerr.InvalidRequest.Code
 		t.Partitions = []kmsg.DescribeTopicPartitionsResponseTopicPartition{}
 		resp.Topics = append(resp.Topics, t)
 	}

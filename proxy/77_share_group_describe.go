@@ -7,6 +7,7 @@ package proxy
 import (
 	"math"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/policy"
@@ -32,7 +33,7 @@ func (c *authzCall) shareGroupDescribe(r *kmsg.ShareGroupDescribeRequest) (*pend
 	}
 	mk := func(i int) kmsg.ShareGroupDescribeResponseGroup {
 		g := kmsg.NewShareGroupDescribeResponseGroup()
-		g.GroupID, g.ErrorCode, g.ErrorMessage = r.GroupIDs[i], errGroupAuthorization, errMessage(errGroupAuthorization)
+		g.GroupID, g.ErrorCode, g.ErrorMessage = r.GroupIDs[i], kerr.GroupAuthorizationFailed.Code, errMessage(kerr.GroupAuthorizationFailed.Code)
 		return g
 	}
 	isDenied := func(i int) bool { return denied[i] }
@@ -72,7 +73,7 @@ func (c *authzCall) shareGroupTopics() {
 		},
 		func(kr kmsg.Response, i int) {
 			g := &kr.(*kmsg.ShareGroupDescribeResponse).Groups[i]
-			*g = kmsg.ShareGroupDescribeResponseGroup{GroupID: g.GroupID, ErrorCode: errTopicAuthorization,
+			*g = kmsg.ShareGroupDescribeResponseGroup{GroupID: g.GroupID, ErrorCode: kerr.TopicAuthorizationFailed.Code,
 				ErrorMessage: kmsg.StringPtr(errGroupTopicsHidden), Members: []kmsg.ShareGroupDescribeResponseGroupMember{},
 				AuthorizedOperations: math.MinInt32}
 		})

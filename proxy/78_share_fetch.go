@@ -5,6 +5,7 @@
 package proxy
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/policy"
@@ -47,15 +48,15 @@ func (c *authzCall) shareFetch(r *kmsg.ShareFetchRequest) (*pending, []byte, err
 	if !anyDenied {
 		return c.forwardOriginal()
 	}
-	msg := errMessage(errTopicAuthorization)
+	msg := errMessage(kerr.TopicAuthorizationFailed.Code)
 	mk := func(i int) kmsg.ShareFetchResponseTopic {
 		rt := kmsg.NewShareFetchResponseTopic()
 		rt.TopicID = r.Topics[i].TopicID
 		for _, p := range r.Topics[i].Partitions {
 			rp := kmsg.NewShareFetchResponseTopicPartition()
-			rp.Partition, rp.ErrorCode, rp.ErrorMessage = p.Partition, errTopicAuthorization, msg
+			rp.Partition, rp.ErrorCode, rp.ErrorMessage = p.Partition, kerr.TopicAuthorizationFailed.Code, msg
 			if len(p.AcknowledgementBatches) > 0 {
-				rp.AcknowledgeErrorCode, rp.AcknowledgeErrorMessage = errTopicAuthorization, msg
+				rp.AcknowledgeErrorCode, rp.AcknowledgeErrorMessage = kerr.TopicAuthorizationFailed.Code, msg
 			}
 			rt.Partitions = append(rt.Partitions, rp)
 		}

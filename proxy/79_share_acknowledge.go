@@ -5,6 +5,7 @@
 package proxy
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/policy"
@@ -31,13 +32,13 @@ func (c *authzCall) shareAcknowledge(r *kmsg.ShareAcknowledgeRequest) (*pending,
 	if err != nil {
 		return nil, nil, err
 	}
-	msg := errMessage(errTopicAuthorization)
+	msg := errMessage(kerr.TopicAuthorizationFailed.Code)
 	mk := func(i int) kmsg.ShareAcknowledgeResponseTopic {
 		rt := kmsg.NewShareAcknowledgeResponseTopic()
 		rt.TopicID = r.Topics[i].TopicID
 		for _, p := range r.Topics[i].Partitions {
 			rp := kmsg.NewShareAcknowledgeResponseTopicPartition()
-			rp.Partition, rp.ErrorCode, rp.ErrorMessage = p.Partition, errTopicAuthorization, msg
+			rp.Partition, rp.ErrorCode, rp.ErrorMessage = p.Partition, kerr.TopicAuthorizationFailed.Code, msg
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		return rt

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/policy"
@@ -65,7 +66,7 @@ func (c *authzCall) streamsGroupHeartbeatDenial(r *kmsg.StreamsGroupHeartbeatReq
 			c.preq.APIName, len(acts), len(c.dec.Results))
 	}
 	if !c.allowed(0) {
-		return errGroupAuthorization, errMessages[errGroupAuthorization], nil
+		return kerr.GroupAuthorizationFailed.Code, errMessages[kerr.GroupAuthorizationFailed.Code], nil
 	}
 	clusterCreate := -1
 	var creates []int
@@ -74,7 +75,7 @@ func (c *authzCall) streamsGroupHeartbeatDenial(r *kmsg.StreamsGroupHeartbeatReq
 		switch {
 		case a.Resource == policy.Topic && a.Operation == policy.Describe:
 			if !c.allowed(i) {
-				return errTopicAuthorization, errMessages[errTopicAuthorization], nil
+				return kerr.TopicAuthorizationFailed.Code, errMessages[kerr.TopicAuthorizationFailed.Code], nil
 			}
 		case a.Resource == policy.Cluster && a.Operation == policy.Create:
 			clusterCreate = i
@@ -94,7 +95,7 @@ func (c *authzCall) streamsGroupHeartbeatDenial(r *kmsg.StreamsGroupHeartbeatReq
 		}
 	}
 	if len(unauthorized) > 0 {
-		return errTopicAuthorization, "Unauthorized to CREATE on topics " + strings.Join(unauthorized, ",") +
+		return kerr.TopicAuthorizationFailed.Code, "Unauthorized to CREATE on topics " + strings.Join(unauthorized, ",") +
 			" (the broker would create these internal topics of the streams topology).", nil
 	}
 	var violations []string
@@ -106,7 +107,7 @@ func (c *authzCall) streamsGroupHeartbeatDenial(r *kmsg.StreamsGroupHeartbeatReq
 		}
 	}
 	if len(violations) > 0 {
-		return errPolicyViolation, strings.Join(violations, "; "), nil
+		return kerr.PolicyViolation.Code, strings.Join(violations, "; "), nil
 	}
 	return 0, "", nil
 }

@@ -7,6 +7,7 @@ package proxy
 import (
 	"math"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/policy"
@@ -32,7 +33,7 @@ func (c *authzCall) streamsGroupDescribe(r *kmsg.StreamsGroupDescribeRequest) (*
 	}
 	mk := func(i int) kmsg.StreamsGroupDescribeResponseGroup {
 		g := kmsg.NewStreamsGroupDescribeResponseGroup()
-		g.Group, g.ErrorCode, g.ErrorMessage = r.Groups[i], errGroupAuthorization, errMessage(errGroupAuthorization)
+		g.Group, g.ErrorCode, g.ErrorMessage = r.Groups[i], kerr.GroupAuthorizationFailed.Code, errMessage(kerr.GroupAuthorizationFailed.Code)
 		return g
 	}
 	return perEntryAnswer(c, len(r.Groups), denied, anyAllowed, mk,
@@ -86,7 +87,7 @@ func (c *authzCall) streamsGroupTopics() {
 		},
 		func(kr kmsg.Response, i int) {
 			g := &kr.(*kmsg.StreamsGroupDescribeResponse).Groups[i]
-			*g = kmsg.StreamsGroupDescribeResponseGroup{Group: g.Group, ErrorCode: errTopicAuthorization,
+			*g = kmsg.StreamsGroupDescribeResponseGroup{Group: g.Group, ErrorCode: kerr.TopicAuthorizationFailed.Code,
 				ErrorMessage: kmsg.StringPtr(errGroupTopicsHidden), Members: []kmsg.StreamsGroupDescribeResponseGroupMember{},
 				AuthorizedOperations: math.MinInt32}
 		})

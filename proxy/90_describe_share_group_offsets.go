@@ -5,6 +5,7 @@
 package proxy
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/policy"
@@ -58,7 +59,7 @@ func (c *authzCall) describeShareGroupOffsets(r *kmsg.DescribeShareGroupOffsetsR
 		out := kmsg.NewDescribeShareGroupOffsetsResponseGroup()
 		out.GroupID = g.GroupID
 		if plans[gi].denied {
-			out.ErrorCode, out.ErrorMessage = errGroupAuthorization, errMessage(errGroupAuthorization)
+			out.ErrorCode, out.ErrorMessage = kerr.GroupAuthorizationFailed.Code, errMessage(kerr.GroupAuthorizationFailed.Code)
 			return out
 		}
 		for ti, t := range g.Topics {
@@ -150,7 +151,7 @@ func deniedShareOffsetsTopic(t kmsg.DescribeShareGroupOffsetsRequestGroupTopic) 
 	for _, p := range t.Partitions {
 		rp := kmsg.NewDescribeShareGroupOffsetsResponseGroupTopicPartition()
 		rp.Partition, rp.StartOffset = p, -1
-		rp.ErrorCode, rp.ErrorMessage = errTopicAuthorization, errMessage(errTopicAuthorization)
+		rp.ErrorCode, rp.ErrorMessage = kerr.TopicAuthorizationFailed.Code, errMessage(kerr.TopicAuthorizationFailed.Code)
 		out.Partitions = append(out.Partitions, rp)
 	}
 	return out

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 
@@ -16,26 +17,18 @@ import (
 	"github.com/kguard/kguard/proxy/wire"
 )
 
-// Kafka error codes kguard answers denials with (docs/authorization.md).
-const (
-	errUnknownTopicOrPartition  int16 = 3
-	errTopicAuthorization       int16 = 29
-	errGroupAuthorization       int16 = 30
-	errClusterAuthorization     int16 = 31
-	errPolicyViolation          int16 = 44
-	errTransactionalIDAuth      int16 = 53
-	errOperationNotAttempted    int16 = 55
-	errDelegationTokenAuth      int16 = 65
-	authorizedOperationsOmitted int32 = -2147483648
-)
+// authorizedOperationsOmitted is the authorized-operations value of an
+// entry whose operations were not asked for (INT32_MIN in Kafka's schemas).
+// kguard answers with Kafka's own error codes (kerr; docs/authorization.md).
+const authorizedOperationsOmitted int32 = -2147483648
 
 // Kafka's messages for the authorization errors (Errors.message()).
 var errMessages = map[int16]string{
-	errTopicAuthorization:   "Topic authorization failed.",
-	errGroupAuthorization:   "Group authorization failed.",
-	errClusterAuthorization: "Cluster authorization failed.",
-	errTransactionalIDAuth:  "Transactional Id authorization failed.",
-	errDelegationTokenAuth:  "Delegation Token authorization failed.",
+	kerr.TopicAuthorizationFailed.Code:           "Topic authorization failed.",
+	kerr.GroupAuthorizationFailed.Code:           "Group authorization failed.",
+	kerr.ClusterAuthorizationFailed.Code:         "Cluster authorization failed.",
+	kerr.TransactionalIDAuthorizationFailed.Code: "Transactional Id authorization failed.",
+	kerr.DelegationTokenAuthorizationFailed.Code: "Delegation Token authorization failed.",
 }
 
 func errMessage(code int16) *string {
@@ -50,15 +43,15 @@ func errMessage(code int16) *string {
 func denyCode(a policy.Action) int16 {
 	switch a.Resource {
 	case policy.Topic:
-		return errTopicAuthorization
+		return kerr.TopicAuthorizationFailed.Code
 	case policy.Group:
-		return errGroupAuthorization
+		return kerr.GroupAuthorizationFailed.Code
 	case policy.TransactionalID:
-		return errTransactionalIDAuth
+		return kerr.TransactionalIDAuthorizationFailed.Code
 	case policy.DelegationToken:
-		return errDelegationTokenAuth
+		return kerr.DelegationTokenAuthorizationFailed.Code
 	}
-	return errClusterAuthorization
+	return kerr.ClusterAuthorizationFailed.Code
 }
 
 // authzCall is one request being authorized: the decoded request, what the
@@ -233,9 +226,9 @@ func (c *authzCall) dispatch() (*pending, []byte, error) {
 func (c *authzCall) refuseAPI(cause error) (*pending, []byte, error) {
 	var resp kmsg.Response
 	if c.p != nil {
-		resp = topLevelError(c.req, errClusterAuthorization)
+		resp = topLevelError(c.req, kerr.ClusterAuthorizationFailed.Code)
 	}
-	code, reasons := errClusterAuthorization, []string{cause.Error()}
+	code, reasons := kerr.ClusterAuthorizationFailed.Code, []string{cause.Error()}
 	if resp == nil {
 		code, reasons = 0, append(reasons, "connection closed: the response has no error code to carry the refusal")
 	}
@@ -260,7 +253,7 @@ func (c *authzCall) firstDenial() (int16, string) {
 		}
 	}
 	if len(c.dec.Violations) > 0 {
-		return errPolicyViolation, c.dec.Violations[0].Message
+		return kerr.PolicyViolation.Code, c.dec.Violations[0].Message
 	}
 	return 0, ""
 }

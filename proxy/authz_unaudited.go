@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/policy"
@@ -17,11 +18,11 @@ var errAuditUnavailable = errors.New("audit trail unavailable")
 // The retriable errors a request is answered with when its authorization
 // decision cannot be audited: clients back off and retry them.
 const (
-	// errKafkaStorage (56, KAFKA_STORAGE_ERROR, protect.go) for topic and
-	// cluster resources: clients refresh metadata and retry.
-	// errCoordinatorNotAvailable for group and transactional id resources:
-	// clients look the coordinator up again and retry.
-	errCoordinatorNotAvailable int16 = 15
+// kerr.KafkaStorageError.Code (56, KAFKA_STORAGE_ERROR, protect.go) for topic and
+// cluster resources: clients refresh metadata and retry.
+// kerr.CoordinatorNotAvailable.Code for group and transactional id resources:
+// clients look the coordinator up again and retry.
+
 )
 
 // unauditedMessage is the error message of such an answer.
@@ -32,10 +33,10 @@ const unauditedMessage = "kguard: the audit trail is unavailable (spool full); r
 // for a code that is not a denial.
 func retriableFor(code int16) int16 {
 	switch code {
-	case errGroupAuthorization, errTransactionalIDAuth:
-		return errCoordinatorNotAvailable
-	case errTopicAuthorization, errClusterAuthorization, errDelegationTokenAuth, errPolicyViolation, errOperationNotAttempted:
-		return errKafkaStorage
+	case kerr.GroupAuthorizationFailed.Code, kerr.TransactionalIDAuthorizationFailed.Code:
+		return kerr.CoordinatorNotAvailable.Code
+	case kerr.TopicAuthorizationFailed.Code, kerr.ClusterAuthorizationFailed.Code, kerr.DelegationTokenAuthorizationFailed.Code, kerr.PolicyViolation.Code, kerr.OperationNotAttempted.Code:
+		return kerr.KafkaStorageError.Code
 	}
 	return 0
 }
@@ -83,7 +84,7 @@ func (c *authzCall) refuseUnaudited(cause error) (*pending, []byte, error) {
 		return p, nil, nil
 	}
 	c.p.local, c.p.transforms = nil, nil
-	code := errKafkaStorage
+	code := kerr.KafkaStorageError.Code
 	if len(c.preq.Actions) > 0 {
 		code = retriableFor(denyCode(c.preq.Actions[0]))
 	}

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 
 	"github.com/kguard/kguard/audit"
+	"github.com/kguard/kguard/policy"
 )
 
 // Fetch and share sessions (KIP-227, KIP-932) live on the broker, keyed by
@@ -17,8 +19,6 @@ import (
 // to the client connection that created it, and only that connection may
 // use it through kguard.
 const (
-	errFetchSessionIDNotFound int16 = 70
-	errShareSessionNotFound   int16 = 122
 
 	// maxOwnedSessions bounds what one connection remembers; the oldest
 	// is forgotten first (its next use then starts a new session).
@@ -201,8 +201,8 @@ func (c *authzCall) guardSessions() (p *pending, out []byte, done bool, err erro
 		if r.SessionID != 0 && !own.ownsFetch(r.SessionID) {
 			if r.SessionEpoch > 0 {
 				resp := r.ResponseKind().(*kmsg.FetchResponse)
-				resp.ErrorCode = errFetchSessionIDNotFound
-				p, out, err = c.refuseSession(resp, errFetchSessionIDNotFound,
+				resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+				p, out, err = c.refuseSession(resp, kerr.FetchSessionIDNotFound.Code,
 					fmt.Sprintf("fetch session %d was not created by this connection", r.SessionID))
 				return p, out, true, err
 			}
@@ -231,7 +231,7 @@ func (c *authzCall) guardSessions() (p *pending, out []byte, done bool, err erro
 		default:
 			id := r.SessionID
 			c.transform(func(kr kmsg.Response) (bool, error) {
-				if kr.(*kmsg.FetchResponse).ErrorCode == errFetchSessionIDNotFound {
+				if kr.(*kmsg.FetchResponse).ErrorCode == kerr.FetchSessionIDNotFound.Code {
 					own.replaceFetch(id, 0)
 				}
 				return false, nil
@@ -243,8 +243,8 @@ func (c *authzCall) guardSessions() (p *pending, out []byte, done bool, err erro
 		if r.ShareSessionEpoch == 0 {
 			if owner != 0 && owner != c.s.id {
 				resp := r.ResponseKind().(*kmsg.ShareFetchResponse)
-				resp.ErrorCode, resp.ErrorMessage = errShareSessionNotFound, &shareSessionNotFoundMsg
-				p, out, err = c.refuseSession(resp, errShareSessionNotFound, "share session of this group and member id is open on another connection")
+				resp.ErrorCode, resp.ErrorMessage = kerr.ShareSessionNotFound.Code, &shareSessionNotFoundMsg
+				p, out, err = c.refuseSession(resp, kerr.ShareSessionNotFound.Code, "share session of this group and member id is open on another connection")
 				return p, out, true, err
 			}
 			c.transform(func(kr kmsg.Response) (bool, error) {
@@ -257,8 +257,8 @@ func (c *authzCall) guardSessions() (p *pending, out []byte, done bool, err erro
 		}
 		if owner != c.s.id {
 			resp := r.ResponseKind().(*kmsg.ShareFetchResponse)
-			resp.ErrorCode, resp.ErrorMessage = errShareSessionNotFound, &shareSessionNotFoundMsg
-			p, out, err = c.refuseSession(resp, errShareSessionNotFound, "share session of this group and member id was not opened by this connection")
+			resp.ErrorCode, resp.ErrorMessage = kerr.ShareSessionNotFound.Code, &shareSessionNotFoundMsg
+			p, out, err = c.refuseSession(resp, kerr.ShareSessionNotFound.Code, "share session of this group and member id was not opened by this connection")
 			return p, out, true, err
 		}
 		if r.ShareSessionEpoch < 0 {
@@ -271,8 +271,8 @@ func (c *authzCall) guardSessions() (p *pending, out []byte, done bool, err erro
 		key := c.s.shareSessionKey(r.GroupID, r.MemberID)
 		if c.s.p.authz.shares.owner(key) != c.s.id {
 			resp := r.ResponseKind().(*kmsg.ShareAcknowledgeResponse)
-			resp.ErrorCode, resp.ErrorMessage = errShareSessionNotFound, &shareSessionNotFoundMsg
-			p, out, err = c.refuseSession(resp, errShareSessionNotFound, "share session of this group and member id was not opened by this connection")
+			resp.ErrorCode, resp.ErrorMessage = kerr.ShareSessionNotFound.Code, &shareSessionNotFoundMsg
+			p, out, err = c.refuseSession(resp, kerr.ShareSessionNotFound.Code, "share session of this group and member id was not opened by this connection")
 			return p, out, true, err
 		}
 		if r.ShareSessionEpoch < 0 {
@@ -295,3 +295,186 @@ func (c *authzCall) refuseSession(resp kmsg.Response, code int16, reason string)
 		zap.String("principal", c.preq.Principal), zap.String("reason", reason))
 	return c.answer(resp)
 }
+
+// recheckSessionTopics authorizes the topics a fetch or share session
+// adds to a response. An incremental Fetch (epoch > 0) or ShareFetch names
+// only the partitions that changed; the broker serves the session's others
+// too, and it serves them to kguard's principal. So every response topic
+// the request did not name (and have allowed) is authorized Read for this
+// principal now: a topic whose Read was revoked since it joined the
+// session, or one that should never have been there, is answered 29
+// without its records. One audit event lists the topics served this way:
+// every time one is withheld, and once per connection, topic and policy
+// revision when they are allowed (an incremental fetch with news is
+// otherwise a second event per response).
+func (c *authzCall) recheckSessionTopics() {
+	if c.p == nil {
+		return
+	}
+	named := map[string]bool{}
+	switch r := c.req.(type) {
+	case *kmsg.FetchRequest:
+		if r.Version < 7 || r.SessionID == 0 || r.SessionEpoch <= 0 {
+			return
+		}
+		replica := len(c.preq.Actions) == 1 && c.preq.Actions[0].Resource == policy.Cluster
+		for i, t := range r.Topics {
+			if (replica && c.allowed(0)) || (!replica && c.allowed(i)) {
+				named[topicKey(t.Topic, t.TopicID)] = true
+			}
+		}
+		c.transform(func(kr kmsg.Response) (bool, error) {
+			resp := kr.(*kmsg.FetchResponse)
+			return c.withholdServed(named, len(resp.Topics), func(i int) (string, [16]byte) {
+				return resp.Topics[i].Topic, resp.Topics[i].TopicID
+			}, "fetch session", func(i int) {
+				t := &resp.Topics[i]
+				for j := range t.Partitions {
+					p := &t.Partitions[j]
+					*p = kmsg.FetchResponseTopicPartition{Partition: p.Partition}
+					p.Default()
+					p.ErrorCode, p.HighWatermark, p.LastStableOffset, p.LogStartOffset, p.PreferredReadReplica = kerr.TopicAuthorizationFailed.Code, -1, -1, -1, -1
+				}
+			})
+		})
+	case *kmsg.ShareFetchRequest:
+		if r.ShareSessionEpoch <= 0 {
+			return
+		}
+		for i, t := range r.Topics {
+			if c.allowed(1 + i) {
+				named[topicKey("", t.TopicID)] = true
+			}
+		}
+		c.transform(func(kr kmsg.Response) (bool, error) {
+			resp := kr.(*kmsg.ShareFetchResponse)
+			msg := errMessage(kerr.TopicAuthorizationFailed.Code)
+			return c.withholdServed(named, len(resp.Topics), func(i int) (string, [16]byte) {
+				return "", resp.Topics[i].TopicID
+			}, "share session", func(i int) {
+				t := &resp.Topics[i]
+				for j := range t.Partitions {
+					p := &t.Partitions[j]
+					*p = kmsg.ShareFetchResponseTopicPartition{Partition: p.Partition, AcknowledgeErrorCode: p.AcknowledgeErrorCode,
+						AcknowledgeErrorMessage: p.AcknowledgeErrorMessage}
+					p.Default()
+					p.ErrorCode, p.ErrorMessage = kerr.TopicAuthorizationFailed.Code, msg
+				}
+			})
+		})
+	}
+}
+
+// withholdServed authorizes the n topics of a session response (topic(i)
+// names topic i) that the request did not name (named), and calls
+// withhold(i) for each the principal may not read. It reports whether it
+// withheld any.
+func (c *authzCall) withholdServed(named map[string]bool, n int, topic func(i int) (string, [16]byte), what string, withhold func(i int)) (bool, error) {
+	keys := make([]string, n)
+	labels := make([]string, n)
+	for i := range keys {
+		name, id := topic(i)
+		keys[i], labels[i] = topicKey(name, id), c.topicLabel(name, id)
+	}
+	allowed, err := c.authorizeServed(named, keys, labels, what)
+	if err != nil || allowed == nil {
+		return false, err
+	}
+	changed := false
+	for i, ok := range allowed {
+		if !ok {
+			withhold(i)
+			changed = true
+		}
+	}
+	return changed, nil
+}
+
+// authorizeServed decides Read for the response topics (keys, labels) a
+// session added (those not in named), recording one audit event. It
+// returns nil when the response has no such topic, else whether each
+// response topic may be served.
+func (c *authzCall) authorizeServed(named map[string]bool, keys, labels []string, what string) ([]bool, error) {
+	var names []string
+	idx := map[string]int{}
+	for i, k := range keys {
+		if named[k] {
+			continue
+		}
+		if _, ok := idx[labels[i]]; !ok {
+			idx[labels[i]] = len(names)
+			names = append(names, labels[i])
+		}
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	base := *c.preq
+	base.Details = nil
+	base.Actions = make([]policy.Action, len(names))
+	for i, n := range names {
+		base.Actions[i] = policy.Action{Resource: policy.Topic, Name: n, Operation: policy.Read}
+	}
+	dec, err := c.s.p.authorizer.Authorize(c.s.p.ctx, &base)
+	if err != nil {
+		return nil, fmt.Errorf("authorization: %s topics: %w", what, err)
+	}
+	if len(dec.Results) != len(names) {
+		return nil, fmt.Errorf("authorization: %s topics: %d results for %d topics", what, len(dec.Results), len(names))
+	}
+	out := make([]bool, len(keys))
+	for i, k := range keys {
+		out[i] = named[k] || dec.Results[idx[labels[i]]].Allowed
+	}
+	decision, code := audit.DecisionAllow, int16(0)
+	denied := 0
+	for _, r := range dec.Results {
+		if !r.Allowed {
+			denied++
+		}
+	}
+	if denied > 0 {
+		decision, code = audit.DecisionDeny, kerr.TopicAuthorizationFailed.Code
+	} else if c.s.servedBefore(names, dec.Revision) {
+		return out, nil // this connection's session served them under this policy: audited then
+	}
+	rt, rn := "", ""
+	if len(names) == 1 {
+		rt, rn = string(policy.Topic), names[0]
+	}
+	fc := &authzCall{s: c.s, hdr: c.hdr, preq: &base, dec: dec}
+	reasons := append([]string{fmt.Sprintf("%s topics the request did not name: %d served, %d withheld (29)", what, len(names)-denied, denied)}, dec.Reasons...)
+	if err := fc.auditOutcome(decision, code, reasons, rt, rn); err != nil {
+		return nil, fmt.Errorf("audit trail unavailable: %w", err)
+	}
+	if denied == 0 {
+		c.s.noteServed(names, dec.Revision)
+	}
+	return out, nil
+}
+
+// servedBefore reports whether every topic in names was already served
+// to this connection by one of its sessions, and audited, under policy
+// revision rev. Only the responder goroutine (response transforms) uses
+// served.
+func (s *session) servedBefore(names []string, rev string) bool {
+	for _, n := range names {
+		if r, ok := s.served[n]; !ok || r != rev {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *session) noteServed(names []string, rev string) {
+	if s.served == nil || len(s.served)+len(names) > maxServedTopics {
+		s.served = make(map[string]string, len(names))
+	}
+	for _, n := range names {
+		s.served[n] = rev
+	}
+}
+
+// maxServedTopics bounds the topics a connection remembers as served by
+// its sessions (beyond it the memory starts over: more audit events).
+const maxServedTopics = 1024

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 
@@ -20,19 +21,19 @@ import (
 
 // Kafka error codes of the data-protection step (docs/data-protection.md).
 const (
-	// errCorruptMessage answers a fetched partition whose signature check
-	// failed under on_bad_signature: fail. Consumers stop at it (Java
-	// throws, franz-go reports the error) instead of skipping records.
-	errCorruptMessage int16 = 2
-	// errKafkaStorage is the retriable answer when a partition cannot be
-	// protected (or unprotected) now: the key service is down, a key is
-	// missing, no protector is configured. Every client retries it (Java
-	// refreshes metadata first); nothing reached the log, so idempotent
-	// and transactional producers retry the same batch and sequence.
-	errKafkaStorage int16 = 56
-	// errInvalidRecord is the permanent answer for a record that cannot be
-	// protected as the rule demands, or carries a reserved kguard.* header.
-	errInvalidRecord int16 = 87
+// kerr.CorruptMessage.Code answers a fetched partition whose signature check
+// failed under on_bad_signature: fail. Consumers stop at it (Java
+// throws, franz-go reports the error) instead of skipping records.
+
+// kerr.KafkaStorageError.Code is the retriable answer when a partition cannot be
+// protected (or unprotected) now: the key service is down, a key is
+// missing, no protector is configured. Every client retries it (Java
+// refreshes metadata first); nothing reached the log, so idempotent
+// and transactional producers retry the same batch and sequence.
+
+// kerr.InvalidRecord.Code is the permanent answer for a record that cannot be
+// protected as the rule demands, or carries a reserved kguard.* header.
+
 )
 
 // reservedPrefix starts the headers only kguard writes (kguard.enc,
@@ -141,9 +142,9 @@ type partitionError struct {
 // protectErr maps an error of the produce step to a partition error.
 func protectErr(part int32, topic string, err error) partitionError {
 	if crypto.IsRetriable(err) {
-		return partitionError{part, errKafkaStorage, "kguard: cannot protect records of " + topic + " now (key service unavailable); retry: " + err.Error()}
+		return partitionError{part, kerr.KafkaStorageError.Code, "kguard: cannot protect records of " + topic + " now (key service unavailable); retry: " + err.Error()}
 	}
-	return partitionError{part, errInvalidRecord, "kguard: " + err.Error()}
+	return partitionError{part, kerr.InvalidRecord.Code, "kguard: " + err.Error()}
 }
 
 // protectProduce is the data-protection step between planProduce and the
@@ -230,7 +231,7 @@ func (c *authzCall) protectionOf(topic string, parts []kmsg.ProduceRequestTopicP
 	cp, err := c.protectionFor(topic)
 	if err != nil {
 		c.s.log.Warn("data protection rule unavailable; refusing the topic's records", zap.String("topic", topic), zap.Error(err))
-		return nil, nil, refuseAll(parts, errKafkaStorage, "kguard: data protection rule for "+topic+" unavailable: "+err.Error()), true
+		return nil, nil, refuseAll(parts, kerr.KafkaStorageError.Code, "kguard: data protection rule for "+topic+" unavailable: "+err.Error()), true
 	}
 	if cp == nil {
 		out, refused, ch := c.checkReserved(topic, parts)
@@ -238,10 +239,10 @@ func (c *authzCall) protectionOf(topic string, parts []kmsg.ProduceRequestTopicP
 	}
 	if cp.err != nil {
 		c.s.log.Warn("data protection rule does not compile; refusing the topic's records", zap.String("topic", topic), zap.Error(cp.err))
-		return nil, nil, refuseAll(parts, errKafkaStorage, "kguard: data protection rule for "+topic+" is invalid: "+cp.err.Error()), true
+		return nil, nil, refuseAll(parts, kerr.KafkaStorageError.Code, "kguard: data protection rule for "+topic+" is invalid: "+cp.err.Error()), true
 	}
 	if c.s.p.protector == nil {
-		return nil, nil, refuseAll(parts, errKafkaStorage, "kguard: "+topic+" must be encrypted but kguard has no key service configured (crypto.kms)"), true
+		return nil, nil, refuseAll(parts, kerr.KafkaStorageError.Code, "kguard: "+topic+" must be encrypted but kguard has no key service configured (crypto.kms)"), true
 	}
 	return cp, nil, nil, false
 }
@@ -385,7 +386,7 @@ func (c *authzCall) checkReserved(topic string, parts []kmsg.ProduceRequestTopic
 				bad = make([]bool, len(parts))
 			}
 			bad[i] = true
-			refused = append(refused, partitionError{p.Partition, errInvalidRecord, "kguard: " + topic + ": " + err.Error()})
+			refused = append(refused, partitionError{p.Partition, kerr.InvalidRecord.Code, "kguard: " + topic + ": " + err.Error()})
 		}
 	}
 	if bad == nil {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 
@@ -138,8 +139,8 @@ func (c *authzCall) unprotectTopics(ts []fetchedTopic) (bool, error) {
 		if err != nil {
 			c.s.log.Warn("data protection rule unavailable; withholding the topic's records", zap.String("topic", name), zap.Error(err))
 			for j := range t.parts {
-				t.parts[j].fail(errKafkaStorage, "kguard: data protection rule for "+name+" unavailable")
-				found(name, t.parts[j].partition, &fetchFindings{withheld: errKafkaStorage}, "")
+				t.parts[j].fail(kerr.KafkaStorageError.Code, "kguard: data protection rule for "+name+" unavailable")
+				found(name, t.parts[j].partition, &fetchFindings{withheld: kerr.KafkaStorageError.Code}, "")
 			}
 			changed = true
 			continue
@@ -155,17 +156,17 @@ func (c *authzCall) unprotectTopics(ts []fetchedTopic) (bool, error) {
 			}
 			onBad := onBadName(cp.fetch.OnBadSignature)
 			if pr == nil {
-				p.fail(errKafkaStorage, "kguard: "+name+" is protected but kguard has no key service configured (crypto.kms)")
-				found(name, p.partition, &fetchFindings{withheld: errKafkaStorage}, onBad)
+				p.fail(kerr.KafkaStorageError.Code, "kguard: "+name+" is protected but kguard has no key service configured (crypto.kms)")
+				found(name, p.partition, &fetchFindings{withheld: kerr.KafkaStorageError.Code}, onBad)
 				changed = true
 				continue
 			}
 			var f fetchFindings
 			out, ch, err := unprotectRecords(*p.records, name, pr, cp.fetch, c, &conv, &f)
 			if err != nil {
-				code, msg := errKafkaStorage, "kguard: a key for "+name+" is unavailable now; retry"
+				code, msg := kerr.KafkaStorageError.Code, "kguard: a key for "+name+" is unavailable now; retry"
 				if !crypto.IsRetriable(err) {
-					code, msg = errCorruptMessage, "kguard: "+name+": record failed signature verification or could not be read"
+					code, msg = kerr.CorruptMessage.Code, "kguard: "+name+": record failed signature verification or could not be read"
 				}
 				c.s.log.Warn("fetched partition withheld", zap.String("topic", name), zap.Int32("partition", p.partition),
 					zap.Int16("code", code), zap.Error(err))

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -505,7 +506,7 @@ func TestScenariosEveryAPIVersion(t *testing.T) {
 					for c := range codes {
 						found = found || denials[c]
 					}
-					if !found && topLevelError(o.req, errClusterAuthorization) == nil {
+					if !found && topLevelError(o.req, kerr.ClusterAuthorizationFailed.Code) == nil {
 						// The response cannot carry the denial at this
 						// version: as Kafka, it must then list nothing.
 						ns, ids := map[string]bool{}, map[[16]byte]bool{}
