@@ -46,19 +46,13 @@ func produceDenied(t *kmsg.ProduceRequestTopic, code int16, msg *string) kmsg.Pr
 // partition; allowed but refused by a safeguard → 44 with its message.
 // Layout: [Write TransactionalId] + one Write Topic per topic entry.
 func (c *authzCall) planProduce(r *kmsg.ProduceRequest) (*producePlan, error) {
-	off := 0
-	if r.TransactionID != nil {
-		off = 1
-	}
-	if err := c.expectActions(off + len(r.Topics)); err != nil {
-		return nil, err
-	}
-	plan := &producePlan{Topics: make([]topicDecision, len(r.Topics)), TxnDenied: off == 1 && !c.allowed(0)}
+	plan := &producePlan{Topics: make([]topicDecision, len(r.Topics)),
+		TxnDenied: r.TransactionID != nil && !c.may(act(policy.TransactionalID, *r.TransactionID, policy.Write))}
 	fwd := *r
 	fwd.Topics = make([]kmsg.ProduceRequestTopic, 0, len(r.Topics))
 	for i, t := range r.Topics {
-		a := c.preq.Actions[off+i]
-		d := topicDecision{Name: a.Name, Allowed: c.allowed(off + i)}
+		a := act(policy.Topic, c.topicOf(t.Topic, t.TopicID), policy.Write)
+		d := topicDecision{Name: a.Name, Allowed: c.may(a)}
 		if !d.Allowed {
 			d.Code = denyCode(a)
 		} else if v := c.violation(policy.Topic, a.Name); v != nil {

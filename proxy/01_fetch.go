@@ -37,21 +37,11 @@ type fetchPlan struct {
 // ClusterAction whose denial fails every partition with 29, as a broker).
 func (c *authzCall) planFetch(r *kmsg.FetchRequest) (*fetchPlan, error) {
 	plan := &fetchPlan{Topics: make([]topicDecision, len(r.Topics))}
-	replica := len(c.preq.Actions) == 1 && c.preq.Actions[0].Resource == policy.Cluster
-	if !replica {
-		if err := c.expectActions(len(r.Topics)); err != nil {
-			return nil, err
-		}
-	}
 	fwd := *r
 	fwd.Topics = make([]kmsg.FetchRequestTopic, 0, len(r.Topics))
 	for i, t := range r.Topics {
 		d := topicDecision{Name: c.topicLabel(t.Topic, t.TopicID)}
-		if replica {
-			d.Allowed = c.allowed(0)
-		} else {
-			d.Allowed = c.allowed(i)
-		}
+		d.Allowed = c.may(c.fetchAction(r, &r.Topics[i]))
 		if !d.Allowed {
 			d.Code = kerr.TopicAuthorizationFailed.Code
 		}
@@ -138,15 +128,29 @@ func rewriteFetch(book addressBook, r kmsg.Response) bool {
 
 // decomposeFetch (key 1)
 func decomposeFetch(d decomposer, r *kmsg.FetchRequest) (actions []policy.Action, details map[string]any, err error) {
-	replica := r.ReplicaID
-	if r.Version >= 15 {
-		replica = r.ReplicaState.ID
-	}
-	if replica >= 0 {
+	if fetchByReplica(r) {
 		return []policy.Action{clusterAct(policy.ClusterAction)}, nil, nil
 	}
 	for _, t := range r.Topics {
 		actions = append(actions, act(policy.Topic, d.topic(t.Topic, t.TopicID), policy.Read))
 	}
 	return actions, nil, nil
+}
+
+// fetchByReplica: a fetch from a replica (replica id >= 0; v15+ in
+// ReplicaState) needs ClusterAction, whatever the topics.
+func fetchByReplica(r *kmsg.FetchRequest) bool {
+	replica := r.ReplicaID
+	if r.Version >= 15 {
+		replica = r.ReplicaState.ID
+	}
+	return replica >= 0
+}
+
+// fetchAction is the action that decides topic entry t of r.
+func (c *authzCall) fetchAction(r *kmsg.FetchRequest, t *kmsg.FetchRequestTopic) policy.Action {
+	if fetchByReplica(r) {
+		return clusterAct(policy.ClusterAction)
+	}
+	return act(policy.Topic, c.topicOf(t.Topic, t.TopicID), policy.Read)
 }

@@ -21,10 +21,7 @@ func listOffsetsAPI() apiSpec {
 }
 
 func (c *authzCall) listOffsets(r *kmsg.ListOffsetsRequest) (*pending, []byte, error) {
-	denied, anyAllowed, err := c.perTopic(len(r.Topics), 0)
-	if err != nil {
-		return nil, nil, err
-	}
+	denied, anyAllowed := c.perEntry(len(r.Topics), func(i int) policy.Action { return act(policy.Topic, r.Topics[i].Topic, policy.Describe) })
 	made := func(i int) kmsg.ListOffsetsResponseTopic {
 		rt := kmsg.NewListOffsetsResponseTopic()
 		rt.Topic = r.Topics[i].Topic

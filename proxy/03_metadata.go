@@ -73,21 +73,15 @@ func (c *authzCall) metadata(r *kmsg.MetadataRequest) (*pending, []byte, error) 
 	}
 	n := len(r.Topics)
 	autoCreate, _ := c.preq.Details["auto_create"].(bool)
-	want := n
-	if autoCreate {
-		want = 2*n + 1
-	}
-	if err := c.expectActions(want); err != nil {
-		return nil, nil, err
-	}
 	denied := make([]bool, n)
 	noCreate := make([]bool, n) // may Describe, may not Create
 	violates := make([]bool, n) // may Create, but not by auto-creation
 	anyNoCreate, anyDenied := false, false
 	for i := 0; i < n; i++ {
-		denied[i] = !c.allowed(i)
+		name := c.topicOf(strOr(r.Topics[i].Topic), r.Topics[i].TopicID)
+		denied[i] = !c.may(act(policy.Topic, name, policy.Describe))
 		if !denied[i] && autoCreate {
-			mayCreate := c.allowed(n) || c.allowed(n+1+i)
+			mayCreate := c.may(clusterAct(policy.Create)) || c.may(act(policy.Topic, name, policy.Create))
 			byName := r.Topics[i].Topic != nil && r.Topics[i].TopicID == [16]byte{} // only a name is auto-created
 			violates[i] = mayCreate && byName && c.violation(policy.Topic, *r.Topics[i].Topic) != nil
 			switch {
@@ -206,8 +200,8 @@ func rewriteMetadata(book addressBook, r kmsg.Response) bool {
 // request; denied Create actions only mean the broker will not
 // auto-create (kguard clears the flag).
 func metadataRefuses(c *authzCall) bool {
-	for i, a := range c.preq.Actions {
-		if a.Operation == policy.Describe && !c.allowed(i) {
+	for _, a := range c.preq.Actions {
+		if a.Operation == policy.Describe && !c.may(a) {
 			return true
 		}
 	}

@@ -24,9 +24,6 @@ func offsetCommitAPI() apiSpec {
 // the partitions of each denied topic get 29 and the rest are committed.
 // Layout: [Read Group] + Read Topic per topic entry.
 func (c *authzCall) offsetCommit(r *kmsg.OffsetCommitRequest) (*pending, []byte, error) {
-	if err := c.expectActions(1 + len(r.Topics)); err != nil {
-		return nil, nil, err
-	}
 	made := func(i int, code int16) kmsg.OffsetCommitResponseTopic {
 		rt := kmsg.NewOffsetCommitResponseTopic()
 		rt.Topic, rt.TopicID = r.Topics[i].Topic, r.Topics[i].TopicID
@@ -38,16 +35,15 @@ func (c *authzCall) offsetCommit(r *kmsg.OffsetCommitRequest) (*pending, []byte,
 		return rt
 	}
 	resp := r.ResponseKind().(*kmsg.OffsetCommitResponse)
-	if !c.allowed(0) {
+	if !c.may(act(policy.Group, r.Group, policy.Read)) {
 		for i := range r.Topics {
 			resp.Topics = append(resp.Topics, made(i, kerr.GroupAuthorizationFailed.Code))
 		}
 		return c.answer(resp)
 	}
-	denied, anyAllowed, err := c.perTopic(len(r.Topics), 1)
-	if err != nil {
-		return nil, nil, err
-	}
+	denied, anyAllowed := c.perEntry(len(r.Topics), func(i int) policy.Action {
+		return act(policy.Topic, c.topicOf(r.Topics[i].Topic, r.Topics[i].TopicID), policy.Read)
+	})
 	isDenied := func(i int) bool { return denied[i] }
 	mk := func(i int) kmsg.OffsetCommitResponseTopic { return made(i, kerr.TopicAuthorizationFailed.Code) }
 	reqKey := func(i int) string { return topicKey(r.Topics[i].Topic, r.Topics[i].TopicID) }

@@ -30,11 +30,8 @@ func (c *authzCall) offsetFetch(r *kmsg.OffsetFetchRequest) (*pending, []byte, e
 	if r.Version >= 8 {
 		return c.offsetFetchGroups(r)
 	}
-	if err := c.expectActions(1 + len(r.Topics)); err != nil {
-		return nil, nil, err
-	}
 	resp := r.ResponseKind().(*kmsg.OffsetFetchResponse)
-	if !c.allowed(0) {
+	if !c.may(act(policy.Group, r.Group, policy.Describe)) {
 		if r.Version >= 2 {
 			resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
 			return c.answer(resp)
@@ -65,10 +62,7 @@ func (c *authzCall) offsetFetch(r *kmsg.OffsetFetchRequest) (*pending, []byte, e
 		})
 		return c.forwardOriginal()
 	}
-	denied, anyAllowed, err := c.perTopic(len(r.Topics), 1)
-	if err != nil {
-		return nil, nil, err
-	}
+	denied, anyAllowed := c.perEntry(len(r.Topics), func(i int) policy.Action { return act(policy.Topic, r.Topics[i].Topic, policy.Describe) })
 	isDenied := func(i int) bool { return denied[i] }
 	mk := func(i int) kmsg.OffsetFetchResponseTopic {
 		rt := kmsg.NewOffsetFetchResponseTopic()
@@ -111,10 +105,12 @@ func offsetFetchGroupPartition(p int32, code int16) kmsg.OffsetFetchResponseGrou
 // offsetFetchGroups is OffsetFetch v8+: per group [Describe Group] +
 // Describe Topic per topic, in request order.
 func (c *authzCall) offsetFetchGroups(r *kmsg.OffsetFetchRequest) (*pending, []byte, error) {
-	plans, err := c.planGroupTopics(len(r.Groups), func(i int) int { return len(r.Groups[i].Topics) })
-	if err != nil {
-		return nil, nil, err
-	}
+	plans := c.planGroupTopics(len(r.Groups), func(i int) int { return len(r.Groups[i].Topics) },
+		func(i int) policy.Action { return act(policy.Group, r.Groups[i].Group, policy.Describe) },
+		func(i, t int) policy.Action {
+			tp := r.Groups[i].Topics[t]
+			return act(policy.Topic, c.topicOf(tp.Topic, tp.TopicID), policy.Describe)
+		})
 	fwd := *r
 	fwd.Groups = make([]kmsg.OffsetFetchRequestGroup, 0, len(r.Groups))
 	for gi, g := range r.Groups {

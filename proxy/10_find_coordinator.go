@@ -26,19 +26,17 @@ func findCoordinatorAPI() apiSpec {
 // batched (v4+) per key, the allowed keys looked up upstream.
 func (c *authzCall) findCoordinator(r *kmsg.FindCoordinatorRequest) (*pending, []byte, error) {
 	if r.Version < 4 {
-		if err := c.expectActions(1); err != nil {
-			return nil, nil, err
-		}
 		resp := r.ResponseKind().(*kmsg.FindCoordinatorResponse)
-		resp.ErrorCode = denyCode(c.preq.Actions[0])
+		a, _ := coordinatorAction(r, r.CoordinatorKey)
+		resp.ErrorCode = denyCode(a)
 		resp.ErrorMessage = errMessage(resp.ErrorCode)
 		resp.NodeID, resp.Port = -1, -1
 		return c.answer(resp)
 	}
-	denied, anyAllowed, err := c.perKey(len(r.CoordinatorKeys))
-	if err != nil {
-		return nil, nil, err
-	}
+	denied, anyAllowed := c.perEntry(len(r.CoordinatorKeys), func(i int) policy.Action {
+		a, _ := coordinatorAction(r, r.CoordinatorKeys[i])
+		return a
+	})
 	mk := func(i int) kmsg.FindCoordinatorResponseCoordinator {
 		rc := kmsg.NewFindCoordinatorResponseCoordinator()
 		rc.Key, rc.NodeID, rc.Port = r.CoordinatorKeys[i], -1, -1
@@ -72,24 +70,35 @@ func decomposeFindCoordinator(d decomposer, r *kmsg.FindCoordinatorRequest) ([]p
 	if r.Version < 4 {
 		keys = []string{r.CoordinatorKey}
 	}
+	actions := make([]policy.Action, 0, len(keys))
+	for _, k := range keys {
+		a, ok := coordinatorAction(r, k)
+		if !ok {
+			return nil, nil, fmt.Errorf("find coordinator: unknown key type %d: %w", r.CoordinatorType, policy.ErrDenied)
+		}
+		actions = append(actions, a)
+	}
+	return actions, nil, nil
+}
+
+// coordinatorAction is the action that decides looking up key: group keys
+// need Describe Group, transaction keys Describe TransactionalId;
+// share-state coordinators (type 2) are looked up by brokers only
+// (ClusterAction). An unknown key type reports false.
+func coordinatorAction(r *kmsg.FindCoordinatorRequest, key string) (policy.Action, bool) {
 	typ := r.CoordinatorType
 	if r.Version == 0 {
 		typ = 0
 	}
-	actions := make([]policy.Action, 0, len(keys))
-	for _, k := range keys {
-		switch typ {
-		case 0:
-			actions = append(actions, act(policy.Group, k, policy.Describe))
-		case 1:
-			actions = append(actions, act(policy.TransactionalID, k, policy.Describe))
-		case 2:
-			actions = append(actions, clusterAct(policy.ClusterAction))
-		default:
-			return nil, nil, fmt.Errorf("find coordinator: unknown key type %d: %w", typ, policy.ErrDenied)
-		}
+	switch typ {
+	case 0:
+		return act(policy.Group, key, policy.Describe), true
+	case 1:
+		return act(policy.TransactionalID, key, policy.Describe), true
+	case 2:
+		return clusterAct(policy.ClusterAction), true
 	}
-	return actions, nil, nil
+	return policy.Action{}, false
 }
 
 func rewriteFindCoordinator(book addressBook, r kmsg.Response) bool {

@@ -21,10 +21,7 @@ func describeGroupsAPI() apiSpec {
 }
 
 func (c *authzCall) describeGroups(r *kmsg.DescribeGroupsRequest) (*pending, []byte, error) {
-	denied, anyAllowed, err := c.perKey(len(r.Groups))
-	if err != nil {
-		return nil, nil, err
-	}
+	denied, anyAllowed := c.perEntry(len(r.Groups), func(i int) policy.Action { return act(policy.Group, r.Groups[i], policy.Describe) })
 	mk := func(i int) kmsg.DescribeGroupsResponseGroup {
 		g := kmsg.NewDescribeGroupsResponseGroup()
 		g.Group, g.ErrorCode = r.Groups[i], kerr.GroupAuthorizationFailed.Code

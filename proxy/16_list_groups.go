@@ -25,7 +25,7 @@ func listGroupsAPI() apiSpec {
 // listGroups returns every group when Describe Cluster is allowed, else
 // only the groups the principal may Describe.
 func (c *authzCall) listGroups(r *kmsg.ListGroupsRequest) (*pending, []byte, error) {
-	if c.allowed(0) {
+	if c.may(clusterAct(policy.Describe)) {
 		return c.forwardOriginal()
 	}
 	c.transform(func(kr kmsg.Response) (bool, error) {

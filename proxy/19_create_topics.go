@@ -27,9 +27,6 @@ func createTopicsAPI() apiSpec {
 // topic; otherwise it gets 29 ("Authorization failed.", whether or not it
 // exists). A safeguard violation gets 44 with its message.
 func (c *authzCall) createTopics(r *kmsg.CreateTopicsRequest) (*pending, []byte, error) {
-	if err := c.expectActions(1 + len(r.Topics)); err != nil {
-		return nil, nil, err
-	}
 	codes := make([]int16, len(r.Topics))
 	msgs := make([]*string, len(r.Topics))
 	denied := make([]bool, len(r.Topics))
@@ -37,7 +34,7 @@ func (c *authzCall) createTopics(r *kmsg.CreateTopicsRequest) (*pending, []byte,
 	authFailed := "Authorization failed."
 	for i, t := range r.Topics {
 		switch {
-		case !c.allowed(0) && !c.allowed(1+i):
+		case !c.may(clusterAct(policy.Create)) && !c.may(act(policy.Topic, t.Topic, policy.Create)):
 			codes[i], msgs[i] = kerr.TopicAuthorizationFailed.Code, &authFailed
 		default:
 			if v := c.violation(policy.Topic, t.Topic); v != nil {
@@ -100,20 +97,16 @@ func decomposeCreateTopics(d decomposer, r *kmsg.CreateTopicsRequest) ([]policy.
 // createTopicsRefuses: a topic may be created with Create on the Cluster
 // or on the topic; the request is refused only for a topic with neither.
 func createTopicsRefuses(c *authzCall) bool {
-	for i := 1; i < len(c.preq.Actions) && i < len(c.dec.Results); i++ {
-		if !c.allowed(0) && !c.allowed(i) {
-			return true
-		}
-	}
-	return false
+	code, _ := createTopicsDenial(c)
+	return code == kerr.TopicAuthorizationFailed.Code
 }
 
 // createTopicsDenial: the client gets TOPIC_AUTHORIZATION_FAILED for a
 // topic it may not create (Create Cluster denied only picks the
 // alternative), POLICY_VIOLATION for one the safeguards refuse.
 func createTopicsDenial(c *authzCall) (int16, string) {
-	for i := 1; i < len(c.preq.Actions) && i < len(c.dec.Results); i++ {
-		if !c.allowed(0) && !c.allowed(i) {
+	for _, t := range c.req.(*kmsg.CreateTopicsRequest).Topics {
+		if !c.may(clusterAct(policy.Create)) && !c.may(act(policy.Topic, t.Topic, policy.Create)) {
 			return kerr.TopicAuthorizationFailed.Code, errMessages[kerr.TopicAuthorizationFailed.Code]
 		}
 	}

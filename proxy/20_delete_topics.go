@@ -24,10 +24,13 @@ func deleteTopicsAPI() apiSpec {
 // no name.
 func (c *authzCall) deleteTopics(r *kmsg.DeleteTopicsRequest) (*pending, []byte, error) {
 	n := len(r.TopicNames) + len(r.Topics)
-	denied, anyAllowed, err := c.perKey(n)
-	if err != nil {
-		return nil, nil, err
-	}
+	denied, anyAllowed := c.perEntry(n, func(i int) policy.Action {
+		if i < len(r.TopicNames) {
+			return act(policy.Topic, r.TopicNames[i], policy.Delete)
+		}
+		t := r.Topics[i-len(r.TopicNames)]
+		return act(policy.Topic, c.topicOf(strOr(t.Topic), t.TopicID), policy.Delete)
+	})
 	byName := len(r.TopicNames) > 0
 	mk := func(i int) kmsg.DeleteTopicsResponseTopic {
 		t := kmsg.NewDeleteTopicsResponseTopic()

@@ -21,10 +21,7 @@ func deleteRecordsAPI() apiSpec {
 }
 
 func (c *authzCall) deleteRecords(r *kmsg.DeleteRecordsRequest) (*pending, []byte, error) {
-	denied, anyAllowed, err := c.perTopic(len(r.Topics), 0)
-	if err != nil {
-		return nil, nil, err
-	}
+	denied, anyAllowed := c.perEntry(len(r.Topics), func(i int) policy.Action { return act(policy.Topic, r.Topics[i].Topic, policy.Delete) })
 	made := func(i int) kmsg.DeleteRecordsResponseTopic {
 		rt := kmsg.NewDeleteRecordsResponseTopic()
 		rt.Topic = r.Topics[i].Topic

@@ -21,10 +21,7 @@ func offsetForLeaderEpochAPI() apiSpec {
 }
 
 func (c *authzCall) offsetForLeaderEpoch(r *kmsg.OffsetForLeaderEpochRequest) (*pending, []byte, error) {
-	denied, anyAllowed, err := c.perTopic(len(r.Topics), 0)
-	if err != nil {
-		return nil, nil, err
-	}
+	denied, anyAllowed := c.perEntry(len(r.Topics), func(i int) policy.Action { return offsetForLeaderEpochAction(r, i) })
 	made := func(i int) kmsg.OffsetForLeaderEpochResponseTopic {
 		rt := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		rt.Topic = r.Topics[i].Topic
@@ -49,8 +46,17 @@ func decomposeOffsetForLeaderEpoch(d decomposer, r *kmsg.OffsetForLeaderEpochReq
 	if r.Version >= 3 && r.ReplicaID >= 0 {
 		return []policy.Action{clusterAct(policy.ClusterAction)}, nil, nil
 	}
-	for _, t := range r.Topics {
-		actions = append(actions, act(policy.Topic, t.Topic, policy.Describe))
+	for i := range r.Topics {
+		actions = append(actions, offsetForLeaderEpochAction(r, i))
 	}
 	return actions, nil, nil
+}
+
+// offsetForLeaderEpochAction decides topic entry i: Describe Topic, or
+// ClusterAction for a replica (v3+ replica id >= 0).
+func offsetForLeaderEpochAction(r *kmsg.OffsetForLeaderEpochRequest, i int) policy.Action {
+	if r.Version >= 3 && r.ReplicaID >= 0 {
+		return clusterAct(policy.ClusterAction)
+	}
+	return act(policy.Topic, r.Topics[i].Topic, policy.Describe)
 }

@@ -28,16 +28,13 @@ func (c *authzCall) addPartitionsToTxn(r *kmsg.AddPartitionsToTxnRequest) (*pend
 	if r.Version >= 4 {
 		return c.topLevel()
 	}
-	if err := c.expectActions(1 + len(r.Topics)); err != nil {
-		return nil, nil, err
-	}
 	resp := r.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
-	for i, t := range r.Topics {
+	for _, t := range r.Topics {
 		code := kerr.OperationNotAttempted.Code
 		switch {
-		case !c.allowed(0):
+		case !c.may(act(policy.TransactionalID, r.TransactionalID, policy.Write)):
 			code = kerr.TransactionalIDAuthorizationFailed.Code
-		case !c.allowed(1 + i):
+		case !c.may(act(policy.Topic, t.Topic, policy.Write)):
 			code = kerr.TopicAuthorizationFailed.Code
 		}
 		rt := kmsg.NewAddPartitionsToTxnResponseTopic()

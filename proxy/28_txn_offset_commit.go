@@ -24,9 +24,6 @@ func txnOffsetCommitAPI() apiSpec {
 // denied, else 30 when the group is, else 29 per denied topic.
 // Layout: [Write TransactionalId, Read Group] + Read Topic per topic.
 func (c *authzCall) txnOffsetCommit(r *kmsg.TxnOffsetCommitRequest) (*pending, []byte, error) {
-	if err := c.expectActions(2 + len(r.Topics)); err != nil {
-		return nil, nil, err
-	}
 	made := func(i int, code int16) kmsg.TxnOffsetCommitResponseTopic {
 		rt := kmsg.NewTxnOffsetCommitResponseTopic()
 		rt.Topic, rt.TopicID = r.Topics[i].Topic, r.Topics[i].TopicID
@@ -38,9 +35,10 @@ func (c *authzCall) txnOffsetCommit(r *kmsg.TxnOffsetCommitRequest) (*pending, [
 		return rt
 	}
 	resp := r.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
-	if !c.allowed(0) || !c.allowed(1) {
+	txnOK := c.may(act(policy.TransactionalID, r.TransactionalID, policy.Write))
+	if !txnOK || !c.may(act(policy.Group, r.Group, policy.Read)) {
 		code := kerr.TransactionalIDAuthorizationFailed.Code
-		if c.allowed(0) {
+		if txnOK {
 			code = kerr.GroupAuthorizationFailed.Code
 		}
 		for i := range r.Topics {
@@ -48,10 +46,9 @@ func (c *authzCall) txnOffsetCommit(r *kmsg.TxnOffsetCommitRequest) (*pending, [
 		}
 		return c.answer(resp)
 	}
-	denied, anyAllowed, err := c.perTopic(len(r.Topics), 2)
-	if err != nil {
-		return nil, nil, err
-	}
+	denied, anyAllowed := c.perEntry(len(r.Topics), func(i int) policy.Action {
+		return act(policy.Topic, c.topicOf(r.Topics[i].Topic, r.Topics[i].TopicID), policy.Read)
+	})
 	isDenied := func(i int) bool { return denied[i] }
 	mk := func(i int) kmsg.TxnOffsetCommitResponseTopic { return made(i, kerr.TopicAuthorizationFailed.Code) }
 	reqKey := func(i int) string { return topicKey(r.Topics[i].Topic, r.Topics[i].TopicID) }

@@ -24,15 +24,12 @@ func createPartitionsAPI() apiSpec {
 // createPartitions: 29 per denied topic, 44 with the message for a
 // safeguard violation.
 func (c *authzCall) createPartitions(r *kmsg.CreatePartitionsRequest) (*pending, []byte, error) {
-	if err := c.expectActions(len(r.Topics)); err != nil {
-		return nil, nil, err
-	}
 	codes := make([]int16, len(r.Topics))
 	msgs := make([]*string, len(r.Topics))
 	denied := make([]bool, len(r.Topics))
 	anyAllowed := false
 	for i, t := range r.Topics {
-		if !c.allowed(i) {
+		if !c.may(act(policy.Topic, t.Topic, policy.Alter)) {
 			codes[i], msgs[i] = kerr.TopicAuthorizationFailed.Code, errMessage(kerr.TopicAuthorizationFailed.Code)
 		} else if v := c.violation(policy.Topic, t.Topic); v != nil {
 			codes[i], msgs[i] = kerr.PolicyViolation.Code, &v.Message

@@ -21,10 +21,7 @@ func deleteGroupsAPI() apiSpec {
 }
 
 func (c *authzCall) deleteGroups(r *kmsg.DeleteGroupsRequest) (*pending, []byte, error) {
-	denied, anyAllowed, err := c.perKey(len(r.Groups))
-	if err != nil {
-		return nil, nil, err
-	}
+	denied, anyAllowed := c.perEntry(len(r.Groups), func(i int) policy.Action { return act(policy.Group, r.Groups[i], policy.Delete) })
 	mk := func(i int) kmsg.DeleteGroupsResponseGroup {
 		g := kmsg.NewDeleteGroupsResponseGroup()
 		g.Group, g.ErrorCode = r.Groups[i], kerr.GroupAuthorizationFailed.Code

@@ -25,10 +25,7 @@ func (c *authzCall) incrementalAlterConfigs(r *kmsg.IncrementalAlterConfigsReque
 	for i, res := range r.Resources {
 		types[i], names[i] = res.ResourceType, res.ResourceName
 	}
-	codes, msgs, denied, anyAllowed, err := c.configDecisions(types, names)
-	if err != nil {
-		return nil, nil, err
-	}
+	codes, msgs, denied, anyAllowed := c.configDecisions(policy.AlterConfigs, types, names)
 	mk := func(i int) kmsg.IncrementalAlterConfigsResponseResource {
 		res := kmsg.NewIncrementalAlterConfigsResponseResource()
 		res.ResourceType, res.ResourceName, res.ErrorCode, res.ErrorMessage = types[i], names[i], codes[i], msgs[i]

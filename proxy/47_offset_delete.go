@@ -23,16 +23,10 @@ func offsetDeleteAPI() apiSpec {
 // offsetDelete: a denied group is a top-level 30; else 29 per partition of
 // a denied topic. Layout: [Delete Group] + Read Topic per topic.
 func (c *authzCall) offsetDelete(r *kmsg.OffsetDeleteRequest) (*pending, []byte, error) {
-	if err := c.expectActions(1 + len(r.Topics)); err != nil {
-		return nil, nil, err
-	}
-	if !c.allowed(0) {
+	if !c.may(act(policy.Group, r.Group, policy.Delete)) {
 		return c.topLevel()
 	}
-	denied, anyAllowed, err := c.perTopic(len(r.Topics), 1)
-	if err != nil {
-		return nil, nil, err
-	}
+	denied, anyAllowed := c.perEntry(len(r.Topics), func(i int) policy.Action { return act(policy.Topic, r.Topics[i].Topic, policy.Read) })
 	isDenied := func(i int) bool { return denied[i] }
 	mk := func(i int) kmsg.OffsetDeleteResponseTopic {
 		rt := kmsg.NewOffsetDeleteResponseTopic()

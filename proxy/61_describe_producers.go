@@ -21,10 +21,7 @@ func describeProducersAPI() apiSpec {
 }
 
 func (c *authzCall) describeProducers(r *kmsg.DescribeProducersRequest) (*pending, []byte, error) {
-	denied, anyAllowed, err := c.perTopic(len(r.Topics), 0)
-	if err != nil {
-		return nil, nil, err
-	}
+	denied, anyAllowed := c.perEntry(len(r.Topics), func(i int) policy.Action { return act(policy.Topic, r.Topics[i].Topic, policy.Read) })
 	msg := errMessage(kerr.TopicAuthorizationFailed.Code)
 	made := func(i int) kmsg.DescribeProducersResponseTopic {
 		rt := kmsg.NewDescribeProducersResponseTopic()

@@ -25,10 +25,7 @@ func describeTransactionsAPI() apiSpec {
 }
 
 func (c *authzCall) describeTransactions(r *kmsg.DescribeTransactionsRequest) (*pending, []byte, error) {
-	denied, anyAllowed, err := c.perKey(len(r.TransactionalIDs))
-	if err != nil {
-		return nil, nil, err
-	}
+	denied, anyAllowed := c.perEntry(len(r.TransactionalIDs), func(i int) policy.Action { return act(policy.TransactionalID, r.TransactionalIDs[i], policy.Describe) })
 	mk := func(i int) kmsg.DescribeTransactionsResponseTransactionState {
 		s := kmsg.NewDescribeTransactionsResponseTransactionState()
 		s.TransactionalID, s.ErrorCode, s.ProducerID, s.ProducerEpoch, s.StartTimestamp = r.TransactionalIDs[i], kerr.TransactionalIDAuthorizationFailed.Code, -1, -1, -1

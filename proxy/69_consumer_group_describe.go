@@ -27,10 +27,7 @@ func consumerGroupDescribeAPI() apiSpec {
 }
 
 func (c *authzCall) consumerGroupDescribe(r *kmsg.ConsumerGroupDescribeRequest) (*pending, []byte, error) {
-	denied, anyAllowed, err := c.perKey(len(r.Groups))
-	if err != nil {
-		return nil, nil, err
-	}
+	denied, anyAllowed := c.perEntry(len(r.Groups), func(i int) policy.Action { return act(policy.Group, r.Groups[i], policy.Describe) })
 	mk := func(i int) kmsg.ConsumerGroupDescribeResponseGroup {
 		g := kmsg.NewConsumerGroupDescribeResponseGroup()
 		g.Group, g.ErrorCode, g.ErrorMessage = r.Groups[i], kerr.GroupAuthorizationFailed.Code, errMessage(kerr.GroupAuthorizationFailed.Code)

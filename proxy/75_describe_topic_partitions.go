@@ -60,10 +60,7 @@ func (c *authzCall) describeTopicPartitions(r *kmsg.DescribeTopicPartitionsReque
 		})
 		return c.forwardOriginal()
 	}
-	denied, anyAllowed, err := c.perKey(len(r.Topics))
-	if err != nil {
-		return nil, nil, err
-	}
+	denied, anyAllowed := c.perEntry(len(r.Topics), func(i int) policy.Action { return act(policy.Topic, r.Topics[i].Topic, policy.Describe) })
 	mk := func(i int) kmsg.DescribeTopicPartitionsResponseTopic {
 		t := kmsg.NewDescribeTopicPartitionsResponseTopic()
 		name := r.Topics[i].Topic

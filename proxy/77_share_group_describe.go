@@ -27,10 +27,7 @@ func shareGroupDescribeAPI() apiSpec {
 }
 
 func (c *authzCall) shareGroupDescribe(r *kmsg.ShareGroupDescribeRequest) (*pending, []byte, error) {
-	denied, anyAllowed, err := c.perKey(len(r.GroupIDs))
-	if err != nil {
-		return nil, nil, err
-	}
+	denied, anyAllowed := c.perEntry(len(r.GroupIDs), func(i int) policy.Action { return act(policy.Group, r.GroupIDs[i], policy.Describe) })
 	mk := func(i int) kmsg.ShareGroupDescribeResponseGroup {
 		g := kmsg.NewShareGroupDescribeResponseGroup()
 		g.GroupID, g.ErrorCode, g.ErrorMessage = r.GroupIDs[i], kerr.GroupAuthorizationFailed.Code, errMessage(kerr.GroupAuthorizationFailed.Code)

@@ -27,16 +27,10 @@ func shareFetchAPI() apiSpec {
 // and the rest are fetched, their records through data protection as
 // Fetch's. Layout: [Read Group] + Read Topic per topic.
 func (c *authzCall) shareFetch(r *kmsg.ShareFetchRequest) (*pending, []byte, error) {
-	if err := c.expectActions(1 + len(r.Topics)); err != nil {
-		return nil, nil, err
-	}
-	if !c.allowed(0) {
+	if !c.may(act(policy.Group, strOr(r.GroupID), policy.Read)) {
 		return c.topLevel()
 	}
-	denied, anyAllowed, err := c.perTopic(len(r.Topics), 1)
-	if err != nil {
-		return nil, nil, err
-	}
+	denied, anyAllowed := c.perEntry(len(r.Topics), func(i int) policy.Action { return act(policy.Topic, c.topicOf("", r.Topics[i].TopicID), policy.Read) })
 	// Data protection: verify and decrypt on the way back, as for Fetch.
 	if c.s.p.protPolicy != nil && c.shareFetchNeedsUnprotect(r) {
 		c.transform(c.unprotectShareFetch)

@@ -22,16 +22,10 @@ func shareAcknowledgeAPI() apiSpec {
 }
 
 func (c *authzCall) shareAcknowledge(r *kmsg.ShareAcknowledgeRequest) (*pending, []byte, error) {
-	if err := c.expectActions(1 + len(r.Topics)); err != nil {
-		return nil, nil, err
-	}
-	if !c.allowed(0) {
+	if !c.may(act(policy.Group, strOr(r.GroupID), policy.Read)) {
 		return c.topLevel()
 	}
-	denied, anyAllowed, err := c.perTopic(len(r.Topics), 1)
-	if err != nil {
-		return nil, nil, err
-	}
+	denied, anyAllowed := c.perEntry(len(r.Topics), func(i int) policy.Action { return act(policy.Topic, c.topicOf("", r.Topics[i].TopicID), policy.Read) })
 	msg := errMessage(kerr.TopicAuthorizationFailed.Code)
 	mk := func(i int) kmsg.ShareAcknowledgeResponseTopic {
 		rt := kmsg.NewShareAcknowledgeResponseTopic()

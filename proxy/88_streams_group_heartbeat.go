@@ -65,7 +65,7 @@ func (c *authzCall) streamsGroupHeartbeatDenial(r *kmsg.StreamsGroupHeartbeatReq
 		return 0, "", fmt.Errorf("authorization: %s: %d actions and %d results do not match the heartbeat",
 			c.preq.APIName, len(acts), len(c.dec.Results))
 	}
-	if !c.allowed(0) {
+	if !c.may(act(policy.Group, r.Group, policy.Read)) {
 		return kerr.GroupAuthorizationFailed.Code, errMessages[kerr.GroupAuthorizationFailed.Code], nil
 	}
 	clusterCreate := -1
@@ -74,7 +74,7 @@ func (c *authzCall) streamsGroupHeartbeatDenial(r *kmsg.StreamsGroupHeartbeatReq
 		a := acts[i]
 		switch {
 		case a.Resource == policy.Topic && a.Operation == policy.Describe:
-			if !c.allowed(i) {
+			if !c.may(a) {
 				return kerr.TopicAuthorizationFailed.Code, errMessages[kerr.TopicAuthorizationFailed.Code], nil
 			}
 		case a.Resource == policy.Cluster && a.Operation == policy.Create:
@@ -90,7 +90,7 @@ func (c *authzCall) streamsGroupHeartbeatDenial(r *kmsg.StreamsGroupHeartbeatReq
 	}
 	var unauthorized []string
 	for _, i := range creates {
-		if !c.allowed(clusterCreate) && !c.allowed(i) {
+		if !c.may(clusterAct(policy.Create)) && !c.may(acts[i]) {
 			unauthorized = append(unauthorized, acts[i].Name)
 		}
 	}

@@ -27,10 +27,7 @@ func streamsGroupDescribeAPI() apiSpec {
 }
 
 func (c *authzCall) streamsGroupDescribe(r *kmsg.StreamsGroupDescribeRequest) (*pending, []byte, error) {
-	denied, anyAllowed, err := c.perKey(len(r.Groups))
-	if err != nil {
-		return nil, nil, err
-	}
+	denied, anyAllowed := c.perEntry(len(r.Groups), func(i int) policy.Action { return act(policy.Group, r.Groups[i], policy.Describe) })
 	mk := func(i int) kmsg.StreamsGroupDescribeResponseGroup {
 		g := kmsg.NewStreamsGroupDescribeResponseGroup()
 		g.Group, g.ErrorCode, g.ErrorMessage = r.Groups[i], kerr.GroupAuthorizationFailed.Code, errMessage(kerr.GroupAuthorizationFailed.Code)

@@ -30,10 +30,9 @@ func describeShareGroupOffsetsAPI() apiSpec {
 // all its topics (null topics) is forwarded and the topics the broker
 // lists are filtered to those the principal may describe.
 func (c *authzCall) describeShareGroupOffsets(r *kmsg.DescribeShareGroupOffsetsRequest) (*pending, []byte, error) {
-	plans, err := c.planGroupTopics(len(r.Groups), func(i int) int { return len(r.Groups[i].Topics) })
-	if err != nil {
-		return nil, nil, err
-	}
+	plans := c.planGroupTopics(len(r.Groups), func(i int) int { return len(r.Groups[i].Topics) },
+		func(i int) policy.Action { return act(policy.Group, r.Groups[i].GroupID, policy.Describe) },
+		func(i, t int) policy.Action { return act(policy.Topic, r.Groups[i].Topics[t].Topic, policy.Describe) })
 	fwd := *r
 	fwd.Groups = nil
 	listsAll := false

@@ -86,41 +86,19 @@ func mergeInOrder[R any](n int, denied func(i int) bool, made func(i int) R, req
 	return out
 }
 
-// perTopic splits n topic entries on actions [base, base+n): which are
-// denied, and whether any is allowed. A single Cluster action (replica
-// requests) decides every entry.
-func (c *authzCall) perTopic(n, base int) ([]bool, bool, error) {
-	single := len(c.preq.Actions) == 1 && c.preq.Actions[0].Resource == policy.Cluster
-	if !single {
-		if err := c.expectActions(base + n); err != nil {
-			return nil, false, err
-		}
-	}
-	denied := make([]bool, n)
-	anyAllowed := false
+// perEntry splits n request entries: entry i is denied unless the action
+// about it, action(i), was allowed. The decision is looked up by the
+// entry's own resource, name and operation (authzCall.may), never by its
+// position in the decomposition: a handler that disagrees with the
+// decomposition denies, it cannot pick another entry's answer.
+func (c *authzCall) perEntry(n int, action func(i int) policy.Action) (denied []bool, anyAllowed bool) {
+	denied = make([]bool, n)
 	for i := range denied {
-		ok := c.allowed(base + i)
-		if single {
-			ok = c.allowed(0)
-		}
+		ok := c.may(action(i))
 		denied[i] = !ok
 		anyAllowed = anyAllowed || ok
 	}
-	return denied, anyAllowed, nil
-}
-
-// perKey splits n request entries with one action each.
-func (c *authzCall) perKey(n int) ([]bool, bool, error) {
-	if err := c.expectActions(n); err != nil {
-		return nil, false, err
-	}
-	denied := make([]bool, n)
-	anyAllowed := false
-	for i := range denied {
-		denied[i] = !c.allowed(i)
-		anyAllowed = anyAllowed || !denied[i]
-	}
-	return denied, anyAllowed, nil
+	return denied, anyAllowed
 }
 
 func keep[T any](in []T, denied []bool) []T {
@@ -173,28 +151,19 @@ type groupTopicsPlan struct {
 	topicDenied []bool // per named topic
 }
 
-// planGroupTopics reads the decisions of such a request with the given
-// number of groups and topics(i) topics in group i.
-func (c *authzCall) planGroupTopics(groups int, topics func(i int) int) ([]groupTopicsPlan, error) {
-	n := 0
-	for i := range groups {
-		n += 1 + topics(i)
-	}
-	if err := c.expectActions(n); err != nil {
-		return nil, err
-	}
+// planGroupTopics reads the decisions of such a request: groups groups,
+// group i asking about topics(i) topics; group(i) and topic(i, t) name the
+// actions that decide them.
+func (c *authzCall) planGroupTopics(groups int, topics func(i int) int, group func(i int) policy.Action, topic func(i, t int) policy.Action) []groupTopicsPlan {
 	plans := make([]groupTopicsPlan, groups)
-	at := 0
 	for i := range plans {
-		plans[i].denied = !c.allowed(at)
-		at++
+		plans[i].denied = !c.may(group(i))
 		plans[i].topicDenied = make([]bool, topics(i))
 		for t := range plans[i].topicDenied {
-			plans[i].topicDenied[t] = !c.allowed(at)
-			at++
+			plans[i].topicDenied[t] = !c.may(topic(i, t))
 		}
 	}
-	return plans, nil
+	return plans
 }
 
 // configKey identifies a config resource.
@@ -215,18 +184,17 @@ func (c *authzCall) configViolation(t kmsg.ConfigResourceType, name string) *pol
 }
 
 // configDecisions returns, per resource, the error (31 broker, 29 topic,
-// 30 group; 44 with its message for a safeguard violation) or 0.
-func (c *authzCall) configDecisions(types []kmsg.ConfigResourceType, names []string) ([]int16, []*string, []bool, bool, error) {
-	if err := c.expectActions(len(types)); err != nil {
-		return nil, nil, nil, false, err
-	}
+// 30 group; 44 with its message for a safeguard violation) or 0; op is the
+// operation the API needs on each resource.
+func (c *authzCall) configDecisions(op policy.Operation, types []kmsg.ConfigResourceType, names []string) ([]int16, []*string, []bool, bool) {
 	codes := make([]int16, len(types))
 	msgs := make([]*string, len(types))
 	denied := make([]bool, len(types))
 	anyAllowed := false
 	for i := range types {
-		if !c.allowed(i) {
-			codes[i] = denyCode(c.preq.Actions[i])
+		a := configAction(types[i], names[i], op)
+		if !c.may(a) {
+			codes[i] = denyCode(a)
 			msgs[i] = errMessage(codes[i])
 		} else if v := c.configViolation(types[i], names[i]); v != nil {
 			codes[i], msgs[i] = kerr.PolicyViolation.Code, &v.Message
@@ -234,5 +202,5 @@ func (c *authzCall) configDecisions(types []kmsg.ConfigResourceType, names []str
 		denied[i] = codes[i] != 0
 		anyAllowed = anyAllowed || !denied[i]
 	}
-	return codes, msgs, denied, anyAllowed, nil
+	return codes, msgs, denied, anyAllowed
 }

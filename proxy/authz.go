@@ -78,6 +78,8 @@ type authzCall struct {
 	// counts the codes replaced.
 	unaudited bool
 	retried   int
+	// byAction is each action's result, keyed by the action (may).
+	byAction map[policy.Action]bool
 }
 
 // authorize decides one request with the policy and answers denials as a
@@ -305,10 +307,35 @@ func setErrorMessage(resp kmsg.Response, msg string) {
 	}
 }
 
-// allowed reports the result of action i (false when out of range: a
-// decomposition that does not match the handler's layout fails closed).
+// allowed reports the result of action i (false when out of range). Only
+// request-level checks that look at the decision as a whole use positions
+// (refuses, firstDenial); answers ask may.
 func (c *authzCall) allowed(i int) bool {
 	return i >= 0 && i < len(c.dec.Results) && c.dec.Results[i].Allowed
+}
+
+// may reports whether the decision allowed action a: decisions are keyed
+// by the entry they are about (resource, name, operation). An action the
+// decomposition did not ask about is denied (fail closed); one asked twice
+// is allowed only if both answers were.
+func (c *authzCall) may(a policy.Action) bool {
+	if c.byAction == nil {
+		c.byAction = make(map[policy.Action]bool, len(c.preq.Actions))
+		for i, act := range c.preq.Actions {
+			ok := c.allowed(i)
+			if prev, seen := c.byAction[act]; seen {
+				ok = ok && prev
+			}
+			c.byAction[act] = ok
+		}
+	}
+	return c.byAction[a]
+}
+
+// topicOf is the topic a request entry stands for, as the decomposition
+// resolved it: the id's topic when the id is set (decomposer.topic).
+func (c *authzCall) topicOf(name string, id [16]byte) string {
+	return c.s.p.authz.decomposer.topic(name, id)
 }
 
 // violation returns the safeguard violation naming (resource, name).
@@ -318,15 +345,6 @@ func (c *authzCall) violation(resource policy.ResourceType, name string) *policy
 		if v.Resource == string(resource) && v.Name == name {
 			return v
 		}
-	}
-	return nil
-}
-
-// expectActions checks the decomposition layout a handler relies on.
-func (c *authzCall) expectActions(n int) error {
-	if len(c.preq.Actions) != n || len(c.dec.Results) != n {
-		return fmt.Errorf("authorization: %s: %d actions and %d results, handler expects %d",
-			c.preq.APIName, len(c.preq.Actions), len(c.dec.Results), n)
 	}
 	return nil
 }

@@ -62,6 +62,7 @@ func (c *authzCall) refuseUnaudited(cause error) (*pending, []byte, error) {
 		Results: make([]policy.Result, len(c.preq.Actions)),
 		Reasons: []string{"audit trail unavailable"},
 	}
+	c.byAction = nil
 	c.unaudited = true
 	p, out, err := c.dispatch()
 	if err == nil && p != nil && out != nil && p.local == nil {

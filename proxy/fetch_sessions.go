@@ -317,9 +317,8 @@ func (c *authzCall) recheckSessionTopics() {
 		if r.Version < 7 || r.SessionID == 0 || r.SessionEpoch <= 0 {
 			return
 		}
-		replica := len(c.preq.Actions) == 1 && c.preq.Actions[0].Resource == policy.Cluster
 		for i, t := range r.Topics {
-			if (replica && c.allowed(0)) || (!replica && c.allowed(i)) {
+			if c.may(c.fetchAction(r, &r.Topics[i])) {
 				named[topicKey(t.Topic, t.TopicID)] = true
 			}
 		}
@@ -341,8 +340,8 @@ func (c *authzCall) recheckSessionTopics() {
 		if r.ShareSessionEpoch <= 0 {
 			return
 		}
-		for i, t := range r.Topics {
-			if c.allowed(1 + i) {
+		for _, t := range r.Topics {
+			if c.may(act(policy.Topic, c.topicOf("", t.TopicID), policy.Read)) {
 				named[topicKey("", t.TopicID)] = true
 			}
 		}
