@@ -195,7 +195,7 @@ func rewriteProduce(book addressBook, r kmsg.Response) bool {
 	return advertiseAll(book, len(bs), func(i int) (*int32, *string, *int32) { return &bs[i].NodeID, &bs[i].Host, &bs[i].Port })
 }
 
-// produce: [policy.Write TransactionalId (when transactional)] + policy.Write policy.Topic per
+// produce: [Write TransactionalId (when transactional)] + Write Topic per
 // topic entry.
 func decomposeProduce(d decomposer, r *kmsg.ProduceRequest) ([]policy.Action, map[string]any, error) {
 	actions := make([]policy.Action, 0, len(r.Topics)+1)

@@ -157,8 +157,8 @@ func (c *authzCall) metadata(r *kmsg.MetadataRequest) (*pending, []byte, error) 
 	return c.forward(&fwd)
 }
 
-// metadata: named topics: policy.Describe policy.Topic per topic entry; with auto-create,
-// then policy.Create policy.Cluster, then policy.Create policy.Topic per named topic entry (same order),
+// metadata: named topics: Describe Topic per topic entry; with auto-create,
+// then Create Cluster, then Create Topic per named topic entry (same order),
 // and details auto_create_topics: the names the broker would create (entries
 // named by id are never auto-created), which the safeguards check as a
 // CreateTopics with the broker's defaults. All topics: no action, details

@@ -195,9 +195,9 @@ func (c *authzCall) offsetFetchGroups(r *kmsg.OffsetFetchRequest) (*pending, []b
 	return c.forward(&fwd)
 }
 
-// offsetFetch: v0-v7: policy.Describe policy.Group, then policy.Describe policy.Topic per topic (none and
-// details all_topics=true when topics is null). v8+: per group, policy.Describe
-// policy.Group then policy.Describe policy.Topic per topic; details "groups" lists, per group,
+// offsetFetch: v0-v7: Describe Group, then Describe Topic per topic (none and
+// details all_topics=true when topics is null). v8+: per group, Describe
+// Group then Describe Topic per topic; details "groups" lists, per group,
 // whether it asked for all topics.
 func decomposeOffsetFetch(d decomposer, r *kmsg.OffsetFetchRequest) ([]policy.Action, map[string]any, error) {
 	var actions []policy.Action

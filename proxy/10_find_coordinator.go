@@ -62,9 +62,9 @@ func (c *authzCall) findCoordinator(r *kmsg.FindCoordinatorRequest) (*pending, [
 	return c.forward(&fwd)
 }
 
-// findCoordinator: one action per key; group keys need policy.Describe policy.Group,
-// transaction keys policy.Describe TransactionalId. Share-state coordinators
-// (type 2) are looked up by brokers only: policy.ClusterAction.
+// findCoordinator: one action per key; group keys need Describe Group,
+// transaction keys Describe TransactionalId. Share-state coordinators
+// (type 2) are looked up by brokers only: ClusterAction.
 func decomposeFindCoordinator(d decomposer, r *kmsg.FindCoordinatorRequest) ([]policy.Action, map[string]any, error) {
 	keys := r.CoordinatorKeys
 	if r.Version < 4 {

@@ -61,7 +61,7 @@ func (c *authzCall) createTopics(r *kmsg.CreateTopicsRequest) (*pending, []byte,
 		func() kmsg.Request { fwd := *r; fwd.Topics = keep(r.Topics, denied); return &fwd })
 }
 
-// createTopics: policy.Create policy.Cluster, then policy.Create policy.Topic per topic. A topic may be
+// createTopics: Create Cluster, then Create Topic per topic. A topic may be
 // created when either is allowed. Details "topics": name, partitions,
 // replication_factor (-1: broker default), configs, assignments.
 func decomposeCreateTopics(d decomposer, r *kmsg.CreateTopicsRequest) ([]policy.Action, map[string]any, error) {
@@ -111,7 +111,8 @@ func createTopicsDenial(c *authzCall) (int16, string) {
 		}
 	}
 	if len(c.dec.Violations) > 0 {
-		return kerr.PolicyViolation.Code, c.dec.Violations[0].Message
+		v, _ := c.dec.JoinedAll()
+		return kerr.PolicyViolation.Code, v.Message
 	}
 	return 0, ""
 }

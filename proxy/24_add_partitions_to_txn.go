@@ -53,7 +53,7 @@ func (c *authzCall) addPartitionsToTxn(r *kmsg.AddPartitionsToTxnRequest) (*pend
 func decomposeAddPartitionsToTxn(d decomposer, r *kmsg.AddPartitionsToTxnRequest) (actions []policy.Action, details map[string]any, err error) {
 	if r.Version >= 4 {
 		// v4+ is the broker-to-coordinator batched form (KIP-890);
-		// Kafka requires policy.ClusterAction for it.
+		// Kafka requires ClusterAction for it.
 		return []policy.Action{clusterAct(policy.ClusterAction)}, nil, nil
 	}
 	actions = append(actions, act(policy.TransactionalID, r.TransactionalID, policy.Write))

@@ -42,7 +42,7 @@ func (c *authzCall) alterConfigs(r *kmsg.AlterConfigsRequest) (*pending, []byte,
 		func() kmsg.Request { fwd := *r; fwd.Resources = keep(r.Resources, denied); return &fwd })
 }
 
-// alterConfigs: policy.AlterConfigs per resource; details "resources": type, name,
+// alterConfigs: AlterConfigs per resource; details "resources": type, name,
 // configs (name -> value, the full replacement set), ops.
 func decomposeAlterConfigs(d decomposer, r *kmsg.AlterConfigsRequest) ([]policy.Action, map[string]any, error) {
 	actions := make([]policy.Action, 0, len(r.Resources))

@@ -51,7 +51,7 @@ func (c *authzCall) createPartitions(r *kmsg.CreatePartitionsRequest) (*pending,
 		func() kmsg.Request { fwd := *r; fwd.Topics = keep(r.Topics, denied); return &fwd })
 }
 
-// createPartitions: policy.Alter policy.Topic per topic; details "topics": name, count.
+// createPartitions: Alter Topic per topic; details "topics": name, count.
 func decomposeCreatePartitions(d decomposer, r *kmsg.CreatePartitionsRequest) ([]policy.Action, map[string]any, error) {
 	actions := make([]policy.Action, 0, len(r.Topics))
 	topics := make([]any, 0, len(r.Topics))

@@ -74,7 +74,7 @@ func (c *authzCall) filterAssignedTopicIDs(n int, id func(i int) [16]byte, apply
 
 // decomposeConsumerGroupHeartbeat (key 68)
 func decomposeConsumerGroupHeartbeat(d decomposer, r *kmsg.ConsumerGroupHeartbeatRequest) (actions []policy.Action, details map[string]any, err error) {
-	// policy.Group policy.Read, then policy.Describe policy.Topic per subscribed name (Kafka
+	// Group Read, then Describe Topic per subscribed name (Kafka
 	// answers TOPIC_AUTHORIZATION_FAILED when one is denied), then
 	// the regex, which only a super user may use through kguard.
 	actions = append(actions, act(policy.Group, r.Group, policy.Read))

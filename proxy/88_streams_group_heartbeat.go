@@ -100,10 +100,8 @@ func (c *authzCall) streamsGroupHeartbeatDenial(r *kmsg.StreamsGroupHeartbeatReq
 	}
 	var violations []string
 	for _, i := range creates {
-		for _, v := range c.dec.Violations {
-			if v.Resource == string(policy.Topic) && v.Name == acts[i].Name {
-				violations = append(violations, "internal topic "+v.Name+": "+v.Message)
-			}
+		if v := c.violation(policy.Topic, acts[i].Name); v != nil {
+			violations = append(violations, "internal topic "+v.Name+": "+v.Message)
 		}
 	}
 	if len(violations) > 0 {
@@ -112,14 +110,14 @@ func (c *authzCall) streamsGroupHeartbeatDenial(r *kmsg.StreamsGroupHeartbeatReq
 	return 0, "", nil
 }
 
-// streamsGroupHeartbeat: policy.Read policy.Group; with a topology (KIP-1071), what the
+// streamsGroupHeartbeat: Read Group; with a topology (KIP-1071), what the
 // broker will do with it on the principal's behalf, as Kafka's authorizer
-// checks it: policy.Describe policy.Topic per distinct topic the topology names (the
+// checks it: Describe Topic per distinct topic the topology names (the
 // source and repartition sink topics of every subtopology, then the
 // internal topics),
-// then policy.Create policy.Cluster, then policy.Create policy.Topic per distinct internal topic
+// then Create Cluster, then Create Topic per distinct internal topic
 // (repartition source and changelog topics), which the broker creates
-// itself. An internal topic may be created with either policy.Create. Details
+// itself. An internal topic may be created with either Create. Details
 // "internal_topics" describe them for the safeguards as CreateTopics does:
 // name, partitions (0: derived by the broker from the source topics),
 // replication_factor (-1: broker default), configs. A topology with source

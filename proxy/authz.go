@@ -255,7 +255,8 @@ func (c *authzCall) firstDenial() (int16, string) {
 		}
 	}
 	if len(c.dec.Violations) > 0 {
-		return kerr.PolicyViolation.Code, c.dec.Violations[0].Message
+		v, _ := c.dec.JoinedAll()
+		return kerr.PolicyViolation.Code, v.Message
 	}
 	return 0, ""
 }
@@ -338,15 +339,14 @@ func (c *authzCall) topicOf(name string, id [16]byte) string {
 	return c.s.p.authz.decomposer.topic(name, id)
 }
 
-// violation returns the safeguard violation naming (resource, name).
+// violation returns every safeguard violation naming (resource, name) as
+// one, most severe first (policy.Decision.Joined), nil when none.
 func (c *authzCall) violation(resource policy.ResourceType, name string) *policy.Violation {
-	for i := range c.dec.Violations {
-		v := &c.dec.Violations[i]
-		if v.Resource == string(resource) && v.Name == name {
-			return v
-		}
+	v, ok := c.dec.Joined(string(resource), name)
+	if !ok {
+		return nil
 	}
-	return nil
+	return &v
 }
 
 // forwardOriginal forwards the client's bytes unchanged.

@@ -96,7 +96,7 @@ func strOr(p *string) string {
 // wrapping ErrDenied: the proxy must deny the request.
 
 // configAction maps a config resource to its ACL resource: brokers, broker
-// loggers and client-metrics resources are the policy.Cluster; topics and groups
+// loggers and client-metrics resources are the Cluster; topics and groups
 // themselves.
 func configAction(t kmsg.ConfigResourceType, name string, op policy.Operation) policy.Action {
 	switch t {

@@ -11,8 +11,8 @@ import (
 )
 
 // A streams group heartbeat carrying a topology is decomposed into what the
-// broker does with it for the principal (issue 10, finding 10): policy.Describe on
-// every topic the topology names, policy.Create (cluster or topic) on the internal
+// broker does with it for the principal (issue 10, finding 10): Describe on
+// every topic the topology names, Create (cluster or topic) on the internal
 // topics the broker creates, and their settings for the safeguards.
 func TestDecomposeStreamsGroupHeartbeatTopology(t *testing.T) {
 	r := kmsg.NewPtrStreamsGroupHeartbeatRequest()
@@ -54,7 +54,7 @@ func TestDecomposeStreamsGroupHeartbeatTopology(t *testing.T) {
 		t.Fatalf("details\n got %#v\nwant %#v", det, wantDet)
 	}
 
-	// Without a topology (every heartbeat after the first): policy.Read policy.Group only.
+	// Without a topology (every heartbeat after the first): Read Group only.
 	r.Topology = nil
 	if actions, det, err := decomposeReq(r); err != nil || !reflect.DeepEqual(actions, []policy.Action{gA("app", policy.Read)}) || det != nil {
 		t.Fatalf("no topology: %v %v %v", actions, det, err)
