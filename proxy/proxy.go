@@ -439,7 +439,7 @@ func (p *Proxy) handleConn(c net.Conn, listener string, node int32, loggedIn fun
 	p.mu.Lock()
 	if p.closing {
 		p.mu.Unlock()
-		s.close("shutting down")
+		s.close(endShuttingDown)
 		return
 	}
 	p.sessions[s] = struct{}{}
@@ -469,7 +469,7 @@ func (p *Proxy) handleConn(c net.Conn, listener string, node int32, loggedIn fun
 		// broker itself), while an orderly EOF on the first read looks
 		// like a TLS or SASL misconfiguration and is not retried.
 		reset(raw)
-		s.close("upstream unavailable")
+		s.close(endUpstreamUnavailable)
 		return
 	}
 	if final != nil && s.sendLocal(final) != nil {
@@ -582,7 +582,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	forced := 0
 	for _, s := range sessions {
 		if !s.waitDone(ctx) {
-			s.close("shutdown deadline")
+			s.close(endShutdownDeadline)
 			forced++
 		}
 	}

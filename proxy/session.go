@@ -24,6 +24,39 @@ import (
 	"github.com/kguard/kguard/proxy/wire"
 )
 
+// endReason is why a session ended: the connection.close audit event's
+// reason, the kguard_connection_closes_total label and the log line.
+type endReason string
+
+// The reasons a session ends.
+const (
+	endBadFrame             endReason = "bad frame"
+	endBadRequest           endReason = "bad request"
+	endBadRequestHeader     endReason = "bad request header"
+	endBadUpstreamFrame     endReason = "bad upstream frame"
+	endBadUpstreamResponse  endReason = "bad upstream response"
+	endClientClosed         endReason = "client closed"
+	endClientReset          endReason = "client reset"
+	endClientWrite          endReason = "client write"
+	endClosed               endReason = "closed"
+	endAfterErrorResponse   endReason = "closed after error response"
+	endInternalError        endReason = "internal error"
+	endResponseTransform    endReason = "response transform"
+	endShutdownDeadline     endReason = "shutdown deadline"
+	endShuttingDown         endReason = "shutting down"
+	endUnsupportedVersion   endReason = "unsupported api version"
+	endUpstreamClosed       endReason = "upstream closed"
+	endUpstreamTimeout      endReason = "upstream request timeout"
+	endUpstreamUnavailable  endReason = "upstream unavailable"
+	endUpstreamWrite        endReason = "upstream write"
+	endAuditUnavailable     endReason = "audit unavailable"
+	endLoginTimeout         endReason = "login timeout"
+	endIdleTimeout          endReason = "idle timeout"
+	endSASLWithoutSASL      endReason = "SASL request on a listener without SASL"
+	endBeforeAuthentication endReason = "request before authentication"
+	endSessionExpired       endReason = "session expired without re-authentication"
+)
+
 // pending is one request awaiting its response, kept in request order.
 type pending struct {
 	hdr   wire.RequestHeader
@@ -166,19 +199,19 @@ func (s *session) login(ctx context.Context) (final []byte, ok bool) {
 		if r := recover(); r != nil {
 			s.log.Error("internal error during login; closing this connection", zap.Any("panic", r), zap.Stack("stack"))
 			s.p.metrics.closes.WithLabelValues("internal error").Inc()
-			s.close("internal error")
+			s.close(endInternalError)
 			final, ok = nil, false
 		}
 	}()
 	limits := &s.p.cfg.Limits
 	for s.principal == nil {
 		if s.draining.Load() {
-			s.close("shutting down")
+			s.close(endShuttingDown)
 			return nil, false
 		}
 		f, err := wire.ReadFrameGradual(s.cr, s.p.pool, limits.MaxPreAuthFrameBytes)
 		if err != nil {
-			s.readFailed(err, "login timeout")
+			s.readFailed(err, endLoginTimeout)
 			return nil, false
 		}
 		s.p.metrics.bytesIn.Add(float64(len(f.Buf)))
@@ -194,7 +227,7 @@ func (s *session) login(ctx context.Context) (final []byte, ok bool) {
 			return nil, false
 		}
 		if p.closeAfter {
-			s.close("closed after error response")
+			s.close(endAfterErrorResponse)
 			return nil, false
 		}
 	}
@@ -205,7 +238,7 @@ func (s *session) login(ctx context.Context) (final []byte, ok bool) {
 // (before the session's goroutines run).
 func (s *session) sendLocal(b []byte) error {
 	if _, err := s.client.Write(b); err != nil {
-		s.fail("client write", err)
+		s.fail(endClientWrite, err)
 		return err
 	}
 	s.p.metrics.bytesOut.Add(float64(len(b)))
@@ -219,12 +252,12 @@ func (s *session) loginStep(ctx context.Context, f *wire.Frame) (*pending, error
 	}
 	hdr, err := wire.ParseRequestHeader(f.Body())
 	if err != nil {
-		s.fail("bad request header", err)
+		s.fail(endBadRequestHeader, err)
 		return nil, err
 	}
 	if hdr.APIKey != 18 && !s.sup.allows(hdr.APIKey, hdr.APIVersion) {
 		err := fmt.Errorf("api key %d (%s) version %d was not advertised", hdr.APIKey, s.p.metrics.api(hdr.APIKey), hdr.APIVersion)
-		s.fail("unsupported api version", err, zap.Int16("api_key", hdr.APIKey), zap.Int16("api_version", hdr.APIVersion))
+		s.fail(endUnsupportedVersion, err, zap.Int16("api_key", hdr.APIKey), zap.Int16("api_version", hdr.APIVersion))
 		return nil, err
 	}
 	s.p.metrics.reqByKey[hdr.APIKey].Inc()
@@ -243,7 +276,7 @@ func (s *session) loginStep(ctx context.Context, f *wire.Frame) (*pending, error
 	// authentication.
 	resp, closeAfter, err := s.handleSASL(ctx, &hdr, body)
 	if err != nil {
-		s.fail("bad request", err, zap.Int16("api_key", hdr.APIKey), zap.Int16("api_version", hdr.APIVersion))
+		s.fail(endBadRequest, err, zap.Int16("api_key", hdr.APIKey), zap.Int16("api_version", hdr.APIVersion))
 		return nil, err
 	}
 	p.local, p.closeAfter = wire.AppendResponse(nil, hdr.CorrelationID, resp), closeAfter
@@ -252,22 +285,22 @@ func (s *session) loginStep(ctx context.Context, f *wire.Frame) (*pending, error
 
 // readFailed ends the session after a failed client read; timeout names a
 // read deadline that passed.
-func (s *session) readFailed(err error, timeout string) {
+func (s *session) readFailed(err error, timeout endReason) {
 	var ne net.Error
 	switch {
 	case s.draining.Load():
-		s.close("shutting down")
+		s.close(endShuttingDown)
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
-		s.close("client closed")
+		s.close(endClientClosed)
 	case errors.Is(err, syscall.ECONNRESET):
 		// A client killed or reset mid-connection is not a malformed frame.
-		s.p.metrics.closes.WithLabelValues("client reset").Inc()
+		s.p.metrics.closes.WithLabelValues(string(endClientReset)).Inc()
 		s.log.Info("connection reset by the client", zap.Error(err))
-		s.close("client reset")
+		s.close(endClientReset)
 	case errors.As(err, &ne) && ne.Timeout():
 		s.fail(timeout, err)
 	default:
-		s.fail("bad frame", err)
+		s.fail(endBadFrame, err)
 	}
 }
 
@@ -287,12 +320,12 @@ func (s *session) run() {
 }
 
 // close closes both connections once, recording the first reason.
-func (s *session) close(reason string) {
+func (s *session) close(reason endReason) {
 	s.closeOne.Do(func() {
 		if reason == "" {
-			reason = "closed"
+			reason = endClosed
 		}
-		s.reason.Store(reason)
+		s.reason.Store(string(reason))
 		s.client.Close()
 		if s.up != nil {
 			s.up.Close()
@@ -301,11 +334,11 @@ func (s *session) close(reason string) {
 }
 
 // fail ends the session with a log line naming why.
-func (s *session) fail(reason string, err error, fields ...zap.Field) {
+func (s *session) fail(reason endReason, err error, fields ...zap.Field) {
 	if !errors.Is(err, net.ErrClosed) {
-		s.log.Warn("closing connection: "+reason, append(fields, zap.Error(err))...)
+		s.log.Warn("closing connection: "+string(reason), append(fields, zap.Error(err))...)
 	}
-	s.p.metrics.closes.WithLabelValues(reason).Inc()
+	s.p.metrics.closes.WithLabelValues(string(reason)).Inc()
 	s.close(reason)
 }
 
@@ -317,7 +350,7 @@ func (s *session) contain(where string) {
 		s.log.Error("internal error; closing this connection", zap.String("in", where),
 			zap.Any("panic", r), zap.Stack("stack"))
 		s.p.metrics.closes.WithLabelValues("internal error").Inc()
-		s.close("internal error")
+		s.close(endInternalError)
 		if where == "responder" {
 			s.drainQueue()
 		}
@@ -354,7 +387,7 @@ func (s *session) read() {
 		}
 		if err != nil {
 			if !s.draining.Load() {
-				s.readFailed(err, "idle timeout")
+				s.readFailed(err, endIdleTimeout)
 			}
 			return
 		}
@@ -373,13 +406,13 @@ func (s *session) read() {
 		hdr, err := wire.ParseRequestHeader(f.Body())
 		if err != nil {
 			f.Release()
-			s.fail("bad request header", err)
+			s.fail(endBadRequestHeader, err)
 			return
 		}
 		// ApiVersions is always answered, at any version (KIP-511).
 		if hdr.APIKey != 18 && !s.sup.allows(hdr.APIKey, hdr.APIVersion) {
 			f.Release()
-			s.fail("unsupported api version", fmt.Errorf("api key %d (%s) version %d was not advertised", hdr.APIKey, s.p.metrics.api(hdr.APIKey), hdr.APIVersion),
+			s.fail(endUnsupportedVersion, fmt.Errorf("api key %d (%s) version %d was not advertised", hdr.APIKey, s.p.metrics.api(hdr.APIKey), hdr.APIVersion),
 				zap.Int16("api_key", hdr.APIKey), zap.Int16("api_version", hdr.APIVersion))
 			return
 		}
@@ -394,9 +427,9 @@ func (s *session) read() {
 		if err != nil {
 			f.Release()
 			s.releaseHeld()
-			reason := "bad request"
+			reason := endBadRequest
 			if errors.Is(err, errAuditUnavailable) {
-				reason = "audit unavailable"
+				reason = endAuditUnavailable
 			}
 			s.fail(reason, err, zap.Int16("api_key", hdr.APIKey), zap.Int16("api_version", hdr.APIVersion))
 			return
@@ -416,9 +449,9 @@ func (s *session) read() {
 			err = s.uw.Flush()
 		}
 		if err != nil {
-			reason := "upstream write"
+			reason := endUpstreamWrite
 			if upstreamGone(err) {
-				reason = "upstream closed"
+				reason = endUpstreamClosed
 			}
 			s.fail(reason, err)
 			return
@@ -448,21 +481,21 @@ func (s *session) releaseHeld() {
 // gate refuses requests a client may not send now, returning why ("" when
 // allowed). Before authentication only ApiVersions and the SASL requests
 // pass, as on a broker; an expired KIP-368 session only re-authenticates.
-func (s *session) gate(hdr *wire.RequestHeader) string {
+func (s *session) gate(hdr *wire.RequestHeader) endReason {
 	switch hdr.APIKey {
 	case 18:
 		return ""
 	case 17, 36:
 		if s.p.authn.sasl == nil {
-			return "SASL request on a listener without SASL"
+			return endSASLWithoutSASL
 		}
 		return ""
 	}
 	if s.principal == nil {
-		return "request before authentication"
+		return endBeforeAuthentication
 	}
 	if !s.sasl.expires.IsZero() && time.Now().After(s.sasl.expires) {
-		return "session expired without re-authentication"
+		return endSessionExpired
 	}
 	return ""
 }
@@ -529,7 +562,7 @@ func (s *session) respond() {
 				if err == nil {
 					err = s.cw.Flush()
 				}
-				s.close("closed after error response")
+				s.close(endAfterErrorResponse)
 				s.drainQueue()
 				return
 			}
@@ -547,14 +580,14 @@ func (s *session) respond() {
 			err = s.cw.Flush()
 		}
 		if err != nil {
-			s.fail("client write", err)
+			s.fail(endClientWrite, err)
 			s.drainQueue()
 			return
 		}
 		s.p.metrics.latByKey[p.hdr.APIKey].Observe(time.Since(p.start).Seconds())
 	}
 	if err := s.cw.Flush(); err != nil {
-		s.fail("client write", err)
+		s.fail(endClientWrite, err)
 	}
 }
 
@@ -579,13 +612,13 @@ func (s *session) relay(p *pending, scratch []byte, limits *config.Limits) ([]by
 		var ne net.Error
 		switch {
 		case errors.Is(err, net.ErrClosed):
-			s.close("closed")
+			s.close(endClosed)
 		case upstreamGone(err):
-			s.fail("upstream closed", err)
+			s.fail(endUpstreamClosed, err)
 		case errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded):
-			s.fail("upstream request timeout", err, zap.Int16("api_key", p.hdr.APIKey))
+			s.fail(endUpstreamTimeout, err, zap.Int16("api_key", p.hdr.APIKey))
 		default:
-			s.fail("bad upstream frame", err)
+			s.fail(endBadUpstreamFrame, err)
 		}
 		return scratch, err
 	}
@@ -596,19 +629,19 @@ func (s *session) relay(p *pending, scratch []byte, limits *config.Limits) ([]by
 		err = fmt.Errorf("upstream answered correlation id %d, expected %d", corr, p.hdr.CorrelationID)
 	}
 	if err != nil {
-		s.fail("bad upstream response", err)
+		s.fail(endBadUpstreamResponse, err)
 		return scratch, err
 	}
 	out := f.Buf
 	if len(p.transforms) > 0 {
 		resp, err := decodeResponse(p.hdr.APIKey, p.hdr.APIVersion, f.Body()[off:])
 		if err != nil {
-			s.fail("bad upstream response", err)
+			s.fail(endBadUpstreamResponse, err)
 			return scratch, err
 		}
 		changed, err := p.transform(resp)
 		if err != nil {
-			s.fail("response transform", err, zap.Int16("api_key", p.hdr.APIKey))
+			s.fail(endResponseTransform, err, zap.Int16("api_key", p.hdr.APIKey))
 			return scratch, err
 		}
 		if changed {
