@@ -128,9 +128,7 @@ func cursorDenied(r *kmsg.DescribeTopicPartitionsRequest, denied []bool) bool {
 // is audited.
 func (c *authzCall) refuseUnlistedCursor(r *kmsg.DescribeTopicPartitionsRequest) (*pending, []byte, error) {
 	reason := "the cursor names a topic the request does not list: refused, as Kafka refuses it"
-	if err := c.auditOutcome(audit.DecisionDeny, kerr.InvalidRequest.Code, []string{reason}, string(policy.Topic), r.Cursor.Topic); err != nil {
-		return nil, nil, err
-	}
+	c.report(audit.DecisionDeny, kerr.InvalidRequest.Code, []string{reason}, string(policy.Topic), r.Cursor.Topic)
 	resp := r.ResponseKind().(*kmsg.DescribeTopicPartitionsResponse)
 	for i := range r.Topics {
 		t := kmsg.NewDescribeTopicPartitionsResponseTopic()

@@ -80,6 +80,13 @@ type authzCall struct {
 	retried   int
 	// byAction is each action's result, keyed by the action (may).
 	byAction map[policy.Action]bool
+	// reported is the outcome a stage that refused the request reported
+	// (report); nil: the outcome is the policy's decision.
+	reported *outcome
+	// later are events of this request recorded after its decision event
+	// (data protection's findings on the records it refused).
+	later    []audit.Event
+	recorded bool // the decision event is kept
 }
 
 // authorize decides one request with the policy and answers denials as a
@@ -93,9 +100,11 @@ type authzCall struct {
 //   - listings (Metadata and OffsetFetch for all topics, ListGroups,
 //     ListTransactions) are filtered per name on the response path.
 //
-// Exactly one audit event records each decision (allowed or denied) before
-// anything is forwarded; when it cannot be recorded, nothing is forwarded
-// and the request is answered with a retriable error (refuseUnaudited).
+// Exactly one audit event records each request's outcome (allowed or
+// denied): decide runs the pipeline and reports facts, audited records
+// them before anything is returned for forwarding; when the event cannot be
+// kept, nothing is forwarded and the request is answered with a retriable
+// error (refuseUnaudited).
 // Requests naming topics by an id that kguard has not yet seen in a
 // Metadata response trigger one rate-limited Metadata lookup upstream; an id
 // still unknown is decided as the name policy.TopicIDName(id), which no ACL
@@ -127,8 +136,20 @@ func (s *session) authorize(hdr *wire.RequestHeader, f *wire.Frame, p *pending) 
 		APIKey: hdr.APIKey, APIName: kmsg.NameForKey(hdr.APIKey), APIVersion: hdr.APIVersion,
 		ClientID: hdr.ClientID,
 	}
-	preq := &c.request
-	c.preq = preq
+	c.preq = &c.request
+	// Teleport's defer-with-error: one audit event per request, with the
+	// outcome, after the request is decided and before anything of it is
+	// forwarded (audited).
+	p, out, err := c.decide(sh)
+	return c.audited(p, out, err)
+}
+
+// decide runs the request through the pipeline: fetch-session ownership,
+// the API's decomposition, the policy, and the answer (the original bytes,
+// the API's own answer, or kguard's refusal). The stages report facts
+// (authzCall.report, the decision); the auditor records them (audited).
+func (c *authzCall) decide(sh *authzShared) (*pending, []byte, error) {
+	s, spec, req, preq, p := c.s, c.spec, c.req, c.preq, c.p
 	if p, out, done, err := c.guardSessions(); done {
 		return p, out, err
 	}
@@ -150,13 +171,10 @@ func (s *session) authorize(hdr *wire.RequestHeader, f *wire.Frame, p *pending) 
 	preq.CacheVariant, preq.Cacheable = cache(details)
 	dec, err := s.p.authorizer.Authorize(s.p.ctx, preq)
 	if err != nil {
-		_ = c.auditOutcome(audit.DecisionDeny, 0, []string{"policy evaluation failed: " + err.Error()}, "", "")
+		c.report(audit.DecisionDeny, 0, []string{"policy evaluation failed: " + err.Error()}, "", "")
 		return nil, nil, fmt.Errorf("authorization: %w", err)
 	}
 	c.dec = dec
-	if err := c.auditDecision(); err != nil {
-		return c.refuseUnaudited(err)
-	}
 	c.recheckSessionTopics()
 	if spec.observe != nil && p != nil {
 		p.transforms = append(p.transforms, spec.observe(sh))
@@ -234,9 +252,7 @@ func (c *authzCall) refuseAPI(cause error) (*pending, []byte, error) {
 	if resp == nil {
 		code, reasons = 0, append(reasons, "connection closed: the response has no error code to carry the refusal")
 	}
-	if err := c.auditOutcome(audit.DecisionDeny, code, reasons, "", ""); err != nil {
-		return nil, nil, err
-	}
+	c.report(audit.DecisionDeny, code, reasons, "", "")
 	c.s.log.Warn("request refused: api not authorized through kguard", zap.String("api", c.preq.APIName),
 		zap.String("principal", c.preq.Principal), zap.Error(cause))
 	if resp == nil {

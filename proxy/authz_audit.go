@@ -116,6 +116,61 @@ func (c *authzCall) refuses() bool {
 	return c.spec.refuses(c)
 }
 
+// outcome is what a request came to when a pipeline stage refused it
+// before or instead of the policy's decision: the facts the audit event
+// records.
+type outcome struct {
+	decision string
+	code     int16
+	reasons  []string
+	rt, rn   string
+}
+
+// report records the facts of a refusal for the request's audit event; the
+// last report wins (a refusal in the answer overrides the decision).
+func (c *authzCall) report(decision string, code int16, reasons []string, rt, rn string) {
+	c.reported = &outcome{decision: decision, code: code, reasons: reasons, rt: rt, rn: rn}
+}
+
+// audited records the request's one authz.decision event, allowed or
+// denied, with its outcome: what a stage reported, else the policy's
+// decision (auditDecision). Then the events that follow it (later). Nothing
+// is returned for forwarding before the event is kept: when it cannot be,
+// a request the policy decided is answered with retriable errors instead
+// (refuseUnaudited), and a refusal closes the connection.
+func (c *authzCall) audited(p *pending, out []byte, err error) (*pending, []byte, error) {
+	var aerr error
+	switch {
+	case c.reported != nil:
+		r := c.reported
+		aerr = c.auditOutcome(r.decision, r.code, r.reasons, r.rt, r.rn)
+	case c.dec != nil:
+		aerr = c.auditDecision()
+	default:
+		return p, out, err // not decided: the connection closes with err
+	}
+	if aerr == nil {
+		c.recorded = true
+		for _, ev := range c.later {
+			if aerr = c.s.record(ev); aerr != nil {
+				break
+			}
+		}
+	}
+	switch {
+	case aerr == nil:
+		return p, out, err
+	case c.reported != nil || err != nil:
+		return nil, nil, aerr
+	}
+	c.later = nil
+	if c.p != nil {
+		c.p.local, c.p.transforms = nil, nil
+	}
+	c.s.releaseHeld()
+	return c.refuseUnaudited(aerr)
+}
+
 // maxAuditFindings caps the partition lines of one data.protection event.
 const maxAuditFindings = 50
 
@@ -166,6 +221,17 @@ func (c *authzCall) auditProtection(stage, decision string, code int16, reasons 
 	}
 	if c.preq.Tenant != "" {
 		ev.Details["tenant"] = c.preq.Tenant
+	}
+	return c.record(ev)
+}
+
+// record records an event of this request: after its decision event, so
+// an event made while the request is being decided (data protection's
+// refusals on the produce path) waits for it (audited).
+func (c *authzCall) record(ev audit.Event) error {
+	if !c.recorded {
+		c.later = append(c.later, ev)
+		return nil
 	}
 	return c.s.record(ev)
 }

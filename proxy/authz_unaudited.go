@@ -62,6 +62,11 @@ func (c *authzCall) refuseUnaudited(cause error) (*pending, []byte, error) {
 		Results: make([]policy.Result, len(c.preq.Actions)),
 		Reasons: []string{"audit trail unavailable"},
 	}
+	if c.spec.answer == nil && topLevelError(c.req, kerr.KafkaStorageError.Code) == nil {
+		// Answered as a whole, and the response has no error code on the
+		// wire at this version: only a closed connection says "retry".
+		return nil, nil, cause
+	}
 	c.byAction = nil
 	c.unaudited = true
 	p, out, err := c.dispatch()

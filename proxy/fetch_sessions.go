@@ -285,12 +285,7 @@ func (c *authzCall) guardSessions() (p *pending, out []byte, done bool, err erro
 // refuseSession answers resp (a session error) locally, audited as a
 // denial.
 func (c *authzCall) refuseSession(resp kmsg.Response, code int16, reason string) (*pending, []byte, error) {
-	if err := c.auditOutcome(audit.DecisionDeny, code, []string{reason}, "", ""); err != nil {
-		// Nothing is forwarded either way, and the session error is one
-		// clients recover from (a new session): answer it, as requests
-		// whose decision cannot be audited get a retriable error.
-		c.s.log.Error("session refusal not audited", zap.String("api", c.preq.APIName), zap.Error(err))
-	}
+	c.report(audit.DecisionDeny, code, []string{reason}, "", "")
 	c.s.log.Warn("request refused: session not owned by this connection", zap.String("api", c.preq.APIName),
 		zap.String("principal", c.preq.Principal), zap.String("reason", reason))
 	return c.answer(resp)

@@ -79,6 +79,11 @@ func (l *eventLog) Record(ev audit.Event) error {
 	return nil
 }
 
+// failingLog is an Auditor whose spool is full.
+type failingLog struct{}
+
+func (failingLog) Record(audit.Event) error { return errors.New("spool full") }
+
 func (l *eventLog) decisions() []audit.Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -141,8 +146,8 @@ func (sc *scenario) topicID(name string) [16]byte {
 	return id
 }
 
-// outcome is what one request came to.
-type outcome struct {
+// sent is what one request came to.
+type sent struct {
 	req       kmsg.Request // as the client sent it
 	err       error        // the connection closes with it
 	p         *pending     // nil: no response expected
@@ -152,7 +157,7 @@ type outcome struct {
 }
 
 // send runs req through session.handle.
-func (sc *scenario) send(t *testing.T, req kmsg.Request) outcome {
+func (sc *scenario) send(t *testing.T, req kmsg.Request) sent {
 	t.Helper()
 	hdr := wire.RequestHeader{APIKey: req.Key(), APIVersion: req.GetVersion(), CorrelationID: 7,
 		ClientID: "scenario", HasClientID: true, Flexible: req.IsFlexible()}
@@ -165,7 +170,7 @@ func (sc *scenario) send(t *testing.T, req kmsg.Request) outcome {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := outcome{req: req}
+	o := sent{req: req}
 	var out []byte
 	o.p, out, o.err = sc.s.handle(&ph, &f)
 	if sc.s.uw.Flush(); sc.up.Len() > 0 {
@@ -213,7 +218,7 @@ func decodeFrameResponse(t *testing.T, hdr wire.RequestHeader, frame []byte) kms
 // reply is what the client gets when the upstream answers up: kguard's own
 // answer, or up after the response transforms, re-encoded and decoded as
 // the client would.
-func (o outcome) reply(t *testing.T, up kmsg.Response) kmsg.Response {
+func (o sent) reply(t *testing.T, up kmsg.Response) kmsg.Response {
 	t.Helper()
 	if o.local != nil {
 		return o.local
@@ -516,6 +521,30 @@ func TestScenariosEveryAPIVersion(t *testing.T) {
 					}
 					if !found {
 						t.Fatalf("part denied: the client's answer carries no denial (codes %v): %+v", codes, got)
+					}
+				}
+
+				// Part denied, and the audit trail cannot keep the event:
+				// nothing is forwarded; the client gets retriable errors
+				// where the answer can carry them, else the connection
+				// closes.
+				sc = newScenario(t, allowOK)
+				sc.p.auditor = failingLog{}
+				o = sc.send(t, sc.generated(spec.key, v))
+				if o.forwarded != nil {
+					t.Fatalf("audit unavailable, yet forwarded %+v", o.forwarded)
+				}
+				if o.err == nil && o.p != nil {
+					got := o.reply(t, o.req.ResponseKind())
+					codes := map[int16]bool{}
+					errorCodes(reflect.ValueOf(got), codes)
+					for c := range codes {
+						if denials[c] {
+							t.Fatalf("audit unavailable: the answer carries the denial %d, not a retriable error", c)
+						}
+					}
+					if !codes[kerr.KafkaStorageError.Code] && !codes[kerr.CoordinatorNotAvailable.Code] {
+						t.Fatalf("audit unavailable: no retriable error in the answer (codes %v)", codes)
 					}
 				}
 
