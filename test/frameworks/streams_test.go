@@ -35,7 +35,6 @@ func streamsRecipe(principal, app, input, output string, without ...string) []ha
 		acl("Topic", "PREFIXED", app+"-", "Read"),
 		acl("Topic", "PREFIXED", app+"-", "Write"),
 		acl("Topic", "PREFIXED", app+"-", "Delete"),
-		acl("Topic", "PREFIXED", app+"-", "DescribeConfigs"),
 		acl("Group", "LITERAL", app, "Read"),
 		acl("TransactionalId", "PREFIXED", app+"-", "Write"),
 	}
@@ -209,6 +208,11 @@ func testStreamsExactlyOnce(t *testing.T, protocol string) {
 	cl := direct(t, s.kafka)
 	adm := kadm.NewClient(cl)
 	deleteTopicsWithPrefix(t, adm, app+"-", input, output)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = adm.DeleteGroup(ctx, app)
+	})
 	if err := createTopics(ctx, adm, 3, input, output); err != nil {
 		t.Fatal(err)
 	}
@@ -238,6 +242,14 @@ func testStreamsExactlyOnce(t *testing.T, protocol string) {
 	firstRun := time.Since(start)
 	if err := cr.exact(expected); err != nil {
 		t.Fatalf("first run: %v", err)
+	}
+	// The group runs the protocol asked for.
+	groups, err := adm.ListGroups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, ok := groups[app]; !ok || g.GroupType != protocol {
+		t.Fatalf("group %s: %+v, want a %s group", app, g, protocol)
 	}
 	internal, err := topicsWithPrefix(ctx, adm, app+"-")
 	if err != nil {
@@ -278,7 +290,9 @@ func testStreamsExactlyOnce(t *testing.T, protocol string) {
 	// once part of it is counted, and the rest keeps coming.
 	before := cr.records()
 	prodErr := make(chan error, 1)
-	go func() { prodErr <- produceLines(ctx, cl, input, phase1, phase1+phase2, 5*time.Millisecond, expected, &mu) }()
+	go func() {
+		prodErr <- produceLines(ctx, cl, input, phase1, phase1+phase2, 5*time.Millisecond, expected, &mu)
+	}()
 	for cr.records() < before+300 {
 		if run1.exited() || ctx.Err() != nil {
 			t.Fatalf("second phase: no progress before the kill (%d records); program:\n%s", cr.records(), run1.tail(40))
@@ -310,8 +324,103 @@ func testStreamsExactlyOnce(t *testing.T, protocol string) {
 	if err := cr.exact(expected); err != nil {
 		t.Fatalf("after SIGKILL and restart: %v", err)
 	}
+	// Streams purges what it consumed from its repartition topic
+	// (DeleteRecords, the recipe's Delete grant; every second here).
+	var purged int64
+	for purged == 0 && ctx.Err() == nil {
+		starts, err := adm.ListStartOffsets(ctx, repartition)
+		if err != nil {
+			t.Fatal(err)
+		}
+		purged = 0
+		starts.Each(func(o kadm.ListedOffset) { purged += o.Offset })
+		if purged == 0 {
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	if purged == 0 {
+		t.Errorf("%s was never purged", repartition)
+	}
 	run2.stop(30 * time.Second)
 	words := 5 * (phase1 + phase2)
-	t.Logf("FRAMEWORK streams eos %s: %d words (%d distinct), exact (first run %.1fs); SIGKILL after %d output records, restart restored %d records from %s, exact again (%.1fs); internal topics %v; %.1fs",
-		protocol, words, len(expected), firstRun.Seconds(), killedAt, restoredRecords, changelog, recovery.Seconds(), internal, time.Since(start).Seconds())
+	t.Logf("FRAMEWORK streams eos %s: %d words (%d distinct), exact (first run %.1fs); SIGKILL after %d output records, restart restored %d records from %s, exact again (%.1fs); internal topics %v, %d records purged from the repartition topic; %.1fs",
+		protocol, words, len(expected), firstRun.Seconds(), killedAt, restoredRecords, changelog, recovery.Seconds(), internal, purged, time.Since(start).Seconds())
+}
+
+// TestStreamsRefused: a principal without the recipe's grants is refused
+// with a clear message and nothing is created for it. On the classic
+// protocol the principal has what a plain consumer and producer get (Read
+// on the input, Write on the output, its group) but nothing on the
+// application's internal topics nor its transactional ids; on the streams
+// protocol it has the whole recipe but Create, so the broker must not
+// create the internal topics the heartbeat's topology names.
+func TestStreamsRefused(t *testing.T) {
+	cases := []struct {
+		protocol string
+		without  []string
+		// want is what the program's output must say (kguard's answer as
+		// the client reports it), for application id app.
+		want func(app string) string
+	}{
+		{"classic", []string{"Create", "Topic:Read", "Topic:Write", "Delete", "TransactionalId"},
+			func(app string) string {
+				return "TopicAuthorizationException: Not authorized to access topics: [" + app + "-by-word-repartition]"
+			}},
+		{"streams", []string{"Create"},
+			func(app string) string {
+				return "TOPIC_AUTHORIZATION_FAILED: Unauthorized to CREATE on topics " + app + "-by-word-repartition," + app + "-counts-changelog"
+			}},
+	}
+	for _, c := range cases {
+		t.Run(c.protocol, func(t *testing.T) {
+			start := time.Now()
+			tag := harness.RandHex(t, 3)
+			user := "wordcount-" + tag
+			app := "fw-wc-no-" + c.protocol + "-" + tag
+			input, output := "fw-words-"+tag, "fw-counts-"+tag
+			acls := streamsRecipe("User:"+user, app, input, output, c.without...)
+			// The plain consumer and producer rights the classic case keeps.
+			if c.protocol == "classic" {
+				acls = append(acls,
+					harness.ACL{Principal: "User:" + user, Host: "*", Resource: "Topic", Pattern: "LITERAL", Name: input, Operation: "Read", Permission: "ALLOW"},
+					harness.ACL{Principal: "User:" + user, Host: "*", Resource: "Topic", Pattern: "LITERAL", Name: output, Operation: "Write", Permission: "ALLOW"})
+			}
+			s := startStack(t, stackOpts{users: []string{user}, acls: acls})
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			cl := direct(t, s.kafka)
+			adm := kadm.NewClient(cl)
+			deleteTopicsWithPrefix(t, adm, app+"-", input, output)
+			if err := createTopics(ctx, adm, 3, input, output); err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			if err := produceLines(ctx, cl, input, 0, 20, 0, map[string]int64{}, &mu); err != nil {
+				t.Fatal(err)
+			}
+			p := startJava(t, "wordcount-refused-"+c.protocol, wordCountSrc, writeProps(t, s, user, app, c.protocol, t.TempDir()), input, output)
+			fatal, err := p.waitLine(ctx, "FATAL")
+			if err != nil {
+				t.Fatalf("%v; program:\n%s\nkguard:\n%s", err, p.tail(40), s.logTail(20))
+			}
+			p.kill()
+			want := c.want(app)
+			b, err := os.ReadFile(p.logFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(b), want) {
+				t.Errorf("the program was refused (%s) but its output does not say %q:\n%s", fatal, want, p.tail(30))
+			}
+			internal, err := topicsWithPrefix(ctx, adm, app+"-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(internal) > 0 {
+				t.Errorf("internal topics %v were created for a principal without the grants", internal)
+			}
+			t.Logf("FRAMEWORK streams refused %s (recipe without %v): the application stops, saying %q; no internal topic created; %.1fs",
+				c.protocol, c.without, want, time.Since(start).Seconds())
+		})
+	}
 }
