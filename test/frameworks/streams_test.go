@@ -356,27 +356,34 @@ func testStreamsExactlyOnce(t *testing.T, protocol string) {
 // create the internal topics the heartbeat's topology names.
 func TestStreamsRefused(t *testing.T) {
 	cases := []struct {
-		protocol string
-		without  []string
+		name, protocol string
+		app            string // application id prefix
+		without        []string
 		// want is what the program's output must say (kguard's answer as
 		// the client reports it), for application id app.
 		want func(app string) string
 	}{
-		{"classic", []string{"Create", "Topic:Read", "Topic:Write", "Delete", "TransactionalId"},
+		{"classic", "classic", "fw-wc-no-", []string{"Create", "Topic:Read", "Topic:Write", "Delete", "TransactionalId"},
 			func(app string) string {
 				return "TopicAuthorizationException: Not authorized to access topics: [" + app + "-by-word-repartition]"
 			}},
-		{"streams", []string{"Create"},
+		{"streams", "streams", "fw-wc-no-", []string{"Create"},
 			func(app string) string {
 				return "TOPIC_AUTHORIZATION_FAILED: Unauthorized to CREATE on topics " + app + "-by-word-repartition," + app + "-counts-changelog"
 			}},
+		// The whole recipe, but an application id against the naming
+		// convention: the broker must not create its internal topics.
+		{"streams-safeguards", "streams", "fw-WC-", nil,
+			func(app string) string {
+				return "POLICY_VIOLATION: internal topic " + app + "-by-word-repartition: topic name \"" + app + "-by-word-repartition\": its application id (" + app + ") does not follow the naming convention"
+			}},
 	}
 	for _, c := range cases {
-		t.Run(c.protocol, func(t *testing.T) {
+		t.Run(c.name, func(t *testing.T) {
 			start := time.Now()
 			tag := harness.RandHex(t, 3)
 			user := "wordcount-" + tag
-			app := "fw-wc-no-" + c.protocol + "-" + tag
+			app := c.app + c.protocol + "-" + tag
 			input, output := "fw-words-"+tag, "fw-counts-"+tag
 			acls := streamsRecipe("User:"+user, app, input, output, c.without...)
 			// The plain consumer and producer rights the classic case keeps.
@@ -419,8 +426,8 @@ func TestStreamsRefused(t *testing.T) {
 			if len(internal) > 0 {
 				t.Errorf("internal topics %v were created for a principal without the grants", internal)
 			}
-			t.Logf("FRAMEWORK streams refused %s (recipe without %v): the application stops, saying %q; no internal topic created; %.1fs",
-				c.protocol, c.without, want, time.Since(start).Seconds())
+			t.Logf("FRAMEWORK streams refused %s (application id %s, recipe without %v): the application stops, saying %q; no internal topic created; %.1fs",
+				c.name, app, c.without, want, time.Since(start).Seconds())
 		})
 	}
 }
