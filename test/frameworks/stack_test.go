@@ -323,15 +323,21 @@ func deleteTopicsWithPrefix(t *testing.T, adm *kadm.Client, prefixes ...string) 
 
 // ---- Java programs ----
 
-// frameworksLib is the directory of the framework jars (test/deps.sh).
-func frameworksLib(t *testing.T) string {
+// frameworksLib is the directory of the framework jars (test/deps.sh),
+// checked to hold a jar matching each of globs (default kafka-streams-*.jar).
+func frameworksLib(t *testing.T, globs ...string) string {
 	t.Helper()
 	lib := filepath.Join(harness.RepoRoot(t), "test", "frameworks", "lib")
-	if m, _ := filepath.Glob(filepath.Join(lib, "kafka-streams-*.jar")); len(m) == 0 {
-		if testenv.Required() {
-			t.Fatalf("no framework jars in %s: run test/deps.sh", lib)
+	if len(globs) == 0 {
+		globs = []string{"kafka-streams-*.jar"}
+	}
+	for _, g := range globs {
+		if m, _ := filepath.Glob(filepath.Join(lib, g)); len(m) == 0 {
+			if testenv.Required() {
+				t.Fatalf("no %s in %s: run test/deps.sh", g, lib)
+			}
+			t.Skipf("no %s in %s: run test/deps.sh", g, lib)
 		}
-		t.Skipf("no framework jars in %s: run test/deps.sh", lib)
 	}
 	if _, err := exec.LookPath("java"); err != nil {
 		if testenv.Required() {
@@ -360,14 +366,35 @@ type javaProc struct {
 // SIGKILLs it when the test ends if it still runs.
 func startJava(t *testing.T, name, src string, args ...string) *javaProc {
 	t.Helper()
-	lib := frameworksLib(t)
+	return startJavaWith(t, javaOpts{name: name, main: filepath.Join(harness.RepoRoot(t), src), args: args})
+}
+
+// javaOpts describe a Java program for startJavaWith.
+type javaOpts struct {
+	name  string   // for logs and the output file
+	jars  []string // globs that must match in test/frameworks/lib (default kafka-streams-*.jar)
+	jvm   []string // more JVM options (system properties, ...), before the main class
+	main  string   // a main class on the classpath, or the path of a single-file source program
+	args  []string // the program's arguments
+	extra []string // more classpath entries (after test/frameworks/lib/*)
+}
+
+// startJavaWith runs a Java program with the framework jars on the
+// classpath, a small heap and the quiet log4j2 configuration (warnings on
+// stderr), in the repository root, and SIGKILLs it when the test ends if it
+// still runs.
+func startJavaWith(t *testing.T, o javaOpts) *javaProc {
+	t.Helper()
+	lib := frameworksLib(t, o.jars...)
 	root := harness.RepoRoot(t)
-	jargs := append([]string{
+	cp := strings.Join(append([]string{filepath.Join(lib, "*")}, o.extra...), string(os.PathListSeparator))
+	jargs := []string{
 		"-Xms64m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss512k",
-		"-cp", filepath.Join(lib, "*"),
+		"-cp", cp,
 		"-Dlog4j2.configurationFile=" + filepath.Join(root, "test", "kafka", "log4j2-tools.properties"),
-		filepath.Join(root, src),
-	}, args...)
+	}
+	jargs = append(append(append(jargs, o.jvm...), o.main), o.args...)
+	name := o.name
 	p := &javaProc{name: name, logFile: filepath.Join(t.TempDir(), name+".log"),
 		changed: make(chan struct{}), done: make(chan struct{})}
 	logf, err := os.Create(p.logFile)
