@@ -220,6 +220,8 @@ func TestDecomposeEveryAPI(t *testing.T) {
 	od := kmsg.NewPtrOffsetDeleteRequest()
 	od.Group = "g"
 	od.Topics = []kmsg.OffsetDeleteRequestTopic{{Topic: "a"}}
+	dclOps := kmsg.NewPtrDescribeClusterRequest()
+	dclOps.IncludeClusterAuthorizedOperations = true
 	dp := kmsg.NewPtrDescribeProducersRequest()
 	dp.Topics = []kmsg.DescribeProducersRequestTopic{{Topic: "a"}}
 	dtx := kmsg.NewPtrDescribeTransactionsRequest()
@@ -338,7 +340,10 @@ func TestDecomposeEveryAPI(t *testing.T) {
 		{"alter scram", kmsg.NewPtrAlterUserSCRAMCredentialsRequest(), []policy.Action{cA(policy.Alter)}, nil},
 		{"describe quorum", kmsg.NewPtrDescribeQuorumRequest(), []policy.Action{cA(policy.Describe)}, nil},
 		{"update features", kmsg.NewPtrUpdateFeaturesRequest(), []policy.Action{cA(policy.Alter)}, nil},
-		{"describe cluster", kmsg.NewPtrDescribeClusterRequest(), nil, nil}, // no ACL, as Kafka,
+		{"describe cluster", kmsg.NewPtrDescribeClusterRequest(), nil, nil}, // no ACL, as Kafka
+		// With authorized operations: still no ACL; the operations are 0
+		// without Describe Cluster (authz_ops.go).
+		{"describe cluster with authorized operations", dclOps, nil, nil},
 		{"describe producers", dp, []policy.Action{tA("a", policy.Read)}, nil},
 		{"unregister broker", kmsg.NewPtrUnregisterBrokerRequest(), []policy.Action{cA(policy.Alter)}, nil},
 		{"describe transactions", dtx, []policy.Action{xA("tx1", policy.Describe), xA("tx2", policy.Describe)}, nil},

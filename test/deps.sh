@@ -5,7 +5,8 @@
 #     python3 with pip. `apt-get update` runs only when something is missing.
 #   - PyPI: confluent-kafka and kafka-python, pinned in test/compat/python/requirements.txt.
 #   - Maven Central: the Apache Kafka broker, tools and client jars named by
-#     test/kafka/pom.xml, copied into test/kafka/lib/ (cached in ~/.m2).
+#     test/kafka/pom.xml, copied into test/kafka/lib/, and the framework jars (Kafka Streams,
+#     ...) named by test/frameworks/pom.xml, copied into test/frameworks/lib/ (cached in ~/.m2).
 #
 # Run as root (or with passwordless sudo for apt-get). Quiet when everything is already
 # there; on a failure it prints the failing step's output and exits non-zero. Safe to
@@ -108,4 +109,20 @@ if [[ "$(cat "$LIB/.pom.sha256" 2>/dev/null || true)" != "$stamp" ]] || ! compge
 		fail "mvn dependency:copy-dependencies"
 	}
 	echo "$stamp" >"$LIB/.pom.sha256"
+fi
+
+# The framework programs' jars (test/frameworks), the same way: lib/ holds exactly the jars of
+# the current pom.
+FW_DIR="$HERE/frameworks"
+FW_LIB="$FW_DIR/lib"
+fw_stamp="$(sha256sum "$FW_DIR/pom.xml" | cut -d' ' -f1)"
+if [[ "$(cat "$FW_LIB/.pom.sha256" 2>/dev/null || true)" != "$fw_stamp" ]] || ! compgen -G "$FW_LIB/kafka-streams-*.jar" >/dev/null; then
+	rm -rf "$FW_LIB"
+	run "mvn dependency:copy-dependencies (test/frameworks/pom.xml)" \
+		mvn -q -B -f "$FW_DIR/pom.xml" dependency:copy-dependencies -DoutputDirectory="$FW_LIB"
+	compgen -G "$FW_LIB/kafka-streams-*.jar" >/dev/null || {
+		echo "no kafka-streams jar in $FW_LIB after mvn" >"$OUT"
+		fail "mvn dependency:copy-dependencies (test/frameworks/pom.xml)"
+	}
+	echo "$fw_stamp" >"$FW_LIB/.pom.sha256"
 fi
