@@ -1,6 +1,10 @@
 package proxy
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
@@ -303,4 +307,53 @@ func unprotectRecords(src []byte, topic string, pr *crypto.Protector, fo crypto.
 		return src, false, nil
 	}
 	return append(dst, tail...), true, nil
+}
+
+// fetchFindings is what verification and decryption found in one fetched
+// partition.
+type fetchFindings struct {
+	bad, missing, dropped, unreadable int
+	offsets                           []int64 // the first few records concerned
+	withheld                          int16   // the partition's error code, 0 when served
+}
+
+const maxFindingOffsets = 10
+
+func (f *fetchFindings) any() bool {
+	return f.bad+f.missing+f.unreadable > 0 || f.withheld != 0
+}
+
+func (f *fetchFindings) note(offset int64) {
+	if len(f.offsets) < maxFindingOffsets {
+		f.offsets = append(f.offsets, offset)
+	}
+}
+
+// reason is the audit line of f for topic/partition.
+func (f *fetchFindings) reason(topic string, part int32, onBad string) string {
+	var parts []string
+	if f.withheld != 0 {
+		parts = append(parts, fmt.Sprintf("partition withheld (%d)", f.withheld))
+	}
+	if f.bad > 0 {
+		parts = append(parts, fmt.Sprintf("%d with a bad signature (%s)", f.bad, onBad))
+	}
+	if f.missing > 0 {
+		parts = append(parts, fmt.Sprintf("%d without a signature (%s)", f.missing, onBad))
+	}
+	if f.unreadable > 0 {
+		parts = append(parts, fmt.Sprintf("%d could not be decrypted (delivered as stored)", f.unreadable))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s/%d: %s", topic, part, strings.Join(parts, ", "))
+	if len(f.offsets) > 0 {
+		b.WriteString("; offsets ")
+		for i, o := range f.offsets {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(strconv.FormatInt(o, 10))
+		}
+	}
+	return b.String()
 }
