@@ -38,8 +38,8 @@ func (c *authzCall) shareFetch(r *kmsg.ShareFetchRequest) (*pending, []byte, err
 		return nil, nil, err
 	}
 	// Data protection: verify and decrypt on the way back, as for Fetch.
-	if c.s.p.protPolicy != nil && c.shareFetchNeedsUnprotect(r) {
-		c.transform(c.unprotectShareFetch)
+	if t := c.s.p.prot.unprotectShareFetch(c.protectCall(), r); t != nil {
+		c.transform(t)
 	}
 	anyDenied := false
 	for _, d := range denied {

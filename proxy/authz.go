@@ -160,7 +160,7 @@ func (s *session) authorize(hdr *wire.RequestHeader, f *wire.Frame, p *pending) 
 		p.transforms = append(p.transforms, spec.observe(sh))
 	}
 	filtered := spec.filtered != nil && spec.filtered(actions, details)
-	if dec.AllAllowed() && !filtered && !s.p.protects(spec) {
+	if dec.AllAllowed() && !filtered && !s.p.prot.covers(spec) {
 		c.addAuthorizedOpsTransform()
 		return c.forwardOriginal() // fast path: the original bytes
 	}

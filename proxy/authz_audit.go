@@ -114,8 +114,12 @@ func (c *authzCall) refuses() bool {
 	return c.spec.refuses(c)
 }
 
-// auditProtection records one data.protection event for this request.
+// auditProtection records one data.protection event for this request
+// (protectRequest: the data-protection stage's findings).
 func (c *authzCall) auditProtection(stage, decision string, code int16, reasons []string, topics map[string]bool) error {
+	if c.s.p.auditor == nil {
+		return nil
+	}
 	what := &audit.What{APIKey: c.hdr.APIKey, APIName: c.preq.APIName, APIVersion: c.hdr.APIVersion, ResourceType: "Topic"}
 	if len(topics) == 1 {
 		for t := range topics {

@@ -1,13 +1,26 @@
 package proxy
 
 import (
+	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
+
+	"go.uber.org/zap"
 
 	"github.com/kguard/kguard/crypto"
 	"github.com/kguard/kguard/policy"
 	"github.com/kguard/kguard/proxy/wire/records"
 )
+
+// Data protection is a stage of its own (docs/data-protection.md): the
+// pipeline calls it for every API whose spec says records flow
+// (apiSpec.records). Produce's answer hands it the allowed partitions
+// (protect_produce.go: encrypt and sign, or refuse); Fetch's and
+// ShareFetch's answers add its response transform (protect_fetch.go:
+// verify and decrypt, or withhold). The stage owns all of its state
+// (dataProtection) and takes what it needs of a request as a value of its
+// own (protectCall), never the pipeline's call.
 
 // Kafka error codes of the data-protection step (docs/data-protection.md).
 const (
@@ -25,6 +38,74 @@ const (
 // protected as the rule demands, or carries a reserved kguard.* header.
 
 )
+
+// dataProtection is the data-protection stage of a proxy: the policy's
+// rules, the protector, the compiled rules, the conversion scratch and
+// the decompression limiter. A nil *dataProtection is the stage turned
+// off (the authorizer answers no protection rules): every method then
+// does nothing, and records pass as they are.
+type dataProtection struct {
+	policy ProtectionPolicy
+	// protector is nil without a key service: protected topics' records
+	// are refused on produce and withheld on fetch (fail closed).
+	protector *crypto.Protector
+	// decomp bounds the concurrent decompressions of protection and of
+	// the reserved-header scan.
+	decomp *records.Limiter
+	cache  protections
+	convs  sync.Pool   // *recordConv: the produce path's protection scratch
+	seen   atomic.Bool // some topic was found protected
+}
+
+// newDataProtection builds the stage when the authorizer answers
+// protection rules, else returns nil (with a warning when a protector was
+// given for nothing).
+func newDataProtection(authorizer Authorizer, protector *crypto.Protector, decomp *records.Limiter, log *zap.Logger) *dataProtection {
+	pp, ok := authorizer.(ProtectionPolicy)
+	if !ok {
+		if protector != nil {
+			log.Warn("a protector was given but the authorizer answers no data-protection rules: nothing is encrypted")
+		}
+		return nil
+	}
+	return &dataProtection{policy: pp, protector: protector, decomp: decomp}
+}
+
+// protectCall is what the stage needs of one request: whose rules apply
+// (principal, tenant), the context of its policy and key-service calls,
+// where it logs, and the request's side of the stage (protectRequest).
+// It is passed by value and never by address: a response transform or a
+// protecting goroutine captures a copy (in the closure it allocates
+// anyway), so a call that protects nothing allocates nothing for it.
+type protectCall struct {
+	ctx       context.Context
+	log       *zap.Logger
+	principal string
+	tenant    string
+	req       protectRequest
+}
+
+// protectRequest is the request's side of the stage, implemented by the
+// pipeline's call (authz_protect.go): it names topics as the request's
+// audit event does, records the stage's data.protection events, and
+// lends pooled buffers held until the forwarded request is written.
+type protectRequest interface {
+	// topicLabel names a topic entry (an id resolved by the topic-id
+	// cache, or policy.TopicIDName).
+	topicLabel(name string, id [16]byte) string
+	// auditProtection records one data.protection event; an error fails
+	// the request (or response) closed.
+	auditProtection(stage, decision string, code int16, reasons []string, topics map[string]bool) error
+	// hold returns an empty buffer of capacity n or more.
+	hold(n int) []byte
+}
+
+// covers reports whether requests of an API go through the stage even
+// when every action is allowed: the API's records flow through kguard
+// (apiSpec.records) and the policy can protect topics.
+func (dp *dataProtection) covers(spec *apiSpec) bool {
+	return dp != nil && spec.records != noRecords
+}
 
 // reservedPrefix starts the headers only kguard writes (kguard.enc,
 // kguard.sig, kguard.verify).
@@ -104,22 +185,15 @@ func compileProtection(pp *policy.Protection) *compiledProtection {
 	return &compiledProtection{prot: prot, fetch: fo}
 }
 
-// protects reports whether requests of an API go through data
-// protection even when every action is allowed: the API's records flow
-// through kguard (apiSpec.records) and the policy can protect topics.
-func (p *Proxy) protects(spec *apiSpec) bool {
-	return p.protPolicy != nil && spec.records != noRecords
-}
-
-// protectionFor asks the policy how topic is protected for this call's
+// protectionFor asks the policy how topic is protected for the call's
 // principal; nil when it is not.
-func (c *authzCall) protectionFor(topic string) (*compiledProtection, error) {
-	pp, err := c.s.p.protPolicy.Protection(c.s.p.ctx, c.preq.Principal, c.preq.Tenant, topic)
+func (dp *dataProtection) protectionFor(pc protectCall, topic string) (*compiledProtection, error) {
+	pp, err := dp.policy.Protection(pc.ctx, pc.principal, pc.tenant, topic)
 	if err != nil || pp == nil {
 		return nil, err
 	}
-	c.s.p.protSeen.Store(true)
-	return c.s.p.protCache.get(pp), nil
+	dp.seen.Store(true)
+	return dp.cache.get(pp), nil
 }
 
 // maxAuditFindings caps the partition lines of one data.protection event.
@@ -135,21 +209,22 @@ type recordConv struct {
 	scratch crypto.Scratch
 }
 
-// getConv takes a conversion scratch from the proxy's pool (one per
-// protected topic of a request, returned when its batches are encoded).
-func (p *Proxy) getConv() *recordConv {
-	if v, ok := p.convs.Get().(*recordConv); ok {
+// getConv takes a conversion scratch from the stage's pool (one per
+// protecting goroutine of a request, returned when its batches are
+// encoded).
+func (dp *dataProtection) getConv() *recordConv {
+	if v, ok := dp.convs.Get().(*recordConv); ok {
 		return v
 	}
 	return &recordConv{}
 }
 
 // putConv returns v after dropping its references to the request's records.
-func (p *Proxy) putConv(v *recordConv) {
+func (dp *dataProtection) putConv(v *recordConv) {
 	clear(v.recs[:cap(v.recs)])
 	clear(v.chdrs[:cap(v.chdrs)])
 	clear(v.hdrs[:cap(v.hdrs)])
-	p.convs.Put(v)
+	dp.convs.Put(v)
 }
 
 func (v *recordConv) toCrypto(topic string, rs []records.Record) []*crypto.Record {

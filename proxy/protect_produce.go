@@ -33,17 +33,30 @@ func protectErr(part int32, topic string, err error) partitionError {
 	return partitionError{part, kerr.InvalidRecord.Code, "kguard: " + err.Error()}
 }
 
-// protectProduce is the data-protection step between planProduce and the
-// forward: each allowed topic with a protection rule has its partitions
-// encrypted and signed; an unprotected topic's batches are only checked
-// for reserved kguard.* headers and go on as they are. A partition that
-// cannot be protected leaves the forwarded request (never in plaintext)
-// and gets a partition error in plan.Topics[i].Refused; a topic whose
-// partitions all failed is no longer Allowed. It reports whether the
-// forwarded request differs from the client's.
-func (c *authzCall) protectProduce(plan *producePlan) (changed bool) {
+// protectProduce is the stage on the way in (records: recordsIn), between
+// planProduce and the forward: each allowed topic with a protection rule
+// has its partitions encrypted and signed; an unprotected topic's batches
+// are only checked for reserved kguard.* headers and go on as they are. A
+// partition that cannot be protected leaves the forwarded request (never
+// in plaintext) and gets a partition error in plan.Topics[i].Refused; a
+// topic whose partitions all failed is no longer Allowed, and one
+// data.protection event says what did not reach the log. It reports
+// whether the forwarded request differs from the client's and how many
+// bytes protection added to its records (to size the re-encoded request).
+// An error is the event not recorded: the request fails closed. With the
+// stage off (dp nil) the plan is untouched.
+func (dp *dataProtection) protectProduce(pc protectCall, plan *producePlan) (rewritten bool, grown int, err error) {
+	if dp == nil {
+		return false, 0, nil
+	}
+	rewritten, grown = dp.protectPlan(pc, plan)
+	return rewritten, grown, dp.auditRefused(pc, plan)
+}
+
+// protectPlan protects the allowed partitions of plan (see protectProduce).
+func (dp *dataProtection) protectPlan(pc protectCall, plan *producePlan) (changed bool, grown int) {
 	if plan.Forward == nil {
-		return false
+		return false, 0
 	}
 	fwd := plan.Forward
 	// First the rules of every topic (policy calls, in order), then the
@@ -66,7 +79,7 @@ func (c *authzCall) protectProduce(plan *producePlan) (changed bool) {
 		}
 		w := topicWork{d: d, t: fwd.Topics[j]}
 		j++
-		cp, parts, refused, ch := c.protectionOf(d.Name, w.t.Partitions)
+		cp, parts, refused, ch := dp.protectionOf(pc, d.Name, w.t.Partitions)
 		if cp != nil {
 			w.lo = len(jobs)
 			for _, p := range w.t.Partitions {
@@ -78,11 +91,13 @@ func (c *authzCall) protectProduce(plan *producePlan) (changed bool) {
 		}
 		work = append(work, w)
 	}
-	c.runProtect(jobs)
+	dp.runProtect(pc, jobs)
 	kept := fwd.Topics[:0:0]
 	for _, w := range work {
 		if w.hi > w.lo {
-			w.parts, w.refused, w.changed = c.collect(jobs[w.lo:w.hi])
+			var g int
+			w.parts, w.refused, w.changed, g = collect(jobs[w.lo:w.hi])
+			grown += g
 		}
 		if len(w.refused) > 0 || w.changed {
 			changed = true
@@ -96,16 +111,16 @@ func (c *authzCall) protectProduce(plan *producePlan) (changed bool) {
 		kept = append(kept, w.t)
 	}
 	if !changed {
-		return false
+		return false, grown
 	}
 	if len(kept) == 0 {
 		plan.Forward = nil
-		return true
+		return true, grown
 	}
 	nf := *fwd
 	nf.Topics = kept
 	plan.Forward = &nf
-	return true
+	return true, grown
 }
 
 // protectionOf looks up topic's rule. A topic with a usable rule returns
@@ -113,21 +128,21 @@ func (c *authzCall) protectProduce(plan *producePlan) (changed bool) {
 // outcome is final: the partitions to forward, the refused ones and
 // whether anything changed (unprotected topics are only checked for
 // reserved headers; a rule that cannot be applied refuses them all).
-func (c *authzCall) protectionOf(topic string, parts []kmsg.ProduceRequestTopicPartition) (*compiledProtection, []kmsg.ProduceRequestTopicPartition, []partitionError, bool) {
-	cp, err := c.protectionFor(topic)
+func (dp *dataProtection) protectionOf(pc protectCall, topic string, parts []kmsg.ProduceRequestTopicPartition) (*compiledProtection, []kmsg.ProduceRequestTopicPartition, []partitionError, bool) {
+	cp, err := dp.protectionFor(pc, topic)
 	if err != nil {
-		c.s.log.Warn("data protection rule unavailable; refusing the topic's records", zap.String("topic", topic), zap.Error(err))
+		pc.log.Warn("data protection rule unavailable; refusing the topic's records", zap.String("topic", topic), zap.Error(err))
 		return nil, nil, refuseAll(parts, kerr.KafkaStorageError.Code, "kguard: data protection rule for "+topic+" unavailable: "+err.Error()), true
 	}
 	if cp == nil {
-		out, refused, ch := c.checkReserved(topic, parts)
+		out, refused, ch := dp.checkReserved(pc, topic, parts)
 		return nil, out, refused, ch
 	}
 	if cp.err != nil {
-		c.s.log.Warn("data protection rule does not compile; refusing the topic's records", zap.String("topic", topic), zap.Error(cp.err))
+		pc.log.Warn("data protection rule does not compile; refusing the topic's records", zap.String("topic", topic), zap.Error(cp.err))
 		return nil, nil, refuseAll(parts, kerr.KafkaStorageError.Code, "kguard: data protection rule for "+topic+" is invalid: "+cp.err.Error()), true
 	}
-	if c.s.p.protector == nil {
+	if dp.protector == nil {
 		return nil, nil, refuseAll(parts, kerr.KafkaStorageError.Code, "kguard: "+topic+" must be encrypted but kguard has no key service configured (crypto.kms)"), true
 	}
 	return cp, nil, nil, false
@@ -154,7 +169,7 @@ const parallelMinBytes = 64 << 10
 // so that one connection's large produce request does not wait for one
 // core. A panic in a worker is re-raised here, on the session's reader,
 // whose containment closes only this connection.
-func (c *authzCall) runProtect(jobs []partJob) {
+func (dp *dataProtection) runProtect(pc protectCall, jobs []partJob) {
 	if len(jobs) == 0 {
 		return
 	}
@@ -164,15 +179,15 @@ func (c *authzCall) runProtect(jobs []partJob) {
 		// headers and ciphertext overhead (about 40% for 1 KiB JSON with
 		// two fields and a batch signature): one pooled buffer usually
 		// fits them all.
-		jobs[i].dst = c.s.hold(len(jobs[i].part.Records) * 2)
+		jobs[i].dst = pc.req.hold(len(jobs[i].part.Records) * 2)
 		total += len(jobs[i].part.Records)
 	}
 	workers := min(len(jobs), runtime.GOMAXPROCS(0))
 	if workers <= 1 || total < parallelMinBytes {
-		conv := c.s.p.getConv()
-		defer c.s.p.putConv(conv)
+		conv := dp.getConv()
+		defer dp.putConv(conv)
 		for i := range jobs {
-			c.protectPartition(&jobs[i], conv)
+			dp.protectPartition(pc, &jobs[i], conv)
 		}
 		return
 	}
@@ -180,8 +195,8 @@ func (c *authzCall) runProtect(jobs []partJob) {
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			conv := c.s.p.getConv()
-			defer c.s.p.putConv(conv)
+			conv := dp.getConv()
+			defer dp.putConv(conv)
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(jobs) {
@@ -193,7 +208,7 @@ func (c *authzCall) runProtect(jobs []partJob) {
 							jobs[i].panic = v
 						}
 					}()
-					c.protectPartition(&jobs[i], conv)
+					dp.protectPartition(pc, &jobs[i], conv)
 				}()
 			}
 		})
@@ -209,43 +224,44 @@ func (c *authzCall) runProtect(jobs []partJob) {
 // protectPartition encrypts and signs one partition's batches into j.out.
 // It runs on any goroutine: it touches only j, conv and shared read-only
 // state.
-func (c *authzCall) protectPartition(j *partJob, conv *recordConv) {
-	pr, prot := c.s.p.protector, j.cp.prot
+func (dp *dataProtection) protectPartition(pc protectCall, j *partJob, conv *recordConv) {
+	ctx, pr, prot := pc.ctx, dp.protector, j.cp.prot
 	j.out, _, j.err = records.Rewrite(j.dst, j.part.Records, records.Options{RejectLegacy: true, RejectPartial: true, ProducedOffsets: true,
-		Limiter: c.s.p.decomp, Context: c.s.p.ctx},
+		Limiter: dp.decomp, Context: ctx},
 		func(_ *records.Batch, rs []records.Record) (bool, error) {
 			crecs := conv.toCrypto(j.topic, rs)
 			// The records alias conv's scratch until Rewrite has
 			// encoded this batch, before the next one.
-			if err := pr.ProtectBatchScratch(c.s.p.ctx, crecs, prot, &conv.scratch); err != nil {
+			if err := pr.ProtectBatchScratch(ctx, crecs, prot, &conv.scratch); err != nil {
 				return false, err
 			}
 			conv.fromCrypto(rs)
 			return true, nil
 		})
 	if j.err != nil {
-		c.s.log.Warn("partition refused: records could not be protected", zap.String("topic", j.topic),
+		pc.log.Warn("partition refused: records could not be protected", zap.String("topic", j.topic),
 			zap.Int32("partition", j.part.Partition), zap.Error(j.err))
 	}
 }
 
 // collect turns one topic's finished jobs into the partitions to forward
-// and the refused ones.
-func (c *authzCall) collect(jobs []partJob) ([]kmsg.ProduceRequestTopicPartition, []partitionError, bool) {
+// and the refused ones, and the bytes protection added to them.
+func collect(jobs []partJob) ([]kmsg.ProduceRequestTopicPartition, []partitionError, bool, int) {
 	out := make([]kmsg.ProduceRequestTopicPartition, 0, len(jobs))
 	var refused []partitionError
+	grown := 0
 	for i := range jobs {
 		j := &jobs[i]
 		if j.err != nil {
 			refused = append(refused, protectErr(j.part.Partition, j.topic, j.err))
 			continue
 		}
-		c.grown += len(j.out) - len(j.part.Records)
+		grown += len(j.out) - len(j.part.Records)
 		p := j.part
 		p.Records = j.out
 		out = append(out, p)
 	}
-	return out, refused, true
+	return out, refused, true, grown
 }
 
 func refuseAll(parts []kmsg.ProduceRequestTopicPartition, code int16, msg string) []partitionError {
@@ -263,11 +279,11 @@ var errReservedHeader = errors.New("reserved kguard.* header")
 // carry a kguard.* header (a forged encryption or signature header would
 // later pass for kguard's). Batches go on untouched: uncompressed ones
 // without the bytes "kguard." are not even decoded.
-func (c *authzCall) checkReserved(topic string, parts []kmsg.ProduceRequestTopicPartition) ([]kmsg.ProduceRequestTopicPartition, []partitionError, bool) {
+func (dp *dataProtection) checkReserved(pc protectCall, topic string, parts []kmsg.ProduceRequestTopicPartition) ([]kmsg.ProduceRequestTopicPartition, []partitionError, bool) {
 	var refused []partitionError
 	var bad []bool
 	for i, p := range parts {
-		if err := scanReserved(c.s.p.ctx, c.s.p.decomp, p.Records); err != nil {
+		if err := scanReserved(pc.ctx, dp.decomp, p.Records); err != nil {
 			if bad == nil {
 				bad = make([]bool, len(parts))
 			}
@@ -394,10 +410,7 @@ func mergeRefused(r *kmsg.ProduceRequest, plan *producePlan, resp *kmsg.ProduceR
 // each partition's error. The authz.decision event before it said
 // "allow": this one says what did not reach the log, and why. An error
 // fails the request closed, like any audit failure.
-func (c *authzCall) auditRefused(plan *producePlan) error {
-	if c.s.p.auditor == nil {
-		return nil
-	}
+func (dp *dataProtection) auditRefused(pc protectCall, plan *producePlan) error {
 	var reasons []string
 	var code int16
 	topics := map[string]bool{}
@@ -416,5 +429,5 @@ func (c *authzCall) auditRefused(plan *producePlan) error {
 	if len(reasons) == 0 {
 		return nil
 	}
-	return c.auditProtection("produce", audit.DecisionDeny, code, reasons, topics)
+	return pc.req.auditProtection("produce", audit.DecisionDeny, code, reasons, topics)
 }
