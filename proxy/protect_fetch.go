@@ -138,12 +138,17 @@ func (dp *dataProtection) unprotectTopics(pc protectCall, ts []fetchedTopic) (bo
 	var reasons []string
 	var withheld int16
 	deny := false // records withheld or dropped (not only marked)
-	topics := map[string]bool{}
+	// Made with the first finding: handed to the request's audit
+	// (an interface call), it would otherwise be allocated per response.
+	var topics map[string]bool
 	found := func(name string, part int32, f *fetchFindings, onBad string) {
 		if !f.any() {
 			return
 		}
 		deny = deny || f.withheld != 0 || f.dropped > 0
+		if topics == nil {
+			topics = map[string]bool{}
+		}
 		topics[name] = true
 		if withheld == 0 {
 			withheld = f.withheld

@@ -413,12 +413,15 @@ func mergeRefused(r *kmsg.ProduceRequest, plan *producePlan, resp *kmsg.ProduceR
 func (dp *dataProtection) auditRefused(pc protectCall, plan *producePlan) error {
 	var reasons []string
 	var code int16
-	topics := map[string]bool{}
+	var topics map[string]bool // made with the first refusal (see unprotectTopics)
 	for i := range plan.Topics {
 		d := &plan.Topics[i]
 		for _, pe := range d.Refused {
 			if code == 0 {
 				code = pe.Code
+			}
+			if topics == nil {
+				topics = map[string]bool{}
 			}
 			topics[d.Name] = true
 			if len(reasons) < maxAuditFindings {
