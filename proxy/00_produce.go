@@ -102,11 +102,12 @@ func (c *authzCall) produce(r *kmsg.ProduceRequest) (*pending, []byte, error) {
 		}
 		return c.answer(resp)
 	}
-	// Data protection: encrypt and sign, or refuse partitions (protect.go).
-	rewritten := c.s.p.protPolicy != nil && c.protectProduce(plan)
-	if err := c.auditRefused(plan); err != nil {
+	// Data protection: encrypt and sign, or refuse partitions (protect_produce.go).
+	rewritten, grown, err := c.s.p.prot.protectProduce(c.protectCall(), plan)
+	if err != nil {
 		return nil, nil, err
 	}
+	c.grown += grown
 	anyDenied := false
 	for i := range plan.Topics {
 		anyDenied = anyDenied || !plan.Topics[i].Allowed || len(plan.Topics[i].Refused) > 0

@@ -98,8 +98,8 @@ func (c *authzCall) fetch(r *kmsg.FetchRequest) (*pending, []byte, error) {
 		})
 	}
 	// Data protection: verify and decrypt on the way back (protect_fetch.go).
-	if c.s.p.protPolicy != nil && c.fetchNeedsUnprotect(r) {
-		c.transform(c.unprotectFetch)
+	if t := c.s.p.prot.unprotectFetch(c.protectCall(), r); t != nil {
+		c.transform(t)
 	}
 	if !anyDenied {
 		return c.forwardOriginal()

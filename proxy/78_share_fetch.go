@@ -32,8 +32,8 @@ func (c *authzCall) shareFetch(r *kmsg.ShareFetchRequest) (*pending, []byte, err
 	}
 	denied, anyAllowed := c.perEntry(len(r.Topics), func(i int) policy.Action { return act(policy.Topic, c.topicOf("", r.Topics[i].TopicID), policy.Read) })
 	// Data protection: verify and decrypt on the way back, as for Fetch.
-	if c.s.p.protPolicy != nil && c.shareFetchNeedsUnprotect(r) {
-		c.transform(c.unprotectShareFetch)
+	if t := c.s.p.prot.unprotectShareFetch(c.protectCall(), r); t != nil {
+		c.transform(t)
 	}
 	anyDenied := false
 	for _, d := range denied {

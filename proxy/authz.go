@@ -180,7 +180,7 @@ func (c *authzCall) decide(sh *authzShared) (*pending, []byte, error) {
 		p.transforms = append(p.transforms, spec.observe(sh))
 	}
 	filtered := spec.filtered != nil && spec.filtered(actions, details)
-	if dec.AllAllowed() && !filtered && !s.p.protects(spec) {
+	if dec.AllAllowed() && !filtered && !s.p.prot.covers(spec) {
 		c.addAuthorizedOpsTransform()
 		return c.forwardOriginal() // fast path: the original bytes
 	}

@@ -1,8 +1,6 @@
 package proxy
 
 import (
-	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/kguard/kguard/audit"
@@ -171,42 +169,12 @@ func (c *authzCall) audited(p *pending, out []byte, err error) (*pending, []byte
 	return c.refuseUnaudited(aerr)
 }
 
-// maxAuditFindings caps the partition lines of one data.protection event.
-const maxAuditFindings = 50
-
-// auditRefused records a data.protection event for the produced
-// partitions kguard refused after authorization (records that could not be
-// encrypted and signed, or that carried a forged kguard.* header), with
-// each partition's error. The authz.decision event before it said
-// "allow": this one says what did not reach the log, and why. An error
-// fails the request closed, like any audit failure.
-func (c *authzCall) auditRefused(plan *producePlan) error {
+// auditProtection records one data.protection event for this request
+// (protectRequest: the data-protection stage's findings).
+func (c *authzCall) auditProtection(stage, decision string, code int16, reasons []string, topics map[string]bool) error {
 	if c.s.p.auditor == nil {
 		return nil
 	}
-	var reasons []string
-	var code int16
-	topics := map[string]bool{}
-	for i := range plan.Topics {
-		d := &plan.Topics[i]
-		for _, pe := range d.Refused {
-			if code == 0 {
-				code = pe.Code
-			}
-			topics[d.Name] = true
-			if len(reasons) < maxAuditFindings {
-				reasons = append(reasons, fmt.Sprintf("%s/%d: refused (%d): %s", d.Name, pe.Partition, pe.Code, pe.Message))
-			}
-		}
-	}
-	if len(reasons) == 0 {
-		return nil
-	}
-	return c.auditProtection("produce", audit.DecisionDeny, code, reasons, topics)
-}
-
-// auditProtection records one data.protection event for this request.
-func (c *authzCall) auditProtection(stage, decision string, code int16, reasons []string, topics map[string]bool) error {
 	what := &audit.What{APIKey: c.hdr.APIKey, APIName: c.preq.APIName, APIVersion: c.hdr.APIVersion, ResourceType: "Topic"}
 	if len(topics) == 1 {
 		for t := range topics {
@@ -234,53 +202,4 @@ func (c *authzCall) record(ev audit.Event) error {
 		return nil
 	}
 	return c.s.record(ev)
-}
-
-// fetchFindings is what verification and decryption found in one fetched
-// partition.
-type fetchFindings struct {
-	bad, missing, dropped, unreadable int
-	offsets                           []int64 // the first few records concerned
-	withheld                          int16   // the partition's error code, 0 when served
-}
-
-const maxFindingOffsets = 10
-
-func (f *fetchFindings) any() bool {
-	return f.bad+f.missing+f.unreadable > 0 || f.withheld != 0
-}
-
-func (f *fetchFindings) note(offset int64) {
-	if len(f.offsets) < maxFindingOffsets {
-		f.offsets = append(f.offsets, offset)
-	}
-}
-
-// reason is the audit line of f for topic/partition.
-func (f *fetchFindings) reason(topic string, part int32, onBad string) string {
-	var parts []string
-	if f.withheld != 0 {
-		parts = append(parts, fmt.Sprintf("partition withheld (%d)", f.withheld))
-	}
-	if f.bad > 0 {
-		parts = append(parts, fmt.Sprintf("%d with a bad signature (%s)", f.bad, onBad))
-	}
-	if f.missing > 0 {
-		parts = append(parts, fmt.Sprintf("%d without a signature (%s)", f.missing, onBad))
-	}
-	if f.unreadable > 0 {
-		parts = append(parts, fmt.Sprintf("%d could not be decrypted (delivered as stored)", f.unreadable))
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s/%d: %s", topic, part, strings.Join(parts, ", "))
-	if len(f.offsets) > 0 {
-		b.WriteString("; offsets ")
-		for i, o := range f.offsets {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(strconv.FormatInt(o, 10))
-		}
-	}
-	return b.String()
 }

@@ -1,23 +1,26 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"fmt"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 
 	"github.com/kguard/kguard/crypto"
 	"github.com/kguard/kguard/policy"
 	"github.com/kguard/kguard/proxy/wire/records"
 )
+
+// Data protection is a stage of its own (docs/data-protection.md): the
+// pipeline calls it for every API whose spec says records flow
+// (apiSpec.records). Produce's answer hands it the allowed partitions
+// (protect_produce.go: encrypt and sign, or refuse); Fetch's and
+// ShareFetch's answers add its response transform (protect_fetch.go:
+// verify and decrypt, or withhold). The stage owns all of its state
+// (dataProtection) and takes what it needs of a request as a value of its
+// own (protectCall), never the pipeline's call.
 
 // Kafka error codes of the data-protection step (docs/data-protection.md).
 const (
@@ -35,6 +38,74 @@ const (
 // protected as the rule demands, or carries a reserved kguard.* header.
 
 )
+
+// dataProtection is the data-protection stage of a proxy: the policy's
+// rules, the protector, the compiled rules, the conversion scratch and
+// the decompression limiter. A nil *dataProtection is the stage turned
+// off (the authorizer answers no protection rules): every method then
+// does nothing, and records pass as they are.
+type dataProtection struct {
+	policy ProtectionPolicy
+	// protector is nil without a key service: protected topics' records
+	// are refused on produce and withheld on fetch (fail closed).
+	protector *crypto.Protector
+	// decomp bounds the concurrent decompressions of protection and of
+	// the reserved-header scan.
+	decomp *records.Limiter
+	cache  protections
+	convs  sync.Pool   // *recordConv: the produce path's protection scratch
+	seen   atomic.Bool // some topic was found protected
+}
+
+// newDataProtection builds the stage when the authorizer answers
+// protection rules, else returns nil (with a warning when a protector was
+// given for nothing).
+func newDataProtection(authorizer Authorizer, protector *crypto.Protector, decomp *records.Limiter, log *zap.Logger) *dataProtection {
+	pp, ok := authorizer.(ProtectionPolicy)
+	if !ok {
+		if protector != nil {
+			log.Warn("a protector was given but the authorizer answers no data-protection rules: nothing is encrypted")
+		}
+		return nil
+	}
+	return &dataProtection{policy: pp, protector: protector, decomp: decomp}
+}
+
+// protectCall is what the stage needs of one request: whose rules apply
+// (principal, tenant), the context of its policy and key-service calls,
+// where it logs, and the request's side of the stage (protectRequest).
+// It is passed by value and never by address: a response transform or a
+// protecting goroutine captures a copy (in the closure it allocates
+// anyway), so a call that protects nothing allocates nothing for it.
+type protectCall struct {
+	ctx       context.Context
+	log       *zap.Logger
+	principal string
+	tenant    string
+	req       protectRequest
+}
+
+// protectRequest is the request's side of the stage, implemented by the
+// pipeline's call (authz_protect.go): it names topics as the request's
+// audit event does, records the stage's data.protection events, and
+// lends pooled buffers held until the forwarded request is written.
+type protectRequest interface {
+	// topicLabel names a topic entry (an id resolved by the topic-id
+	// cache, or policy.TopicIDName).
+	topicLabel(name string, id [16]byte) string
+	// auditProtection records one data.protection event; an error fails
+	// the request (or response) closed.
+	auditProtection(stage, decision string, code int16, reasons []string, topics map[string]bool) error
+	// hold returns an empty buffer of capacity n or more.
+	hold(n int) []byte
+}
+
+// covers reports whether requests of an API go through the stage even
+// when every action is allowed: the API's records flow through kguard
+// (apiSpec.records) and the policy can protect topics.
+func (dp *dataProtection) covers(spec *apiSpec) bool {
+	return dp != nil && spec.records != noRecords
+}
 
 // reservedPrefix starts the headers only kguard writes (kguard.enc,
 // kguard.sig, kguard.verify).
@@ -114,393 +185,19 @@ func compileProtection(pp *policy.Protection) *compiledProtection {
 	return &compiledProtection{prot: prot, fetch: fo}
 }
 
-// protects reports whether requests of an API go through data
-// protection even when every action is allowed: the API's records flow
-// through kguard (apiSpec.records) and the policy can protect topics.
-func (p *Proxy) protects(spec *apiSpec) bool {
-	return p.protPolicy != nil && spec.records != noRecords
-}
-
-// protectionFor asks the policy how topic is protected for this call's
+// protectionFor asks the policy how topic is protected for the call's
 // principal; nil when it is not.
-func (c *authzCall) protectionFor(topic string) (*compiledProtection, error) {
-	pp, err := c.s.p.protPolicy.Protection(c.s.p.ctx, c.preq.Principal, c.preq.Tenant, topic)
+func (dp *dataProtection) protectionFor(pc protectCall, topic string) (*compiledProtection, error) {
+	pp, err := dp.policy.Protection(pc.ctx, pc.principal, pc.tenant, topic)
 	if err != nil || pp == nil {
 		return nil, err
 	}
-	c.s.p.protSeen.Store(true)
-	return c.s.p.protCache.get(pp), nil
+	dp.seen.Store(true)
+	return dp.cache.get(pp), nil
 }
 
-// partitionError is a kguard-made error for one partition.
-type partitionError struct {
-	Partition int32
-	Code      int16
-	Message   string
-}
-
-// protectErr maps an error of the produce step to a partition error.
-func protectErr(part int32, topic string, err error) partitionError {
-	if crypto.IsRetriable(err) {
-		return partitionError{part, kerr.KafkaStorageError.Code, "kguard: cannot protect records of " + topic + " now (key service unavailable); retry: " + err.Error()}
-	}
-	return partitionError{part, kerr.InvalidRecord.Code, "kguard: " + err.Error()}
-}
-
-// protectProduce is the data-protection step between planProduce and the
-// forward: each allowed topic with a protection rule has its partitions
-// encrypted and signed; an unprotected topic's batches are only checked
-// for reserved kguard.* headers and go on as they are. A partition that
-// cannot be protected leaves the forwarded request (never in plaintext)
-// and gets a partition error in plan.Topics[i].Refused; a topic whose
-// partitions all failed is no longer Allowed. It reports whether the
-// forwarded request differs from the client's.
-func (c *authzCall) protectProduce(plan *producePlan) (changed bool) {
-	if plan.Forward == nil {
-		return false
-	}
-	fwd := plan.Forward
-	// First the rules of every topic (policy calls, in order), then the
-	// partitions of all protected topics together, in parallel.
-	type topicWork struct {
-		d       *topicDecision
-		t       kmsg.ProduceRequestTopic
-		lo, hi  int // its partitions' jobs, when protected
-		parts   []kmsg.ProduceRequestTopicPartition
-		refused []partitionError
-		changed bool
-	}
-	work := make([]topicWork, 0, len(fwd.Topics))
-	var jobs []partJob
-	j := 0
-	for i := range plan.Topics {
-		d := &plan.Topics[i]
-		if !d.Allowed {
-			continue
-		}
-		w := topicWork{d: d, t: fwd.Topics[j]}
-		j++
-		cp, parts, refused, ch := c.protectionOf(d.Name, w.t.Partitions)
-		if cp != nil {
-			w.lo = len(jobs)
-			for _, p := range w.t.Partitions {
-				jobs = append(jobs, partJob{topic: d.Name, cp: cp, part: p})
-			}
-			w.hi = len(jobs)
-		} else {
-			w.parts, w.refused, w.changed = parts, refused, ch
-		}
-		work = append(work, w)
-	}
-	c.runProtect(jobs)
-	kept := fwd.Topics[:0:0]
-	for _, w := range work {
-		if w.hi > w.lo {
-			w.parts, w.refused, w.changed = c.collect(jobs[w.lo:w.hi])
-		}
-		if len(w.refused) > 0 || w.changed {
-			changed = true
-			w.t.Partitions = w.parts
-		}
-		w.d.Refused = w.refused
-		if len(w.parts) == 0 {
-			w.d.Allowed = false
-			continue
-		}
-		kept = append(kept, w.t)
-	}
-	if !changed {
-		return false
-	}
-	if len(kept) == 0 {
-		plan.Forward = nil
-		return true
-	}
-	nf := *fwd
-	nf.Topics = kept
-	plan.Forward = &nf
-	return true
-}
-
-// protectionOf looks up topic's rule. A topic with a usable rule returns
-// it (its partitions are then protected by runProtect); otherwise the
-// outcome is final: the partitions to forward, the refused ones and
-// whether anything changed (unprotected topics are only checked for
-// reserved headers; a rule that cannot be applied refuses them all).
-func (c *authzCall) protectionOf(topic string, parts []kmsg.ProduceRequestTopicPartition) (*compiledProtection, []kmsg.ProduceRequestTopicPartition, []partitionError, bool) {
-	cp, err := c.protectionFor(topic)
-	if err != nil {
-		c.s.log.Warn("data protection rule unavailable; refusing the topic's records", zap.String("topic", topic), zap.Error(err))
-		return nil, nil, refuseAll(parts, kerr.KafkaStorageError.Code, "kguard: data protection rule for "+topic+" unavailable: "+err.Error()), true
-	}
-	if cp == nil {
-		out, refused, ch := c.checkReserved(topic, parts)
-		return nil, out, refused, ch
-	}
-	if cp.err != nil {
-		c.s.log.Warn("data protection rule does not compile; refusing the topic's records", zap.String("topic", topic), zap.Error(cp.err))
-		return nil, nil, refuseAll(parts, kerr.KafkaStorageError.Code, "kguard: data protection rule for "+topic+" is invalid: "+cp.err.Error()), true
-	}
-	if c.s.p.protector == nil {
-		return nil, nil, refuseAll(parts, kerr.KafkaStorageError.Code, "kguard: "+topic+" must be encrypted but kguard has no key service configured (crypto.kms)"), true
-	}
-	return cp, nil, nil, false
-}
-
-// partJob is the protection of one partition's records.
-type partJob struct {
-	topic string
-	cp    *compiledProtection
-	part  kmsg.ProduceRequestTopicPartition
-	dst   []byte // pooled, held until the request is written
-	out   []byte // the protected records
-	err   error
-	panic any // a panic while protecting, re-raised on the reader goroutine
-}
-
-// parallelMinBytes is the size of a request's protected records from
-// which its partitions are protected on several cores at once (below it,
-// starting goroutines costs more than it saves).
-const parallelMinBytes = 64 << 10
-
-// runProtect protects the jobs' records: one after the other for a small
-// request, else on up to GOMAXPROCS goroutines, each with its own scratch,
-// so that one connection's large produce request does not wait for one
-// core. A panic in a worker is re-raised here, on the session's reader,
-// whose containment closes only this connection.
-func (c *authzCall) runProtect(jobs []partJob) {
-	if len(jobs) == 0 {
-		return
-	}
-	total := 0
-	for i := range jobs {
-		// Protection grows a record by its kguard.enc and kguard.sig
-		// headers and ciphertext overhead (about 40% for 1 KiB JSON with
-		// two fields and a batch signature): one pooled buffer usually
-		// fits them all.
-		jobs[i].dst = c.s.hold(len(jobs[i].part.Records) * 2)
-		total += len(jobs[i].part.Records)
-	}
-	workers := min(len(jobs), runtime.GOMAXPROCS(0))
-	if workers <= 1 || total < parallelMinBytes {
-		conv := c.s.p.getConv()
-		defer c.s.p.putConv(conv)
-		for i := range jobs {
-			c.protectPartition(&jobs[i], conv)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			conv := c.s.p.getConv()
-			defer c.s.p.putConv(conv)
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(jobs) {
-					return
-				}
-				func() {
-					defer func() {
-						if v := recover(); v != nil {
-							jobs[i].panic = v
-						}
-					}()
-					c.protectPartition(&jobs[i], conv)
-				}()
-			}
-		})
-	}
-	wg.Wait()
-	for i := range jobs {
-		if jobs[i].panic != nil {
-			panic(jobs[i].panic)
-		}
-	}
-}
-
-// protectPartition encrypts and signs one partition's batches into j.out.
-// It runs on any goroutine: it touches only j, conv and shared read-only
-// state.
-func (c *authzCall) protectPartition(j *partJob, conv *recordConv) {
-	pr, prot := c.s.p.protector, j.cp.prot
-	j.out, _, j.err = records.Rewrite(j.dst, j.part.Records, records.Options{RejectLegacy: true, RejectPartial: true, ProducedOffsets: true,
-		Limiter: c.s.p.decomp, Context: c.s.p.ctx},
-		func(_ *records.Batch, rs []records.Record) (bool, error) {
-			crecs := conv.toCrypto(j.topic, rs)
-			// The records alias conv's scratch until Rewrite has
-			// encoded this batch, before the next one.
-			if err := pr.ProtectBatchScratch(c.s.p.ctx, crecs, prot, &conv.scratch); err != nil {
-				return false, err
-			}
-			conv.fromCrypto(rs)
-			return true, nil
-		})
-	if j.err != nil {
-		c.s.log.Warn("partition refused: records could not be protected", zap.String("topic", j.topic),
-			zap.Int32("partition", j.part.Partition), zap.Error(j.err))
-	}
-}
-
-// collect turns one topic's finished jobs into the partitions to forward
-// and the refused ones.
-func (c *authzCall) collect(jobs []partJob) ([]kmsg.ProduceRequestTopicPartition, []partitionError, bool) {
-	out := make([]kmsg.ProduceRequestTopicPartition, 0, len(jobs))
-	var refused []partitionError
-	for i := range jobs {
-		j := &jobs[i]
-		if j.err != nil {
-			refused = append(refused, protectErr(j.part.Partition, j.topic, j.err))
-			continue
-		}
-		c.grown += len(j.out) - len(j.part.Records)
-		p := j.part
-		p.Records = j.out
-		out = append(out, p)
-	}
-	return out, refused, true
-}
-
-func refuseAll(parts []kmsg.ProduceRequestTopicPartition, code int16, msg string) []partitionError {
-	out := make([]partitionError, len(parts))
-	for i, p := range parts {
-		out[i] = partitionError{p.Partition, code, msg}
-	}
-	return out
-}
-
-// errReservedHeader: a client sent a kguard.* header.
-var errReservedHeader = errors.New("reserved kguard.* header")
-
-// checkReserved refuses partitions of an unprotected topic whose records
-// carry a kguard.* header (a forged encryption or signature header would
-// later pass for kguard's). Batches go on untouched: uncompressed ones
-// without the bytes "kguard." are not even decoded.
-func (c *authzCall) checkReserved(topic string, parts []kmsg.ProduceRequestTopicPartition) ([]kmsg.ProduceRequestTopicPartition, []partitionError, bool) {
-	var refused []partitionError
-	var bad []bool
-	for i, p := range parts {
-		if err := scanReserved(c.s.p.ctx, c.s.p.decomp, p.Records); err != nil {
-			if bad == nil {
-				bad = make([]bool, len(parts))
-			}
-			bad[i] = true
-			refused = append(refused, partitionError{p.Partition, kerr.InvalidRecord.Code, "kguard: " + topic + ": " + err.Error()})
-		}
-	}
-	if bad == nil {
-		return parts, nil, false
-	}
-	out := make([]kmsg.ProduceRequestTopicPartition, 0, len(parts)-len(refused))
-	for i, p := range parts {
-		if !bad[i] {
-			out = append(out, p)
-		}
-	}
-	return out, refused, true
-}
-
-var reservedBytes = []byte(reservedPrefix)
-
-// scanReserved refuses src if a record carries a kguard.* header. Batches
-// are streamed (ScanHeaderKeys): the scan never holds a batch's
-// decompressed records, and takes a decompression slot of lim meanwhile.
-func scanReserved(ctx context.Context, lim *records.Limiter, src []byte) error {
-	if !bytes.Contains(src, reservedBytes) {
-		// Uncompressed: no header can be named kguard.*. Compressed
-		// bytes may hide it: decode those below.
-		if !anyCompressed(src) {
-			return nil
-		}
-	}
-	bs, _, err := records.ParseBatches(src, records.Options{Limiter: lim, Context: ctx})
-	if err != nil {
-		return fmt.Errorf("unreadable record batch: %w", err)
-	}
-	for i := range bs {
-		b := &bs[i]
-		if b.IsLegacy() || b.IsControl() || (b.Codec() == records.CodecNone && !bytes.Contains(b.Raw, reservedBytes)) {
-			continue
-		}
-		var found string
-		err := b.ScanHeaderKeys(func(key []byte) error {
-			if bytes.HasPrefix(key, reservedBytes) {
-				found = string(key)
-				return errReservedHeader
-			}
-			return nil
-		})
-		if found != "" {
-			return fmt.Errorf("%w %q: only kguard writes it", errReservedHeader, found)
-		}
-		if err != nil {
-			return fmt.Errorf("unreadable record batch: %w", err)
-		}
-	}
-	return nil
-}
-
-// anyCompressed reports whether a batch of src is compressed, reading only
-// the batch headers.
-func anyCompressed(src []byte) bool {
-	for len(src) >= 23 {
-		n := int(int32(uint32(src[8])<<24 | uint32(src[9])<<16 | uint32(src[10])<<8 | uint32(src[11])))
-		if src[16] == 2 && src[22]&0x07 != 0 { // legacy messages have no headers
-			return true
-		}
-		if n < 0 || 12+n > len(src) {
-			return false
-		}
-		src = src[12+n:]
-	}
-	return false
-}
-
-// produceResponseTopic answers request topic t: every partition refused
-// by kguard gets its error; a denied topic's others get d.Code.
-func produceResponseTopic(t *kmsg.ProduceRequestTopic, d *topicDecision) kmsg.ProduceResponseTopic {
-	rt := produceDenied(t, d.Code, d.Message)
-	applyRefused(&rt, d.Refused)
-	return rt
-}
-
-func applyRefused(rt *kmsg.ProduceResponseTopic, refused []partitionError) {
-	for _, pe := range refused {
-		msg := pe.Message
-		found := false
-		for k := range rt.Partitions {
-			if rt.Partitions[k].Partition == pe.Partition {
-				rp := &rt.Partitions[k]
-				rp.ErrorCode, rp.ErrorMessage, rp.BaseOffset = pe.Code, &msg, -1
-				found = true
-			}
-		}
-		if !found {
-			rp := kmsg.NewProduceResponseTopicPartition()
-			rp.Partition, rp.ErrorCode, rp.BaseOffset, rp.ErrorMessage = pe.Partition, pe.Code, -1, &msg
-			rt.Partitions = append(rt.Partitions, rp)
-		}
-	}
-}
-
-// mergeRefused adds the refused partitions of topics that were still
-// forwarded into the upstream's response (after mergeInOrder).
-func mergeRefused(r *kmsg.ProduceRequest, plan *producePlan, resp *kmsg.ProduceResponse) {
-	for i := range plan.Topics {
-		d := &plan.Topics[i]
-		if !d.Allowed || len(d.Refused) == 0 {
-			continue
-		}
-		k := topicKey(r.Topics[i].Topic, r.Topics[i].TopicID)
-		for j := range resp.Topics {
-			if topicKey(resp.Topics[j].Topic, resp.Topics[j].TopicID) == k {
-				applyRefused(&resp.Topics[j], d.Refused)
-				break
-			}
-		}
-	}
-}
+// maxAuditFindings caps the partition lines of one data.protection event.
+const maxAuditFindings = 50
 
 // recordConv converts between the batch decoder's records and crypto's,
 // reusing its slices across batches of one request.
@@ -512,21 +209,22 @@ type recordConv struct {
 	scratch crypto.Scratch
 }
 
-// getConv takes a conversion scratch from the proxy's pool (one per
-// protected topic of a request, returned when its batches are encoded).
-func (p *Proxy) getConv() *recordConv {
-	if v, ok := p.convs.Get().(*recordConv); ok {
+// getConv takes a conversion scratch from the stage's pool (one per
+// protecting goroutine of a request, returned when its batches are
+// encoded).
+func (dp *dataProtection) getConv() *recordConv {
+	if v, ok := dp.convs.Get().(*recordConv); ok {
 		return v
 	}
 	return &recordConv{}
 }
 
 // putConv returns v after dropping its references to the request's records.
-func (p *Proxy) putConv(v *recordConv) {
+func (dp *dataProtection) putConv(v *recordConv) {
 	clear(v.recs[:cap(v.recs)])
 	clear(v.chdrs[:cap(v.chdrs)])
 	clear(v.hdrs[:cap(v.hdrs)])
-	p.convs.Put(v)
+	dp.convs.Put(v)
 }
 
 func (v *recordConv) toCrypto(topic string, rs []records.Record) []*crypto.Record {

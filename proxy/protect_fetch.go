@@ -1,6 +1,11 @@
 package proxy
 
 import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
@@ -10,38 +15,55 @@ import (
 	"github.com/kguard/kguard/proxy/wire/records"
 )
 
-// fetchNeedsUnprotect reports whether a Fetch's response must be decoded
-// for data protection: a topic it names is protected for the principal, or
-// it is an incremental fetch (whose response may carry session partitions
-// the request does not name) after some topic was found protected.
-func (c *authzCall) fetchNeedsUnprotect(r *kmsg.FetchRequest) bool {
-	if r.SessionEpoch > 0 && c.s.p.protSeen.Load() {
+// unprotectFetch is the stage on the way out for a Fetch (records:
+// recordsOut): the response transform that verifies and decrypts its
+// records (unprotectTopics), or nil when the response need not be decoded
+// for it: no topic the request names is protected for the principal, and
+// it is not an incremental fetch (whose response may carry session
+// partitions the request does not name) after some topic was found
+// protected. Nil too with the stage off (dp nil).
+func (dp *dataProtection) unprotectFetch(pc protectCall, r *kmsg.FetchRequest) responseTransform {
+	if dp == nil || !dp.fetchNeedsUnprotect(pc, r) {
+		return nil
+	}
+	return func(kr kmsg.Response) (bool, error) { return dp.unprotectFetchResponse(pc, kr) }
+}
+
+// unprotectShareFetch is unprotectFetch for a ShareFetch (whose share
+// session also serves partitions the request does not name).
+func (dp *dataProtection) unprotectShareFetch(pc protectCall, r *kmsg.ShareFetchRequest) responseTransform {
+	if dp == nil || !dp.shareFetchNeedsUnprotect(pc, r) {
+		return nil
+	}
+	return func(kr kmsg.Response) (bool, error) { return dp.unprotectShareFetchResponse(pc, kr) }
+}
+
+func (dp *dataProtection) fetchNeedsUnprotect(pc protectCall, r *kmsg.FetchRequest) bool {
+	if r.SessionEpoch > 0 && dp.seen.Load() {
 		return true
 	}
 	for i := range r.Topics {
-		if c.mayBeProtected(c.topicLabel(r.Topics[i].Topic, r.Topics[i].TopicID)) {
+		if dp.mayBeProtected(pc, pc.req.topicLabel(r.Topics[i].Topic, r.Topics[i].TopicID)) {
 			return true
 		}
 	}
 	return false
 }
 
-// shareFetchNeedsUnprotect is fetchNeedsUnprotect for a ShareFetch (whose
-// share session also serves partitions the request does not name).
-func (c *authzCall) shareFetchNeedsUnprotect(r *kmsg.ShareFetchRequest) bool {
-	if r.ShareSessionEpoch > 0 && c.s.p.protSeen.Load() {
+func (dp *dataProtection) shareFetchNeedsUnprotect(pc protectCall, r *kmsg.ShareFetchRequest) bool {
+	if r.ShareSessionEpoch > 0 && dp.seen.Load() {
 		return true
 	}
 	for i := range r.Topics {
-		if c.mayBeProtected(c.topicLabel("", r.Topics[i].TopicID)) {
+		if dp.mayBeProtected(pc, pc.req.topicLabel("", r.Topics[i].TopicID)) {
 			return true
 		}
 	}
 	return false
 }
 
-func (c *authzCall) mayBeProtected(topic string) bool {
-	cp, err := c.protectionFor(topic)
+func (dp *dataProtection) mayBeProtected(pc protectCall, topic string) bool {
+	cp, err := dp.protectionFor(pc, topic)
 	return err != nil || cp != nil // an error is decided (fail closed) on the response
 }
 
@@ -61,32 +83,33 @@ type fetchedTopic struct {
 	parts []fetchedPartition
 }
 
-// unprotectFetch is the Fetch response transform (see unprotectTopics).
-func (c *authzCall) unprotectFetch(kr kmsg.Response) (bool, error) {
+// unprotectFetchResponse is the Fetch response transform (see
+// unprotectTopics).
+func (dp *dataProtection) unprotectFetchResponse(pc protectCall, kr kmsg.Response) (bool, error) {
 	resp := kr.(*kmsg.FetchResponse)
 	ts := make([]fetchedTopic, len(resp.Topics))
 	for i := range resp.Topics {
 		t := &resp.Topics[i]
-		ts[i] = fetchedTopic{name: c.topicLabel(t.Topic, t.TopicID), parts: make([]fetchedPartition, len(t.Partitions))}
+		ts[i] = fetchedTopic{name: pc.req.topicLabel(t.Topic, t.TopicID), parts: make([]fetchedPartition, len(t.Partitions))}
 		for j := range t.Partitions {
 			p := &t.Partitions[j]
 			ts[i].parts[j] = fetchedPartition{partition: p.Partition, errorCode: p.ErrorCode, records: &p.RecordBatches,
 				fail: func(code int16, _ string) { failFetchPartition(p, code) }}
 		}
 	}
-	return c.unprotectTopics(ts)
+	return dp.unprotectTopics(pc, ts)
 }
 
-// unprotectShareFetch is the ShareFetch response transform: the same
-// verification, decryption and audit as Fetch. A withheld partition also
-// loses its acquired-record ranges (the broker releases them when their
-// acquisition lock times out).
-func (c *authzCall) unprotectShareFetch(kr kmsg.Response) (bool, error) {
+// unprotectShareFetchResponse is the ShareFetch response transform: the
+// same verification, decryption and audit as Fetch. A withheld partition
+// also loses its acquired-record ranges (the broker releases them when
+// their acquisition lock times out).
+func (dp *dataProtection) unprotectShareFetchResponse(pc protectCall, kr kmsg.Response) (bool, error) {
 	resp := kr.(*kmsg.ShareFetchResponse)
 	ts := make([]fetchedTopic, len(resp.Topics))
 	for i := range resp.Topics {
 		t := &resp.Topics[i]
-		ts[i] = fetchedTopic{name: c.topicLabel("", t.TopicID), parts: make([]fetchedPartition, len(t.Partitions))}
+		ts[i] = fetchedTopic{name: pc.req.topicLabel("", t.TopicID), parts: make([]fetchedPartition, len(t.Partitions))}
 		for j := range t.Partitions {
 			p := &t.Partitions[j]
 			ts[i].parts[j] = fetchedPartition{partition: p.Partition, errorCode: p.ErrorCode, records: &p.Records,
@@ -96,7 +119,7 @@ func (c *authzCall) unprotectShareFetch(kr kmsg.Response) (bool, error) {
 				}}
 		}
 	}
-	return c.unprotectTopics(ts)
+	return dp.unprotectTopics(pc, ts)
 }
 
 // unprotectTopics verifies and decrypts the records of a fetched
@@ -107,7 +130,7 @@ func (c *authzCall) unprotectShareFetch(kr kmsg.Response) (bool, error) {
 // cannot be served gets an error and no records: KAFKA_STORAGE_ERROR (56,
 // retriable) when a key is unavailable or the rule cannot be evaluated,
 // CORRUPT_MESSAGE (2) for a bad signature under on_bad_signature: fail.
-func (c *authzCall) unprotectTopics(ts []fetchedTopic) (bool, error) {
+func (dp *dataProtection) unprotectTopics(pc protectCall, ts []fetchedTopic) (bool, error) {
 	changed := false
 	var conv recordConv
 	// What verification and decryption found, for one data.protection
@@ -115,12 +138,17 @@ func (c *authzCall) unprotectTopics(ts []fetchedTopic) (bool, error) {
 	var reasons []string
 	var withheld int16
 	deny := false // records withheld or dropped (not only marked)
-	topics := map[string]bool{}
+	// Made with the first finding: handed to the request's audit
+	// (an interface call), it would otherwise be allocated per response.
+	var topics map[string]bool
 	found := func(name string, part int32, f *fetchFindings, onBad string) {
 		if !f.any() {
 			return
 		}
 		deny = deny || f.withheld != 0 || f.dropped > 0
+		if topics == nil {
+			topics = map[string]bool{}
+		}
 		topics[name] = true
 		if withheld == 0 {
 			withheld = f.withheld
@@ -132,12 +160,12 @@ func (c *authzCall) unprotectTopics(ts []fetchedTopic) (bool, error) {
 	for i := range ts {
 		t := &ts[i]
 		name := t.name
-		cp, err := c.protectionFor(name)
+		cp, err := dp.protectionFor(pc, name)
 		if err == nil && cp != nil && cp.err != nil {
 			err = cp.err
 		}
 		if err != nil {
-			c.s.log.Warn("data protection rule unavailable; withholding the topic's records", zap.String("topic", name), zap.Error(err))
+			pc.log.Warn("data protection rule unavailable; withholding the topic's records", zap.String("topic", name), zap.Error(err))
 			for j := range t.parts {
 				t.parts[j].fail(kerr.KafkaStorageError.Code, "kguard: data protection rule for "+name+" unavailable")
 				found(name, t.parts[j].partition, &fetchFindings{withheld: kerr.KafkaStorageError.Code}, "")
@@ -148,7 +176,7 @@ func (c *authzCall) unprotectTopics(ts []fetchedTopic) (bool, error) {
 		if cp == nil {
 			continue
 		}
-		pr := c.s.p.protector
+		pr := dp.protector
 		for j := range t.parts {
 			p := &t.parts[j]
 			if p.errorCode != 0 || len(*p.records) == 0 {
@@ -162,13 +190,13 @@ func (c *authzCall) unprotectTopics(ts []fetchedTopic) (bool, error) {
 				continue
 			}
 			var f fetchFindings
-			out, ch, err := unprotectRecords(*p.records, name, pr, cp.fetch, c, &conv, &f)
+			out, ch, err := unprotectRecords(pc.ctx, *p.records, name, pr, cp.fetch, &conv, &f)
 			if err != nil {
 				code, msg := kerr.KafkaStorageError.Code, "kguard: a key for "+name+" is unavailable now; retry"
 				if !crypto.IsRetriable(err) {
 					code, msg = kerr.CorruptMessage.Code, "kguard: "+name+": record failed signature verification or could not be read"
 				}
-				c.s.log.Warn("fetched partition withheld", zap.String("topic", name), zap.Int32("partition", p.partition),
+				pc.log.Warn("fetched partition withheld", zap.String("topic", name), zap.Int32("partition", p.partition),
 					zap.Int16("code", code), zap.Error(err))
 				p.fail(code, msg)
 				f.withheld = code
@@ -177,7 +205,7 @@ func (c *authzCall) unprotectTopics(ts []fetchedTopic) (bool, error) {
 				continue
 			}
 			if f.unreadable > 0 {
-				c.s.log.Warn("fetched records could not be decrypted; delivered as stored", zap.String("topic", name),
+				pc.log.Warn("fetched records could not be decrypted; delivered as stored", zap.String("topic", name),
 					zap.Int32("partition", p.partition), zap.Int("records", f.unreadable))
 			}
 			found(name, p.partition, &f, onBad)
@@ -192,7 +220,7 @@ func (c *authzCall) unprotectTopics(ts []fetchedTopic) (bool, error) {
 		if deny {
 			decision = audit.DecisionDeny
 		}
-		if err := c.auditProtection("fetch", decision, withheld, reasons, topics); err != nil {
+		if err := pc.req.auditProtection("fetch", decision, withheld, reasons, topics); err != nil {
 			return false, err // fail closed: no records without their audit event
 		}
 	}
@@ -224,7 +252,7 @@ func failFetchPartition(p *kmsg.FetchResponseTopicPartition, code int16) {
 // the others keep their offset deltas, so the consumer sees a gap as on a
 // compacted topic and the batch header still says where the next fetch
 // starts.
-func unprotectRecords(src []byte, topic string, pr *crypto.Protector, fo crypto.FetchOptions, c *authzCall, conv *recordConv, f *fetchFindings) (out []byte, changed bool, err error) {
+func unprotectRecords(ctx context.Context, src []byte, topic string, pr *crypto.Protector, fo crypto.FetchOptions, conv *recordConv, f *fetchFindings) (out []byte, changed bool, err error) {
 	bs, tail, err := records.ParseBatches(src, records.Options{})
 	if err != nil {
 		return nil, false, err
@@ -243,7 +271,7 @@ func unprotectRecords(src []byte, topic string, pr *crypto.Protector, fo crypto.
 			return nil, false, err
 		}
 		crecs := conv.toCrypto(topic, rs)
-		res, err := pr.UnprotectBatch(c.s.p.ctx, crecs, fo)
+		res, err := pr.UnprotectBatch(ctx, crecs, fo)
 		if err != nil {
 			b.Release()
 			return nil, false, err
@@ -303,4 +331,53 @@ func unprotectRecords(src []byte, topic string, pr *crypto.Protector, fo crypto.
 		return src, false, nil
 	}
 	return append(dst, tail...), true, nil
+}
+
+// fetchFindings is what verification and decryption found in one fetched
+// partition.
+type fetchFindings struct {
+	bad, missing, dropped, unreadable int
+	offsets                           []int64 // the first few records concerned
+	withheld                          int16   // the partition's error code, 0 when served
+}
+
+const maxFindingOffsets = 10
+
+func (f *fetchFindings) any() bool {
+	return f.bad+f.missing+f.unreadable > 0 || f.withheld != 0
+}
+
+func (f *fetchFindings) note(offset int64) {
+	if len(f.offsets) < maxFindingOffsets {
+		f.offsets = append(f.offsets, offset)
+	}
+}
+
+// reason is the audit line of f for topic/partition.
+func (f *fetchFindings) reason(topic string, part int32, onBad string) string {
+	var parts []string
+	if f.withheld != 0 {
+		parts = append(parts, fmt.Sprintf("partition withheld (%d)", f.withheld))
+	}
+	if f.bad > 0 {
+		parts = append(parts, fmt.Sprintf("%d with a bad signature (%s)", f.bad, onBad))
+	}
+	if f.missing > 0 {
+		parts = append(parts, fmt.Sprintf("%d without a signature (%s)", f.missing, onBad))
+	}
+	if f.unreadable > 0 {
+		parts = append(parts, fmt.Sprintf("%d could not be decrypted (delivered as stored)", f.unreadable))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s/%d: %s", topic, part, strings.Join(parts, ", "))
+	if len(f.offsets) > 0 {
+		b.WriteString("; offsets ")
+		for i, o := range f.offsets {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(strconv.FormatInt(o, 10))
+		}
+	}
+	return b.String()
 }

@@ -45,17 +45,12 @@ type Proxy struct {
 	authz      *authzShared // tenant mapping, topic id cache
 	apis       *registry    // every API's spec, by key
 	denials    denialLog    // denials logged whether or not audited
-	// Data protection (protect.go): protPolicy is the authorizer when it
-	// answers protection rules; protector is nil without a key service.
-	protPolicy ProtectionPolicy
-	protector  *crypto.Protector
-	protCache  protections
-	convs      sync.Pool     // *recordConv: the produce path's protection scratch
-	protSeen   atomic.Bool   // some topic was found protected
-	sem        chan struct{} // one per client connection
-	unauth     *loginSlots   // connections still logging in
-	decomp     *records.Limiter
-	nextID     atomic.Uint64
+	// prot is the data-protection stage (protect.go); nil when the
+	// authorizer answers no protection rules.
+	prot   *dataProtection
+	sem    chan struct{} // one per client connection
+	unauth *loginSlots   // connections still logging in
+	nextID atomic.Uint64
 
 	ctx    context.Context // cancelled on Shutdown
 	cancel context.CancelFunc
@@ -104,19 +99,13 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		metrics:    newMetrics(opts.Registry),
 		auditor:    opts.Auditor,
 		authorizer: opts.Authorizer,
-		protector:  opts.Protector,
 		sem:        make(chan struct{}, cfg.Limits.MaxConnections),
 		unauth:     newLoginSlots(cfg.Limits.MaxUnauthenticatedConnections, cfg.Limits.MaxUnauthenticatedPerAddress),
-		decomp:     records.NewLimiter(cfg.Limits.MaxConcurrentDecompressions),
 		nodes:      map[int32]string{},
 		listeners:  map[int32]net.Listener{},
 		sessions:   map[*session]struct{}{},
 	}
-	if pp, ok := opts.Authorizer.(ProtectionPolicy); ok {
-		p.protPolicy = pp
-	} else if opts.Protector != nil {
-		log.Warn("a protector was given but the authorizer answers no data-protection rules: nothing is encrypted")
-	}
+	p.prot = newDataProtection(opts.Authorizer, opts.Protector, records.NewLimiter(cfg.Limits.MaxConcurrentDecompressions), log)
 	tlsErr := func(err error) {
 		log.Error("certificate reload failed; keeping the previous certificate", zap.Error(err))
 	}
