@@ -242,7 +242,25 @@ func batchFlags(b []byte) (idempotent, transactional bool) {
 func cacheProduce(details map[string]any) (string, bool) {
 	acks, _ := details["acks"].(int)
 	idem, _ := details["idempotent"].(bool)
+	if acks >= -1 && acks <= 1 { // the values clients send: no allocation
+		return produceVariants[acks+1][b2i(idem)], true
+	}
 	return fmt.Sprintf("produce acks=%d idempotent=%t", acks, idem), true
+}
+
+// produceVariants are cacheProduce's variants for acks -1, 0, 1, without
+// and with idempotence.
+var produceVariants = [3][2]string{
+	{"produce acks=-1 idempotent=false", "produce acks=-1 idempotent=true"},
+	{"produce acks=0 idempotent=false", "produce acks=0 idempotent=true"},
+	{"produce acks=1 idempotent=false", "produce acks=1 idempotent=true"},
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // produceAcks0: a Produce with acks=0 has no response.

@@ -5,8 +5,6 @@
 package proxy
 
 import (
-	"fmt"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -211,8 +209,10 @@ func metadataRefuses(c *authzCall) bool {
 // cacheMetadata caches Metadata decisions per auto-creation: with it the
 // safeguards check the topics the broker would create.
 func cacheMetadata(details map[string]any) (string, bool) {
-	auto, _ := details["auto_create"].(bool)
-	return fmt.Sprintf("metadata auto_create=%t", auto), true
+	if auto, _ := details["auto_create"].(bool); auto {
+		return "metadata auto_create=true", true
+	}
+	return "metadata auto_create=false", true
 }
 
 // observeTopicIDs feeds every Metadata response's topic ids to the cache

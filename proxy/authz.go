@@ -336,6 +336,15 @@ func (c *authzCall) allowed(i int) bool {
 // decomposition did not ask about is denied (fail closed); one asked twice
 // is allowed only if both answers were.
 func (c *authzCall) may(a policy.Action) bool {
+	if len(c.preq.Actions) <= smallDecision {
+		ok, seen := true, false
+		for i := range c.preq.Actions {
+			if c.preq.Actions[i] == a {
+				ok, seen = ok && c.allowed(i), true
+			}
+		}
+		return seen && ok
+	}
 	if c.byAction == nil {
 		c.byAction = make(map[policy.Action]bool, len(c.preq.Actions))
 		for i, act := range c.preq.Actions {
@@ -348,6 +357,10 @@ func (c *authzCall) may(a policy.Action) bool {
 	}
 	return c.byAction[a]
 }
+
+// smallDecision is the number of actions up to which may scans them
+// rather than building a map (no allocation for the common request).
+const smallDecision = 16
 
 // topicOf is the topic a request entry stands for, as the decomposition
 // resolved it: the id's topic when the id is set (decomposer.topic).

@@ -72,7 +72,10 @@ func benchSession(b testing.TB, auditor Auditor) *session {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p := &Proxy{cfg: cfg, log: zap.NewNop(), ctx: context.Background(), authorizer: benchPolicy(b), auditor: auditor}
+	sh := newAuthzShared()
+	sh.tenants.Store(&tenantMapper{})
+	p := &Proxy{cfg: cfg, log: zap.NewNop(), ctx: context.Background(), authorizer: benchPolicy(b), auditor: auditor,
+		authz: sh, apis: newRegistry(), pool: wire.NewPool(), metrics: newMetrics(nil)}
 	c1, c2 := net.Pipe()
 	b.Cleanup(func() { c1.Close(); c2.Close() })
 	return &session{p: p, client: c1, listener: "bootstrap", log: zap.NewNop(), uw: bufio.NewWriter(io.Discard),
