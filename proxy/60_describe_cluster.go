@@ -26,7 +26,7 @@ func describeClusterAPI() apiSpec {
 // decomposeDescribeCluster: no action. The brokers and the cluster id are
 // no secret to an authenticated client (Metadata lists them too); the
 // authorized operations, when asked for, are computed for the principal
-// (authz_ops.go) and are 0 without Describe Cluster.
+// (authorized_ops.go) and are 0 without Describe Cluster.
 func decomposeDescribeCluster(decomposer, *kmsg.DescribeClusterRequest) ([]policy.Action, map[string]any, error) {
 	return nil, nil, nil
 }

@@ -21,10 +21,8 @@ func describeShareGroupOffsetsAPI() apiSpec {
 	}
 }
 
-// ---- DescribeShareGroupOffsets (90): per group, Describe Group, then
-// Describe Topic per named topic (policy/describe.go's layout) ----
-//
-// As a broker answers it: a denied group gets GROUP_AUTHORIZATION_FAILED
+// describeShareGroupOffsets: per group, Describe Group, then Describe Topic
+// per named topic. As a broker answers it: a denied group gets GROUP_AUTHORIZATION_FAILED
 // with no topics; a denied topic of an allowed group gets
 // TOPIC_AUTHORIZATION_FAILED on each partition it named. A group asked for
 // all its topics (null topics) is forwarded and the topics the broker

@@ -342,7 +342,7 @@ func TestDecomposeEveryAPI(t *testing.T) {
 		{"update features", kmsg.NewPtrUpdateFeaturesRequest(), []policy.Action{cA(policy.Alter)}, nil},
 		{"describe cluster", kmsg.NewPtrDescribeClusterRequest(), nil, nil}, // no ACL, as Kafka
 		// With authorized operations: still no ACL; the operations are 0
-		// without Describe Cluster (authz_ops.go).
+		// without Describe Cluster (authorized_ops.go).
 		{"describe cluster with authorized operations", dclOps, nil, nil},
 		{"describe producers", dp, []policy.Action{tA("a", policy.Read)}, nil},
 		{"unregister broker", kmsg.NewPtrUnregisterBrokerRequest(), []policy.Action{cA(policy.Alter)}, nil},

@@ -116,7 +116,7 @@ type session struct {
 	// (fetch_sessions.go).
 	owned ownedSessions
 	// served are the topics this connection's sessions served, audited,
-	// with the policy revision (authz_data.go). Responder only.
+	// with the policy revision (fetch_sessions.go). Responder only.
 	served map[string]string
 
 	// held are pooled buffers of the request being handled (a rewritten
