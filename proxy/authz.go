@@ -87,6 +87,9 @@ type authzCall struct {
 	// (data protection's findings on the records it refused).
 	later    []audit.Event
 	recorded bool // the decision event is kept
+	// protectedBy: the API's answer handed the request to the
+	// data-protection stage (protectCall).
+	protectedBy bool
 }
 
 // authorize decides one request with the policy and answers denials as a
@@ -185,6 +188,11 @@ func (c *authzCall) decide(sh *authzShared) (*pending, []byte, error) {
 		return c.forwardOriginal() // fast path: the original bytes
 	}
 	p, out, err := c.dispatch()
+	if err == nil && out != nil && s.p.prot.covers(spec) && !c.protectedBy {
+		// The spec says records flow through this API, yet its answer
+		// forwards it without data protection: fail closed.
+		return nil, nil, fmt.Errorf("authorization: %s carries records but its answer skipped data protection", preq.APIName)
+	}
 	if err == nil && p != nil && p.local == nil {
 		// After dispatch's filters: operations only for what is shown.
 		c.addAuthorizedOpsTransform()

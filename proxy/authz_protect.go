@@ -9,6 +9,7 @@ package proxy
 // names topics, records the stage's data.protection events and lends the
 // session's pooled buffers (protectRequest).
 func (c *authzCall) protectCall() protectCall {
+	c.protectedBy = true
 	return protectCall{ctx: c.s.p.ctx, log: c.s.log, principal: c.preq.Principal, tenant: c.preq.Tenant, req: c}
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/kguard/kguard/config"
 	"github.com/kguard/kguard/policy"
 	"github.com/kguard/kguard/proxy/wire"
+	"github.com/kguard/kguard/proxy/wire/records"
 )
 
 // The scenario suite drives the request pipeline (session.handle: the
@@ -63,7 +64,16 @@ func allowOK(a policy.Action) bool {
 	return strings.HasPrefix(a.Name, "ok")
 }
 
-func allowAll(policy.Action) bool  { return true }
+func allowAll(policy.Action) bool { return true }
+
+// protectingPolicy is a scenarioPolicy that also answers data-protection
+// rules (no topic is protected): the data-protection stage is on, so every
+// API whose records flow through kguard must hand them to it.
+type protectingPolicy struct{ scenarioPolicy }
+
+func (protectingPolicy) Protection(context.Context, string, string, string) (*policy.Protection, error) {
+	return nil, nil
+}
 func allowNone(policy.Action) bool { return false }
 
 // eventLog is an Auditor keeping what it was given.
@@ -441,6 +451,20 @@ func TestScenariosEveryAPIVersion(t *testing.T) {
 				}
 				if ev := sc.events.decisions(); len(ev) != 1 || ev[0].Outcome.Decision != audit.DecisionAllow {
 					t.Fatalf("audit: %d decision events %+v, want one allow", len(ev), ev)
+				}
+
+				// Allowed in full with data protection on: records APIs go
+				// through the stage (else the pipeline refuses), others
+				// are untouched.
+				sc = newScenario(t, allowAll)
+				sc.p.authorizer = protectingPolicy{scenarioPolicy{allowAll}}
+				sc.p.prot = newDataProtection(sc.p.authorizer, nil, records.NewLimiter(1), zap.NewNop())
+				o = sc.send(t, sc.generated(spec.key, v))
+				if o.err != nil || o.forwarded == nil {
+					t.Fatalf("allowed request with data protection on: forwarded %v, %v", o.forwarded != nil, o.err)
+				}
+				if spec.records == noRecords && !o.original && !filtered {
+					t.Fatalf("no records flow, yet data protection changed the request")
 				}
 
 				// Part denied.
