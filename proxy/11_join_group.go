@@ -8,7 +8,8 @@
 //   v7       response ProtocolType (KIP-559)
 //   v8       Reason (KIP-800)
 //   v9       response SkipAssignment (KIP-814)
-//            No version names a resource but the group (Read Group).
+//
+// No version names a resource but the group (Read Group).
 //
 // kguard accepts versions 0-9 (kmsg knows 0-9).
 //
