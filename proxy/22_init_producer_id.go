@@ -1,7 +1,7 @@
 // InitProducerID (api key 22), versions 0-5.
 //
 //   v0-v1    TransactionalID (Write TransactionalId), or null for an idempotent producer
-//            (IdempotentWrite Cluster, which Kafka also grants for Write on some topic)
+//            (IdempotentWrite Cluster, which the policy grants for Write on any topic, as Kafka)
 //   v2       flexible versions
 //   v3       ProducerID, ProducerEpoch: resume after INVALID_PRODUCER_EPOCH (KIP-360)
 //   v4-v5    no change (PRODUCER_FENCED; v5 TRANSACTION_ABORTABLE, KIP-890)
