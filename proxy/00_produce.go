@@ -1,4 +1,18 @@
-// Produce (api key 0): kguard accepts versions 0-13 (kmsg knows 0-13).
+// Produce (api key 0), versions 0-13.
+//
+//   v0-v2    topics by name, partitions with records (MessageSet; v2 message format v1):
+//            records flow in, so data protection applies at every version
+//   v3       TransactionalID (Write TransactionalId, besides Write Topic per topic);
+//            records are RecordBatch (message format v2)
+//   v4-v8    no change to resources (v5 response LogStartOffset; v7 zstd, KIP-110;
+//            v8 response RecordErrors and ErrorMessage, KIP-467)
+//   v9       flexible versions
+//   v10      response CurrentLeader and NodeEndpoints tags (KIP-951): rewritten
+//   v11-v12  no change to fields (v11 TRANSACTION_ABORTABLE; v12: with transaction V2 the
+//            broker adds the partitions to the transaction itself, KIP-890)
+//   v13      topics by id, not name, also in the response (KIP-516): resolved by the decomposer
+//
+// kguard accepts versions 0-13 (kmsg knows 0-13).
 //
 // Produce: v13 names topics by id, resolved to names by the decomposer.
 

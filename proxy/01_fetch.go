@@ -1,4 +1,24 @@
-// Fetch (api key 1): kguard accepts versions 0-18 (kmsg knows 0-18).
+// Fetch (api key 1), versions 0-18.
+//
+//   v0-v2    ReplicaID (>= 0: a follower, ClusterAction), topics by name, partitions;
+//            records flow out (data protection); v1 ThrottleMillis
+//   v3       MaxBytes; partitions answered in request order
+//   v4       IsolationLevel; response LastStableOffset, AbortedTransactions; RecordBatch
+//   v5-v6    LogStartOffset per partition: no change to resources
+//   v7       fetch sessions (SessionID, SessionEpoch, ForgottenTopics by name) (KIP-227):
+//            a session id is owned by the connection that created it (fetch_sessions.go)
+//   v8-v10   no change to resources (v9 CurrentLeaderEpoch, KIP-320; v10 zstd, KIP-110)
+//   v11      Rack; response PreferredReadReplica (KIP-392)
+//   v12      flexible versions; LastFetchedEpoch, ClusterID tag; response DivergingEpoch,
+//            CurrentLeader, SnapshotID tags
+//   v13      topics by id, not name, also ForgottenTopics (KIP-516): resolved by the decomposer
+//   v14      no change (OFFSET_MOVED_TO_TIERED_STORAGE, KIP-405)
+//   v15      ReplicaState tag replaces ReplicaID (KIP-903): set only by replicas (ClusterAction)
+//   v16      response NodeEndpoints tag (KIP-951): rewritten
+//   v17      ReplicaDirectoryID tag per partition (KIP-853): replicas only
+//   v18      HighWatermark tag per partition (KIP-1166): replicas only
+//
+// kguard accepts versions 0-18 (kmsg knows 0-18).
 //
 // Fetch: v13 topic ids resolved; v15+ ReplicaState and v17/18 tags are replica-only (ClusterAction).
 

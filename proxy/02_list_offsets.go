@@ -1,4 +1,17 @@
-// ListOffsets (api key 2): kguard accepts versions 0-11 (kmsg knows 0-11).
+// ListOffsets (api key 2), versions 0-11.
+//
+//   v0       ReplicaID, topics by name, partitions with Timestamp and MaxNumOffsets;
+//            response OldStyleOffsets
+//   v1       MaxNumOffsets removed: one offset per partition, with its timestamp
+//   v2-v3    IsolationLevel (v2); response ThrottleMillis
+//   v4-v5    CurrentLeaderEpoch; response LeaderEpoch (KIP-320); v5 OFFSET_NOT_AVAILABLE (KIP-207)
+//   v6       flexible versions
+//   v7-v9    new special timestamps only: -3 max timestamp (KIP-734), -4 local log start
+//            (KIP-405), -5 last tiered offset (KIP-1005)
+//   v10      TimeoutMs: async remote list offsets (KIP-1075)
+//   v11      timestamp -6, earliest pending upload offset (KIP-1023)
+//
+// kguard accepts versions 0-11 (kmsg knows 0-11).
 //
 // ListOffsets: v10 timeout, v11 timestamp -6 only; Describe Topic per topic.
 

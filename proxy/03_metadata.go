@@ -1,4 +1,20 @@
-// Metadata (api key 3): kguard accepts versions 0-13 (kmsg knows 0-13).
+// Metadata (api key 3), versions 0-13.
+//
+//   v0       topics by name, an empty list meaning all topics; response brokers (NodeID, Host,
+//            Port): rewritten at every version, topics filtered per Describe Topic
+//   v1       a null list means all topics, an empty one none; response Rack, ControllerID,
+//            IsInternal
+//   v2-v3    response ClusterID (v2), ThrottleMillis (v3)
+//   v4       AllowAutoTopicCreation (Create on the topic or the cluster)
+//   v5-v7    no change to resources (response OfflineReplicas, v7 LeaderEpoch)
+//   v8       IncludeClusterAuthorizedOperations, IncludeTopicAuthorizedOperations (KIP-430)
+//   v9       flexible versions
+//   v10-v11  TopicID per topic, name nullable (the spec: brokers do not serve ids before v12);
+//            v11 drops IncludeClusterAuthorizedOperations (KIP-700)
+//   v12      topics by id or name (KIP-516): ids resolved by the decomposer
+//   v13      response top-level ErrorCode (KIP-1102): no change to resources
+//
+// kguard accepts versions 0-13 (kmsg knows 0-13).
 //
 // Metadata: v10+ topic ids resolved; v13 only adds a response error.
 

@@ -1,4 +1,10 @@
-// UpdateMetadata (api key 6): kguard accepts versions 0-8 (kmsg knows 0-8).
+// UpdateMetadata (api key 6), versions 0-8.
+//
+// The ZooKeeper-mode controller's push of cluster metadata (broker endpoints, partition
+// states) to brokers; KRaft brokers do not serve it. Kafka checks ClusterAction: kguard
+// refuses every version.
+//
+// kguard accepts versions 0-8 (kmsg knows 0-8).
 //
 // UpdateMetadata: refused (inter-broker).
 

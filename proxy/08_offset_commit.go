@@ -1,4 +1,16 @@
-// OffsetCommit (api key 8): kguard accepts versions 0-10 (kmsg knows 0-10).
+// OffsetCommit (api key 8), versions 0-10.
+//
+//   v0       group, topics by name, partitions with offset and metadata
+//   v1       Generation, MemberID; per-partition commit Timestamp
+//   v2-v4    RetentionTimeMs, Timestamp removed; v3 response ThrottleMillis
+//   v5       RetentionTimeMs removed
+//   v6       LeaderEpoch per partition (KIP-320)
+//   v7       GroupInstanceID (KIP-345)
+//   v8       flexible versions
+//   v9       no change to fields: usable with the consumer protocol (KIP-848)
+//   v10      topics by id, not name, also in the response (KIP-848): resolved by the decomposer
+//
+// kguard accepts versions 0-10 (kmsg knows 0-10).
 //
 // OffsetCommit: v10 topic ids resolved.
 

@@ -1,4 +1,16 @@
-// OffsetFetch (api key 9): kguard accepts versions 0-10 (kmsg knows 0-10).
+// OffsetFetch (api key 9), versions 0-10.
+//
+//   v0-v1    group, topics by name (v0 read from ZooKeeper)
+//   v2-v5    a null topic list asks for all the group's topics (response filtered per
+//            Describe Topic); response top-level ErrorCode (v2), ThrottleMillis (v3),
+//            LeaderEpoch (v5)
+//   v6       flexible versions
+//   v7       RequireStable (KIP-447)
+//   v8       Groups: several groups, each with its topics or null, in one request
+//   v9       MemberID, MemberEpoch per group (KIP-848)
+//   v10      topics by id, not name, also in the response (KIP-848): resolved by the decomposer
+//
+// kguard accepts versions 0-10 (kmsg knows 0-10).
 //
 // OffsetFetch: v8 batched groups, v10 topic ids resolved.
 

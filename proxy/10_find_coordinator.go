@@ -1,4 +1,16 @@
-// FindCoordinator (api key 10): kguard accepts versions 0-6 (kmsg knows 0-6).
+// FindCoordinator (api key 10), versions 0-6.
+//
+//   v0       a group key; response NodeID, Host, Port: rewritten at every version
+//   v1       KeyType: group (Describe Group) or transaction (Describe TransactionalId);
+//            response ThrottleMillis, ErrorMessage
+//   v2       no change
+//   v3       flexible versions
+//   v4       CoordinatorKeys: batched keys; response Coordinators, each with its endpoint
+//            (KIP-699)
+//   v5       no change (TRANSACTION_ABORTABLE, KIP-890)
+//   v6       KeyType 2: share-group state keys (KIP-932), sent by brokers: ClusterAction
+//
+// kguard accepts versions 0-6 (kmsg knows 0-6).
 //
 // FindCoordinator: v4 batched keys, v6 share key type (ClusterAction).
 

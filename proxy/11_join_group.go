@@ -1,4 +1,17 @@
-// JoinGroup (api key 11): kguard accepts versions 0-9 (kmsg knows 0-9).
+// JoinGroup (api key 11), versions 0-9.
+//
+//   v0       group, SessionTimeoutMs, MemberID, ProtocolType, protocols with their metadata
+//   v1-v3    RebalanceTimeoutMs (v1); response ThrottleMillis (v2)
+//   v4       a member without id is answered MEMBER_ID_REQUIRED and joins again (KIP-394)
+//   v5       GroupInstanceID (KIP-345)
+//   v6       flexible versions
+//   v7       response ProtocolType (KIP-559)
+//   v8       Reason (KIP-800)
+//   v9       response SkipAssignment (KIP-814)
+//
+// No version names a resource but the group (Read Group).
+//
+// kguard accepts versions 0-9 (kmsg knows 0-9).
 //
 // JoinGroup: group only; later versions add no named resources.
 

@@ -1,4 +1,10 @@
-// Heartbeat (api key 12): kguard accepts versions 0-4 (kmsg knows 0-4).
+// Heartbeat (api key 12), versions 0-4.
+//
+//   v0-v2    group, Generation, MemberID; response ThrottleMillis (v1)
+//   v3       GroupInstanceID (KIP-345)
+//   v4       flexible versions
+//
+// kguard accepts versions 0-4 (kmsg knows 0-4).
 //
 // Heartbeat: group only.
 

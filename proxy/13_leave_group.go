@@ -1,4 +1,11 @@
-// LeaveGroup (api key 13): kguard accepts versions 0-5 (kmsg knows 0-5).
+// LeaveGroup (api key 13), versions 0-5.
+//
+//   v0-v2    group, MemberID; response ThrottleMillis (v1)
+//   v3       Members: several members by MemberID and GroupInstanceID (KIP-345)
+//   v4       flexible versions
+//   v5       Reason per member (KIP-800)
+//
+// kguard accepts versions 0-5 (kmsg knows 0-5).
 //
 // LeaveGroup: group only (v3 batched members).
 

@@ -1,4 +1,11 @@
-// SyncGroup (api key 14): kguard accepts versions 0-5 (kmsg knows 0-5).
+// SyncGroup (api key 14), versions 0-5.
+//
+//   v0-v2    group, Generation, MemberID, the leader's assignments; response ThrottleMillis (v1)
+//   v3       GroupInstanceID (KIP-345)
+//   v4       flexible versions
+//   v5       ProtocolType, ProtocolName, also in the response (KIP-559)
+//
+// kguard accepts versions 0-5 (kmsg knows 0-5).
 //
 // SyncGroup: group only.
 

@@ -1,4 +1,14 @@
-// DescribeGroups (api key 15): kguard accepts versions 0-6 (kmsg knows 0-6).
+// DescribeGroups (api key 15), versions 0-6.
+//
+//   v0-v2    groups by id; response ThrottleMillis (v1)
+//   v3       IncludeAuthorizedOperations; response AuthorizedOperations (KIP-430): recomputed
+//            by kguard
+//   v4       response member GroupInstanceID (KIP-345)
+//   v5       flexible versions
+//   v6       response ErrorMessage per group; GROUP_ID_NOT_FOUND for a group that does not
+//            exist (KIP-1043)
+//
+// kguard accepts versions 0-6 (kmsg knows 0-6).
 //
 // DescribeGroups: per group; authorized operations recomputed by kguard.
 

@@ -1,4 +1,11 @@
-// ListGroups (api key 16): kguard accepts versions 0-5 (kmsg knows 0-5).
+// ListGroups (api key 16), versions 0-5.
+//
+//   v0-v2    no filter: every group, the response filtered per Describe Group; v1 ThrottleMillis
+//   v3       flexible versions
+//   v4       StatesFilter; response GroupState (KIP-518)
+//   v5       TypesFilter; response GroupType (KIP-848)
+//
+// kguard accepts versions 0-5 (kmsg knows 0-5).
 //
 // ListGroups: v4 state and v5 type filters; response filtered per group.
 

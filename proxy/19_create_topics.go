@@ -1,4 +1,16 @@
-// CreateTopics (api key 19): kguard accepts versions 0-7 (kmsg knows 0-7).
+// CreateTopics (api key 19), versions 0-7.
+//
+//   v0       topics by name with NumPartitions, ReplicationFactor, assignments (broker ids)
+//            and configs; TimeoutMs
+//   v1       ValidateOnly; response ErrorMessage
+//   v2-v3    response ThrottleMillis (v2): no change to resources
+//   v4       NumPartitions and ReplicationFactor may be -1: broker defaults (KIP-464)
+//   v5       flexible versions; response NumPartitions, ReplicationFactor, Configs of each
+//            created topic (KIP-525)
+//   v6-v7    no change to the request (v6 THROTTLING_QUOTA_EXCEEDED, KIP-599; v7 response
+//            TopicID)
+//
+// kguard accepts versions 0-7 (kmsg knows 0-7).
 //
 // CreateTopics: per topic with configs and assignments in the details.
 

@@ -1,4 +1,12 @@
-// DeleteTopics (api key 20): kguard accepts versions 0-6 (kmsg knows 0-6).
+// DeleteTopics (api key 20), versions 0-6.
+//
+//   v0-v3    TopicNames; response ThrottleMillis (v1), TOPIC_DELETION_DISABLED (v3)
+//   v4       flexible versions
+//   v5       response ErrorMessage; THROTTLING_QUOTA_EXCEEDED (KIP-599)
+//   v6       Topics by name or by id (KIP-516), also in the response: ids resolved by the
+//            decomposer
+//
+// kguard accepts versions 0-6 (kmsg knows 0-6).
 //
 // DeleteTopics: v6 topic ids resolved.
 

@@ -1,4 +1,9 @@
-// DeleteRecords (api key 21): kguard accepts versions 0-2 (kmsg knows 0-2).
+// DeleteRecords (api key 21), versions 0-2.
+//
+//   v0-v1    topics by name, partitions with the offset to delete before
+//   v2       flexible versions
+//
+// kguard accepts versions 0-2 (kmsg knows 0-2).
 //
 // DeleteRecords: per topic.
 

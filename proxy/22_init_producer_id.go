@@ -1,4 +1,12 @@
-// InitProducerID (api key 22): kguard accepts versions 0-5 (kmsg knows 0-5).
+// InitProducerID (api key 22), versions 0-5.
+//
+//   v0-v1    TransactionalID (Write TransactionalId), or null for an idempotent producer
+//            (IdempotentWrite Cluster, which the policy grants for Write on any topic, as Kafka)
+//   v2       flexible versions
+//   v3       ProducerID, ProducerEpoch: resume after INVALID_PRODUCER_EPOCH (KIP-360)
+//   v4-v5    no change (PRODUCER_FENCED; v5 TRANSACTION_ABORTABLE, KIP-890)
+//
+// kguard accepts versions 0-5 (kmsg knows 0-5).
 //
 // InitProducerId: transactional id or IdempotentWrite; v3 producer id/epoch re-init only.
 

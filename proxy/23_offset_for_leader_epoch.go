@@ -1,4 +1,11 @@
-// OffsetForLeaderEpoch (api key 23): kguard accepts versions 0-4 (kmsg knows 0-4).
+// OffsetForLeaderEpoch (api key 23), versions 0-4.
+//
+//   v0-v1    topics by name, partitions with leader epochs; response LeaderEpoch (v1)
+//   v2       CurrentLeaderEpoch (KIP-320); response ThrottleMillis
+//   v3       ReplicaID (KIP-392): >= 0 is a follower, ClusterAction
+//   v4       flexible versions
+//
+// kguard accepts versions 0-4 (kmsg knows 0-4).
 //
 // OffsetForLeaderEpoch: per topic; v3+ replica id >= 0 is ClusterAction.
 

@@ -1,4 +1,14 @@
-// AddPartitionsToTxn (api key 24): kguard accepts versions 0-5 (kmsg knows 0-5).
+// AddPartitionsToTxn (api key 24), versions 0-5.
+//
+//   v0-v1    TransactionalID, ProducerID, ProducerEpoch, topics by name (Write TransactionalId,
+//            Write Topic)
+//   v2       no change (PRODUCER_FENCED)
+//   v3       flexible versions
+//   v4       Transactions: batches of transactions with VerifyOnly, replacing the v0-v3 fields;
+//            sent by brokers (KIP-890): ClusterAction
+//   v5       no change (TRANSACTION_ABORTABLE, KIP-890)
+//
+// kguard accepts versions 0-5 (kmsg knows 0-5).
 //
 // AddPartitionsToTxn: v0-3 per topic; v4+ broker batch is ClusterAction.
 

@@ -1,4 +1,11 @@
-// AddOffsetsToTxn (api key 25): kguard accepts versions 0-4 (kmsg knows 0-4).
+// AddOffsetsToTxn (api key 25), versions 0-4.
+//
+//   v0-v2    TransactionalID, ProducerID, ProducerEpoch, group (Write TransactionalId, Read
+//            Group); v2 PRODUCER_FENCED
+//   v3       flexible versions
+//   v4       no change (TRANSACTION_ABORTABLE, KIP-890)
+//
+// kguard accepts versions 0-4 (kmsg knows 0-4).
 //
 // AddOffsetsToTxn: transactional id and group.
 

@@ -1,4 +1,12 @@
-// EndTxn (api key 26): kguard accepts versions 0-5 (kmsg knows 0-5).
+// EndTxn (api key 26), versions 0-5.
+//
+//   v0-v2    TransactionalID, ProducerID, ProducerEpoch, Committed (Write TransactionalId);
+//            v2 PRODUCER_FENCED
+//   v3       flexible versions
+//   v4       no change (TRANSACTION_ABORTABLE, KIP-890)
+//   v5       response ProducerID, ProducerEpoch: the epoch is bumped per transaction (KIP-890)
+//
+// kguard accepts versions 0-5 (kmsg knows 0-5).
 //
 // EndTxn: transactional id (v5 only changes the response).
 

@@ -1,4 +1,10 @@
-// WriteTxnMarkers (api key 27): kguard accepts versions 0-2 (kmsg knows 0-2).
+// WriteTxnMarkers (api key 27), versions 0-2.
+//
+// The transaction coordinator writing commit or abort markers to partition leaders (v1
+// flexible; v2 TransactionVersion per marker, KIP-1228). Kafka checks ClusterAction:
+// kguard refuses every version.
+//
+// kguard accepts versions 0-2 (kmsg knows 0-2).
 //
 // WriteTxnMarkers: refused (inter-broker).
 

@@ -1,4 +1,15 @@
-// TxnOffsetCommit (api key 28): kguard accepts versions 0-6 (kmsg knows 0-6).
+// TxnOffsetCommit (api key 28), versions 0-6.
+//
+//   v0-v1    TransactionalID, group, producer id and epoch, topics by name with offsets
+//            (Write TransactionalId, Read Group, Read Topic)
+//   v2       LeaderEpoch per partition
+//   v3       flexible versions; Generation, MemberID, GroupInstanceID (KIP-447)
+//   v4       no change (TRANSACTION_ABORTABLE, KIP-890)
+//   v5       no change to fields: with transaction V2 the broker adds the group to the
+//            transaction itself, no AddOffsetsToTxn first (KIP-890)
+//   v6       topics by id, not name, also in the response: resolved by the decomposer
+//
+// kguard accepts versions 0-6 (kmsg knows 0-6).
 //
 // TxnOffsetCommit: v6 topic ids resolved.
 

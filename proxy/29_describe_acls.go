@@ -1,4 +1,13 @@
-// DescribeACLs (api key 29): kguard accepts versions 0-3 (kmsg knows 0-3).
+// DescribeACLs (api key 29), versions 0-3.
+//
+//   v0       a filter: resource type and name, principal, host, operation, permission
+//   v1       ResourcePatternType filter (literal, prefixed, match; KIP-290)
+//   v2       flexible versions
+//   v3       USER resource type (KIP-373)
+//
+// Describe Cluster at every version.
+//
+// kguard accepts versions 0-3 (kmsg knows 0-3).
 //
 // DescribeAcls: Describe Cluster.
 

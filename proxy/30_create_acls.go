@@ -1,4 +1,13 @@
-// CreateACLs (api key 30): kguard accepts versions 0-3 (kmsg knows 0-3).
+// CreateACLs (api key 30), versions 0-3.
+//
+//   v0       creations: resource type and name, principal, host, operation, permission
+//   v1       ResourcePatternType (literal, prefixed; KIP-290)
+//   v2       flexible versions
+//   v3       USER resource type (KIP-373)
+//
+// Alter Cluster at every version.
+//
+// kguard accepts versions 0-3 (kmsg knows 0-3).
 //
 // CreateAcls: Alter Cluster.
 

@@ -1,4 +1,13 @@
-// DeleteACLs (api key 31): kguard accepts versions 0-3 (kmsg knows 0-3).
+// DeleteACLs (api key 31), versions 0-3.
+//
+//   v0       filters: resource type and name, principal, host, operation, permission
+//   v1       ResourcePatternType filter (KIP-290)
+//   v2       flexible versions
+//   v3       USER resource type (KIP-373)
+//
+// Alter Cluster at every version.
+//
+// kguard accepts versions 0-3 (kmsg knows 0-3).
 //
 // DeleteAcls: Alter Cluster.
 

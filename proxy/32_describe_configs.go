@@ -1,4 +1,13 @@
-// DescribeConfigs (api key 32): kguard accepts versions 0-4 (kmsg knows 0-4).
+// DescribeConfigs (api key 32), versions 0-4.
+//
+//   v0       resources (topic, broker, broker logger, ...) by type and name, config names
+//   v1-v2    IncludeSynonyms; response Source and synonyms (v1); v2 no change
+//   v3       IncludeDocumentation; response ConfigType, Documentation
+//   v4       flexible versions
+//
+// kguard redacts the response values that name endpoints, at every version.
+//
+// kguard accepts versions 0-4 (kmsg knows 0-4).
 //
 // DescribeConfigs: per resource; endpoint-naming values redacted in the response.
 

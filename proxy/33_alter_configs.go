@@ -1,4 +1,9 @@
-// AlterConfigs (api key 33): kguard accepts versions 0-2 (kmsg knows 0-2).
+// AlterConfigs (api key 33), versions 0-2.
+//
+//   v0-v1    resources by type and name with their full config set, ValidateOnly
+//   v2       flexible versions
+//
+// kguard accepts versions 0-2 (kmsg knows 0-2).
 //
 // AlterConfigs: per resource.
 

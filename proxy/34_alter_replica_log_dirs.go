@@ -1,4 +1,9 @@
-// AlterReplicaLogDirs (api key 34): kguard accepts versions 0-2 (kmsg knows 0-2).
+// AlterReplicaLogDirs (api key 34), versions 0-2.
+//
+//   v0-v1    log dirs, each with topics by name and partitions to move (Alter Cluster)
+//   v2       flexible versions
+//
+// kguard accepts versions 0-2 (kmsg knows 0-2).
 //
 // AlterReplicaLogDirs: Alter Cluster.
 

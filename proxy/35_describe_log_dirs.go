@@ -1,4 +1,12 @@
-// DescribeLogDirs (api key 35): kguard accepts versions 0-5 (kmsg knows 0-5).
+// DescribeLogDirs (api key 35), versions 0-5.
+//
+//   v0-v1    topics by name with partitions, or null for all
+//   v2       flexible versions
+//   v3       response ErrorCode
+//   v4       response TotalBytes, UsableBytes per log dir
+//   v5       response IsCordoned per log dir (KIP-1066)
+//
+// kguard accepts versions 0-5 (kmsg knows 0-5).
 //
 // DescribeLogDirs: Describe Cluster.
 

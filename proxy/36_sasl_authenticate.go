@@ -1,4 +1,10 @@
-// SASLAuthenticate (api key 36): kguard accepts versions 0-2 (kmsg knows 0-2).
+// SASLAuthenticate (api key 36), versions 0-2.
+//
+//   v0       the SASL bytes; response ErrorCode, ErrorMessage, bytes
+//   v1       response SessionLifetimeMs (KIP-368: re-authentication)
+//   v2       flexible versions
+//
+// kguard accepts versions 0-2 (kmsg knows 0-2).
 //
 // SaslAuthenticate: answered by kguard (it terminates SASL).
 

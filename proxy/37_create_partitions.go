@@ -1,4 +1,10 @@
-// CreatePartitions (api key 37): kguard accepts versions 0-3 (kmsg knows 0-3).
+// CreatePartitions (api key 37), versions 0-3.
+//
+//   v0-v1    topics by name with the new count and assignments (broker ids), ValidateOnly
+//   v2       flexible versions
+//   v3       no change (THROTTLING_QUOTA_EXCEEDED, KIP-599)
+//
+// kguard accepts versions 0-3 (kmsg knows 0-3).
 //
 // CreatePartitions: per topic.
 

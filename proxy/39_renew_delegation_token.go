@@ -1,4 +1,9 @@
-// RenewDelegationToken (api key 39): kguard accepts versions 0-2 (kmsg knows 0-2).
+// RenewDelegationToken (api key 39), versions 0-2.
+//
+// Renews a delegation token by its HMAC (v2 flexible). Refused at every version: kguard
+// terminates authentication (see CreateDelegationToken).
+//
+// kguard accepts versions 0-2 (kmsg knows 0-2).
 //
 // RenewDelegationToken: refused.
 

@@ -1,4 +1,9 @@
-// ExpireDelegationToken (api key 40): kguard accepts versions 0-2 (kmsg knows 0-2).
+// ExpireDelegationToken (api key 40), versions 0-2.
+//
+// Expires a delegation token by its HMAC (v2 flexible). Refused at every version: kguard
+// terminates authentication (see CreateDelegationToken).
+//
+// kguard accepts versions 0-2 (kmsg knows 0-2).
 //
 // ExpireDelegationToken: refused.
 

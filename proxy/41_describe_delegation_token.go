@@ -1,4 +1,10 @@
-// DescribeDelegationToken (api key 41): kguard accepts versions 0-3 (kmsg knows 0-3).
+// DescribeDelegationToken (api key 41), versions 0-3.
+//
+// Describes delegation tokens by owner (v2 flexible; v3 response token requester,
+// KIP-373). Refused at every version: kguard terminates authentication (see
+// CreateDelegationToken).
+//
+// kguard accepts versions 0-3 (kmsg knows 0-3).
 //
 // DescribeDelegationToken: refused.
 

@@ -1,4 +1,10 @@
-// DeleteGroups (api key 42): kguard accepts versions 0-3 (kmsg knows 0-3).
+// DeleteGroups (api key 42), versions 0-3.
+//
+//   v0-v1    groups by id
+//   v2       flexible versions
+//   v3       response ErrorMessage per group
+//
+// kguard accepts versions 0-3 (kmsg knows 0-3).
 //
 // DeleteGroups: per group.
 

@@ -1,4 +1,10 @@
-// ElectLeaders (api key 43): kguard accepts versions 0-2 (kmsg knows 0-2).
+// ElectLeaders (api key 43), versions 0-2.
+//
+//   v0       topics by name with partitions, or null for all (preferred election)
+//   v1       ElectionType: preferred or unclean (KIP-460); response ErrorCode
+//   v2       flexible versions
+//
+// kguard accepts versions 0-2 (kmsg knows 0-2).
 //
 // ElectLeaders: Alter Cluster.
 

@@ -1,4 +1,10 @@
-// IncrementalAlterConfigs (api key 44): kguard accepts versions 0-1 (kmsg knows 0-1).
+// IncrementalAlterConfigs (api key 44), versions 0-1.
+//
+//   v0       resources by type and name, per-config SET/DELETE/APPEND/SUBTRACT (KIP-339),
+//            ValidateOnly
+//   v1       flexible versions
+//
+// kguard accepts versions 0-1 (kmsg knows 0-1).
 //
 // IncrementalAlterConfigs: per resource.
 

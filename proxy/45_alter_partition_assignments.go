@@ -1,4 +1,10 @@
-// AlterPartitionAssignments (api key 45): kguard accepts versions 0-1 (kmsg knows 0-1).
+// AlterPartitionAssignments (api key 45), versions 0-1.
+//
+//   v0       topics by name with partitions and target replicas (broker ids) (KIP-455);
+//            flexible from v0
+//   v1       AllowReplicationFactorChange, also in the response (KIP-860)
+//
+// kguard accepts versions 0-1 (kmsg knows 0-1).
 //
 // AlterPartitionReassignments: Alter Cluster (v1 flag only).
 

@@ -1,4 +1,8 @@
-// ListPartitionReassignments (api key 46): kguard accepts versions 0-0 (kmsg knows 0-0).
+// ListPartitionReassignments (api key 46), version 0.
+//
+//   v0       topics by name with partitions, or null for all (KIP-455); flexible from v0
+//
+// kguard accepts versions 0-0 (kmsg knows 0-0).
 //
 // ListPartitionReassignments: Describe Cluster.
 

@@ -1,4 +1,8 @@
-// OffsetDelete (api key 47): kguard accepts versions 0-0 (kmsg knows 0-0).
+// OffsetDelete (api key 47), version 0.
+//
+//   v0       group, topics by name with partitions (KIP-496); never flexible
+//
+// kguard accepts versions 0-0 (kmsg knows 0-0).
 //
 // OffsetDelete: group and topics.
 

@@ -1,4 +1,9 @@
-// DescribeClientQuotas (api key 48): kguard accepts versions 0-1 (kmsg knows 0-1).
+// DescribeClientQuotas (api key 48), versions 0-1.
+//
+//   v0       filter components: entity type (user, client-id, ip) and match (KIP-546)
+//   v1       flexible versions
+//
+// kguard accepts versions 0-1 (kmsg knows 0-1).
 //
 // DescribeClientQuotas: DescribeConfigs Cluster.
 

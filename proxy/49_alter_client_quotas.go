@@ -1,4 +1,9 @@
-// AlterClientQuotas (api key 49): kguard accepts versions 0-1 (kmsg knows 0-1).
+// AlterClientQuotas (api key 49), versions 0-1.
+//
+//   v0       entries: entities (user, client-id, ip) and quota ops, ValidateOnly (KIP-546)
+//   v1       flexible versions
+//
+// kguard accepts versions 0-1 (kmsg knows 0-1).
 //
 // AlterClientQuotas: AlterConfigs Cluster.
 

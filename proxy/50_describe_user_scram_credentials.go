@@ -1,4 +1,8 @@
-// DescribeUserSCRAMCredentials (api key 50): kguard accepts versions 0-0 (kmsg knows 0-0).
+// DescribeUserSCRAMCredentials (api key 50), version 0.
+//
+//   v0       users by name, or null for all (KIP-554); flexible from v0
+//
+// kguard accepts versions 0-0 (kmsg knows 0-0).
 //
 // DescribeUserScramCredentials: Describe Cluster.
 

@@ -1,4 +1,8 @@
-// AlterUserSCRAMCredentials (api key 51): kguard accepts versions 0-0 (kmsg knows 0-0).
+// AlterUserSCRAMCredentials (api key 51), version 0.
+//
+//   v0       deletions and upsertions (salted passwords) per user (KIP-554); flexible from v0
+//
+// kguard accepts versions 0-0 (kmsg knows 0-0).
 //
 // AlterUserScramCredentials: Alter Cluster.
 

@@ -1,4 +1,10 @@
-// Vote (api key 52): kguard accepts versions 0-2 (kmsg knows 0-2).
+// Vote (api key 52), versions 0-2.
+//
+// KRaft leader election between controllers (v1 voter key, directory ids and leader
+// endpoints, KIP-853; v2 PreVote, KIP-996). Served only by controllers and checked as
+// ClusterAction: kguard refuses every version.
+//
+// kguard accepts versions 0-2 (kmsg knows 0-2).
 //
 // Vote: refused (KRaft).
 

@@ -1,4 +1,9 @@
-// BeginQuorumEpoch (api key 53): kguard accepts versions 0-1 (kmsg knows 0-1).
+// BeginQuorumEpoch (api key 53), versions 0-1.
+//
+// A KRaft leader announcing its epoch to voters (v1 flexible, voter key and leader
+// endpoints, KIP-853). Controller-only, ClusterAction: kguard refuses every version.
+//
+// kguard accepts versions 0-1 (kmsg knows 0-1).
 //
 // BeginQuorumEpoch: refused (KRaft).
 

@@ -1,4 +1,10 @@
-// DescribeQuorum (api key 55): kguard accepts versions 0-2 and never advertises it (kmsg knows 0-2).
+// DescribeQuorum (api key 55), versions 0-2.
+//
+//   v0       topics by name (the metadata log) with partitions; flexible from v0
+//   v1       response LastFetchTimestamp, LastCaughtUpTimestamp (KIP-836)
+//   v2       response Nodes with listener endpoints, ReplicaDirectoryID, ErrorMessage (KIP-853)
+//
+// kguard accepts versions 0-2 and never advertises it (kmsg knows 0-2).
 //
 // DescribeQuorum: never advertised, returns controller endpoints.
 

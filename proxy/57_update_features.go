@@ -1,4 +1,11 @@
-// UpdateFeatures (api key 57): kguard accepts versions 0-2 (kmsg knows 0-2).
+// UpdateFeatures (api key 57), versions 0-2.
+//
+//   v0       feature updates with MaxVersionLevel and AllowDowngrade, TimeoutMs (KIP-584);
+//            flexible from v0
+//   v1       UpgradeType replaces AllowDowngrade; ValidateOnly (KIP-778)
+//   v2       response Results per feature removed
+//
+// kguard accepts versions 0-2 (kmsg knows 0-2).
 //
 // UpdateFeatures: Alter Cluster.
 

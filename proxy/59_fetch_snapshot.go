@@ -1,4 +1,9 @@
-// FetchSnapshot (api key 59): kguard accepts versions 0-1 (kmsg knows 0-1).
+// FetchSnapshot (api key 59), versions 0-1.
+//
+// A KRaft voter or observer fetching a metadata snapshot (v1 ReplicaDirectoryId and leader
+// endpoints, KIP-853). Controller-only, ClusterAction: kguard refuses every version.
+//
+// kguard accepts versions 0-1 (kmsg knows 0-1).
 //
 // FetchSnapshot: refused (KRaft).
 

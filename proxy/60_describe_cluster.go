@@ -1,4 +1,11 @@
-// DescribeCluster (api key 60): kguard accepts versions 0-2 (kmsg knows 0-2).
+// DescribeCluster (api key 60), versions 0-2.
+//
+//   v0       IncludeClusterAuthorizedOperations; response brokers (NodeID, Host, Port, Rack),
+//            ControllerID: rewritten at every version; flexible from v0
+//   v1       EndpointType: brokers or controllers (KIP-919); response EndpointType
+//   v2       IncludeFencedBrokers; response IsFenced per broker (KIP-1073)
+//
+// kguard accepts versions 0-2 (kmsg knows 0-2).
 //
 // DescribeCluster: no ACL for the broker list, as Kafka (KafkaApis.handleDescribeCluster checks
 // Describe Cluster only to fill ClusterAuthorizedOperations, 0 when denied); broker endpoints

@@ -1,4 +1,8 @@
-// DescribeProducers (api key 61): kguard accepts versions 0-0 (kmsg knows 0-0).
+// DescribeProducers (api key 61), version 0.
+//
+//   v0       topics by name with partitions (KIP-664); flexible from v0
+//
+// kguard accepts versions 0-0 (kmsg knows 0-0).
 //
 // DescribeProducers: per topic.
 

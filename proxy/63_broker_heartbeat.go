@@ -1,4 +1,9 @@
-// BrokerHeartbeat (api key 63): kguard accepts versions 0-2 (kmsg knows 0-2).
+// BrokerHeartbeat (api key 63), versions 0-2.
+//
+// A broker's heartbeat to the KRaft controller (v1 OfflineLogDirs; v2 CordonedLogDirs,
+// KIP-1066). Controller-only, ClusterAction: kguard refuses every version.
+//
+// kguard accepts versions 0-2 (kmsg knows 0-2).
 //
 // BrokerHeartbeat: refused (controller).
 

@@ -1,4 +1,8 @@
-// UnregisterBroker (api key 64): kguard accepts versions 0-0 (kmsg knows 0-0).
+// UnregisterBroker (api key 64), version 0.
+//
+//   v0       BrokerID (KIP-631); flexible from v0
+//
+// kguard accepts versions 0-0 (kmsg knows 0-0).
 //
 // UnregisterBroker: Alter Cluster.
 

@@ -1,4 +1,8 @@
-// DescribeTransactions (api key 65): kguard accepts versions 0-0 (kmsg knows 0-0).
+// DescribeTransactions (api key 65), version 0.
+//
+//   v0       transactional ids (KIP-664); flexible from v0
+//
+// kguard accepts versions 0-0 (kmsg knows 0-0).
 //
 // DescribeTransactions: per transactional id.
 

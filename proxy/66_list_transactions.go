@@ -1,4 +1,11 @@
-// ListTransactions (api key 66): kguard accepts versions 0-2 (kmsg knows 0-2).
+// ListTransactions (api key 66), versions 0-2.
+//
+//   v0       StateFilters, ProducerIDFilters (KIP-664); flexible from v0; response filtered
+//            per Describe TransactionalId
+//   v1       DurationFilter (KIP-994)
+//   v2       TransactionalIDPattern (KIP-1152)
+//
+// kguard accepts versions 0-2 (kmsg knows 0-2).
 //
 // ListTransactions: v1 duration and v2 id-pattern filters; response filtered per id.
 

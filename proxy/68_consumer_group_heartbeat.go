@@ -1,4 +1,10 @@
-// ConsumerGroupHeartbeat (api key 68): kguard accepts versions 0-1 (kmsg knows 0-1).
+// ConsumerGroupHeartbeat (api key 68), versions 0-1.
+//
+//   v0       group, member, SubscribedTopicNames, ServerAssignor, owned partitions by topic
+//            id (KIP-848); flexible from v0; response assignment by topic id, filtered
+//   v1       SubscribedTopicRegex
+//
+// kguard accepts versions 0-1 (kmsg knows 0-1).
 //
 // ConsumerGroupHeartbeat: group, Describe per subscribed topic; v1 regex is the action topic-regex:<expr> (super users only); assignments filtered.
 

@@ -1,4 +1,10 @@
-// ConsumerGroupDescribe (api key 69): kguard accepts versions 0-1 (kmsg knows 0-1).
+// ConsumerGroupDescribe (api key 69), versions 0-1.
+//
+//   v0       groups by id, IncludeAuthorizedOperations (KIP-848); response members with
+//            subscribed topic names and assignments by topic id and name; flexible from v0
+//   v1       response MemberType (KIP-1099)
+//
+// kguard accepts versions 0-1 (kmsg knows 0-1).
 //
 // ConsumerGroupDescribe: per group.
 

@@ -1,4 +1,9 @@
-// ControllerRegistration (api key 70): kguard accepts versions 0-0 (kmsg knows 0-0).
+// ControllerRegistration (api key 70), version 0.
+//
+// A controller registering with the KRaft quorum, its listener endpoints included
+// (KIP-919). Controller-only, ClusterAction: kguard refuses every version.
+//
+// kguard accepts versions 0-0 (kmsg knows 0-0).
 //
 // ControllerRegistration: refused (controller).
 

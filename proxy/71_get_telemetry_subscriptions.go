@@ -1,4 +1,8 @@
-// GetTelemetrySubscriptions (api key 71): kguard accepts versions 0-0 (kmsg knows 0-0).
+// GetTelemetrySubscriptions (api key 71), version 0.
+//
+//   v0       ClientInstanceID (KIP-714); flexible from v0
+//
+// kguard accepts versions 0-0 (kmsg knows 0-0).
 //
 // GetTelemetrySubscriptions: no resource.
 

@@ -1,4 +1,8 @@
-// PushTelemetry (api key 72): kguard accepts versions 0-0 (kmsg knows 0-0).
+// PushTelemetry (api key 72), version 0.
+//
+//   v0       ClientInstanceID, SubscriptionID, metrics (KIP-714); flexible from v0
+//
+// kguard accepts versions 0-0 (kmsg knows 0-0).
 //
 // PushTelemetry: no resource.
 

@@ -1,4 +1,9 @@
-// AssignReplicasToDirs (api key 73): kguard accepts versions 0-0 (kmsg knows 0-0).
+// AssignReplicasToDirs (api key 73), version 0.
+//
+// A broker telling the controller which log directory holds each replica (topic ids,
+// directory ids; KIP-858). Controller-only, ClusterAction: kguard refuses every version.
+//
+// kguard accepts versions 0-0 (kmsg knows 0-0).
 //
 // AssignReplicasToDirs: refused (controller).
 

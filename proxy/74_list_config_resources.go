@@ -1,4 +1,9 @@
-// ListConfigResources (api key 74): kguard accepts versions 0-1 (kmsg knows 0-1).
+// ListConfigResources (api key 74), versions 0-1.
+//
+//   v0       ListClientMetricsResources: client metrics resources only (KIP-1000); flexible
+//   v1       ResourceTypes filter, renamed ListConfigResources (KIP-1142)
+//
+// kguard accepts versions 0-1 (kmsg knows 0-1).
 //
 // ListConfigResources: DescribeConfigs Cluster, as Kafka checks for every type.
 

@@ -1,4 +1,8 @@
-// DescribeTopicPartitions (api key 75): kguard accepts versions 0-0 (kmsg knows 0-0).
+// DescribeTopicPartitions (api key 75), version 0.
+//
+//   v0       topics by name, ResponsePartitionLimit, Cursor (KIP-966); flexible from v0
+//
+// kguard accepts versions 0-0 (kmsg knows 0-0).
 //
 // DescribeTopicPartitions: per topic; no topic lists them all, filtered.
 

@@ -1,4 +1,10 @@
-// ShareGroupHeartbeat (api key 76): kguard accepts versions 0-1 (kmsg knows 0-1).
+// ShareGroupHeartbeat (api key 76), versions 0-1.
+//
+//   v0       group, member, SubscribedTopicNames (KIP-932 early access, Kafka 4.0); flexible
+//            from v0; response assignment by topic id
+//   v1       the stable version (KIP-932): same fields
+//
+// kguard accepts versions 0-1 (kmsg knows 0-1).
 //
 // ShareGroupHeartbeat: group, Describe per subscribed topic.
 

@@ -1,4 +1,10 @@
-// ShareGroupDescribe (api key 77): kguard accepts versions 0-1 (kmsg knows 0-1).
+// ShareGroupDescribe (api key 77), versions 0-1.
+//
+//   v0       groups by id, IncludeAuthorizedOperations (KIP-932 early access, Kafka 4.0);
+//            response members with subscribed topic names, assignments by topic id
+//   v1       the stable version (KIP-932): same fields
+//
+// kguard accepts versions 0-1 (kmsg knows 0-1).
 //
 // ShareGroupDescribe: per group.
 

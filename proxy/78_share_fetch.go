@@ -1,4 +1,13 @@
-// ShareFetch (api key 78): kguard accepts versions 0-2 (kmsg knows 0-2).
+// ShareFetch (api key 78), versions 0-2.
+//
+//   v0       group, member, ShareSessionEpoch, topics by id with partitions and acknowledgement
+//            batches, ForgottenTopicsData by id (KIP-932 early access, Kafka 4.0); records flow
+//            out (data protection); response CurrentLeader, NodeEndpoints: rewritten
+//   v1       the stable version: MaxRecords, BatchSize; PartitionMaxBytes removed; response
+//            AcquisitionLockTimeoutMs
+//   v2       ShareAcquireMode (KIP-1206), IsRenewAck (KIP-1222)
+//
+// kguard accepts versions 0-2 (kmsg knows 0-2).
 //
 // ShareFetch: group, topics by id resolved; v1/v2 add batch and acquire-mode knobs only.
 

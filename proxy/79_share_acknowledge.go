@@ -1,4 +1,11 @@
-// ShareAcknowledge (api key 79): kguard accepts versions 0-2 (kmsg knows 0-2).
+// ShareAcknowledge (api key 79), versions 0-2.
+//
+//   v0       group, member, ShareSessionEpoch, topics by id with acknowledgement batches
+//            (KIP-932 early access, Kafka 4.0); response CurrentLeader, NodeEndpoints: rewritten
+//   v1       the stable version: same fields
+//   v2       IsRenewAck (KIP-1222); response AcquisitionLockTimeoutMs
+//
+// kguard accepts versions 0-2 (kmsg knows 0-2).
 //
 // ShareAcknowledge: group, topics by id resolved; v2 renew flag only.
 

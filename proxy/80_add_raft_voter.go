@@ -1,4 +1,9 @@
-// AddRaftVoter (api key 80): kguard accepts versions 0-1 and never advertises it (kmsg knows 0-1).
+// AddRaftVoter (api key 80), versions 0-1.
+//
+//   v0       voter id, directory id and listener endpoints (KIP-853); flexible from v0
+//   v1       AckWhenCommitted (KIP-1186)
+//
+// kguard accepts versions 0-1 and never advertises it (kmsg knows 0-1).
 //
 // AddRaftVoter: never advertised, carries controller endpoints.
 

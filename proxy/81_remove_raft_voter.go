@@ -1,4 +1,8 @@
-// RemoveRaftVoter (api key 81): kguard accepts versions 0-0 and never advertises it (kmsg knows 0-0).
+// RemoveRaftVoter (api key 81), version 0.
+//
+//   v0       voter id and directory id (KIP-853); flexible from v0
+//
+// kguard accepts versions 0-0 and never advertises it (kmsg knows 0-0).
 //
 // RemoveRaftVoter: never advertised, controller quorum operation.
 

@@ -1,4 +1,10 @@
-// UpdateRaftVoter (api key 82): kguard accepts versions 0-0 and never advertises it (kmsg knows 0-0).
+// UpdateRaftVoter (api key 82), version 0.
+//
+// A KRaft voter updating its listener endpoints and supported kraft.version (KIP-853).
+// Controller-only, ClusterAction; it carries controller endpoints, so it is refused and
+// never advertised.
+//
+// kguard accepts versions 0-0 and never advertises it (kmsg knows 0-0).
 //
 // UpdateRaftVoter: never advertised, carries controller endpoints.
 

@@ -1,4 +1,9 @@
-// DeleteShareGroupState (api key 86): kguard accepts versions 0-0 (kmsg knows 0-0).
+// DeleteShareGroupState (api key 86), version 0.
+//
+// Deleting share-group state in the share coordinator (KIP-932). Inter-broker,
+// ClusterAction: kguard refuses every version.
+//
+// kguard accepts versions 0-0 (kmsg knows 0-0).
 //
 // DeleteShareGroupState: refused (inter-broker).
 

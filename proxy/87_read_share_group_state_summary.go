@@ -1,4 +1,10 @@
-// ReadShareGroupStateSummary (api key 87): kguard accepts versions 0-1 (kmsg knows 0-1).
+// ReadShareGroupStateSummary (api key 87), versions 0-1.
+//
+// A broker reading a summary of share-group state (start offsets, lag) from the share
+// coordinator (KIP-932; v1 DeliveryCompleteCount, KIP-1226). Inter-broker, ClusterAction:
+// kguard refuses every version.
+//
+// kguard accepts versions 0-1 (kmsg knows 0-1).
 //
 // ReadShareGroupStateSummary: refused (inter-broker).
 

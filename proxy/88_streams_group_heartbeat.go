@@ -1,4 +1,11 @@
-// StreamsGroupHeartbeat (api key 88): kguard accepts versions 0-1 (kmsg knows 0-1).
+// StreamsGroupHeartbeat (api key 88), versions 0-1.
+//
+//   v0       group, member, topology (subtopologies with source topics or regexes, repartition
+//            and changelog topics with their configs), user endpoint (KIP-1071); flexible from v0
+//   v1       response AcceptableRecoveryLag, TopologyDescriptionRequired: the request is
+//            unchanged
+//
+// kguard accepts versions 0-1 (kmsg knows 0-1).
 //
 // StreamsGroupHeartbeat: Read Group; a topology (same fields at v0-1): Describe its topics, Create and the safeguards on its internal topics, source regexes refused.
 

@@ -1,4 +1,11 @@
-// StreamsGroupDescribe (api key 89): kguard accepts versions 0-1 (kmsg knows 0-1).
+// StreamsGroupDescribe (api key 89), versions 0-1.
+//
+//   v0       groups by id, IncludeAuthorizedOperations; response topology and members
+//            (KIP-1071); flexible from v0
+//   v1       IncludeTopologyDescription; response TopologyDescription, its status,
+//            AssignorName
+//
+// kguard accepts versions 0-1 (kmsg knows 0-1).
 //
 // StreamsGroupDescribe: per group.
 

@@ -1,4 +1,10 @@
-// DescribeShareGroupOffsets (api key 90): kguard accepts versions 0-1 (kmsg knows 0-1).
+// DescribeShareGroupOffsets (api key 90), versions 0-1.
+//
+//   v0       groups by id, each with topics by name and partitions, or null for all
+//            (KIP-932); flexible from v0
+//   v1       response Lag (KIP-1226)
+//
+// kguard accepts versions 0-1 (kmsg knows 0-1).
 //
 // DescribeShareGroupOffsets: per group and topic (v1 adds lag to the response).
 

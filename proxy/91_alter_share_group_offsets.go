@@ -1,4 +1,8 @@
-// AlterShareGroupOffsets (api key 91): kguard accepts versions 0-0 (kmsg knows 0-0).
+// AlterShareGroupOffsets (api key 91), version 0.
+//
+//   v0       group, topics by name with partitions and start offsets (KIP-932); flexible
+//
+// kguard accepts versions 0-0 (kmsg knows 0-0).
 //
 // AlterShareGroupOffsets: group and topics.
 

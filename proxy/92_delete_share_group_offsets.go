@@ -1,4 +1,8 @@
-// DeleteShareGroupOffsets (api key 92): kguard accepts versions 0-0 (kmsg knows 0-0).
+// DeleteShareGroupOffsets (api key 92), version 0.
+//
+//   v0       group, topics by name (KIP-932); flexible from v0
+//
+// kguard accepts versions 0-0 (kmsg knows 0-0).
 //
 // DeleteShareGroupOffsets: group and topics.
 
