@@ -673,3 +673,76 @@ func TestDenialsLoggedAndCountedWithoutAudit(t *testing.T) {
 		t.Fatalf("an allowed request was counted (%v) or logged", n)
 	}
 }
+
+// TestScenarioCreateTopicsConfigsNeedDescribeConfigs: Kafka's controller
+// returns a created topic's configs, partition count and replication factor
+// (v5+) only to a principal that may DescribeConfigs the topic, else
+// TopicConfigErrorCode 29 (ReplicationControlManager.createTopic). kguard's
+// upstream may describe everything, so kguard withholds them itself.
+func TestScenarioCreateTopicsConfigsNeedDescribeConfigs(t *testing.T) {
+	allow := func(a policy.Action) bool {
+		if a.Operation == policy.DescribeConfigs {
+			return a.Name == "ok-described"
+		}
+		return allowOK(a)
+	}
+	upTopic := func(name string) kmsg.CreateTopicsResponseTopic {
+		rt := kmsg.NewCreateTopicsResponseTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, 3, 2
+		cfg := kmsg.NewCreateTopicsResponseTopicConfig()
+		cfg.Name, cfg.Value = "retention.ms", kmsg.StringPtr("604800000")
+		rt.Configs = []kmsg.CreateTopicsResponseTopicConfig{cfg}
+		return rt
+	}
+	for _, v := range []int16{4, 5, 7} {
+		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) {
+			for _, withDenied := range []bool{false, true} {
+				sc := newScenario(t, allow)
+				req := kmsg.NewPtrCreateTopicsRequest()
+				req.SetVersion(v)
+				for _, n := range []string{"ok-described", "ok-hidden"} {
+					ct := kmsg.NewCreateTopicsRequestTopic()
+					ct.Topic, ct.NumPartitions, ct.ReplicationFactor = n, 3, 2
+					req.Topics = append(req.Topics, ct)
+				}
+				if withDenied {
+					ct := kmsg.NewCreateTopicsRequestTopic()
+					ct.Topic, ct.NumPartitions, ct.ReplicationFactor = "no-create", 1, 1
+					req.Topics = append(req.Topics, ct)
+				}
+				o := sc.send(t, req)
+				if o.err != nil || o.forwarded == nil {
+					t.Fatalf("not forwarded: %v", o.err)
+				}
+				up := kmsg.NewPtrCreateTopicsResponse()
+				up.Topics = []kmsg.CreateTopicsResponseTopic{upTopic("ok-described"), upTopic("ok-hidden")}
+				got := o.reply(t, up).(*kmsg.CreateTopicsResponse)
+				want := 2
+				if withDenied {
+					want = 3
+				}
+				if len(got.Topics) != want {
+					t.Fatalf("%d topics answered, want %d: %+v", len(got.Topics), want, got.Topics)
+				}
+				described, hidden := got.Topics[0], got.Topics[1]
+				if described.Topic != "ok-described" || hidden.Topic != "ok-hidden" {
+					t.Fatalf("topics %q, %q", described.Topic, hidden.Topic)
+				}
+				if described.ErrorCode != 0 || hidden.ErrorCode != 0 {
+					t.Fatalf("creation errors %d, %d: a config right must not fail the creation", described.ErrorCode, hidden.ErrorCode)
+				}
+				if v < 5 {
+					continue // no configs in the response before v5
+				}
+				if described.ConfigErrorCode != 0 || len(described.Configs) != 1 || described.NumPartitions != 3 || described.ReplicationFactor != 2 {
+					t.Fatalf("describable topic: %+v", described)
+				}
+				if hidden.ConfigErrorCode != kerr.TopicAuthorizationFailed.Code || len(hidden.Configs) != 0 ||
+					hidden.NumPartitions != -1 || hidden.ReplicationFactor != -1 {
+					t.Fatalf("topic without DescribeConfigs: config error %d, %d configs, partitions %d, rf %d; want 29, none, -1, -1",
+						hidden.ConfigErrorCode, len(hidden.Configs), hidden.NumPartitions, hidden.ReplicationFactor)
+				}
+			}
+		})
+	}
+}
