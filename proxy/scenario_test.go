@@ -746,3 +746,107 @@ func TestScenarioCreateTopicsConfigsNeedDescribeConfigs(t *testing.T) {
 		})
 	}
 }
+
+// TestScenarioShareGroupOffsetsPerTopic: AlterShareGroupOffsets and
+// DeleteShareGroupOffsets answer a topic without Read with 29 on that
+// topic and forward the others, as KafkaApis does; only a denied group
+// fails the whole request (30).
+func TestScenarioShareGroupOffsetsPerTopic(t *testing.T) {
+	t.Run("alter", func(t *testing.T) {
+		build := func(group string, topics ...string) *kmsg.AlterShareGroupOffsetsRequest {
+			req := kmsg.NewPtrAlterShareGroupOffsetsRequest()
+			req.GroupID = group
+			for _, n := range topics {
+				rt := kmsg.NewAlterShareGroupOffsetsRequestTopic()
+				rt.Topic = n
+				for p := int32(0); p < 2; p++ {
+					rp := kmsg.NewAlterShareGroupOffsetsRequestTopicPartition()
+					rp.Partition, rp.StartOffset = p, 5
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				req.Topics = append(req.Topics, rt)
+			}
+			return req
+		}
+		sc := newScenario(t, allowOK)
+		o := sc.send(t, build("ok-g", "no-b", "ok-a"))
+		fwd, ok := o.forwarded.(*kmsg.AlterShareGroupOffsetsRequest)
+		if o.err != nil || !ok || len(fwd.Topics) != 1 || fwd.Topics[0].Topic != "ok-a" {
+			t.Fatalf("forwarded %+v (%v), want only ok-a", o.forwarded, o.err)
+		}
+		up := kmsg.NewPtrAlterShareGroupOffsetsResponse()
+		ut := kmsg.NewAlterShareGroupOffsetsResponseTopic()
+		ut.Topic = "ok-a"
+		for p := int32(0); p < 2; p++ {
+			up := kmsg.NewAlterShareGroupOffsetsResponseTopicPartition()
+			up.Partition = p
+			ut.Partitions = append(ut.Partitions, up)
+		}
+		up.Topics = append(up.Topics, ut)
+		got := o.reply(t, up).(*kmsg.AlterShareGroupOffsetsResponse)
+		if got.ErrorCode != 0 || len(got.Topics) != 2 || got.Topics[0].Topic != "no-b" || got.Topics[1].Topic != "ok-a" {
+			t.Fatalf("answer %+v, want no-b then ok-a, no top-level error", got)
+		}
+		if got.Topics[0].TopicID != ([16]byte{}) || len(got.Topics[0].Partitions) != 2 {
+			t.Fatalf("denied topic %+v", got.Topics[0])
+		}
+		for _, p := range got.Topics[0].Partitions {
+			if p.ErrorCode != kerr.TopicAuthorizationFailed.Code || p.ErrorMessage == nil {
+				t.Fatalf("denied partition %+v, want 29 with a message", p)
+			}
+		}
+		for _, p := range got.Topics[1].Partitions {
+			if p.ErrorCode != 0 {
+				t.Fatalf("allowed partition %+v", p)
+			}
+		}
+
+		sc = newScenario(t, allowOK)
+		o = sc.send(t, build("ok-g", "no-b"))
+		if o.forwarded != nil || o.local == nil {
+			t.Fatalf("all topics denied: forwarded %v, local %v", o.forwarded != nil, o.local != nil)
+		}
+		if l := o.local.(*kmsg.AlterShareGroupOffsetsResponse); l.ErrorCode != 0 || len(l.Topics) != 1 || l.Topics[0].Partitions[0].ErrorCode != kerr.TopicAuthorizationFailed.Code {
+			t.Fatalf("all topics denied: %+v", l)
+		}
+
+		sc = newScenario(t, allowOK)
+		o = sc.send(t, build("no-g", "ok-a"))
+		if o.forwarded != nil || o.local == nil || o.local.(*kmsg.AlterShareGroupOffsetsResponse).ErrorCode != kerr.GroupAuthorizationFailed.Code {
+			t.Fatalf("group denied: forwarded %v, local %+v; want top-level 30", o.forwarded != nil, o.local)
+		}
+	})
+	t.Run("delete", func(t *testing.T) {
+		build := func(group string, topics ...string) *kmsg.DeleteShareGroupOffsetsRequest {
+			req := kmsg.NewPtrDeleteShareGroupOffsetsRequest()
+			req.GroupID = group
+			for _, n := range topics {
+				rt := kmsg.NewDeleteShareGroupOffsetsRequestTopic()
+				rt.Topic = n
+				req.Topics = append(req.Topics, rt)
+			}
+			return req
+		}
+		sc := newScenario(t, allowOK)
+		o := sc.send(t, build("ok-g", "ok-a", "no-b"))
+		fwd, ok := o.forwarded.(*kmsg.DeleteShareGroupOffsetsRequest)
+		if o.err != nil || !ok || len(fwd.Topics) != 1 || fwd.Topics[0].Topic != "ok-a" {
+			t.Fatalf("forwarded %+v (%v), want only ok-a", o.forwarded, o.err)
+		}
+		up := kmsg.NewPtrDeleteShareGroupOffsetsResponse()
+		ut := kmsg.NewDeleteShareGroupOffsetsResponseTopic()
+		ut.Topic = "ok-a"
+		up.Topics = append(up.Topics, ut)
+		got := o.reply(t, up).(*kmsg.DeleteShareGroupOffsetsResponse)
+		if got.ErrorCode != 0 || len(got.Topics) != 2 || got.Topics[0].Topic != "ok-a" || got.Topics[0].ErrorCode != 0 ||
+			got.Topics[1].Topic != "no-b" || got.Topics[1].ErrorCode != kerr.TopicAuthorizationFailed.Code || got.Topics[1].ErrorMessage == nil {
+			t.Fatalf("answer %+v, want ok-a then no-b with 29", got)
+		}
+
+		sc = newScenario(t, allowOK)
+		o = sc.send(t, build("no-g", "ok-a"))
+		if o.forwarded != nil || o.local == nil || o.local.(*kmsg.DeleteShareGroupOffsetsResponse).ErrorCode != kerr.GroupAuthorizationFailed.Code {
+			t.Fatalf("group denied: forwarded %v, local %+v; want top-level 30", o.forwarded != nil, o.local)
+		}
+	})
+}
