@@ -850,3 +850,46 @@ func TestScenarioShareGroupOffsetsPerTopic(t *testing.T) {
 		}
 	})
 }
+
+// TestScenarioMetadataClusterAuthorizedOperations: Metadata v8-10 reports
+// the cluster's authorized operations only to a principal that may
+// Describe the cluster, 0 otherwise (KafkaApis.handleTopicMetadataRequest),
+// like DescribeCluster.
+func TestScenarioMetadataClusterAuthorizedOperations(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		describe bool
+		want     int32
+	}{
+		{"without Describe Cluster", false, 0},
+		{"with Describe Cluster", true, 1<<5 | 1<<8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := newScenario(t, func(a policy.Action) bool {
+				if a.Resource == policy.Cluster {
+					return a.Operation == policy.Create || (tc.describe && a.Operation == policy.Describe)
+				}
+				return allowOK(a)
+			})
+			req := kmsg.NewPtrMetadataRequest()
+			req.SetVersion(9)
+			mt := kmsg.NewMetadataRequestTopic()
+			mt.Topic = kmsg.StringPtr("ok-a")
+			req.Topics = []kmsg.MetadataRequestTopic{mt}
+			req.AllowAutoTopicCreation, req.IncludeClusterAuthorizedOperations = false, true
+			o := sc.send(t, req)
+			if o.err != nil || o.forwarded == nil {
+				t.Fatalf("not forwarded: %v", o.err)
+			}
+			up := kmsg.NewPtrMetadataResponse()
+			up.AuthorizedOperations = -1 // kguard's own rights: everything
+			ut := kmsg.NewMetadataResponseTopic()
+			ut.Topic = kmsg.StringPtr("ok-a")
+			up.Topics = append(up.Topics, ut)
+			got := o.reply(t, up).(*kmsg.MetadataResponse)
+			if got.AuthorizedOperations != tc.want {
+				t.Fatalf("cluster authorized operations %b, want %b", got.AuthorizedOperations, tc.want)
+			}
+		})
+	}
+}
