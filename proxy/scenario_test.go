@@ -893,3 +893,58 @@ func TestScenarioMetadataClusterAuthorizedOperations(t *testing.T) {
 		})
 	}
 }
+
+// TestScenarioDescribeTopicPartitionsBeforeCursor: Kafka ignores the named
+// topics that sort before the cursor's, so a denied one among them is left
+// out of the answer, not answered 29; denied topics from the cursor on are
+// answered 29 in request order.
+func TestScenarioDescribeTopicPartitionsBeforeCursor(t *testing.T) {
+	build := func(cursor string, topics ...string) *kmsg.DescribeTopicPartitionsRequest {
+		req := kmsg.NewPtrDescribeTopicPartitionsRequest()
+		for _, n := range topics {
+			rt := kmsg.NewDescribeTopicPartitionsRequestTopic()
+			rt.Topic = n
+			req.Topics = append(req.Topics, rt)
+		}
+		c := kmsg.NewDescribeTopicPartitionsRequestCursor()
+		c.Topic, c.Partition = cursor, 1
+		req.Cursor = &c
+		return req
+	}
+	topicNames := func(ts []kmsg.DescribeTopicPartitionsResponseTopic) []string {
+		var out []string
+		for _, rt := range ts {
+			out = append(out, fmt.Sprintf("%s:%d", deref(rt.Topic), rt.ErrorCode))
+		}
+		return out
+	}
+
+	// Names ending in "ok" are allowed. "a-no" < "m-ok" (the cursor) <
+	// "z-no": only z-no is answered 29.
+	allow := func(a policy.Action) bool { return strings.HasSuffix(a.Name, "ok") }
+	sc := newScenario(t, allow)
+	o := sc.send(t, build("m-ok", "a-no", "m-ok", "z-no"))
+	fwd, ok := o.forwarded.(*kmsg.DescribeTopicPartitionsRequest)
+	if o.err != nil || !ok || len(fwd.Topics) != 1 || fwd.Topics[0].Topic != "m-ok" || fwd.Cursor == nil {
+		t.Fatalf("forwarded %+v (%v), want m-ok with the cursor", o.forwarded, o.err)
+	}
+	up := kmsg.NewPtrDescribeTopicPartitionsResponse()
+	ut := kmsg.NewDescribeTopicPartitionsResponseTopic()
+	ut.Topic = kmsg.StringPtr("m-ok")
+	up.Topics = append(up.Topics, ut)
+	got := o.reply(t, up).(*kmsg.DescribeTopicPartitionsResponse)
+	if g := topicNames(got.Topics); fmt.Sprint(g) != "[m-ok:0 z-no:29]" {
+		t.Fatalf("answered %v, want [m-ok:0 z-no:29]", g)
+	}
+
+	// Every named topic denied, one before the cursor: kguard answers
+	// alone, without the topic before the cursor.
+	sc = newScenario(t, allow)
+	o = sc.send(t, build("m-no", "a-no", "m-no"))
+	if o.forwarded != nil || o.local == nil {
+		t.Fatalf("all denied: forwarded %v, local %v", o.forwarded != nil, o.local != nil)
+	}
+	if g := topicNames(o.local.(*kmsg.DescribeTopicPartitionsResponse).Topics); fmt.Sprint(g) != "[m-no:29]" {
+		t.Fatalf("answered %v, want [m-no:29]", g)
+	}
+}
