@@ -37,7 +37,8 @@ func createTopicsAPI() apiSpec {
 
 // createTopics: a topic is allowed with Create on the cluster or on the
 // topic; otherwise it gets 29 ("Authorization failed.", whether or not it
-// exists). A safeguard violation gets 44 with its message.
+// exists). A safeguard violation gets 44 with its message. The configs of
+// a created topic are withheld without DescribeConfigs on it (createTopicsConfigs).
 func (c *authzCall) createTopics(r *kmsg.CreateTopicsRequest) (*pending, []byte, error) {
 	codes := make([]int16, len(r.Topics))
 	msgs := make([]*string, len(r.Topics))
@@ -56,6 +57,9 @@ func (c *authzCall) createTopics(r *kmsg.CreateTopicsRequest) (*pending, []byte,
 		denied[i] = codes[i] != 0
 		anyAllowed, anyDenied = anyAllowed || !denied[i], anyDenied || denied[i]
 	}
+	if anyAllowed && r.Version >= 5 {
+		c.transform(c.createTopicsConfigs)
+	}
 	if !anyDenied {
 		return c.forwardOriginal()
 	}
@@ -71,6 +75,37 @@ func (c *authzCall) createTopics(r *kmsg.CreateTopicsRequest) (*pending, []byte,
 		},
 		func(t *kmsg.CreateTopicsResponseTopic) string { return t.Topic },
 		func() kmsg.Request { fwd := *r; fwd.Topics = keep(r.Topics, denied); return &fwd })
+}
+
+// createTopicsConfigs withholds, as Kafka's controller does, the
+// configuration of a created topic (v5+: its configs, partition count and
+// replication factor) from a principal that may not DescribeConfigs it:
+// configs empty, counts -1, TopicConfigErrorCode 29. kguard's upstream
+// identity may describe every topic, so the broker returns them all.
+func (c *authzCall) createTopicsConfigs(kr kmsg.Response) (bool, error) {
+	resp := kr.(*kmsg.CreateTopicsResponse)
+	var idx []int
+	var names []string
+	for i := range resp.Topics {
+		if resp.Topics[i].ErrorCode == 0 {
+			idx, names = append(idx, i), append(names, resp.Topics[i].Topic)
+		}
+	}
+	ok, err := c.filterNames(policy.Topic, policy.DescribeConfigs, names)
+	if err != nil {
+		return false, err
+	}
+	changed := false
+	for j, i := range idx {
+		if ok[j] {
+			continue
+		}
+		t := &resp.Topics[i]
+		t.Configs, t.NumPartitions, t.ReplicationFactor = nil, -1, -1
+		t.ConfigErrorCode = kerr.TopicAuthorizationFailed.Code
+		changed = true
+	}
+	return changed, nil
 }
 
 // createTopics: Create Cluster, then Create Topic per topic. A topic may be

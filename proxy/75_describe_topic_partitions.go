@@ -72,8 +72,19 @@ func (c *authzCall) describeTopicPartitions(r *kmsg.DescribeTopicPartitionsReque
 		t.Partitions = []kmsg.DescribeTopicPartitionsResponseTopicPartition{}
 		return t
 	}
-	isDenied := func(i int) bool { return denied[i] }
-	reqKey := func(i int) string { return r.Topics[i].Topic }
+	// Kafka drops the named topics that sort before the cursor's without
+	// a word (DescribeTopicPartitionsRequestHandler): a denied one is left
+	// out of the answer rather than answered 29. The merge runs over the
+	// entries answered, shown[k] being request entry k's index.
+	shown := make([]int, 0, len(r.Topics))
+	for i := range r.Topics {
+		if !(denied[i] && r.Cursor != nil && r.Topics[i].Topic < r.Cursor.Topic) {
+			shown = append(shown, i)
+		}
+	}
+	made := func(k int) kmsg.DescribeTopicPartitionsResponseTopic { return mk(shown[k]) }
+	isDenied := func(k int) bool { return denied[shown[k]] }
+	reqKey := func(k int) string { return r.Topics[shown[k]].Topic }
 	upKey := func(t *kmsg.DescribeTopicPartitionsResponseTopic) string {
 		if t.Topic != nil {
 			return *t.Topic
@@ -82,7 +93,7 @@ func (c *authzCall) describeTopicPartitions(r *kmsg.DescribeTopicPartitionsReque
 	}
 	if !anyAllowed {
 		resp := r.ResponseKind().(*kmsg.DescribeTopicPartitionsResponse)
-		resp.Topics = mergeInOrder(len(r.Topics), isDenied, mk, reqKey, nil, nil)
+		resp.Topics = mergeInOrder(len(shown), isDenied, made, reqKey, nil, nil)
 		return c.answer(resp)
 	}
 	fwd := *r
@@ -102,13 +113,13 @@ func (c *authzCall) describeTopicPartitions(r *kmsg.DescribeTopicPartitionsReque
 		}
 		if len(fwd.Topics) == 0 {
 			resp := r.ResponseKind().(*kmsg.DescribeTopicPartitionsResponse)
-			resp.Topics = mergeInOrder(len(r.Topics), isDenied, mk, reqKey, nil, nil)
+			resp.Topics = mergeInOrder(len(shown), isDenied, made, reqKey, nil, nil)
 			return c.answer(resp)
 		}
 	}
 	c.transform(func(kr kmsg.Response) (bool, error) {
 		resp := kr.(*kmsg.DescribeTopicPartitionsResponse)
-		resp.Topics = mergeInOrder(len(r.Topics), isDenied, mk, reqKey, resp.Topics, upKey)
+		resp.Topics = mergeInOrder(len(shown), isDenied, made, reqKey, resp.Topics, upKey)
 		return true, nil
 	})
 	return c.forward(&fwd)

@@ -9,6 +9,7 @@
 package proxy
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kguard/kguard/policy"
@@ -19,7 +20,33 @@ func deleteShareGroupOffsetsAPI() apiSpec {
 		key:       92,
 		pin:       apiPin{0, 0, 0, false, "DeleteShareGroupOffsets: group and topics"},
 		decompose: decomposes(decomposeDeleteShareGroupOffsets),
+		answer:    answers((*authzCall).deleteShareGroupOffsets),
 	}
+}
+
+// deleteShareGroupOffsets answers as Kafka's
+// KafkaApis.handleDeleteShareGroupOffsetsRequest: a denied group is a
+// top-level 30; else a topic without Read gets 29 (with its message) and
+// the other topics are forwarded. Layout: [Delete Group] + Read Topic per
+// topic.
+func (c *authzCall) deleteShareGroupOffsets(r *kmsg.DeleteShareGroupOffsetsRequest) (*pending, []byte, error) {
+	if !c.may(act(policy.Group, r.GroupID, policy.Delete)) {
+		return c.topLevel()
+	}
+	denied, anyAllowed := c.perEntry(len(r.Topics), func(i int) policy.Action { return act(policy.Topic, r.Topics[i].Topic, policy.Read) })
+	mk := func(i int) kmsg.DeleteShareGroupOffsetsResponseTopic {
+		rt := kmsg.NewDeleteShareGroupOffsetsResponseTopic()
+		rt.Topic, rt.ErrorCode = r.Topics[i].Topic, kerr.TopicAuthorizationFailed.Code
+		rt.ErrorMessage = errMessage(kerr.TopicAuthorizationFailed.Code)
+		return rt
+	}
+	return perEntryAnswer(c, len(r.Topics), denied, anyAllowed, mk,
+		func(i int) string { return r.Topics[i].Topic }, r.ResponseKind(),
+		func(kr kmsg.Response) *[]kmsg.DeleteShareGroupOffsetsResponseTopic {
+			return &kr.(*kmsg.DeleteShareGroupOffsetsResponse).Topics
+		},
+		func(t *kmsg.DeleteShareGroupOffsetsResponseTopic) string { return t.Topic },
+		func() kmsg.Request { fwd := *r; fwd.Topics = keep(r.Topics, denied); return &fwd })
 }
 
 // decomposeDeleteShareGroupOffsets (key 92)

@@ -119,6 +119,9 @@ func (c *authzCall) addAuthorizedOpsTransform() {
 				if err != nil {
 					return false, err
 				}
+				if ops[0]&(1<<aclOpBit[policy.Describe]) == 0 {
+					ops[0] = 0 // as Kafka: nothing without Describe Cluster
+				}
 				resp.AuthorizedOperations = ops[0]
 			}
 			if r.IncludeTopicAuthorizedOperations {

@@ -697,3 +697,278 @@ func TestDenialsLoggedAndCountedWithoutAudit(t *testing.T) {
 		t.Fatalf("an allowed request was counted (%v) or logged", n)
 	}
 }
+
+// TestScenarioCreateTopicsConfigsNeedDescribeConfigs: Kafka's controller
+// returns a created topic's configs, partition count and replication factor
+// (v5+) only to a principal that may DescribeConfigs the topic, else
+// TopicConfigErrorCode 29 (ReplicationControlManager.createTopic). kguard's
+// upstream may describe everything, so kguard withholds them itself.
+func TestScenarioCreateTopicsConfigsNeedDescribeConfigs(t *testing.T) {
+	allow := func(a policy.Action) bool {
+		if a.Operation == policy.DescribeConfigs {
+			return a.Name == "ok-described"
+		}
+		return allowOK(a)
+	}
+	upTopic := func(name string) kmsg.CreateTopicsResponseTopic {
+		rt := kmsg.NewCreateTopicsResponseTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, 3, 2
+		cfg := kmsg.NewCreateTopicsResponseTopicConfig()
+		cfg.Name, cfg.Value = "retention.ms", kmsg.StringPtr("604800000")
+		rt.Configs = []kmsg.CreateTopicsResponseTopicConfig{cfg}
+		return rt
+	}
+	for _, v := range []int16{4, 5, 7} {
+		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) {
+			for _, withDenied := range []bool{false, true} {
+				sc := newScenario(t, allow)
+				req := kmsg.NewPtrCreateTopicsRequest()
+				req.SetVersion(v)
+				for _, n := range []string{"ok-described", "ok-hidden"} {
+					ct := kmsg.NewCreateTopicsRequestTopic()
+					ct.Topic, ct.NumPartitions, ct.ReplicationFactor = n, 3, 2
+					req.Topics = append(req.Topics, ct)
+				}
+				if withDenied {
+					ct := kmsg.NewCreateTopicsRequestTopic()
+					ct.Topic, ct.NumPartitions, ct.ReplicationFactor = "no-create", 1, 1
+					req.Topics = append(req.Topics, ct)
+				}
+				o := sc.send(t, req)
+				if o.err != nil || o.forwarded == nil {
+					t.Fatalf("not forwarded: %v", o.err)
+				}
+				up := kmsg.NewPtrCreateTopicsResponse()
+				up.Topics = []kmsg.CreateTopicsResponseTopic{upTopic("ok-described"), upTopic("ok-hidden")}
+				got := o.reply(t, up).(*kmsg.CreateTopicsResponse)
+				want := 2
+				if withDenied {
+					want = 3
+				}
+				if len(got.Topics) != want {
+					t.Fatalf("%d topics answered, want %d: %+v", len(got.Topics), want, got.Topics)
+				}
+				described, hidden := got.Topics[0], got.Topics[1]
+				if described.Topic != "ok-described" || hidden.Topic != "ok-hidden" {
+					t.Fatalf("topics %q, %q", described.Topic, hidden.Topic)
+				}
+				if described.ErrorCode != 0 || hidden.ErrorCode != 0 {
+					t.Fatalf("creation errors %d, %d: a config right must not fail the creation", described.ErrorCode, hidden.ErrorCode)
+				}
+				if v < 5 {
+					continue // no configs in the response before v5
+				}
+				if described.ConfigErrorCode != 0 || len(described.Configs) != 1 || described.NumPartitions != 3 || described.ReplicationFactor != 2 {
+					t.Fatalf("describable topic: %+v", described)
+				}
+				if hidden.ConfigErrorCode != kerr.TopicAuthorizationFailed.Code || len(hidden.Configs) != 0 ||
+					hidden.NumPartitions != -1 || hidden.ReplicationFactor != -1 {
+					t.Fatalf("topic without DescribeConfigs: config error %d, %d configs, partitions %d, rf %d; want 29, none, -1, -1",
+						hidden.ConfigErrorCode, len(hidden.Configs), hidden.NumPartitions, hidden.ReplicationFactor)
+				}
+			}
+		})
+	}
+}
+
+// TestScenarioShareGroupOffsetsPerTopic: AlterShareGroupOffsets and
+// DeleteShareGroupOffsets answer a topic without Read with 29 on that
+// topic and forward the others, as KafkaApis does; only a denied group
+// fails the whole request (30).
+func TestScenarioShareGroupOffsetsPerTopic(t *testing.T) {
+	t.Run("alter", func(t *testing.T) {
+		build := func(group string, topics ...string) *kmsg.AlterShareGroupOffsetsRequest {
+			req := kmsg.NewPtrAlterShareGroupOffsetsRequest()
+			req.GroupID = group
+			for _, n := range topics {
+				rt := kmsg.NewAlterShareGroupOffsetsRequestTopic()
+				rt.Topic = n
+				for p := int32(0); p < 2; p++ {
+					rp := kmsg.NewAlterShareGroupOffsetsRequestTopicPartition()
+					rp.Partition, rp.StartOffset = p, 5
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				req.Topics = append(req.Topics, rt)
+			}
+			return req
+		}
+		sc := newScenario(t, allowOK)
+		o := sc.send(t, build("ok-g", "no-b", "ok-a"))
+		fwd, ok := o.forwarded.(*kmsg.AlterShareGroupOffsetsRequest)
+		if o.err != nil || !ok || len(fwd.Topics) != 1 || fwd.Topics[0].Topic != "ok-a" {
+			t.Fatalf("forwarded %+v (%v), want only ok-a", o.forwarded, o.err)
+		}
+		up := kmsg.NewPtrAlterShareGroupOffsetsResponse()
+		ut := kmsg.NewAlterShareGroupOffsetsResponseTopic()
+		ut.Topic = "ok-a"
+		for p := int32(0); p < 2; p++ {
+			up := kmsg.NewAlterShareGroupOffsetsResponseTopicPartition()
+			up.Partition = p
+			ut.Partitions = append(ut.Partitions, up)
+		}
+		up.Topics = append(up.Topics, ut)
+		got := o.reply(t, up).(*kmsg.AlterShareGroupOffsetsResponse)
+		if got.ErrorCode != 0 || len(got.Topics) != 2 || got.Topics[0].Topic != "no-b" || got.Topics[1].Topic != "ok-a" {
+			t.Fatalf("answer %+v, want no-b then ok-a, no top-level error", got)
+		}
+		if got.Topics[0].TopicID != ([16]byte{}) || len(got.Topics[0].Partitions) != 2 {
+			t.Fatalf("denied topic %+v", got.Topics[0])
+		}
+		for _, p := range got.Topics[0].Partitions {
+			if p.ErrorCode != kerr.TopicAuthorizationFailed.Code || p.ErrorMessage == nil {
+				t.Fatalf("denied partition %+v, want 29 with a message", p)
+			}
+		}
+		for _, p := range got.Topics[1].Partitions {
+			if p.ErrorCode != 0 {
+				t.Fatalf("allowed partition %+v", p)
+			}
+		}
+
+		sc = newScenario(t, allowOK)
+		o = sc.send(t, build("ok-g", "no-b"))
+		if o.forwarded != nil || o.local == nil {
+			t.Fatalf("all topics denied: forwarded %v, local %v", o.forwarded != nil, o.local != nil)
+		}
+		if l := o.local.(*kmsg.AlterShareGroupOffsetsResponse); l.ErrorCode != 0 || len(l.Topics) != 1 || l.Topics[0].Partitions[0].ErrorCode != kerr.TopicAuthorizationFailed.Code {
+			t.Fatalf("all topics denied: %+v", l)
+		}
+
+		sc = newScenario(t, allowOK)
+		o = sc.send(t, build("no-g", "ok-a"))
+		if o.forwarded != nil || o.local == nil || o.local.(*kmsg.AlterShareGroupOffsetsResponse).ErrorCode != kerr.GroupAuthorizationFailed.Code {
+			t.Fatalf("group denied: forwarded %v, local %+v; want top-level 30", o.forwarded != nil, o.local)
+		}
+	})
+	t.Run("delete", func(t *testing.T) {
+		build := func(group string, topics ...string) *kmsg.DeleteShareGroupOffsetsRequest {
+			req := kmsg.NewPtrDeleteShareGroupOffsetsRequest()
+			req.GroupID = group
+			for _, n := range topics {
+				rt := kmsg.NewDeleteShareGroupOffsetsRequestTopic()
+				rt.Topic = n
+				req.Topics = append(req.Topics, rt)
+			}
+			return req
+		}
+		sc := newScenario(t, allowOK)
+		o := sc.send(t, build("ok-g", "ok-a", "no-b"))
+		fwd, ok := o.forwarded.(*kmsg.DeleteShareGroupOffsetsRequest)
+		if o.err != nil || !ok || len(fwd.Topics) != 1 || fwd.Topics[0].Topic != "ok-a" {
+			t.Fatalf("forwarded %+v (%v), want only ok-a", o.forwarded, o.err)
+		}
+		up := kmsg.NewPtrDeleteShareGroupOffsetsResponse()
+		ut := kmsg.NewDeleteShareGroupOffsetsResponseTopic()
+		ut.Topic = "ok-a"
+		up.Topics = append(up.Topics, ut)
+		got := o.reply(t, up).(*kmsg.DeleteShareGroupOffsetsResponse)
+		if got.ErrorCode != 0 || len(got.Topics) != 2 || got.Topics[0].Topic != "ok-a" || got.Topics[0].ErrorCode != 0 ||
+			got.Topics[1].Topic != "no-b" || got.Topics[1].ErrorCode != kerr.TopicAuthorizationFailed.Code || got.Topics[1].ErrorMessage == nil {
+			t.Fatalf("answer %+v, want ok-a then no-b with 29", got)
+		}
+
+		sc = newScenario(t, allowOK)
+		o = sc.send(t, build("no-g", "ok-a"))
+		if o.forwarded != nil || o.local == nil || o.local.(*kmsg.DeleteShareGroupOffsetsResponse).ErrorCode != kerr.GroupAuthorizationFailed.Code {
+			t.Fatalf("group denied: forwarded %v, local %+v; want top-level 30", o.forwarded != nil, o.local)
+		}
+	})
+}
+
+// TestScenarioMetadataClusterAuthorizedOperations: Metadata v8-10 reports
+// the cluster's authorized operations only to a principal that may
+// Describe the cluster, 0 otherwise (KafkaApis.handleTopicMetadataRequest),
+// like DescribeCluster.
+func TestScenarioMetadataClusterAuthorizedOperations(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		describe bool
+		want     int32
+	}{
+		{"without Describe Cluster", false, 0},
+		{"with Describe Cluster", true, 1<<5 | 1<<8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := newScenario(t, func(a policy.Action) bool {
+				if a.Resource == policy.Cluster {
+					return a.Operation == policy.Create || (tc.describe && a.Operation == policy.Describe)
+				}
+				return allowOK(a)
+			})
+			req := kmsg.NewPtrMetadataRequest()
+			req.SetVersion(9)
+			mt := kmsg.NewMetadataRequestTopic()
+			mt.Topic = kmsg.StringPtr("ok-a")
+			req.Topics = []kmsg.MetadataRequestTopic{mt}
+			req.AllowAutoTopicCreation, req.IncludeClusterAuthorizedOperations = false, true
+			o := sc.send(t, req)
+			if o.err != nil || o.forwarded == nil {
+				t.Fatalf("not forwarded: %v", o.err)
+			}
+			up := kmsg.NewPtrMetadataResponse()
+			up.AuthorizedOperations = -1 // kguard's own rights: everything
+			ut := kmsg.NewMetadataResponseTopic()
+			ut.Topic = kmsg.StringPtr("ok-a")
+			up.Topics = append(up.Topics, ut)
+			got := o.reply(t, up).(*kmsg.MetadataResponse)
+			if got.AuthorizedOperations != tc.want {
+				t.Fatalf("cluster authorized operations %b, want %b", got.AuthorizedOperations, tc.want)
+			}
+		})
+	}
+}
+
+// TestScenarioDescribeTopicPartitionsBeforeCursor: Kafka ignores the named
+// topics that sort before the cursor's, so a denied one among them is left
+// out of the answer, not answered 29; denied topics from the cursor on are
+// answered 29 in request order.
+func TestScenarioDescribeTopicPartitionsBeforeCursor(t *testing.T) {
+	build := func(cursor string, topics ...string) *kmsg.DescribeTopicPartitionsRequest {
+		req := kmsg.NewPtrDescribeTopicPartitionsRequest()
+		for _, n := range topics {
+			rt := kmsg.NewDescribeTopicPartitionsRequestTopic()
+			rt.Topic = n
+			req.Topics = append(req.Topics, rt)
+		}
+		c := kmsg.NewDescribeTopicPartitionsRequestCursor()
+		c.Topic, c.Partition = cursor, 1
+		req.Cursor = &c
+		return req
+	}
+	topicNames := func(ts []kmsg.DescribeTopicPartitionsResponseTopic) []string {
+		var out []string
+		for _, rt := range ts {
+			out = append(out, fmt.Sprintf("%s:%d", deref(rt.Topic), rt.ErrorCode))
+		}
+		return out
+	}
+
+	// Names ending in "ok" are allowed. "a-no" < "m-ok" (the cursor) <
+	// "z-no": only z-no is answered 29.
+	allow := func(a policy.Action) bool { return strings.HasSuffix(a.Name, "ok") }
+	sc := newScenario(t, allow)
+	o := sc.send(t, build("m-ok", "a-no", "m-ok", "z-no"))
+	fwd, ok := o.forwarded.(*kmsg.DescribeTopicPartitionsRequest)
+	if o.err != nil || !ok || len(fwd.Topics) != 1 || fwd.Topics[0].Topic != "m-ok" || fwd.Cursor == nil {
+		t.Fatalf("forwarded %+v (%v), want m-ok with the cursor", o.forwarded, o.err)
+	}
+	up := kmsg.NewPtrDescribeTopicPartitionsResponse()
+	ut := kmsg.NewDescribeTopicPartitionsResponseTopic()
+	ut.Topic = kmsg.StringPtr("m-ok")
+	up.Topics = append(up.Topics, ut)
+	got := o.reply(t, up).(*kmsg.DescribeTopicPartitionsResponse)
+	if g := topicNames(got.Topics); fmt.Sprint(g) != "[m-ok:0 z-no:29]" {
+		t.Fatalf("answered %v, want [m-ok:0 z-no:29]", g)
+	}
+
+	// Every named topic denied, one before the cursor: kguard answers
+	// alone, without the topic before the cursor.
+	sc = newScenario(t, allow)
+	o = sc.send(t, build("m-no", "a-no", "m-no"))
+	if o.forwarded != nil || o.local == nil {
+		t.Fatalf("all denied: forwarded %v, local %v", o.forwarded != nil, o.local != nil)
+	}
+	if g := topicNames(o.local.(*kmsg.DescribeTopicPartitionsResponse).Topics); fmt.Sprint(g) != "[m-no:29]" {
+		t.Fatalf("answered %v, want [m-no:29]", g)
+	}
+}
