@@ -112,6 +112,7 @@ func cxNewStack(t *testing.T, users []string, acls []harness.ACL, files map[stri
 	k := testenv.NeedKafka(t)
 	harness.SharedClusterLock(t, k.Script)
 	s := &cxStack{kafka: k, bin: cxBuildKguard(t), dir: t.TempDir()}
+	cxKeepLogs(t, s.dir)
 	s.users = filepath.Join(s.dir, "users.yaml")
 	out := map[string]cxUser{}
 	for _, u := range users {
@@ -250,6 +251,27 @@ func cxStopProcess(cmd *exec.Cmd, done <-chan struct{}, grace time.Duration) {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
 	}
+}
+
+// cxKeepLogs copies the *.log files of dir to a directory that outlives
+// the test when the test fails, and says where.
+func cxKeepLogs(t *testing.T, dir string) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		keep, err := os.MkdirTemp("", "kguard-frameworks-"+t.Name()+"-")
+		if err != nil {
+			return
+		}
+		logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+		for _, l := range logs {
+			if b, err := os.ReadFile(l); err == nil {
+				_ = os.WriteFile(filepath.Join(keep, filepath.Base(l)), b, 0o644)
+			}
+		}
+		t.Logf("logs kept in %s", keep)
+	})
 }
 
 // cxTail is the last n lines of a file.
@@ -433,3 +455,14 @@ func cxPoll(ctx context.Context, interval time.Duration, what string, f func() (
 
 // errStop ends a cxPoll early.
 var errStop = errors.New("stop")
+
+// cxTemporary: TEMPORARY until frameworks-streams (shipped framework topic
+// classes, the describe-cluster fix) is merged.
+func cxTemporary(t *testing.T, acls []harness.ACL, principals ...string) ([]harness.ACL, map[string]string) {
+	for _, p := range principals {
+		acls = append(acls, harness.ACL{Principal: p, Host: "*", Resource: "Cluster", Pattern: "LITERAL", Name: "kafka-cluster", Operation: "Describe", Permission: "ALLOW"})
+	}
+	sg, _ := os.ReadFile(filepath.Join(cxRoot(t), "policies", "config", "safeguards.json"))
+	sgs := strings.Replace(string(sg), `"topic_classes": [`, `"topic_classes": [{"name": "connect", "pattern": "^connect-.*-(configs|offsets|status)$|^mm2-.*\\.internal$|\\.checkpoints\\.internal$", "cleanup_policy": ["compact"]},`, 1)
+	return acls, map[string]string{"config/safeguards.json": sgs}
+}

@@ -159,13 +159,10 @@ func TestConnectDistributed(t *testing.T) {
 	acls := connectRecipeACLs("User:"+worker, n)
 	acls = append(acls,
 		harness.ACL{Principal: "User:" + intruder, Host: "*", Resource: "Topic", Pattern: "LITERAL", Name: bad.topic, Operation: "All", Permission: "ALLOW"})
-	// TEMPORARY (until the frameworks-streams policy and describe-cluster fix are merged)
-	acls = append(acls, harness.ACL{Principal: "User:" + worker, Host: "*", Resource: "Cluster", Pattern: "LITERAL", Name: "kafka-cluster", Operation: "Describe", Permission: "ALLOW"})
-	sg, _ := os.ReadFile(filepath.Join(cxRoot(t), "policies", "config", "safeguards.json"))
-	sgs := strings.Replace(string(sg), `"topic_classes": [`, `"topic_classes": [{"name": "connect", "pattern": "^connect-.*-(configs|offsets|status)$", "cleanup_policy": ["compact"]},`, 1)
-	s, users := cxNewStack(t, []string{worker, intruder}, acls, map[string]string{"config/safeguards.json": sgs})
+	acls, files := cxTemporary(t, acls, "User:"+worker)
+	s, users := cxNewStack(t, []string{worker, intruder}, acls, files)
 	g := s.serve(t, "kguard", users[worker])
-	dir := t.TempDir()
+	dir := s.dir
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
