@@ -12,7 +12,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -303,6 +302,28 @@ func cxGrep(path string, parts ...string) []string {
 	return out
 }
 
+// cxRefusal finds the first authorization error in a Java log: the log
+// line that reported it and the exception line, joined ("" when none).
+func cxRefusal(path string) string {
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(string(b), "\n")
+	for i, l := range lines {
+		if !strings.Contains(l, "AuthorizationException") {
+			continue
+		}
+		for j := i; j >= 0 && j > i-40; j-- {
+			if strings.HasPrefix(lines[j], "[") {
+				if j == i {
+					return strings.TrimSpace(l)
+				}
+				return strings.TrimSpace(lines[j]) + " ... " + strings.TrimSpace(l)
+			}
+		}
+		return strings.TrimSpace(l)
+	}
+	return ""
+}
+
 // cxJava is a JVM (a Connect worker or MirrorMaker 2) of the test.
 type cxJava struct {
 	name    string
@@ -452,9 +473,6 @@ func cxPoll(ctx context.Context, interval time.Duration, what string, f func() (
 		}
 	}
 }
-
-// errStop ends a cxPoll early.
-var errStop = errors.New("stop")
 
 // cxTemporary: TEMPORARY until frameworks-streams (shipped framework topic
 // classes, the describe-cluster fix) is merged.

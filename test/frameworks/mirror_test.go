@@ -123,10 +123,10 @@ func TestMirrorMaker2(t *testing.T) {
 	start := time.Now()
 	run := harness.RandHex(t, 3)
 	n := newMirrorNames(run)
-	const source, target = "mm2-source", "mm2-target"
+	const source, target, intruder = "mm2-source", "mm2-target", "mm2-intruder"
 	acls := mirrorRecipeACLs("User:"+source, "User:"+target, n)
 	acls, files := cxTemporary(t, acls, "User:"+source, "User:"+target)
-	s, users := cxNewStack(t, []string{source, target}, acls, files)
+	s, users := cxNewStack(t, []string{source, target, intruder}, acls, files)
 	gs := s.serve(t, "kguard-src", users[source])
 	gt := s.serve(t, "kguard-tgt", users[target])
 	dir := s.dir
@@ -284,10 +284,43 @@ func TestMirrorMaker2(t *testing.T) {
 	}
 	t.Logf("FRAMEWORK mirrormaker2: %d records of %s (%d transactions) mirrored to %s in order per partition in %s; group %s's offsets translated onto the target (%s); topic config retention.ms %s -> %s synced; total %s",
 		records, n.topic, txns, n.remote, mirrored.Round(time.Second), n.group, strings.TrimSpace(last), retention, retention2, time.Since(start).Round(time.Second))
-	for _, l := range cxGrep(mm.logFile, "ERROR") {
-		t.Logf("MM2 error: %s", l)
+	// Everything MM2 did was allowed: no authorization error or policy
+	// violation in its log (it keeps running through those, warning).
+	for _, what := range []string{"AuthorizationException", "PolicyViolationException"} {
+		if l := cxGrep(mm.logFile, what); len(l) > 0 {
+			t.Errorf("MM2 logged %d lines with %s, the first: %s", len(l), what, l[0])
+		}
 	}
-	for _, l := range cxGrep(mm.logFile, "WARN") {
-		t.Logf("MM2 warn: %s", l)
+	mm.stop()
+
+	// Negative: the same deployment logging in to the target as a
+	// principal without the recipe's grants.
+	t0 := time.Now()
+	bad := newMirrorNames(run + "x")
+	badProps := filepath.Join(dir, "mm2-intruder.properties")
+	if err := os.WriteFile(badProps, []byte(mirrorProps(bad, gs.bootstrap, gt.bootstrap, users[source], users[intruder])), 0o600); err != nil {
+		t.Fatal(err)
 	}
+	bm := cxStartJava(t, dir, "mm2-intruder", "org.apache.kafka.connect.mirror.MirrorMaker", badProps)
+	var refusal string
+	err = cxPoll(ctx, 300*time.Millisecond, "intruder MM2 refused", func() (bool, error) {
+		if refusal = cxRefusal(bm.logFile); refusal != "" {
+			return true, nil
+		}
+		if bm.exited() {
+			return false, fmt.Errorf("MM2 exited without an authorization error")
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("%v\nMM2 log:\n%s", err, cxTail(bm.logFile, 60))
+	}
+	named := false
+	for _, name := range append([]string{bad.workerGroup}, bad.targetCreated...) {
+		named = named || strings.Contains(refusal, name)
+	}
+	if !named {
+		t.Errorf("the refusal names none of the deployment's target topics or its worker group: %s", refusal)
+	}
+	t.Logf("FRAMEWORK mirrormaker2 negative: MM2 logging in to the target as User:%s without the recipe's grants is refused in %s: %s", intruder, time.Since(t0).Round(time.Second), refusal)
 }
