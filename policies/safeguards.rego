@@ -8,8 +8,14 @@
 #   topic_name_pattern       regex every new topic name must match (CreateTopics, auto-creation)
 #   max_partitions           ceiling for CreateTopics and CreatePartitions
 #   retention_ms             {"min": ms, "max": ms, "allow_infinite": bool}
-#   topic_classes            [{"name", "pattern" (regex on the topic name), "cleanup_policy": [allowed]}],
-#                            the first class whose pattern matches applies
+#   topic_classes            [{"name", "pattern" (regex on the topic name), "cleanup_policy": [allowed],
+#                              optional: "owner": "group" (the class applies only to a name
+#                              "<group>-<rest>" for a group the principal may Read: a Kafka
+#                              Streams application id), "name_pattern" (regex replacing
+#                              topic_name_pattern for the class; with an owner it is matched
+#                              against the owning group, not the generated name),
+#                              "retention_ms" (merged over retention_ms for the class)}],
+#                            the first class that applies decides (frameworks: docs/policy.md)
 #   durable_produce_topics   regexes: Produce to a matching topic needs acks=all (-1) or an idempotent producer
 #   broker_defaults          {"replication_factor", "num_partitions"} used for -1 in CreateTopics
 #                            (and auto-creation, streams internal topics); "topic_configs": the
@@ -65,9 +71,7 @@ create_topics contains {"name": name, "partitions": -1, "replication_factor": -1
 
 violations contains violation("Topic", t.name, msg) if {
 	some t in create_topics
-	pat := cfg.topic_name_pattern
-	not regex.match(pat, t.name)
-	msg := sprintf("topic name %q does not follow the naming convention %s", [t.name, pat])
+	some msg in name_problems(t.name)
 }
 
 violations contains violation("Topic", t.name, msg) if {
@@ -148,14 +152,24 @@ violations contains violation("Cluster", r.name, msg) if {
 # safeguard cannot see: refuse it.
 guarded_configs := {"min.insync.replicas", "retention.ms", "cleanup.policy"}
 
+# When the operator lists the cluster's default for the setting
+# (broker_defaults.topic_configs), the default is visible: the DELETE is
+# checked as a SET of it (MirrorMaker 2's topic-config sync deletes the
+# settings that are defaults on the source topic).
 violations contains violation("Topic", r.name, msg) if {
 	some r in altered
 	r.type == "Topic"
 	some op in r.ops
 	op.op == "DELETE"
 	op.name in guarded_configs
-	msg := sprintf("%s may not be deleted (reset to the broker default)", [op.name])
+	some msg in delete_problems(r.name, op.name)
 }
+
+delete_problems(name, key) := {sprintf("deleting %s resets it to the broker default: %s", [key, m]) |
+	some m in config_problems(name, {key: d})
+} if {
+	d := object.get(broker_defaults, "topic_configs", {})[key]
+} else := {sprintf("%s may not be deleted (reset to the broker default)", [key])}
 
 # SUBTRACT leaves a value the safeguard cannot see (what remains of the
 # topic's list): refuse it on a guarded setting.
@@ -204,7 +218,7 @@ violations contains violation("Topic", topic, msg) if {
 
 # ---- topic config checks, shared ----
 
-config_problems(name, configs) := (min_isr_problems(configs) | retention_problems(configs)) | cleanup_problems(name, configs)
+config_problems(name, configs) := (min_isr_problems(configs) | retention_problems(name, configs)) | cleanup_problems(name, configs)
 
 # java_space is what Java's String.trim removes (every char up to U+0020):
 # Kafka trims a number before parsing it, and so does the safeguard.
@@ -233,29 +247,94 @@ min_isr_problems(configs) := not_a_number("min.insync.replicas", configs) | {msg
 	msg := sprintf("min.insync.replicas %d is below the minimum %d", [n, lo])
 }
 
-retention_problems(configs) := not_a_number("retention.ms", configs) | {msg |
+retention_problems(name, configs) := not_a_number("retention.ms", configs) | {msg |
 	v := configs["retention.ms"]
 	n := number(v)
-	some msg in retention_msgs(n)
+	some msg in retention_msgs(class_retention(name), n)
 }
 
 retention := object.get(cfg, "retention_ms", {})
 
-retention_msgs(n) := {"retention.ms -1 (infinite) is not allowed"} if {
+# class_retention: the retention rules for a topic, its class's over the
+# global ones.
+class_retention(name) := object.union(retention, cls.retention_ms) if {
+	cls := topic_class(name)
+	is_object(cls.retention_ms)
+} else := retention
+
+retention_msgs(ret, n) := {"retention.ms -1 (infinite) is not allowed"} if {
 	n == -1
-	not object.get(retention, "allow_infinite", false)
-} else := {sprintf("retention.ms %d is below the minimum %d", [n, retention.min])} if {
+	not object.get(ret, "allow_infinite", false)
+} else := {sprintf("retention.ms %d is below the minimum %d", [n, ret.min])} if {
 	n >= 0
-	n < retention.min
-} else := {sprintf("retention.ms %d is above the maximum %d", [n, retention.max])} if {
-	n > retention.max
+	n < ret.min
+} else := {sprintf("retention.ms %d is above the maximum %d", [n, ret.max])} if {
+	n > ret.max
 } else := set()
+
+# ---- topic classes ----
+
+# owner_groups(c, name): the groups g the principal may Read (as the ACL
+# and tenant rules decide a Read Group action) for which name is
+# "<g>-<rest>" and rest still matches the class pattern. A Kafka Streams
+# application's id is its group, and its internal topics are
+# "<application.id>-<name>-changelog" / "-repartition".
+owner_groups(c, name) := {g |
+	parts := split(name, "-")
+	some i in numbers.range(1, count(parts) - 1)
+	g := concat("-", array.slice(parts, 0, i))
+	g != ""
+	regex.match(c.pattern, concat("-", array.slice(parts, i, count(parts))))
+	data.kguard.action_result({"resource": "Group", "name": g, "operation": "Read"}).allowed
+}
+
+class_applies(c, name) if {
+	regex.match(c.pattern, name)
+	not c.owner
+}
+
+class_applies(c, name) if {
+	regex.match(c.pattern, name)
+	c.owner == "group"
+	count(owner_groups(c, name)) > 0
+}
 
 topic_class(name) := cls if {
 	classes := object.get(cfg, "topic_classes", [])
-	idx := [i | some i, c in classes; regex.match(c.pattern, name)]
+	idx := [i | some i, c in classes; class_applies(c, name)]
 	count(idx) > 0
 	cls := classes[idx[0]]
+}
+
+# name_problems(name): the naming convention, or the class's own. For a
+# class with an owner the convention is the owning group's (the rest of
+# the name is generated by the framework, e.g. Kafka Streams' upper-case
+# KSTREAM-AGGREGATE-STATE-STORE-0000000003): some owning group must follow
+# it.
+name_problems(name) := {msg |
+	cls := topic_class(name)
+	cls.owner == "group"
+	pat := object.get(cls, "name_pattern", cfg.topic_name_pattern)
+	owners := owner_groups(cls, name)
+	not any_matches(pat, owners)
+	msg := sprintf("topic name %q: its application id (%s) does not follow the naming convention %s", [name, concat(", ", sort(owners)), pat])
+} if {
+	topic_class(name).owner
+} else := {msg |
+	pat := object.get(topic_class(name), "name_pattern", cfg.topic_name_pattern)
+	not regex.match(pat, name)
+	msg := sprintf("topic name %q does not follow the naming convention %s", [name, pat])
+} if {
+	topic_class(name)
+} else := {msg |
+	pat := cfg.topic_name_pattern
+	not regex.match(pat, name)
+	msg := sprintf("topic name %q does not follow the naming convention %s", [name, pat])
+}
+
+any_matches(pat, names) if {
+	some n in names
+	regex.match(pat, n)
 }
 
 cleanup_problems(name, configs) := {msg |

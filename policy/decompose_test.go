@@ -218,6 +218,8 @@ func TestDecomposeEveryAPI(t *testing.T) {
 	od := kmsg.NewPtrOffsetDeleteRequest()
 	od.Group = "g"
 	od.Topics = []kmsg.OffsetDeleteRequestTopic{{Topic: "a"}}
+	dclOps := kmsg.NewPtrDescribeClusterRequest()
+	dclOps.IncludeClusterAuthorizedOperations = true
 	dp := kmsg.NewPtrDescribeProducersRequest()
 	dp.Topics = []kmsg.DescribeProducersRequestTopic{{Topic: "a"}}
 	dtx := kmsg.NewPtrDescribeTransactionsRequest()
@@ -336,7 +338,8 @@ func TestDecomposeEveryAPI(t *testing.T) {
 		{"alter scram", kmsg.NewPtrAlterUserSCRAMCredentialsRequest(), []Action{cA(Alter)}, nil},
 		{"describe quorum", kmsg.NewPtrDescribeQuorumRequest(), []Action{cA(Describe)}, nil},
 		{"update features", kmsg.NewPtrUpdateFeaturesRequest(), []Action{cA(Alter)}, nil},
-		{"describe cluster", kmsg.NewPtrDescribeClusterRequest(), []Action{cA(Describe)}, nil},
+		{"describe cluster", kmsg.NewPtrDescribeClusterRequest(), nil, nil},
+		{"describe cluster with authorized operations", dclOps, []Action{cA(Describe)}, nil},
 		{"describe producers", dp, []Action{tA("a", Read)}, nil},
 		{"unregister broker", kmsg.NewPtrUnregisterBrokerRequest(), []Action{cA(Alter)}, nil},
 		{"describe transactions", dtx, []Action{xA("tx1", Describe), xA("tx2", Describe)}, nil},

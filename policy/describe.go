@@ -300,7 +300,13 @@ func (d Decomposer) Decompose(req kmsg.Request) (actions []Action, details map[s
 	case *kmsg.UpdateFeaturesRequest: // 57
 		return []Action{clusterAct(Alter)}, nil, nil
 	case *kmsg.DescribeClusterRequest: // 60
-		return []Action{clusterAct(Describe)}, nil, nil
+		// As Kafka (KafkaApis.handleDescribeCluster): the brokers list needs
+		// no ACL; Describe Cluster only when the client asks for the
+		// cluster's authorized operations.
+		if r.IncludeClusterAuthorizedOperations {
+			return []Action{clusterAct(Describe)}, nil, nil
+		}
+		return nil, nil, nil
 	case *kmsg.DescribeProducersRequest: // 61
 		for _, t := range r.Topics {
 			actions = append(actions, act(Topic, t.Topic, Read))

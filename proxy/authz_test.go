@@ -1158,8 +1158,16 @@ func testPerAPIAnswers(t *testing.T, e *azEnv) {
 	}
 
 	// Cluster APIs: 31.
+	// DescribeCluster needs Describe Cluster only for the authorized
+	// operations (as Kafka); the plain brokers list is answered.
 	dcl := kmsg.NewPtrDescribeClusterRequest()
 	dcl.SetVersion(v(60))
+	if plain := r.roundTrip(dcl).(*kmsg.DescribeClusterResponse); plain.ErrorCode != 0 || len(plain.Brokers) == 0 {
+		t.Errorf("DescribeCluster without authorized operations: error %d, %d brokers, want 0 and the brokers", plain.ErrorCode, len(plain.Brokers))
+	}
+	dcl = kmsg.NewPtrDescribeClusterRequest()
+	dcl.SetVersion(v(60))
+	dcl.IncludeClusterAuthorizedOperations = true
 	dclr := r.roundTrip(dcl).(*kmsg.DescribeClusterResponse)
 	check("DescribeCluster", dclr.ErrorCode, 31)
 	if len(dclr.Brokers) != 0 || dclr.ClusterID != "" {

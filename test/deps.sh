@@ -5,9 +5,10 @@
 #     python3 with pip. `apt-get update` runs only when something is missing.
 #   - PyPI: confluent-kafka and kafka-python, pinned in test/compat/python/requirements.txt.
 #   - Maven Central: the Apache Kafka broker, tools and client jars named by
-#     test/kafka/pom.xml, copied into test/kafka/lib/, and the Kafka Connect worker, the
-#     FileStream connectors and MirrorMaker 2 named by test/frameworks/pom.xml, copied into
-#     test/frameworks/lib/ (both cached in ~/.m2).
+#     test/kafka/pom.xml, copied into test/kafka/lib/; Kafka Streams named by
+#     test/frameworks/pom.xml, copied into test/frameworks/lib/; the Kafka Connect worker, the
+#     FileStream connectors and MirrorMaker 2 named by test/frameworks/connect/pom.xml, copied
+#     into test/frameworks/connect/lib/ (all cached in ~/.m2).
 #
 # Run as root (or with passwordless sudo for apt-get). Quiet when everything is already
 # there; on a failure it prints the failing step's output and exits non-zero. Safe to
@@ -117,4 +118,5 @@ fetch_jars() {
 }
 
 fetch_jars "$KAFKA_DIR" "kafka_2.13-*.jar"
-fetch_jars "$HERE/frameworks" "connect-runtime-*.jar"
+fetch_jars "$HERE/frameworks" "kafka-streams-*.jar"
+fetch_jars "$HERE/frameworks/connect" "connect-runtime-*.jar"

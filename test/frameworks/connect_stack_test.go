@@ -44,10 +44,10 @@ func cxRoot(t testing.TB) string {
 }
 
 // cxLib is the classpath directory of the Connect and MirrorMaker 2 jars
-// (test/frameworks/pom.xml, fetched by test/deps.sh).
+// (test/frameworks/connect/pom.xml, fetched by test/deps.sh).
 func cxLib(t testing.TB) string {
 	t.Helper()
-	lib := filepath.Join(cxRoot(t), "test", "frameworks", "lib")
+	lib := filepath.Join(cxRoot(t), "test", "frameworks", "connect", "lib")
 	if m, _ := filepath.Glob(filepath.Join(lib, "connect-runtime-*.jar")); len(m) == 0 {
 		t.Fatalf("no connect-runtime jar in %s: run `bash test/deps.sh`", lib)
 	}
@@ -337,7 +337,7 @@ type cxJava struct {
 func cxStartJava(t *testing.T, dir, name, class string, args ...string) *cxJava {
 	t.Helper()
 	lib := cxLib(t)
-	log4j := filepath.Join(cxRoot(t), "test", "frameworks", "log4j2-connect.properties")
+	log4j := filepath.Join(cxRoot(t), "test", "frameworks", "connect", "log4j2.properties")
 	j := &cxJava{name: name, logFile: filepath.Join(dir, name+".log"), done: make(chan struct{})}
 	logf, err := os.Create(j.logFile)
 	if err != nil {
