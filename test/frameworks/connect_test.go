@@ -19,8 +19,8 @@ import (
 // connectNames are the names of one Connect cluster of a test run: the
 // worker's group and internal topics, the connectors and their topic.
 type connectNames struct {
-	group                    string // group.id, also the prefix of the sink connectors' groups
-	configs, offsets, status string // internal topics
+	group                    string // group.id
+	configs, offsets, status string // internal topics (the shipped connect-internal class)
 	source, sink             string // connector names
 	topic                    string // the topic the file goes through
 	sinkGroup                string // connect-<sink>: the sink connector's consumer group
@@ -28,14 +28,15 @@ type connectNames struct {
 }
 
 func newConnectNames(run string) connectNames {
+	p := "cx" + run
 	n := connectNames{
-		group:   "connect-" + run,
-		configs: "connect-" + run + "-configs",
-		offsets: "connect-" + run + "-offsets",
-		status:  "connect-" + run + "-status",
-		source:  run + "-file-source",
-		sink:    run + "-file-sink",
-		topic:   "cx-" + run + "-lines",
+		group:   p + "-connect-cluster",
+		configs: p + "-connect-configs",
+		offsets: p + "-connect-offsets",
+		status:  p + "-connect-status",
+		source:  p + "-file-source",
+		sink:    p + "-file-sink",
+		topic:   p + "-lines",
 	}
 	n.sinkGroup = "connect-" + n.sink
 	n.internal = []string{n.configs, n.offsets, n.status}
@@ -43,38 +44,36 @@ func newConnectNames(run string) connectNames {
 }
 
 // connectRecipeACLs are the grants of docs/policy.md's Connect recipe for
-// the worker principal: its group (and its sink connectors' groups,
-// connect-<connector>), its internal topics, and the connectors' topic.
+// the worker principal, with this run's names.
 func connectRecipeACLs(principal string, n connectNames) []harness.ACL {
 	acl := func(res, pattern, name, op string) harness.ACL {
 		return harness.ACL{Principal: principal, Host: "*", Resource: res, Pattern: pattern, Name: name, Operation: op, Permission: "ALLOW"}
 	}
-	return []harness.ACL{
-		// the worker group and the sink connectors' consumer groups
-		acl("Group", "PREFIXED", n.group, "Read"),
-		// the internal topics: created, read, written, their cleanup policy checked
-		acl("Topic", "PREFIXED", n.group+"-", "Create"),
-		acl("Topic", "PREFIXED", n.group+"-", "Read"),
-		acl("Topic", "PREFIXED", n.group+"-", "Write"),
-		acl("Topic", "PREFIXED", n.group+"-", "DescribeConfigs"),
-		// the connectors' topic: the source creates it (topic.creation) and
-		// writes, the sink reads
+	a := []harness.ACL{
+		acl("Group", "LITERAL", n.group, "Read"),     // the workers' group
+		acl("Group", "PREFIXED", "connect-", "Read"), // sink connectors' groups
+		// the source connector's topic, created by the worker
+		// (topic.creation), and the sink's
 		acl("Topic", "LITERAL", n.topic, "Create"),
 		acl("Topic", "LITERAL", n.topic, "Write"),
 		acl("Topic", "LITERAL", n.topic, "Read"),
 	}
+	for _, name := range n.internal {
+		for _, op := range []string{"Create", "Read", "Write", "DescribeConfigs"} {
+			a = append(a, acl("Topic", "LITERAL", name, op))
+		}
+	}
+	return a
 }
 
-// connectWorkerProps is a distributed worker's configuration.
-func connectWorkerProps(bootstrap string, u cxUser, n connectNames, restPort int) string {
+// connectWorkerProps is a distributed worker's configuration, logging in
+// to the kguard of s as user.
+func connectWorkerProps(s *stack, user string, n connectNames, restPort int) string {
 	return fmt.Sprintf(`bootstrap.servers=%s
 group.id=%s
 config.storage.topic=%s
 offset.storage.topic=%s
 status.storage.topic=%s
-config.storage.replication.factor=3
-offset.storage.replication.factor=3
-status.storage.replication.factor=3
 offset.storage.partitions=3
 status.storage.partitions=1
 key.converter=org.apache.kafka.connect.storage.StringConverter
@@ -85,8 +84,8 @@ rest.advertised.port=%d
 offset.flush.interval.ms=500
 scheduled.rebalance.max.delay.ms=0
 task.shutdown.graceful.timeout.ms=2000
-%s`, bootstrap, n.group, n.configs, n.offsets, n.status, restPort, restPort,
-		u.clientProps("", "producer.", "consumer.", "admin."))
+%s`, s.bootstrap, n.group, n.configs, n.offsets, n.status, restPort, restPort,
+		cxClientProps(s, user, "", "producer.", "consumer.", "admin."))
 }
 
 // connectFile is n lines of text (ASCII, tabs, UTF-8), newline-terminated.
@@ -105,14 +104,14 @@ func connectFile(lines int) []byte {
 }
 
 // startConnectWorker writes the worker's properties and starts it.
-func startConnectWorker(t *testing.T, dir, name, bootstrap string, u cxUser, n connectNames) (*cxJava, cxREST) {
+func startConnectWorker(t *testing.T, dir, name string, s *stack, user string, n connectNames) (*cxJava, cxREST) {
 	t.Helper()
 	ports, err := harness.FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	props := filepath.Join(dir, name+".properties")
-	if err := os.WriteFile(props, []byte(connectWorkerProps(bootstrap, u, n, ports[0])), 0o600); err != nil {
+	if err := os.WriteFile(props, []byte(connectWorkerProps(s, user, n, ports[0])), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	j := cxStartJava(t, dir, name, "org.apache.kafka.connect.cli.ConnectDistributed", props)
@@ -125,19 +124,19 @@ func waitConnectorRunning(ctx context.Context, t *testing.T, w *cxJava, rest cxR
 	t.Helper()
 	err := cxPoll(ctx, 300*time.Millisecond, "connector "+name+" running", func() (bool, error) {
 		if w.exited() {
-			t.Fatalf("worker exited\n%s", cxTail(w.logFile, 60))
+			t.Fatalf("worker exited\n%s", fileTail(w.logFile, 60))
 		}
 		var st cxConnectorStatus
 		if _, err := rest.do(ctx, "GET", "/connectors/"+name+"/status", nil, &st); err != nil {
 			return false, err
 		}
 		if trace, failed := st.failed(); failed {
-			t.Fatalf("connector %s failed: %s\nworker log:\n%s", name, trace, cxTail(w.logFile, 60))
+			t.Fatalf("connector %s failed: %s\nworker log:\n%s", name, trace, fileTail(w.logFile, 60))
 		}
 		return st.running(), nil
 	})
 	if err != nil {
-		t.Fatalf("%v\nworker log:\n%s", err, cxTail(w.logFile, 60))
+		t.Fatalf("%v\nworker log:\n%s", err, fileTail(w.logFile, 60))
 	}
 }
 
@@ -159,25 +158,24 @@ func TestConnectDistributed(t *testing.T) {
 	acls := connectRecipeACLs("User:"+worker, n)
 	acls = append(acls,
 		harness.ACL{Principal: "User:" + intruder, Host: "*", Resource: "Topic", Pattern: "LITERAL", Name: bad.topic, Operation: "All", Permission: "ALLOW"})
-	acls, files := cxTemporary(t, acls, "User:"+worker)
-	s, users := cxNewStack(t, []string{worker, intruder}, acls, files)
-	g := s.serve(t, "kguard", users[worker])
-	dir := s.dir
+	s := startStack(t, stackOpts{acls: acls, users: []string{worker, intruder}})
+	dir := t.TempDir()
+	cxKeepLogs(t, dir, s.logFile)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	w, rest := startConnectWorker(t, dir, "worker", g.bootstrap, users[worker], n)
+	w, rest := startConnectWorker(t, dir, "worker", s, worker, n)
 	err := cxPoll(ctx, 300*time.Millisecond, "worker REST API", func() (bool, error) {
 		if w.exited() {
-			t.Fatalf("Connect worker exited\n%s\nkguard:\n%s", cxTail(w.logFile, 60), cxTail(g.logFile, 20))
+			t.Fatalf("Connect worker exited\n%s\nkguard:\n%s", fileTail(w.logFile, 60), s.logTail(20))
 		}
 		var names []string
 		_, err := rest.do(ctx, "GET", "/connectors", nil, &names)
 		return err == nil, err
 	})
 	if err != nil {
-		t.Fatalf("%v\nworker log:\n%s\nkguard:\n%s", err, cxTail(w.logFile, 60), cxTail(g.logFile, 20))
+		t.Fatalf("%v\nworker log:\n%s\nkguard:\n%s", err, fileTail(w.logFile, 60), s.logTail(20))
 	}
 	up := time.Since(start)
 
@@ -196,9 +194,9 @@ func TestConnectDistributed(t *testing.T) {
 		// the worker creates the topic through kguard (KIP-158): one
 		// partition keeps the lines in order
 		"topic.creation.default.partitions":         "1",
-		"topic.creation.default.replication.factor": "3",
+		"topic.creation.default.replication.factor": "-1",
 	}}, nil); err != nil {
-		t.Fatalf("%v\nworker log:\n%s", err, cxTail(w.logFile, 80))
+		t.Fatalf("%v\nworker log:\n%s", err, fileTail(w.logFile, 80))
 	}
 	waitConnectorRunning(ctx, t, w, rest, n.source)
 	if _, err := rest.do(ctx, "POST", "/connectors", map[string]any{"name": n.sink, "config": map[string]string{
@@ -207,7 +205,7 @@ func TestConnectDistributed(t *testing.T) {
 		"file":            out,
 		"topics":          n.topic,
 	}}, nil); err != nil {
-		t.Fatalf("%v\nworker log:\n%s", err, cxTail(w.logFile, 80))
+		t.Fatalf("%v\nworker log:\n%s", err, fileTail(w.logFile, 80))
 	}
 	waitConnectorRunning(ctx, t, w, rest, n.sink)
 
@@ -224,7 +222,7 @@ func TestConnectDistributed(t *testing.T) {
 		return len(got) == len(data), nil
 	})
 	if err != nil {
-		t.Fatalf("%v: %d of %d bytes\nworker log:\n%s", err, len(got), len(data), cxTail(w.logFile, 60))
+		t.Fatalf("%v: %d of %d bytes\nworker log:\n%s", err, len(got), len(data), fileTail(w.logFile, 60))
 	}
 	if !bytes.Equal(got, data) {
 		i := 0
@@ -237,7 +235,7 @@ func TestConnectDistributed(t *testing.T) {
 	// The internal topics exist, compacted: the worker created them (their
 	// names are this run's, the test created none, and the worker's only
 	// way to the cluster is kguard).
-	adm := kadm.NewClient(s.directClient(t))
+	adm := kadm.NewClient(direct(t, s.kafka))
 	rcs, err := adm.DescribeTopicConfigs(ctx, n.internal...)
 	if err != nil {
 		t.Fatalf("describing the internal topics: %v", err)
@@ -263,7 +261,7 @@ func TestConnectDistributed(t *testing.T) {
 
 	// Negative: a worker whose principal has no grant of the recipe.
 	t0 := time.Now()
-	bw, _ := startConnectWorker(t, dir, "intruder-worker", g.bootstrap, users[intruder], bad)
+	bw, _ := startConnectWorker(t, dir, "intruder-worker", s, intruder, bad)
 	var refusal string
 	err = cxPoll(ctx, 300*time.Millisecond, "intruder worker refused", func() (bool, error) {
 		if refusal = cxRefusal(bw.logFile); refusal != "" {
@@ -275,7 +273,7 @@ func TestConnectDistributed(t *testing.T) {
 		return false, nil
 	})
 	if err != nil {
-		t.Fatalf("%v\nworker log:\n%s", err, cxTail(bw.logFile, 60))
+		t.Fatalf("%v\nworker log:\n%s", err, fileTail(bw.logFile, 60))
 	}
 	if !strings.Contains(refusal, bad.group) && !strings.Contains(refusal, bad.configs) && !strings.Contains(refusal, bad.offsets) && !strings.Contains(refusal, bad.status) {
 		t.Errorf("the refusal does not name the worker's group or an internal topic: %s", refusal)

@@ -46,68 +46,69 @@ func newMirrorNames(run string) mirrorNames {
 }
 
 // mirrorRecipeACLs are the grants of docs/policy.md's MirrorMaker 2
-// recipe: source is the principal MM2 logs in as on the source cluster,
-// target the one on the target cluster.
+// recipe, with this run's names: source is the principal MM2 logs in as on
+// the source cluster, target the one on the target cluster (the recipe's
+// two tables; one principal may hold both).
 func mirrorRecipeACLs(source, target string, n mirrorNames) []harness.ACL {
 	acl := func(p, res, pattern, name, op string) harness.ACL {
 		return harness.ACL{Principal: p, Host: "*", Resource: res, Pattern: pattern, Name: name, Operation: op, Permission: "ALLOW"}
 	}
 	var a []harness.ACL
-	// Source: read the mirrored topics and their configs, list and read
-	// the mirrored groups' offsets, own the offset-syncs topic.
+	// Source: read the mirrored topics and their configs, own the
+	// offset-syncs topic, list and read the mirrored groups' offsets.
 	for _, op := range []string{"Read", "DescribeConfigs"} {
 		a = append(a, acl(source, "Topic", "LITERAL", n.topic, op))
 	}
-	a = append(a, acl(source, "Group", "LITERAL", n.group, "Describe"))
 	for _, op := range []string{"Create", "Read", "Write", "DescribeConfigs"} {
 		a = append(a, acl(source, "Topic", "LITERAL", n.offsetSyncs, op))
 	}
-	// Target: the worker group and internal topics of the src->tgt flow,
-	// the remote topics and the checkpoints topic (prefix <src>.), the
-	// mirrored groups' offsets.
-	a = append(a, acl(target, "Group", "LITERAL", n.workerGroup, "Read"))
-	for _, name := range []string{n.configs, n.offsets, n.status} {
-		for _, op := range []string{"Create", "Read", "Write", "DescribeConfigs"} {
-			a = append(a, acl(target, "Topic", "LITERAL", name, op))
-		}
-	}
-	for _, op := range []string{"Create", "Read", "Write", "Alter", "AlterConfigs"} {
+	a = append(a, acl(source, "Group", "LITERAL", n.group, "Describe"))
+	// Target: the remote topics and the checkpoints topic (<src>.), the
+	// heartbeats topic, the worker's internal topics (mm2-), the worker
+	// group, the mirrored groups' offsets.
+	for _, op := range []string{"Create", "Read", "Write", "Alter", "AlterConfigs", "DescribeConfigs"} {
 		a = append(a, acl(target, "Topic", "PREFIXED", n.src+".", op))
 	}
+	for _, op := range []string{"Create", "Read", "Write", "DescribeConfigs"} {
+		a = append(a, acl(target, "Topic", "LITERAL", "heartbeats", op))
+		a = append(a, acl(target, "Topic", "PREFIXED", "mm2-", op))
+	}
+	a = append(a, acl(target, "Group", "LITERAL", n.workerGroup, "Read"))
 	a = append(a, acl(target, "Group", "LITERAL", n.group, "Read"))
 	return a
 }
 
-// mirrorProps is MirrorMaker 2's dedicated-mode configuration.
-func mirrorProps(n mirrorNames, srcBootstrap, tgtBootstrap string, srcUser, tgtUser cxUser) string {
+// mirrorProps is MirrorMaker 2's dedicated-mode configuration: the src
+// cluster through the kguard gs as srcUser, the tgt cluster through gt as
+// tgtUser.
+func mirrorProps(n mirrorNames, gs, gt *stack, srcUser, tgtUser string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "clusters=%s, %s\n", n.src, n.tgt)
-	fmt.Fprintf(&b, "%s.bootstrap.servers=%s\n%s.bootstrap.servers=%s\n", n.src, srcBootstrap, n.tgt, tgtBootstrap)
-	b.WriteString(srcUser.clientProps(n.src + "."))
-	b.WriteString(tgtUser.clientProps(n.tgt + "."))
+	fmt.Fprintf(&b, "%s.bootstrap.servers=%s\n%s.bootstrap.servers=%s\n", n.src, gs.bootstrap, n.tgt, gt.bootstrap)
+	b.WriteString(cxClientProps(gs, srcUser, n.src+"."))
+	b.WriteString(cxClientProps(gt, tgtUser, n.tgt+"."))
+	// The recipe's settings: no ACL sync, replication factors the
+	// safeguards accept, configs synced with the source's defaults as
+	// SETs (MM2 would DELETE them otherwise). The rest makes a short test.
 	fmt.Fprintf(&b, `%[1]s->%[2]s.enabled=true
 %[1]s->%[2]s.topics=%[3]s
 %[1]s->%[2]s.groups=%[4]s
+%[1]s->%[2]s.use.defaults.from=source
 %[2]s->%[1]s.enabled=false
+%[2]s->%[1]s.emit.heartbeats.enabled=false
+sync.topic.acls.enabled=false
+replication.factor=-1
+sync.group.offsets.enabled=true
 %[2]s.offset.flush.interval.ms=500
 tasks.max=1
-replication.factor=3
-checkpoints.topic.replication.factor=3
-offset-syncs.topic.replication.factor=3
-offset.storage.replication.factor=3
-status.storage.replication.factor=3
-config.storage.replication.factor=3
 offset.storage.partitions=3
 status.storage.partitions=1
-emit.heartbeats.enabled=false
-sync.topic.acls.enabled=false
-sync.group.offsets.enabled=true
 sync.group.offsets.interval.seconds=1
 emit.checkpoints.interval.seconds=1
+emit.heartbeats.interval.seconds=1
 refresh.topics.interval.seconds=5
 refresh.groups.interval.seconds=5
 sync.topic.configs.interval.seconds=2
-%[1]s->%[2]s.use.defaults.from=source
 offset.lag.max=0
 `, n.src, n.tgt, n.topic, n.group)
 	return b.String()
@@ -125,11 +126,11 @@ func TestMirrorMaker2(t *testing.T) {
 	n := newMirrorNames(run)
 	const source, target, intruder = "mm2-source", "mm2-target", "mm2-intruder"
 	acls := mirrorRecipeACLs("User:"+source, "User:"+target, n)
-	acls, files := cxTemporary(t, acls, "User:"+source, "User:"+target)
-	s, users := cxNewStack(t, []string{source, target, intruder}, acls, files)
-	gs := s.serve(t, "kguard-src", users[source])
-	gt := s.serve(t, "kguard-tgt", users[target])
-	dir := s.dir
+	opts := stackOpts{acls: acls, users: []string{source, target, intruder}}
+	gs := startStack(t, opts) // the source cluster's kguard
+	gt := startStack(t, opts) // the target cluster's kguard
+	dir := t.TempDir()
+	cxKeepLogs(t, dir, gs.logFile, gt.logFile)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -141,8 +142,8 @@ func TestMirrorMaker2(t *testing.T) {
 	// translated, not copied.
 	const partitions, records, txns = 3, 600, 6
 	const retention = "86400000" // a non-default topic config MM2 syncs
-	txn := s.directClient(t, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.TransactionalID("mm2-test-"+run))
-	adm := kadm.NewClient(s.directClient(t))
+	txn := direct(t, gs.kafka, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.TransactionalID("mm2-test-"+run))
+	adm := kadm.NewClient(direct(t, gs.kafka))
 	if _, err := adm.CreateTopic(ctx, partitions, 3, map[string]*string{"retention.ms": kadm.StringPtr(retention)}, n.topic); err != nil {
 		t.Fatalf("creating %s: %v", n.topic, err)
 	}
@@ -177,13 +178,13 @@ func TestMirrorMaker2(t *testing.T) {
 	}
 
 	props := filepath.Join(dir, "mm2.properties")
-	if err := os.WriteFile(props, []byte(mirrorProps(n, gs.bootstrap, gt.bootstrap, users[source], users[target])), 0o600); err != nil {
+	if err := os.WriteFile(props, []byte(mirrorProps(n, gs, gt, source, target)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	mm := cxStartJava(t, dir, "mm2", "org.apache.kafka.connect.mirror.MirrorMaker", props)
 	fail := func(format string, args ...any) {
 		t.Helper()
-		t.Fatalf(format+"\nMM2 log:\n%s\nkguard (target):\n%s", append(args, cxTail(mm.logFile, 80), cxTail(gt.logFile, 10))...)
+		t.Fatalf(format+"\nMM2 log:\n%s\nkguard (target):\n%s", append(args, fileTail(mm.logFile, 80), gt.logTail(10))...)
 	}
 
 	// The records arrive on <src>.<topic>, partition by partition, in order.
@@ -206,7 +207,7 @@ func TestMirrorMaker2(t *testing.T) {
 		fail("%v", err)
 	}
 	mirrored := time.Since(start)
-	cl := s.directClient(t, kgo.ConsumeTopics(n.remote), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl := direct(t, gs.kafka, kgo.ConsumeTopics(n.remote), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	for count := 0; count < records; {
 		fs := cl.PollFetches(ctx)
 		if err := fs.Err0(); err != nil {
@@ -298,7 +299,7 @@ func TestMirrorMaker2(t *testing.T) {
 	t0 := time.Now()
 	bad := newMirrorNames(run + "x")
 	badProps := filepath.Join(dir, "mm2-intruder.properties")
-	if err := os.WriteFile(badProps, []byte(mirrorProps(bad, gs.bootstrap, gt.bootstrap, users[source], users[intruder])), 0o600); err != nil {
+	if err := os.WriteFile(badProps, []byte(mirrorProps(bad, gs, gt, source, intruder)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	bm := cxStartJava(t, dir, "mm2-intruder", "org.apache.kafka.connect.mirror.MirrorMaker", badProps)
@@ -313,7 +314,7 @@ func TestMirrorMaker2(t *testing.T) {
 		return false, nil
 	})
 	if err != nil {
-		t.Fatalf("%v\nMM2 log:\n%s", err, cxTail(bm.logFile, 60))
+		t.Fatalf("%v\nMM2 log:\n%s", err, fileTail(bm.logFile, 60))
 	}
 	named := false
 	for _, name := range append([]string{bad.workerGroup}, bad.targetCreated...) {
