@@ -164,6 +164,8 @@ func TestConnectDistributed(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	adm := kadm.NewClient(direct(t, s.kafka))
+	deleteTopicsWithPrefix(t, adm, "cx"+run)
 
 	w, rest := startConnectWorker(t, dir, "worker", s, worker, n)
 	err := cxPoll(ctx, 300*time.Millisecond, "worker REST API", func() (bool, error) {
@@ -235,7 +237,6 @@ func TestConnectDistributed(t *testing.T) {
 	// The internal topics exist, compacted: the worker created them (their
 	// names are this run's, the test created none, and the worker's only
 	// way to the cluster is kguard).
-	adm := kadm.NewClient(direct(t, s.kafka))
 	rcs, err := adm.DescribeTopicConfigs(ctx, n.internal...)
 	if err != nil {
 		t.Fatalf("describing the internal topics: %v", err)
@@ -253,6 +254,12 @@ func TestConnectDistributed(t *testing.T) {
 		}
 		if policy != "compact" {
 			t.Errorf("internal topic %s: cleanup.policy %q, want compact", name, policy)
+		}
+	}
+	// Everything the worker did was allowed.
+	for _, what := range []string{"AuthorizationException", "PolicyViolationException"} {
+		if l := cxGrep(w.logFile, what); len(l) > 0 {
+			t.Errorf("the worker logged %d lines with %s, the first: %s", len(l), what, l[0])
 		}
 	}
 	t.Logf("FRAMEWORK connect distributed: file %d lines (%d bytes) round-tripped byte for byte (FileStreamSource -> %s -> FileStreamSink); internal topics %s created by the worker through kguard; worker up in %s, total %s",

@@ -144,6 +144,7 @@ func TestMirrorMaker2(t *testing.T) {
 	const retention = "86400000" // a non-default topic config MM2 syncs
 	txn := direct(t, gs.kafka, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.TransactionalID("mm2-test-"+run))
 	adm := kadm.NewClient(direct(t, gs.kafka))
+	deleteTopicsWithPrefix(t, adm, n.topic, n.src, "mm2-configs."+n.src, "mm2-offsets."+n.src, "mm2-status."+n.src, "mm2-offset-syncs."+n.tgt)
 	if _, err := adm.CreateTopic(ctx, partitions, 3, map[string]*string{"retention.ms": kadm.StringPtr(retention)}, n.topic); err != nil {
 		t.Fatalf("creating %s: %v", n.topic, err)
 	}
