@@ -285,5 +285,8 @@ func TestConnectDistributed(t *testing.T) {
 	if !strings.Contains(refusal, bad.group) && !strings.Contains(refusal, bad.configs) && !strings.Contains(refusal, bad.offsets) && !strings.Contains(refusal, bad.status) {
 		t.Errorf("the refusal does not name the worker's group or an internal topic: %s", refusal)
 	}
+	if made, err := topicsWithPrefix(ctx, adm, "cx"+run+"x-connect"); err != nil || len(made) > 0 {
+		t.Errorf("the refused worker's internal topics exist: %v %v", made, err)
+	}
 	t.Logf("FRAMEWORK connect negative: a worker as User:%s without the recipe's grants is refused in %s: %s", intruder, time.Since(t0).Round(time.Second), strings.TrimSpace(refusal))
 }

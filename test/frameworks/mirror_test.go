@@ -324,5 +324,10 @@ func TestMirrorMaker2(t *testing.T) {
 	if !named {
 		t.Errorf("the refusal names none of the deployment's target topics or its worker group: %s", refusal)
 	}
+	for _, prefix := range []string{bad.src, "mm2-configs." + bad.src, "mm2-offsets." + bad.src, "mm2-status." + bad.src} {
+		if made, err := topicsWithPrefix(ctx, adm, prefix); err != nil || len(made) > 0 {
+			t.Errorf("the refused deployment's target topics exist: %v %v", made, err)
+		}
+	}
 	t.Logf("FRAMEWORK mirrormaker2 negative: MM2 logging in to the target as User:%s without the recipe's grants is refused in %s: %s", intruder, time.Since(t0).Round(time.Second), refusal)
 }
