@@ -116,10 +116,13 @@ offset.lag.max=0
 
 // TestMirrorMaker2 runs MirrorMaker 2 (dedicated mode) from one kguard
 // to another, both in front of the real cluster, with the shipped
-// policies and the MM2 recipe's grants: the topic's records reach
-// <src>.<topic> partition by partition in order, and the consumer group's
-// committed offsets are translated onto the target. A deployment whose
-// principal lacks the recipe's grants is refused with a clear message.
+// policies and the MM2 recipe's grants and settings: the topic's records
+// reach <src>.<topic> partition by partition in order, the consumer
+// group's committed offsets are translated onto the target, a change of
+// the source topic's config reaches the remote topic, and MM2 logs no
+// authorization error or policy violation. A deployment whose principal
+// lacks the recipe's grants is refused with a clear message and creates
+// nothing.
 func TestMirrorMaker2(t *testing.T) {
 	start := time.Now()
 	run := harness.RandHex(t, 3)
