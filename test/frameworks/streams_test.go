@@ -398,6 +398,11 @@ func TestStreamsRefused(t *testing.T) {
 			cl := direct(t, s.kafka)
 			adm := kadm.NewClient(cl)
 			deleteTopicsWithPrefix(t, adm, app+"-", input, output)
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_, _ = adm.DeleteGroup(ctx, app)
+			})
 			if err := createTopics(ctx, adm, 3, input, output); err != nil {
 				t.Fatal(err)
 			}
