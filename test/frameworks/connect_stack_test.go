@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+
 	"github.com/kguard/kguard/internal/testenv"
 	"github.com/kguard/kguard/test/harness"
 )
@@ -93,6 +95,16 @@ func cxKeepLogs(t *testing.T, paths ...string) {
 			}
 		}
 		t.Logf("logs kept in %s", keep)
+	})
+}
+
+// cxDeleteGroups deletes the groups when the test ends (after the
+// programs using them stopped: register it before starting them).
+func cxDeleteGroups(t *testing.T, adm *kadm.Client, groups ...string) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = adm.DeleteGroups(ctx, groups...)
 	})
 }
 

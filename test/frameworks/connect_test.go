@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
@@ -166,6 +167,7 @@ func TestConnectDistributed(t *testing.T) {
 	defer cancel()
 	adm := kadm.NewClient(direct(t, s.kafka))
 	deleteTopicsWithPrefix(t, adm, "cx"+run)
+	cxDeleteGroups(t, adm, n.group, n.sinkGroup, bad.group)
 
 	w, rest := startConnectWorker(t, dir, "worker", s, worker, n)
 	err := cxPoll(ctx, 300*time.Millisecond, "worker REST API", func() (bool, error) {
@@ -256,13 +258,48 @@ func TestConnectDistributed(t *testing.T) {
 			t.Errorf("internal topic %s: cleanup.policy %q, want compact", name, policy)
 		}
 	}
-	// Everything the worker did was allowed.
+	// The source connector's position (the whole file, counted in the
+	// Java chars its reader decoded) is committed to the offsets topic,
+	// and the sink connector's group has committed the topic's end: the
+	// worker's and the sink's offset commits pass kguard.
+	chars := int64(len(utf16.Encode([]rune(string(data)))))
+	var position, sinkAt int64
+	err = cxPoll(ctx, 300*time.Millisecond, "offsets committed", func() (bool, error) {
+		var offs struct {
+			Offsets []struct {
+				Offset map[string]any `json:"offset"`
+			} `json:"offsets"`
+		}
+		if _, err := rest.do(ctx, "GET", "/connectors/"+n.source+"/offsets", nil, &offs); err != nil {
+			return false, err
+		}
+		for _, o := range offs.Offsets {
+			if p, ok := o.Offset["position"].(float64); ok {
+				position = int64(p)
+			}
+		}
+		fetched, err := adm.FetchOffsets(ctx, n.sinkGroup)
+		if err != nil {
+			return false, err
+		}
+		if o, ok := fetched.Lookup(n.topic, 0); ok {
+			sinkAt = o.At
+		}
+		return position == chars && sinkAt == lines, nil
+	})
+	if err != nil {
+		t.Fatalf("%v: source position %d of %d chars, sink group at %d of %d records\nworker log:\n%s", err, position, chars, sinkAt, lines, fileTail(w.logFile, 60))
+	}
+	// Everything the worker did was allowed: no error in its log.
+	if l := cxGrep(w.logFile, "] ERROR "); len(l) > 0 {
+		t.Errorf("the worker logged %d errors, the first: %s", len(l), l[0])
+	}
 	for _, what := range []string{"AuthorizationException", "PolicyViolationException"} {
 		if l := cxGrep(w.logFile, what); len(l) > 0 {
 			t.Errorf("the worker logged %d lines with %s, the first: %s", len(l), what, l[0])
 		}
 	}
-	t.Logf("FRAMEWORK connect distributed: file %d lines (%d bytes) round-tripped byte for byte (FileStreamSource -> %s -> FileStreamSink); internal topics %s created by the worker through kguard; worker up in %s, total %s",
+	t.Logf("FRAMEWORK connect distributed: file %d lines (%d bytes) round-tripped byte for byte (FileStreamSource -> %s -> FileStreamSink); source position and sink group offsets committed; internal topics %s created by the worker through kguard; worker up in %s, total %s",
 		lines, len(data), n.topic, strings.Join(n.internal, ", "), up.Round(time.Second), time.Since(start).Round(time.Second))
 	w.stop()
 

@@ -127,6 +127,7 @@ func TestMirrorMaker2(t *testing.T) {
 	start := time.Now()
 	run := harness.RandHex(t, 3)
 	n := newMirrorNames(run)
+	bad := newMirrorNames(run + "x") // the refused deployment's
 	const source, target, intruder = "mm2-source", "mm2-target", "mm2-intruder"
 	acls := mirrorRecipeACLs("User:"+source, "User:"+target, n)
 	opts := stackOpts{acls: acls, users: []string{source, target, intruder}}
@@ -148,6 +149,10 @@ func TestMirrorMaker2(t *testing.T) {
 	txn := direct(t, gs.kafka, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.TransactionalID("mm2-test-"+run))
 	adm := kadm.NewClient(direct(t, gs.kafka))
 	deleteTopicsWithPrefix(t, adm, n.topic, n.src, "mm2-configs."+n.src, "mm2-offsets."+n.src, "mm2-status."+n.src, "mm2-offset-syncs."+n.tgt)
+	// One physical cluster: the mirrored group is the same group on both
+	// sides (its source topic's offsets from the test, its remote topic's
+	// from MM2).
+	cxDeleteGroups(t, adm, n.group, n.workerGroup, bad.workerGroup)
 	if _, err := adm.CreateTopic(ctx, partitions, 3, map[string]*string{"retention.ms": kadm.StringPtr(retention)}, n.topic); err != nil {
 		t.Fatalf("creating %s: %v", n.topic, err)
 	}
@@ -301,7 +306,6 @@ func TestMirrorMaker2(t *testing.T) {
 	// Negative: the same deployment logging in to the target as a
 	// principal without the recipe's grants.
 	t0 := time.Now()
-	bad := newMirrorNames(run + "x")
 	badProps := filepath.Join(dir, "mm2-intruder.properties")
 	if err := os.WriteFile(badProps, []byte(mirrorProps(bad, gs, gt, source, intruder)), 0o600); err != nil {
 		t.Fatal(err)
