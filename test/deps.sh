@@ -5,8 +5,10 @@
 #     python3 with pip. `apt-get update` runs only when something is missing.
 #   - PyPI: confluent-kafka and kafka-python, pinned in test/compat/python/requirements.txt.
 #   - Maven Central: the Apache Kafka broker, tools and client jars named by
-#     test/kafka/pom.xml, copied into test/kafka/lib/, and the framework jars (Kafka Streams,
-#     ...) named by test/frameworks/pom.xml, copied into test/frameworks/lib/ (cached in ~/.m2).
+#     test/kafka/pom.xml, copied into test/kafka/lib/; Kafka Streams named by
+#     test/frameworks/pom.xml, copied into test/frameworks/lib/; the Kafka Connect worker, the
+#     FileStream connectors and MirrorMaker 2 named by test/frameworks/connect/pom.xml, copied
+#     into test/frameworks/connect/lib/ (all cached in ~/.m2).
 #
 # Run as root (or with passwordless sudo for apt-get). Quiet when everything is already
 # there; on a failure it prints the failing step's output and exits non-zero. Safe to
@@ -15,7 +17,6 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 KAFKA_DIR="$HERE/kafka"
-LIB="$KAFKA_DIR/lib"
 REQS="$HERE/compat/python/requirements.txt"
 OUT="$(mktemp)"
 trap 'rm -f "$OUT"' EXIT
@@ -97,32 +98,25 @@ fi
 
 # ---- Maven Central -----------------------------------------------------------------------
 
-# lib/ holds exactly the jars of the current pom: a stamp records the pom's hash, and a
+# Each lib/ holds exactly the jars of its current pom: a stamp records the pom's hash, and a
 # changed pom empties lib/ first, so two Kafka versions never share a classpath.
-stamp="$(sha256sum "$KAFKA_DIR/pom.xml" | cut -d' ' -f1)"
-if [[ "$(cat "$LIB/.pom.sha256" 2>/dev/null || true)" != "$stamp" ]] || ! compgen -G "$LIB/kafka_2.13-*.jar" >/dev/null; then
-	rm -rf "$LIB"
-	run "mvn dependency:copy-dependencies (test/kafka/pom.xml)" \
-		mvn -q -B -f "$KAFKA_DIR/pom.xml" dependency:copy-dependencies -DoutputDirectory="$LIB"
-	compgen -G "$LIB/kafka_2.13-*.jar" >/dev/null || {
-		echo "no kafka_2.13 jar in $LIB after mvn" >"$OUT"
-		fail "mvn dependency:copy-dependencies"
-	}
-	echo "$stamp" >"$LIB/.pom.sha256"
-fi
+# fetch_jars DIR MARKER: DIR/pom.xml's jars into DIR/lib; MARKER is a glob of a jar that must
+# be there afterwards.
+fetch_jars() {
+	local dir="$1" marker="$2" lib="$1/lib" stamp
+	stamp="$(sha256sum "$dir/pom.xml" | cut -d' ' -f1)"
+	if [[ "$(cat "$lib/.pom.sha256" 2>/dev/null || true)" != "$stamp" ]] || ! compgen -G "$lib/$marker" >/dev/null; then
+		rm -rf "$lib"
+		run "mvn dependency:copy-dependencies ($dir/pom.xml)" \
+			mvn -q -B -f "$dir/pom.xml" dependency:copy-dependencies -DoutputDirectory="$lib"
+		compgen -G "$lib/$marker" >/dev/null || {
+			echo "no $marker in $lib after mvn" >"$OUT"
+			fail "mvn dependency:copy-dependencies ($dir/pom.xml)"
+		}
+		echo "$stamp" >"$lib/.pom.sha256"
+	fi
+}
 
-# The framework programs' jars (test/frameworks), the same way: lib/ holds exactly the jars of
-# the current pom.
-FW_DIR="$HERE/frameworks"
-FW_LIB="$FW_DIR/lib"
-fw_stamp="$(sha256sum "$FW_DIR/pom.xml" | cut -d' ' -f1)"
-if [[ "$(cat "$FW_LIB/.pom.sha256" 2>/dev/null || true)" != "$fw_stamp" ]] || ! compgen -G "$FW_LIB/kafka-streams-*.jar" >/dev/null; then
-	rm -rf "$FW_LIB"
-	run "mvn dependency:copy-dependencies (test/frameworks/pom.xml)" \
-		mvn -q -B -f "$FW_DIR/pom.xml" dependency:copy-dependencies -DoutputDirectory="$FW_LIB"
-	compgen -G "$FW_LIB/kafka-streams-*.jar" >/dev/null || {
-		echo "no kafka-streams jar in $FW_LIB after mvn" >"$OUT"
-		fail "mvn dependency:copy-dependencies (test/frameworks/pom.xml)"
-	}
-	echo "$fw_stamp" >"$FW_LIB/.pom.sha256"
-fi
+fetch_jars "$KAFKA_DIR" "kafka_2.13-*.jar"
+fetch_jars "$HERE/frameworks" "kafka-streams-*.jar"
+fetch_jars "$HERE/frameworks/connect" "connect-runtime-*.jar"
