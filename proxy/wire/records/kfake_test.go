@@ -106,6 +106,23 @@ func markValues(_ *Batch, recs []Record) (bool, error) {
 	return changed, nil
 }
 
+// hasMarkable reports whether the batches in b hold a record markValues
+// changes.
+func hasMarkable(t *testing.T, b []byte) bool {
+	t.Helper()
+	found := false
+	_, _, err := Rewrite(nil, b, Options{}, func(_ *Batch, recs []Record) (bool, error) {
+		for i := range recs {
+			found = found || bytes.HasPrefix(recs[i].Value, []byte("change"))
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("reading the original batches: %v", err)
+	}
+	return found
+}
+
 var baseTime = time.UnixMilli(1_700_000_000_000)
 
 // testRecords builds a mix of records: null and empty keys, empty values,
@@ -312,7 +329,9 @@ func TestKfakeProduceRewriteAllCodecs(t *testing.T) {
 					t.Fatal("no produce captured")
 				}
 				for i := range cap.sent {
-					if !cap.changed[i] {
+					// kgo may put only records markValues leaves alone in
+					// one partition's batch: no change is then right.
+					if !cap.changed[i] && hasMarkable(t, cap.original[i]) {
 						t.Fatalf("partition %d: no change reported", i)
 					}
 					checkRewritten(t, cap.original[i], cap.sent[i], tc.want)
