@@ -344,8 +344,8 @@ func (v *Verifier) checkRoot(s *verifyScratch, ts int64, keyID string, sig []byt
 		return nil
 	}
 	if !v.roots.seen(k) {
-		if err := v.v.Verify(sig, msg); err != nil {
-			return errors.New("signature does not verify")
+		if err := v.check(keyID, ts, sig, msg); err != nil {
+			return err
 		}
 		v.roots.add(k)
 	}

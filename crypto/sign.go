@@ -61,10 +61,26 @@ func (s *Signer) Sign(rec *Record, t time.Time) error {
 	return nil
 }
 
-// Verifier checks kguard.sig headers against a public keyset that may hold
-// several keys (old and new after a rotation).
+// SignatureKeys finds the public key a signature names. A Verifier asks it
+// once per signature (per batch root for batch signatures).
+type SignatureKeys interface {
+	// VerifierFor returns the verifier for the key keyID names, for a
+	// signature made at signedAt. It fails when the key is unknown, or was
+	// revoked at or before signedAt.
+	VerifierFor(keyID string, signedAt time.Time) (tink.Verifier, error)
+}
+
+// keysetKeys is one Tink public keyset (every key in it, old and new after
+// a rotation); the key id in the header is not consulted: Tink's output
+// prefix in the signature picks the key.
+type keysetKeys struct{ v tink.Verifier }
+
+func (k keysetKeys) VerifierFor(string, time.Time) (tink.Verifier, error) { return k.v, nil }
+
+// Verifier checks kguard.sig headers against the public keys of a
+// SignatureKeys (by default one keyset that may hold several keys).
 type Verifier struct {
-	v     tink.Verifier
+	keys  SignatureKeys
 	roots rootCache // batch signature roots that verified
 }
 
@@ -78,7 +94,23 @@ func NewVerifier(h *keyset.Handle) (*Verifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("crypto: verifier: %w", err)
 	}
-	return &Verifier{v: v}, nil
+	return &Verifier{keys: keysetKeys{v: v}}, nil
+}
+
+// NewVerifierWithKeys returns a Verifier that looks each signature's key up
+// in keys (a trust store of several instances' public keys).
+func NewVerifierWithKeys(keys SignatureKeys) *Verifier { return &Verifier{keys: keys} }
+
+// check verifies sig over msg with the key keyID names at signedAt (ms).
+func (v *Verifier) check(keyID string, signedAt int64, sig, msg []byte) error {
+	tv, err := v.keys.VerifierFor(keyID, time.UnixMilli(signedAt))
+	if err != nil {
+		return fmt.Errorf("signing key %s: %w", keyID, err)
+	}
+	if err := tv.Verify(sig, msg); err != nil {
+		return errors.New("signature does not verify")
+	}
+	return nil
 }
 
 func (v *Verifier) verify(rec *Record, hv []byte) error {
@@ -122,10 +154,7 @@ func (v *Verifier) verifyWith(s *verifyScratch, rec *Record, hv []byte) error {
 	}
 	s.grow(rec)
 	s.buf = signedBytes(s.buf[:0], sh.version, sh.timestamp, sh.keyID, rec)
-	if err := v.v.Verify(sh.sig, s.buf); err != nil {
-		return errors.New("signature does not verify")
-	}
-	return nil
+	return v.check(sh.keyID, sh.timestamp, sh.sig, s.buf)
 }
 
 // Verify checks rec's kguard.sig: SigOK, SigBad (wrong, malformed or
