@@ -149,6 +149,11 @@ type VerifyConfig struct {
 	// head of the topic expired by retention) as a warning. By default it
 	// is an error: DeleteRecords by a superuser truncates the head too.
 	AllowPrefixLoss bool
+	// OnEvent, when set, is called with every record that decodes as an
+	// event, in the order read (per partition in offset order), while the
+	// chain is collected; the verdict on the whole trail is the Report.
+	// Used to export or replay events as they are verified.
+	OnEvent func(ev *Event, value []byte, pos Position) error
 }
 
 // entry is what the verifier keeps per record (no payloads).
@@ -231,6 +236,7 @@ func Verify(ctx context.Context, cfg VerifyConfig, progress io.Writer) (Report, 
 			return rep, fmt.Errorf("audit: kafka consumer: %w", err)
 		}
 		defer cl.Close()
+		var cbErr error
 		for len(want) > 0 {
 			fs := cl.PollFetches(ctx)
 			if err := ctx.Err(); err != nil {
@@ -263,8 +269,13 @@ func Verify(ctx context.Context, cfg VerifyConfig, progress io.Writer) (Report, 
 				if rep.Records%int64(cfg.ProgressEvery) == 0 {
 					fmt.Fprintf(progress, "audit verify: %d/%d records read\n", rep.Records, total)
 				}
-				addRecord(&rep, insts, rec)
+				if ev := addRecord(&rep, insts, rec); ev != nil && cfg.OnEvent != nil && cbErr == nil {
+					cbErr = cfg.OnEvent(ev, rec.Value, Position{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset})
+				}
 			})
+			if cbErr != nil {
+				return rep, cbErr
+			}
 		}
 		fmt.Fprintf(progress, "audit verify: %d/%d records read; checking chains\n", rep.Records, total)
 	}
@@ -290,20 +301,22 @@ func Verify(ctx context.Context, cfg VerifyConfig, progress io.Writer) (Report, 
 	return rep, nil
 }
 
-func addRecord(rep *Report, insts map[string]*instState, rec *kgo.Record) {
+// addRecord collects one record's chain entry and returns its event (nil
+// when it is malformed).
+func addRecord(rep *Report, insts map[string]*instState, rec *kgo.Record) *Event {
 	pos := Position{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}
 	ev, err := DecodeEvent(rec.Value)
 	if err != nil {
 		rep.Findings = append(rep.Findings, Finding{Severity: SeverityError, Kind: FindingMalformed,
 			Instance: string(rec.Key), Position: pos, Detail: err.Error()})
-		return
+		return nil
 	}
 	inst := ev.Where.Instance
 	if !bytes.Equal(rec.Key, []byte(inst)) {
 		rep.Findings = append(rep.Findings, Finding{Severity: SeverityError, Kind: FindingInserted,
 			Instance: inst, Seq: ev.Seq, Position: pos,
 			Detail: fmt.Sprintf("record key %q differs from the event's instance (kguard keys by instance)", rec.Key)})
-		return
+		return nil // not the instance's event: neither exported nor replayed
 	}
 	st := insts[inst]
 	if st == nil {
@@ -313,6 +326,7 @@ func addRecord(rep *Report, insts map[string]*instState, rec *kgo.Record) {
 	st.partitions[rec.Partition] = true
 	st.entries = append(st.entries, entry{seq: ev.Seq, hash: HashEvent(rec.Value), prev: ev.Prev,
 		pos: pos, typ: ev.Type, ckpt: ev.Checkpoint, gap: ev.Gap})
+	return &ev
 }
 
 // checkInstance verifies one instance's chain. Events are grouped by seq
@@ -552,25 +566,7 @@ type VerifyOptions struct {
 // out. It returns an error wrapping ErrVerifyFailed when the trail has any
 // error-severity finding, so the CLI can exit non-zero.
 func RunVerify(ctx context.Context, opts VerifyOptions, out io.Writer) error {
-	cops, err := opts.Kafka.ClientOpts()
-	if err != nil {
-		return err
-	}
-	var keys []ed25519.PublicKey
-	for _, f := range opts.PublicKeyFiles {
-		k, err := LoadPublicKey(f)
-		if err != nil {
-			return err
-		}
-		keys = append(keys, k)
-	}
-	if opts.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
-		defer cancel()
-	}
-	rep, err := Verify(ctx, VerifyConfig{ClientOpts: cops, Topic: opts.Topic, PublicKeys: keys,
-		ProgressEvery: opts.ProgressEvery, AllowPrefixLoss: opts.AllowPrefixLoss}, out)
+	rep, err := VerifyEach(ctx, opts, nil, out)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/kguard/kguard/audit"
@@ -50,8 +51,19 @@ func (c *authzCall) auditOutcome(decision string, code int16, reasons []string, 
 		out.PolicyRev, out.DecisionID = c.dec.Revision, c.dec.DecisionID
 	}
 	ev := audit.Event{Type: audit.EventAuthzDecision, Who: c.s.who(c.hdr.ClientID), What: what, Outcome: out}
-	if c.preq.Tenant != "" || (rt == "" && len(c.preq.Actions) > 1) {
+	if c.dec != nil {
+		// The policy decided: keep its input (actions and details, no
+		// payload, sensitive config values redacted) so that a proposed
+		// policy can be replayed over the trail (kguard policy diff).
 		ev.Details = map[string]string{}
+		if err := policy.RecordInput(ev.Details, c.preq.Actions, c.preq.Details); err != nil {
+			return fmt.Errorf("audit: decision input: %w", err)
+		}
+	}
+	if c.preq.Tenant != "" || (rt == "" && len(c.preq.Actions) > 1) {
+		if ev.Details == nil {
+			ev.Details = map[string]string{}
+		}
 		if c.preq.Tenant != "" {
 			ev.Details["tenant"] = c.preq.Tenant
 		}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -113,7 +115,7 @@ func startAudit(ctx context.Context, cfg *config.Config, reg prometheus.Register
 
 func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: kguard audit verify|keygen", errUsage)
+		return fmt.Errorf("%w: kguard audit verify|export|keygen", errUsage)
 	}
 	switch args[0] {
 	case "keygen":
@@ -130,29 +132,40 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return nil
 	case "verify":
 		fs := newFlags("audit verify", stderr)
-		brokers := fs.String("brokers", "127.0.0.1:9092", "comma-separated bootstrap brokers")
-		topic := fs.String("topic", audit.DefaultTopic, "audit topic")
-		var keys stringList
-		fs.Var(&keys, "pubkey", "PEM Ed25519 public key that signs checkpoints (repeatable)")
-		tlsOn := fs.Bool("tls", false, "connect with TLS")
-		ca := fs.String("ca", "", "CA file (PEM) for TLS")
-		mech := fs.String("sasl-mechanism", "", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
-		user := fs.String("user", "", "SASL user")
-		passEnv := fs.String("password-env", "KGUARD_AUDIT_PASSWORD", "environment variable holding the SASL password")
-		timeout := fs.Duration("timeout", 0, "give up after this long (0: no limit)")
-		progress := fs.Int("progress-every", 100000, "print progress every N events")
-		allowExpired := fs.Bool("allow-expired", false, "accept that retention removed the start of the topic (checking starts at the first checkpoint)")
+		topicFlags := addTopicFlags(fs)
 		if err := parseFlags(fs, args[1:]); err != nil {
 			return err
 		}
-		if len(keys) == 0 {
-			return fmt.Errorf("%w: at least one --pubkey is required", errUsage)
+		opts, err := topicFlags.options()
+		if err != nil {
+			return err
 		}
-		return audit.RunVerify(ctx, audit.VerifyOptions{
-			Kafka: audit.KafkaOptions{Brokers: strings.Split(*brokers, ","), TLS: *tlsOn, CAFile: *ca,
-				SASLMechanism: *mech, User: *user, Password: os.Getenv(*passEnv)},
-			Topic: *topic, PublicKeyFiles: keys, ProgressEvery: *progress, Timeout: *timeout, AllowPrefixLoss: *allowExpired,
-		}, stdout)
+		return audit.RunVerify(ctx, opts, stdout)
+	case "export":
+		fs := newFlags("audit export", stderr)
+		topicFlags := addTopicFlags(fs)
+		out := fs.String("out", "", "file to write (an export header line, then one event per line)")
+		window := addWindowFlags(fs)
+		if err := parseFlags(fs, args[1:]); err != nil {
+			return err
+		}
+		opts, err := topicFlags.options()
+		if err != nil {
+			return err
+		}
+		since, until, err := window.bounds()
+		if err != nil {
+			return err
+		}
+		if *out == "" {
+			return fmt.Errorf("%w: --out is required", errUsage)
+		}
+		h, err := audit.RunExport(ctx, audit.ExportOptions{Verify: opts, Since: since, Until: until, Out: *out}, stderr)
+		if h.Records > 0 || err == nil {
+			fmt.Fprintf(stdout, "exported %d of %d events from %s to %s; chain verified: %t, checkpoints verified: %t (%d)\n",
+				h.Events, h.Records, h.Topic, *out, h.ChainVerified, h.CheckpointsVerified, h.Checkpoints)
+		}
+		return err
 	}
 	return fmt.Errorf("%w: unknown audit command %q", errUsage, args[0])
 }
@@ -168,4 +181,74 @@ func ensureDemoAuditKey(path string) (ed25519.PublicKey, error) {
 		return audit.LoadPublicKey(path + ".pub")
 	}
 	return audit.GenerateKeyFile(path)
+}
+
+// topicFlags are the flags that reach the audit topic (audit verify,
+// audit export, policy diff --replay topic).
+type topicFlags struct {
+	brokers, topic, ca, mech, user, passEnv *string
+	keys                                    stringList
+	tls, allowExpired                       *bool
+	timeout                                 *time.Duration
+	progress                                *int
+}
+
+func addTopicFlags(fs *flag.FlagSet) *topicFlags {
+	t := &topicFlags{
+		brokers:      fs.String("brokers", "127.0.0.1:9092", "comma-separated bootstrap brokers"),
+		topic:        fs.String("topic", audit.DefaultTopic, "audit topic"),
+		tls:          fs.Bool("tls", false, "connect with TLS"),
+		ca:           fs.String("ca", "", "CA file (PEM) for TLS"),
+		mech:         fs.String("sasl-mechanism", "", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
+		user:         fs.String("user", "", "SASL user"),
+		passEnv:      fs.String("password-env", "KGUARD_AUDIT_PASSWORD", "environment variable holding the SASL password"),
+		timeout:      fs.Duration("timeout", 0, "give up after this long (0: no limit)"),
+		progress:     fs.Int("progress-every", 100000, "print progress every N events"),
+		allowExpired: fs.Bool("allow-expired", false, "accept that retention removed the start of the topic (checking starts at the first checkpoint)"),
+	}
+	fs.Var(&t.keys, "pubkey", "PEM Ed25519 public key that signs checkpoints (repeatable)")
+	return t
+}
+
+func (t *topicFlags) options() (audit.VerifyOptions, error) {
+	if len(t.keys) == 0 {
+		return audit.VerifyOptions{}, fmt.Errorf("%w: at least one --pubkey is required", errUsage)
+	}
+	return audit.VerifyOptions{
+		Kafka: audit.KafkaOptions{Brokers: strings.Split(*t.brokers, ","), TLS: *t.tls, CAFile: *t.ca,
+			SASLMechanism: *t.mech, User: *t.user, Password: os.Getenv(*t.passEnv)},
+		Topic: *t.topic, PublicKeyFiles: t.keys, ProgressEvery: *t.progress, Timeout: *t.timeout, AllowPrefixLoss: *t.allowExpired,
+	}, nil
+}
+
+// windowFlags bound events by time: --since, --until (RFC 3339, or a
+// duration before now such as 168h).
+type windowFlags struct{ since, until *string }
+
+func addWindowFlags(fs *flag.FlagSet) *windowFlags {
+	return &windowFlags{
+		since: fs.String("since", "", "first event time (RFC 3339, or a duration before now, e.g. 168h)"),
+		until: fs.String("until", "", "events before this time (RFC 3339, or a duration before now)"),
+	}
+}
+
+func (w *windowFlags) bounds() (since, until time.Time, err error) {
+	parse := func(name, v string) (time.Time, error) {
+		if v == "" {
+			return time.Time{}, nil
+		}
+		if d, err := time.ParseDuration(v); err == nil {
+			return time.Now().Add(-d), nil
+		}
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("%w: --%s: %q is neither RFC 3339 nor a duration", errUsage, name, v)
+		}
+		return t, nil
+	}
+	if since, err = parse("since", *w.since); err != nil {
+		return since, until, err
+	}
+	until, err = parse("until", *w.until)
+	return since, until, err
 }
