@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/kguard/kguard/policy/review"
 )
 
 // errUsage marks an error in the command line (exit code 2).
@@ -28,6 +30,9 @@ func main() {
 	case errors.Is(err, errUsage):
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
+	case errors.Is(err, review.ErrBreaking):
+		fmt.Fprintln(os.Stderr, "kguard:", err)
+		os.Exit(3)
 	default:
 		fmt.Fprintln(os.Stderr, "kguard:", err)
 		os.Exit(1)
@@ -43,6 +48,9 @@ commands:
                           manage SASL PLAIN/SCRAM users (salted; password on stdin)
   policy test [DIR]       run the Rego policy tests (non-zero exit on failure)
   policy eval --input F   decide one request (JSON) and print the decision with reasons
+  policy diff --base B --head H --replay topic|FILE [--ack F] [--format markdown|json|text]
+                          replay recorded decisions under two policies; exit 3 on unacknowledged
+                          breaking changes (docs/policy-review.md)
   keys init [--dir D] [KEK...]
                           create a local key store, a signing keyset and a subject pepper
   keys rotate --config F KEK...     rotate key-encryption keys (Vault transit or local)
@@ -52,6 +60,8 @@ commands:
   keys rotate-signing --config F    add a new record-signing key and make it primary
   audit keygen --out F    create the Ed25519 key that signs audit checkpoints
   audit verify ...        check the audit topic's chains, checkpoints and signatures
+  audit export --out F [--since T --until T] ...
+                          export events, verifying the trail while reading
   version                 print the version`
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {

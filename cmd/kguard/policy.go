@@ -12,7 +12,7 @@ import (
 // request from a JSON file, so policies are tested and reviewed like code.
 func cmdPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: kguard policy test [DIR] | kguard policy eval --input FILE [--dir DIR]", errUsage)
+		return fmt.Errorf("%w: kguard policy test [DIR] | kguard policy eval --input FILE [--dir DIR] | kguard policy diff --base B --head H --replay SOURCE", errUsage)
 	}
 	switch args[0] {
 	case "test":
@@ -28,6 +28,8 @@ func cmdPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			dir = fs.Arg(0)
 		}
 		return policy.RunTests(ctx, dir, stdout)
+	case "diff":
+		return cmdPolicyDiff(ctx, args[1:], stdout, stderr)
 	case "eval":
 		fs := newFlags("policy eval", stderr)
 		dir := fs.String("dir", "policies", "policy directory")
