@@ -25,18 +25,32 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	code := exitCode(err)
 	switch {
 	case err == nil:
-	case errors.Is(err, errUsage):
+	case code == 2:
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	case errors.Is(err, review.ErrBreaking):
-		fmt.Fprintln(os.Stderr, "kguard:", err)
-		os.Exit(3)
 	default:
 		fmt.Fprintln(os.Stderr, "kguard:", err)
-		os.Exit(1)
 	}
+	if code != 0 {
+		os.Exit(code)
+	}
+}
+
+// exitCode is the process exit code for run's error: 0 success, 2 a usage
+// error, 3 a policy change with unacknowledged breaking changes (policy
+// diff), 1 anything else.
+func exitCode(err error) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	case errors.Is(err, review.ErrBreaking):
+		return 3
+	}
+	return 1
 }
 
 const usage = `usage: kguard <command> [flags]

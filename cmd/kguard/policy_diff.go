@@ -2,10 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
+	"strings"
 
 	"github.com/kguard/kguard/policy/review"
 )
@@ -14,8 +13,8 @@ import (
 // and prints what changes (docs/policy-review.md).
 func cmdPolicyDiff(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("policy diff", stderr)
-	base := fs.String("base", "", "base policy: a directory, or a git revision REF[:PATH] (PATH defaults to policies)")
-	head := fs.String("head", "policies", "head (proposed) policy: a directory or REF[:PATH]")
+	base := fs.String("base", "", "base policy roots, comma-separated: directories or git revisions REF[:PATH] (PATH defaults to policies)")
+	head := fs.String("head", "policies", "head (proposed) policy roots, as --base")
 	source := fs.String("replay", "", `recorded decisions: "topic" (the audit topic, read and verified with the connection flags) or an export/events FILE`)
 	format := fs.String("format", "markdown", "markdown, json or text")
 	ackFile := fs.String("ack", "", "YAML file acknowledging breaking changes (see docs/policy-review.md)")
@@ -28,71 +27,22 @@ func cmdPolicyDiff(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *base == "" || *source == "" {
 		return fmt.Errorf("%w: kguard policy diff --base DIR|REF[:PATH] --head DIR|REF[:PATH] --replay topic|FILE", errUsage)
 	}
-	since, until, err := window.bounds()
-	if err != nil {
+	o := review.DiffOptions{Base: strings.Split(*base, ","), Head: strings.Split(*head, ","), Replay: *source,
+		Format: *format, Out: *out}
+	var err error
+	if o.Since, o.Until, err = window.bounds(); err != nil {
 		return err
 	}
-	var acks []review.Ack
 	if *ackFile != "" {
-		if acks, err = review.LoadAcks(*ackFile); err != nil {
+		if o.Acks, err = review.LoadAcks(*ackFile); err != nil {
 			return err
 		}
 	}
-	bsrc, err := review.OpenPolicy(ctx, *base)
-	if err != nil {
-		return err
-	}
-	defer bsrc.Close()
-	hsrc, err := review.OpenPolicy(ctx, *head)
-	if err != nil {
-		return err
-	}
-	defer hsrc.Close()
-	be, err := review.LoadEngine(ctx, bsrc.Dir)
-	if err != nil {
-		return fmt.Errorf("base: %w", err)
-	}
-	he, err := review.LoadEngine(ctx, hsrc.Dir)
-	if err != nil {
-		return fmt.Errorf("head: %w", err)
-	}
-	r := review.NewReplayer(be, he, since, until)
-	var verified string
-	var srcErr error
-	label := *source
-	if *source == "topic" {
-		opts, err := topicFlags.options()
-		if err != nil {
+	if *source == review.SourceTopic {
+		if o.Topic, err = topicFlags.options(); err != nil {
 			return err
 		}
-		label = "topic " + opts.Topic
-		verified, srcErr = review.ReplayTopic(ctx, opts, r, stderr)
-	} else {
-		verified, srcErr = review.ReplayFile(*source, r)
 	}
-	if srcErr != nil && !errors.Is(srcErr, review.ErrUnverified) {
-		return srcErr
-	}
-	rep, err := r.Run(ctx)
-	if err != nil {
-		return err
-	}
-	rep.Base, rep.Head, rep.Source, rep.Verified = *base, *head, label, verified
-	rep.Acknowledge(acks)
-	w := stdout
-	if *out != "" {
-		f, err := os.Create(*out)
-		if err != nil {
-			return fmt.Errorf("policy diff: %w", err)
-		}
-		defer f.Close()
-		w = f
-	}
-	if err := rep.Write(w, *format); err != nil {
-		return err
-	}
-	if srcErr != nil {
-		return srcErr
-	}
-	return rep.Check()
+	_, err = review.RunDiff(ctx, o, stdout, stderr)
+	return err
 }

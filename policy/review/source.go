@@ -166,12 +166,12 @@ func untar(r io.Reader, dst string) error {
 	}
 }
 
-// LoadEngine compiles, tests and prepares the policy of dir for replay
+// LoadEngine compiles, tests and prepares the policy roots dirs for replay
 // (no decision cache: the replay evaluates each distinct input once).
-func LoadEngine(ctx context.Context, dir string) (*policy.Engine, error) {
-	e, err := policy.NewEngine(ctx, policy.Config{Dirs: []string{dir}, CacheSize: -1, ProtectionCacheSize: -1})
+func LoadEngine(ctx context.Context, dirs ...string) (*policy.Engine, error) {
+	e, err := policy.NewEngine(ctx, policy.Config{Dirs: dirs, CacheSize: -1, ProtectionCacheSize: -1})
 	if err != nil {
-		return nil, fmt.Errorf("review: policy %s: %w", dir, err)
+		return nil, fmt.Errorf("review: policy %s: %w", strings.Join(dirs, ","), err)
 	}
 	return e, nil
 }
