@@ -198,6 +198,13 @@ func (c *Change) mark() string {
 	return c.Severity
 }
 
+func ackNote(c Change) string {
+	if c.Acknowledged != "" {
+		return ", acknowledged"
+	}
+	return ""
+}
+
 func (r *Report) markdown() string {
 	var b strings.Builder
 	n := r.Unacknowledged()
@@ -211,6 +218,12 @@ func (r *Report) markdown() string {
 		r.Stats.Decisions, r.Stats.Distinct, r.Stats.DataRequests, code(r.Source), r.Verified)
 	if r.Stats.NoInput > 0 {
 		fmt.Fprintf(&b, "> %d recorded decisions carry no input and were not replayed (recorded by an older kguard or refused before the policy decided).\n\n", r.Stats.NoInput)
+	}
+	for _, c := range r.Changes {
+		if c.Kind == KindProtection && c.Severity == SeverityBreaking {
+			fmt.Fprintf(&b, "> **Data protection: %s of topic %s: %s → %s** (%d %s requests, %d records)%s\n\n",
+				code(c.Field), code(c.Name), c.Base, c.Head, c.Requests, c.Operation, c.Records, ackNote(c))
+		}
 	}
 	counts := map[string]int{}
 	for _, c := range r.Changes {

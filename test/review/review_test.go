@@ -267,6 +267,29 @@ func TestPolicyDiffRealTraffic(t *testing.T) {
 		t.Fatalf("policy diff with both breaking changes acknowledged: %v\n%s", err, txt.String())
 	}
 
+	// kguard audit export of the same topic, verified while reading, and
+	// the same review over the exported file.
+	exp := filepath.Join(dir, "export.jsonl")
+	h, err := audit.RunExport(ctx, audit.ExportOptions{Verify: opts.Topic, Out: exp}, &progress)
+	if err != nil || !h.Verified || !h.ChainVerified || !h.CheckpointsVerified || h.Events != h.Records || h.Checkpoints == 0 {
+		t.Fatalf("audit export: %+v, %v", h, err)
+	}
+	t.Logf("REVIEW audit export: %d of %d events, chain verified %t, %d checkpoints verified %t",
+		h.Events, h.Records, h.ChainVerified, h.Checkpoints, h.CheckpointsVerified)
+	fopts := opts
+	fopts.Replay, fopts.Acks, fopts.Format = exp, nil, "json"
+	var fjs bytes.Buffer
+	frep, err := review.RunDiff(ctx, fopts, &fjs, &progress)
+	if !errors.Is(err, review.ErrBreaking) {
+		t.Fatalf("policy diff over the export: %v", err)
+	}
+	if a, b := fmt.Sprint(frep.Changes), fmt.Sprint(rep.Changes); a != b || frep.Stats.Decisions != rep.Stats.Decisions {
+		t.Fatalf("the export replays differently from the topic:\n%s\n%s", a, b)
+	}
+	if *update {
+		writeExampleEvents(t, exp, sfx, filepath.Join(root, "examples", "policy-review", "events.jsonl"))
+	}
+
 	// The markdown report as a golden file, names and counts that vary
 	// between runs normalized.
 	norm := normalize(md.String(), sfx, root)
@@ -287,7 +310,23 @@ func TestPolicyDiffRealTraffic(t *testing.T) {
 
 var (
 	replayedLine = regexp.MustCompile(`Replayed \d+ authorization decisions \(\d+ distinct inputs\) and the data-protection rules of \d+ produce/fetch requests from .*\n`)
+	revision     = regexp.MustCompile("revision `[0-9a-f]{16}`")
 )
+
+// writeExampleEvents writes the exported events without the export
+// header, the random suffix replaced by "example", as the example's
+// recorded events (docs/policy-review.md).
+func writeExampleEvents(t *testing.T, exp, sfx, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body, _ := bytes.Cut(b, []byte("\n"))
+	if err := os.WriteFile(dst, bytes.ReplaceAll(body, []byte(sfx), []byte("example")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // normalize replaces what differs between runs: the random name suffix,
 // the repository path, the totals of all recorded traffic (client
@@ -295,5 +334,6 @@ var (
 func normalize(s, sfx, root string) string {
 	s = strings.ReplaceAll(s, sfx, "SFX")
 	s = strings.ReplaceAll(s, root+string(filepath.Separator), "")
+	s = revision.ReplaceAllString(s, "revision `REV`")
 	return replayedLine.ReplaceAllString(s, "Replayed N authorization decisions (D distinct inputs) and the data-protection rules of P produce/fetch requests from `topic __kguard_audit_review_SFX` (R records, chain and C checkpoints verified while reading).\n")
 }
