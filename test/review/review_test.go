@@ -38,7 +38,10 @@ import (
 	"github.com/kguard/kguard/test/harness"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/report.golden.md")
+var (
+	update        = flag.Bool("update", false, "rewrite testdata/report.golden.md")
+	updateExample = flag.Bool("update-example", false, "rewrite examples/policy-review/events.jsonl (then regenerate its expected report: go test ./policy/review -run TestExampleReport -update)")
+)
 
 // Traffic the test sends through kguard (each request counted by a hook).
 const (
@@ -286,7 +289,7 @@ func TestPolicyDiffRealTraffic(t *testing.T) {
 	if a, b := fmt.Sprint(frep.Changes), fmt.Sprint(rep.Changes); a != b || frep.Stats.Decisions != rep.Stats.Decisions {
 		t.Fatalf("the export replays differently from the topic:\n%s\n%s", a, b)
 	}
-	if *update {
+	if *updateExample {
 		writeExampleEvents(t, exp, sfx, filepath.Join(root, "examples", "policy-review", "events.jsonl"))
 	}
 
