@@ -101,7 +101,15 @@ func OpenPolicy(ctx context.Context, spec string) (*PolicySource, error) {
 		return nil, fmt.Errorf("review: %w", err)
 	}
 	clean := func() { os.RemoveAll(tmp) }
+	// git archive resolves REF:PATH from the top of the work tree, and
+	// refuses to run in a directory the tree does not hold.
+	top, err := exec.CommandContext(ctx, "git", "rev-parse", "--show-toplevel").Output()
+	if err != nil {
+		clean()
+		return nil, fmt.Errorf("review: %q is not a directory, and no git repository here to read it from: %w", spec, err)
+	}
 	cmd := exec.CommandContext(ctx, "git", "archive", "--format=tar", ref+":"+strings.TrimPrefix(path, "./"))
+	cmd.Dir = strings.TrimSpace(string(top))
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
