@@ -18,17 +18,32 @@ import (
 // `opa test` does. It returns a non-nil error when the policies do not load
 // or compile, or when any test fails.
 func RunTests(ctx context.Context, dir string, out io.Writer) error {
-	e := &Engine{cfg: Config{Dirs: []string{dir}}}
-	l, err := e.load()
+	l, err := loadCompiled(dir)
 	if err != nil {
 		return err
 	}
+	return printTests(out, func(fn func(*tester.Result)) error { return runRegoTests(ctx, l, fn) })
+}
+
+// loadCompiled loads the policy directory dir and checks that it compiles.
+func loadCompiled(dir string) (*loaded, error) {
+	e := &Engine{cfg: Config{Dirs: []string{dir}}}
+	l, err := e.load()
+	if err != nil {
+		return nil, err
+	}
 	compiler := ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1)
 	if compiler.Compile(l.modules); compiler.Failed() {
-		return fmt.Errorf("policy: compile: %w", compiler.Errors)
+		return nil, fmt.Errorf("policy: compile: %w", compiler.Errors)
 	}
+	return l, nil
+}
+
+// printTests runs the tests with run, writing one line per test and a
+// summary to out, as `opa test` does.
+func printTests(out io.Writer, run func(func(*tester.Result)) error) error {
 	pass, fail := 0, 0
-	err = runRegoTests(ctx, l, func(r *tester.Result) {
+	err := run(func(r *tester.Result) {
 		status := "PASS"
 		switch {
 		case r.Error != nil:

@@ -22,6 +22,7 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/cover"
 	"github.com/open-policy-agent/opa/v1/loader"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
@@ -87,6 +88,11 @@ type state struct {
 	cache      *lru.Cache[cacheKey, cacheEntry]
 	pcache     *lru.Cache[protKey, *Protection]
 	tcache     *lru.Cache[string, string]
+	// What coverage needs (coverage.go): the parsed modules by their
+	// snapshot name, the compiler and the store.
+	modules  map[string]*ast.Module
+	compiler *ast.Compiler
+	store    storage.Store
 }
 
 type cacheKey struct {
@@ -286,7 +292,8 @@ func (e *Engine) buildWith(ctx context.Context, tests bool) (*state, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy: prepare %s: %w", ProtectionQuery, err)
 	}
-	st := &state{revision: l.revision, files: l.files, decision: dq, protection: pq}
+	st := &state{revision: l.revision, files: l.files, decision: dq, protection: pq,
+		modules: l.modules, compiler: compiler, store: store}
 	if tq, err := rego.New(rego.Query(TenantQuery), rego.Compiler(compiler), rego.Store(store)).PrepareForEval(ctx); err == nil {
 		st.tenant = &tq
 	}
@@ -345,12 +352,23 @@ const regoTestTimeout = time.Minute
 // runRegoTests runs every test_ rule of the loaded modules. When out is not
 // nil, one line per test is written to it.
 func runRegoTests(ctx context.Context, l *loaded, out func(r *tester.Result)) error {
+	return runRegoTestsCover(ctx, l, out, nil)
+}
+
+// runRegoTestsCover is runRegoTests with OPA's coverage tracer (nil: none).
+func runRegoTestsCover(ctx context.Context, l *loaded, out func(r *tester.Result), cov *cover.Cover) error {
 	store := inmem.NewFromObjectWithOpts(l.docs, inmem.OptRoundTripOnWrite(false))
 	// OPA's default per-test timeout (5s) is for a developer's laptop; a
 	// loaded machine must not turn a slow test into a refused reload. The
 	// caller's ctx still bounds the whole run.
 	runner := tester.NewRunner().SetStore(store).SetDefaultRegoVersion(ast.RegoV1).SetModules(l.modules).
 		SetTimeout(regoTestTimeout)
+	if cov != nil {
+		// Only the ordinary pass: the supplementary ones (rule indexing,
+		// early exit disabled) would double the run for annotations the
+		// report does not print.
+		runner = runner.SetCoverageQueryTracer(cov).SetCoverageRuns([]cover.Kind{})
+	}
 	var failed []string
 	err := storage.Txn(ctx, store, storage.TransactionParams{}, func(txn storage.Transaction) error {
 		ch, err := runner.RunTests(ctx, txn)

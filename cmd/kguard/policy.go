@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/kguard/kguard/policy"
+	"github.com/kguard/kguard/policy/review"
 )
 
 // cmdPolicy runs the Rego tests of a policy directory or decides one
@@ -17,17 +18,40 @@ func cmdPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	switch args[0] {
 	case "test":
 		fs := newFlags("policy test", stderr)
+		coverage := fs.Bool("coverage", false, "print OPA's line coverage of the policy modules")
+		threshold := fs.Float64("threshold", 0, "with --coverage: fail below this total coverage (percent)")
+		source := fs.String("replay", "", `also list the rules no recorded decision exercised: "topic" (the audit topic, with the connection flags) or an export/events FILE`)
+		topicFlags := addTopicFlags(fs)
+		window := addWindowFlags(fs)
 		if err := fs.Parse(args[1:]); err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
 		dir := "policies"
 		if fs.NArg() > 1 {
-			return fmt.Errorf("%w: kguard policy test [DIR]", errUsage)
+			return fmt.Errorf("%w: kguard policy test [--coverage [--threshold N]] [--replay SOURCE] [DIR]", errUsage)
 		}
 		if fs.NArg() == 1 {
 			dir = fs.Arg(0)
 		}
-		return policy.RunTests(ctx, dir, stdout)
+		var err error
+		if *coverage {
+			err = policy.RunTestsCoverage(ctx, dir, *threshold, stdout)
+		} else {
+			err = policy.RunTests(ctx, dir, stdout)
+		}
+		if err != nil || *source == "" {
+			return err
+		}
+		o := review.CoverageOptions{Dir: dir, Replay: *source}
+		if o.Since, o.Until, err = window.bounds(); err != nil {
+			return err
+		}
+		if *source == review.SourceTopic {
+			if o.Topic, err = topicFlags.options(); err != nil {
+				return err
+			}
+		}
+		return review.RunReplayCoverage(ctx, o, stdout, stderr)
 	case "diff":
 		return cmdPolicyDiff(ctx, args[1:], stdout, stderr)
 	case "eval":

@@ -485,3 +485,26 @@ func (c *Change) key() string {
 	parts = append(parts, c.Base+" -> "+c.Head)
 	return strings.Join(parts, " ")
 }
+
+// Trace evaluates every distinct recorded input, and the data-protection
+// rule of every recorded (principal, tenant, topic), once with cov's
+// tracer: which rules the recorded traffic exercises.
+func (r *Replayer) Trace(ctx context.Context, cov *policy.Coverage) error {
+	for _, in := range r.inputs {
+		if err := cov.Decision(ctx, &in.req); err != nil {
+			return err
+		}
+	}
+	seen := map[protKey]bool{}
+	for k := range r.data {
+		k.stage = ""
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if err := cov.Protection(ctx, k.principal, k.tenant, k.topic); err != nil {
+			return err
+		}
+	}
+	return nil
+}
