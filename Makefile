@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 FUZZTIME ?= 20s
 
-.PHONY: all build run test test-fast bench bench-kafka fuzz lint docker clean
+.PHONY: all build run test test-fast bench bench-kafka bench-policy fuzz lint docker clean
 
 all: build
 
@@ -26,6 +26,9 @@ bench: ## throughput and latency tables, direct vs through kguard
 
 bench-kafka: ## the same against the real 3-node Apache Kafka cluster, plus Kafka's ProducerPerformance
 	bash test/bench-kafka.sh
+
+bench-policy: ## replay 1,000,000 recorded decisions under two policies (kguard policy diff), decisions per second
+	$(GO) test -run XXX -bench BenchmarkReplayMillion -benchtime 1x ./policy/review | grep -E '^(REPLAY|Benchmark)'
 
 fuzz: ## run every fuzz target for FUZZTIME each
 	@for pkg in $$($(GO) list ./...); do \
