@@ -234,7 +234,6 @@ func TestPolicyDiffRealTraffic(t *testing.T) {
 		t.Errorf("%d decisions recorded without their input", rep.Stats.NoInput)
 	}
 	js, _ := json.MarshalIndent(rep.Changes, "", "  ")
-	t.Logf("changes:\n%s", js)
 
 	// Exactly the three changes, with the request counts of the traffic.
 	type want struct {
@@ -253,7 +252,7 @@ func TestPolicyDiffRealTraffic(t *testing.T) {
 		c := rep.Changes[i]
 		g := want{c.Kind, c.Principal, c.Name, c.Operation, c.Field, c.Base, c.Head, c.Severity, c.Requests, c.Records}
 		if g != w {
-			t.Errorf("change %d: %+v, want %+v", i, g, w)
+			t.Errorf("change %d: %+v, want %+v\n%s", i, g, w, js)
 		}
 	}
 
