@@ -278,6 +278,11 @@ func TestPolicyDiffRealTraffic(t *testing.T) {
 	}
 	t.Logf("REVIEW audit export: %d of %d events, chain verified %t, %d checkpoints verified %t",
 		h.Events, h.Records, h.ChainVerified, h.Checkpoints, h.CheckpointsVerified)
+	// The trail holds the decisions' inputs, never the payloads.
+	if b, err := os.ReadFile(exp); err != nil || bytes.Contains(b, []byte("4111111111111")) || bytes.Contains(b, []byte("078-05-")) ||
+		bytes.Contains(b, []byte(`"order":`)) {
+		t.Fatalf("the audit trail holds record payloads (or cannot be read: %v)", err)
+	}
 	fopts := opts
 	fopts.Replay, fopts.Acks, fopts.Format = exp, nil, "json"
 	var fjs bytes.Buffer
