@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 )
 
@@ -189,6 +190,124 @@ func ReadEvents(r io.Reader, fn func(ev *Event) error) (ExportHeader, error) {
 		return h, fmt.Errorf("audit: read events: %w", err)
 	}
 	return h, nil
+}
+
+// ReadEventsConcurrently is ReadEvents with the JSON decoding (most of the
+// cost of reading a large export) spread over workers goroutines. fn is
+// called from one goroutine at a time, but not in file order: for
+// consumers that aggregate (kguard policy diff). The first error stops
+// the reading.
+func ReadEventsConcurrently(r io.Reader, workers int, fn func(ev *Event) error) (ExportHeader, error) {
+	if workers < 2 {
+		return ReadEvents(r, fn)
+	}
+	type batch struct {
+		first int // line number of lines[0]
+		lines [][]byte
+		evs   []Event
+		err   error
+	}
+	const batchLines = 512
+	in := make(chan *batch, workers)
+	out := make(chan *batch, workers)
+	done := make(chan struct{})
+	var h ExportHeader
+	var readErr error
+	readerDone := make(chan struct{})
+	go func() { // the reader: lines in batches
+		defer close(readerDone)
+		defer close(in)
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 0, 64<<10), maxEventSize+1)
+		b := &batch{first: 1}
+		line := 0
+		for sc.Scan() {
+			line++
+			l := sc.Bytes()
+			if len(bytes.TrimSpace(l)) == 0 {
+				continue
+			}
+			if line == 1 && bytes.Contains(l, []byte(`"kguard_audit_export"`)) {
+				if err := json.Unmarshal(l, &h); err != nil {
+					readErr = fmt.Errorf("audit: export header: %w", err)
+					return
+				}
+				if h.Format != ExportFormat {
+					readErr = fmt.Errorf("audit: export format %d, this kguard reads %d", h.Format, ExportFormat)
+					return
+				}
+				continue
+			}
+			if len(b.lines) == 0 {
+				b.first = line
+			}
+			b.lines = append(b.lines, append([]byte(nil), l...))
+			if len(b.lines) == batchLines {
+				select {
+				case in <- b:
+				case <-done:
+					return
+				}
+				b = &batch{}
+			}
+		}
+		if err := sc.Err(); err != nil {
+			readErr = fmt.Errorf("audit: read events: %w", err)
+			return
+		}
+		if len(b.lines) > 0 {
+			select {
+			case in <- b:
+			case <-done:
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() { // decoders
+			defer wg.Done()
+			for b := range in {
+				b.evs = make([]Event, 0, len(b.lines))
+				for i, l := range b.lines {
+					ev, err := DecodeEvent(l)
+					if err != nil {
+						b.err = fmt.Errorf("audit: batch from line %d, event %d: %w", b.first, i+1, err)
+						break
+					}
+					b.evs = append(b.evs, ev)
+				}
+				b.lines = nil
+				select {
+				case out <- b:
+				case <-done:
+					return
+				}
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(out) }()
+	var err error
+	for b := range out { // the consumer: fn, one goroutine
+		if err != nil {
+			continue
+		}
+		if err = b.err; err != nil {
+			close(done)
+			continue
+		}
+		for i := range b.evs {
+			if err = fn(&b.evs[i]); err != nil {
+				close(done)
+				break
+			}
+		}
+	}
+	<-readerDone
+	if err != nil {
+		return h, err
+	}
+	return h, readErr
 }
 
 // verifyRun is a VerifyConfig with the context its options bound.

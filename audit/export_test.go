@@ -89,3 +89,35 @@ func TestExportWindowAndVerdict(t *testing.T) {
 		t.Fatalf("flagged export: %+v, %v", fh, err)
 	}
 }
+
+// TestReadEventsConcurrently reads the same events as ReadEvents, header
+// included, and reports a malformed line.
+func TestReadEventsConcurrently(t *testing.T) {
+	var buf bytes.Buffer
+	buf.WriteString(`{"kguard_audit_export":1,"topic":"t","records":3000,"events":3000,"verified":true}` + "\n")
+	for i := 1; i <= 3000; i++ {
+		ev := sampleEvent(i)
+		ev.Version, ev.Seq, ev.Where.Instance = SchemaVersion, uint64(i), "kg"
+		b, _ := ev.Encode()
+		buf.Write(append(b, '\n'))
+	}
+	seen := map[uint64]bool{}
+	h, err := ReadEventsConcurrently(bytes.NewReader(buf.Bytes()), 3, func(ev *Event) error {
+		if seen[ev.Seq] {
+			t.Errorf("seq %d twice", ev.Seq)
+		}
+		seen[ev.Seq] = true
+		return nil
+	})
+	if err != nil || !h.Verified || h.Topic != "t" || len(seen) != 3000 {
+		t.Fatalf("header %+v, %d events, %v", h, len(seen), err)
+	}
+	bad := append(buf.Bytes()[:len(buf.Bytes()):len(buf.Bytes())], []byte("{not an event}\n")...)
+	if _, err := ReadEventsConcurrently(bytes.NewReader(bad), 3, func(*Event) error { return nil }); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("malformed line: %v", err)
+	}
+	stop := errors.New("stop")
+	if _, err := ReadEventsConcurrently(bytes.NewReader(buf.Bytes()), 2, func(*Event) error { return stop }); !errors.Is(err, stop) {
+		t.Fatalf("fn error: %v", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -107,7 +108,7 @@ func cpuSeconds() float64 {
 }
 
 // BenchmarkReplayMillion replays 1,000,000 recorded decisions (read and
-// decoded as from an export file, deduplicated, 10,000 distinct inputs each
+// decoded as from an export file, as ReplayFile does, deduplicated, 10,000 distinct inputs each
 // evaluated under the example's base and head policies) and prints
 // decisions per second by wall time and by CPU time of the process (CPU
 // seconds survive a shared, loaded machine). `make bench-policy`.
@@ -128,7 +129,7 @@ func BenchmarkReplayMillion(b *testing.B) {
 	for b.Loop() {
 		start, cpu0 := time.Now(), cpuSeconds()
 		r := NewReplayer(base, head, time.Time{}, time.Time{})
-		if _, err := audit.ReadEvents(&cycleReader{pool: pool, n: decisions}, r.Add); err != nil {
+		if _, err := audit.ReadEventsConcurrently(&cycleReader{pool: pool, n: decisions}, runtime.GOMAXPROCS(0), r.Add); err != nil {
 			b.Fatal(err)
 		}
 		read, cpuRead := time.Since(start), cpuSeconds()-cpu0

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/kguard/kguard/audit"
@@ -28,7 +29,7 @@ func ReplayFile(path string, r *Replayer) (string, error) {
 		return "", fmt.Errorf("review: replay source: %w", err)
 	}
 	defer f.Close()
-	h, err := audit.ReadEvents(f, r.Add)
+	h, err := audit.ReadEventsConcurrently(f, runtime.GOMAXPROCS(0), r.Add)
 	if err != nil {
 		return "", fmt.Errorf("review: %s: %w", path, err)
 	}
