@@ -55,7 +55,11 @@ func RecordInput(dst map[string]string, actions []Action, details map[string]any
 	var det []byte
 	if len(details) > 0 {
 		var err error
-		if det, err = json.Marshal(redactDetails(details)); err != nil {
+		var v any = details
+		if hasSensitive(details, false) {
+			v = redactDetails(details)
+		}
+		if det, err = json.Marshal(v); err != nil {
 			return fmt.Errorf("policy: encode details: %w", err)
 		}
 	}
@@ -126,6 +130,47 @@ func sensitiveConfig(name string) bool {
 		}
 	}
 	return strings.HasSuffix(n, ".key")
+}
+
+// hasSensitive reports whether v holds a value redactDetails replaces
+// (inConfigs: v is a "configs" object), without copying anything.
+func hasSensitive(v any, inConfigs bool) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		if name, _ := x["name"].(string); x["value"] != nil && sensitiveConfig(name) {
+			return true
+		}
+		for k, e := range x {
+			if inConfigs && e != nil && sensitiveConfig(k) || hasSensitive(e, k == "configs") {
+				return true
+			}
+		}
+	case map[string]*string:
+		for k, e := range x {
+			if e != nil && sensitiveConfig(k) {
+				return true
+			}
+		}
+	case map[string]string:
+		for k := range x {
+			if sensitiveConfig(k) {
+				return true
+			}
+		}
+	case []map[string]any:
+		for _, e := range x {
+			if hasSensitive(e, false) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if hasSensitive(e, false) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // redactDetails copies v with the values of sensitive configs replaced:

@@ -30,7 +30,8 @@ type Evaluator interface {
 type Stats struct {
 	// Events read from the source (every type), and those outside the
 	// time window.
-	Events, OutOfWindow int64 `json:"-"`
+	Events      int64 `json:"events"`
+	OutOfWindow int64 `json:"out_of_window"`
 	// Decisions is the authz.decision events replayed; Distinct the
 	// distinct policy inputs among them (each evaluated once per policy).
 	Decisions int64 `json:"decisions"`
