@@ -23,6 +23,7 @@ import (
 type Evaluator interface {
 	Authorize(ctx context.Context, req *policy.Request) (*policy.Decision, error)
 	Protection(ctx context.Context, principal, tenant, topic string) (*policy.Protection, error)
+	Tenant(ctx context.Context, principal string) (string, error)
 	Revision() string
 }
 
@@ -164,6 +165,32 @@ func (r *Replayer) Stats() Stats {
 type outcome struct {
 	in         *input
 	base, head *policy.Decision
+	headTenant string
+}
+
+// headTenants maps each principal whose recorded tenant is the base
+// policy's mapping (not the proxy configuration's) to the head policy's
+// tenant for it, so that a head changing data.config.principal_tenants is
+// replayed with the tenant it assigns. Principals the base does not map
+// as recorded keep their recorded tenant.
+func (r *Replayer) headTenants(ctx context.Context, ins []*input) map[string]string {
+	out := map[string]string{}
+	done := map[string]bool{}
+	for _, in := range ins {
+		p := in.req.Principal
+		if done[p] {
+			continue
+		}
+		done[p] = true
+		bt, berr := r.base.Tenant(ctx, p)
+		if berr != nil || bt != in.req.Tenant {
+			continue
+		}
+		if ht, err := r.head.Tenant(ctx, p); err == nil && ht != bt {
+			out[p] = ht
+		}
+	}
+	return out
 }
 
 // Run evaluates every distinct input under both policies (in parallel,
@@ -175,6 +202,7 @@ func (r *Replayer) Run(ctx context.Context) (*Report, error) {
 	for _, in := range r.inputs {
 		ins = append(ins, in)
 	}
+	tenants := r.headTenants(ctx, ins)
 	outs := make([]outcome, len(ins))
 	g, gctx := errgroup.WithContext(ctx)
 	workers := runtime.GOMAXPROCS(0)
@@ -194,7 +222,11 @@ func (r *Replayer) Run(ctx context.Context) (*Report, error) {
 					return err
 				}
 				req := ins[i].req // each evaluation gets its own copy
-				outs[i] = outcome{in: ins[i], base: decide(gctx, r.base, req), head: decide(gctx, r.head, req)}
+				hreq := req
+				if t, ok := tenants[req.Principal]; ok {
+					hreq.Tenant = t
+				}
+				outs[i] = outcome{in: ins[i], base: decide(gctx, r.base, req), head: decide(gctx, r.head, hreq), headTenant: hreq.Tenant}
 			}
 		})
 	}
@@ -206,7 +238,7 @@ func (r *Replayer) Run(ctx context.Context) (*Report, error) {
 	for _, o := range outs {
 		compareDecisions(agg, o)
 	}
-	if err := r.compareProtection(ctx, agg); err != nil {
+	if err := r.compareProtection(ctx, agg, tenants); err != nil {
 		return nil, err
 	}
 	for _, c := range agg {
@@ -237,12 +269,16 @@ func decide(ctx context.Context, e Evaluator, req policy.Request) *policy.Decisi
 // compareDecisions adds o's changed actions and safeguard violations.
 func compareDecisions(agg map[string]*Change, o outcome) {
 	req := &o.in.req
+	if o.headTenant != req.Tenant {
+		add(agg, Change{Kind: KindTenant, Severity: SeverityInfo, Principal: req.Principal,
+			Resource: "Principal", Name: req.Principal, Base: orNone(req.Tenant, "(none)"), Head: orNone(o.headTenant, "(none)")}, o.in.count, 0)
+	}
 	for i, a := range req.Actions {
 		b, h := o.base.Results[i], o.head.Results[i]
 		if b.Allowed == h.Allowed {
 			continue
 		}
-		c := Change{Kind: KindAccess, Principal: req.Principal, Tenant: req.Tenant, API: req.APIName,
+		c := Change{Kind: KindAccess, Principal: req.Principal, Tenant: tenantPair(req.Tenant, o.headTenant), API: req.APIName,
 			Resource: string(a.Resource), Name: a.Name, Operation: string(a.Operation),
 			Base: verdict(b.Allowed), Head: verdict(h.Allowed), BaseRule: b.Reason, HeadRule: h.Reason}
 		c.Severity = SeverityLoosening
@@ -254,16 +290,25 @@ func compareDecisions(agg map[string]*Change, o outcome) {
 	bv, hv := violationSet(o.base.Violations), violationSet(o.head.Violations)
 	for k, v := range hv {
 		if _, ok := bv[k]; !ok {
-			add(agg, Change{Kind: KindSafeguard, Severity: SeverityBreaking, Principal: req.Principal, Tenant: req.Tenant,
+			add(agg, Change{Kind: KindSafeguard, Severity: SeverityBreaking, Principal: req.Principal, Tenant: tenantPair(req.Tenant, o.headTenant),
 				API: req.APIName, Resource: v.Resource, Name: v.Name, Base: "ok", Head: "violation", HeadRule: v.Message}, o.in.count, 0)
 		}
 	}
 	for k, v := range bv {
 		if _, ok := hv[k]; !ok {
-			add(agg, Change{Kind: KindSafeguard, Severity: SeverityLoosening, Principal: req.Principal, Tenant: req.Tenant,
+			add(agg, Change{Kind: KindSafeguard, Severity: SeverityLoosening, Principal: req.Principal, Tenant: tenantPair(req.Tenant, o.headTenant),
 				API: req.APIName, Resource: v.Resource, Name: v.Name, Base: "violation", Head: "ok", BaseRule: v.Message}, o.in.count, 0)
 		}
 	}
+}
+
+// tenantPair is the tenant column: the tenant, or "base → head" when the
+// head maps the principal elsewhere.
+func tenantPair(base, head string) string {
+	if base == head {
+		return base
+	}
+	return orNone(base, "(none)") + " → " + orNone(head, "(none)")
 }
 
 func verdict(allowed bool) string {
@@ -296,7 +341,7 @@ func add(agg map[string]*Change, c Change, requests, records int64) {
 
 // compareProtection compares the data-protection rule of every recorded
 // (principal, tenant, topic) under both policies.
-func (r *Replayer) compareProtection(ctx context.Context, agg map[string]*Change) error {
+func (r *Replayer) compareProtection(ctx context.Context, agg map[string]*Change, headTenants map[string]string) error {
 	keys := make([]protKey, 0, len(r.data))
 	for k := range r.data {
 		keys = append(keys, k)
@@ -305,7 +350,11 @@ func (r *Replayer) compareProtection(ctx context.Context, agg map[string]*Change
 	for _, k := range keys {
 		cnt := r.data[k]
 		b, berr := r.base.Protection(ctx, k.principal, k.tenant, k.topic)
-		h, herr := r.head.Protection(ctx, k.principal, k.tenant, k.topic)
+		ht := k.tenant
+		if t, ok := headTenants[k.principal]; ok {
+			ht = t
+		}
+		h, herr := r.head.Protection(ctx, k.principal, ht, k.topic)
 		for _, c := range protectionChanges(k.stage, b, berr, h, herr) {
 			c.Kind, c.Principal, c.Tenant, c.Resource, c.Name, c.Operation = KindProtection, k.principal, k.tenant, "Topic", k.topic, k.stage
 			if c.Principal != "" && !c.perPrincipal {
@@ -464,7 +513,7 @@ func sortChanges(cs []Change) {
 
 func (c *Change) rank() int {
 	r := map[string]int{SeverityBreaking: 0, SeverityLoosening: 10, SeverityInfo: 20}[c.Severity]
-	return r + map[string]int{KindProtection: 0, KindAccess: 1, KindSafeguard: 2}[c.Kind]
+	return r + map[string]int{KindProtection: 0, KindAccess: 1, KindSafeguard: 2, KindTenant: 3}[c.Kind]
 }
 
 // key is the change's identity for acknowledgements: one line a reviewer
@@ -472,6 +521,8 @@ func (c *Change) rank() int {
 func (c *Change) key() string {
 	parts := []string{c.Kind}
 	switch c.Kind {
+	case KindTenant:
+		parts = append(parts, c.Principal)
 	case KindProtection:
 		parts = append(parts, c.Resource+":"+c.Name, c.Operation, c.Field)
 		if c.Principal != "" {

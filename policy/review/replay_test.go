@@ -1,10 +1,15 @@
 package review
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/kguard/kguard/audit"
 	"github.com/kguard/kguard/policy"
 )
 
@@ -65,5 +70,65 @@ func TestAcknowledgeAndStale(t *testing.T) {
 	r.Acknowledge([]Ack{{Change: " access User:a Write Topic:t allow -> deny ", Reason: "ok"}, {Change: "access User:x Read Topic:y allow -> deny", Reason: "old"}})
 	if err := r.Check(); err != nil || len(r.StaleAcks) != 1 {
 		t.Fatalf("acknowledged: %v, stale %v", err, r.StaleAcks)
+	}
+}
+
+// TestHeadTenantMapping: a head that maps a principal to another tenant is
+// replayed with that tenant (the base's mapping gave the recorded one).
+func TestHeadTenantMapping(t *testing.T) {
+	root, _ := filepath.Abs(filepath.Join("..", ".."))
+	ctx := context.Background()
+	mk := func(tenant string) string {
+		d := t.TempDir()
+		files := map[string]string{
+			"config/review_tenants.json": `{"principal_tenants": {"principals": {"User:initech-app": "` + tenant + `"}}}`,
+			"acls/review.json": `{"review": [{"principal": "User:initech-app", "resource": "Topic", "pattern": "PREFIXED", "name": "acme.", "operation": "All"}]}`,
+		}
+		for name, c := range files {
+			_ = os.MkdirAll(filepath.Join(d, filepath.Dir(name)), 0o755)
+			if err := os.WriteFile(filepath.Join(d, name), []byte(c), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return d
+	}
+	base, err := LoadEngine(ctx, filepath.Join(root, "policies"), mk("acme"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := LoadEngine(ctx, filepath.Join(root, "policies"), mk("globex"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewReplayer(base, head, time.Time{}, time.Time{})
+	for i := 0; i < 5; i++ {
+		ev := &audit.Event{Type: audit.EventAuthzDecision, Seq: uint64(i + 1),
+			Who:     &audit.Who{Principal: "User:initech-app", Mechanism: "SCRAM-SHA-512"},
+			What:    &audit.What{APIKey: 0, APIName: "Produce", APIVersion: 11},
+			Where:   audit.Where{Client: "10.0.0.1:5000", Instance: "kg"},
+			Outcome: &audit.Outcome{Decision: audit.DecisionAllow},
+			Details: map[string]string{"tenant": "acme"}}
+		if err := policy.RecordInput(ev.Details, []policy.Action{{Resource: policy.Topic, Name: "acme.orders", Operation: policy.Write}},
+			map[string]any{"acks": -1, "idempotent": true, "topics": []string{"acme.orders"}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Add(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := r.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range rep.Changes {
+		got = append(got, fmt.Sprintf("%s|%s|%s|%d", c.Key, c.Severity, c.Tenant, c.Requests))
+	}
+	want := []string{
+		"access User:initech-app Write Topic:acme.orders allow -> deny|breaking|acme → globex|5",
+		"tenant User:initech-app acme -> globex|info||5",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("changes\n%q\nwant\n%q", got, want)
 	}
 }

@@ -17,6 +17,7 @@ const (
 	KindProtection = "protection" // a data-protection rule of a topic with recorded traffic
 	KindAccess     = "access"     // an action's allow/deny
 	KindSafeguard  = "safeguard"  // a safeguard violation (POLICY_VIOLATION)
+	KindTenant     = "tenant"     // the head's principal-to-tenant mapping assigns another tenant
 )
 
 // Severities. Breaking changes fail the review unless acknowledged.
