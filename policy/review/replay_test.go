@@ -82,7 +82,7 @@ func TestHeadTenantMapping(t *testing.T) {
 		d := t.TempDir()
 		files := map[string]string{
 			"config/review_tenants.json": `{"principal_tenants": {"principals": {"User:initech-app": "` + tenant + `"}}}`,
-			"acls/review.json": `{"review": [{"principal": "User:initech-app", "resource": "Topic", "pattern": "PREFIXED", "name": "acme.", "operation": "All"}]}`,
+			"acls/review.json":           `{"review": [{"principal": "User:initech-app", "resource": "Topic", "pattern": "PREFIXED", "name": "acme.", "operation": "All"}]}`,
 		}
 		for name, c := range files {
 			_ = os.MkdirAll(filepath.Join(d, filepath.Dir(name)), 0o755)
