@@ -159,6 +159,20 @@ func writeExport(path string, h ExportHeader, body *os.File) error {
 // header, zero when the file has none. Blank lines are skipped; a line
 // that is not a valid event is an error naming its line number.
 func ReadEvents(r io.Reader, fn func(ev *Event) error) (ExportHeader, error) {
+	return scanEvents(r, func(line int, b []byte) error {
+		ev, err := DecodeEvent(b)
+		if err != nil {
+			return fmt.Errorf("audit: line %d: %w", line, err)
+		}
+		return fn(&ev)
+	})
+}
+
+// scanEvents reads an export or events file line by line: the header (the
+// first line, when it is one) is returned, blank lines are skipped, and fn
+// gets every other line with its number (the bytes are valid until fn
+// returns).
+func scanEvents(r io.Reader, fn func(line int, b []byte) error) (ExportHeader, error) {
 	var h ExportHeader
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), maxEventSize+1)
@@ -178,11 +192,7 @@ func ReadEvents(r io.Reader, fn func(ev *Event) error) (ExportHeader, error) {
 			}
 			continue
 		}
-		ev, err := DecodeEvent(b)
-		if err != nil {
-			return h, fmt.Errorf("audit: line %d: %w", line, err)
-		}
-		if err := fn(&ev); err != nil {
+		if err := fn(line, b); err != nil {
 			return h, err
 		}
 	}
@@ -214,52 +224,35 @@ func ReadEventsConcurrently(r io.Reader, workers int, fn func(ev *Event) error) 
 	var h ExportHeader
 	var readErr error
 	readerDone := make(chan struct{})
+	errStop := errors.New("stopped")
 	go func() { // the reader: lines in batches
 		defer close(readerDone)
 		defer close(in)
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 0, 64<<10), maxEventSize+1)
-		b := &batch{first: 1}
-		line := 0
-		for sc.Scan() {
-			line++
-			l := sc.Bytes()
-			if len(bytes.TrimSpace(l)) == 0 {
-				continue
+		b := &batch{}
+		send := func() error {
+			select {
+			case in <- b:
+				b = &batch{}
+				return nil
+			case <-done:
+				return errStop
 			}
-			if line == 1 && bytes.Contains(l, []byte(`"kguard_audit_export"`)) {
-				if err := json.Unmarshal(l, &h); err != nil {
-					readErr = fmt.Errorf("audit: export header: %w", err)
-					return
-				}
-				if h.Format != ExportFormat {
-					readErr = fmt.Errorf("audit: export format %d, this kguard reads %d", h.Format, ExportFormat)
-					return
-				}
-				continue
-			}
+		}
+		h, readErr = scanEvents(r, func(line int, l []byte) error {
 			if len(b.lines) == 0 {
 				b.first = line
 			}
 			b.lines = append(b.lines, append([]byte(nil), l...))
 			if len(b.lines) == batchLines {
-				select {
-				case in <- b:
-				case <-done:
-					return
-				}
-				b = &batch{}
+				return send()
 			}
+			return nil
+		})
+		if readErr == nil && len(b.lines) > 0 {
+			readErr = send()
 		}
-		if err := sc.Err(); err != nil {
-			readErr = fmt.Errorf("audit: read events: %w", err)
-			return
-		}
-		if len(b.lines) > 0 {
-			select {
-			case in <- b:
-			case <-done:
-			}
+		if errors.Is(readErr, errStop) {
+			readErr = nil // the consumer's error is the one to report
 		}
 	}()
 	var wg sync.WaitGroup
