@@ -6,6 +6,7 @@ package review
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"runtime"
 	"sort"
@@ -104,14 +105,16 @@ func (r *Replayer) Add(ev *audit.Event) error {
 		return nil
 	}
 	det := ev.Details[policy.RecordedDetails]
-	// The key is the whole input: identical inputs are evaluated once.
+	// The key is the whole input (each part length-prefixed): identical
+	// inputs are evaluated once.
 	k := r.keyBuf[:0]
 	for _, s := range []string{who.Principal, tenant, who.Mechanism, ev.Where.Client, ev.Where.Listener,
 		who.ClientID, ev.What.APIName, acts, det} {
+		k = binary.AppendUvarint(k, uint64(len(s)))
 		k = append(k, s...)
-		k = append(k, 0)
 	}
-	k = fmt.Appendf(k, "%d/%d", ev.What.APIKey, ev.What.APIVersion)
+	k = binary.AppendVarint(k, int64(ev.What.APIKey))
+	k = binary.AppendVarint(k, int64(ev.What.APIVersion))
 	r.keyBuf = k
 	if in, ok := r.inputs[string(k)]; ok {
 		in.count++
