@@ -521,45 +521,56 @@ func (v ed25519Verifier) Verify(sig, data []byte) error {
 }
 
 // InstanceKeys is the verifier's key look-up of an instance: its own
-// signing keyset (key ids <instance>/<Tink id>, or bare Tink ids from
-// before instance ids) and a trust store of other instances. An entry the
-// trust store lists is always looked up there, so revoking an instance's
-// own key in a shared store also applies to it.
+// signing keys and a trust store of other instances. An entry the trust
+// store lists is always looked up there, so revoking an instance's own key
+// in a shared store also applies to it.
 type InstanceKeys struct {
-	instance string
-	own      map[string]tink.Verifier // by bare Tink id
-	trust    *TrustStore              // nil: none
+	own   map[string]tink.Verifier // by key id
+	trust *TrustStore              // nil: none
 }
 
 // NewInstanceKeys returns the keys of instance (may be "") with signing
-// keyset own (private or public) and trust store trust (may be nil).
+// keyset own (private or public; key ids <instance>/<Tink id>, and bare
+// Tink ids from before instance ids) and trust store trust (may be nil).
 func NewInstanceKeys(instance string, own *keyset.Handle, trust *TrustStore) (*InstanceKeys, error) {
-	k := &InstanceKeys{instance: instance, trust: trust}
+	k := &InstanceKeys{own: map[string]tink.Verifier{}, trust: trust}
 	if own != nil {
-		var err error
-		if k.own, err = keysetVerifiers("", own); err != nil {
+		vs, err := keysetVerifiers("", own)
+		if err != nil {
 			return nil, fmt.Errorf("crypto: own signing keyset: %w", err)
+		}
+		for id, v := range vs {
+			k.own[id] = v
+			if instance != "" {
+				k.own[instance+"/"+id] = v
+			}
 		}
 	}
 	return k, nil
 }
 
+// NewTransitInstanceKeys returns the keys of an instance that signs with
+// transit key name (its versions now) and trust store trust (may be nil).
+func NewTransitInstanceKeys(ctx context.Context, t TransitPublicKeys, name string, trust *TrustStore) (*InstanceKeys, error) {
+	vs, err := transitVerifiers(ctx, t, name)
+	if err != nil {
+		return nil, fmt.Errorf("crypto: own transit signing key: %w", err)
+	}
+	return &InstanceKeys{own: vs, trust: trust}, nil
+}
+
 // VerifierFor implements SignatureKeys.
 func (k *InstanceKeys) VerifierFor(keyID string, signedAt time.Time) (tink.Verifier, error) {
-	entry, tid, scoped := strings.Cut(keyID, "/")
-	switch {
-	case scoped && k.trust != nil && k.trust.Has(entry):
-		return k.trust.VerifierFor(keyID, signedAt)
-	case !scoped:
-		tid = keyID
-	case k.instance == "" || entry != k.instance:
-		if k.trust != nil {
+	if k.trust != nil {
+		if entry, _, ok := strings.Cut(keyID, "/"); ok && k.trust.Has(entry) {
 			return k.trust.VerifierFor(keyID, signedAt)
 		}
-		return nil, ErrUnknownSigningKey
 	}
-	if v := k.own[tid]; v != nil {
+	if v := k.own[keyID]; v != nil {
 		return v, nil
+	}
+	if k.trust != nil {
+		return k.trust.VerifierFor(keyID, signedAt)
 	}
 	return nil, ErrUnknownSigningKey
 }
