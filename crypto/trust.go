@@ -217,8 +217,10 @@ func TrustAddTransit(storePath, name string, now time.Time) error {
 }
 
 // TrustRevoke revokes id (an entry name: all its keys; or one key id
-// <entry>/<version>) at time at: signatures made at or after at fail,
-// older ones still verify. An earlier revocation of id is kept.
+// <entry>/<version>) at time at (truncated to the millisecond, the
+// resolution of signing times): signatures made at or after at fail, older
+// ones still verify. An earlier revocation of id is kept. It returns the
+// revocation time in force.
 func TrustRevoke(storePath, id string, at time.Time) (time.Time, error) {
 	f, err := ReadTrustFile(storePath)
 	if err != nil {
@@ -231,7 +233,7 @@ func TrustRevoke(storePath, id string, at time.Time) (time.Time, error) {
 	if f.Revoked == nil {
 		f.Revoked = map[string]time.Time{}
 	}
-	at = at.UTC()
+	at = at.UTC().Truncate(time.Millisecond) // signing times are in ms: round towards revoking
 	if old, ok := f.Revoked[id]; ok && !old.After(at) {
 		return old, nil
 	}
@@ -343,7 +345,7 @@ func (s *TrustStore) load(ctx context.Context) (*trustSnapshot, error) {
 		}
 		snap.entries[e.Name] = true
 		for id, v := range vs {
-			at := earliest(f.Revoked[e.Name], f.Revoked[id])
+			at := earliest(f.Revoked[e.Name], f.Revoked[id]).Truncate(time.Millisecond)
 			snap.keys[id] = &trustedKey{v: v, revokedAt: at}
 			snap.list = append(snap.list, TrustedKey{KeyID: id, Source: src, Added: e.Added, Revoked: at})
 		}
