@@ -267,11 +267,19 @@ type TrustStoreOptions struct {
 type TrustStore struct {
 	o   TrustStoreOptions
 	cur atomic.Pointer[trustSnapshot]
+	// miss asks Run for an early reload: a signature named a version of
+	// a trusted transit key the store does not know yet (a rotation).
+	miss chan struct{}
 }
+
+// missReloadInterval bounds the reloads that unknown transit key versions
+// cause (a flood of forged key ids cannot turn into a flood of OpenBao
+// requests).
+const missReloadInterval = 5 * time.Second
 
 type trustSnapshot struct {
 	keys    map[string]*trustedKey // key id ->
-	entries map[string]bool        // entry names
+	entries map[string]string      // entry name -> source
 	list    []TrustedKey
 }
 
@@ -300,7 +308,7 @@ func OpenTrustStore(ctx context.Context, o TrustStoreOptions) (*TrustStore, erro
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	s := &TrustStore{o: o}
+	s := &TrustStore{o: o, miss: make(chan struct{}, 1)}
 	if err := s.Reload(ctx); err != nil {
 		return nil, err
 	}
@@ -324,7 +332,7 @@ func (s *TrustStore) load(ctx context.Context) (*trustSnapshot, error) {
 		return nil, err
 	}
 	dir := filepath.Dir(s.o.File)
-	snap := &trustSnapshot{keys: map[string]*trustedKey{}, entries: map[string]bool{}}
+	snap := &trustSnapshot{keys: map[string]*trustedKey{}, entries: map[string]string{}}
 	for _, e := range f.Entries {
 		var vs map[string]tink.Verifier
 		var src string
@@ -343,7 +351,7 @@ func (s *TrustStore) load(ctx context.Context) (*trustSnapshot, error) {
 			snap.list = append(snap.list, TrustedKey{KeyID: e.Name, Source: src, Added: e.Added, Revoked: f.Revoked[e.Name], Err: err})
 			continue
 		}
-		snap.entries[e.Name] = true
+		snap.entries[e.Name] = e.Source
 		for id, v := range vs {
 			at := earliest(f.Revoked[e.Name], f.Revoked[id]).Truncate(time.Millisecond)
 			snap.keys[id] = &trustedKey{v: v, revokedAt: at}
@@ -369,12 +377,19 @@ func (s *TrustStore) Keys() []TrustedKey { return s.cur.Load().list }
 
 // Has reports whether entry (the part of a key id before "/") is in the
 // store.
-func (s *TrustStore) Has(entry string) bool { return s.cur.Load().entries[entry] }
+func (s *TrustStore) Has(entry string) bool { return s.cur.Load().entries[entry] != "" }
 
 // VerifierFor implements SignatureKeys.
 func (s *TrustStore) VerifierFor(keyID string, signedAt time.Time) (tink.Verifier, error) {
-	k := s.cur.Load().keys[keyID]
+	snap := s.cur.Load()
+	k := snap.keys[keyID]
 	if k == nil {
+		if entry, _, _ := strings.Cut(keyID, "/"); snap.entries[entry] == TrustSourceTransit {
+			select { // Run reloads soon; this signature fails now
+			case s.miss <- struct{}{}:
+			default:
+			}
+		}
 		return nil, ErrUnknownSigningKey
 	}
 	if !k.revokedAt.IsZero() && !signedAt.Before(k.revokedAt) {
@@ -384,9 +399,10 @@ func (s *TrustStore) VerifierFor(keyID string, signedAt time.Time) (tink.Verifie
 	return k.v, nil
 }
 
-// Run reloads the store when a file in its directory changes (fsnotify)
-// and every Refresh (new transit key versions), until ctx ends. A failed
-// reload is logged and the old keys stay.
+// Run reloads the store when a file in its directory changes (fsnotify),
+// every Refresh, and (at most every 5s) when a signature names an unknown
+// version of a trusted transit key (new versions after a rotation), until
+// ctx ends. A failed reload is logged and the old keys stay.
 func (s *TrustStore) Run(ctx context.Context) error { return s.run(ctx, nil) }
 
 func (s *TrustStore) run(ctx context.Context, onReload func(error)) error {
@@ -403,6 +419,7 @@ func (s *TrustStore) run(ctx context.Context, onReload func(error)) error {
 	const debounce = 100 * time.Millisecond
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	var lastMiss time.Time
 	reload := func(why string) {
 		err := s.Reload(ctx)
 		if err != nil {
@@ -433,6 +450,11 @@ func (s *TrustStore) run(ctx context.Context, onReload func(error)) error {
 			reload("file changed")
 		case <-tick.C:
 			reload("periodic refresh")
+		case <-s.miss:
+			if time.Since(lastMiss) >= missReloadInterval {
+				lastMiss = time.Now()
+				reload("unknown transit key version")
+			}
 		}
 	}
 }

@@ -18,7 +18,8 @@ import (
 // signs through transit/sign with an ed25519 transit key (the private half
 // never leaves OpenBao); a verifier's trust store reads the key's public
 // versions from transit/keys and verifies; after a rotation the new signer
-// signs with v2 and the refreshed store verifies both versions; revoking
+// signs with v2, the store reloads at the first signature naming v2 and
+// verifies both versions; revoking
 // v2 fails its later signatures, v1's still verify; a tampered record
 // fails. It prints the latency of one transit sign call (one per produced
 // batch with batch signatures).
@@ -56,7 +57,7 @@ func TestTransitSigningKeyTrust(t *testing.T) {
 	if err := crypto.TrustAddTransit(store, name, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	ts, err := crypto.OpenTrustStore(ctx, crypto.TrustStoreOptions{File: store, Transit: kms})
+	ts, err := crypto.OpenTrustStore(ctx, crypto.TrustStoreOptions{File: store, Transit: kms, Refresh: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,11 +93,23 @@ func TestTransitSigningKeyTrust(t *testing.T) {
 		t.Fatalf("key id after rotation %q", s2.KeyID())
 	}
 	r2 := signedRecord(t, s2, `{"n":3}`, time.Now())
+	// the first signature naming v2 fails (unknown) and makes the running
+	// store reload early (refresh is an hour here)
+	reloads := make(chan error, 4)
+	rctx, rcancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = crypto.RunTrustStoreForTest(rctx, ts, func(err error) { reloads <- err }) }()
+	defer func() { rcancel(); <-done }()
 	if _, err := ts.VerifierFor(s2.KeyID(), time.Now()); !errors.Is(err, crypto.ErrUnknownSigningKey) {
 		t.Fatalf("v2 before the refresh: %v, want unknown", err)
 	}
-	if err := ts.Reload(ctx); err != nil {
-		t.Fatal(err)
+	select {
+	case err := <-reloads:
+		if err != nil {
+			t.Fatalf("reload after an unknown version: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reload after a signature named an unknown transit key version")
 	}
 	wantStatus(t, v, r1, crypto.SigOK, "v1 record after the rotation")
 	wantStatus(t, v, r2, crypto.SigOK, "v2 record after the refresh")
