@@ -98,7 +98,10 @@ func TestTransitSigningKeyTrust(t *testing.T) {
 	reloads := make(chan error, 4)
 	rctx, rcancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); _ = crypto.RunTrustStoreForTest(rctx, ts, func(err error) { reloads <- err }) }()
+	go func() {
+		defer close(done)
+		_ = crypto.RunTrustStoreForTest(rctx, ts, func(err error) { reloads <- err })
+	}()
 	defer func() { rcancel(); <-done }()
 	if _, err := ts.VerifierFor(s2.KeyID(), time.Now()); !errors.Is(err, crypto.ErrUnknownSigningKey) {
 		t.Fatalf("v2 before the refresh: %v, want unknown", err)
