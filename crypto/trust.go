@@ -80,18 +80,20 @@ type TrustEntry struct {
 // ValidInstanceID checks an instance id (the entry name of a keyset, the
 // prefix of its key ids): letters, digits, . _ - only.
 func ValidInstanceID(id string) error {
-	if id == "" || len(id) > 100 {
-		return fmt.Errorf("crypto: bad instance id %q", id)
-	}
-	for _, r := range id {
-		if !(r == '_' || r == '-' || r == '.' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			return fmt.Errorf("crypto: bad instance id %q (allowed: letters, digits, . _ -)", id)
-		}
-	}
-	if id == "." || id == ".." {
-		return fmt.Errorf("crypto: bad instance id %q", id)
+	if id == "" || len(id) > 100 || id == "." || id == ".." || !keyNameChars(id) {
+		return fmt.Errorf("crypto: bad instance id %q (allowed: letters, digits, . _ -)", id)
 	}
 	return nil
+}
+
+// keyNameChars reports whether s holds only letters, digits, . _ and -.
+func keyNameChars(s string) bool {
+	for _, r := range s {
+		if !(r == '_' || r == '-' || r == '.' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // ReadTrustFile reads a trust store file.

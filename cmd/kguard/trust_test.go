@@ -120,14 +120,17 @@ func TestKeysTrustLocal(t *testing.T) {
 	if !strings.Contains(sigKeyID(own), "app-self/") {
 		t.Fatalf("own signature does not name app-self/<id>: %q", sigKeyID(own))
 	}
-	for _, c := range []struct {
-		r    *crypto.Record
-		want string
-	}{{cloneRec(own), "ok"}, {cloneRec(before), "ok"}, {cloneRec(after), "ok"}} {
-		if got := status(c.r); got != c.want {
-			t.Fatalf("before the revocation: %q, want %q", got, c.want)
+	// wantVerdicts checks the own record, then the other instance's
+	// records signed before and at the revocation time
+	wantVerdicts := func(when string, want ...string) {
+		t.Helper()
+		for i, r := range []*crypto.Record{own, before, after} {
+			if got := status(cloneRec(r)); got != want[i] {
+				t.Fatalf("%s: record %d: %q, want %q", when, i, got, want[i])
+			}
 		}
 	}
+	wantVerdicts("before the revocation", "ok", "ok", "ok")
 	if out, err := runCLI(t, "", "keys", "trust", "remove", "--config", cfg, "--at", revokeAt.UTC().Format(time.RFC3339Nano), "app-other"); err != nil {
 		t.Fatalf("remove: %v\n%s", err, out)
 	}
@@ -138,14 +141,7 @@ func TestKeysTrustLocal(t *testing.T) {
 	for status(cloneRec(after)) == "ok" && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	for _, c := range []struct {
-		r    *crypto.Record
-		want string
-	}{{cloneRec(own), "ok"}, {cloneRec(before), "ok"}, {cloneRec(after), "bad"}} {
-		if got := status(c.r); got != c.want {
-			t.Fatalf("after the revocation: %q, want %q", got, c.want)
-		}
-	}
+	wantVerdicts("after the revocation", "ok", "ok", "bad")
 }
 
 func cloneRec(r *crypto.Record) *crypto.Record {
