@@ -184,8 +184,11 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return nil
 	case "rotate-signing", "init-signing":
 		c := &cfg.Crypto
+		if c.SigningTransitKey != "" {
+			return transitSigningKey(ctx, c, sub == "rotate-signing", stdout)
+		}
 		if c.SigningKeyset == "" {
-			return errors.New("config crypto.signing_keyset is required")
+			return errors.New("config crypto.signing_keyset is required (or crypto.signing_transit_key)")
 		}
 		var kek tink.AEAD
 		if c.SigningKeysetKEK != "" {

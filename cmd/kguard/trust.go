@@ -86,6 +86,38 @@ func setSigning(ctx context.Context, c *config.Crypto, ks crypto.KMS, o *crypto.
 	return func() { cancel(); <-done }, nil
 }
 
+// transitSigningKey is `keys init-signing` and `keys rotate-signing` for
+// crypto.signing_transit_key: create the ed25519 transit key, or rotate it.
+func transitSigningKey(ctx context.Context, c *config.Crypto, rotate bool, stdout io.Writer) error {
+	ks, closeKMS, err := openKMS(ctx, c, zap.NewNop())
+	if err != nil {
+		return err
+	}
+	defer closeKMS()
+	tk, ok := ks.(*crypto.TransitKMS)
+	if !ok {
+		return errors.New("config crypto.signing_transit_key needs kms: vault")
+	}
+	name := c.SigningTransitKey
+	if rotate {
+		if err := tk.RotateKey(ctx, name); err != nil {
+			return err
+		}
+	} else if err := tk.CreateSigningKey(ctx, name); err != nil {
+		return err
+	}
+	s, err := tk.NewTransitSigner(ctx, name)
+	if err != nil {
+		return err
+	}
+	if rotate {
+		fmt.Fprintf(stdout, "transit key %s rotated: restart kguard to sign as %s; trust stores learn the version by themselves; old signatures still verify\n", name, s.KeyID())
+		return nil
+	}
+	fmt.Fprintf(stdout, "transit signing key %s (ed25519, the private key stays in OpenBao): signatures name %s; trust it elsewhere with `kguard keys trust add --transit %s`\n", name, s.KeyID(), name)
+	return nil
+}
+
 // cmdKeysTrust is `kguard keys trust add|remove|list`.
 func cmdKeysTrust(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	const use = "kguard keys trust add --config F (--keyset PUB.json INSTANCE | --transit KEY) | remove --config F [--at RFC3339] ID | list --config F"
