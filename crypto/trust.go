@@ -622,3 +622,13 @@ func NewInstanceSigner(h *keyset.Handle, instance string) (*Signer, error) {
 func ReadSigningKeyset(path string, kek tink.AEAD) (*keyset.Handle, error) {
 	return readKeysetFile(path, kek)
 }
+
+// recheckKey is the key look-up that a signature found in a cache of
+// verified signatures still needs: a key revoked (or removed from the
+// trust store) after the signature was first verified must fail it.
+func (v *Verifier) recheckKey(keyID string, signedAt int64) error {
+	if _, err := v.keys.VerifierFor(keyID, time.UnixMilli(signedAt)); err != nil {
+		return fmt.Errorf("signing key %s: %w", keyID, err)
+	}
+	return nil
+}

@@ -3,6 +3,7 @@ package crypto_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -376,4 +377,84 @@ func TestInstanceKeys(t *testing.T) {
 	}
 	wantStatus(t, v, signedRecord(t, a.signer(t), `{"a":3}`, now), crypto.SigOK, "own record before the revocation")
 	wantStatus(t, v, signedRecord(t, a.signer(t), `{"a":4}`, now.Add(2*time.Minute)), crypto.SigBad, "own record after the revocation")
+}
+
+// TestRevocationReachesCachedBatchRoots: a batch signature that verified
+// once is cached; revoking its key afterwards with a time before the
+// signature (a key found stolen) fails it on the next fetch, cache or not.
+func TestRevocationReachesCachedBatchRoots(t *testing.T) {
+	dir := t.TempDir()
+	ks := filepath.Join(dir, "keks.json")
+	if err := crypto.CreateLocalKeyStore(ks, "k"); err != nil {
+		t.Fatal(err)
+	}
+	kms, err := crypto.OpenLocalKMS(ks, crypto.LocalKMSOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newInstanceKey(t, dir, "inst-a")
+	store := filepath.Join(dir, "trust", "trust.json")
+	if err := os.MkdirAll(filepath.Dir(store), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := crypto.TrustAddKeyset(store, "inst-a", a.pub, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	ts := openStore(t, store)
+	keys, err := crypto.NewInstanceKeys("inst-b", nil, ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := crypto.New(crypto.Options{KMS: kms, Signer: a.signer(t), Verifier: crypto.NewVerifierWithKeys(keys), BatchSignatures: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prot, err := crypto.Compile(crypto.Rule{Sign: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batch []*crypto.Record
+	for i := range 8 {
+		batch = append(batch, &crypto.Record{Topic: "dp2-trust.t", Value: fmt.Appendf(nil, `{"i":%d}`, i)})
+	}
+	ctx := context.Background()
+	if err := p.ProtectBatch(ctx, batch, prot); err != nil {
+		t.Fatal(err)
+	}
+	fetch := func(recs []*crypto.Record) []crypto.SigStatus {
+		t.Helper()
+		cp := make([]*crypto.Record, len(recs))
+		for i, r := range recs {
+			c := *r
+			c.Headers = append([]crypto.Header(nil), r.Headers...)
+			cp[i] = &c
+		}
+		res, err := p.UnprotectBatch(ctx, cp, crypto.FetchOptions{Verify: true, OnBadSignature: crypto.SigMark})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make([]crypto.SigStatus, len(res))
+		for i := range res {
+			out[i] = res[i].Signature
+		}
+		return out
+	}
+	all := func(got []crypto.SigStatus, want crypto.SigStatus, what string) {
+		t.Helper()
+		for i, g := range got {
+			if g != want {
+				t.Fatalf("%s: record %d: %v, want %v", what, i, g, want)
+			}
+		}
+	}
+	all(fetch(batch), crypto.SigOK, "whole batch")
+	all(fetch(batch[2:5]), crypto.SigOK, "part of the batch")
+	if _, err := crypto.TrustRevoke(store, "inst-a", time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	all(fetch(batch), crypto.SigBad, "whole batch after a revocation before its signing time")
+	all(fetch(batch[2:5]), crypto.SigBad, "part of the batch after the revocation")
 }
