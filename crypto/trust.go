@@ -433,6 +433,8 @@ func (s *TrustStore) run(ctx context.Context, onReload func(error)) error {
 			onReload(err)
 		}
 	}
+	// a change between the load and the start of the watch is not missed
+	reload("watch started")
 	for {
 		select {
 		case <-ctx.Done():

@@ -81,7 +81,22 @@ func TestTransitSigningKeyTrust(t *testing.T) {
 	t.Logf("TRUST transit sign latency (OpenBao dev server on loopback, %d sequential calls, shared 2-core machine): p50 %v, p90 %v, max %v",
 		n, lat[n/2].Round(time.Microsecond), lat[n*9/10].Round(time.Microsecond), lat[n-1].Round(time.Microsecond))
 
-	// rotate: the new signer uses v2; the store learns it on refresh
+	// the store runs (refresh is an hour here); after its first reload,
+	// rotate: the new signer uses v2; the first signature naming v2 fails
+	// (unknown) and makes the store reload early
+	reloads := make(chan error, 4)
+	rctx, rcancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = crypto.RunTrustStoreForTest(rctx, ts, func(err error) { reloads <- err })
+	}()
+	defer func() { rcancel(); <-done }()
+	select {
+	case <-reloads:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reload when the watch started")
+	}
 	if err := kms.RotateKey(ctx, name); err != nil {
 		t.Fatal(err)
 	}
@@ -93,16 +108,6 @@ func TestTransitSigningKeyTrust(t *testing.T) {
 		t.Fatalf("key id after rotation %q", s2.KeyID())
 	}
 	r2 := signedRecord(t, s2, `{"n":3}`, time.Now())
-	// the first signature naming v2 fails (unknown) and makes the running
-	// store reload early (refresh is an hour here)
-	reloads := make(chan error, 4)
-	rctx, rcancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = crypto.RunTrustStoreForTest(rctx, ts, func(err error) { reloads <- err })
-	}()
-	defer func() { rcancel(); <-done }()
 	if _, err := ts.VerifierFor(s2.KeyID(), time.Now()); !errors.Is(err, crypto.ErrUnknownSigningKey) {
 		t.Fatalf("v2 before the refresh: %v, want unknown", err)
 	}

@@ -214,7 +214,11 @@ func TestTrustStoreReload(t *testing.T) {
 		_ = crypto.RunTrustStoreForTest(ctx, ts, func(err error) { reloads <- err })
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	time.Sleep(100 * time.Millisecond) // the watch is set up
+	select { // the reload that follows the start of the watch
+	case <-reloads:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reload when the watch started")
+	}
 
 	waitReload := func(what string) error {
 		t.Helper()
