@@ -403,6 +403,7 @@ func (c *Config) Validate() error {
 		bad("limits.max_in_flight", "must be at least 1")
 	}
 	errs = append(errs, c.Tenants.Problems()...)
+	errs = append(errs, c.Crypto.problems()...)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

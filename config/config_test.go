@@ -17,6 +17,10 @@ func TestParseConfigErrors(t *testing.T) {
 		{"upstream:\n  bootstrap: []\n", "upstream.bootstrap"},
 		{"upstream:\n  bootstrap: [a:1]\n  sasl:\n    mechanism: GSSAPI\n    username: u\n    password: p\n", "upstream.sasl.mechanism"},
 		{"upstream:\n  bootstrap: [a:1]\nlog:\n  level: loud\n", "log.level"},
+		{"upstream:\n  bootstrap: [a:1]\ncrypto:\n  kms: local\n  signing_transit_key: k\n", "crypto.signing_transit_key: needs kms: vault"},
+		{"upstream:\n  bootstrap: [a:1]\ncrypto:\n  kms: vault\n  signing_transit_key: k\n  signing_keyset: f\n", "excludes signing_keyset"},
+		{"upstream:\n  bootstrap: [a:1]\ncrypto:\n  kms: local\n  instance_id: a/b\n", "crypto.instance_id"},
+		{"upstream:\n  bootstrap: [a:1]\ncrypto:\n  trust:\n    file: t.json\n", "crypto.trust.file: needs crypto.kms"},
 	} {
 		_, err := config.Parse([]byte(tc.yaml))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

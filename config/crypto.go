@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Crypto configures field encryption and record signing. Which topics
 // and fields are protected is the policy's decision (docs/policy.md); this
@@ -21,6 +24,17 @@ type Crypto struct {
 	// disk in clear, and reading it takes OpenBao (`kguard keys
 	// init-signing` creates such a file). Empty: a cleartext keyset file.
 	SigningKeysetKEK string `yaml:"signing_keyset_kek"`
+	// InstanceID names this instance in the key ids of its signatures
+	// (<instance_id>/<Tink key id>), so many instances' keys never clash
+	// in a trust store. Empty: the bare Tink key id (single instance).
+	InstanceID string `yaml:"instance_id"`
+	// SigningTransitKey signs through OpenBao/Vault transit (kms: vault)
+	// with this ed25519 transit key: the private key never leaves OpenBao
+	// (key ids bao:<key>/v<version>). Excludes signing_keyset.
+	SigningTransitKey string `yaml:"signing_transit_key"`
+	// Trust is the store of other instances' public keys that signatures
+	// are verified against besides this instance's own.
+	Trust Trust `yaml:"trust"`
 	// SubjectPepperFile holds the secret that turns data-subject ids into
 	// key names (per-subject keys, crypto-shredding).
 	SubjectPepperFile string `yaml:"subject_pepper_file"`
@@ -63,4 +77,47 @@ type CryptoKeys struct {
 	// (and how long a shredded subject stays readable on other instances).
 	CacheTTL  time.Duration `yaml:"cache_ttl"`
 	CacheSize int           `yaml:"cache_size"`
+}
+
+// Trust is the trust store (docs/crypto.md, "Trust between instances"):
+// a JSON file listing trusted instances' public keysets (files next to it)
+// and OpenBao transit ed25519 keys, with revocation times. `kguard keys
+// trust add|remove|list` edit it; kguard reloads it when it changes.
+type Trust struct {
+	File string `yaml:"file"`
+	// Refresh is how often the store is re-read even without a file change
+	// (new versions of transit keys). Default 1m.
+	Refresh time.Duration `yaml:"refresh"`
+}
+
+// problems checks the signing and trust keys.
+func (c *Crypto) problems() []error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config crypto.%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if c.SigningTransitKey != "" {
+		if c.KMS != "vault" {
+			bad("signing_transit_key", "needs kms: vault")
+		}
+		if c.SigningKeyset != "" {
+			bad("signing_transit_key", "excludes signing_keyset (one signing key per instance)")
+		}
+		if c.InstanceID != "" {
+			bad("instance_id", "not used with signing_transit_key (the key id is bao:<key>/v<version>)")
+		}
+	}
+	for _, r := range c.InstanceID {
+		if !(r == '_' || r == '-' || r == '.' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			bad("instance_id", "%q: allowed are letters, digits, . _ -", c.InstanceID)
+			break
+		}
+	}
+	if c.Trust.Refresh < 0 {
+		bad("trust.refresh", "%s is negative", c.Trust.Refresh)
+	}
+	if c.Trust.File != "" && c.KMS == "" {
+		bad("trust.file", "needs crypto.kms (data protection on)")
+	}
+	return errs
 }

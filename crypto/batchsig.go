@@ -343,7 +343,12 @@ func (v *Verifier) checkRoot(s *verifyScratch, ts int64, keyID string, sig []byt
 	if s.hasLast && k == s.last {
 		return nil
 	}
-	if !v.roots.seen(k) {
+	if v.roots.seen(k) {
+		// verified before; the key may have been revoked since
+		if err := v.recheckKey(keyID, ts); err != nil {
+			return err
+		}
+	} else {
 		if err := v.check(keyID, ts, sig, msg); err != nil {
 			return err
 		}

@@ -268,10 +268,8 @@ func validTransitName(name string) error {
 	if name == "" || len(name) > 200 || strings.Contains(name, "..") {
 		return fmt.Errorf("crypto: transit: bad key name %q", name)
 	}
-	for _, r := range name {
-		if !(r == '_' || r == '-' || r == '.' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			return fmt.Errorf("crypto: transit: bad key name %q (allowed: letters, digits, . _ -)", name)
-		}
+	if !keyNameChars(name) {
+		return fmt.Errorf("crypto: transit: bad key name %q (allowed: letters, digits, . _ -)", name)
 	}
 	return nil
 }

@@ -89,38 +89,26 @@ func newProtector(ctx context.Context, c *config.Crypto, log *zap.Logger) (*cryp
 	}
 	o := crypto.Options{KMS: ks, BatchSignatures: c.BatchSignatures, Logger: log.Named("crypto"),
 		Keys: crypto.KeyOptions{ActiveLifetime: c.Keys.ActiveLifetime, MaxUses: c.Keys.MaxUses, CacheTTL: c.Keys.CacheTTL, CacheSize: c.Keys.CacheSize}}
-	if c.SigningKeyset != "" {
-		kek, err := signingKEK(ctx, c, ks)
-		if err != nil {
-			closeKMS()
-			return nil, nil, err
-		}
-		if o.Signer, err = crypto.LoadSignerWith(c.SigningKeyset, kek); err != nil {
-			closeKMS()
-			return nil, nil, fmt.Errorf("crypto.signing_keyset: %w", err)
-		}
-		if o.Verifier, err = crypto.LoadVerifierWith(c.SigningKeyset, kek); err != nil {
-			closeKMS()
-			return nil, nil, fmt.Errorf("crypto.signing_keyset: %w", err)
-		}
-	} else if c.SigningKeysetKEK != "" {
+	stopSigning, err := setSigning(ctx, c, ks, &o, log)
+	if err != nil {
 		closeKMS()
-		return nil, nil, errors.New("config crypto.signing_keyset_kek is set but crypto.signing_keyset is not")
+		return nil, nil, err
 	}
+	closeAll := func() { stopSigning(); closeKMS() }
 	if c.SubjectPepperFile != "" {
 		pepper, err := os.ReadFile(c.SubjectPepperFile)
 		if err != nil {
-			closeKMS()
+			closeAll()
 			return nil, nil, fmt.Errorf("crypto.subject_pepper_file: %w", err)
 		}
 		o.SubjectPepper = pepper
 	}
 	p, err := crypto.New(o)
 	if err != nil {
-		closeKMS()
+		closeAll()
 		return nil, nil, err
 	}
-	return p, closeKMS, nil
+	return p, closeAll, nil
 }
 
 // signingKEK is the transit key that encrypts the signing keyset file
@@ -143,9 +131,12 @@ func signingKEK(ctx context.Context, c *config.Crypto, ks crypto.KMS) (tink.AEAD
 // cmdKeys manages the keys behind data protection.
 func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: kguard keys init|init-signing|rotate|shred|rotate-signing", errUsage)
+		return fmt.Errorf("%w: kguard keys init|init-signing|rotate|shred|rotate-signing|trust", errUsage)
 	}
 	sub := args[0]
+	if sub == "trust" {
+		return cmdKeysTrust(ctx, args[1:], stdout, stderr)
+	}
 	fs := newFlags("keys "+sub, stderr)
 	cfgPath := fs.String("config", "kguard.yaml", "config file (its crypto section)")
 	dir := fs.String("dir", ".", "init: directory for the key files")
@@ -193,8 +184,11 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return nil
 	case "rotate-signing", "init-signing":
 		c := &cfg.Crypto
+		if c.SigningTransitKey != "" {
+			return transitSigningKey(ctx, c, sub == "rotate-signing", stdout)
+		}
 		if c.SigningKeyset == "" {
-			return errors.New("config crypto.signing_keyset is required")
+			return errors.New("config crypto.signing_keyset is required (or crypto.signing_transit_key)")
 		}
 		var kek tink.AEAD
 		if c.SigningKeysetKEK != "" {

@@ -70,8 +70,14 @@ commands:
   keys rotate --config F KEK...     rotate key-encryption keys (Vault transit or local)
   keys shred --config F SUBJECT     destroy one data subject's key (crypto-shredding)
   keys init-signing --config F      create crypto.signing_keyset (encrypted under the OpenBao
-                                    transit key crypto.signing_keyset_kek when set) and its .pub.json
-  keys rotate-signing --config F    add a new record-signing key and make it primary
+                                    transit key crypto.signing_keyset_kek when set) and its .pub.json,
+                                    or the ed25519 transit key crypto.signing_transit_key
+  keys rotate-signing --config F    add a new record-signing key and make it primary (or rotate
+                                    the transit signing key)
+  keys trust add --config F (--keyset PUB.json INSTANCE | --transit KEY)
+                          trust another instance's public keys (crypto.trust.file)
+  keys trust remove --config F [--at TIME] ID   revoke an instance or one key id from TIME (now)
+  keys trust list --config F                    key id, source, added, revoked
   audit keygen --out F    create the Ed25519 key that signs audit checkpoints
   audit verify ...        check the audit topic's chains, checkpoints and signatures
   audit export --out F [--since T --until T] ...

@@ -90,7 +90,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger, ready func(
 		}
 		defer closeKMS()
 		opts.Protector = prot
-		log.Info("data protection on", zap.String("kms", cfg.Crypto.KMS), zap.Bool("signing", cfg.Crypto.SigningKeyset != ""))
+		log.Info("data protection on", zap.String("kms", cfg.Crypto.KMS), zap.Bool("signing", cfg.Crypto.SigningKeyset != "" || cfg.Crypto.SigningTransitKey != ""), zap.Bool("trust_store", cfg.Crypto.Trust.File != ""))
 	} else {
 		log.Warn("no key service (crypto.kms): records of topics the policy protects are refused")
 	}
