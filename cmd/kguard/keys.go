@@ -83,44 +83,52 @@ func readSecret(path string) (string, error) {
 
 // newProtector builds the data protector from the config.
 func newProtector(ctx context.Context, c *config.Crypto, log *zap.Logger) (*crypto.Protector, func(), error) {
+	p, _, closeKMS, err := newObservedProtector(ctx, c, log)
+	return p, closeKMS, err
+}
+
+// newObservedProtector is newProtector whose key-service calls go through
+// a crypto.ObservedKMS (metrics, readiness), which it also returns.
+func newObservedProtector(ctx context.Context, c *config.Crypto, log *zap.Logger) (*crypto.Protector, *crypto.ObservedKMS, func(), error) {
 	ks, closeKMS, err := openKMS(ctx, c, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	o := crypto.Options{KMS: ks, BatchSignatures: c.BatchSignatures, Logger: log.Named("crypto"),
+	obs := crypto.NewObservedKMS(ks, crypto.ObserveOptions{CacheTTL: c.Keys.CacheTTL, ActiveLifetime: c.Keys.ActiveLifetime})
+	o := crypto.Options{KMS: obs, BatchSignatures: c.BatchSignatures, Logger: log.Named("crypto"),
 		Keys: crypto.KeyOptions{ActiveLifetime: c.Keys.ActiveLifetime, MaxUses: c.Keys.MaxUses, CacheTTL: c.Keys.CacheTTL, CacheSize: c.Keys.CacheSize}}
 	if c.SigningKeyset != "" {
 		kek, err := signingKEK(ctx, c, ks)
 		if err != nil {
 			closeKMS()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if o.Signer, err = crypto.LoadSignerWith(c.SigningKeyset, kek); err != nil {
 			closeKMS()
-			return nil, nil, fmt.Errorf("crypto.signing_keyset: %w", err)
+			return nil, nil, nil, fmt.Errorf("crypto.signing_keyset: %w", err)
 		}
 		if o.Verifier, err = crypto.LoadVerifierWith(c.SigningKeyset, kek); err != nil {
 			closeKMS()
-			return nil, nil, fmt.Errorf("crypto.signing_keyset: %w", err)
+			return nil, nil, nil, fmt.Errorf("crypto.signing_keyset: %w", err)
 		}
 	} else if c.SigningKeysetKEK != "" {
 		closeKMS()
-		return nil, nil, errors.New("config crypto.signing_keyset_kek is set but crypto.signing_keyset is not")
+		return nil, nil, nil, errors.New("config crypto.signing_keyset_kek is set but crypto.signing_keyset is not")
 	}
 	if c.SubjectPepperFile != "" {
 		pepper, err := os.ReadFile(c.SubjectPepperFile)
 		if err != nil {
 			closeKMS()
-			return nil, nil, fmt.Errorf("crypto.subject_pepper_file: %w", err)
+			return nil, nil, nil, fmt.Errorf("crypto.subject_pepper_file: %w", err)
 		}
 		o.SubjectPepper = pepper
 	}
 	p, err := crypto.New(o)
 	if err != nil {
 		closeKMS()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return p, closeKMS, nil
+	return p, obs, closeKMS, nil
 }
 
 // signingKEK is the transit key that encrypts the signing keyset file
