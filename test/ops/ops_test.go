@@ -457,7 +457,7 @@ func TestOpsMetricsReadinessAlerts(t *testing.T) {
 	pdir := harness.PolicyDir(t, filepath.Join(dir, "policies"), "opsmetrics", harness.GrantPrefix("User:"+app, prefix))
 	protTopic := prefix + "prot-" + rnd
 	rule := fmt.Sprintf(`{"opsmetrics": {"prefix": %q, "fields": [{"path": "$.card"}], "kek": "ops-metrics-{topic}",
-  "sign": false, "decrypt": {"principals": ["User:%s"]}, "on_denied": "ciphertext"}}`, prefix+"prot-", app)
+  "sign": true, "decrypt": {"principals": ["User:%s"]}, "on_denied": "ciphertext"}}`, prefix+"prot-", app)
 	if err := os.WriteFile(filepath.Join(pdir, "protection", "opsmetrics.json"), []byte(rule), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -468,6 +468,9 @@ func TestOpsMetricsReadinessAlerts(t *testing.T) {
 	}
 	if err := os.WriteFile(pwFile, []byte(k.Password), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	if out, err := exec.Command(bin, "keys", "init", "--dir", filepath.Join(dir, "keys")).CombinedOutput(); err != nil {
+		t.Fatalf("kguard keys init: %v\n%s", err, out)
 	}
 	key := filepath.Join(dir, "audit-signing.pem")
 	if out, err := exec.Command(bin, "audit", "keygen", "--out", key).CombinedOutput(); err != nil {
@@ -498,6 +501,7 @@ crypto:
     token_file: %s
     create_keys: true
     timeout: 2s
+  signing_keyset: %s
 audit:
   enabled: true
   instance_id: %s
@@ -520,7 +524,7 @@ metrics:
   listen: 127.0.0.1:%d
   kms_probe_interval: 1s
 `, s.port, s.port+1, users, strings.Join(k.SASLSSL, ", "), k.CAFile, k.User, pwFile, pdir, b.addr(), tokenFile,
-		prefix+rnd, filepath.Join(dir, "spool"), key, s.auditTopic, s.mport)
+		filepath.Join(dir, "keys", "signing-keyset.json"), prefix+rnd, filepath.Join(dir, "spool"), key, s.auditTopic, s.mport)
 	cfgPath := filepath.Join(dir, "kguard.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -667,7 +671,7 @@ scrape_configs:
 	}()
 	t.Cleanup(func() { stopTraffic(); wg.Wait() })
 	waitFor(t, "protected records produced and fetched", 60*time.Second, func() string {
-		rs, err := s.prom.query(`kguard_protection_records_total{direction="unprotect"} > 0 and on() kguard_protection_records_total{direction="protect"} > 0`)
+		rs, err := s.prom.query(`kguard_protection_records_total{direction="unprotect"} > 0 and on() kguard_protection_records_total{direction="protect"} > 0 and on() kguard_signature_verifications_total{outcome="valid"} > 0`)
 		if err != nil || len(rs) == 0 {
 			return fmt.Sprintf("%v %v (produced %d)", rs, err, produced.Load())
 		}
