@@ -265,3 +265,31 @@ func (k *ObservedKMS) DestroyKey(ctx context.Context, kek string) error {
 	}
 	return a.DestroyKey(ctx, kek)
 }
+
+// KeyCacheStats returns how many decryption-key lookups the data-key cache
+// answered (hits) and how many needed the key service (misses), for the
+// metrics (kguard_crypto_key_cache_lookups_total).
+func (p *Protector) KeyCacheStats() (hits, misses uint64) {
+	return p.keys.cacheHits.Load(), p.keys.cacheMisses.Load()
+}
+
+// KeyCacheCollector exports p's KeyCacheStats as
+// kguard_crypto_key_cache_lookups_total{result="hit"|"miss"}.
+func KeyCacheCollector(p *Protector) prometheus.Collector {
+	return keyCacheCollector{p: p, desc: prometheus.NewDesc("kguard_crypto_key_cache_lookups_total",
+		"Lookups of data keys for decryption, by result (hit: the cache had it; miss: it was unwrapped or derived through the key service).",
+		[]string{"result"}, nil)}
+}
+
+type keyCacheCollector struct {
+	p    *Protector
+	desc *prometheus.Desc
+}
+
+func (c keyCacheCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c keyCacheCollector) Collect(ch chan<- prometheus.Metric) {
+	hits, misses := c.p.KeyCacheStats()
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(hits), "hit")
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(misses), "miss")
+}

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/kguard/kguard/config"
+	"github.com/kguard/kguard/crypto"
 	"github.com/kguard/kguard/policy"
 	"github.com/kguard/kguard/proxy"
 )
@@ -106,7 +107,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger, ready func(
 		}
 		defer closeKMS()
 		opts.Protector = prot
-		reg.MustRegister(obs)
+		reg.MustRegister(obs, crypto.KeyCacheCollector(prot))
 		go obs.Watch(ctx, cfg.Metrics.KMSProbeInterval)
 		checks.add("kms", obs.Ready)
 		log.Info("data protection on", zap.String("kms", cfg.Crypto.KMS), zap.Bool("signing", cfg.Crypto.SigningKeyset != ""))
