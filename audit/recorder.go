@@ -194,6 +194,15 @@ type Recorder struct {
 	dropLast  time.Time
 	hdr       []byte
 
+	// refusing: the last event did not fit the full spool in fail-closed
+	// mode, and nothing was shipped or appended since (Refusing).
+	refusing bool
+	// marks are (seq, time) of the first event recorded in each second
+	// that is not yet shipped, oldest first: the oldest unshipped event's
+	// age for the metrics. Bounded by maxMarks (older marks are kept,
+	// so the age is never understated).
+	marks []seqMark
+
 	shipped   uint64     // guarded by mu; highest seq acknowledged by the sink
 	savedTree uint64     // guarded by mu; size of the persisted tree state
 	saveMu    sync.Mutex // serializes tree state writes
@@ -267,8 +276,13 @@ func New(cfg Config) (*Recorder, error) {
 		return nil, fmt.Errorf("audit: spool cursor %d is past the chain end %d", cur, r.seq)
 	}
 	r.shipped = cur
+	if r.seq > cur {
+		// Unshipped events of a previous run: their age counts from now.
+		r.marks = append(r.marks, seqMark{seq: cur + 1, t: cfg.Now()})
+	}
 	r.savedTree = st.Size
 	r.m.spoolBytes.Set(float64(sp.total))
+	r.m.rec.Store(r)
 	if r.seq > 0 {
 		r.log.Info("audit chain recovered from spool", zap.String("instance", cfg.InstanceID),
 			zap.Uint64("last_seq", r.seq), zap.Uint64("shipped_seq", cur))
@@ -424,6 +438,7 @@ func (r *Recorder) recordLocked(typ EventType, body []byte, t time.Time) error {
 		if err := r.appendLocked(r.encodeLocked(EventGap, gb, now)); err != nil {
 			return err
 		}
+		r.m.gaps.Inc()
 		r.log.Warn("audit spool has room again; gap marker written",
 			zap.Uint64("dropped", r.dropped), zap.Uint64("gap_seq", r.seq))
 		r.dropped = 0
@@ -440,6 +455,8 @@ func (r *Recorder) recordLocked(typ EventType, body []byte, t time.Time) error {
 				r.log.Error("audit spool full: failing requests closed until the spool drains",
 					zap.Int64("spool_bytes", r.sp.total), zap.Int64("max_bytes", r.cfg.SpoolMaxBytes))
 			}
+			r.refusing = true
+			r.m.refusals.Inc()
 			return fmt.Errorf("%w (%d of %d bytes used)", ErrSpoolFull, r.sp.total, r.cfg.SpoolMaxBytes)
 		}
 		r.dropLocked(now)
@@ -481,6 +498,12 @@ func (r *Recorder) appendLocked(enc []byte) error {
 	h := HashEvent(enc)
 	r.tree.append(h)
 	r.seq, r.last = seq, h
+	r.refusing = false
+	if n := len(r.marks); n < maxMarks {
+		if now := r.cfg.Now(); n == 0 || now.Sub(r.marks[n-1].t) >= time.Second {
+			r.marks = append(r.marks, seqMark{seq: seq, t: now})
+		}
+	}
 	r.sinceCkpt++
 	r.m.recorded.Inc()
 	r.m.spooledBytes.Add(float64(n))
@@ -568,6 +591,57 @@ type Stats struct {
 	ShippedSeq uint64 // highest seq acknowledged by the sink
 	SpoolBytes int64
 	Dropped    uint64 // events dropped in the current spool-full episode
+}
+
+// maxMarks bounds Recorder.marks (a day of one mark per second).
+const maxMarks = 86400
+
+type seqMark struct {
+	seq uint64
+	t   time.Time
+}
+
+// dropMarksLocked forgets the marks of shipped events, keeping the last one
+// at or before the oldest unshipped event.
+func (r *Recorder) dropMarksLocked() {
+	if r.shipped >= r.seq {
+		r.marks = r.marks[:0]
+		return
+	}
+	oldest, i := r.shipped+1, 0
+	for i+1 < len(r.marks) && r.marks[i+1].seq <= oldest {
+		i++
+	}
+	if i > 0 {
+		r.marks = append(r.marks[:0], r.marks[i:]...)
+	}
+}
+
+// spoolState is what the metrics read at a scrape.
+type spoolState struct {
+	unshipped uint64
+	oldestAge time.Duration
+	refusing  bool
+	free      int64
+}
+
+func (r *Recorder) spoolState() spoolState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := spoolState{unshipped: r.seq - r.shipped, refusing: r.refusing, free: r.sp.free()}
+	if st.unshipped > 0 && len(r.marks) > 0 {
+		st.oldestAge = max(r.cfg.Now().Sub(r.marks[0].t), 0)
+	}
+	return st
+}
+
+// Refusing reports whether the spool is full in fail-closed mode: the
+// last event did not fit, and since then nothing was appended and no
+// shipped segment was freed. Audited requests are refused meanwhile.
+func (r *Recorder) Refusing() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.refusing
 }
 
 // Stats returns the current position.
@@ -783,8 +857,11 @@ func (r *Recorder) commitShipped(seq uint64, n int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.m.shipped.Add(float64(n))
-	if _, err := r.sp.removeThrough(min(seq, r.savedTree)); err != nil {
+	r.dropMarksLocked()
+	if freed, err := r.sp.removeThrough(min(seq, r.savedTree)); err != nil {
 		r.log.Error("audit spool cleanup failed", zap.Error(err))
+	} else if freed > 0 {
+		r.refusing = false
 	}
 	r.m.spoolBytes.Set(float64(r.sp.total))
 	r.shippedC.Broadcast()

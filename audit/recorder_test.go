@@ -97,7 +97,7 @@ func TestNormalTrafficVerifies(t *testing.T) {
 	if v := metricValue(cfgA.Metrics.shipped); v != 237 {
 		t.Errorf("shipped metric = %v", v)
 	}
-	if mfs, err := reg.Gather(); err != nil || len(mfs) != 8 {
+	if mfs, err := reg.Gather(); err != nil || len(mfs) != 14 {
 		n := len(mfs)
 		t.Errorf("gathered %d metrics, err %v", n, err)
 	}

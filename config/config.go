@@ -200,6 +200,9 @@ type Metrics struct {
 	// listener (off by default: profiles expose internals; bind the
 	// listener to loopback when it is on).
 	Pprof bool `yaml:"pprof"`
+	// KMSProbeInterval is how often the key service is probed for
+	// /readyz and kguard_kms_up when data protection is on (default 10s).
+	KMSProbeInterval time.Duration `yaml:"kms_probe_interval"`
 }
 
 // Load reads and validates a YAML config file.
@@ -304,6 +307,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
+	}
+	if c.Metrics.KMSProbeInterval <= 0 {
+		c.Metrics.KMSProbeInterval = 10 * time.Second
 	}
 	if c.Log.Format == "" {
 		c.Log.Format = "json"

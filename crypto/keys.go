@@ -205,6 +205,8 @@ type keyManager struct {
 	active map[activeID]*dataKey
 	cache  map[keyRef]*dataKey
 	kmsOps atomic.Uint64 // KMS calls made (tests, metrics)
+	// cacheHits, cacheMisses count decryption-key lookups (metrics).
+	cacheHits, cacheMisses atomic.Uint64
 }
 
 func newKeyManager(kms KMS, opts KeyOptions) *keyManager {
@@ -408,8 +410,10 @@ func (m *keyManager) resolve(ctx context.Context, refs []keyRef) (*resolved, err
 		}
 		if k := m.cache[id]; k != nil && now.Before(k.expires) && k.ref.id == r.id {
 			out.keys[id] = k
+			m.cacheHits.Add(1)
 			continue
 		}
+		m.cacheMisses.Add(1)
 		out.keys[id] = nil
 		if r.source == SourceWrapped {
 			missWrapped[r.kek] = append(missWrapped[r.kek], r)

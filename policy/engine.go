@@ -63,6 +63,8 @@ type Config struct {
 	ProtectionCacheSize int
 	// Logger receives reload results; nil means no logging.
 	Logger *zap.Logger
+	// Metrics, when set, counts decision-cache lookups and reloads.
+	Metrics *Metrics
 }
 
 // Engine is the OPA-backed Authorizer. It is safe for concurrent use.
@@ -134,6 +136,7 @@ func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e.state.Store(st)
+	cfg.Metrics.loaded(st.revision, true, nil)
 	log.Info("policy loaded", zap.String("revision", st.revision), zap.Int("files", len(st.files)))
 	return e, nil
 }
@@ -150,14 +153,17 @@ func (e *Engine) Reload(ctx context.Context) error {
 	old := e.state.Load()
 	st, err := e.build(ctx)
 	if err != nil {
+		e.cfg.Metrics.loaded(old.revision, false, err)
 		e.log.Error("policy reload refused, keeping the old policy",
 			zap.String("revision", old.revision), zap.Error(err))
 		return err
 	}
 	if st.revision == old.revision {
+		e.cfg.Metrics.loaded(st.revision, false, nil)
 		return nil
 	}
 	e.state.Store(st)
+	e.cfg.Metrics.loaded(st.revision, true, nil)
 	e.log.Info("policy reloaded", zap.String("old_revision", old.revision),
 		zap.String("revision", st.revision), zap.Int("files", len(st.files)))
 	return nil
@@ -458,6 +464,7 @@ func (e *Engine) Authorize(ctx context.Context, req *Request) (*Decision, error)
 	host := hostOf(req.ClientAddr)
 	v, cacheable := req.CacheVariant, req.Cacheable
 	if !cacheable || st.cache == nil {
+		e.cfg.Metrics.lookups(0, 0, len(req.Actions))
 		d, err := e.eval(ctx, st, req, host)
 		if err != nil {
 			return nil, err
@@ -479,6 +486,7 @@ func (e *Engine) Authorize(ctx context.Context, req *Request) (*Decision, error)
 		results[i] = ent.result
 		violations = appendViolations(violations, ent.violations)
 	}
+	e.cfg.Metrics.lookups(len(req.Actions)-len(missing), len(missing), 0)
 	var extra []string
 	if len(missing) > 0 {
 		sub := *req

@@ -57,6 +57,7 @@ func (s *session) auditAuth(mechanism string, code int16, err error) {
 	if len(mechanism) > maxAuditMechanism {
 		mechanism = mechanism[:maxAuditMechanism] + "..."
 	}
+	s.p.metrics.authentication(mechanism, err == nil)
 	ev := audit.Event{Type: audit.EventAuthnSuccess, Who: s.who(""), Outcome: &audit.Outcome{Decision: audit.DecisionAllow}}
 	ev.Who.Mechanism = mechanism
 	if err != nil {

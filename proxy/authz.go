@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -87,6 +88,9 @@ type authzCall struct {
 	// (data protection's findings on the records it refused).
 	later    []audit.Event
 	recorded bool // the decision event is kept
+	// evalFailed: the authorizer could not decide (counted as outcome
+	// error, audited as a denial).
+	evalFailed bool
 	// protectedBy: the API's answer handed the request to the
 	// data-protection stage (protectCall).
 	protectedBy bool
@@ -172,8 +176,11 @@ func (c *authzCall) decide(sh *authzShared) (*pending, []byte, error) {
 		cache = cachePerAction
 	}
 	preq.CacheVariant, preq.Cacheable = cache(details)
+	start := time.Now()
 	dec, err := s.p.authorizer.Authorize(s.p.ctx, preq)
+	s.p.metrics.policyEval.Observe(time.Since(start).Seconds())
 	if err != nil {
+		c.evalFailed = true
 		c.report(audit.DecisionDeny, 0, []string{"policy evaluation failed: " + err.Error()}, "", "")
 		return nil, nil, fmt.Errorf("authorization: %w", err)
 	}

@@ -35,9 +35,15 @@ func (c *authzCall) auditDecision() error {
 
 // auditOutcome records one authz.decision event.
 func (c *authzCall) auditOutcome(decision string, code int16, reasons []string, rt, rn string) error {
+	outcome := outcomeAllowed
 	if decisionDenied(decision) {
+		outcome = outcomeDenied
+		if c.evalFailed {
+			outcome = outcomeError
+		}
 		c.noteDenial(code, reasons, rt, rn)
 	}
+	c.s.p.metrics.authzDecision(c.hdr.APIKey, outcome)
 	if c.s.p.auditor == nil {
 		return nil
 	}

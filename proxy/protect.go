@@ -55,6 +55,9 @@ type dataProtection struct {
 	cache  protections
 	convs  sync.Pool   // *recordConv: the produce path's protection scratch
 	seen   atomic.Bool // some topic was found protected
+	// m are the stage's series (the proxy's, registered, once built by
+	// New; unregistered ones otherwise).
+	m *protMetrics
 }
 
 // newDataProtection builds the stage when the authorizer answers
@@ -68,7 +71,7 @@ func newDataProtection(authorizer Authorizer, protector *crypto.Protector, decom
 		}
 		return nil
 	}
-	return &dataProtection{policy: pp, protector: protector, decomp: decomp}
+	return &dataProtection{policy: pp, protector: protector, decomp: decomp, m: newProtMetrics()}
 }
 
 // protectCall is what the stage needs of one request: whose rules apply

@@ -166,6 +166,7 @@ func (dp *dataProtection) unprotectTopics(pc protectCall, ts []fetchedTopic) (bo
 		}
 		if err != nil {
 			pc.log.Warn("data protection rule unavailable; withholding the topic's records", zap.String("topic", name), zap.Error(err))
+			dp.m.ruleUnavailable(len(t.parts))
 			for j := range t.parts {
 				t.parts[j].fail(kerr.KafkaStorageError.Code, "kguard: data protection rule for "+name+" unavailable")
 				found(name, t.parts[j].partition, &fetchFindings{withheld: kerr.KafkaStorageError.Code}, "")
@@ -184,6 +185,7 @@ func (dp *dataProtection) unprotectTopics(pc protectCall, ts []fetchedTopic) (bo
 			}
 			onBad := onBadName(cp.fetch.OnBadSignature)
 			if pr == nil {
+				dp.m.noKMS()
 				p.fail(kerr.KafkaStorageError.Code, "kguard: "+name+" is protected but kguard has no key service configured (crypto.kms)")
 				found(name, p.partition, &fetchFindings{withheld: kerr.KafkaStorageError.Code}, onBad)
 				changed = true
@@ -191,11 +193,14 @@ func (dp *dataProtection) unprotectTopics(pc protectCall, ts []fetchedTopic) (bo
 			}
 			var f fetchFindings
 			out, ch, err := unprotectRecords(pc.ctx, *p.records, name, pr, cp.fetch, &conv, &f)
+			dp.m.fetched(len(*p.records), &f)
 			if err != nil {
 				code, msg := kerr.KafkaStorageError.Code, "kguard: a key for "+name+" is unavailable now; retry"
-				if !crypto.IsRetriable(err) {
+				corrupt := !crypto.IsRetriable(err)
+				if corrupt {
 					code, msg = kerr.CorruptMessage.Code, "kguard: "+name+": record failed signature verification or could not be read"
 				}
+				dp.m.fetchFailed(corrupt)
 				pc.log.Warn("fetched partition withheld", zap.String("topic", name), zap.Int32("partition", p.partition),
 					zap.Int16("code", code), zap.Error(err))
 				p.fail(code, msg)
@@ -285,7 +290,12 @@ func unprotectRecords(ctx context.Context, src []byte, topic string, pr *crypto.
 			if r.Err != nil {
 				f.unreadable++
 			}
+			if r.Protected {
+				f.protected++
+			}
 			switch r.Signature {
+			case crypto.SigOK:
+				f.valid++
 			case crypto.SigBad:
 				f.bad++
 			case crypto.SigMissing:
@@ -337,6 +347,7 @@ func unprotectRecords(ctx context.Context, src []byte, topic string, pr *crypto.
 // partition.
 type fetchFindings struct {
 	bad, missing, dropped, unreadable int
+	protected, valid                  int     // for the metrics
 	offsets                           []int64 // the first few records concerned
 	withheld                          int16   // the partition's error code, 0 when served
 }

@@ -236,8 +236,10 @@ func (dp *dataProtection) protectPartition(pc protectCall, j *partJob, conv *rec
 				return false, err
 			}
 			conv.fromCrypto(rs)
+			dp.m.protectedRecords(len(rs))
 			return true, nil
 		})
+	dp.m.protectedPartition(len(j.part.Records), j.err == nil)
 	if j.err != nil {
 		pc.log.Warn("partition refused: records could not be protected", zap.String("topic", j.topic),
 			zap.Int32("partition", j.part.Partition), zap.Error(j.err))

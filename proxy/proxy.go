@@ -24,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 
+	"github.com/kguard/kguard/auth"
 	"github.com/kguard/kguard/config"
 	"github.com/kguard/kguard/crypto"
 	"github.com/kguard/kguard/proxy/wire"
@@ -50,6 +51,10 @@ type Proxy struct {
 	prot   *dataProtection
 	sem    chan struct{} // one per client connection
 	unauth *loginSlots   // connections still logging in
+	// upOK is when a broker-list refresh last reached a broker (unix ns);
+	// upErr the last refresh's error, nil when it succeeded.
+	upOK   atomic.Int64
+	upErr  atomic.Pointer[error]
 	nextID atomic.Uint64
 
 	ctx    context.Context // cancelled on Shutdown
@@ -106,6 +111,12 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		sessions:   map[*session]struct{}{},
 	}
 	p.prot = newDataProtection(opts.Authorizer, opts.Protector, records.NewLimiter(cfg.Limits.MaxConcurrentDecompressions), log)
+	if p.prot != nil {
+		p.prot.m = p.metrics.prot
+	}
+	if opts.Registry != nil {
+		opts.Registry.MustRegister(newCertExpiry(cfg))
+	}
 	tlsErr := func(err error) {
 		log.Error("certificate reload failed; keeping the previous certificate", zap.Error(err))
 	}
@@ -186,6 +197,7 @@ func (p *Proxy) waitForUpstream(ctx context.Context) error {
 	backoff := 200 * time.Millisecond
 	for {
 		err := p.refreshBrokers(ctx)
+		p.noteUpstream(err)
 		if err == nil {
 			return nil
 		}
@@ -208,11 +220,58 @@ func (p *Proxy) refreshLoop() {
 		case <-p.ctx.Done():
 			return
 		case <-t.C:
-			if err := p.refreshBrokers(p.ctx); err != nil && p.ctx.Err() == nil {
-				p.log.Warn("refreshing upstream brokers", zap.Error(err))
-			}
+			p.checkUpstream(p.ctx)
 		}
 	}
+}
+
+// checkUpstream refreshes the broker list: the periodic reachability
+// check behind kguard_upstream_up and UpstreamReady.
+func (p *Proxy) checkUpstream(ctx context.Context) {
+	err := p.refreshBrokers(ctx)
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		p.log.Warn("refreshing upstream brokers", zap.Error(err))
+	}
+	p.noteUpstream(err)
+}
+
+// noteUpstream records the outcome of a broker-list refresh.
+func (p *Proxy) noteUpstream(err error) {
+	if err != nil {
+		p.metrics.upRefresh.WithLabelValues("error").Inc()
+		p.metrics.upUp.Set(0)
+		p.upErr.Store(&err)
+		return
+	}
+	p.metrics.upRefresh.WithLabelValues("ok").Inc()
+	p.metrics.upUp.Set(1)
+	p.upErr.Store(nil)
+	p.upOK.Store(time.Now().UnixNano())
+}
+
+// UpstreamReady reports whether the last broker-list refresh (every
+// upstream.metadata_refresh) reached a broker, with its error when not: at
+// least one upstream broker is reachable.
+func (p *Proxy) UpstreamReady() error {
+	if e := p.upErr.Load(); e != nil {
+		return *e
+	}
+	if p.upOK.Load() == 0 {
+		return errors.New("no upstream broker reached yet")
+	}
+	return nil
+}
+
+// upstreamLabel is the broker label of a listener's upstream: its node id,
+// or "bootstrap" (any broker).
+func upstreamLabel(node int32) string {
+	if node < 0 {
+		return "bootstrap"
+	}
+	return strconv.Itoa(int(node))
 }
 
 // refreshBrokers asks the upstream for its brokers (known ones first, then
@@ -277,6 +336,7 @@ func (p *Proxy) advertise(node int32, host string, port int32) (string, int32) {
 			p.log.Error("opening broker listener", zap.Int32("node", node), zap.String("addr", addr), zap.Error(err))
 		} else {
 			p.listeners[node] = ln
+			p.metrics.broker(upstreamLabel(node))
 			p.log.Info("broker listener open", zap.Int32("node", node), zap.String("addr", ln.Addr().String()))
 			p.serveLocked(ln, node)
 		}
@@ -414,8 +474,12 @@ func (p *Proxy) handleConn(c net.Conn, listener string, node int32, loggedIn fun
 	if err != nil {
 		log.Warn("client refused", zap.Error(err))
 		p.metrics.closes.WithLabelValues("unauthenticated").Inc()
+		p.metrics.authentication(auth.MechanismMTLS, false)
 		c.Close()
 		return
+	}
+	if principal != nil {
+		p.metrics.authentication(principal.Mechanism, true)
 	}
 	versions := p.knownVersions(node)
 	if versions == nil {
@@ -451,6 +515,7 @@ func (p *Proxy) handleConn(c net.Conn, listener string, node int32, loggedIn fun
 	defer dcancel()
 	up, err := p.dialUpstream(dctx, node)
 	if err != nil {
+		p.metrics.upDialErrors.WithLabelValues(upstreamLabel(node)).Inc()
 		s.log.Warn("upstream unavailable; resetting client connection", zap.Error(err))
 		p.metrics.closes.WithLabelValues("upstream unavailable").Inc()
 		// A reset, not a clean close: clients treat a reset as a
@@ -466,9 +531,12 @@ func (p *Proxy) handleConn(c net.Conn, listener string, node int32, loggedIn fun
 		return
 	}
 	s.attach(up)
+	upConns := p.metrics.upConns.WithLabelValues(upstreamLabel(node))
+	upConns.Inc()
 	p.metrics.connsOpen.Inc()
 	s.run()
 	p.metrics.connsOpen.Dec()
+	upConns.Dec()
 }
 
 // reset closes a client connection with a TCP reset.

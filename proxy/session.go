@@ -57,10 +57,25 @@ const (
 	endSessionExpired       endReason = "session expired without re-authentication"
 )
 
+// endReasons lists every endReason, and the reasons counted before a
+// session exists, so that kguard_connection_closes_total has all its
+// series from the start.
+func endReasons() []string {
+	rs := []endReason{endBadFrame, endBadRequest, endBadRequestHeader, endBadUpstreamFrame, endBadUpstreamResponse, endClientClosed, endClientReset, endClientWrite, endClosed, endAfterErrorResponse, endInternalError, endResponseTransform, endShutdownDeadline, endShuttingDown, endUnsupportedVersion, endUpstreamClosed, endUpstreamTimeout, endUpstreamUnavailable, endUpstreamWrite, endAuditUnavailable, endLoginTimeout, endIdleTimeout, endSASLWithoutSASL, endBeforeAuthentication, endSessionExpired}
+	out := []string{"tls handshake", "unauthenticated"}
+	for _, r := range rs {
+		out = append(out, string(r))
+	}
+	return out
+}
+
 // pending is one request awaiting its response, kept in request order.
 type pending struct {
 	hdr   wire.RequestHeader
 	start time.Time
+	// sent is when the request was handed to the upstream writer (zero
+	// for requests answered locally).
+	sent time.Time
 	// local is a complete response frame kguard answers itself; the
 	// upstream never sees the request.
 	local []byte
@@ -260,7 +275,7 @@ func (s *session) loginStep(ctx context.Context, f *wire.Frame) (*pending, error
 		s.fail(endUnsupportedVersion, err, zap.Int16("api_key", hdr.APIKey), zap.Int16("api_version", hdr.APIVersion))
 		return nil, err
 	}
-	s.p.metrics.reqByKey[hdr.APIKey].Inc()
+	s.p.metrics.request(hdr.APIKey)
 	if reason := s.gate(&hdr); reason != "" {
 		err := fmt.Errorf("%s v%d refused", s.p.metrics.api(hdr.APIKey), hdr.APIVersion)
 		s.fail(reason, err, zap.Int16("api_key", hdr.APIKey), zap.Int16("api_version", hdr.APIVersion))
@@ -416,7 +431,7 @@ func (s *session) read() {
 				zap.Int16("api_key", hdr.APIKey), zap.Int16("api_version", hdr.APIVersion))
 			return
 		}
-		s.p.metrics.reqByKey[hdr.APIKey].Inc()
+		s.p.metrics.request(hdr.APIKey)
 		if reason := s.gate(&hdr); reason != "" {
 			f.Release()
 			s.fail(reason, fmt.Errorf("%s v%d refused", s.p.metrics.api(hdr.APIKey), hdr.APIVersion),
@@ -435,6 +450,9 @@ func (s *session) read() {
 			return
 		}
 		if p != nil {
+			if out != nil {
+				p.sent = time.Now()
+			}
 			s.inflight <- p // blocks at MaxInFlight: backpressure on the client
 		}
 		if out != nil {
@@ -584,7 +602,7 @@ func (s *session) respond() {
 			s.drainQueue()
 			return
 		}
-		s.p.metrics.latByKey[p.hdr.APIKey].Observe(time.Since(p.start).Seconds())
+		s.p.metrics.clientLatency(p.hdr.APIKey, time.Since(p.start))
 	}
 	if err := s.cw.Flush(); err != nil {
 		s.fail(endClientWrite, err)
@@ -623,6 +641,9 @@ func (s *session) relay(p *pending, scratch []byte, limits *config.Limits) ([]by
 		return scratch, err
 	}
 	defer f.Release()
+	if !p.sent.IsZero() {
+		s.p.metrics.upstreamLatency(p.hdr.APIKey, time.Since(p.sent))
+	}
 	flexHdr := wire.ResponseHeaderFlexible(p.hdr.APIKey, p.hdr.Flexible)
 	corr, off, err := wire.ParseResponseHeader(f.Body(), flexHdr)
 	if err == nil && corr != p.hdr.CorrelationID {

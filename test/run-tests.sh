@@ -48,15 +48,15 @@ status=0
 # counts and the verdicts), everything else package by package.
 step "go test -race (unit, in-process and end-to-end suites)"
 set +e
-go test -race -p 2 -timeout 20m -count=1 $(go list ./... | grep -v -e /test/compat -e /test/faults -e /test/adversarial -e /test/frameworks -e /test/review) 2>&1 | tee "$log"
+go test -race -p 2 -timeout 20m -count=1 $(go list ./... | grep -v -e /test/compat -e /test/faults -e /test/adversarial -e /test/frameworks -e /test/review -e /test/ops) 2>&1 | tee "$log"
 [[ ${PIPESTATUS[0]} == 0 ]] || status=1
 
-step "go test -race: client compatibility matrix, adversarial suite, frameworks, faults and policy review against Apache Kafka"
+step "go test -race: client compatibility matrix, adversarial suite, frameworks, faults, policy review and operations (Prometheus) against Apache Kafka"
 vlog=$(mktemp)
-go test -race -v -timeout 20m -count=1 ./test/compat ./test/adversarial ./test/frameworks ./test/faults ./test/review >"$vlog" 2>&1
+go test -race -v -timeout 20m -count=1 ./test/compat ./test/adversarial ./test/frameworks ./test/faults ./test/review ./test/ops >"$vlog" 2>&1
 vstatus=$?
 cat "$vlog" >>"$log"
-grep -E '^(\||ok |FAIL|--- FAIL|panic)|(^| )sent[ :=]|lost|duplicated|ATTACK \[|FRAMEWORK |REVIEW ' "$vlog" | grep -v 'logger.go'
+grep -E '^(\||ok |FAIL|--- FAIL|panic)|(^| )sent[ :=]|lost|duplicated|ATTACK \[|FRAMEWORK |REVIEW |OPS ' "$vlog" | grep -v 'logger.go'
 if [[ $vstatus != 0 ]]; then
 	status=1
 	echo "--- failures in detail:"

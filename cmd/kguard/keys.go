@@ -83,32 +83,40 @@ func readSecret(path string) (string, error) {
 
 // newProtector builds the data protector from the config.
 func newProtector(ctx context.Context, c *config.Crypto, log *zap.Logger) (*crypto.Protector, func(), error) {
+	p, _, closeKMS, err := newObservedProtector(ctx, c, log)
+	return p, closeKMS, err
+}
+
+// newObservedProtector is newProtector whose key-service calls go through
+// a crypto.ObservedKMS (metrics, readiness), which it also returns.
+func newObservedProtector(ctx context.Context, c *config.Crypto, log *zap.Logger) (*crypto.Protector, *crypto.ObservedKMS, func(), error) {
 	ks, closeKMS, err := openKMS(ctx, c, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	o := crypto.Options{KMS: ks, BatchSignatures: c.BatchSignatures, Logger: log.Named("crypto"),
+	obs := crypto.NewObservedKMS(ks, crypto.ObserveOptions{CacheTTL: c.Keys.CacheTTL, ActiveLifetime: c.Keys.ActiveLifetime})
+	o := crypto.Options{KMS: obs, BatchSignatures: c.BatchSignatures, Logger: log.Named("crypto"),
 		Keys: crypto.KeyOptions{ActiveLifetime: c.Keys.ActiveLifetime, MaxUses: c.Keys.MaxUses, CacheTTL: c.Keys.CacheTTL, CacheSize: c.Keys.CacheSize}}
 	stopSigning, err := setSigning(ctx, c, ks, &o, log)
 	if err != nil {
 		closeKMS()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	closeAll := func() { stopSigning(); closeKMS() }
 	if c.SubjectPepperFile != "" {
 		pepper, err := os.ReadFile(c.SubjectPepperFile)
 		if err != nil {
 			closeAll()
-			return nil, nil, fmt.Errorf("crypto.subject_pepper_file: %w", err)
+			return nil, nil, nil, fmt.Errorf("crypto.subject_pepper_file: %w", err)
 		}
 		o.SubjectPepper = pepper
 	}
 	p, err := crypto.New(o)
 	if err != nil {
 		closeAll()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return p, closeAll, nil
+	return p, obs, closeAll, nil
 }
 
 // signingKEK is the transit key that encrypts the signing keyset file

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/kguard/kguard/config"
+	"github.com/kguard/kguard/crypto"
 	"github.com/kguard/kguard/policy"
 	"github.com/kguard/kguard/proxy"
 )
@@ -48,16 +49,26 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger, ready func(
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	opts := proxy.Options{Logger: log, Registry: reg}
+	var checks readiness
 	switch {
 	case cfg.Policy.Disabled:
 		log.Warn("authorization is disabled (policy.disabled: true): every authenticated request is forwarded")
+		checks.add("policy", func() error { return nil }) // disabled on purpose
 	case len(cfg.Policy.Dirs) == 0:
 		return errors.New("config policy: dirs is required (or disabled: true to run without authorization)")
 	default:
-		eng, err := policy.NewEngine(ctx, policy.Config{Dirs: cfg.Policy.Dirs, Logger: log.Named("policy")})
+		pm := policy.NewMetrics()
+		reg.MustRegister(pm)
+		eng, err := policy.NewEngine(ctx, policy.Config{Dirs: cfg.Policy.Dirs, Logger: log.Named("policy"), Metrics: pm})
 		if err != nil {
 			return fmt.Errorf("loading policies: %w", err)
 		}
+		checks.add("policy", func() error {
+			if eng.Revision() == "" {
+				return errors.New("no policy loaded")
+			}
+			return nil
+		})
 		log.Info("policies loaded", zap.Strings("dirs", cfg.Policy.Dirs), zap.String("revision", eng.Revision()))
 		opts.Authorizer = eng
 		go reloadOnSignal(ctx, eng, log)
@@ -75,6 +86,12 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger, ready func(
 			return err
 		}
 		opts.Auditor = rec
+		checks.add("audit", func() error {
+			if rec.Refusing() {
+				return errAuditRefusing
+			}
+			return nil
+		})
 		defer func() {
 			actx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -84,12 +101,15 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger, ready func(
 		log.Warn("audit trail is off (audit.enabled: false)")
 	}
 	if cfg.Crypto.KMS != "" {
-		prot, closeKMS, err := newProtector(ctx, &cfg.Crypto, log)
+		prot, obs, closeKMS, err := newObservedProtector(ctx, &cfg.Crypto, log)
 		if err != nil {
 			return fmt.Errorf("data protection (crypto): %w", err)
 		}
 		defer closeKMS()
 		opts.Protector = prot
+		reg.MustRegister(obs, crypto.KeyCacheCollector(prot))
+		go obs.Watch(ctx, cfg.Metrics.KMSProbeInterval)
+		checks.add("kms", obs.Ready)
 		log.Info("data protection on", zap.String("kms", cfg.Crypto.KMS), zap.Bool("signing", cfg.Crypto.SigningKeyset != "" || cfg.Crypto.SigningTransitKey != ""), zap.Bool("trust_store", cfg.Crypto.Trust.File != ""))
 	} else {
 		log.Warn("no key service (crypto.kms): records of topics the policy protects are refused")
@@ -101,6 +121,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger, ready func(
 	if err := p.Start(ctx); err != nil {
 		return err
 	}
+	checks.add("upstream", p.UpstreamReady)
 	var msrv *http.Server
 	if cfg.Metrics.Listen != "" {
 		ln, err := net.Listen("tcp", cfg.Metrics.Listen)
@@ -111,6 +132,8 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger, ready func(
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+		mux.HandleFunc("/livez", livez(ctx))
+		mux.Handle("/readyz", &checks)
 		if cfg.Metrics.Pprof {
 			mux.HandleFunc("/debug/pprof/", pprof.Index)
 			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
