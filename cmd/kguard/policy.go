@@ -17,8 +17,9 @@ func cmdPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	switch args[0] {
 	case "test":
 		fs := newFlags("policy test", stderr)
-		if err := fs.Parse(args[1:]); err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
+		fs.Usage = func() { fmt.Fprintln(stderr, "usage: kguard policy test [DIR]  (DIR defaults to policies)") }
+		if err := parseFlagsArgs(fs, args[1:]); err != nil {
+			return err
 		}
 		dir := "policies"
 		if fs.NArg() > 1 {
