@@ -27,11 +27,12 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3),
-		kfake.SeedTopics(3, "payments"))
+		kfake.SeedTopics(3, "payments"), demoKfakeVersions())
 	if err != nil {
 		return fmt.Errorf("starting in-process Kafka: %w", err)
 	}
 	defer cluster.Close()
+	demoKfakeControls(cluster)
 	work, err := os.MkdirTemp("", "kguard-demo-")
 	if err != nil {
 		return err
