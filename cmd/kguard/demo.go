@@ -80,6 +80,9 @@ Try it (kcat):
   kcat -b %s -C -t payments -e
   kcat -b %s -L
 
+Kafka's own tools work too, e.g.:
+  kafka-topics.sh --bootstrap-server %s --create --topic quickstart-events --replication-factor 3
+
 Topic payments is protected (policies/demo/protection/demo.json): "card" is encrypted
 (AES-256-GCM) and every record signed. Through kguard, User:demo reads the plaintext;
 the broker itself stores ciphertext - read it straight from the in-process Kafka:
@@ -89,7 +92,7 @@ The audit trail goes to topic __kguard_audit; check it with:
   go run ./cmd/kguard audit verify --brokers %s --pubkey %s.pub
 
 Press Ctrl-C to stop.
-`, p.BootstrapAddr(), b.String(), p.BootstrapAddr(), p.BootstrapAddr(), p.BootstrapAddr(), cluster.ListenAddrs()[0], p.BootstrapAddr(), auditKey)
+`, p.BootstrapAddr(), b.String(), p.BootstrapAddr(), p.BootstrapAddr(), p.BootstrapAddr(), p.BootstrapAddr(), cluster.ListenAddrs()[0], p.BootstrapAddr(), auditKey)
 	})
 }
 
