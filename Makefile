@@ -47,7 +47,7 @@ image: build ## the runtime image FROM scratch from bin/kguard with buildah (no 
 	bash deploy/image/build.sh $(BIN) $(IMAGE) $(IMAGE_ARCHIVE)
 
 helm-lint: ## helm lint and helm template of deploy/helm/kguard in both modes (helm pinned in deploy/go.mod)
-	cd deploy && $(GO) tool helm lint --strict helm/kguard
+	cd deploy && $(GO) tool helm lint --strict helm/kguard -f helm/kguard/ci/gateway-values.yaml
 	cd deploy && $(GO) tool helm lint --strict helm/kguard -f helm/kguard/ci/sidecar-values.yaml
 
 clean:
