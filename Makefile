@@ -4,8 +4,10 @@ BIN      := bin/kguard
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 FUZZTIME ?= 20s
+IMAGE    ?= kguard:$(VERSION)
+IMAGE_ARCHIVE ?= bin/kguard-image.tar
 
-.PHONY: all build run test test-fast bench bench-kafka bench-policy fuzz lint docker clean
+.PHONY: all build run test test-fast bench bench-kafka bench-policy fuzz lint docker image helm-lint clean
 
 all: build
 
@@ -41,8 +43,15 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
 
-docker:
-	docker build -t kguard:$(VERSION) .
+docker: ## the image from source with the multi-stage Dockerfile (needs a registry for golang:1.26)
+	docker build -t $(IMAGE) .
+
+image: build ## the runtime image FROM scratch from bin/kguard with buildah (no registry), saved to IMAGE_ARCHIVE
+	bash deploy/image/build.sh $(BIN) $(IMAGE) $(IMAGE_ARCHIVE)
+
+helm-lint: ## helm lint --strict of deploy/helm/kguard in both modes (helm pinned in deploy/go.mod)
+	cd deploy && $(GO) tool helm lint --strict helm/kguard -f helm/kguard/ci/gateway-values.yaml
+	cd deploy && $(GO) tool helm lint --strict helm/kguard -f helm/kguard/ci/sidecar-values.yaml
 
 clean:
 	rm -rf bin

@@ -2,8 +2,9 @@
 # test/deps.sh: installs everything kguard's test suites need outside Go.
 #
 #   - Debian packages: kcat (librdkafka), openssl, a JDK 17 (java, javac, keytool), maven,
-#     python3 with pip, prometheus (prometheus and promtool, for test/ops). `apt-get update`
-#     runs only when something is missing.
+#     python3 with pip, prometheus (prometheus and promtool, for test/ops), buildah
+#     (`make image`, tested by deploy/image_test.go). `apt-get update` runs only
+#     when something is missing.
 #   - PyPI: confluent-kafka and kafka-python, pinned in test/compat/python/requirements.txt.
 #   - Maven Central: the Apache Kafka broker, tools and client jars named by
 #     test/kafka/pom.xml, copied into test/kafka/lib/; Kafka Streams named by
@@ -52,6 +53,7 @@ have python3 || need_pkgs+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || need_pkgs+=(python3-pip)
 have setsid || need_pkgs+=(util-linux)
 if ! have prometheus || ! have promtool; then need_pkgs+=(prometheus); fi
+have buildah || have podman || need_pkgs+=(buildah)
 
 if ((${#need_pkgs[@]} > 0)); then
 	export DEBIAN_FRONTEND=noninteractive

@@ -22,6 +22,7 @@ trap stop_services EXIT
 step "installing test dependencies"
 bash test/deps.sh
 go mod download
+(cd deploy && go mod download)
 
 step "static checks"
 unformatted=$(gofmt -l $(git ls-files '*.go') 2>/dev/null || true)
@@ -29,6 +30,7 @@ if [[ -n "$unformatted" ]]; then
 	echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 go vet ./...
+(cd deploy && go vet ./...)
 
 step "starting OpenBao"
 bash test/openbao.sh start
@@ -49,6 +51,13 @@ status=0
 step "go test -race (unit, in-process and end-to-end suites)"
 set +e
 go test -race -p 2 -timeout 20m -count=1 $(go list ./... | grep -v -e /test/compat -e /test/faults -e /test/adversarial -e /test/frameworks -e /test/review -e /test/ops) 2>&1 | tee "$log"
+[[ ${PIPESTATUS[0]} == 0 ]] || status=1
+
+# deploy/ is its own module (helm and the Kubernetes API types stay out of
+# kguard's go.mod): helm lint/template in both modes, strict decoding of the
+# manifests, `make image`. The first run builds helm (a few minutes, cached).
+step "go test -race: deployment (Helm chart, image)"
+(cd deploy && go test -race -p 2 -timeout 15m -count=1 -v ./... 2>&1) | grep -E '^(ok |FAIL|--- FAIL|panic|\s+image_test.go.*IMAGE )|_test.go:' | tee -a "$log"
 [[ ${PIPESTATUS[0]} == 0 ]] || status=1
 
 step "go test -race: client compatibility matrix, adversarial suite, frameworks, faults, policy review and operations (Prometheus) against Apache Kafka"

@@ -27,11 +27,12 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3),
-		kfake.SeedTopics(3, "payments"))
+		kfake.SeedTopics(3, "payments"), demoKfakeVersions())
 	if err != nil {
 		return fmt.Errorf("starting in-process Kafka: %w", err)
 	}
 	defer cluster.Close()
+	demoKfakeControls(cluster)
 	work, err := os.MkdirTemp("", "kguard-demo-")
 	if err != nil {
 		return err
@@ -79,6 +80,9 @@ Try it (kcat):
   kcat -b %s -C -t payments -e
   kcat -b %s -L
 
+Kafka's own tools work too, e.g.:
+  kafka-topics.sh --bootstrap-server %s --create --topic quickstart-events --replication-factor 3
+
 Topic payments is protected (policies/demo/protection/demo.json): "card" is encrypted
 (AES-256-GCM) and every record signed. Through kguard, User:demo reads the plaintext;
 the broker itself stores ciphertext - read it straight from the in-process Kafka:
@@ -88,7 +92,7 @@ The audit trail goes to topic __kguard_audit; check it with:
   go run ./cmd/kguard audit verify --brokers %s --pubkey %s.pub
 
 Press Ctrl-C to stop.
-`, p.BootstrapAddr(), b.String(), p.BootstrapAddr(), p.BootstrapAddr(), p.BootstrapAddr(), cluster.ListenAddrs()[0], p.BootstrapAddr(), auditKey)
+`, p.BootstrapAddr(), b.String(), p.BootstrapAddr(), p.BootstrapAddr(), p.BootstrapAddr(), p.BootstrapAddr(), cluster.ListenAddrs()[0], p.BootstrapAddr(), auditKey)
 	})
 }
 

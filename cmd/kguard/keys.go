@@ -148,8 +148,8 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlags("keys "+sub, stderr)
 	cfgPath := fs.String("config", "kguard.yaml", "config file (its crypto section)")
 	dir := fs.String("dir", ".", "init: directory for the key files")
-	if err := fs.Parse(args[1:]); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseFlagsArgs(fs, args[1:]); err != nil {
+		return err
 	}
 	if sub == "init" {
 		return keysInit(*dir, fs.Args(), stdout)

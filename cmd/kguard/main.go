@@ -24,33 +24,29 @@ var errUsage = errors.New("usage")
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	code := exitCode(err)
-	switch {
-	case err == nil:
-	case code == 2:
-		fmt.Fprintln(os.Stderr, err)
-	default:
-		fmt.Fprintln(os.Stderr, "kguard:", err)
-	}
-	if code != 0 {
-		os.Exit(code)
-	}
+	code := exitCode(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr), os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-// exitCode is the process exit code for run's error: 0 success, 2 a usage
-// error, 3 a policy change with unacknowledged breaking changes (policy
-// diff), 1 anything else.
-func exitCode(err error) int {
+// exitCode reports err on stderr and maps it to the process exit code: 0
+// for success and for -h/--help (the flag package has printed the usage),
+// 2 for a command-line error, 3 for a policy change with unacknowledged
+// breaking changes (policy diff), 1 for any other failure.
+func exitCode(err error, stderr io.Writer) int {
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
+		fmt.Fprintln(stderr, err)
 		return 2
 	case errors.Is(err, review.ErrBreaking):
+		fmt.Fprintln(stderr, "kguard:", err)
 		return 3
+	default:
+		fmt.Fprintln(stderr, "kguard:", err)
+		return 1
 	}
-	return 1
 }
 
 const usage = `usage: kguard <command> [flags]
@@ -90,6 +86,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
+	case "users", "policy", "keys", "audit":
+		// `kguard keys --help`: the command groups print the overall usage,
+		// which lists their subcommands.
+		if len(rest) > 0 && isHelp(rest[0]) {
+			fmt.Fprintln(stdout, usage)
+			return nil
+		}
+	}
+	switch cmd {
 	case "serve":
 		return cmdServe(ctx, rest, stderr)
 	case "demo":
@@ -105,7 +110,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "version":
 		fmt.Fprintln(stdout, "kguard", version)
 		return nil
-	case "help", "-h", "--help":
+	}
+	if isHelp(cmd) {
 		fmt.Fprintln(stdout, usage)
 		return nil
 	}
@@ -121,9 +127,32 @@ func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-func parseFlags(fs *flag.FlagSet, args []string) error {
+func isHelp(arg string) bool {
+	switch arg {
+	case "help", "-h", "-help", "--help":
+		return true
+	}
+	return false
+}
+
+// parseFlagsArgs parses args into fs and allows positional arguments. A
+// request for help comes back as flag.ErrHelp (exit code 0), every other
+// parse error as a usage error.
+func parseFlagsArgs(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	return nil
+}
+
+// parseFlags is parseFlagsArgs for commands that take no positional
+// arguments.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := parseFlagsArgs(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,5 +134,38 @@ func TestSigningKeysetKEKConfigErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want %q\n%s", c.name, err, c.want, out)
 		}
+	}
+}
+
+// Every command and subcommand answers --help (and -h) with its usage and
+// exit code 0, before it reads a config file or starts anything.
+func TestHelpExitsZero(t *testing.T) {
+	cmds := [][]string{{}, {"serve"}, {"demo"}, {"version"},
+		{"users"}, {"users", "add"}, {"users", "remove"}, {"users", "list"},
+		{"policy"}, {"policy", "test"}, {"policy", "eval"},
+		{"keys"}, {"keys", "init"}, {"keys", "rotate"}, {"keys", "shred"}, {"keys", "init-signing"}, {"keys", "rotate-signing"},
+		{"audit"}, {"audit", "keygen"}, {"audit", "verify"}}
+	for _, cmd := range cmds {
+		for _, h := range []string{"--help", "-h"} {
+			args := append(append([]string{}, cmd...), h)
+			if len(cmd) == 1 && cmd[0] == "version" {
+				continue // version takes no flags
+			}
+			var out, errb bytes.Buffer
+			err := run(context.Background(), args, strings.NewReader(""), &out, &errb)
+			var code bytes.Buffer
+			if c := exitCode(err, &code); c != 0 {
+				t.Errorf("kguard %s: exit code %d, want 0 (%s)", strings.Join(args, " "), c, code.String())
+				continue
+			}
+			if !strings.Contains(strings.ToLower(out.String()+errb.String()), "usage") {
+				t.Errorf("kguard %s printed no usage: %q", strings.Join(args, " "), out.String()+errb.String())
+			}
+		}
+	}
+	// A wrong flag stays a usage error (exit 2).
+	err := run(context.Background(), []string{"audit", "verify", "--bogus"}, strings.NewReader(""), io.Discard, io.Discard)
+	if c := exitCode(err, io.Discard); c != 2 {
+		t.Errorf("audit verify --bogus: exit code %d, want 2", c)
 	}
 }

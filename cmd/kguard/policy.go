@@ -23,8 +23,12 @@ func cmdPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		source := fs.String("replay", "", `also list the rules no recorded decision exercised: "topic" (the audit topic, with the connection flags) or an export/events FILE`)
 		topicFlags := addTopicFlags(fs)
 		window := addWindowFlags(fs)
-		if err := fs.Parse(args[1:]); err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
+		fs.Usage = func() {
+			fmt.Fprintln(stderr, "usage: kguard policy test [--coverage [--threshold N]] [--replay SOURCE] [DIR]  (DIR defaults to policies)")
+			fs.PrintDefaults()
+		}
+		if err := parseFlagsArgs(fs, args[1:]); err != nil {
+			return err
 		}
 		dir := "policies"
 		if fs.NArg() > 1 {

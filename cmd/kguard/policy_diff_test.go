@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +18,7 @@ func TestPolicyDiffExitCodes(t *testing.T) {
 		"--head", filepath.Join("..", "..", "policies") + "," + filepath.Join(ex, "head"),
 		"--replay", filepath.Join(ex, "events.jsonl"), "--format", "text"}
 	out, err := runCLI(t, "", append(args, "--ack", filepath.Join(ex, "ack.yaml"))...)
-	if code := exitCode(err); code != 3 {
+	if code := exitCode(err, io.Discard); code != 3 {
 		t.Fatalf("exit code %d (%v), want 3:\n%s", code, err, out)
 	}
 	if !strings.Contains(out, "FAIL: 1 unacknowledged breaking change") || !strings.Contains(out, "breaking (acknowledged)") {
@@ -42,10 +43,10 @@ func TestPolicyDiffExitCodes(t *testing.T) {
 	if err := os.WriteFile(ackFile, []byte(ack), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := runCLI(t, "", append(args, "--ack", ackFile)...); exitCode(err) != 0 {
+	if out, err := runCLI(t, "", append(args, "--ack", ackFile)...); exitCode(err, io.Discard) != 0 {
 		t.Fatalf("all acknowledged: %v\n%s", err, out)
 	}
-	if _, err := runCLI(t, "", "policy", "diff", "--head", "x"); exitCode(err) != 2 {
-		t.Fatalf("usage error: exit code %d (%v)", exitCode(err), err)
+	if _, err := runCLI(t, "", "policy", "diff", "--head", "x"); exitCode(err, io.Discard) != 2 {
+		t.Fatalf("usage error: exit code %d (%v)", exitCode(err, io.Discard), err)
 	}
 }

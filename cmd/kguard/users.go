@@ -22,8 +22,8 @@ func cmdUsers(_ context.Context, args []string, stdin io.Reader, stdout, stderr 
 	fs := newFlags("users "+sub, stderr)
 	file := fs.String("file", "users.yaml", "credentials file")
 	iters := fs.Int("iterations", 0, "PBKDF2 iterations for add (0: the default, at least 4096)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseFlagsArgs(fs, args[1:]); err != nil {
+		return err
 	}
 	name := fs.Arg(0)
 	switch sub {

@@ -65,6 +65,7 @@ func startKguard(ctx context.Context, bin, dir, name, cfg, bootstrap string, pin
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = stderr, stderr
+	tieToParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting kguard: %w", err)
 	}
