@@ -62,6 +62,10 @@ type Config struct {
 	ProtectionCacheSize int
 	// Logger receives reload results; nil means no logging.
 	Logger *zap.Logger
+	// OnReload, when set, is called after a reload (Reload, Watch) put a
+	// new revision in force, with that revision (kguard serve records a
+	// policy.reload audit event from it).
+	OnReload func(revision string)
 }
 
 // Engine is the OPA-backed Authorizer. It is safe for concurrent use.
@@ -81,6 +85,7 @@ var _ Authorizer = (*Engine)(nil)
 type state struct {
 	revision   string
 	files      []string
+	sources    map[string][]byte // file name (as in files) -> content
 	decision   rego.PreparedEvalQuery
 	protection rego.PreparedEvalQuery
 	tenant     *rego.PreparedEvalQuery // nil when the policy has no tenant mapping
@@ -154,6 +159,9 @@ func (e *Engine) Reload(ctx context.Context) error {
 	e.state.Store(st)
 	e.log.Info("policy reloaded", zap.String("old_revision", old.revision),
 		zap.String("revision", st.revision), zap.Int("files", len(st.files)))
+	if e.cfg.OnReload != nil {
+		e.cfg.OnReload(st.revision)
+	}
 	return nil
 }
 
@@ -227,6 +235,7 @@ type loaded struct {
 	modules  map[string]*ast.Module
 	docs     map[string]any
 	files    []string
+	sources  map[string][]byte
 	revision string
 }
 
@@ -247,7 +256,16 @@ func (e *Engine) load() (*loaded, error) {
 	if len(res.Modules) == 0 {
 		return nil, fmt.Errorf("policy: no Rego module in %s", strings.Join(e.cfg.Dirs, ", "))
 	}
-	return &loaded{modules: res.ParsedModules(), docs: res.Documents, files: files, revision: rev}, nil
+	sources := make(map[string][]byte, len(files))
+	for i, dir := range e.cfg.Dirs {
+		root := "r" + strconv.Itoa(i)
+		for name, f := range mfs {
+			if rel, ok := strings.CutPrefix(name, root+"/"); ok && !f.Mode.IsDir() {
+				sources[filepath.Join(dir, rel)] = f.Data
+			}
+		}
+	}
+	return &loaded{modules: res.ParsedModules(), docs: res.Documents, files: files, sources: sources, revision: rev}, nil
 }
 
 // build loads, compiles and tests the policies and prepares the queries.
@@ -286,7 +304,7 @@ func (e *Engine) buildWith(ctx context.Context, tests bool) (*state, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy: prepare %s: %w", ProtectionQuery, err)
 	}
-	st := &state{revision: l.revision, files: l.files, decision: dq, protection: pq}
+	st := &state{revision: l.revision, files: l.files, sources: l.sources, decision: dq, protection: pq}
 	if tq, err := rego.New(rego.Query(TenantQuery), rego.Compiler(compiler), rego.Store(store)).PrepareForEval(ctx); err == nil {
 		st.tenant = &tq
 	}

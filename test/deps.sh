@@ -2,7 +2,8 @@
 # test/deps.sh: installs everything kguard's test suites need outside Go.
 #
 #   - Debian packages: kcat (librdkafka), openssl, a JDK 17 (java, javac, keytool), maven,
-#     python3 with pip. `apt-get update` runs only when something is missing.
+#     python3 with pip, chromium (headless, renders the
+#     compliance report). `apt-get update` runs only when something is missing.
 #   - PyPI: confluent-kafka and kafka-python, pinned in test/compat/python/requirements.txt.
 #   - Maven Central: the Apache Kafka broker, tools and client jars named by
 #     test/kafka/pom.xml, copied into test/kafka/lib/; Kafka Streams named by
@@ -50,6 +51,7 @@ have mvn || need_pkgs+=(maven)
 have python3 || need_pkgs+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || need_pkgs+=(python3-pip)
 have setsid || need_pkgs+=(util-linux)
+have chromium || need_pkgs+=(chromium) # renders the compliance report (cmd/kguard TestComplianceReport)
 
 if ((${#need_pkgs[@]} > 0)); then
 	export DEBIAN_FRONTEND=noninteractive

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/kguard/kguard/audit"
 	"github.com/kguard/kguard/config"
 	"github.com/kguard/kguard/policy"
 	"github.com/kguard/kguard/proxy"
@@ -48,32 +49,31 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger, ready func(
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	opts := proxy.Options{Logger: log, Registry: reg}
+	// The recorder is set below once the audit trail runs; the policy
+	// watchers start after that, so they read it without a race.
+	var rec *audit.Recorder
+	var eng *policy.Engine
 	switch {
 	case cfg.Policy.Disabled:
 		log.Warn("authorization is disabled (policy.disabled: true): every authenticated request is forwarded")
 	case len(cfg.Policy.Dirs) == 0:
 		return errors.New("config policy: dirs is required (or disabled: true to run without authorization)")
 	default:
-		eng, err := policy.NewEngine(ctx, policy.Config{Dirs: cfg.Policy.Dirs, Logger: log.Named("policy")})
+		var err error
+		eng, err = policy.NewEngine(ctx, policy.Config{Dirs: cfg.Policy.Dirs, Logger: log.Named("policy"),
+			OnReload: func(string) { recordPolicyRevision(rec, eng, "reload", log) }})
 		if err != nil {
 			return fmt.Errorf("loading policies: %w", err)
 		}
 		log.Info("policies loaded", zap.Strings("dirs", cfg.Policy.Dirs), zap.String("revision", eng.Revision()))
 		opts.Authorizer = eng
-		go reloadOnSignal(ctx, eng, log)
-		if cfg.Policy.Watch {
-			go func() {
-				if err := eng.Watch(ctx); err != nil {
-					log.Error("policy watch", zap.Error(err))
-				}
-			}()
-		}
 	}
 	if cfg.Audit.Enabled {
-		rec, stopAudit, err := startAudit(ctx, cfg, reg, log)
+		r, stopAudit, err := startAudit(ctx, cfg, reg, log)
 		if err != nil {
 			return err
 		}
+		rec = r
 		opts.Auditor = rec
 		defer func() {
 			actx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -82,6 +82,17 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger, ready func(
 		}()
 	} else {
 		log.Warn("audit trail is off (audit.enabled: false)")
+	}
+	if eng != nil {
+		recordPolicyRevision(rec, eng, "start", log)
+		go reloadOnSignal(ctx, eng, log)
+		if cfg.Policy.Watch {
+			go func() {
+				if err := eng.Watch(ctx); err != nil {
+					log.Error("policy watch", zap.Error(err))
+				}
+			}()
+		}
 	}
 	if cfg.Crypto.KMS != "" {
 		prot, closeKMS, err := newProtector(ctx, &cfg.Crypto, log)
