@@ -52,6 +52,10 @@ commands:
   keys rotate-signing --config F    add a new record-signing key and make it primary
   audit keygen --out F    create the Ed25519 key that signs audit checkpoints
   audit verify ...        check the audit topic's chains, checkpoints and signatures
+  compliance report --config F --since S --until U --out DIR [--format html,md]
+                          PCI DSS / SOX / GDPR evidence report, signed with the audit key
+  compliance verify --pubkey F DIR
+                          check a report's signature and re-derive its figures
   version                 print the version`
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -72,6 +76,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdKeys(ctx, rest, stdout, stderr)
 	case "audit":
 		return cmdAudit(ctx, rest, stdout, stderr)
+	case "compliance":
+		return cmdCompliance(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "kguard", version)
 		return nil
