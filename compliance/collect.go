@@ -339,7 +339,7 @@ func collectPolicy(ctx context.Context, ev *Evidence, ps PolicySource, cfg *conf
 	topics := map[string]bool{auditTopic: true}
 	for _, a := range pd.acls {
 		principals[a.Principal] = true
-		if strings.EqualFold(a.Resource, "Topic") && a.Name != "*" && !strings.HasPrefix(a.Principal, "User:*") {
+		if strings.EqualFold(a.Resource, "Topic") && a.Name != "*" {
 			name := a.Name
 			if strings.EqualFold(a.Pattern, "PREFIXED") {
 				name += "x" // a topic the prefix matches

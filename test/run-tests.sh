@@ -48,15 +48,17 @@ status=0
 # counts and the verdicts), everything else package by package.
 step "go test -race (unit, in-process and end-to-end suites)"
 set +e
-go test -race -p 2 -timeout 20m -count=1 $(go list ./... | grep -v -e /test/compat -e /test/faults -e /test/adversarial -e /test/frameworks) 2>&1 | tee "$log"
+go test -race -p 2 -timeout 20m -count=1 -skip '^TestComplianceReport$' $(go list ./... | grep -v -e /test/compat -e /test/faults -e /test/adversarial -e /test/frameworks) 2>&1 | tee "$log"
 [[ ${PIPESTATUS[0]} == 0 ]] || status=1
 
-step "go test -race: client compatibility matrix, adversarial suite, frameworks and faults against Apache Kafka"
+step "go test -race: client compatibility matrix, adversarial suite, frameworks, faults and the compliance report against Apache Kafka"
 vlog=$(mktemp)
 go test -race -v -timeout 20m -count=1 ./test/compat ./test/adversarial ./test/frameworks ./test/faults >"$vlog" 2>&1
 vstatus=$?
+# The compliance report run (cmd/kguard) prints its figures (COMPLIANCE lines).
+go test -race -v -timeout 10m -count=1 -run '^TestComplianceReport$' ./cmd/kguard >>"$vlog" 2>&1 || vstatus=1
 cat "$vlog" >>"$log"
-grep -E '^(\||ok |FAIL|--- FAIL|panic)|(^| )sent[ :=]|lost|duplicated|ATTACK \[|FRAMEWORK ' "$vlog" | grep -v 'logger.go'
+grep -E '^(\||ok |FAIL|--- FAIL|panic)|(^| )sent[ :=]|lost|duplicated|ATTACK \[|FRAMEWORK |COMPLIANCE ' "$vlog" | grep -v 'logger.go'
 if [[ $vstatus != 0 ]]; then
 	status=1
 	echo "--- failures in detail:"

@@ -361,7 +361,7 @@ audit:
   enabled: true
   instance_id: %s
   spool_dir: %s
-  spool_max_bytes: 262144
+  spool_max_bytes: 65536
   on_full: continue-with-alarm
   signing_key_file: %s
   checkpoint_every: 200
