@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/user"
 	"sort"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -19,10 +20,12 @@ import (
 	"github.com/kguard/kguard/policy"
 )
 
-// Policy sources are copied into policy.reload events (for the change
-// control evidence of `kguard compliance report`) up to this many bytes in
-// total; beyond it only the per-file hashes are recorded.
-const policySourceBudget = 256 << 10
+// The policy's rules and data (not its Rego tests) are copied into
+// policy.reload events, for the change-control evidence of `kguard
+// compliance report`, up to this many bytes in total; beyond it only the
+// per-file hashes are recorded. The event must fit the audit spool and a
+// Kafka record comfortably (the shipped policies: about 33 KB).
+const policySourceBudget = 64 << 10
 
 // Detail key prefixes of policy.reload events.
 const (
@@ -47,12 +50,14 @@ func recordPolicyRevision(rec *audit.Recorder, eng *policy.Engine, reason string
 	details := map[string]string{"reason": reason, "files": fmt.Sprint(len(names))}
 	total := 0
 	for _, n := range names {
-		total += len(files[n])
+		if !strings.HasSuffix(n, "_test.rego") {
+			total += len(files[n])
+		}
 	}
 	for _, n := range names {
 		h := sha256.Sum256(files[n])
 		details[detailPolicySHA+n] = hex.EncodeToString(h[:])
-		if total <= policySourceBudget {
+		if total <= policySourceBudget && !strings.HasSuffix(n, "_test.rego") {
 			details[detailPolicySrc+n] = string(files[n])
 		}
 	}
