@@ -302,6 +302,9 @@ func readPolicyData(files map[string][]byte) policyData {
 				} `json:"decrypt"`
 			}
 			if json.Unmarshal(raw, &r) == nil && len(r.Fields) > 0 {
+				if r.KEK == "" {
+					r.KEK = "kguard-{tenant}-{topic}" // the policy's default (docs/policy.md)
+				}
 				pr := ProtectionRule{Name: k, KEK: r.KEK, Sign: r.Sign, Readers: r.Decrypt.Principals}
 				switch {
 				case r.Topic != "":
@@ -497,8 +500,8 @@ type trail struct {
 	// checkpoint a clean Close writes after it).
 	stopped map[string]bool
 	reloads []reloadEvent
-	revs    map[string]bool // every revision recorded by a policy.reload event
-	ckpts   map[string]int  // instance/seq -> index in ev.Checkpts
+	revs    map[string]bool            // every revision recorded by a policy.reload event
+	ckpts   map[string][]CheckpointRef // instance -> its checkpoints in the period
 }
 
 type reloadEvent struct {
@@ -508,7 +511,7 @@ type reloadEvent struct {
 
 func newTrail(ev *Evidence) *trail {
 	return &trail{ev: ev, seen: map[string]map[uint64]bool{}, ranges: map[string]*InstanceRange{},
-		stopped: map[string]bool{}, revs: map[string]bool{}, ckpts: map[string]int{}}
+		stopped: map[string]bool{}, revs: map[string]bool{}, ckpts: map[string][]CheckpointRef{}}
 }
 
 func (t *trail) add(e audit.Event, _ audit.Position) {
@@ -585,8 +588,7 @@ func (t *trail) add(e audit.Event, _ audit.Position) {
 		}
 	case audit.EventCheckpoint:
 		c := e.Checkpoint
-		t.ckpts[inst+"/"+strconv.FormatUint(e.Seq, 10)] = len(ev.Checkpts)
-		ev.Checkpts = append(ev.Checkpts, CheckpointRef{Instance: inst, Seq: e.Seq, Size: c.Size,
+		t.ckpts[inst] = append(t.ckpts[inst], CheckpointRef{Instance: inst, Seq: e.Seq, Size: c.Size,
 			Root: base64.StdEncoding.EncodeToString(c.Root), KeyID: c.KeyID, Time: e.Time, Verified: true})
 	case audit.EventKeyOperation:
 		op := KeyOperation{Time: e.Time, Instance: inst}
@@ -638,12 +640,26 @@ func (t *trail) finish(rep audit.Report, differ PolicyDiffer) {
 		if f.Severity == audit.SeverityInfo {
 			continue
 		}
-		if i, ok := t.ckpts[f.Instance+"/"+strconv.FormatUint(f.Seq, 10)]; ok && f.Severity == audit.SeverityError {
-			ev.Checkpts[i].Verified = false
+		if f.Severity == audit.SeverityError {
+			for i, c := range t.ckpts[f.Instance] {
+				if c.Seq == f.Seq {
+					t.ckpts[f.Instance][i].Verified = false
+				}
+			}
 		}
 		if len(ev.Findings) < 50 {
 			ev.Findings = append(ev.Findings, f)
 		}
+	}
+	for _, inst := range sortedKeys(t.ckpts) {
+		cs := t.ckpts[inst]
+		s := CheckpointSummary{Instance: inst, Count: len(cs), First: cs[0], Last: cs[len(cs)-1]}
+		for _, c := range cs {
+			if !c.Verified {
+				s.Failed++
+			}
+		}
+		ev.Checkpts = append(ev.Checkpts, s)
 	}
 	for _, r := range t.ranges {
 		ev.Ranges = append(ev.Ranges, *r)

@@ -227,13 +227,13 @@ func pci103(ev *Evidence) Control {
 		k.line("instance %s: seq %d..%d, %d checkpoints (%d verified, covering %d events)", in.Instance, in.FirstSeq, in.LastSeq,
 			in.Checkpoints, in.VerifiedCheckpoints, in.VerifiedSize)
 	}
-	bad := 0
+	bad, n := 0, 0
 	for _, c := range ev.Checkpts {
-		if !c.Verified {
-			bad++
-		}
+		bad, n = bad+c.Failed, n+c.Count
+		k.line("checkpoints of %s in the period: %d (%d failed); last: seq %d over %d events, root %s", c.Instance, c.Count, c.Failed,
+			c.Last.Seq, c.Last.Size, c.Last.Root)
 	}
-	k.line("checkpoints in the period: %d, signed by key(s) %s, %d failed", len(ev.Checkpts), strings.Join(ev.Audit.KeyID, ", "), bad)
+	k.line("checkpoints in the period: %d, signed by key(s) %s, %d failed", n, strings.Join(ev.Audit.KeyID, ", "), bad)
 	k.line("principals the policy lets write the audit topic: %s", orNone(strings.Join(ev.Writers, ", ")))
 	if !v.OK {
 		k.fail("audit verify found %d error(s)", v.Errors)
@@ -241,7 +241,7 @@ func pci103(ev *Evidence) Control {
 	if bad > 0 {
 		k.fail("%d checkpoint(s) in the period do not verify", bad)
 	}
-	if len(ev.Checkpts) == 0 && ev.Total > 0 {
+	if n == 0 && ev.Total > 0 {
 		k.fail("no signed checkpoint in the period")
 	}
 	if ev.Policy.Revision != "" {

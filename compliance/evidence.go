@@ -64,37 +64,37 @@ type Evidence struct {
 	// RequiredRetention is the audit retention PCI DSS 10.5.1 asks for.
 	RequiredRetention time.Duration `json:"required_retention"`
 
-	Audit      AuditEvidence     `json:"audit"`
-	Policy     PolicyEvidence    `json:"policy"`
-	Listener   ListenerEvidence  `json:"listener"`
-	Keys       KeyEvidence       `json:"keys"`
-	AuditTopic TopicEvidence     `json:"audit_topic"`
-	Erasure    []ErasureEvidence `json:"erasure"`
-	Revisions  []PolicyRevision  `json:"policy_revisions"`
-	Protection []ProtectionRule  `json:"protection_rules"`
-	Inputs     map[string]string `json:"inputs"` // free-form: what was read from where
-	Notes      []string          `json:"notes,omitempty"`
-	Grants     []PrincipalGrants `json:"grants"`
-	Writers    []string          `json:"audit_topic_writers"`
-	Probe      string            `json:"unlisted_probe_principal"`
-	ProbeGrant []string          `json:"unlisted_probe_grants"`
-	Ranges     []InstanceRange   `json:"audit_ranges"`
-	KeyOps     []KeyOperation    `json:"key_operations"`
-	Gaps       []GapEvidence     `json:"gaps"`
-	Unclean    []UncleanStart    `json:"unclean_starts"`
-	Canary     *CanaryEvidence   `json:"kms_canary,omitempty"`
-	Samples    map[string]Sample `json:"samples"`
-	Checkpts   []CheckpointRef   `json:"checkpoints"`
-	Decisions  DecisionEvidence  `json:"decisions"`
-	Unknown    []string          `json:"unrecorded_policy_revisions"`
-	Verify     VerifyEvidence    `json:"verify"`
-	Counts     map[string]int    `json:"event_counts"`
-	Total      int               `json:"events_in_period"`
-	KMS        string            `json:"kms"`
-	KMSDesc    string            `json:"kms_description"`
-	Infos      []crypto.KeyInfo  `json:"key_info"`
-	Missing    []string          `json:"keys_not_found"`
-	Findings   []audit.Finding   `json:"verify_findings"`
+	Audit      AuditEvidence       `json:"audit"`
+	Policy     PolicyEvidence      `json:"policy"`
+	Listener   ListenerEvidence    `json:"listener"`
+	Keys       KeyEvidence         `json:"keys"`
+	AuditTopic TopicEvidence       `json:"audit_topic"`
+	Erasure    []ErasureEvidence   `json:"erasure"`
+	Revisions  []PolicyRevision    `json:"policy_revisions"`
+	Protection []ProtectionRule    `json:"protection_rules"`
+	Inputs     map[string]string   `json:"inputs"` // free-form: what was read from where
+	Notes      []string            `json:"notes,omitempty"`
+	Grants     []PrincipalGrants   `json:"grants"`
+	Writers    []string            `json:"audit_topic_writers"`
+	Probe      string              `json:"unlisted_probe_principal"`
+	ProbeGrant []string            `json:"unlisted_probe_grants"`
+	Ranges     []InstanceRange     `json:"audit_ranges"`
+	KeyOps     []KeyOperation      `json:"key_operations"`
+	Gaps       []GapEvidence       `json:"gaps"`
+	Unclean    []UncleanStart      `json:"unclean_starts"`
+	Canary     *CanaryEvidence     `json:"kms_canary,omitempty"`
+	Samples    map[string]Sample   `json:"samples"`
+	Checkpts   []CheckpointSummary `json:"checkpoints"`
+	Decisions  DecisionEvidence    `json:"decisions"`
+	Unknown    []string            `json:"unrecorded_policy_revisions"`
+	Verify     VerifyEvidence      `json:"verify"`
+	Counts     map[string]int      `json:"event_counts"`
+	Total      int                 `json:"events_in_period"`
+	KMS        string              `json:"kms"`
+	KMSDesc    string              `json:"kms_description"`
+	Infos      []crypto.KeyInfo    `json:"key_info"`
+	Missing    []string            `json:"keys_not_found"`
+	Findings   []audit.Finding     `json:"verify_findings"`
 }
 
 // AuditEvidence names the audit topic and its verification key.
@@ -120,6 +120,17 @@ type InstanceRange struct {
 	First    time.Time `json:"first"`
 	Last     time.Time `json:"last"`
 	Events   int       `json:"events"`
+}
+
+// CheckpointSummary is an instance's signed checkpoints in the period:
+// how many, how many failed to verify, and the first and the last (whose
+// root pins every event of the instance up to it).
+type CheckpointSummary struct {
+	Instance string        `json:"instance"`
+	Count    int           `json:"count"`
+	Failed   int           `json:"failed"`
+	First    CheckpointRef `json:"first"`
+	Last     CheckpointRef `json:"last"`
 }
 
 // CheckpointRef is a signed checkpoint recorded in the period.

@@ -72,7 +72,7 @@ Signed with the audit checkpoint key (report.sig); check with <code>kguard compl
 <h2>Inputs</h2>
 <ul>{{range $k, $v := .Evidence.Inputs}}<li>{{$k}}: {{$v}}</li>{{end}}
 {{range .Evidence.Ranges}}<li>audit range {{.Instance}}: seq {{.FirstSeq}}..{{.LastSeq}} ({{.Events}} events, {{ts .First}} – {{ts .Last}})</li>{{end}}
-{{range .Evidence.Checkpts}}<li>checkpoint {{.Instance}} seq {{.Seq}}: size {{.Size}}, root {{.Root}}, key {{.KeyID}}, verified={{.Verified}}</li>{{end}}
+{{range .Evidence.Checkpts}}<li>checkpoints {{.Instance}}: {{.Count}} in the period ({{.Failed}} failed); first seq {{.First.Seq}} (size {{.First.Size}}, root {{.First.Root}}, key {{.First.KeyID}}); last seq {{.Last.Seq}} (size {{.Last.Size}}, root {{.Last.Root}}, key {{.Last.KeyID}})</li>{{end}}
 {{range .Evidence.Revisions}}<li>policy revision {{.Revision}} ({{ts .Loaded}}, {{.Instance}})</li>{{end}}
 {{range .Evidence.Infos}}<li>key {{.Name}}: current version {{.LatestVersion}}</li>{{end}}
 </ul>
@@ -105,7 +105,8 @@ func renderMD(r *Report) []byte {
 		fmt.Fprintf(&b, "- audit range %s: seq %d..%d (%d events, %s – %s)\n", x.Instance, x.FirstSeq, x.LastSeq, x.Events, ts(x.First), ts(x.Last))
 	}
 	for _, c := range ev.Checkpts {
-		fmt.Fprintf(&b, "- checkpoint %s seq %d: size %d, root %s, key %s, verified=%v\n", c.Instance, c.Seq, c.Size, c.Root, c.KeyID, c.Verified)
+		fmt.Fprintf(&b, "- checkpoints %s: %d in the period (%d failed); first seq %d (size %d, root %s, key %s); last seq %d (size %d, root %s, key %s)\n",
+			c.Instance, c.Count, c.Failed, c.First.Seq, c.First.Size, c.First.Root, c.First.KeyID, c.Last.Seq, c.Last.Size, c.Last.Root, c.Last.KeyID)
 	}
 	for _, p := range ev.Revisions {
 		fmt.Fprintf(&b, "- policy revision %s (%s, %s)\n", p.Revision, ts(p.Loaded), p.Instance)

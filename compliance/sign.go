@@ -202,7 +202,14 @@ func consistency(ev *Evidence) (problems, done []string) {
 		sum += n
 	}
 	check("authz.decision events = decisions per policy revision", ev.Counts["authz.decision"], sum)
-	check("audit.checkpoint events = checkpoints listed", ev.Counts["audit.checkpoint"], len(ev.Checkpts))
+	sum = 0
+	for _, c := range ev.Checkpts {
+		sum += c.Count
+		if c.Failed > c.Count {
+			problems = append(problems, fmt.Sprintf("checkpoints of %s: %d failed of %d", c.Instance, c.Failed, c.Count))
+		}
+	}
+	check("audit.checkpoint events = checkpoints per instance", ev.Counts["audit.checkpoint"], sum)
 	check("audit.gap events = gaps listed", ev.Counts["audit.gap"], len(ev.Gaps))
 	check("key.operation events = key operations listed", ev.Counts["key.operation"], len(ev.KeyOps))
 	shreds := 0

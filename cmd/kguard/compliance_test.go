@@ -214,6 +214,12 @@ func TestComplianceReport(t *testing.T) {
 	}
 
 	renderChromium(t, filepath.Join(out, "report.html"), r.dir)
+	if keep := os.Getenv("KGUARD_COMPLIANCE_OUT"); keep != "" { // keep the report and its screenshot
+		copyDir(t, out, keep)
+		if b, err := os.ReadFile(filepath.Join(r.dir, "report.png")); err == nil {
+			_ = os.WriteFile(filepath.Join(keep, "report.png"), b, 0o644)
+		}
+	}
 
 	// compliance verify accepts the report and rejects edited copies.
 	pub := filepath.Join(r.dir, "audit-signing.pem.pub")
