@@ -369,18 +369,18 @@ func collectPolicy(ctx context.Context, ev *Evidence, ps PolicySource, cfg *conf
 		}
 		g.Super = contains(pd.superUsers, pr)
 		if pr == ProbePrincipal {
-			ev.Probe = pr
+			ev.ProbePrincipal = pr
 			for t, ops := range g.Topics {
 				for _, op := range ops {
-					ev.ProbeGrant = append(ev.ProbeGrant, t+":"+op)
+					ev.ProbeGrants = append(ev.ProbeGrants, t+":"+op)
 				}
 			}
-			sort.Strings(ev.ProbeGrant)
+			sort.Strings(ev.ProbeGrants)
 			continue
 		}
 		for _, op := range g.Topics[auditTopic] {
 			if op == string(policy.Write) {
-				ev.Writers = append(ev.Writers, pr)
+				ev.AuditTopicWriters = append(ev.AuditTopicWriters, pr)
 			}
 		}
 		ev.Grants = append(ev.Grants, g)
@@ -419,7 +419,7 @@ func grantsOf(ctx context.Context, ps PolicySource, principal string, topics []s
 
 func collectKeys(ctx context.Context, ev *Evidence, s Sources) {
 	ev.KMS = s.Config.Crypto.KMS
-	ev.KMSDesc = s.KMSDescription
+	ev.KMSDescription = s.KMSDescription
 	why := ev.Keys.Why
 	add := func(k, reason string) {
 		if k == "" || strings.Contains(k, "{") {
@@ -454,10 +454,10 @@ func collectKeys(ctx context.Context, ev *Evidence, s Sources) {
 	for _, k := range ev.Keys.InScope {
 		ki, err := s.Keys.KeyInfo(ctx, k)
 		if err != nil {
-			ev.Missing = append(ev.Missing, k+": "+errText(err))
+			ev.KeysNotFound = append(ev.KeysNotFound, k+": "+errText(err))
 			continue
 		}
-		ev.Infos = append(ev.Infos, ki)
+		ev.KeyInfo = append(ev.KeyInfo, ki)
 	}
 	for i := range ev.Erasure {
 		e := &ev.Erasure[i]
@@ -584,7 +584,7 @@ func (t *trail) add(e audit.Event, _ audit.Position) {
 		ev.Gaps = append(ev.Gaps, GapEvidence{Instance: inst, Seq: e.Seq, Dropped: e.Gap.Dropped, First: e.Gap.First, Last: e.Gap.Last})
 	case audit.EventAuditStart:
 		if e.Seq > 1 && !cleanStop {
-			ev.Unclean = append(ev.Unclean, UncleanStart{Instance: inst, Seq: e.Seq, Time: e.Time})
+			ev.UncleanStarts = append(ev.UncleanStarts, UncleanStart{Instance: inst, Seq: e.Seq, Time: e.Time})
 		}
 	case audit.EventCheckpoint:
 		c := e.Checkpoint
@@ -659,7 +659,7 @@ func (t *trail) finish(rep audit.Report, differ PolicyDiffer) {
 				s.Failed++
 			}
 		}
-		ev.Checkpts = append(ev.Checkpts, s)
+		ev.Checkpoints = append(ev.Checkpoints, s)
 	}
 	for _, r := range t.ranges {
 		ev.Ranges = append(ev.Ranges, *r)
@@ -667,10 +667,10 @@ func (t *trail) finish(rep audit.Report, differ PolicyDiffer) {
 	sort.Slice(ev.Ranges, func(i, j int) bool { return ev.Ranges[i].Instance < ev.Ranges[j].Instance })
 	for rev := range ev.Decisions.Revisions {
 		if !t.revs[rev] {
-			ev.Unknown = append(ev.Unknown, rev)
+			ev.UnrecordedRevisions = append(ev.UnrecordedRevisions, rev)
 		}
 	}
-	sort.Strings(ev.Unknown)
+	sort.Strings(ev.UnrecordedRevisions)
 
 	// Revisions in force during the period: the last one loaded before it
 	// (per instance) and every one loaded in it, in load order.

@@ -74,7 +74,7 @@ func pci35(ev *Evidence) Control {
 	if ev.KMS == "" {
 		k.fail("no key service (crypto.kms): records of protected topics are refused, none are stored encrypted")
 	} else {
-		k.line("key service: %s", ev.KMSDesc)
+		k.line("key service: %s", ev.KMSDescription)
 	}
 	return k.done(fmt.Sprintf("%d protection rule(s) encrypt the named fields before they reach the brokers", len(ev.Protection)))
 }
@@ -84,14 +84,14 @@ func pci36(ev *Evidence) Control {
 	if ev.KMS == "" && len(ev.Keys.InScope) == 0 {
 		return k.na("no key service configured and no key in scope")
 	}
-	k.line("keys held by: %s", orNone(ev.KMSDesc))
-	for _, ki := range ev.Infos {
+	k.line("keys held by: %s", orNone(ev.KMSDescription))
+	for _, ki := range ev.KeyInfo {
 		k.line("%s (%s, %s): exportable=%v, deletion allowed=%v", ki.Name, ki.Provider, orNone(ki.Type), ki.Exportable, ki.DeletionAllowed)
 		if ki.Exportable {
 			k.fail("key %s is exportable from the key service", ki.Name)
 		}
 	}
-	for _, m := range ev.Missing {
+	for _, m := range ev.KeysNotFound {
 		k.fail("key in scope not readable: %s", m)
 	}
 	if ev.KMS == "local" {
@@ -106,7 +106,7 @@ func pci37(ev *Evidence) Control {
 		return k.na("no key in scope")
 	}
 	k.line("cryptoperiod: %s", days(ev.Cryptoperiod))
-	for _, ki := range ev.Infos {
+	for _, ki := range ev.KeyInfo {
 		var current time.Time
 		var vs []string
 		for _, v := range ki.Versions {
@@ -139,7 +139,7 @@ func pci37(ev *Evidence) Control {
 			k.fail("rotation of %s at %s failed", op.Key, ts(op.Time))
 		}
 	}
-	for _, m := range ev.Missing {
+	for _, m := range ev.KeysNotFound {
 		k.fail("key in scope not readable: %s", m)
 	}
 	return k.done("every key in scope was rotated within the cryptoperiod")
@@ -164,12 +164,12 @@ func pci72(ev *Evidence) Control {
 		}
 		k.line("%s%s: %s", g.Principal, super, orNone(strings.Join(parts, "; ")))
 	}
-	k.line("unlisted principal %s: %s", ev.Probe, orNone(strings.Join(ev.ProbeGrant, ", ")))
+	k.line("unlisted principal %s: %s", ev.ProbePrincipal, orNone(strings.Join(ev.ProbeGrants, ", ")))
 	if ev.Policy.AllowEveryoneNoACL {
 		k.fail("allow_everyone_if_no_acl_found is on")
 	}
-	if len(ev.ProbeGrant) > 0 {
-		k.fail("a principal no policy names is granted %s", strings.Join(ev.ProbeGrant, ", "))
+	if len(ev.ProbeGrants) > 0 {
+		k.fail("a principal no policy names is granted %s", strings.Join(ev.ProbeGrants, ", "))
 	}
 	if len(ev.Policy.WildcardAllGrantedTo) > 0 {
 		k.fail("All on every topic granted to %s (not super users)", strings.Join(ev.Policy.WildcardAllGrantedTo, ", "))
@@ -228,13 +228,13 @@ func pci103(ev *Evidence) Control {
 			in.Checkpoints, in.VerifiedCheckpoints, in.VerifiedSize)
 	}
 	bad, n := 0, 0
-	for _, c := range ev.Checkpts {
+	for _, c := range ev.Checkpoints {
 		bad, n = bad+c.Failed, n+c.Count
 		k.line("checkpoints of %s in the period: %d (%d failed); last: seq %d over %d events, root %s", c.Instance, c.Count, c.Failed,
 			c.Last.Seq, c.Last.Size, c.Last.Root)
 	}
 	k.line("checkpoints in the period: %d, signed by key(s) %s, %d failed", n, strings.Join(ev.Audit.KeyID, ", "), bad)
-	k.line("principals the policy lets write the audit topic: %s", orNone(strings.Join(ev.Writers, ", ")))
+	k.line("principals the policy lets write the audit topic: %s", orNone(strings.Join(ev.AuditTopicWriters, ", ")))
 	if !v.OK {
 		k.fail("audit verify found %d error(s)", v.Errors)
 	}
@@ -248,7 +248,7 @@ func pci103(ev *Evidence) Control {
 		if ev.Policy.PolicyAuditTopic != ev.Audit.Topic {
 			k.fail("the policy protects audit topic %q but kguard writes %q", ev.Policy.PolicyAuditTopic, ev.Audit.Topic)
 		}
-		for _, w := range ev.Writers {
+		for _, w := range ev.AuditTopicWriters {
 			if w != ev.Policy.KguardPrincipal {
 				k.fail("%s may write the audit topic", w)
 			}
@@ -287,7 +287,7 @@ func pci107(ev *Evidence) Control {
 		dropped += g.Dropped
 		k.line("gap: %s declared %d events dropped (spool full) between %s and %s (seq %d)", g.Instance, g.Dropped, ts(g.First), ts(g.Last), g.Seq)
 	}
-	for _, u := range ev.Unclean {
+	for _, u := range ev.UncleanStarts {
 		k.line("unclean restart: %s started at %s (seq %d) without a clean stop before", u.Instance, ts(u.Time), u.Seq)
 	}
 	k.line("records refused by data protection (fail closed): %d", ev.Decisions.ProtectionRefusals)
@@ -314,8 +314,8 @@ func soxChange(ev *Evidence) Control {
 		k.line("decisions by revision %s: %d", orNone(rev), ev.Decisions.Revisions[rev])
 	}
 	k.line("revision in force now: %s", ev.Policy.Revision)
-	if len(ev.Unknown) > 0 {
-		k.fail("decisions were made by revision(s) with no policy.reload event: %s", strings.Join(ev.Unknown, ", "))
+	if len(ev.UnrecordedRevisions) > 0 {
+		k.fail("decisions were made by revision(s) with no policy.reload event: %s", strings.Join(ev.UnrecordedRevisions, ", "))
 	}
 	if len(ev.Revisions) == 0 {
 		k.fail("no policy revision recorded for the period")

@@ -64,37 +64,37 @@ type Evidence struct {
 	// RequiredRetention is the audit retention PCI DSS 10.5.1 asks for.
 	RequiredRetention time.Duration `json:"required_retention"`
 
-	Audit      AuditEvidence       `json:"audit"`
-	Policy     PolicyEvidence      `json:"policy"`
-	Listener   ListenerEvidence    `json:"listener"`
-	Keys       KeyEvidence         `json:"keys"`
-	AuditTopic TopicEvidence       `json:"audit_topic"`
-	Erasure    []ErasureEvidence   `json:"erasure"`
-	Revisions  []PolicyRevision    `json:"policy_revisions"`
-	Protection []ProtectionRule    `json:"protection_rules"`
-	Inputs     map[string]string   `json:"inputs"` // free-form: what was read from where
-	Notes      []string            `json:"notes,omitempty"`
-	Grants     []PrincipalGrants   `json:"grants"`
-	Writers    []string            `json:"audit_topic_writers"`
-	Probe      string              `json:"unlisted_probe_principal"`
-	ProbeGrant []string            `json:"unlisted_probe_grants"`
-	Ranges     []InstanceRange     `json:"audit_ranges"`
-	KeyOps     []KeyOperation      `json:"key_operations"`
-	Gaps       []GapEvidence       `json:"gaps"`
-	Unclean    []UncleanStart      `json:"unclean_starts"`
-	Canary     *CanaryEvidence     `json:"kms_canary,omitempty"`
-	Samples    map[string]Sample   `json:"samples"`
-	Checkpts   []CheckpointSummary `json:"checkpoints"`
-	Decisions  DecisionEvidence    `json:"decisions"`
-	Unknown    []string            `json:"unrecorded_policy_revisions"`
-	Verify     VerifyEvidence      `json:"verify"`
-	Counts     map[string]int      `json:"event_counts"`
-	Total      int                 `json:"events_in_period"`
-	KMS        string              `json:"kms"`
-	KMSDesc    string              `json:"kms_description"`
-	Infos      []crypto.KeyInfo    `json:"key_info"`
-	Missing    []string            `json:"keys_not_found"`
-	Findings   []audit.Finding     `json:"verify_findings"`
+	Audit               AuditEvidence       `json:"audit"`
+	Policy              PolicyEvidence      `json:"policy"`
+	Listener            ListenerEvidence    `json:"listener"`
+	Keys                KeyEvidence         `json:"keys"`
+	AuditTopic          TopicEvidence       `json:"audit_topic"`
+	Erasure             []ErasureEvidence   `json:"erasure"`
+	Revisions           []PolicyRevision    `json:"policy_revisions"`
+	Protection          []ProtectionRule    `json:"protection_rules"`
+	Inputs              map[string]string   `json:"inputs"` // free-form: what was read from where
+	Notes               []string            `json:"notes,omitempty"`
+	Grants              []PrincipalGrants   `json:"grants"`
+	AuditTopicWriters   []string            `json:"audit_topic_writers"`
+	ProbePrincipal      string              `json:"unlisted_probe_principal"`
+	ProbeGrants         []string            `json:"unlisted_probe_grants"`
+	Ranges              []InstanceRange     `json:"audit_ranges"`
+	KeyOps              []KeyOperation      `json:"key_operations"`
+	Gaps                []GapEvidence       `json:"gaps"`
+	UncleanStarts       []UncleanStart      `json:"unclean_starts"`
+	Canary              *CanaryEvidence     `json:"kms_canary,omitempty"`
+	Samples             map[string]Sample   `json:"samples"`
+	Checkpoints         []CheckpointSummary `json:"checkpoints"`
+	Decisions           DecisionEvidence    `json:"decisions"`
+	UnrecordedRevisions []string            `json:"unrecorded_policy_revisions"`
+	Verify              VerifyEvidence      `json:"verify"`
+	Counts              map[string]int      `json:"event_counts"`
+	Total               int                 `json:"events_in_period"`
+	KMS                 string              `json:"kms"`
+	KMSDescription      string              `json:"kms_description"`
+	KeyInfo             []crypto.KeyInfo    `json:"key_info"`
+	KeysNotFound        []string            `json:"keys_not_found"`
+	Findings            []audit.Finding     `json:"verify_findings"`
 }
 
 // AuditEvidence names the audit topic and its verification key.

@@ -72,9 +72,9 @@ Signed with the audit checkpoint key (report.sig); check with <code>kguard compl
 <h2>Inputs</h2>
 <ul>{{range $k, $v := .Evidence.Inputs}}<li>{{$k}}: {{$v}}</li>{{end}}
 {{range .Evidence.Ranges}}<li>audit range {{.Instance}}: seq {{.FirstSeq}}..{{.LastSeq}} ({{.Events}} events, {{ts .First}} – {{ts .Last}})</li>{{end}}
-{{range .Evidence.Checkpts}}<li>checkpoints {{.Instance}}: {{.Count}} in the period ({{.Failed}} failed); first seq {{.First.Seq}} (size {{.First.Size}}, root {{.First.Root}}, key {{.First.KeyID}}); last seq {{.Last.Seq}} (size {{.Last.Size}}, root {{.Last.Root}}, key {{.Last.KeyID}})</li>{{end}}
+{{range .Evidence.Checkpoints}}<li>checkpoints {{.Instance}}: {{.Count}} in the period ({{.Failed}} failed); first seq {{.First.Seq}} (size {{.First.Size}}, root {{.First.Root}}, key {{.First.KeyID}}); last seq {{.Last.Seq}} (size {{.Last.Size}}, root {{.Last.Root}}, key {{.Last.KeyID}})</li>{{end}}
 {{range .Evidence.Revisions}}<li>policy revision {{.Revision}} ({{ts .Loaded}}, {{.Instance}})</li>{{end}}
-{{range .Evidence.Infos}}<li>key {{.Name}}: current version {{.LatestVersion}}</li>{{end}}
+{{range .Evidence.KeyInfo}}<li>key {{.Name}}: current version {{.LatestVersion}}</li>{{end}}
 </ul>
 {{range .Evidence.Notes}}<p><b>Note:</b> {{.}}</p>{{end}}
 <h2>Evidence per control</h2>
@@ -104,14 +104,14 @@ func renderMD(r *Report) []byte {
 	for _, x := range ev.Ranges {
 		fmt.Fprintf(&b, "- audit range %s: seq %d..%d (%d events, %s – %s)\n", x.Instance, x.FirstSeq, x.LastSeq, x.Events, ts(x.First), ts(x.Last))
 	}
-	for _, c := range ev.Checkpts {
+	for _, c := range ev.Checkpoints {
 		fmt.Fprintf(&b, "- checkpoints %s: %d in the period (%d failed); first seq %d (size %d, root %s, key %s); last seq %d (size %d, root %s, key %s)\n",
 			c.Instance, c.Count, c.Failed, c.First.Seq, c.First.Size, c.First.Root, c.First.KeyID, c.Last.Seq, c.Last.Size, c.Last.Root, c.Last.KeyID)
 	}
 	for _, p := range ev.Revisions {
 		fmt.Fprintf(&b, "- policy revision %s (%s, %s)\n", p.Revision, ts(p.Loaded), p.Instance)
 	}
-	for _, k := range ev.Infos {
+	for _, k := range ev.KeyInfo {
 		fmt.Fprintf(&b, "- key %s: current version %d\n", k.Name, k.LatestVersion)
 	}
 	for _, n := range ev.Notes {

@@ -203,7 +203,7 @@ func consistency(ev *Evidence) (problems, done []string) {
 	}
 	check("authz.decision events = decisions per policy revision", ev.Counts["authz.decision"], sum)
 	sum = 0
-	for _, c := range ev.Checkpts {
+	for _, c := range ev.Checkpoints {
 		sum += c.Count
 		if c.Failed > c.Count {
 			problems = append(problems, fmt.Sprintf("checkpoints of %s: %d failed of %d", c.Instance, c.Failed, c.Count))

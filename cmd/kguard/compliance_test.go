@@ -637,9 +637,9 @@ func (r *complianceRun) checkFigures(ctx context.Context, ev *compliance.Evidenc
 		t.Errorf("gaps %+v: %d dropped, metric says %v", ev.Gaps, gapDropped, dropped)
 	}
 	var rot *crypto.KeyInfo
-	for i := range ev.Infos {
-		if ev.Infos[i].Name == r.kek {
-			rot = &ev.Infos[i]
+	for i := range ev.KeyInfo {
+		if ev.KeyInfo[i].Name == r.kek {
+			rot = &ev.KeyInfo[i]
 		}
 	}
 	if rot == nil || rot.LatestVersion != 2 || !rot.Versions[1].Created.Equal(rotated) {
