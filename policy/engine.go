@@ -65,6 +65,10 @@ type Config struct {
 	Logger *zap.Logger
 	// Metrics, when set, counts decision-cache lookups and reloads.
 	Metrics *Metrics
+	// OnReload, when set, is called after a reload (Reload, Watch) put a
+	// new revision in force, with that revision (kguard serve records a
+	// policy.reload audit event from it).
+	OnReload func(revision string)
 }
 
 // Engine is the OPA-backed Authorizer. It is safe for concurrent use.
@@ -84,6 +88,7 @@ var _ Authorizer = (*Engine)(nil)
 type state struct {
 	revision   string
 	files      []string
+	sources    map[string][]byte // file name (as in files) -> content
 	decision   rego.PreparedEvalQuery
 	protection rego.PreparedEvalQuery
 	tenant     *rego.PreparedEvalQuery // nil when the policy has no tenant mapping
@@ -166,6 +171,9 @@ func (e *Engine) Reload(ctx context.Context) error {
 	e.cfg.Metrics.loaded(st.revision, true, nil)
 	e.log.Info("policy reloaded", zap.String("old_revision", old.revision),
 		zap.String("revision", st.revision), zap.Int("files", len(st.files)))
+	if e.cfg.OnReload != nil {
+		e.cfg.OnReload(st.revision)
+	}
 	return nil
 }
 
@@ -239,6 +247,7 @@ type loaded struct {
 	modules  map[string]*ast.Module
 	docs     map[string]any
 	files    []string
+	sources  map[string][]byte
 	revision string
 }
 
@@ -259,7 +268,16 @@ func (e *Engine) load() (*loaded, error) {
 	if len(res.Modules) == 0 {
 		return nil, fmt.Errorf("policy: no Rego module in %s", strings.Join(e.cfg.Dirs, ", "))
 	}
-	return &loaded{modules: res.ParsedModules(), docs: res.Documents, files: files, revision: rev}, nil
+	sources := make(map[string][]byte, len(files))
+	for i, dir := range e.cfg.Dirs {
+		root := "r" + strconv.Itoa(i)
+		for name, f := range mfs {
+			if rel, ok := strings.CutPrefix(name, root+"/"); ok && !f.Mode.IsDir() {
+				sources[filepath.Join(dir, rel)] = f.Data
+			}
+		}
+	}
+	return &loaded{modules: res.ParsedModules(), docs: res.Documents, files: files, sources: sources, revision: rev}, nil
 }
 
 // build loads, compiles and tests the policies and prepares the queries.
@@ -299,7 +317,7 @@ func (e *Engine) buildWith(ctx context.Context, tests bool) (*state, error) {
 		return nil, fmt.Errorf("policy: prepare %s: %w", ProtectionQuery, err)
 	}
 	st := &state{revision: l.revision, files: l.files, decision: dq, protection: pq,
-		modules: l.modules, compiler: compiler, store: store}
+		modules: l.modules, compiler: compiler, store: store, sources: l.sources}
 	if tq, err := rego.New(rego.Query(TenantQuery), rego.Compiler(compiler), rego.Store(store)).PrepareForEval(ctx); err == nil {
 		st.tenant = &tq
 	}

@@ -3,7 +3,8 @@
 #
 #   - Debian packages: kcat (librdkafka), openssl, a JDK 17 (java, javac, keytool), maven,
 #     python3 with pip, prometheus (prometheus and promtool, for test/ops), buildah
-#     (`make image`, tested by deploy/image_test.go). `apt-get update` runs only
+#     (`make image`, tested by deploy/image_test.go), chromium (renders the compliance
+#     report). `apt-get update` runs only
 #     when something is missing.
 #   - PyPI: confluent-kafka and kafka-python, pinned in test/compat/python/requirements.txt.
 #   - Maven Central: the Apache Kafka broker, tools and client jars named by
@@ -54,6 +55,7 @@ python3 -m pip --version >/dev/null 2>&1 || need_pkgs+=(python3-pip)
 have setsid || need_pkgs+=(util-linux)
 if ! have prometheus || ! have promtool; then need_pkgs+=(prometheus); fi
 have buildah || have podman || need_pkgs+=(buildah)
+have chromium || need_pkgs+=(chromium) # renders the compliance report (cmd/kguard TestComplianceReport)
 
 if ((${#need_pkgs[@]} > 0)); then
 	export DEBIAN_FRONTEND=noninteractive

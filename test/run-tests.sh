@@ -50,7 +50,7 @@ status=0
 # counts and the verdicts), everything else package by package.
 step "go test -race (unit, in-process and end-to-end suites)"
 set +e
-go test -race -p 2 -timeout 20m -count=1 $(go list ./... | grep -v -e /test/compat -e /test/faults -e /test/adversarial -e /test/frameworks -e /test/review -e /test/ops) 2>&1 | tee "$log"
+go test -race -p 2 -timeout 20m -count=1 -skip '^TestComplianceReport$' $(go list ./... | grep -v -e /test/compat -e /test/faults -e /test/adversarial -e /test/frameworks -e /test/review -e /test/ops) 2>&1 | tee "$log"
 [[ ${PIPESTATUS[0]} == 0 ]] || status=1
 
 # deploy/ is its own module (helm and the Kubernetes API types stay out of
@@ -60,12 +60,14 @@ step "go test -race: deployment (Helm chart, image)"
 (cd deploy && go test -race -p 2 -timeout 15m -count=1 -v ./... 2>&1) | grep -E '^(ok |FAIL|--- FAIL|panic|\s+image_test.go.*IMAGE )|_test.go:' | tee -a "$log"
 [[ ${PIPESTATUS[0]} == 0 ]] || status=1
 
-step "go test -race: client compatibility matrix, adversarial suite, frameworks, faults, policy review and operations (Prometheus) against Apache Kafka"
+step "go test -race: client compatibility matrix, adversarial suite, frameworks, faults, policy review, operations (Prometheus) and the compliance report against Apache Kafka"
 vlog=$(mktemp)
 go test -race -v -timeout 20m -count=1 ./test/compat ./test/adversarial ./test/frameworks ./test/faults ./test/review ./test/ops >"$vlog" 2>&1
 vstatus=$?
+# The compliance report run (cmd/kguard) prints its figures (COMPLIANCE lines).
+go test -race -v -timeout 10m -count=1 -run '^TestComplianceReport$' ./cmd/kguard >>"$vlog" 2>&1 || vstatus=1
 cat "$vlog" >>"$log"
-grep -E '^(\||ok |FAIL|--- FAIL|panic)|(^| )sent[ :=]|lost|duplicated|ATTACK \[|FRAMEWORK |REVIEW |OPS ' "$vlog" | grep -v 'logger.go'
+grep -E '^(\||ok |FAIL|--- FAIL|panic)|(^| )sent[ :=]|lost|duplicated|ATTACK \[|FRAMEWORK |REVIEW |OPS |COMPLIANCE ' "$vlog" | grep -v 'logger.go'
 if [[ $vstatus != 0 ]]; then
 	status=1
 	echo "--- failures in detail:"

@@ -169,13 +169,15 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 		defer closeKMS()
-		for _, kek := range fs.Args() {
-			if err := ks.RotateKey(ctx, kek); err != nil {
-				return fmt.Errorf("rotating %s: %w", kek, err)
-			}
-			fmt.Fprintf(stdout, "rotated %s: new records use the new version within crypto.keys.active_lifetime; old records still decrypt\n", kek)
+		au, err := openCLIAudit(ctx, cfg, log)
+		if err != nil {
+			return err
 		}
-		return nil
+		err = rotateKeys(ctx, ks, au, fs.Args(), stdout)
+		if cerr := au.close(stderr); err == nil {
+			err = cerr
+		}
+		return err
 	case "shred": // crypto-shred one data subject
 		if fs.NArg() != 1 {
 			return fmt.Errorf("%w: kguard keys shred --config F SUBJECT", errUsage)
@@ -185,8 +187,21 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 		defer closeKMS()
-		if err := p.Shred(ctx, fs.Arg(0)); err != nil {
+		au, err := openCLIAudit(ctx, cfg, log)
+		if err != nil {
 			return err
+		}
+		// The event names the subject's key, never the subject id (personal data).
+		err = p.Shred(ctx, fs.Arg(0))
+		rerr := au.keyOperation("SHRED", p.SubjectKeyName(fs.Arg(0)), map[string]string{"kms": cfg.Crypto.KMS}, err)
+		if cerr := au.close(stderr); rerr == nil {
+			rerr = cerr
+		}
+		if err != nil {
+			return err
+		}
+		if rerr != nil {
+			return fmt.Errorf("subject key destroyed but not recorded: %w", rerr)
 		}
 		fmt.Fprintf(stdout, "subject key %s destroyed: that subject's fields are unreadable everywhere (other instances within crypto.keys.cache_ttl)\n", p.SubjectKeyName(fs.Arg(0)))
 		return nil
@@ -273,5 +288,33 @@ func keysInit(dir string, keks []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "created %s (KEKs %s), %s (signing key %s) and %s\n", ks, strings.Join(keks, ", "), sk, id, pf)
+	return nil
+}
+
+// keyInfoer reads a key's metadata (both KMS providers implement it).
+type keyInfoer interface {
+	KeyInfo(ctx context.Context, name string) (crypto.KeyInfo, error)
+}
+
+// rotateKeys rotates each KEK and records a key.operation event for it
+// (with the new version when the KMS tells it).
+func rotateKeys(ctx context.Context, ks keyService, au *cliAudit, keks []string, stdout io.Writer) error {
+	for _, kek := range keks {
+		err := ks.RotateKey(ctx, kek)
+		details := map[string]string{}
+		if ki, ok := ks.(keyInfoer); ok && err == nil {
+			if info, ierr := ki.KeyInfo(ctx, kek); ierr == nil {
+				details["provider"] = info.Provider
+				details["latest_version"] = fmt.Sprint(info.LatestVersion)
+			}
+		}
+		if rerr := au.keyOperation("ROTATE", kek, details, err); rerr != nil {
+			return fmt.Errorf("recording the rotation of %s: %w", kek, rerr)
+		}
+		if err != nil {
+			return fmt.Errorf("rotating %s: %w", kek, err)
+		}
+		fmt.Fprintf(stdout, "rotated %s: new records use the new version within crypto.keys.active_lifetime; old records still decrypt\n", kek)
+	}
 	return nil
 }

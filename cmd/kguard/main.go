@@ -78,6 +78,10 @@ commands:
   audit verify ...        check the audit topic's chains, checkpoints and signatures
   audit export --out F [--since T --until T] ...
                           export events, verifying the trail while reading
+  compliance report --config F --since S --until U --out DIR [--format html,md]
+                          PCI DSS / SOX / GDPR evidence report, signed with the audit key
+  compliance verify --pubkey F DIR
+                          check a report's signature and re-derive its figures
   version                 print the version`
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -107,6 +111,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdKeys(ctx, rest, stdout, stderr)
 	case "audit":
 		return cmdAudit(ctx, rest, stdout, stderr)
+	case "compliance":
+		return cmdCompliance(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "kguard", version)
 		return nil

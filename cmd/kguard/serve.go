@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/kguard/kguard/audit"
 	"github.com/kguard/kguard/config"
 	"github.com/kguard/kguard/crypto"
 	"github.com/kguard/kguard/policy"
@@ -50,6 +51,10 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger, ready func(
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	opts := proxy.Options{Logger: log, Registry: reg}
 	var checks readiness
+	// The recorder is set below once the audit trail runs; the policy
+	// watchers start after that, so they read it without a race.
+	var rec *audit.Recorder
+	var eng *policy.Engine
 	switch {
 	case cfg.Policy.Disabled:
 		log.Warn("authorization is disabled (policy.disabled: true): every authenticated request is forwarded")
@@ -59,7 +64,9 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger, ready func(
 	default:
 		pm := policy.NewMetrics()
 		reg.MustRegister(pm)
-		eng, err := policy.NewEngine(ctx, policy.Config{Dirs: cfg.Policy.Dirs, Logger: log.Named("policy"), Metrics: pm})
+		var err error
+		eng, err = policy.NewEngine(ctx, policy.Config{Dirs: cfg.Policy.Dirs, Logger: log.Named("policy"), Metrics: pm,
+			OnReload: func(string) { recordPolicyRevision(rec, eng, "reload", log) }})
 		if err != nil {
 			return fmt.Errorf("loading policies: %w", err)
 		}
@@ -71,20 +78,13 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger, ready func(
 		})
 		log.Info("policies loaded", zap.Strings("dirs", cfg.Policy.Dirs), zap.String("revision", eng.Revision()))
 		opts.Authorizer = eng
-		go reloadOnSignal(ctx, eng, log)
-		if cfg.Policy.Watch {
-			go func() {
-				if err := eng.Watch(ctx); err != nil {
-					log.Error("policy watch", zap.Error(err))
-				}
-			}()
-		}
 	}
 	if cfg.Audit.Enabled {
-		rec, stopAudit, err := startAudit(ctx, cfg, reg, log)
+		r, stopAudit, err := startAudit(ctx, cfg, reg, log)
 		if err != nil {
 			return err
 		}
+		rec = r
 		opts.Auditor = rec
 		checks.add("audit", func() error {
 			if rec.Refusing() {
@@ -99,6 +99,17 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger, ready func(
 		}()
 	} else {
 		log.Warn("audit trail is off (audit.enabled: false)")
+	}
+	if eng != nil {
+		recordPolicyRevision(rec, eng, "start", log)
+		go reloadOnSignal(ctx, eng, log)
+		if cfg.Policy.Watch {
+			go func() {
+				if err := eng.Watch(ctx); err != nil {
+					log.Error("policy watch", zap.Error(err))
+				}
+			}()
+		}
 	}
 	if cfg.Crypto.KMS != "" {
 		prot, obs, closeKMS, err := newObservedProtector(ctx, &cfg.Crypto, log)
