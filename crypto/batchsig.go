@@ -79,6 +79,7 @@ type sigScratch struct {
 	buf    []byte
 	all    []byte
 	out    [][]byte
+	dg     digester
 }
 
 func (t *merkleBatch) countDepth(lo, hi int) {

@@ -69,6 +69,8 @@ type fieldRef struct {
 type encHeader struct {
 	version uint8
 	nonce   []byte
+	index   int // version 2: the record's index in its batch
+	count   int // version 2: records in its batch
 	keys    []keyRef
 	fields  []fieldRef
 }
@@ -105,6 +107,10 @@ func (h *encHeader) size() int {
 }
 
 func (h *encHeader) marshal() []byte {
+	if h.version == encVersion2 {
+		c := ctxHeader{nonce: h.nonce, count: max(h.count, h.index+1), index: h.index, keys: h.keys, fields: h.fields}
+		return c.appendTo(make([]byte, 0, h.size()+2*binary.MaxVarintLen64))
+	}
 	return h.appendTo(make([]byte, 0, h.size()))
 }
 
@@ -315,7 +321,15 @@ func parseEncHeaderInto(h *encHeader, b []byte, in interner) error {
 // appendAAD builds the associated data of one encrypted field: format
 // version, topic, field kind and locator, key id, and (randomized algorithms
 // only) the record nonce and header occurrence.
-func appendAAD(b []byte, version uint8, topic string, kind FieldKind, locator string, keyID uint32, alg Algorithm, nonce []byte, occurrence int) []byte {
+//
+// Version 2 binds randomized fields to the batch nonce and the record's
+// index in its batch.
+func appendAAD(b []byte, version uint8, topic string, kind FieldKind, locator string, keyID uint32, alg Algorithm, nonce []byte, index, occurrence int) []byte {
+	if alg != AES256GCM {
+		// deterministic ciphertexts are the same in every format version
+		// (compacted keys, joins): the version 1 AAD
+		version, index = 1, 0
+	}
 	b = append(b, "kguard.aad"...)
 	b = append(b, 0, version)
 	b = appendString(b, topic)
@@ -327,6 +341,9 @@ func appendAAD(b []byte, version uint8, topic string, kind FieldKind, locator st
 		b = appendBytes(b, nonce)
 	} else {
 		b = appendBytes(b, nil)
+	}
+	if version >= encVersion2 {
+		b = binary.AppendUvarint(b, uint64(index))
 	}
 	return binary.AppendUvarint(b, uint64(occurrence))
 }
