@@ -53,6 +53,12 @@ func (p *Protector) UnprotectBatch(ctx context.Context, recs []*Record, o FetchO
 		encVal, encN := findHeader(rec.Headers, EncHeader)
 		sigVal, sigN := findHeader(rec.Headers, SigHeader)
 		_, markN := findHeader(rec.Headers, MarkHeader)
+		// a record of a broken format 2 batch fails with it when it
+		// carries kguard headers; one without is judged on its own
+		bm := bv
+		if bv != nil && bv.err != nil && encN+sigN+markN == 0 {
+			bm = nil
+		}
 		if o.Verify {
 			if _, n := findHeader(rec.Headers, VerifyHeader); n > 0 { // only kguard marks records
 				rec.Headers = slices.DeleteFunc(rec.Headers, func(h Header) bool { return h.Key == VerifyHeader })
@@ -62,8 +68,8 @@ func (p *Protector) UnprotectBatch(ctx context.Context, recs []*Record, o FetchO
 			}
 			st := SigMissing
 			switch {
-			case bv != nil:
-				st = bv.status(p.verify, &vs, recs)
+			case bm != nil:
+				st = bm.status(p.verify, &vs, recs)
 				if bv.sig != nil {
 					r.Producer = &bv.sig.producer
 				}
@@ -90,11 +96,11 @@ func (p *Protector) UnprotectBatch(ctx context.Context, recs []*Record, o FetchO
 		}
 		h := &hdrVals[i]
 		switch {
-		case bv != nil && bv.err != nil:
+		case bm != nil && bm.err != nil:
 			r.Protected = true
-			r.Err = fmt.Errorf("%w: %v", ErrIntegrity, bv.err)
+			r.Err = fmt.Errorf("%w: %v", ErrIntegrity, bm.err)
 			continue
-		case bv != nil && bv.ctx != nil:
+		case bm != nil && bm.ctx != nil:
 			c := bv.ctx
 			var err error
 			start := len(fieldBuf)
@@ -107,7 +113,7 @@ func (p *Protector) UnprotectBatch(ctx context.Context, recs []*Record, o FetchO
 			if i == 0 && o.Decrypt {
 				refs = append(refs, c.keys...)
 			}
-		case bv == nil && markN > 0:
+		case bm == nil && markN > 0:
 			r.Protected = true
 			r.Err = integrityf("record of a format 2 batch without its batch context")
 			continue

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"encoding/binary"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +28,10 @@ type partitionError struct {
 
 // protectErr maps an error of the produce step to a partition error.
 func protectErr(part int32, topic string, err error) partitionError {
+	var tl *tooLargeError
+	if errors.As(err, &tl) {
+		return partitionError{part, kerr.MessageTooLarge.Code, tl.Error()}
+	}
 	if crypto.IsRetriable(err) {
 		return partitionError{part, kerr.KafkaStorageError.Code, "kguard: cannot protect records of " + topic + " now (key service unavailable); retry: " + err.Error()}
 	}
@@ -82,8 +87,9 @@ func (dp *dataProtection) protectPlan(pc protectCall, plan *producePlan) (change
 		cp, parts, refused, ch := dp.protectionOf(pc, d.Name, w.t.Partitions)
 		if cp != nil {
 			w.lo = len(jobs)
+			tc := dp.topicConfig(pc, d.Name)
 			for _, p := range w.t.Partitions {
-				jobs = append(jobs, partJob{topic: d.Name, cp: cp, part: p})
+				jobs = append(jobs, partJob{topic: d.Name, cp: cp, tc: tc, part: p})
 			}
 			w.hi = len(jobs)
 		} else {
@@ -152,6 +158,7 @@ func (dp *dataProtection) protectionOf(pc protectCall, topic string, parts []kms
 type partJob struct {
 	topic string
 	cp    *compiledProtection
+	tc    topicConfig
 	part  kmsg.ProduceRequestTopicPartition
 	dst   []byte // pooled, held until the request is written
 	out   []byte // the protected records
@@ -226,18 +233,22 @@ func (dp *dataProtection) runProtect(pc protectCall, jobs []partJob) {
 // state.
 func (dp *dataProtection) protectPartition(pc protectCall, j *partJob, conv *recordConv) {
 	ctx, pr, prot := pc.ctx, dp.protector, j.cp.prot
+	o := crypto.ProduceOptions{Producer: pc.producer(), Batched: j.tc.batched()}
 	j.out, _, j.err = records.Rewrite(j.dst, j.part.Records, records.Options{RejectLegacy: true, RejectPartial: true, ProducedOffsets: true,
 		Limiter: dp.decomp, Context: ctx},
 		func(_ *records.Batch, rs []records.Record) (bool, error) {
 			crecs := conv.toCrypto(j.topic, rs)
 			// The records alias conv's scratch until Rewrite has
 			// encoded this batch, before the next one.
-			if err := pr.ProtectBatchScratch(ctx, crecs, prot, &conv.scratch); err != nil {
+			if err := pr.ProtectBatchWith(ctx, crecs, prot, &conv.scratch, o); err != nil {
 				return false, err
 			}
 			conv.fromCrypto(rs)
 			return true, nil
 		})
+	if j.err == nil {
+		j.err = checkBatchSizes(j.topic, j.part.Partition, j.part.Records, j.out, j.tc)
+	}
 	if j.err != nil {
 		pc.log.Warn("partition refused: records could not be protected", zap.String("topic", j.topic),
 			zap.Int32("partition", j.part.Partition), zap.Error(j.err))
@@ -433,4 +444,45 @@ func (dp *dataProtection) auditRefused(pc protectCall, plan *producePlan) error 
 		return nil
 	}
 	return pc.req.auditProtection("produce", audit.DecisionDeny, code, reasons, topics)
+}
+
+// tooLargeError: a batch protection made larger than the topic's
+// max.message.bytes. The partition is answered MESSAGE_TOO_LARGE instead
+// of being forwarded to fail at the broker.
+type tooLargeError struct {
+	topic     string
+	partition int32
+	before    int // the client's batch
+	after     int // the protected batch
+	max       int
+}
+
+func (e *tooLargeError) Error() string {
+	// the largest client batch that would fit, at the growth measured here
+	fit := int(float64(e.max) * float64(e.before) / float64(e.after))
+	return fmt.Sprintf("kguard: data protection grew the record batch for %s-%d from %d to %d bytes (+%d, +%.0f%%), over the topic's max.message.bytes %d; produce batches of at most about %d bytes (batch.size / max.request.size / message.max.bytes)",
+		e.topic, e.partition, e.before, e.after, e.after-e.before, 100*float64(e.after-e.before)/float64(max(e.before, 1)), e.max, fit)
+}
+
+// checkBatchSizes checks every protected batch of out (the protected form
+// of in) against the topic's max.message.bytes, as the broker does (the
+// batch with its 12-byte log overhead). Unknown configuration: no check
+// (the broker still enforces its limit).
+func checkBatchSizes(topic string, part int32, in, out []byte, tc topicConfig) error {
+	if !tc.known || tc.maxMessageBytes <= 0 {
+		return nil
+	}
+	largest := 0
+	for b := out; len(b) >= 12; {
+		n := 12 + int(int32(binary.BigEndian.Uint32(b[8:12])))
+		if n < 12 || n > len(b) {
+			break
+		}
+		largest = max(largest, n)
+		b = b[n:]
+	}
+	if largest <= tc.maxMessageBytes {
+		return nil
+	}
+	return &tooLargeError{topic: topic, partition: part, before: len(in), after: len(out), max: tc.maxMessageBytes}
 }

@@ -106,6 +106,9 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		sessions:   map[*session]struct{}{},
 	}
 	p.prot = newDataProtection(opts.Authorizer, opts.Protector, records.NewLimiter(cfg.Limits.MaxConcurrentDecompressions), log)
+	if p.prot != nil {
+		p.prot.configs = newTopicConfigs(p.describeTopicConfig)
+	}
 	tlsErr := func(err error) {
 		log.Error("certificate reload failed; keeping the previous certificate", zap.Error(err))
 	}
