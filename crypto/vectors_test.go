@@ -295,7 +295,7 @@ func vectorBatchRecords(n int) []*Record {
 		r := sampleRecord()
 		r.Key = []byte(fmt.Sprintf("customer-%d", i))
 		r.Value = []byte(replaceOnce(payment, `"p-1"`, fmt.Sprintf(`"p-%d"`, i))) // acc-42: its subject key is in the committed store
-		if i == 1 { // a record without the pii headers: the batch's parts differ
+		if i == 1 {                                                               // a record without the pii headers: the batch's parts differ
 			r.Headers = r.Headers[:1]
 		}
 		out = append(out, r)

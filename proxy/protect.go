@@ -56,8 +56,8 @@ type dataProtection struct {
 	// configs answers topics' cleanup.policy and max.message.bytes (nil:
 	// unknown, so every topic is treated as compacted, without a size check)
 	configs topicConfigSource
-	convs  sync.Pool   // *recordConv: the produce path's protection scratch
-	seen   atomic.Bool // some topic was found protected
+	convs   sync.Pool   // *recordConv: the produce path's protection scratch
+	seen    atomic.Bool // some topic was found protected
 }
 
 // newDataProtection builds the stage when the authorizer answers

@@ -339,9 +339,9 @@ func unprotectRecords(ctx context.Context, src []byte, topic string, pr *crypto.
 // partition.
 type fetchFindings struct {
 	bad, missing, dropped, unreadable int
-	offsets                           []int64 // the first few records concerned
+	offsets                           []int64  // the first few records concerned
 	claimed                           []string // producers the failed records' signatures name (a few)
-	withheld                          int16   // the partition's error code, 0 when served
+	withheld                          int16    // the partition's error code, 0 when served
 }
 
 const maxFindingOffsets = 10
