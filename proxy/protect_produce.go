@@ -236,7 +236,8 @@ func (dp *dataProtection) protectPartition(pc protectCall, j *partJob, conv *rec
 	o := crypto.ProduceOptions{Producer: pc.producer(), Batched: j.tc.batched()}
 	j.out, _, j.err = records.Rewrite(j.dst, j.part.Records, records.Options{RejectLegacy: true, RejectPartial: true, ProducedOffsets: true,
 		Limiter: dp.decomp, Context: ctx},
-		func(_ *records.Batch, rs []records.Record) (bool, error) {
+		func(b *records.Batch, rs []records.Record) (bool, error) {
+			before := recordBytes(rs)
 			crecs := conv.toCrypto(j.topic, rs)
 			// The records alias conv's scratch until Rewrite has
 			// encoded this batch, before the next one.
@@ -244,6 +245,7 @@ func (dp *dataProtection) protectPartition(pc protectCall, j *partJob, conv *rec
 				return false, err
 			}
 			conv.fromCrypto(rs)
+			fitCodec(b, len(b.Raw)+recordBytes(rs)-before, j.tc)
 			return true, nil
 		})
 	if j.err == nil {
@@ -444,6 +446,33 @@ func (dp *dataProtection) auditRefused(pc protectCall, plan *producePlan) error 
 		return nil
 	}
 	return pc.req.auditProtection("produce", audit.DecisionDeny, code, reasons, topics)
+}
+
+// fitCodec compresses (LZ4) an uncompressed batch whose protected size
+// (estimated: its size plus what protection added to its records) is over
+// the topic's max.message.bytes: a producer with default settings sends
+// uncompressed batches up to about 1 MB, which the broker's default limit
+// (1 MiB) leaves about 5% of room, less than encrypted JSON fields add.
+// Every Kafka client reads LZ4 batches. Compressed batches keep their
+// codec.
+func fitCodec(b *records.Batch, size int, tc topicConfig) {
+	if !tc.known || tc.maxMessageBytes <= 0 || b.Codec() != records.CodecNone || size <= tc.maxMessageBytes {
+		return
+	}
+	b.Attributes = b.Attributes&^0x07 | int16(records.CodecLz4)
+}
+
+// recordBytes is the bytes of rs' keys, values and headers, which
+// protection changes (what it adds to a batch, up to a few varint bytes).
+func recordBytes(rs []records.Record) int {
+	n := 0
+	for i := range rs {
+		n += len(rs[i].Key) + len(rs[i].Value)
+		for _, h := range rs[i].Headers {
+			n += len(h.Key) + len(h.Value) + 2
+		}
+	}
+	return n
 }
 
 // tooLargeError: a batch protection made larger than the topic's
