@@ -191,7 +191,7 @@ func checkProtectedClient(ctx context.Context, t *testing.T, s *stack, c protect
 			return fail("User:%s got %.80q at %d/%d, not a produced record", principalUser, r.Value, r.Partition, r.Offset)
 		}
 		for _, h := range r.Headers {
-			if strings.HasPrefix(h.Key, "kguard.") {
+			if strings.HasPrefix(h.Key, "kguard.") && h.Key != crypto.ProducerHeader {
 				return fail("User:%s got header %s", principalUser, h.Key)
 			}
 		}
@@ -217,7 +217,7 @@ func checkProtectedClient(ctx context.Context, t *testing.T, s *stack, c protect
 
 // checkCiphertext checks a stored record: $.card and $.name are base64
 // ciphertext strings not containing the plaintext, every other member is
-// byte for byte the produced one, and kguard.enc and kguard.sig are there.
+// byte for byte the produced one, and kguard.enc and kguard.sig (or kg) are there.
 func checkCiphertext(r *kgo.Record, want map[string][]byte) error {
 	id := recordID(r.Value)
 	orig, ok := want[id]
@@ -251,13 +251,16 @@ func checkCiphertext(r *kgo.Record, want map[string][]byte) error {
 			}
 		}
 	}
-	var enc, sig bool
+	// format 2: the first record of a batch holds its context and
+	// signature, the others their place in it (kg)
+	var enc, sig, mark bool
 	for _, h := range r.Headers {
-		enc = enc || h.Key == "kguard.enc"
-		sig = sig || h.Key == "kguard.sig"
+		enc = enc || h.Key == crypto.EncHeader
+		sig = sig || h.Key == crypto.SigHeader
+		mark = mark || h.Key == crypto.MarkHeader
 	}
-	if !enc || !sig {
-		return fmt.Errorf("kguard.enc %v, kguard.sig %v", enc, sig)
+	if !mark && (!enc || !sig) {
+		return fmt.Errorf("kguard.enc %v, kguard.sig %v, kg %v", enc, sig, mark)
 	}
 	return nil
 }
