@@ -1,36 +1,38 @@
 package crypto
 
 // Version 3 signatures (format version 2): the producer's identity is
-// signed; a batch-context batch is signed once over a BLAKE3 digest of all
-// its records, self-contained records over a Merkle root with a proof each.
+// signed; a batch-context batch is signed once over a SHA-256 digest of
+// all its records (one pass over the batch's bytes), self-contained
+// records over a Merkle root with a proof each.
 
 import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
 
+	"hash"
+
 	"github.com/transparency-dev/merkle/rfc6962"
-	"lukechampine.com/blake3"
 )
 
-// digestDomain starts the BLAKE3 stream of a batch digest.
+// digestDomain starts the SHA-256 stream of a batch digest.
 const digestDomain = "kguard/v3/batch-digest\x00"
 
 // digestFlush is how many canonical bytes are gathered before they are
-// handed to BLAKE3 (large writes let it hash many chunks at once).
+// hashed (fewer, larger writes).
 const digestFlush = 64 << 10
 
 // digester computes batch digests, reusing its hasher and buffer.
 type digester struct {
-	h   *blake3.Hasher
+	h   hash.Hash
 	buf []byte
 }
 
-// batchDigest is BLAKE3-256 over the domain, then the canonical encoding
+// batchDigest is SHA-256 over the domain, then the canonical encoding
 // of every record in order.
 func (d *digester) batchDigest(recs []*Record) [32]byte {
 	if d.h == nil {
-		d.h = blake3.New(32, nil)
+		d.h = sha256.New()
 	} else {
 		d.h.Reset()
 	}

@@ -87,7 +87,7 @@ func newProtector(ctx context.Context, c *config.Crypto, log *zap.Logger) (*cryp
 	if err != nil {
 		return nil, nil, err
 	}
-	o := crypto.Options{KMS: ks, BatchSignatures: c.BatchSignatures, Logger: log.Named("crypto"),
+	o := crypto.Options{KMS: ks, BatchSignatures: c.BatchSignatures, FormatVersion: c.FormatVersion, Logger: log.Named("crypto"),
 		Keys: crypto.KeyOptions{ActiveLifetime: c.Keys.ActiveLifetime, MaxUses: c.Keys.MaxUses, CacheTTL: c.Keys.CacheTTL, CacheSize: c.Keys.CacheSize}}
 	if c.SigningKeyset != "" {
 		kek, err := signingKEK(ctx, c, ks)
