@@ -360,3 +360,46 @@ func cpuTime() time.Duration {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// TestFormat2ShredInBatch: in a batch of several data subjects, shredding
+// one leaves its fields ciphertext (with a context of their own, so they
+// stay recognizable) and every other record decrypts.
+func TestFormat2ShredInBatch(t *testing.T) {
+	f := newFixture(t)
+	p := f.protector(t, KeyOptions{})
+	prot := mustCompile(t, Rule{Sign: true, SubjectPath: "$.account_id", Fields: []Field{{Target: "$.name", PerSubject: true}}})
+	var orig, stored []*Record
+	for i := range 4 {
+		r := kiloRecord(i)
+		orig = append(orig, r)
+		stored = append(stored, cloneRecord(r))
+	}
+	if err := p.ProtectBatchWith(context.Background(), stored, prot, &Scratch{}, ProduceOptions{Producer: producerP, Batched: true}); err != nil {
+		t.Fatal(err)
+	}
+	stored = cloneAll(stored)
+	if err := p.Shred(context.Background(), "acc-2"); err != nil {
+		t.Fatal(err)
+	}
+	got := cloneAll(stored)
+	res, err := p.UnprotectBatch(context.Background(), got, FetchOptions{Decrypt: true, Verify: true, RequireSignature: true, OnBadSignature: SigFail})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range got {
+		if i == 2 {
+			v, n := findHeader(got[i].Headers, EncHeader)
+			if len(res[i].Unreadable) != 1 || n != 1 || bytes.Contains(got[i].Value, []byte("Ada Lovelace")) {
+				t.Fatalf("shredded record: %+v, %d contexts", res[i], n)
+			}
+			var c ctxHeader
+			if err := parseCtxHeader(&c, v, nil); err != nil || c.batch || c.index != 2 {
+				t.Fatalf("shredded record's context %+v: %v", c, err)
+			}
+			continue
+		}
+		if res[i].Err != nil || !recordsEqual(got[i], orig[i]) {
+			t.Fatalf("record %d: %+v", i, res[i])
+		}
+	}
+}

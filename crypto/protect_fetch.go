@@ -48,6 +48,7 @@ func (p *Protector) UnprotectBatch(ctx context.Context, recs []*Record, o FetchO
 	// Format version 2 batch: the first record holds the context of all.
 	bv := scanBatch(recs, in)
 	var fieldBuf []fieldRef
+	ctxRefs := false // the batch context's keys are in refs
 	for i, rec := range recs {
 		r := &res[i]
 		encVal, encN := findHeader(rec.Headers, EncHeader)
@@ -110,8 +111,8 @@ func (p *Protector) UnprotectBatch(ctx context.Context, recs []*Record, o FetchO
 				continue
 			}
 			*h = encHeader{version: encVersion2, nonce: c.nonce, index: i, count: c.count, keys: c.keys, fields: fieldBuf[start:len(fieldBuf):len(fieldBuf)]}
-			if i == 0 && o.Decrypt {
-				refs = append(refs, c.keys...)
+			if !ctxRefs && o.Decrypt {
+				refs, ctxRefs = append(refs, c.keys...), true
 			}
 		case bm == nil && markN > 0:
 			r.Protected = true
@@ -381,11 +382,15 @@ func rewriteKguardHeaders(hs []Header, encVal []byte, keepSig bool) []Header {
 }
 
 func rewriteKguardHeadersTo(out, hs []Header, encVal []byte, keepSig bool) []Header {
+	placed := false
 	for _, h := range hs {
 		switch {
-		case h.Key == EncHeader:
-			if encVal != nil {
+		case h.Key == EncHeader || h.Key == MarkHeader && encVal != nil && !placed:
+			// a format 2 batch member's fields left encrypted get their
+			// own (self-contained) context in place of its mark
+			if encVal != nil && !placed {
 				out = append(out, Header{Key: EncHeader, Value: encVal})
+				placed = true
 			}
 		case (h.Key == SigHeader || h.Key == MarkHeader) && !keepSig:
 		case h.Key == ProducerHeader:
