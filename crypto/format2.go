@@ -83,19 +83,7 @@ func (h *ctxHeader) appendTo(b []byte) []byte {
 	b = appendBytes(b, h.nonce)
 	b = binary.AppendUvarint(b, uint64(h.count))
 	b = binary.AppendUvarint(b, uint64(h.index))
-	b = binary.AppendUvarint(b, uint64(len(h.keys)))
-	for _, k := range h.keys {
-		b = append(b, byte(k.source), byte(k.alg))
-		b = binary.BigEndian.AppendUint32(b, k.id)
-		b = appendString(b, k.kek)
-		b = appendString(b, k.ref)
-	}
-	b = binary.AppendUvarint(b, uint64(len(h.fields)))
-	for _, f := range h.fields {
-		b = append(b, byte(f.kind))
-		b = appendString(b, f.locator)
-		b = binary.AppendUvarint(b, uint64(f.key))
-	}
+	b = appendTables(b, h.keys, h.fields)
 	return append(b, h.part...)
 }
 
@@ -119,46 +107,8 @@ func parseCtxHeader(h *ctxHeader, b []byte, in interner) error {
 	if r.err == nil && (h.count == 0 || h.index >= h.count || h.batch && h.index != 0) {
 		r.fail("index out of range")
 	}
-	nk := int(r.uvarint(maxBatchKeys))
-	if r.err == nil {
-		h.keys = make([]keyRef, 0, min(nk, 256))
-	}
-	for i := 0; i < nk && r.err == nil; i++ {
-		k := keyRef{source: KeySource(r.byte1()), alg: Algorithm(r.byte1()), id: r.uint32()}
-		k.kek = r.istring(maxStringLen, in)
-		k.ref = r.istring(maxStringLen, in)
-		if r.err != nil {
-			break
-		}
-		if err := checkKeyRef(k); err != nil {
-			r.fail(fmt.Sprintf("key %d: %v", i, err))
-		}
-		h.keys = append(h.keys, k)
-	}
-	nf := int(r.uvarint(maxBatchFields))
-	if r.err == nil {
-		h.fields = make([]fieldRef, 0, nf)
-	}
-	for i := 0; i < nf && r.err == nil; i++ {
-		f := fieldRef{kind: FieldKind(r.byte1())}
-		f.locator = r.istring(maxStringLen, in)
-		f.key = int(r.uvarint(maxBatchKeys))
-		if r.err != nil {
-			break
-		}
-		if f.kind < KindValue || f.kind > KindJSON {
-			r.fail(fmt.Sprintf("field %d: unknown kind %d", i, f.kind))
-		}
-		if f.key >= len(h.keys) {
-			r.fail(fmt.Sprintf("field %d: key index %d out of range", i, f.key))
-		}
-		for _, g := range h.fields {
-			if g.locator == f.locator {
-				r.fail(fmt.Sprintf("field %q listed twice", f.locator))
-			}
-		}
-		h.fields = append(h.fields, f)
-	}
+	h.keys = r.keyRefs(maxBatchKeys, in)
+	h.fields = r.fieldRefs(maxBatchFields, len(h.keys), in)
 	if r.err == nil {
 		r.err = checkLocators(h.fields)
 	}

@@ -146,16 +146,7 @@ func replaceOnce(s, old, new string) string {
 // writeBatchVectors adds batch-signature (kguard.sig v2) vectors made with
 // the committed keys: KGUARD_WRITE_VECTORS=batchsig.
 func writeBatchVectors(t *testing.T) {
-	kb, err := os.ReadFile(filepath.Join(vecDir, "keystore.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kp := filepath.Join(t.TempDir(), "keystore.json")
-	os.WriteFile(kp, kb, 0o600)
-	k, err := OpenLocalKMS(kp, LocalKMSOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := vectorKMS(t)
 	s, err := LoadSigner(filepath.Join(vecDir, "signing.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -181,6 +172,25 @@ func writeBatchVectors(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(vecDir, "batchsig.json"), append(b, '\n'), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// vectorKMS opens a copy of the committed key store (read-only: a test can
+// never modify the committed one).
+func vectorKMS(t *testing.T) *LocalKMS {
+	t.Helper()
+	kb, err := os.ReadFile(filepath.Join(vecDir, "keystore.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp := filepath.Join(t.TempDir(), "keystore.json")
+	if err := os.WriteFile(kp, kb, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k, err := OpenLocalKMS(kp, LocalKMSOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 func TestVectors(t *testing.T) {
@@ -210,17 +220,7 @@ func TestVectors(t *testing.T) {
 		t.Fatalf("batchsig.json: %v, %d vectors", err, len(bvs))
 	}
 	vs = append(vs, bvs...)
-	// read-only: copy the store so a test can never modify the committed one
-	kb, err := os.ReadFile(filepath.Join(vecDir, "keystore.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kp := filepath.Join(t.TempDir(), "keystore.json")
-	os.WriteFile(kp, kb, 0o600)
-	k, err := OpenLocalKMS(kp, LocalKMSOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := vectorKMS(t)
 	ver, err := LoadVerifier(filepath.Join(vecDir, "signing.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -294,8 +294,9 @@ func vectorBatchRecords(n int) []*Record {
 	for i := range n {
 		r := sampleRecord()
 		r.Key = []byte(fmt.Sprintf("customer-%d", i))
-		r.Value = []byte(replaceOnce(payment, `"p-1"`, fmt.Sprintf(`"p-%d"`, i))) // acc-42: its subject key is in the committed store
-		if i == 1 {                                                               // a record without the pii headers: the batch's parts differ
+		// every record of subject acc-42: its key is in the committed store
+		r.Value = []byte(replaceOnce(payment, `"p-1"`, fmt.Sprintf(`"p-%d"`, i)))
+		if i == 1 { // a record without the pii headers: the batch's parts differ
 			r.Headers = r.Headers[:1]
 		}
 		out = append(out, r)
@@ -334,16 +335,7 @@ func writeVectors2(t *testing.T, k KMS) {
 }
 
 func TestVectors2(t *testing.T) {
-	kb, err := os.ReadFile(filepath.Join(vecDir, "keystore.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kp := filepath.Join(t.TempDir(), "keystore.json")
-	os.WriteFile(kp, kb, 0o600)
-	k, err := OpenLocalKMS(kp, LocalKMSOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := vectorKMS(t)
 	if os.Getenv("KGUARD_WRITE_VECTORS") == "v2" {
 		writeVectors2(t, k)
 	}

@@ -18,7 +18,6 @@ import (
 
 	"github.com/kguard/kguard/crypto"
 	"github.com/kguard/kguard/internal/testenv"
-	"github.com/kguard/kguard/test/harness"
 )
 
 // defaultsRecords is how many 1 KiB JSON records each client produces.
@@ -40,18 +39,8 @@ func TestProtectionDefaultBatches(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	kms, err := crypto.NewTransitKMS(ctx, crypto.TransitConfig{Address: bao.Addr, Token: bao.Token, CreateKeys: true, Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatalf("OpenBao transit: %v", err)
-	}
-	t.Cleanup(func() { _ = kms.Close() })
-	prot := harness.NewProtector(t, crypto.Options{KMS: kms})
-	kek := "kguard-compat-dflt-" + randHex(t, 4)
-	rule := fmt.Sprintf(`{"compat-dflt": {"prefix": "%sdflt-", "priority": 40,
-  "fields": [{"path": "$.card", "algorithm": "AES256_GCM"}, {"path": "$.name", "algorithm": "AES256_SIV"}],
-  "kek": %q, "sign": true, "decrypt": {"principals": ["User:%s"]},
-  "on_denied": "ciphertext", "on_bad_signature": "mark"}}`, namePrefix, kek, principalUser)
-	s := startStackWith(t, stackOpts{files: map[string]string{"protection/compat.json": rule}, protector: prot})
+	prot, rule := transitProtection(ctx, t, bao, "dflt", crypto.Options{})
+	s := startStackWith(t, stackOpts{files: rule, protector: prot})
 
 	clients := []struct {
 		name    string
