@@ -50,13 +50,16 @@ step "go test -race (unit, in-process and end-to-end suites)"
 set +e
 go test -race -p 2 -timeout 20m -count=1 $(go list ./... | grep -v -e /test/compat -e /test/faults -e /test/adversarial -e /test/frameworks) 2>&1 | tee "$log"
 [[ ${PIPESTATUS[0]} == 0 ]] || status=1
+# the figures of the in-process data-protection tests (PROTECTION lines; a few seconds)
+go test -race -v -count=1 -run 'TestDemoDefaultProducers|TestFormat2DefaultBatches|TestProtectedBatchTooLarge|TestFormat2Sizes' \
+	./cmd/kguard ./proxy ./crypto 2>&1 | grep -E 'PROTECTION |^--- FAIL' || true
 
 step "go test -race: client compatibility matrix, adversarial suite, frameworks and faults against Apache Kafka"
 vlog=$(mktemp)
 go test -race -v -timeout 20m -count=1 ./test/compat ./test/adversarial ./test/frameworks ./test/faults >"$vlog" 2>&1
 vstatus=$?
 cat "$vlog" >>"$log"
-grep -E '^(\||ok |FAIL|--- FAIL|panic)|(^| )sent[ :=]|lost|duplicated|ATTACK \[|FRAMEWORK ' "$vlog" | grep -v 'logger.go'
+grep -E '^(\||ok |FAIL|--- FAIL|panic)|(^| )sent[ :=]|lost|duplicated|ATTACK \[|FRAMEWORK |PROTECTION ' "$vlog" | grep -v 'logger.go'
 if [[ $vstatus != 0 ]]; then
 	status=1
 	echo "--- failures in detail:"

@@ -72,7 +72,7 @@ func TestProtectionDefaultBatches(t *testing.T) {
 				line = "FAIL: " + err.Error()
 			}
 			mu.Lock()
-			lines = append(lines, fmt.Sprintf("%-28s | %s", c.name, line))
+			lines = append(lines, fmt.Sprintf("PROTECTION %-26s | %s", c.name, line))
 			mu.Unlock()
 		}()
 	}
