@@ -39,8 +39,14 @@ type Crypto struct {
 	// key names (per-subject keys, crypto-shredding).
 	SubjectPepperFile string `yaml:"subject_pepper_file"`
 	// BatchSignatures signs a produce batch with one signature over a
-	// Merkle root instead of one per record (docs/crypto.md).
+	// Merkle root instead of one per record (docs/crypto.md; format
+	// version 1 only: format 2 always signs once per batch).
 	BatchSignatures bool `yaml:"batch_signatures"`
+	// FormatVersion is the record format written: 2 (default: the batch
+	// context once per batch on delete-policy topics, the producer's
+	// identity signed) or 1 (kguard.enc and kguard.sig on every record).
+	// Both are always read.
+	FormatVersion int `yaml:"format_version"`
 }
 
 // LocalKMS is the embedded key store.

@@ -79,6 +79,7 @@ type sigScratch struct {
 	buf    []byte
 	all    []byte
 	out    [][]byte
+	dg     digester
 }
 
 func (t *merkleBatch) countDepth(lo, hi int) {
@@ -335,27 +336,7 @@ func (v *Verifier) verifyBatch(s *verifyScratch, rec *Record, hv []byte) error {
 // per batch (the last root of this call, then the shared cache).
 func (v *Verifier) checkRoot(s *verifyScratch, ts int64, keyID string, sig []byte, root [32]byte) error {
 	s.buf = rootMessage(s.buf[:0], ts, keyID, root[:])
-	ml := len(s.buf)
-	s.buf = append(s.buf, 0)
-	s.buf = append(s.buf, sig...)
-	k := sha256.Sum256(s.buf) // cache key: message and signature
-	msg := s.buf[:ml]
-	if s.hasLast && k == s.last {
-		return nil
-	}
-	if v.roots.seen(k) {
-		// verified before; the key may have been revoked since
-		if err := v.recheckKey(keyID, ts); err != nil {
-			return err
-		}
-	} else {
-		if err := v.check(keyID, ts, sig, msg); err != nil {
-			return err
-		}
-		v.roots.add(k)
-	}
-	s.last, s.hasLast = k, true
-	return nil
+	return v.checkCached(s, keyID, ts, sig)
 }
 
 // verifyComplete verifies a fetched batch that holds every record of one

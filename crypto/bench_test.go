@@ -50,7 +50,7 @@ func BenchmarkFieldEncrypt(b *testing.B) {
 			b.SetBytes(int64(len(pt)))
 			b.ReportAllocs()
 			for b.Loop() {
-				aad = appendAAD(aad[:0], 1, "payments", KindJSON, "$.card.number", k.ref.id, alg, nonce, 0)
+				aad = appendAAD(aad[:0], 1, "payments", KindJSON, "$.card.number", k.ref.id, alg, nonce, 0, 0)
 				ct, err := seal(k, pt, aad)
 				if err != nil {
 					b.Fatal(err)
@@ -68,13 +68,13 @@ func BenchmarkFieldDecrypt(b *testing.B) {
 			k := benchKey(b, alg)
 			pt := []byte(`"4111111111111111"`)
 			nonce := make([]byte, recordNonceSize)
-			aad := appendAAD(nil, 1, "payments", KindJSON, "$.card.number", k.ref.id, alg, nonce, 0)
+			aad := appendAAD(nil, 1, "payments", KindJSON, "$.card.number", k.ref.id, alg, nonce, 0, 0)
 			ct, _ := seal(k, pt, aad)
 			q := base64Quote(ct)
 			b.SetBytes(int64(len(pt)))
 			b.ReportAllocs()
 			for b.Loop() {
-				aad = appendAAD(aad[:0], 1, "payments", KindJSON, "$.card.number", k.ref.id, alg, nonce, 0)
+				aad = appendAAD(aad[:0], 1, "payments", KindJSON, "$.card.number", k.ref.id, alg, nonce, 0, 0)
 				c, err := decodeB64String(q)
 				if err != nil {
 					b.Fatal(err)

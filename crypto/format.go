@@ -69,6 +69,8 @@ type fieldRef struct {
 type encHeader struct {
 	version uint8
 	nonce   []byte
+	index   int // version 2: the record's index in its batch
+	count   int // version 2: records in its batch
 	keys    []keyRef
 	fields  []fieldRef
 }
@@ -105,26 +107,99 @@ func (h *encHeader) size() int {
 }
 
 func (h *encHeader) marshal() []byte {
+	if h.version == encVersion2 {
+		c := ctxHeader{nonce: h.nonce, count: max(h.count, h.index+1), index: h.index, keys: h.keys, fields: h.fields}
+		return c.appendTo(make([]byte, 0, h.size()+2*binary.MaxVarintLen64))
+	}
 	return h.appendTo(make([]byte, 0, h.size()))
 }
 
 func (h *encHeader) appendTo(b []byte) []byte {
 	b = append(b, FormatVersion)
 	b = appendBytes(b, h.nonce)
-	b = binary.AppendUvarint(b, uint64(len(h.keys)))
-	for _, k := range h.keys {
+	return appendTables(b, h.keys, h.fields)
+}
+
+// appendTables encodes a key list and a field list (kguard.enc versions 1
+// and 2).
+func appendTables(b []byte, keys []keyRef, fields []fieldRef) []byte {
+	b = binary.AppendUvarint(b, uint64(len(keys)))
+	for _, k := range keys {
 		b = append(b, byte(k.source), byte(k.alg))
 		b = binary.BigEndian.AppendUint32(b, k.id)
 		b = appendString(b, k.kek)
 		b = appendString(b, k.ref)
 	}
-	b = binary.AppendUvarint(b, uint64(len(h.fields)))
-	for _, f := range h.fields {
+	b = binary.AppendUvarint(b, uint64(len(fields)))
+	for _, f := range fields {
 		b = append(b, byte(f.kind))
 		b = appendString(b, f.locator)
 		b = binary.AppendUvarint(b, uint64(f.key))
 	}
 	return b
+}
+
+// keyRefs decodes a key list of at most limit keys.
+func (r *reader) keyRefs(limit int, in interner) []keyRef {
+	nk := int(r.uvarint(uint64(limit)))
+	if r.err != nil {
+		return nil
+	}
+	keys := make([]keyRef, 0, min(nk, 256))
+	for i := 0; i < nk && r.err == nil; i++ {
+		k := keyRef{source: KeySource(r.byte1()), alg: Algorithm(r.byte1()), id: r.uint32()}
+		k.kek = r.istring(maxStringLen, in)
+		k.ref = r.istring(maxStringLen, in)
+		if r.err != nil {
+			break
+		}
+		if err := checkKeyRef(k); err != nil {
+			r.fail(fmt.Sprintf("key %d: %v", i, err))
+		}
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// fieldRefs decodes a field list of at most limit fields whose key
+// indexes are below nkeys, locators unique.
+func (r *reader) fieldRefs(limit, nkeys int, in interner) []fieldRef {
+	nf := int(r.uvarint(uint64(limit)))
+	if r.err != nil {
+		return nil
+	}
+	var seen map[string]bool // only for long lists; short ones are scanned
+	if nf > 16 {
+		seen = make(map[string]bool, nf)
+	}
+	fields := make([]fieldRef, 0, nf)
+	for i := 0; i < nf && r.err == nil; i++ {
+		f := fieldRef{kind: FieldKind(r.byte1())}
+		f.locator = r.istring(maxStringLen, in)
+		f.key = int(r.uvarint(uint64(max(nkeys, 1))))
+		if r.err != nil {
+			break
+		}
+		if f.kind < KindValue || f.kind > KindJSON {
+			r.fail(fmt.Sprintf("field %d: unknown kind %d", i, f.kind))
+		}
+		if f.key >= nkeys {
+			r.fail(fmt.Sprintf("field %d: key index %d out of range", i, f.key))
+		}
+		dup := seen[f.locator]
+		if seen == nil {
+			for _, g := range fields {
+				dup = dup || g.locator == f.locator
+			}
+		} else {
+			seen[f.locator] = true
+		}
+		if dup {
+			r.fail(fmt.Sprintf("field %q listed twice", f.locator))
+		}
+		fields = append(fields, f)
+	}
+	return fields
 }
 
 // reader decodes untrusted bytes; every method checks bounds.
@@ -241,65 +316,11 @@ func parseEncHeaderInto(h *encHeader, b []byte, in interner) error {
 		return fmt.Errorf("kguard.enc: unsupported version %d", h.version)
 	}
 	h.nonce = r.bytes(64)
-	nk := int(r.uvarint(maxKeys))
-	if r.err == nil {
-		h.keys = make([]keyRef, 0, nk)
-	}
-	if r.err == nil && nk == 0 {
+	h.keys = r.keyRefs(maxKeys, in)
+	if r.err == nil && len(h.keys) == 0 {
 		r.fail("no keys")
 	}
-	for i := 0; i < nk && r.err == nil; i++ {
-		k := keyRef{source: KeySource(r.byte1()), alg: Algorithm(r.byte1()), id: r.uint32()}
-		k.kek = r.istring(maxStringLen, in)
-		k.ref = r.istring(maxStringLen, in)
-		if r.err != nil {
-			break
-		}
-		if k.source < SourceWrapped || k.source > SourceSubject {
-			r.fail(fmt.Sprintf("key %d: unknown source %d", i, k.source))
-		}
-		if k.alg != AES256GCM && k.alg != AES256SIV {
-			r.fail(fmt.Sprintf("key %d: unknown algorithm %d", i, k.alg))
-		}
-		if k.kek == "" || k.ref == "" {
-			r.fail(fmt.Sprintf("key %d: empty KEK or reference", i))
-		}
-		h.keys = append(h.keys, k)
-	}
-	nf := int(r.uvarint(maxFields))
-	var seen map[string]bool // only for long lists; short ones are scanned
-	if nf > 16 {
-		seen = make(map[string]bool, nf)
-	}
-	if r.err == nil {
-		h.fields = make([]fieldRef, 0, nf)
-	}
-	for i := 0; i < nf && r.err == nil; i++ {
-		f := fieldRef{kind: FieldKind(r.byte1())}
-		f.locator = r.istring(maxStringLen, in)
-		f.key = int(r.uvarint(maxKeys))
-		if r.err != nil {
-			break
-		}
-		if f.kind < KindValue || f.kind > KindJSON {
-			r.fail(fmt.Sprintf("field %d: unknown kind %d", i, f.kind))
-		}
-		if f.key >= len(h.keys) {
-			r.fail(fmt.Sprintf("field %d: key index %d out of range", i, f.key))
-		}
-		dup := seen[f.locator]
-		if seen == nil {
-			for _, g := range h.fields {
-				dup = dup || g.locator == f.locator
-			}
-		} else {
-			seen[f.locator] = true
-		}
-		if dup {
-			r.fail(fmt.Sprintf("field %q listed twice", f.locator))
-		}
-		h.fields = append(h.fields, f)
-	}
+	h.fields = r.fieldRefs(maxFields, len(h.keys), in)
 	if r.err == nil && len(r.b) != 0 {
 		r.fail("trailing bytes")
 	}
@@ -315,7 +336,15 @@ func parseEncHeaderInto(h *encHeader, b []byte, in interner) error {
 // appendAAD builds the associated data of one encrypted field: format
 // version, topic, field kind and locator, key id, and (randomized algorithms
 // only) the record nonce and header occurrence.
-func appendAAD(b []byte, version uint8, topic string, kind FieldKind, locator string, keyID uint32, alg Algorithm, nonce []byte, occurrence int) []byte {
+//
+// Version 2 binds randomized fields to the batch nonce and the record's
+// index in its batch.
+func appendAAD(b []byte, version uint8, topic string, kind FieldKind, locator string, keyID uint32, alg Algorithm, nonce []byte, index, occurrence int) []byte {
+	if alg != AES256GCM {
+		// deterministic ciphertexts are the same in every format version
+		// (compacted keys, joins): the version 1 AAD
+		version, index = 1, 0
+	}
 	b = append(b, "kguard.aad"...)
 	b = append(b, 0, version)
 	b = appendString(b, topic)
@@ -327,6 +356,9 @@ func appendAAD(b []byte, version uint8, topic string, kind FieldKind, locator st
 		b = appendBytes(b, nonce)
 	} else {
 		b = appendBytes(b, nil)
+	}
+	if version >= encVersion2 {
+		b = binary.AppendUvarint(b, uint64(index))
 	}
 	return binary.AppendUvarint(b, uint64(occurrence))
 }

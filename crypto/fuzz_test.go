@@ -237,3 +237,121 @@ func FuzzVerifyComplete(f *testing.F) {
 		}
 	})
 }
+
+func v2Sample(f *testing.F, batched bool) []*Record {
+	fx := newFixture(f)
+	p := fx.protector(f, KeyOptions{})
+	prot := mustCompile(f, Rule{Sign: true, SubjectPath: "$.account_id", Fields: []Field{
+		{Target: "$.name", KEK: "k"}, {Target: "@key", KEK: "k", Algorithm: AES256SIV},
+		{Target: "$.card.number", PerSubject: true}, {Target: "@header:pii", KEK: "k"}}})
+	recs := []*Record{sampleRecord(), sampleRecord(), sampleRecord()}
+	recs[1].Headers = recs[1].Headers[:1]
+	if err := p.ProtectBatchWith(context.Background(), recs, prot, &Scratch{}, ProduceOptions{Producer: producerP, Batched: batched}); err != nil {
+		f.Fatal(err)
+	}
+	for i := range recs {
+		recs[i] = cloneRecord(recs[i])
+	}
+	return recs
+}
+
+// FuzzParseCtxHeader: any bytes either fail to parse or parse into a
+// context that re-encodes to the same bytes and whose record parts resolve
+// within its tables.
+func FuzzParseCtxHeader(f *testing.F) {
+	for _, batched := range []bool{true, false} {
+		recs := v2Sample(f, batched)
+		v, _ := findHeader(recs[0].Headers, EncHeader)
+		f.Add(v, []byte{})
+		m, _ := findHeader(recs[1].Headers, MarkHeader)
+		f.Add(v, m)
+	}
+	f.Fuzz(func(t *testing.T, b, mark []byte) {
+		var c ctxHeader
+		if err := parseCtxHeader(&c, b, interner{}); err != nil {
+			return
+		}
+		if got := c.appendTo(nil); !bytes.Equal(got, b) {
+			t.Fatalf("re-encoded context differs:\n%x\n%x", got, b)
+		}
+		for _, part := range [][]byte{c.part, mark} {
+			fs, err := recordFields(nil, &c, part)
+			if err != nil {
+				continue
+			}
+			for _, fr := range fs {
+				if fr.key < 0 || fr.key >= len(c.keys) {
+					t.Fatalf("key index %d of %d", fr.key, len(c.keys))
+				}
+			}
+		}
+		_, _, _ = parseMark(mark)
+	})
+}
+
+// FuzzParseSig3: any bytes either fail or parse into a header that
+// re-encodes to the same bytes.
+func FuzzParseSig3(f *testing.F) {
+	for _, batched := range []bool{true, false} {
+		recs := v2Sample(f, batched)
+		v, _ := findHeader(recs[0].Headers, SigHeader)
+		f.Add(v)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var s sig3Header
+		if err := parseSig3(&s, b, nil); err != nil {
+			return
+		}
+		if got := s.appendTo(nil); !bytes.Equal(got, b) {
+			t.Fatalf("re-encoded signature header differs:\n%x\n%x", got, b)
+		}
+	})
+}
+
+// FuzzUnprotectBatch2: a format 2 batch with any first-record context,
+// mark or signature bytes never fails the call (except as documented),
+// never verifies unless unchanged, and never panics.
+func FuzzUnprotectBatch2(f *testing.F) {
+	fx := newFixture(f)
+	p := fx.protector(f, KeyOptions{})
+	prot := mustCompile(f, Rule{Sign: true, Fields: []Field{{Target: "$.name", KEK: "k"}, {Target: "@header:pii", KEK: "k"}}})
+	recs := []*Record{sampleRecord(), sampleRecord(), sampleRecord()}
+	recs[1].Headers = recs[1].Headers[:1]
+	if err := p.ProtectBatchWith(context.Background(), recs, prot, &Scratch{}, ProduceOptions{Producer: producerP, Batched: true}); err != nil {
+		f.Fatal(err)
+	}
+	stored := make([]*Record, len(recs))
+	for i := range recs {
+		stored[i] = cloneRecord(recs[i])
+	}
+	enc, _ := findHeader(stored[0].Headers, EncHeader)
+	sig, _ := findHeader(stored[0].Headers, SigHeader)
+	mark, _ := findHeader(stored[2].Headers, MarkHeader)
+	f.Add(enc, sig, mark)
+	f.Fuzz(func(t *testing.T, e, s, m []byte) {
+		got := make([]*Record, len(stored))
+		for i := range stored {
+			got[i] = cloneRecord(stored[i])
+		}
+		set := func(r *Record, name string, v []byte) {
+			for i := range r.Headers {
+				if r.Headers[i].Key == name {
+					r.Headers[i].Value = v
+				}
+			}
+		}
+		set(got[0], EncHeader, e)
+		set(got[0], SigHeader, s)
+		set(got[2], MarkHeader, m)
+		same := bytes.Equal(e, enc) && bytes.Equal(s, sig) && bytes.Equal(m, mark)
+		res, err := p.UnprotectBatch(context.Background(), got, FetchOptions{Decrypt: true, Verify: true, RequireSignature: true, OnBadSignature: SigMark})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range res {
+			if res[i].Signature == SigOK && !same {
+				t.Fatalf("record %d verifies with changed headers", i)
+			}
+		}
+	})
+}

@@ -45,22 +45,42 @@ func (p *Protector) UnprotectBatch(ctx context.Context, recs []*Record, o FetchO
 	// A whole signed batch, as produced, verifies in one go; anything
 	// else (or a failure) record by record below.
 	complete := o.Verify && p.verify != nil && p.verify.verifyComplete(&vs, recs)
+	// Format version 2 batch: the first record holds the context of all.
+	bv := scanBatch(recs, in)
+	var fieldBuf []fieldRef
+	ctxRefs := false // the batch context's keys are in refs
 	for i, rec := range recs {
 		r := &res[i]
 		encVal, encN := findHeader(rec.Headers, EncHeader)
 		sigVal, sigN := findHeader(rec.Headers, SigHeader)
+		_, markN := findHeader(rec.Headers, MarkHeader)
+		// a record of a broken format 2 batch fails with it when it
+		// carries kguard headers; one without is judged on its own
+		bm := bv
+		if bv != nil && bv.err != nil && encN+sigN+markN == 0 {
+			bm = nil
+		}
 		if o.Verify {
 			if _, n := findHeader(rec.Headers, VerifyHeader); n > 0 { // only kguard marks records
 				rec.Headers = slices.DeleteFunc(rec.Headers, func(h Header) bool { return h.Key == VerifyHeader })
 			}
+			if _, n := findHeader(rec.Headers, ProducerHeader); n > 0 {
+				rec.Headers = slices.DeleteFunc(rec.Headers, func(h Header) bool { return h.Key == ProducerHeader })
+			}
 			st := SigMissing
 			switch {
+			case bm != nil:
+				st = bm.status(p.verify, &vs, recs)
+				if bv.sig != nil {
+					r.Producer = &bv.sig.producer
+				}
 			case sigN > 1:
 				st = SigBad
 			case sigN == 1 && complete:
 				st = SigOK
 			case sigN == 1:
 				st = p.verifyRecord(&vs, rec, sigVal)
+				r.Producer = claimedProducer(sigVal)
 			}
 			r.Signature = st
 			if st == SigBad || (st == SigMissing && o.RequireSignature) {
@@ -75,32 +95,56 @@ func (p *Protector) UnprotectBatch(ctx context.Context, recs []*Record, o FetchO
 				}
 			}
 		}
-		if encN == 0 {
-			if o.Decrypt && !o.KeepHeaders && sigN > 0 {
+		h := &hdrVals[i]
+		switch {
+		case bm != nil && bm.err != nil:
+			r.Protected = true
+			r.Err = fmt.Errorf("%w: %v", ErrIntegrity, bm.err)
+			continue
+		case bm != nil && bm.ctx != nil:
+			c := bv.ctx
+			var err error
+			start := len(fieldBuf)
+			if fieldBuf, err = recordFields(fieldBuf, c, bv.parts[i]); err != nil {
+				r.Protected = true
+				r.Err = fmt.Errorf("%w: %v", ErrIntegrity, err)
+				continue
+			}
+			*h = encHeader{version: encVersion2, nonce: c.nonce, index: i, count: c.count, keys: c.keys, fields: fieldBuf[start:len(fieldBuf):len(fieldBuf)]}
+			if !ctxRefs && o.Decrypt {
+				refs, ctxRefs = append(refs, c.keys...), true
+			}
+		case bm == nil && markN > 0:
+			r.Protected = true
+			r.Err = integrityf("record of a format 2 batch without its batch context")
+			continue
+		case encN == 0:
+			if o.Decrypt && !o.KeepHeaders && (sigN > 0 || markN > 0) {
 				rec.Headers = rewriteKguardHeaders(rec.Headers, nil, false)
 			}
 			continue
-		}
-		r.Protected = true
-		if encN > 1 {
+		case encN > 1:
+			r.Protected = true
 			r.Err = integrityf("%d kguard.enc headers", encN)
 			continue
-		}
-		h := &hdrVals[i]
-		if err := parseEncHeaderInto(h, encVal, in); err != nil {
-			r.Err = fmt.Errorf("%w: %v", ErrIntegrity, err)
-			continue
-		}
-		hdrs[i] = h
-		if o.Decrypt {
-			for _, k := range h.keys {
-				// records of a batch mostly share their keys: skip
-				// repeats of the last few (resolve dedups the rest)
-				if !slices.Contains(refs[max(len(refs)-4, 0):], k) {
-					refs = append(refs, k)
+		default:
+			if err := parseAnyEncHeader(h, encVal, in, &fieldBuf); err != nil {
+				r.Protected = true
+				r.Err = fmt.Errorf("%w: %v", ErrIntegrity, err)
+				continue
+			}
+			if o.Decrypt {
+				for _, k := range h.keys {
+					// records of a batch mostly share their keys: skip
+					// repeats of the last few (resolve dedups the rest)
+					if !slices.Contains(refs[max(len(refs)-4, 0):], k) {
+						refs = append(refs, k)
+					}
 				}
 			}
 		}
+		r.Protected = true
+		hdrs[i] = h
 	}
 	var keys *resolved
 	if o.Decrypt && len(refs) > 0 {
@@ -121,6 +165,13 @@ func (p *Protector) UnprotectBatch(ctx context.Context, recs []*Record, o FetchO
 		} else if o.Mask == ShowMask {
 			if err := p.maskRecord(rec, h, o, &d); err != nil {
 				res[i].Err = err
+			}
+		}
+	}
+	if o.ShowProducer {
+		for i, rec := range recs {
+			if r := &res[i]; r.Signature == SigOK && r.Producer != nil && !r.Drop {
+				rec.Headers = append(rec.Headers, Header{Key: ProducerHeader, Value: producerJSON(r.Producer)})
 			}
 		}
 	}
@@ -181,7 +232,7 @@ func (p *Protector) decryptRecord(rec *Record, h *encHeader, keys *resolved, o F
 		}
 		dn := done{f: f}
 		dec := func(ct []byte, occ int) ([]byte, error) {
-			d.aad = appendAAD(d.aad[:0], h.version, rec.Topic, f.kind, f.locator, kr.id, kr.alg, h.nonce, occ)
+			d.aad = appendAAD(d.aad[:0], h.version, rec.Topic, f.kind, f.locator, kr.id, kr.alg, h.nonce, h.index, occ)
 			pt, err := open(k, ct, d.aad)
 			if err != nil {
 				return nil, integrityf("field %s does not decrypt (tampered, moved or wrong key)", f.locator)
@@ -236,7 +287,7 @@ func (p *Protector) decryptRecord(rec *Record, h *encHeader, keys *resolved, o F
 				r.Err = integrityf("field %s: %v", f.locator, err)
 				return
 			}
-			d.aad = appendAAD(d.aad[:0], h.version, rec.Topic, f.kind, f.locator, kr.id, kr.alg, h.nonce, 0)
+			d.aad = appendAAD(d.aad[:0], h.version, rec.Topic, f.kind, f.locator, kr.id, kr.alg, h.nonce, h.index, 0)
 			start := len(d.pts)
 			out, err := k.openAppend(d.pts, d.ct, d.aad)
 			if err != nil {
@@ -331,13 +382,18 @@ func rewriteKguardHeaders(hs []Header, encVal []byte, keepSig bool) []Header {
 }
 
 func rewriteKguardHeadersTo(out, hs []Header, encVal []byte, keepSig bool) []Header {
+	placed := false
 	for _, h := range hs {
 		switch {
-		case h.Key == EncHeader:
-			if encVal != nil {
+		case h.Key == EncHeader || h.Key == MarkHeader && encVal != nil && !placed:
+			// a format 2 batch member's fields left encrypted get their
+			// own (self-contained) context in place of its mark
+			if encVal != nil && !placed {
 				out = append(out, Header{Key: EncHeader, Value: encVal})
+				placed = true
 			}
-		case h.Key == SigHeader && !keepSig:
+		case (h.Key == SigHeader || h.Key == MarkHeader) && !keepSig:
+		case h.Key == ProducerHeader:
 		default:
 			out = append(out, h)
 		}
@@ -390,7 +446,7 @@ func (p *Protector) maskRecord(rec *Record, h *encHeader, o FetchOptions, d *bat
 	// The record no longer matches its signature or encryption header.
 	out := make([]Header, 0, len(rec.Headers))
 	for _, hd := range rec.Headers {
-		if hd.Key != EncHeader && hd.Key != SigHeader {
+		if hd.Key != EncHeader && hd.Key != SigHeader && hd.Key != MarkHeader {
 			out = append(out, hd)
 		}
 	}

@@ -24,6 +24,7 @@ func (p *Protector) Protect(ctx context.Context, rec *Record, prot *Protection) 
 // located is one field occurrence of one record, planned for encryption.
 type located struct {
 	f     *compiledField
+	fi    int // index of f in the rule's fields
 	occ   int // header occurrence
 	start int // JSON span
 	end   int
@@ -60,12 +61,24 @@ type Scratch struct {
 	got    []*dataKey
 	enc    batchEnc
 	sig    sigScratch
+	v2     v2Scratch
 }
 
 // ProtectBatchScratch is ProtectBatch using s for its buffers: the values
 // and headers it sets on recs alias memory of s, so they are valid only
 // until s is used again (copy or encode the records before that).
+// Format version 2 records are self-contained and name no producer (see
+// ProtectBatchWith).
 func (p *Protector) ProtectBatchScratch(ctx context.Context, recs []*Record, prot *Protection, s *Scratch) error {
+	return p.ProtectBatchWith(ctx, recs, prot, s, ProduceOptions{})
+}
+
+// ProtectBatchWith is ProtectBatchScratch for one Kafka batch produced by
+// o.Producer: with o.Batched (and format version 2) the batch's context
+// and signature are written once, in recs[0], and the other records carry
+// only MarkHeader, so recs must be exactly the records of one Kafka batch,
+// in order, and stay together (cleanup.policy=delete).
+func (p *Protector) ProtectBatchWith(ctx context.Context, recs []*Record, prot *Protection, s *Scratch, o ProduceOptions) error {
 	if prot.Empty() {
 		return nil
 	}
@@ -98,7 +111,7 @@ func (p *Protector) ProtectBatchScratch(ctx context.Context, recs []*Record, pro
 			return invalidf("record %d is nil", i)
 		}
 		for _, h := range rec.Headers {
-			if strings.HasPrefix(h.Key, "kguard.") {
+			if strings.HasPrefix(h.Key, "kguard.") || h.Key == MarkHeader {
 				return invalidf("record %d: reserved header %q", i, h.Key)
 			}
 		}
@@ -155,16 +168,26 @@ func (p *Protector) ProtectBatchScratch(ctx context.Context, recs []*Record, pro
 	// nonces and AES-GCM IVs), headers.
 	b := &s.enc
 	b.reset()
+	v2 := p.format >= 2
 	nRand, nValues, nHeaders := 0, 0, 0
+	if v2 {
+		nRand += batchNonceSize
+		nHeaders += 2 * len(recs)
+	}
 	var last useKey
 	var lastK *dataKey
 	for i, rec := range recs {
 		pl := all[bounds[i]:bounds[i+1]]
+		if v2 {
+			nHeaders += len(rec.Headers)
+		}
 		if len(pl) == 0 {
 			continue
 		}
-		nRand += recordNonceSize
-		nHeaders += len(rec.Headers) + 2
+		if !v2 {
+			nRand += recordNonceSize
+			nHeaders += len(rec.Headers) + 2
+		}
 		hasJSON := false
 		for j := range pl {
 			l := &pl[j]
@@ -192,8 +215,11 @@ func (p *Protector) ProtectBatchScratch(ctx context.Context, recs []*Record, pro
 	}
 	b.values = grown(b.values, nValues)
 	b.hdrs = grown(b.hdrs, nHeaders)
+	if v2 {
+		return p.protectV2(recs, all, bounds, prot, s, o)
+	}
 	for i, rec := range recs {
-		if err := p.encryptRecord(rec, all[bounds[i]:bounds[i+1]], b, len(recs)-i); err != nil {
+		if err := p.encryptRecord(rec, all[bounds[i]:bounds[i+1]], b, len(recs)-i, nil, 0); err != nil {
 			return fmt.Errorf("record %d: %w", i, err)
 		}
 		if prot.sign && (!p.batchSig || len(recs) == 1) {
@@ -283,6 +309,7 @@ func (p *Protector) plan(rec *Record, prot *Protection, out []located, spans []s
 		}
 		for i := first; i < len(out); i++ {
 			l := &out[i]
+			l.fi = fi
 			switch {
 			case f.perSubject:
 				kek, err := subject()
@@ -356,11 +383,20 @@ func (b *batchEnc) iv(k *dataKey) []byte {
 
 // encryptRecord encrypts the planned fields of rec and adds kguard.enc.
 // left is the number of records of the batch from this one on (sizing).
-func (p *Protector) encryptRecord(rec *Record, plan []located, b *batchEnc, left int) error {
-	if len(plan) == 0 {
+// With a batch nonce (format version 2) the fields are bound to it and the
+// record's index, and no header is added (protectV2 adds them; the
+// record's header slice has room for two more).
+func (p *Protector) encryptRecord(rec *Record, plan []located, b *batchEnc, left int, batchNonce []byte, index int) error {
+	v2 := batchNonce != nil
+	if len(plan) == 0 && !v2 {
 		return nil
 	}
-	h := encHeader{version: FormatVersion, nonce: b.take(recordNonceSize), keys: b.keys[:0], fields: b.fields[:0]}
+	h := encHeader{version: FormatVersion, keys: b.keys[:0], fields: b.fields[:0]}
+	if v2 {
+		h.version, h.nonce, h.index = encVersion2, batchNonce, index
+	} else {
+		h.nonce = b.take(recordNonceSize)
+	}
 	n := len(rec.Headers)
 	hs := len(b.hdrs)
 	b.hdrs = append(b.hdrs, rec.Headers...)
@@ -397,7 +433,7 @@ func (p *Protector) encryptRecord(rec *Record, plan []located, b *batchEnc, left
 		case KindHeader:
 			pt = nthHeader(rec.Headers, l.f.header, l.occ)
 		}
-		b.aad = appendAAD(b.aad[:0], FormatVersion, rec.Topic, l.f.kind, l.f.locator, k.ref.id, k.ref.alg, h.nonce, l.occ)
+		b.aad = appendAAD(b.aad[:0], h.version, rec.Topic, l.f.kind, l.f.locator, k.ref.id, k.ref.alg, h.nonce, h.index, l.occ)
 		ct, err := k.sealAppend(make([]byte, 0, k.sealedLen(len(pt))), pt, b.aad, b.iv(k))
 		if err != nil {
 			return fmt.Errorf("%w: encrypt %s: %v", ErrInvalidRecord, l.f.locator, err)
@@ -425,7 +461,7 @@ func (p *Protector) encryptRecord(rec *Record, plan []located, b *batchEnc, left
 		for _, i := range jsonAt {
 			l := &plan[i]
 			k := l.k
-			b.aad = appendAAD(b.aad[:0], FormatVersion, rec.Topic, KindJSON, l.f.locator, k.ref.id, k.ref.alg, h.nonce, l.occ)
+			b.aad = appendAAD(b.aad[:0], h.version, rec.Topic, KindJSON, l.f.locator, k.ref.id, k.ref.alg, h.nonce, h.index, l.occ)
 			var err error
 			b.ct, err = k.sealAppend(b.ct[:0], doc[l.start:l.end], b.aad, b.iv(k))
 			if err != nil {
@@ -443,6 +479,10 @@ func (p *Protector) encryptRecord(rec *Record, plan []located, b *batchEnc, left
 	}
 	b.jsonAt = jsonAt
 	b.keys, b.fields = h.keys, h.fields
+	if v2 {
+		rec.Headers = newHeaders
+		return nil
+	}
 	if b.encs == nil || cap(b.encs)-len(b.encs) < h.size() {
 		b.encs = make([]byte, 0, h.size()*left+h.size()*left/8)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -26,6 +27,10 @@ type Options struct {
 	// about 32 bytes per doubling of the batch size more per record), instead
 	// of one signature per record (version 1). Verification accepts both.
 	BatchSignatures bool
+	// FormatVersion is the record format written: 2 (the default) or 1
+	// (kguard.enc v1 per record, no producer identity). Every version is
+	// read.
+	FormatVersion int
 	// SubjectPepper keys the hash that turns a subject id into its KEK name
 	// (required for per-subject fields; keep it secret and stable).
 	SubjectPepper []byte
@@ -44,6 +49,7 @@ type Protector struct {
 	signer   *Signer
 	verify   *Verifier
 	batchSig bool
+	format   int
 	pepper   []byte
 	sprefix  string
 	log      *zap.Logger
@@ -65,11 +71,19 @@ func New(o Options) (*Protector, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	switch o.FormatVersion {
+	case 0:
+		o.FormatVersion = 2
+	case 1, 2:
+	default:
+		return nil, fmt.Errorf("crypto: unknown format version %d", o.FormatVersion)
+	}
 	return &Protector{
 		keys:     newKeyManager(o.KMS, o.Keys),
 		signer:   o.Signer,
 		verify:   o.Verifier,
 		batchSig: o.BatchSignatures,
+		format:   o.FormatVersion,
 		pepper:   bytes.Clone(o.SubjectPepper),
 		sprefix:  o.SubjectKeyPrefix,
 		log:      o.Logger,

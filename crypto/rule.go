@@ -348,6 +348,10 @@ type FetchOptions struct {
 	// KeepHeaders keeps kguard.enc/kguard.sig after a full decryption. By
 	// default they are removed so the consumer gets the produced record back.
 	KeepHeaders bool
+	// ShowProducer adds ProducerHeader to every record whose (format
+	// version 2) signature verified: the principal, tenant and client id
+	// that produced it, as signed.
+	ShowProducer bool
 }
 
 // SigStatus is the outcome of signature verification.
@@ -390,4 +394,8 @@ type Result struct {
 	// decrypted: tampered, moved ciphertext, malformed kguard.enc. The record
 	// is then left as it was (ciphertext).
 	Err error
+	// Producer is the identity a format version 2 signature names: verified
+	// when Signature is SigOK, only claimed otherwise (for audit). Nil
+	// without such a signature.
+	Producer *Producer
 }

@@ -131,6 +131,9 @@ type verifyScratch struct {
 	hs     []batchSigHeader
 	leaves [][32]byte
 	tree   merkleBatch
+	// version 3
+	s3 sig3Header
+	dg digester
 }
 
 // grow makes buf large enough for rec's signed bytes.
@@ -147,6 +150,12 @@ func (s *verifyScratch) grow(rec *Record) {
 func (v *Verifier) verifyWith(s *verifyScratch, rec *Record, hv []byte) error {
 	if len(hv) > 0 && hv[0] == sigVersionBatch {
 		return v.verifyBatch(s, rec, hv)
+	}
+	if len(hv) > 0 && hv[0] == sigVersion3 {
+		if err := parseSig3(&s.s3, hv, s.in); err != nil {
+			return err
+		}
+		return v.verifyTree3(s, &s.s3, rec)
 	}
 	sh, err := parseSigHeader(hv)
 	if err != nil {
@@ -178,6 +187,13 @@ func SignedAt(rec *Record) (time.Time, error) {
 	hv, n := findHeader(rec.Headers, SigHeader)
 	if n != 1 {
 		return time.Time{}, fmt.Errorf("crypto: %d %s headers", n, SigHeader)
+	}
+	if len(hv) > 0 && hv[0] == sigVersion3 {
+		var sh sig3Header
+		if err := parseSig3(&sh, hv, nil); err != nil {
+			return time.Time{}, err
+		}
+		return time.UnixMilli(sh.timestamp).UTC(), nil
 	}
 	if len(hv) > 0 && hv[0] == sigVersionBatch {
 		bh, err := parseBatchSigHeader(hv)

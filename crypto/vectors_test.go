@@ -1,12 +1,14 @@
 package crypto
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -144,16 +146,7 @@ func replaceOnce(s, old, new string) string {
 // writeBatchVectors adds batch-signature (kguard.sig v2) vectors made with
 // the committed keys: KGUARD_WRITE_VECTORS=batchsig.
 func writeBatchVectors(t *testing.T) {
-	kb, err := os.ReadFile(filepath.Join(vecDir, "keystore.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kp := filepath.Join(t.TempDir(), "keystore.json")
-	os.WriteFile(kp, kb, 0o600)
-	k, err := OpenLocalKMS(kp, LocalKMSOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := vectorKMS(t)
 	s, err := LoadSigner(filepath.Join(vecDir, "signing.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -179,6 +172,25 @@ func writeBatchVectors(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(vecDir, "batchsig.json"), append(b, '\n'), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// vectorKMS opens a copy of the committed key store (read-only: a test can
+// never modify the committed one).
+func vectorKMS(t *testing.T) *LocalKMS {
+	t.Helper()
+	kb, err := os.ReadFile(filepath.Join(vecDir, "keystore.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp := filepath.Join(t.TempDir(), "keystore.json")
+	if err := os.WriteFile(kp, kb, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k, err := OpenLocalKMS(kp, LocalKMSOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 func TestVectors(t *testing.T) {
@@ -208,17 +220,7 @@ func TestVectors(t *testing.T) {
 		t.Fatalf("batchsig.json: %v, %d vectors", err, len(bvs))
 	}
 	vs = append(vs, bvs...)
-	// read-only: copy the store so a test can never modify the committed one
-	kb, err := os.ReadFile(filepath.Join(vecDir, "keystore.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kp := filepath.Join(t.TempDir(), "keystore.json")
-	os.WriteFile(kp, kb, 0o600)
-	k, err := OpenLocalKMS(kp, LocalKMSOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := vectorKMS(t)
 	ver, err := LoadVerifier(filepath.Join(vecDir, "signing.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -258,5 +260,146 @@ func TestVectors(t *testing.T) {
 	rec.Value[len(rec.Value)/2] ^= 0x20
 	if ver.Verify(rec) != SigBad {
 		t.Fatal("tampered vector verifies")
+	}
+}
+
+// Format 2 vectors (testdata/vectors/vectors2.json), written once with the
+// committed keys by KGUARD_WRITE_VECTORS=v2: each entry is one Kafka batch
+// (batched: the context in its first record) with its producer.
+type vectorBatch struct {
+	Name      string         `json:"name"`
+	Rule      string         `json:"rule"`
+	Batched   bool           `json:"batched"`
+	Producer  Producer       `json:"producer"`
+	Protected []vectorRecord `json:"protected"`
+	Plaintext []vectorRecord `json:"plaintext"`
+}
+
+var vectorRules2 = []struct {
+	name, desc string
+	rule       Rule
+	batched    bool
+	n          int
+}{
+	{"batched-json", "$.card AES-GCM, $.name AES-SIV; signed; batch context", Rule{Sign: true, Fields: []Field{{Target: "$.card", KEK: "vectors"}, {Target: "$.name", Algorithm: AES256SIV, KEK: "vectors"}}}, true, 4},
+	{"batched-subject-header", "$.name per subject, @header:pii AES-GCM, @key AES-SIV; signed; batch context", Rule{Sign: true, SubjectPath: "$.account_id", Fields: []Field{
+		{Target: "$.name", PerSubject: true}, {Target: "@header:pii", KEK: "vectors"}, {Target: "@key", Algorithm: AES256SIV, KEK: "vectors"}}}, true, 3},
+	{"batched-unsigned", "$ AES-GCM; batch context", Rule{Fields: []Field{{Target: "$", KEK: "vectors"}}}, true, 3},
+	{"batched-signed-only", "signed only; batch", Rule{Sign: true}, true, 3},
+	{"self-contained", "$.card AES-GCM, $.name AES-SIV; signed; self-contained (compacted topics)", Rule{Sign: true, Fields: []Field{{Target: "$.card", KEK: "vectors"}, {Target: "$.name", Algorithm: AES256SIV, KEK: "vectors"}}}, false, 3},
+}
+
+func vectorBatchRecords(n int) []*Record {
+	var out []*Record
+	for i := range n {
+		r := sampleRecord()
+		r.Key = []byte(fmt.Sprintf("customer-%d", i))
+		// every record of subject acc-42: its key is in the committed store
+		r.Value = []byte(replaceOnce(payment, `"p-1"`, fmt.Sprintf(`"p-%d"`, i)))
+		if i == 1 { // a record without the pii headers: the batch's parts differ
+			r.Headers = r.Headers[:1]
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func writeVectors2(t *testing.T, k KMS) {
+	s, err := LoadSigner(filepath.Join(vecDir, "signing.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := New(Options{KMS: k, Signer: s, SubjectPepper: vectorPepper, Now: func() time.Time { return time.UnixMilli(1_800_000_000_000) }})
+	var out []vectorBatch
+	for _, vr := range vectorRules2 {
+		origs := vectorBatchRecords(vr.n)
+		recs := make([]*Record, len(origs))
+		for i := range origs {
+			recs[i] = cloneRecord(origs[i])
+		}
+		pr := Producer{Principal: "User:vectors", Tenant: "acme", ClientID: "vector-writer"}
+		if err := p.ProtectBatchWith(context.Background(), recs, mustCompile(t, vr.rule), &Scratch{}, ProduceOptions{Producer: pr, Batched: vr.batched}); err != nil {
+			t.Fatal(err)
+		}
+		vb := vectorBatch{Name: vr.name, Rule: vr.desc, Batched: vr.batched, Producer: pr}
+		for i := range recs {
+			vb.Protected = append(vb.Protected, toVector(recs[i]))
+			vb.Plaintext = append(vb.Plaintext, toVector(origs[i]))
+		}
+		out = append(out, vb)
+	}
+	b, _ := json.MarshalIndent(out, "", "  ")
+	if err := os.WriteFile(filepath.Join(vecDir, "vectors2.json"), append(b, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestVectors2(t *testing.T) {
+	k := vectorKMS(t)
+	if os.Getenv("KGUARD_WRITE_VECTORS") == "v2" {
+		writeVectors2(t, k)
+	}
+	b, err := os.ReadFile(filepath.Join(vecDir, "vectors2.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vbs []vectorBatch
+	if err := json.Unmarshal(b, &vbs); err != nil || len(vbs) != len(vectorRules2) {
+		t.Fatalf("vectors2.json: %v, %d batches", err, len(vbs))
+	}
+	ver, err := LoadVerifier(filepath.Join(vecDir, "signing.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := New(Options{KMS: k, Verifier: ver, SubjectPepper: vectorPepper})
+	load := func(vs []vectorRecord) []*Record {
+		var out []*Record
+		for _, v := range vs {
+			out = append(out, fromVector(v))
+		}
+		return out
+	}
+	for _, vb := range vbs {
+		t.Run(vb.Name, func(t *testing.T) {
+			signed := strings.Contains(vb.Rule, "signed")
+			recs := load(vb.Protected)
+			o := FetchOptions{Decrypt: true, Verify: signed, RequireSignature: signed, OnBadSignature: SigFail, ShowProducer: true}
+			res, err := p.UnprotectBatch(context.Background(), recs, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, rec := range recs {
+				if signed && (res[i].Signature != SigOK || *res[i].Producer != vb.Producer) {
+					t.Fatalf("record %d: %+v", i, res[i])
+				}
+				if signed {
+					rec.Headers = rec.Headers[:len(rec.Headers)-1] // kguard.producer
+				}
+				if res[i].Err != nil || !reflect.DeepEqual(rec, fromVector(vb.Plaintext[i])) {
+					t.Fatalf("record %d differs: %v\n got %+v\nwant %+v", i, res[i].Err, rec, fromVector(vb.Plaintext[i]))
+				}
+			}
+			if !signed {
+				return
+			}
+			// presented as another producer's: fails
+			recs = load(vb.Protected)
+			for _, r := range recs {
+				for j := range r.Headers {
+					if r.Headers[j].Key == SigHeader {
+						r.Headers[j].Value = bytes.Replace(r.Headers[j].Value, []byte("User:vectors"), []byte("User:vectorz"), 1)
+					}
+				}
+			}
+			res, err = p.UnprotectBatch(context.Background(), recs, FetchOptions{Verify: true, RequireSignature: true, OnBadSignature: SigMark})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range res {
+				if res[i].Signature != SigBad {
+					t.Fatalf("record %d presented as another producer's: %v", i, res[i].Signature)
+				}
+			}
+		})
 	}
 }

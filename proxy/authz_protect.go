@@ -10,7 +10,7 @@ package proxy
 // session's pooled buffers (protectRequest).
 func (c *authzCall) protectCall() protectCall {
 	c.protectedBy = true
-	return protectCall{ctx: c.s.p.ctx, log: c.s.log, principal: c.preq.Principal, tenant: c.preq.Tenant, req: c}
+	return protectCall{ctx: c.s.p.ctx, log: c.s.log, principal: c.preq.Principal, tenant: c.preq.Tenant, clientID: c.hdr.ClientID, req: c}
 }
 
 // hold lends a pooled buffer held until the forwarded request is written

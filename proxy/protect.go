@@ -53,8 +53,11 @@ type dataProtection struct {
 	// the reserved-header scan.
 	decomp *records.Limiter
 	cache  protections
-	convs  sync.Pool   // *recordConv: the produce path's protection scratch
-	seen   atomic.Bool // some topic was found protected
+	// configs answers topics' cleanup.policy and max.message.bytes (nil:
+	// unknown, so every topic is treated as compacted, without a size check)
+	configs topicConfigSource
+	convs   sync.Pool   // *recordConv: the produce path's protection scratch
+	seen    atomic.Bool // some topic was found protected
 	// m are the stage's series (the proxy's, registered, once built by
 	// New; unregistered ones otherwise).
 	m *protMetrics
@@ -85,6 +88,7 @@ type protectCall struct {
 	log       *zap.Logger
 	principal string
 	tenant    string
+	clientID  string
 	req       protectRequest
 }
 
@@ -173,7 +177,9 @@ func compileProtection(pp *policy.Protection) *compiledProtection {
 	if err != nil {
 		return &compiledProtection{err: err}
 	}
-	fo := crypto.FetchOptions{Decrypt: pp.Decrypt, Verify: pp.Sign, RequireSignature: pp.Sign}
+	// Readers allowed to decrypt also learn who produced each verified
+	// record (kguard.producer): the signed principal, tenant and client id.
+	fo := crypto.FetchOptions{Decrypt: pp.Decrypt, Verify: pp.Sign, RequireSignature: pp.Sign, ShowProducer: pp.Decrypt && pp.Sign}
 	if pp.OnDenied == policy.OnDeniedMask {
 		fo.Mask = crypto.ShowMask
 	}
@@ -197,6 +203,19 @@ func (dp *dataProtection) protectionFor(pc protectCall, topic string) (*compiled
 	}
 	dp.seen.Store(true)
 	return dp.cache.get(pp), nil
+}
+
+// topicConfig is topic's configuration as far as it is known.
+func (dp *dataProtection) topicConfig(pc protectCall, topic string) topicConfig {
+	if dp.configs == nil {
+		return topicConfig{}
+	}
+	return dp.configs.topicConfig(pc.ctx, topic)
+}
+
+// producer is the identity signed with the call's records.
+func (pc protectCall) producer() crypto.Producer {
+	return crypto.Producer{Principal: pc.principal, Tenant: pc.tenant, ClientID: pc.clientID}
 }
 
 // maxAuditFindings caps the partition lines of one data.protection event.

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -286,6 +287,7 @@ func unprotectRecords(ctx context.Context, src []byte, topic string, pr *crypto.
 			r := &res[k]
 			if r.Err != nil || r.Signature == crypto.SigBad || r.Signature == crypto.SigMissing {
 				f.note(b.FirstOffset + int64(rs[k].OffsetDelta))
+				f.claim(r.Producer)
 			}
 			if r.Err != nil {
 				f.unreadable++
@@ -347,15 +349,27 @@ func unprotectRecords(ctx context.Context, src []byte, topic string, pr *crypto.
 // partition.
 type fetchFindings struct {
 	bad, missing, dropped, unreadable int
-	protected, valid                  int     // for the metrics
-	offsets                           []int64 // the first few records concerned
-	withheld                          int16   // the partition's error code, 0 when served
+	protected, valid                  int      // for the metrics
+	offsets                           []int64  // the first few records concerned
+	claimed                           []string // producers the failed records' signatures name (a few)
+	withheld                          int16    // the partition's error code, 0 when served
 }
 
 const maxFindingOffsets = 10
 
 func (f *fetchFindings) any() bool {
 	return f.bad+f.missing+f.unreadable > 0 || f.withheld != 0
+}
+
+// claim notes the producer a failed record's signature claims.
+func (f *fetchFindings) claim(p *crypto.Producer) {
+	if p == nil {
+		return
+	}
+	s := fmt.Sprintf("%q (tenant %q, client %q)", p.Principal, p.Tenant, p.ClientID)
+	if len(f.claimed) < maxFindingOffsets && !slices.Contains(f.claimed, s) {
+		f.claimed = append(f.claimed, s)
+	}
 }
 
 func (f *fetchFindings) note(offset int64) {
@@ -389,6 +403,10 @@ func (f *fetchFindings) reason(topic string, part int32, onBad string) string {
 			}
 			b.WriteString(strconv.FormatInt(o, 10))
 		}
+	}
+	if len(f.claimed) > 0 {
+		b.WriteString("; claimed producer ")
+		b.WriteString(strings.Join(f.claimed, ", "))
 	}
 	return b.String()
 }

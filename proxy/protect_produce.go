@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
@@ -27,6 +28,10 @@ type partitionError struct {
 
 // protectErr maps an error of the produce step to a partition error.
 func protectErr(part int32, topic string, err error) partitionError {
+	var tl *tooLargeError
+	if errors.As(err, &tl) {
+		return partitionError{part, kerr.MessageTooLarge.Code, tl.Error()}
+	}
 	if crypto.IsRetriable(err) {
 		return partitionError{part, kerr.KafkaStorageError.Code, "kguard: cannot protect records of " + topic + " now (key service unavailable); retry: " + err.Error()}
 	}
@@ -82,8 +87,9 @@ func (dp *dataProtection) protectPlan(pc protectCall, plan *producePlan) (change
 		cp, parts, refused, ch := dp.protectionOf(pc, d.Name, w.t.Partitions)
 		if cp != nil {
 			w.lo = len(jobs)
+			tc := dp.topicConfig(pc, d.Name)
 			for _, p := range w.t.Partitions {
-				jobs = append(jobs, partJob{topic: d.Name, cp: cp, part: p})
+				jobs = append(jobs, partJob{topic: d.Name, cp: cp, tc: tc, part: p})
 			}
 			w.hi = len(jobs)
 		} else {
@@ -152,6 +158,7 @@ func (dp *dataProtection) protectionOf(pc protectCall, topic string, parts []kms
 type partJob struct {
 	topic string
 	cp    *compiledProtection
+	tc    topicConfig
 	part  kmsg.ProduceRequestTopicPartition
 	dst   []byte // pooled, held until the request is written
 	out   []byte // the protected records
@@ -226,19 +233,25 @@ func (dp *dataProtection) runProtect(pc protectCall, jobs []partJob) {
 // state.
 func (dp *dataProtection) protectPartition(pc protectCall, j *partJob, conv *recordConv) {
 	ctx, pr, prot := pc.ctx, dp.protector, j.cp.prot
+	o := crypto.ProduceOptions{Producer: pc.producer(), Batched: j.tc.batched()}
 	j.out, _, j.err = records.Rewrite(j.dst, j.part.Records, records.Options{RejectLegacy: true, RejectPartial: true, ProducedOffsets: true,
 		Limiter: dp.decomp, Context: ctx},
-		func(_ *records.Batch, rs []records.Record) (bool, error) {
+		func(b *records.Batch, rs []records.Record) (bool, error) {
+			before := recordBytes(rs)
 			crecs := conv.toCrypto(j.topic, rs)
 			// The records alias conv's scratch until Rewrite has
 			// encoded this batch, before the next one.
-			if err := pr.ProtectBatchScratch(ctx, crecs, prot, &conv.scratch); err != nil {
+			if err := pr.ProtectBatchWith(ctx, crecs, prot, &conv.scratch, o); err != nil {
 				return false, err
 			}
 			conv.fromCrypto(rs)
+			fitCodec(b, len(b.Raw)+recordBytes(rs)-before, j.tc)
 			dp.m.protectedRecords(len(rs))
 			return true, nil
 		})
+	if j.err == nil {
+		j.err = checkBatchSizes(j.topic, j.part.Partition, j.part.Records, j.out, j.tc)
+	}
 	dp.m.protectedPartition(len(j.part.Records), j.err == nil)
 	if j.err != nil {
 		pc.log.Warn("partition refused: records could not be protected", zap.String("topic", j.topic),
@@ -435,4 +448,72 @@ func (dp *dataProtection) auditRefused(pc protectCall, plan *producePlan) error 
 		return nil
 	}
 	return pc.req.auditProtection("produce", audit.DecisionDeny, code, reasons, topics)
+}
+
+// fitCodec compresses (LZ4) an uncompressed batch whose protected size
+// (estimated: its size plus what protection added to its records) is over
+// the topic's max.message.bytes: a producer with default settings sends
+// uncompressed batches up to about 1 MB, which the broker's default limit
+// (1 MiB) leaves about 5% of room, less than encrypted JSON fields add.
+// Every Kafka client reads LZ4 batches. Compressed batches keep their
+// codec.
+func fitCodec(b *records.Batch, size int, tc topicConfig) {
+	if !tc.known || tc.maxMessageBytes <= 0 || b.Codec() != records.CodecNone || size <= tc.maxMessageBytes {
+		return
+	}
+	b.Attributes = b.Attributes&^0x07 | int16(records.CodecLz4)
+}
+
+// recordBytes is the bytes of rs' keys, values and headers, which
+// protection changes (what it adds to a batch, up to a few varint bytes).
+func recordBytes(rs []records.Record) int {
+	n := 0
+	for i := range rs {
+		n += len(rs[i].Key) + len(rs[i].Value)
+		for _, h := range rs[i].Headers {
+			n += len(h.Key) + len(h.Value) + 2
+		}
+	}
+	return n
+}
+
+// tooLargeError: a batch protection made larger than the topic's
+// max.message.bytes. The partition is answered MESSAGE_TOO_LARGE instead
+// of being forwarded to fail at the broker.
+type tooLargeError struct {
+	topic     string
+	partition int32
+	before    int // the client's batch
+	after     int // the protected batch
+	max       int
+}
+
+func (e *tooLargeError) Error() string {
+	// the largest client batch that would fit, at the growth measured here
+	fit := int(float64(e.max) * float64(e.before) / float64(e.after))
+	return fmt.Sprintf("kguard: data protection grew the record batch for %s-%d from %d to %d bytes (+%d, +%.0f%%), over the topic's max.message.bytes %d; produce batches of at most about %d bytes (batch.size / max.request.size / message.max.bytes)",
+		e.topic, e.partition, e.before, e.after, e.after-e.before, 100*float64(e.after-e.before)/float64(max(e.before, 1)), e.max, fit)
+}
+
+// checkBatchSizes checks every protected batch of out (the protected form
+// of in) against the topic's max.message.bytes, as the broker does (the
+// batch with its 12-byte log overhead). Unknown configuration: no check
+// (the broker still enforces its limit).
+func checkBatchSizes(topic string, part int32, in, out []byte, tc topicConfig) error {
+	if !tc.known || tc.maxMessageBytes <= 0 {
+		return nil
+	}
+	largest := 0
+	for b := out; len(b) >= 12; {
+		n := 12 + int(int32(binary.BigEndian.Uint32(b[8:12])))
+		if n < 12 || n > len(b) {
+			break
+		}
+		largest = max(largest, n)
+		b = b[n:]
+	}
+	if largest <= tc.maxMessageBytes {
+		return nil
+	}
+	return &tooLargeError{topic: topic, partition: part, before: len(in), after: len(out), max: tc.maxMessageBytes}
 }

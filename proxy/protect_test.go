@@ -301,10 +301,14 @@ func checkStored(t *testing.T, stored *kgo.Record, orig []byte) {
 			}
 		}
 	}
-	if _, ok := header(stored, "kguard.enc"); !ok {
-		t.Fatal("stored record has no kguard.enc header")
+	// format 2: the first record of a batch holds the batch's context,
+	// the others their place in it
+	_, enc := header(stored, "kguard.enc")
+	_, mark := header(stored, "kg")
+	if !enc && !mark {
+		t.Fatal("stored record has neither kguard.enc nor kg")
 	}
-	if _, ok := header(stored, "kguard.sig"); !ok {
+	if _, ok := header(stored, "kguard.sig"); !ok && !mark {
 		t.Fatal("stored record has no kguard.sig header")
 	}
 }
@@ -338,6 +342,14 @@ func sameRecord(t *testing.T, got, want *kgo.Record) {
 	t.Helper()
 	if !bytes.Equal(got.Value, want.Value) || !bytes.Equal(got.Key, want.Key) {
 		t.Fatalf("record %s differs:\n got %s\nwant %s", want.Key, got.Value, want.Value)
+	}
+	// a signed record names its producer, as signed: kguard.producer last
+	if n := len(got.Headers); n > 0 && got.Headers[n-1].Key == "kguard.producer" {
+		var p crypto.Producer
+		if err := json.Unmarshal(got.Headers[n-1].Value, &p); err != nil || !strings.HasPrefix(p.Principal, "User:") {
+			t.Fatalf("record %s: kguard.producer %s", want.Key, got.Headers[n-1].Value)
+		}
+		got = &kgo.Record{Key: got.Key, Value: got.Value, Headers: got.Headers[:n-1]}
 	}
 	if len(got.Headers) != len(want.Headers) {
 		t.Fatalf("record %s headers %v, want %v", want.Key, got.Headers, want.Headers)
@@ -381,7 +393,7 @@ func TestDataProtection(t *testing.T) {
 			if !bytes.Equal(denied[i].Value, stored[i].Value) {
 				t.Fatalf("bob got %s, want the ciphertext", denied[i].Value)
 			}
-			if _, ok := header(denied[i], "kguard.enc"); !ok {
+			if _, ok := header(denied[i], "kguard.enc"); !ok && denied[i].Offset == stored[0].Offset {
 				t.Fatal("bob's record lost its kguard.enc header")
 			}
 		}
@@ -599,13 +611,15 @@ func TestDataProtection(t *testing.T) {
 		if v, _ := header(got[3], "kguard.verify"); string(v) != "bad" {
 			t.Fatalf("tampered record: verify=%q", v)
 		}
+		// record 4 is in a batch with forged format 2 headers, but has none:
+		// unsigned
 		if v, _ := header(got[4], "kguard.verify"); string(v) != "missing" {
 			t.Fatalf("unsigned record: verify=%q", v)
 		}
 		// the audit trail names them: two bad signatures (one of them the
 		// moved ciphertext, which does not decrypt either) and one
 		// missing; marked, so the decision is allow; with their offsets
-		if !hasProtectionEvent(e.events, "fetch", audit.DecisionAllow, 0, "pay.tamper/0: 2 with a bad signature (mark), 1 without a signature (mark), 1 could not be decrypted (delivered as stored); offsets 2,3,4") {
+		if !hasProtectionEvent(e.events, "fetch", audit.DecisionAllow, 0, "pay.tamper/0: 2 with a bad signature (mark), 1 without a signature (mark), 2 could not be decrypted (delivered as stored); offsets 2,3,4") {
 			t.Fatalf("no data.protection event for the tampered records: %+v", protectionReasons(e.events))
 		}
 		// even without the signature check the moved ciphertext fails:
@@ -627,7 +641,7 @@ func TestDataProtection(t *testing.T) {
 		if len(gd) != 3 || gd[2].Offset != 3 || !bytes.Equal(gd[2].Value, payment(4)) || gd[1].Offset != 1 {
 			t.Fatalf("drop: got offsets %d,%d,%d", gd[0].Offset, gd[1].Offset, gd[2].Offset)
 		}
-		if !hasProtectionEvent(e.events, "fetch", audit.DecisionDeny, 0, "paydrop/0: 1 with a bad signature (drop); offsets 2") {
+		if !hasProtectionEvent(e.events, "fetch", audit.DecisionDeny, 0, `paydrop/0: 1 with a bad signature (drop); offsets 2; claimed producer "User:alice" (tenant "", client "kgo")`) {
 			t.Fatalf("no data.protection event for the dropped record: %+v", protectionReasons(e.events))
 		}
 		// bob gets the mask on paydrop

@@ -113,6 +113,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	p.prot = newDataProtection(opts.Authorizer, opts.Protector, records.NewLimiter(cfg.Limits.MaxConcurrentDecompressions), log)
 	if p.prot != nil {
 		p.prot.m = p.metrics.prot
+		p.prot.configs = newTopicConfigs(p.describeTopicConfig)
 	}
 	if opts.Registry != nil {
 		opts.Registry.MustRegister(newCertExpiry(cfg))

@@ -52,6 +52,9 @@ step "go test -race (unit, in-process and end-to-end suites)"
 set +e
 go test -race -p 2 -timeout 20m -count=1 -skip '^TestComplianceReport$' $(go list ./... | grep -v -e /test/compat -e /test/faults -e /test/adversarial -e /test/frameworks -e /test/review -e /test/ops) 2>&1 | tee "$log"
 [[ ${PIPESTATUS[0]} == 0 ]] || status=1
+# the figures of the in-process data-protection tests (PROTECTION lines; a few seconds)
+go test -race -v -count=1 -run 'TestDemoDefaultProducers|TestFormat2DefaultBatches|TestProtectedBatchTooLarge|TestFormat2Sizes' \
+	./cmd/kguard ./proxy ./crypto 2>&1 | grep -E 'PROTECTION |^--- FAIL' || true
 
 # deploy/ is its own module (helm and the Kubernetes API types stay out of
 # kguard's go.mod): helm lint/template in both modes, strict decoding of the
@@ -67,7 +70,7 @@ vstatus=$?
 # The compliance report run (cmd/kguard) prints its figures (COMPLIANCE lines).
 go test -race -v -timeout 10m -count=1 -run '^TestComplianceReport$' ./cmd/kguard >>"$vlog" 2>&1 || vstatus=1
 cat "$vlog" >>"$log"
-grep -E '^(\||ok |FAIL|--- FAIL|panic)|(^| )sent[ :=]|lost|duplicated|ATTACK \[|FRAMEWORK |REVIEW |OPS |COMPLIANCE ' "$vlog" | grep -v 'logger.go'
+grep -E '^(\||ok |FAIL|--- FAIL|panic)|(^| )sent[ :=]|lost|duplicated|ATTACK \[|FRAMEWORK |REVIEW |OPS |COMPLIANCE |PROTECTION ' "$vlog" | grep -v 'logger.go'
 if [[ $vstatus != 0 ]]; then
 	status=1
 	echo "--- failures in detail:"

@@ -66,22 +66,12 @@ func TestDataProtectionRealClients(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 
-	kms, err := crypto.NewTransitKMS(ctx, crypto.TransitConfig{Address: bao.Addr, Token: bao.Token, CreateKeys: true, Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatalf("OpenBao transit: %v", err)
-	}
-	t.Cleanup(func() { _ = kms.Close() })
-	prot := harness.NewProtector(t, crypto.Options{KMS: kms, BatchSignatures: true})
-	kek := "kguard-compat-" + randHex(t, 4)
-	rule := fmt.Sprintf(`{"compat-enc": {"prefix": "%senc-", "priority": 40,
-  "fields": [{"path": "$.card", "algorithm": "AES256_GCM"}, {"path": "$.name", "algorithm": "AES256_SIV"}],
-  "kek": %q, "sign": true, "decrypt": {"principals": ["User:%s"]},
-  "on_denied": "ciphertext", "on_bad_signature": "mark"}}`, namePrefix, kek, principalUser)
+	prot, rule := transitProtection(ctx, t, bao, "enc", crypto.Options{BatchSignatures: true})
 	s := startStackWith(t, stackOpts{
 		acls: append(harness.GrantPrefix("User:"+readerUser, namePrefix), harness.ACL{
 			Principal: "User:" + principalUser, Host: "*", Resource: "TransactionalId", Pattern: "PREFIXED",
 			Name: namePrefix, Operation: "All", Permission: "ALLOW"}),
-		files:     map[string]string{"protection/compat.json": rule},
+		files:     rule,
 		users:     []string{readerUser},
 		protector: prot,
 	})
@@ -117,6 +107,27 @@ func TestDataProtectionRealClients(t *testing.T) {
 	wg.Wait()
 	t.Logf("data protection through kguard, real Kafka 4 cluster, OpenBao transit:\n%-32s | %-6s | %s\n%s",
 		"client", "codec", "result", strings.Join(lines, "\n"))
+}
+
+// transitProtection is a protector over OpenBao transit (o's KMS set) and
+// the protection rule of the topics named compat-<kind>-*: $.card
+// AES-GCM, $.name AES-SIV, signed, User:compat may decrypt, others read
+// ciphertext, bad signatures marked; as the policy file to add.
+func transitProtection(ctx context.Context, t *testing.T, bao testenv.OpenBao, kind string, o crypto.Options) (*crypto.Protector, map[string]string) {
+	t.Helper()
+	kms, err := crypto.NewTransitKMS(ctx, crypto.TransitConfig{Address: bao.Addr, Token: bao.Token, CreateKeys: true, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("OpenBao transit: %v", err)
+	}
+	t.Cleanup(func() { _ = kms.Close() })
+	o.KMS = kms
+	prot := harness.NewProtector(t, o)
+	kek := "kguard-compat-" + kind + "-" + randHex(t, 4)
+	rule := fmt.Sprintf(`{"compat-%s": {"prefix": "%s%s-", "priority": 40,
+  "fields": [{"path": "$.card", "algorithm": "AES256_GCM"}, {"path": "$.name", "algorithm": "AES256_SIV"}],
+  "kek": %q, "sign": true, "decrypt": {"principals": ["User:%s"]},
+  "on_denied": "ciphertext", "on_bad_signature": "mark"}}`, kind, namePrefix, kind, kek, principalUser)
+	return prot, map[string]string{"protection/compat.json": rule}
 }
 
 // writePayloads writes n JSON records, one per line, and returns the file
@@ -191,7 +202,7 @@ func checkProtectedClient(ctx context.Context, t *testing.T, s *stack, c protect
 			return fail("User:%s got %.80q at %d/%d, not a produced record", principalUser, r.Value, r.Partition, r.Offset)
 		}
 		for _, h := range r.Headers {
-			if strings.HasPrefix(h.Key, "kguard.") {
+			if strings.HasPrefix(h.Key, "kguard.") && h.Key != crypto.ProducerHeader {
 				return fail("User:%s got header %s", principalUser, h.Key)
 			}
 		}
@@ -217,7 +228,7 @@ func checkProtectedClient(ctx context.Context, t *testing.T, s *stack, c protect
 
 // checkCiphertext checks a stored record: $.card and $.name are base64
 // ciphertext strings not containing the plaintext, every other member is
-// byte for byte the produced one, and kguard.enc and kguard.sig are there.
+// byte for byte the produced one, and kguard.enc and kguard.sig (or kg) are there.
 func checkCiphertext(r *kgo.Record, want map[string][]byte) error {
 	id := recordID(r.Value)
 	orig, ok := want[id]
@@ -251,13 +262,16 @@ func checkCiphertext(r *kgo.Record, want map[string][]byte) error {
 			}
 		}
 	}
-	var enc, sig bool
+	// format 2: the first record of a batch holds its context and
+	// signature, the others their place in it (kg)
+	var enc, sig, mark bool
 	for _, h := range r.Headers {
-		enc = enc || h.Key == "kguard.enc"
-		sig = sig || h.Key == "kguard.sig"
+		enc = enc || h.Key == crypto.EncHeader
+		sig = sig || h.Key == crypto.SigHeader
+		mark = mark || h.Key == crypto.MarkHeader
 	}
-	if !enc || !sig {
-		return fmt.Errorf("kguard.enc %v, kguard.sig %v", enc, sig)
+	if !mark && (!enc || !sig) {
+		return fmt.Errorf("kguard.enc %v, kguard.sig %v, kg %v", enc, sig, mark)
 	}
 	return nil
 }
