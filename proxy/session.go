@@ -68,6 +68,11 @@ type pending struct {
 	// reports whether it changed it. Without transforms the response is
 	// relayed as its original bytes, never decoded.
 	transforms []responseTransform
+	// rewrite is the API's rewrite of the response fields that name
+	// brokers (spec.rewrite), run before the transforms. A Produce or
+	// Fetch response whose only change it would be is relayed as its
+	// bytes when it names no node endpoints (wire.NodeEndpointsTag).
+	rewrite responseTransform
 	// closeAfter closes the connection once this response is written (a
 	// failed login, a SASL protocol violation).
 	closeAfter bool
@@ -77,6 +82,13 @@ type pending struct {
 // and reports whether any changed it.
 func (p *pending) transform(resp kmsg.Response) (bool, error) {
 	changed := false
+	if p.rewrite != nil {
+		c, err := p.rewrite(resp)
+		if err != nil {
+			return false, err
+		}
+		changed = c
+	}
 	for _, t := range p.transforms {
 		c, err := t(resp)
 		if err != nil {
@@ -105,6 +117,10 @@ type session struct {
 
 	cr *bufio.Reader // client reader
 	cw *bufio.Writer // client writer, owned by the responder
+	// cwRaw is the connection under cw: large chunks of a response cut
+	// through are written to it directly once cw is flushed (nil: always
+	// through cw).
+	cwRaw io.Writer
 	ur *bufio.Reader // upstream reader, owned by the responder
 	uw *bufio.Writer // upstream writer, owned by the reader
 
@@ -166,6 +182,7 @@ func (s *session) attach(up *upConn) {
 	}
 	s.cr = bufio.NewReaderSize(r, 32<<10)
 	s.cw = bufio.NewWriterSize(s.client, 64<<10)
+	s.cwRaw = s.client
 	s.ur = bufio.NewReaderSize(up, 64<<10)
 	s.uw = bufio.NewWriterSize(up, 64<<10)
 }
@@ -534,7 +551,7 @@ func (s *session) handle(hdr *wire.RequestHeader, f *wire.Frame) (*pending, []by
 	}
 	if p != nil && spec.rewrite != nil {
 		if rw := spec.rewrite(hdr.APIVersion); rw != nil {
-			p.transforms = append(p.transforms, func(r kmsg.Response) (bool, error) { return rw(s.p, r), nil })
+			p.rewrite = func(r kmsg.Response) (bool, error) { return rw(s.p, r), nil }
 		}
 	}
 	if s.p.authorizer == nil {
@@ -604,54 +621,184 @@ func upstreamGone(err error) bool {
 }
 
 // relay reads the upstream response for p and writes it, rewritten when
-// needed, to the client writer.
+// needed, to the client writer. A response kguard does not change is cut
+// through (streamed as it arrives); one that may change is read whole,
+// and decoded only when it does change (or may: see pending.rewrite).
 func (s *session) relay(p *pending, scratch []byte, limits *config.Limits) ([]byte, error) {
 	_ = s.up.SetReadDeadline(time.Now().Add(limits.RequestTimeout))
+	if p.rewrite == nil && len(p.transforms) == 0 {
+		done, err := s.cutThrough(p, limits)
+		if done || err != nil {
+			return scratch, err
+		}
+	}
 	f, err := wire.ReadFrame(s.ur, s.p.pool, limits.MaxFrameBytes)
 	if err != nil {
-		var ne net.Error
-		switch {
-		case errors.Is(err, net.ErrClosed):
-			s.close(endClosed)
-		case upstreamGone(err):
-			s.fail(endUpstreamClosed, err)
-		case errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded):
-			s.fail(endUpstreamTimeout, err, zap.Int16("api_key", p.hdr.APIKey))
-		default:
-			s.fail(endBadUpstreamFrame, err)
-		}
+		s.upstreamReadFailed(p, err)
 		return scratch, err
 	}
 	defer f.Release()
+	off, err := s.responseHeader(p, f.Body())
+	if err != nil {
+		return scratch, err
+	}
+	out := f.Buf
+	if p.rewrite != nil || len(p.transforms) > 0 {
+		if out, err = s.transformed(p, f.Body()[off:], &scratch); err != nil {
+			return scratch, err
+		}
+		if out == nil {
+			out = f.Buf
+		}
+	}
+	if _, err = s.cw.Write(out); err != nil {
+		s.fail(endClientWrite, err)
+	}
+	s.p.metrics.bytesOut.Add(float64(len(out)))
+	return scratch, err
+}
+
+// transformed applies p's rewrite and transforms to the response body and
+// returns the response frame to write, in scratch, or nil when nothing
+// changed. A Produce or Fetch response whose only change would be the
+// node endpoints, and that has none, is not decoded.
+func (s *session) transformed(p *pending, body []byte, scratch *[]byte) ([]byte, error) {
+	if len(p.transforms) == 0 {
+		has, err := wire.NodeEndpointsTag(p.hdr.APIKey, p.hdr.APIVersion, body)
+		if err == nil && !has {
+			return nil, nil
+		}
+	}
+	resp, err := decodeResponse(p.hdr.APIKey, p.hdr.APIVersion, body)
+	if err != nil {
+		s.fail(endBadUpstreamResponse, err)
+		return nil, err
+	}
+	changed, err := p.transform(resp)
+	if err != nil {
+		s.fail(endResponseTransform, err, zap.Int16("api_key", p.hdr.APIKey))
+		return nil, err
+	}
+	if !changed {
+		return nil, nil
+	}
+	*scratch = s.p.appendResponse((*scratch)[:0], p.hdr, resp)
+	return *scratch, nil
+}
+
+// responseHeader checks the response header at the start of body (a frame
+// without its size) answers p and returns where the response body begins.
+func (s *session) responseHeader(p *pending, body []byte) (int, error) {
 	flexHdr := wire.ResponseHeaderFlexible(p.hdr.APIKey, p.hdr.Flexible)
-	corr, off, err := wire.ParseResponseHeader(f.Body(), flexHdr)
+	corr, off, err := wire.ParseResponseHeader(body, flexHdr)
 	if err == nil && corr != p.hdr.CorrelationID {
 		err = fmt.Errorf("upstream answered correlation id %d, expected %d", corr, p.hdr.CorrelationID)
 	}
 	if err != nil {
 		s.fail(endBadUpstreamResponse, err)
-		return scratch, err
 	}
-	out := f.Buf
-	if len(p.transforms) > 0 {
-		resp, err := decodeResponse(p.hdr.APIKey, p.hdr.APIVersion, f.Body()[off:])
-		if err != nil {
-			s.fail(endBadUpstreamResponse, err)
-			return scratch, err
-		}
-		changed, err := p.transform(resp)
-		if err != nil {
-			s.fail(endResponseTransform, err, zap.Int16("api_key", p.hdr.APIKey))
-			return scratch, err
-		}
-		if changed {
-			scratch = s.p.appendResponse(scratch, p.hdr, resp)
-			out = scratch
-		}
+	return off, err
+}
+
+// upstreamReadFailed ends the session after a failed upstream read.
+func (s *session) upstreamReadFailed(p *pending, err error) {
+	var ne net.Error
+	switch {
+	case errors.Is(err, net.ErrClosed):
+		s.close(endClosed)
+	case upstreamGone(err):
+		s.fail(endUpstreamClosed, err)
+	case errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded):
+		s.fail(endUpstreamTimeout, err, zap.Int16("api_key", p.hdr.APIKey))
+	default:
+		s.fail(endBadUpstreamFrame, err)
 	}
-	_, err = s.cw.Write(out)
-	s.p.metrics.bytesOut.Add(float64(len(out)))
-	return scratch, err
+}
+
+// cutThroughPeek is how much of a response kguard reads before it starts
+// forwarding one it does not change: the size, the correlation id and the
+// header's tagged fields (none are defined; a response whose header does
+// not fit is read whole instead).
+const cutThroughPeek = 4 + 64
+
+// directWriteMin is the size from which a chunk of a response cut
+// through is written to the client connection directly rather than
+// copied into the client buffer (smaller ones are coalesced there).
+const directWriteMin = 16 << 10
+
+// cutThrough forwards the next upstream response, which answers p and
+// which kguard does not change, as its bytes arrive: the header is checked
+// first (size cap, correlation id), then the body is copied from the
+// upstream reader's buffer to the client writer's, flushed whenever the
+// upstream has nothing more buffered. Memory stays at the two buffers
+// whatever the response's size, and the client receives a large Fetch
+// response while the broker is still sending it. done is false (and
+// nothing consumed) when the header does not fit cutThroughPeek: the
+// caller reads the frame whole. The upstream read deadline is extended
+// while the response keeps arriving, so a slow client does not turn a
+// long transfer into an upstream timeout.
+func (s *session) cutThrough(p *pending, limits *config.Limits) (done bool, err error) {
+	szb, err := s.ur.Peek(4)
+	if err != nil {
+		s.upstreamReadFailed(p, err)
+		return true, err
+	}
+	size := int32(binary.BigEndian.Uint32(szb))
+	if size < 0 || size > limits.MaxFrameBytes {
+		err := fmt.Errorf("%w: upstream response of %d bytes (limit %d)", wire.ErrFrameTooLarge, size, limits.MaxFrameBytes)
+		s.fail(endBadUpstreamFrame, err)
+		return true, err
+	}
+	head, err := s.ur.Peek(4 + min(int(size), cutThroughPeek-4))
+	if err != nil {
+		s.upstreamReadFailed(p, err)
+		return true, err
+	}
+	flexHdr := wire.ResponseHeaderFlexible(p.hdr.APIKey, p.hdr.Flexible)
+	if _, _, herr := wire.ParseResponseHeader(head[4:], flexHdr); herr != nil && len(head) < int(size)+4 {
+		return false, nil // a header longer than the peek: read it whole
+	}
+	if _, err := s.responseHeader(p, head[4:]); err != nil {
+		return true, err
+	}
+	total := int(size) + 4
+	s.p.metrics.bytesOut.Add(float64(total))
+	for left := total; left > 0; {
+		if s.ur.Buffered() == 0 {
+			// About to wait for the broker: what is buffered goes to the
+			// client now, and the broker gets a fresh deadline.
+			if err := s.cw.Flush(); err != nil {
+				s.fail(endClientWrite, err)
+				return true, err
+			}
+			_ = s.up.SetReadDeadline(time.Now().Add(limits.RequestTimeout))
+			if _, err := s.ur.Peek(1); err != nil {
+				if errors.Is(err, io.EOF) {
+					err = io.ErrUnexpectedEOF
+				}
+				s.upstreamReadFailed(p, fmt.Errorf("reading %d-byte response after %d bytes: %w", total, total-left, err))
+				return true, err
+			}
+		}
+		chunk, _ := s.ur.Peek(min(left, s.ur.Buffered()))
+		w := io.Writer(s.cw)
+		if s.cwRaw != nil && len(chunk) >= directWriteMin {
+			// A large chunk goes past the client buffer, not through
+			// it: one copy less of every byte of a large response.
+			if err := s.cw.Flush(); err != nil {
+				s.fail(endClientWrite, err)
+				return true, err
+			}
+			w = s.cwRaw
+		}
+		if _, err := w.Write(chunk); err != nil {
+			s.fail(endClientWrite, err)
+			return true, err
+		}
+		_, _ = s.ur.Discard(len(chunk))
+		left -= len(chunk)
+	}
+	return true, nil
 }
 
 // appendResponse encodes resp as the response frame to hdr.
