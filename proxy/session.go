@@ -121,8 +121,8 @@ type session struct {
 	// through are written to it directly once cw is flushed (nil: always
 	// through cw).
 	cwRaw io.Writer
-	ur *bufio.Reader // upstream reader, owned by the responder
-	uw *bufio.Writer // upstream writer, owned by the reader
+	ur    *bufio.Reader // upstream reader, owned by the responder
+	uw    *bufio.Writer // upstream writer, owned by the reader
 
 	// principal is the authenticated client, nil before authentication.
 	// Only the reader goroutine writes it (SASL runs there).
