@@ -25,7 +25,7 @@ type relayEnv struct {
 	client net.Conn // the test reads what kguard relayed here
 }
 
-func newRelayEnv(t *testing.T) *relayEnv {
+func newRelayEnv(t testing.TB) *relayEnv {
 	t.Helper()
 	cfg, err := config.Parse([]byte("listen:\n  bootstrap: 127.0.0.1:0\n  broker_port_base: 39100\n  advertised_host: kguard.test\nupstream:\n  bootstrap: [127.0.0.1:1]\nlimits:\n  max_frame_bytes: 4194304\n  request_timeout: 5s\n"))
 	if err != nil {
@@ -43,7 +43,7 @@ func newRelayEnv(t *testing.T) *relayEnv {
 
 // pendingFor is the pending entry session.handle makes for req (no
 // authorizer: the API's rewrite only).
-func (e *relayEnv) pendingFor(t *testing.T, req kmsg.Request, corr int32) *pending {
+func (e *relayEnv) pendingFor(t testing.TB, req kmsg.Request, corr int32) *pending {
 	t.Helper()
 	raw := wire.AppendRequest(nil, corr, "relay-test", req)
 	f, err := wire.ReadFrame(bytes.NewReader(raw), e.s.p.pool, 1<<20)
@@ -218,82 +218,227 @@ func TestRelayCutThroughFailures(t *testing.T) {
 	}
 }
 
+// readFrame reads one response frame the client got.
+func (e *relayEnv) readFrame(t *testing.T) []byte {
+	t.Helper()
+	size := e.read(t, 4)
+	return append(size, e.read(t, int(binary.BigEndian.Uint32(size)))...)
+}
+
 // Fetch v16+ and Produce v10+ responses: relayed as their bytes without
-// node endpoints, rewritten (kguard's addresses) with them.
+// node endpoints, rewritten (kguard's addresses) with them. A Fetch
+// response is streamed: its rewritten endpoints keep the broker's length
+// (padded), or are dropped when kguard's addresses are longer.
 func TestRelayNodeEndpoints(t *testing.T) {
 	produce := benchProduce("t")
 	produce.SetVersion(11)
-	presp := func(brokers bool) kmsg.Response {
+	presp := func(host string) kmsg.Response {
 		r := kmsg.NewPtrProduceResponse()
 		pt := kmsg.NewProduceResponseTopic()
 		pt.Topic = "t"
 		pt.Partitions = append(pt.Partitions, kmsg.NewProduceResponseTopicPartition())
 		r.Topics = append(r.Topics, pt)
-		if brokers {
+		if host != "" {
 			b := kmsg.NewProduceResponseBroker()
-			b.NodeID, b.Host, b.Port = 2, "broker-2.internal", 19092
+			b.NodeID, b.Host, b.Port = 2, host, 19092
 			r.Brokers = append(r.Brokers, b)
 		}
 		return r
 	}
-	fresp := func(brokers bool) kmsg.Response {
+	fresp := func(host string) kmsg.Response {
 		r := benchFetchResponse(2, 100<<10)
-		if brokers {
+		if host != "" {
 			b := kmsg.NewFetchResponseBroker()
-			b.NodeID, b.Host, b.Port = 2, "broker-2.internal", 19092
+			b.NodeID, b.Host, b.Port = 2, host, 19092
 			r.Brokers = append(r.Brokers, b)
+			r.UnknownTags.Set(9, []byte("kept"))
 		}
 		return r
 	}
 	for _, tc := range []struct {
 		name string
 		req  kmsg.Request
-		resp func(bool) kmsg.Response
-	}{{"fetch-v17", fetchReq(17), fresp}, {"produce-v11", produce, presp}} {
-		for _, brokers := range []bool{false, true} {
-			t.Run(tc.name+map[bool]string{false: "", true: "-endpoints"}[brokers], func(t *testing.T) {
-				e := newRelayEnv(t)
-				p := e.pendingFor(t, tc.req, 5)
-				if p.rewrite == nil {
-					t.Fatal("no node-endpoint rewrite")
+		resp func(string) kmsg.Response
+		host string // the broker's host in the node endpoints
+		want string // kguard's, "" for none
+	}{
+		{"fetch-v17", fetchReq(17), fresp, "", ""},
+		{"fetch-v17-endpoints", fetchReq(17), fresp, "broker-2.internal", "kguard.test"},
+		{"fetch-v17-endpoints-same-length", fetchReq(17), fresp, "broker-2.ii", "kguard.test"},
+		{"fetch-v17-endpoints-longer", fetchReq(17), fresp, "brk-2", ""},
+		{"fetch-v16-endpoints", fetchReq(16), fresp, "broker-2.internal", "kguard.test"},
+		{"produce-v11", produce, presp, "", ""},
+		{"produce-v11-endpoints", produce, presp, "broker-2.internal", "kguard.test"},
+		{"produce-v11-endpoints-longer", produce, presp, "brk-2", "kguard.test"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newRelayEnv(t)
+			p := e.pendingFor(t, tc.req, 5)
+			if p.rewrite == nil {
+				t.Fatal("no node-endpoint rewrite")
+			}
+			r := tc.resp(tc.host)
+			r.SetVersion(tc.req.GetVersion())
+			frame := e.s.p.appendResponse(nil, p.hdr, r)
+			e.send(t, frame)
+			if err := e.relay(p); err != nil {
+				t.Fatal(err)
+			}
+			got := e.readFrame(t)
+			if tc.host == "" {
+				if !bytes.Equal(got, frame) {
+					t.Fatal("a response without node endpoints was changed")
 				}
-				r := tc.resp(brokers)
-				r.SetVersion(tc.req.GetVersion())
-				frame := e.s.p.appendResponse(nil, p.hdr, r)
-				e.send(t, frame)
-				if err := e.relay(p); err != nil {
-					t.Fatal(err)
+				return
+			}
+			if strings.Contains(string(got), tc.host) {
+				t.Fatal("the upstream broker's host reached the client")
+			}
+			if tc.req.Key() == 1 && len(got) != len(frame) {
+				t.Fatalf("streamed fetch response is %d bytes, the broker's %d", len(got), len(frame))
+			}
+			dec, err := decodeResponse(p.hdr.APIKey, p.hdr.APIVersion, got[4+4+1:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			var brokers []kmsg.FetchResponseBroker
+			switch d := dec.(type) {
+			case *kmsg.FetchResponse:
+				brokers = d.Brokers
+				if !bytes.Equal(d.Topics[0].Partitions[1].RecordBatches, r.(*kmsg.FetchResponse).Topics[0].Partitions[1].RecordBatches) {
+					t.Fatal("records changed")
 				}
-				size := len(frame)
-				if brokers {
-					size += len("kguard.test") - len("broker-2.internal")
+				kept := false
+				d.UnknownTags.Each(func(k uint32, v []byte) { kept = kept || k == 9 && string(v) == "kept" })
+				if !kept {
+					t.Fatal("the broker's unknown tagged field was lost")
 				}
-				got := e.read(t, size)
-				if !brokers {
-					if !bytes.Equal(got, frame) {
-						t.Fatal("a response without node endpoints was changed")
-					}
-					return
+			case *kmsg.ProduceResponse:
+				for _, b := range d.Brokers {
+					brokers = append(brokers, kmsg.FetchResponseBroker{NodeID: b.NodeID, Host: b.Host, Port: b.Port})
 				}
-				if strings.Contains(string(got), "broker-2.internal") {
-					t.Fatal("the upstream broker's host reached the client")
+			}
+			if tc.want == "" {
+				if len(brokers) != 0 {
+					t.Fatalf("node endpoints %v, want none (dropped)", brokers)
 				}
-				dec, err := decodeResponse(p.hdr.APIKey, p.hdr.APIVersion, got[4+4+1:])
-				if err != nil {
-					t.Fatal(err)
-				}
-				var host string
-				var port int32
-				switch d := dec.(type) {
-				case *kmsg.FetchResponse:
-					host, port = d.Brokers[0].Host, d.Brokers[0].Port
-				case *kmsg.ProduceResponse:
-					host, port = d.Brokers[0].Host, d.Brokers[0].Port
-				}
-				if host != "kguard.test" || port != 39102 {
-					t.Fatalf("node 2 advertised as %s:%d, want kguard.test:39102", host, port)
-				}
-			})
-		}
+				return
+			}
+			if len(brokers) != 1 || brokers[0].Host != tc.want || brokers[0].Port != 39102 {
+				t.Fatalf("node endpoints %+v, want node 2 at %s:39102", brokers, tc.want)
+			}
+		})
 	}
+}
+
+// A streamed Fetch v17 response reaches the client while the broker is
+// still sending it, and one whose structure runs past its frame closes the
+// session.
+func TestRelayStreamFetch(t *testing.T) {
+	e := newRelayEnv(t)
+	p := e.pendingFor(t, fetchReq(17), 7)
+	resp := benchFetchResponse(3, 300<<10)
+	resp.SetVersion(17)
+	frame := e.s.p.appendResponse(nil, p.hdr, resp)
+	if _, err := e.broker.Write(frame[:256<<10]); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- e.relay(p) }()
+	if first := e.read(t, 128<<10); !bytes.Equal(first, frame[:128<<10]) {
+		t.Fatal("first bytes differ")
+	}
+	e.send(t, frame[256<<10:])
+	if rest := e.read(t, len(frame)-128<<10); !bytes.Equal(rest, frame[128<<10:]) {
+		t.Fatal("rest differs")
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+
+	e = newRelayEnv(t)
+	p = e.pendingFor(t, fetchReq(17), 8)
+	frame = e.s.p.appendResponse(nil, p.hdr, resp)
+	binary.BigEndian.PutUint32(frame, uint32(len(frame)-4-1000)) // records run past the frame
+	go func() { _, _ = e.broker.Write(frame[:len(frame)-1000]); e.broker.Close() }()
+	if err := e.relay(p); err == nil {
+		t.Fatal("relayed a response whose records run past its frame")
+	}
+	if got := e.s.reason.Load(); got != string(endBadUpstreamResponse) {
+		t.Fatalf("session ended with %v, want %s", got, endBadUpstreamResponse)
+	}
+}
+
+// FuzzStreamFetch relays fuzzed Fetch v16-18 response bodies through the
+// streaming relay and compares with kmsg: a body kmsg decodes is relayed
+// (or the session closed for trailing bytes or a malformed structure the
+// scanner also refuses), and what the client gets decodes with kmsg to the
+// same partitions and records, with node endpoints only at kguard's
+// address.
+func FuzzStreamFetch(f *testing.F) {
+	for _, host := range []string{"", "broker-2.internal", "b"} {
+		r := benchFetchResponse(2, 64)
+		if host != "" {
+			b := kmsg.NewFetchResponseBroker()
+			b.NodeID, b.Host, b.Port = 2, host, 19092
+			r.Brokers = append(r.Brokers, b)
+		}
+		r.SetVersion(17)
+		f.Add(int16(17), r.AppendTo(nil))
+	}
+	e := newRelayEnv(f)
+	ps := map[int16]*pending{}
+	for v := int16(16); v <= 18; v++ {
+		ps[v] = e.pendingFor(f, fetchReq(v), 1)
+	}
+	f.Fuzz(func(t *testing.T, v int16, body []byte) {
+		v = 16 + (v&0x7fff)%3
+		// A fresh session on the same sockets (a failed relay closes it).
+		e := &relayEnv{s: &session{p: e.s.p, client: e.s.client, up: e.s.up, log: e.s.log, done: make(chan struct{})}}
+		p := ps[v]
+		frame := wire.AppendFrame(nil, append([]byte{0, 0, 0, 1, 0}, body...))
+		e.s.ur = bufio.NewReaderSize(bytes.NewReader(frame), 64<<10)
+		var out bytes.Buffer
+		e.s.cw, e.s.cwRaw = bufio.NewWriterSize(&out, 64<<10), &out
+		_, err := e.s.relay(p, nil, &e.s.p.cfg.Limits)
+		_ = e.s.cw.Flush()
+		up := kmsg.NewPtrFetchResponse()
+		up.SetVersion(v)
+		if kerr := up.ReadFrom(body); kerr != nil {
+			return
+		}
+		if err != nil {
+			if _, serr := wire.NodeEndpointsTag(1, v, body); serr != nil {
+				return // trailing bytes kmsg ignores, or tags kmsg skips unread
+			}
+			t.Fatalf("kmsg decodes the response, the relay fails: %v", err)
+		}
+		got := out.Bytes()
+		if len(got) != len(frame) {
+			t.Fatalf("relayed %d bytes of a %d-byte frame", len(got), len(frame))
+		}
+		dec := kmsg.NewPtrFetchResponse()
+		dec.SetVersion(v)
+		if err := dec.ReadFrom(got[4+4+1:]); err != nil {
+			t.Fatalf("the client's response does not decode: %v", err)
+		}
+		if len(dec.Topics) != len(up.Topics) {
+			t.Fatal("topics differ")
+		}
+		for i := range up.Topics {
+			for j := range up.Topics[i].Partitions {
+				if !bytes.Equal(up.Topics[i].Partitions[j].RecordBatches, dec.Topics[i].Partitions[j].RecordBatches) {
+					t.Fatal("records differ")
+				}
+			}
+		}
+		for _, b := range dec.Brokers {
+			if b.Host != "kguard.test" {
+				t.Fatalf("node endpoint %s:%d reached the client", b.Host, b.Port)
+			}
+		}
+		if len(up.Brokers) == 0 && !bytes.Equal(got, frame) {
+			t.Fatal("a response without node endpoints was changed")
+		}
+	})
 }

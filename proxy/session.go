@@ -626,10 +626,17 @@ func upstreamGone(err error) bool {
 // and decoded only when it does change (or may: see pending.rewrite).
 func (s *session) relay(p *pending, scratch []byte, limits *config.Limits) ([]byte, error) {
 	_ = s.up.SetReadDeadline(time.Now().Add(limits.RequestTimeout))
-	if p.rewrite == nil && len(p.transforms) == 0 {
+	switch {
+	case p.rewrite == nil && len(p.transforms) == 0:
 		done, err := s.cutThrough(p, limits)
 		if done || err != nil {
 			return scratch, err
+		}
+	case len(p.transforms) == 0 && p.hdr.APIKey == 1 && p.hdr.Flexible:
+		// Fetch v16+ whose only change may be the node endpoints.
+		out, done, err := s.streamFetch(p, limits, scratch)
+		if done || err != nil {
+			return out, err
 		}
 	}
 	f, err := wire.ReadFrame(s.ur, s.p.pool, limits.MaxFrameBytes)
@@ -727,78 +734,19 @@ const cutThroughPeek = 4 + 64
 const directWriteMin = 16 << 10
 
 // cutThrough forwards the next upstream response, which answers p and
-// which kguard does not change, as its bytes arrive: the header is checked
-// first (size cap, correlation id), then the body is copied from the
-// upstream reader's buffer to the client writer's, flushed whenever the
-// upstream has nothing more buffered. Memory stays at the two buffers
-// whatever the response's size, and the client receives a large Fetch
-// response while the broker is still sending it. done is false (and
-// nothing consumed) when the header does not fit cutThroughPeek: the
-// caller reads the frame whole. The upstream read deadline is extended
-// while the response keeps arriving, so a slow client does not turn a
-// long transfer into an upstream timeout.
+// which kguard does not change, as its bytes arrive (stream): the header
+// is checked first (size cap, correlation id), then the body is copied
+// from the upstream reader's buffer to the client writer's. Memory stays
+// at the two buffers whatever the response's size, and the client
+// receives a large Fetch response while the broker is still sending it.
+// done is false (and nothing consumed) when the header does not fit
+// cutThroughPeek: the caller reads the frame whole.
 func (s *session) cutThrough(p *pending, limits *config.Limits) (done bool, err error) {
-	szb, err := s.ur.Peek(4)
-	if err != nil {
-		s.upstreamReadFailed(p, err)
-		return true, err
+	st, err := s.streamHead(p, limits)
+	if err != nil || st == nil {
+		return err != nil, err
 	}
-	size := int32(binary.BigEndian.Uint32(szb))
-	if size < 0 || size > limits.MaxFrameBytes {
-		err := fmt.Errorf("%w: upstream response of %d bytes (limit %d)", wire.ErrFrameTooLarge, size, limits.MaxFrameBytes)
-		s.fail(endBadUpstreamFrame, err)
-		return true, err
-	}
-	head, err := s.ur.Peek(4 + min(int(size), cutThroughPeek-4))
-	if err != nil {
-		s.upstreamReadFailed(p, err)
-		return true, err
-	}
-	flexHdr := wire.ResponseHeaderFlexible(p.hdr.APIKey, p.hdr.Flexible)
-	if _, _, herr := wire.ParseResponseHeader(head[4:], flexHdr); herr != nil && len(head) < int(size)+4 {
-		return false, nil // a header longer than the peek: read it whole
-	}
-	if _, err := s.responseHeader(p, head[4:]); err != nil {
-		return true, err
-	}
-	total := int(size) + 4
-	s.p.metrics.bytesOut.Add(float64(total))
-	for left := total; left > 0; {
-		if s.ur.Buffered() == 0 {
-			// About to wait for the broker: what is buffered goes to the
-			// client now, and the broker gets a fresh deadline.
-			if err := s.cw.Flush(); err != nil {
-				s.fail(endClientWrite, err)
-				return true, err
-			}
-			_ = s.up.SetReadDeadline(time.Now().Add(limits.RequestTimeout))
-			if _, err := s.ur.Peek(1); err != nil {
-				if errors.Is(err, io.EOF) {
-					err = io.ErrUnexpectedEOF
-				}
-				s.upstreamReadFailed(p, fmt.Errorf("reading %d-byte response after %d bytes: %w", total, total-left, err))
-				return true, err
-			}
-		}
-		chunk, _ := s.ur.Peek(min(left, s.ur.Buffered()))
-		w := io.Writer(s.cw)
-		if s.cwRaw != nil && len(chunk) >= directWriteMin {
-			// A large chunk goes past the client buffer, not through
-			// it: one copy less of every byte of a large response.
-			if err := s.cw.Flush(); err != nil {
-				s.fail(endClientWrite, err)
-				return true, err
-			}
-			w = s.cwRaw
-		}
-		if _, err := w.Write(chunk); err != nil {
-			s.fail(endClientWrite, err)
-			return true, err
-		}
-		_, _ = s.ur.Discard(len(chunk))
-		left -= len(chunk)
-	}
-	return true, nil
+	return true, st.failed(st.pass(st.left))
 }
 
 // appendResponse encodes resp as the response frame to hdr.

@@ -127,7 +127,9 @@ func (s *scanner) hasTag(tag uint64) (bool, error) {
 	n := s.uvarint()
 	found := false
 	for i := uint64(0); i < n && s.err == nil; i++ {
-		found = found || s.uvarint() == tag
+		if s.uvarint() == tag {
+			found = true
+		}
 		size := s.uvarint()
 		if s.err == nil && size > uint64(len(s.b)-s.off) {
 			s.fail("tagged field of %d bytes beyond the response", size)

@@ -42,7 +42,7 @@ func endpointResponses() []kmsg.Response {
 				br.NodeID, br.Host, br.Port = int32(b), "broker.internal", 9092
 				r.Brokers = append(r.Brokers, br)
 			}
-			r.UnknownTags.Set(7, []byte("future"))
+			r.UnknownTags.Set(7, []byte("future")) // after NodeEndpoints
 			out = append(out, r)
 		}
 	}
@@ -74,6 +74,7 @@ func endpointResponses() []kmsg.Response {
 				br.NodeID, br.Host, br.Port = int32(b), "broker.internal", 9092
 				r.Brokers = append(r.Brokers, br)
 			}
+			r.UnknownTags.Set(3, []byte("future")) // after NodeEndpoints
 			out = append(out, r)
 		}
 	}
