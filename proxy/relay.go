@@ -165,8 +165,8 @@ const maxStreamTail = 1 << 20
 // done is false (nothing consumed) when the header does not fit
 // cutThroughPeek: the caller reads the frame whole.
 func (s *session) streamFetch(p *pending, limits *config.Limits, scratch []byte) (out []byte, done bool, err error) {
-	st, err := s.streamHead(p, limits)
-	if err != nil || st == nil {
+	st, ok, err := s.streamHead(p, limits)
+	if err != nil || !ok {
 		return scratch, err != nil, err
 	}
 	err = st.fetchBody(p.hdr.APIVersion)
@@ -178,36 +178,36 @@ func (s *session) streamFetch(p *pending, limits *config.Limits, scratch []byte)
 
 // streamHead checks the size and header of the next upstream response
 // (which answers p) and returns the stream positioned after the header,
-// the header already passed to the client. A nil stream without error:
-// the header does not fit cutThroughPeek, nothing was consumed.
-func (s *session) streamHead(p *pending, limits *config.Limits) (*stream, error) {
+// the header already passed to the client. ok false without error: the
+// header does not fit cutThroughPeek, nothing was consumed.
+func (s *session) streamHead(p *pending, limits *config.Limits) (st stream, ok bool, err error) {
 	szb, err := s.ur.Peek(4)
 	if err != nil {
 		s.upstreamReadFailed(p, err)
-		return nil, err
+		return st, false, err
 	}
 	size := int32(binary.BigEndian.Uint32(szb))
 	if size < 0 || size > limits.MaxFrameBytes {
 		err := fmt.Errorf("%w: upstream response of %d bytes (limit %d)", wire.ErrFrameTooLarge, size, limits.MaxFrameBytes)
 		s.fail(endBadUpstreamFrame, err)
-		return nil, err
+		return st, false, err
 	}
 	head, err := s.ur.Peek(4 + min(int(size), cutThroughPeek-4))
 	if err != nil {
 		s.upstreamReadFailed(p, err)
-		return nil, err
+		return st, false, err
 	}
 	flexHdr := wire.ResponseHeaderFlexible(p.hdr.APIKey, p.hdr.Flexible)
 	if _, _, herr := wire.ParseResponseHeader(head[4:], flexHdr); herr != nil && len(head) < int(size)+4 {
-		return nil, nil // a header longer than the peek: read it whole
+		return st, false, nil // a header longer than the peek: read it whole
 	}
 	off, err := s.responseHeader(p, head[4:])
 	if err != nil {
-		return nil, err
+		return st, false, err
 	}
 	s.p.metrics.bytesOut.Add(float64(size) + 4)
-	st := &stream{s: s, p: p, timeout: limits.RequestTimeout, left: int(size) + 4}
-	return st, st.failed(st.pass(4 + off))
+	st = stream{s: s, p: p, timeout: limits.RequestTimeout, left: int(size) + 4}
+	return st, true, st.failed(st.pass(4 + off))
 }
 
 // failed ends the session for a stream error (logged once) and returns it.
@@ -324,7 +324,7 @@ const padTag = 0x3fff
 // original length (see streamFetch). A section without node endpoints is
 // returned as it is.
 func (s *session) rewriteTail(p *pending, tail []byte) ([]byte, error) {
-	has, err := wire.NodeEndpointsTag(p.hdr.APIKey, p.hdr.APIVersion, append([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, tail...))
+	has, err := wire.TagsHaveNodeEndpoints(tail)
 	if err != nil || !has {
 		return tail, err
 	}

@@ -742,8 +742,8 @@ const directWriteMin = 16 << 10
 // done is false (and nothing consumed) when the header does not fit
 // cutThroughPeek: the caller reads the frame whole.
 func (s *session) cutThrough(p *pending, limits *config.Limits) (done bool, err error) {
-	st, err := s.streamHead(p, limits)
-	if err != nil || st == nil {
+	st, ok, err := s.streamHead(p, limits)
+	if err != nil || !ok {
 		return err != nil, err
 	}
 	return true, st.failed(st.pass(st.left))

@@ -42,6 +42,14 @@ func NodeEndpointsTag(key, version int16, body []byte) (bool, error) {
 	return sc.hasTag(nodeEndpointsTag)
 }
 
+// TagsHaveNodeEndpoints reports whether a top-level tagged-field section
+// (which must end where b ends) of a Produce v10+ or Fetch v16+ response
+// holds NodeEndpoints.
+func TagsHaveNodeEndpoints(b []byte) (bool, error) {
+	sc := scanner{b: b}
+	return sc.hasTag(nodeEndpointsTag)
+}
+
 // scanner walks a flexible message body; the first error sticks.
 type scanner struct {
 	b   []byte
