@@ -168,6 +168,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	pinPids := fs.String("pin-pids", "", "with -pin: comma-separated pids (e.g. the Kafka JVMs) also confined to CPU 0")
 	idleConns := fs.Int("idle-conns", 500, "memory phase: idle client connections (0: no memory phase)")
 	memConsumers := fs.Int("fetch-consumers", 50, "memory phase: consumers fetching 1 MiB responses at once")
+	memFor := fs.Duration("fetch-duration", 3*time.Second, "memory phase: how long the consumers fetch")
 	profDir := fs.String("cpuprofile", "", "write a CPU profile of kguard's first produce phase of each scenario to this directory (<scenario>-produce.pprof; child process only)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -238,7 +239,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if *only != "" && !slices.Contains(strings.Split(*only, ","), sc.name) {
 			continue
 		}
-		mem := memOpts{idle: *idleConns, consumers: *memConsumers}
+		mem := memOpts{idle: *idleConns, consumers: *memConsumers, d: *memFor}
 		r, err := runScenario(ctx, stderr, sc, w, cluster, *bin, dir, *rounds, ends, *inproc, *profDir, pinCPU, mem)
 		if err != nil {
 			return fmt.Errorf("scenario %s: %w", sc.name, err)
@@ -303,7 +304,10 @@ type scenarioResult struct {
 }
 
 // memOpts sizes the memory phase (idle 0: none).
-type memOpts struct{ idle, consumers int }
+type memOpts struct {
+	idle, consumers int
+	d               time.Duration
+}
 
 func runScenario(ctx context.Context, log io.Writer, sc scenario, w *workload, cluster upstream,
 	bin, dir string, rounds int, ends map[int32]int64, inproc bool, profDir string, pinCPU int, mem memOpts) (scenarioResult, error) {
@@ -352,7 +356,7 @@ func runScenario(ctx context.Context, log io.Writer, sc scenario, w *workload, c
 	if mem.idle > 0 && pid != 0 && len(sc.clientOpts) == 0 {
 		// First, on a fresh kguard: its memory at rest, with idle
 		// connections, and with consumers fetching large responses.
-		m, err := measureMemory(ctx, pid, bootstrap, w, "bench-consume", mem.idle, mem.consumers, 3*time.Second)
+		m, err := measureMemory(ctx, pid, bootstrap, w, "bench-consume", mem.idle, mem.consumers, mem.d)
 		if err != nil {
 			return res, fmt.Errorf("memory phase: %w%s", err, tail(k.output()))
 		}

@@ -19,7 +19,7 @@ func TestBenchSmoke(t *testing.T) {
 	var out, log bytes.Buffer
 	// Every scenario, kguard as a child process, as `make bench` runs it.
 	err := run(ctx, []string{"-rounds", "1", "-duration", "200ms", "-prefill", "2000", "-latency-rate", "200",
-		"-idle-conns", "20", "-fetch-consumers", "2"}, &out, &log)
+		"-idle-conns", "20", "-fetch-consumers", "2", "-fetch-duration", "300ms"}, &out, &log)
 	if err != nil {
 		t.Fatalf("bench: %v\n%s", err, log.String())
 	}
