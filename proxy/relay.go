@@ -55,32 +55,86 @@ func (st *stream) wait(n int) ([]byte, error) {
 	return b, nil
 }
 
-// pass copies the next n bytes of the frame to the client.
+// streamChunk is the most a stream reads from the broker at once into a
+// pooled buffer, past the upstream read buffer: as large reads as reading
+// the frame whole, with memory bounded per response being relayed (the
+// buffer goes back to the pool when the response is through).
+const streamChunk = 1 << 20
+
+// pass copies the next n bytes of the frame to the client. What the
+// upstream reader has buffered goes first; a large remainder is read
+// straight into a pooled chunk (one copy in, one out, large syscalls),
+// each read written to the client before the next.
 func (st *stream) pass(n int) error {
 	if n > st.left || n < 0 {
 		return fmt.Errorf("%w: %d bytes to pass, %d left", errStreamMalformed, n, st.left)
 	}
 	s := st.s
 	for n > 0 {
+		if s.ur.Buffered() == 0 && n >= s.ur.Size() && s.cwRaw != nil {
+			m, err := st.direct(n)
+			n -= m
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		if _, err := st.wait(1); err != nil {
 			return err
 		}
 		chunk, _ := s.ur.Peek(min(n, s.ur.Buffered()))
-		w := io.Writer(s.cw)
-		if s.cwRaw != nil && len(chunk) >= directWriteMin {
-			// A large chunk goes past the client buffer, not through
-			// it: one copy less of every byte of a large response.
-			if err := s.cw.Flush(); err != nil {
-				return clientWriteError{err}
-			}
-			w = s.cwRaw
-		}
-		if _, err := w.Write(chunk); err != nil {
-			return clientWriteError{err}
+		if err := st.write(chunk); err != nil {
+			return err
 		}
 		_, _ = s.ur.Discard(len(chunk))
 		n -= len(chunk)
 		st.left -= len(chunk)
+	}
+	return nil
+}
+
+// direct reads up to n bytes (n at least the upstream reader's buffer
+// size, which is empty) into a pooled chunk and writes them to the client.
+func (st *stream) direct(n int) (int, error) {
+	s := st.s
+	if err := s.cw.Flush(); err != nil {
+		return 0, clientWriteError{err}
+	}
+	buf, slot := s.p.pool.Get(min(n, streamChunk))
+	if slot != nil {
+		defer s.p.pool.Put(slot)
+	}
+	_ = s.up.SetReadDeadline(time.Now().Add(st.timeout))
+	m, err := s.ur.Read(buf) // empty buffer, large read: straight from the socket
+	st.left -= m
+	if m > 0 {
+		if _, werr := s.cwRaw.Write(buf[:m]); werr != nil {
+			return m, clientWriteError{werr}
+		}
+	}
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return m, err
+	}
+	return m, nil
+}
+
+// write sends chunk to the client: a large one past the client buffer
+// (one copy less of every byte of a large response), a small one through
+// it.
+func (st *stream) write(chunk []byte) error {
+	s := st.s
+	w := io.Writer(s.cw)
+	if s.cwRaw != nil && len(chunk) >= directWriteMin {
+		if err := s.cw.Flush(); err != nil {
+			return clientWriteError{err}
+		}
+		w = s.cwRaw
+	}
+	if _, err := w.Write(chunk); err != nil {
+		return clientWriteError{err}
 	}
 	return nil
 }

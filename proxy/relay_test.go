@@ -437,7 +437,9 @@ func FuzzStreamFetch(f *testing.F) {
 				t.Fatalf("node endpoint %s:%d reached the client", b.Host, b.Port)
 			}
 		}
-		if len(up.Brokers) == 0 && !bytes.Equal(got, frame) {
+		// Without a NodeEndpoints tag the bytes are the broker's (an
+		// empty one may come out re-encoded and padded).
+		if has, _ := wire.NodeEndpointsTag(1, v, body); !has && !bytes.Equal(got, frame) {
 			t.Fatal("a response without node endpoints was changed")
 		}
 	})
