@@ -85,8 +85,14 @@ func benchSession(b testing.TB, auditor Auditor) *session {
 // benchFrame encodes req as a client request frame.
 func benchFrame(b *testing.B, req kmsg.Request) (wire.RequestHeader, wire.Frame) {
 	b.Helper()
+	return benchFrameSized(b, req, 1<<20)
+}
+
+// benchFrameSized is benchFrame for frames up to maxSize bytes.
+func benchFrameSized(b testing.TB, req kmsg.Request, maxSize int32) (wire.RequestHeader, wire.Frame) {
+	b.Helper()
 	raw := wire.AppendRequest(nil, 7, "bench-client", req)
-	f, err := wire.ReadFrame(bytes.NewReader(raw), wire.NewPool(), 1<<20)
+	f, err := wire.ReadFrame(bytes.NewReader(raw), wire.NewPool(), maxSize)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -83,6 +83,11 @@ type pending struct {
 	// reports whether it changed it. Without transforms the response is
 	// relayed as its original bytes, never decoded.
 	transforms []responseTransform
+	// rewrite is the API's rewrite of the response fields that name
+	// brokers (spec.rewrite), run before the transforms. A Produce or
+	// Fetch response whose only change it would be is relayed as its
+	// bytes when it names no node endpoints (wire.NodeEndpointsTag).
+	rewrite responseTransform
 	// closeAfter closes the connection once this response is written (a
 	// failed login, a SASL protocol violation).
 	closeAfter bool
@@ -92,6 +97,13 @@ type pending struct {
 // and reports whether any changed it.
 func (p *pending) transform(resp kmsg.Response) (bool, error) {
 	changed := false
+	if p.rewrite != nil {
+		c, err := p.rewrite(resp)
+		if err != nil {
+			return false, err
+		}
+		changed = c
+	}
 	for _, t := range p.transforms {
 		c, err := t(resp)
 		if err != nil {
@@ -120,8 +132,12 @@ type session struct {
 
 	cr *bufio.Reader // client reader
 	cw *bufio.Writer // client writer, owned by the responder
-	ur *bufio.Reader // upstream reader, owned by the responder
-	uw *bufio.Writer // upstream writer, owned by the reader
+	// cwRaw is the connection under cw: large chunks of a response cut
+	// through are written to it directly once cw is flushed (nil: always
+	// through cw).
+	cwRaw io.Writer
+	ur    *bufio.Reader // upstream reader, owned by the responder
+	uw    *bufio.Writer // upstream writer, owned by the reader
 
 	// principal is the authenticated client, nil before authentication.
 	// Only the reader goroutine writes it (SASL runs there).
@@ -181,6 +197,7 @@ func (s *session) attach(up *upConn) {
 	}
 	s.cr = bufio.NewReaderSize(r, 32<<10)
 	s.cw = bufio.NewWriterSize(s.client, 64<<10)
+	s.cwRaw = s.client
 	s.ur = bufio.NewReaderSize(up, 64<<10)
 	s.uw = bufio.NewWriterSize(up, 64<<10)
 }
@@ -552,7 +569,7 @@ func (s *session) handle(hdr *wire.RequestHeader, f *wire.Frame) (*pending, []by
 	}
 	if p != nil && spec.rewrite != nil {
 		if rw := spec.rewrite(hdr.APIVersion); rw != nil {
-			p.transforms = append(p.transforms, func(r kmsg.Response) (bool, error) { return rw(s.p, r), nil })
+			p.rewrite = func(r kmsg.Response) (bool, error) { return rw(s.p, r), nil }
 		}
 	}
 	if s.p.authorizer == nil {
@@ -622,57 +639,135 @@ func upstreamGone(err error) bool {
 }
 
 // relay reads the upstream response for p and writes it, rewritten when
-// needed, to the client writer.
+// needed, to the client writer. A response kguard does not change is cut
+// through (streamed as it arrives); one that may change is read whole,
+// and decoded only when it does change (or may: see pending.rewrite).
 func (s *session) relay(p *pending, scratch []byte, limits *config.Limits) ([]byte, error) {
 	_ = s.up.SetReadDeadline(time.Now().Add(limits.RequestTimeout))
+	switch {
+	case p.rewrite == nil && len(p.transforms) == 0:
+		done, err := s.cutThrough(p, limits)
+		if done || err != nil {
+			return scratch, err
+		}
+	case len(p.transforms) == 0 && p.hdr.APIKey == 1 && p.hdr.Flexible:
+		// Fetch v16+ whose only change may be the node endpoints.
+		out, done, err := s.streamFetch(p, limits, scratch)
+		if done || err != nil {
+			return out, err
+		}
+	}
 	f, err := wire.ReadFrame(s.ur, s.p.pool, limits.MaxFrameBytes)
 	if err != nil {
-		var ne net.Error
-		switch {
-		case errors.Is(err, net.ErrClosed):
-			s.close(endClosed)
-		case upstreamGone(err):
-			s.fail(endUpstreamClosed, err)
-		case errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded):
-			s.fail(endUpstreamTimeout, err, zap.Int16("api_key", p.hdr.APIKey))
-		default:
-			s.fail(endBadUpstreamFrame, err)
-		}
+		s.upstreamReadFailed(p, err)
 		return scratch, err
 	}
 	defer f.Release()
 	if !p.sent.IsZero() {
 		s.p.metrics.upstreamLatency(p.hdr.APIKey, time.Since(p.sent))
 	}
+	off, err := s.responseHeader(p, f.Body())
+	if err != nil {
+		return scratch, err
+	}
+	out := f.Buf
+	if p.rewrite != nil || len(p.transforms) > 0 {
+		if out, err = s.transformed(p, f.Body()[off:], &scratch); err != nil {
+			return scratch, err
+		}
+		if out == nil {
+			out = f.Buf
+		}
+	}
+	if _, err = s.cw.Write(out); err != nil {
+		s.fail(endClientWrite, err)
+	}
+	s.p.metrics.bytesOut.Add(float64(len(out)))
+	return scratch, err
+}
+
+// transformed applies p's rewrite and transforms to the response body and
+// returns the response frame to write, in scratch, or nil when nothing
+// changed. A Produce or Fetch response whose only change would be the
+// node endpoints, and that has none, is not decoded.
+func (s *session) transformed(p *pending, body []byte, scratch *[]byte) ([]byte, error) {
+	if len(p.transforms) == 0 {
+		has, err := wire.NodeEndpointsTag(p.hdr.APIKey, p.hdr.APIVersion, body)
+		if err == nil && !has {
+			return nil, nil
+		}
+	}
+	resp, err := decodeResponse(p.hdr.APIKey, p.hdr.APIVersion, body)
+	if err != nil {
+		s.fail(endBadUpstreamResponse, err)
+		return nil, err
+	}
+	changed, err := p.transform(resp)
+	if err != nil {
+		s.fail(endResponseTransform, err, zap.Int16("api_key", p.hdr.APIKey))
+		return nil, err
+	}
+	if !changed {
+		return nil, nil
+	}
+	*scratch = s.p.appendResponse((*scratch)[:0], p.hdr, resp)
+	return *scratch, nil
+}
+
+// responseHeader checks the response header at the start of body (a frame
+// without its size) answers p and returns where the response body begins.
+func (s *session) responseHeader(p *pending, body []byte) (int, error) {
 	flexHdr := wire.ResponseHeaderFlexible(p.hdr.APIKey, p.hdr.Flexible)
-	corr, off, err := wire.ParseResponseHeader(f.Body(), flexHdr)
+	corr, off, err := wire.ParseResponseHeader(body, flexHdr)
 	if err == nil && corr != p.hdr.CorrelationID {
 		err = fmt.Errorf("upstream answered correlation id %d, expected %d", corr, p.hdr.CorrelationID)
 	}
 	if err != nil {
 		s.fail(endBadUpstreamResponse, err)
-		return scratch, err
 	}
-	out := f.Buf
-	if len(p.transforms) > 0 {
-		resp, err := decodeResponse(p.hdr.APIKey, p.hdr.APIVersion, f.Body()[off:])
-		if err != nil {
-			s.fail(endBadUpstreamResponse, err)
-			return scratch, err
-		}
-		changed, err := p.transform(resp)
-		if err != nil {
-			s.fail(endResponseTransform, err, zap.Int16("api_key", p.hdr.APIKey))
-			return scratch, err
-		}
-		if changed {
-			scratch = s.p.appendResponse(scratch, p.hdr, resp)
-			out = scratch
-		}
+	return off, err
+}
+
+// upstreamReadFailed ends the session after a failed upstream read.
+func (s *session) upstreamReadFailed(p *pending, err error) {
+	var ne net.Error
+	switch {
+	case errors.Is(err, net.ErrClosed):
+		s.close(endClosed)
+	case upstreamGone(err):
+		s.fail(endUpstreamClosed, err)
+	case errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded):
+		s.fail(endUpstreamTimeout, err, zap.Int16("api_key", p.hdr.APIKey))
+	default:
+		s.fail(endBadUpstreamFrame, err)
 	}
-	_, err = s.cw.Write(out)
-	s.p.metrics.bytesOut.Add(float64(len(out)))
-	return scratch, err
+}
+
+// cutThroughPeek is how much of a response kguard reads before it starts
+// forwarding one it does not change: the size, the correlation id and the
+// header's tagged fields (none are defined; a response whose header does
+// not fit is read whole instead).
+const cutThroughPeek = 4 + 64
+
+// directWriteMin is the size from which a chunk of a response cut
+// through is written to the client connection directly rather than
+// copied into the client buffer (smaller ones are coalesced there).
+const directWriteMin = 16 << 10
+
+// cutThrough forwards the next upstream response, which answers p and
+// which kguard does not change, as its bytes arrive (stream): the header
+// is checked first (size cap, correlation id), then the body is copied
+// from the upstream reader's buffer to the client writer's. Memory stays
+// at the two buffers whatever the response's size, and the client
+// receives a large Fetch response while the broker is still sending it.
+// done is false (and nothing consumed) when the header does not fit
+// cutThroughPeek: the caller reads the frame whole.
+func (s *session) cutThrough(p *pending, limits *config.Limits) (done bool, err error) {
+	st, ok, err := s.streamHead(p, limits)
+	if err != nil || !ok {
+		return err != nil, err
+	}
+	return true, st.failed(st.pass(st.left))
 }
 
 // appendResponse encodes resp as the response frame to hdr.

@@ -166,6 +166,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	inproc := fs.Bool("inprocess", false, "run kguard inside this process (CPU by getrusage difference) instead of as a child process")
 	pin := fs.Bool("pin", false, "kguard on a CPU of its own: this process (clients, kfake) and -pin-pids on CPU 0, kguard on CPU 1 (needs 2 CPUs and taskset)")
 	pinPids := fs.String("pin-pids", "", "with -pin: comma-separated pids (e.g. the Kafka JVMs) also confined to CPU 0")
+	idleConns := fs.Int("idle-conns", 500, "memory phase: idle client connections (0: no memory phase)")
+	memConsumers := fs.Int("fetch-consumers", 50, "memory phase: consumers fetching 1 MiB responses at once")
+	memFor := fs.Duration("fetch-duration", 3*time.Second, "memory phase: how long the consumers fetch")
 	profDir := fs.String("cpuprofile", "", "write a CPU profile of kguard's first produce phase of each scenario to this directory (<scenario>-produce.pprof; child process only)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -236,7 +239,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if *only != "" && !slices.Contains(strings.Split(*only, ","), sc.name) {
 			continue
 		}
-		r, err := runScenario(ctx, stderr, sc, w, cluster, *bin, dir, *rounds, ends, *inproc, *profDir, pinCPU)
+		mem := memOpts{idle: *idleConns, consumers: *memConsumers, d: *memFor}
+		r, err := runScenario(ctx, stderr, sc, w, cluster, *bin, dir, *rounds, ends, *inproc, *profDir, pinCPU, mem)
 		if err != nil {
 			return fmt.Errorf("scenario %s: %w", sc.name, err)
 		}
@@ -246,6 +250,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("no scenario named %q", *only)
 	}
 	printTable(stdout, rows, *rounds, *duration, *size, *rate, load0, loadavg())
+	printMemory(stdout, rows)
 	if pinCPU >= 0 {
 		fmt.Fprintf(stdout, "Pinned (-pin): the clients, the cluster (kfake in this process, or -pin-pids) on CPU 0, kguard alone on CPU 1:\nthe ratios say whether kguard with a core of its own keeps up with what the rest does on one core.\n")
 	}
@@ -295,10 +300,17 @@ type scenarioResult struct {
 	target         float64
 	baseline       string
 	alsoVs         []string
+	mem            *memResult // nil: not measured
+}
+
+// memOpts sizes the memory phase (idle 0: none).
+type memOpts struct {
+	idle, consumers int
+	d               time.Duration
 }
 
 func runScenario(ctx context.Context, log io.Writer, sc scenario, w *workload, cluster upstream,
-	bin, dir string, rounds int, ends map[int32]int64, inproc bool, profDir string, pinCPU int) (scenarioResult, error) {
+	bin, dir string, rounds int, ends map[int32]int64, inproc bool, profDir string, pinCPU int, mem memOpts) (scenarioResult, error) {
 	res := scenarioResult{name: sc.name, cluster: cluster.describe(), target: sc.target, baseline: sc.baseline, alsoVs: sc.alsoVs}
 	upAddrs := cluster.addrs()
 	port, err := freePortBlock()
@@ -326,16 +338,32 @@ func runScenario(ctx context.Context, log io.Writer, sc scenario, w *workload, c
 		cfg += prof.config()
 	}
 	var k kguardRunner
+	var pid int
 	if inproc {
 		k, err = startInProcess(ctx, cfg)
 	} else {
-		k, err = startKguard(ctx, bin, dir, sc.name, cfg, bootstrap, pinCPU)
+		var kp *kguardProc
+		kp, err = startKguard(ctx, bin, dir, sc.name, cfg, bootstrap, pinCPU)
+		if kp != nil {
+			k, pid = kp, kp.cmd.Process.Pid
+		}
 	}
 	if err != nil {
 		return res, err
 	}
 	defer k.stop()
 	res.inproc = inproc
+	if mem.idle > 0 && pid != 0 && len(sc.clientOpts) == 0 {
+		// First, on a fresh kguard: its memory at rest, with idle
+		// connections, and with consumers fetching large responses.
+		m, err := measureMemory(ctx, pid, bootstrap, w, "bench-consume", mem.idle, mem.consumers, mem.d)
+		if err != nil {
+			return res, fmt.Errorf("memory phase: %w%s", err, tail(k.output()))
+		}
+		res.mem = &m
+		fmt.Fprintf(log, "%s memory: RSS at rest %.1f MiB, %d idle connections %.1f MiB, %d consumers fetching peak %.1f MiB\n",
+			sc.name, float64(m.rest)/(1<<20), m.idleConns, float64(m.idle)/(1<<20), m.consumers, float64(m.fetchPeak)/(1<<20))
+	}
 
 	value, common := w.value, []kgo.Opt(nil)
 	if sc.jsonValue {

@@ -18,13 +18,14 @@ func TestBenchSmoke(t *testing.T) {
 	defer cancel()
 	var out, log bytes.Buffer
 	// Every scenario, kguard as a child process, as `make bench` runs it.
-	err := run(ctx, []string{"-rounds", "1", "-duration", "200ms", "-prefill", "2000", "-latency-rate", "200"}, &out, &log)
+	err := run(ctx, []string{"-rounds", "1", "-duration", "200ms", "-prefill", "2000", "-latency-rate", "200",
+		"-idle-conns", "20", "-fetch-consumers", "2", "-fetch-duration", "300ms"}, &out, &log)
 	if err != nil {
 		t.Fatalf("bench: %v\n%s", err, log.String())
 	}
 	for _, want := range []string{"produce MB/s", "consume MB/s", "produce p99 ms", "interleaved p99 ms", "kguard CPU s/GB",
 		"kguard CPU us/produced record", "authorization", "authz+audit", "produce MB/s vs authorization",
-		"json-passthrough", "produce MB/s vs json-passthrough"} {
+		"json-passthrough", "produce MB/s vs json-passthrough", "20 idle connections", "2 consumers fetching 1 MiB responses"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("bench table has no %q row:\n%s", want, out.String())
 		}
