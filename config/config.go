@@ -361,6 +361,11 @@ func (c *Config) Validate() error {
 	if len(c.Policy.Dirs) > 0 && c.Policy.Disabled {
 		bad("policy", "dirs and disabled: true exclude each other")
 	}
+	if len(c.Tenants.VirtualClusters) > 0 && c.Policy.Disabled {
+		// Renaming runs in the authorization pipeline: without it a
+		// tenant would see the physical cluster.
+		bad("tenants.virtual_clusters", "need the policy (policy.disabled is set)")
+	}
 	a := &c.Listen.Auth
 	for i, m := range a.SASLMechanisms {
 		switch m {
