@@ -96,8 +96,8 @@ func TestVirtualClusterProblems(t *testing.T) {
 	base := "upstream:\n  bootstrap: [127.0.0.1:9092]\npolicy:\n  dirs: [/p]\ntenants:\n  virtual_clusters:\n"
 	for yaml, want := range map[string]string{
 		"    acme: {prefix: \"acme.\"}\n    globex: {prefix: \"globex.\"}\n": "",
-		"    acme: {prefix: \"\"}\n":                                     "virtual_clusters.acme.prefix: required",
-		"    acme: {prefix: \"a\"}\n    acme2: {prefix: \"acme2.\"}\n":     "overlap",
+		"    acme: {prefix: \"\"}\n":                                         "virtual_clusters.acme.prefix: required",
+		"    acme: {prefix: \"a\"}\n    acme2: {prefix: \"acme2.\"}\n":       "overlap",
 	} {
 		_, err := config.Parse([]byte(base + yaml))
 		if (want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), want)) {
