@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,6 +64,27 @@ func TestVclusterSameNamesTwoTenants(t *testing.T) {
 		}
 		if err := c.CommitUncommittedOffsets(ctx); err != nil {
 			t.Fatalf("%s commit offsets: %v", user, err)
+		}
+		// The classic group's member metadata and assignment (opaque
+		// consumer-protocol blobs) hold physical names on the cluster
+		// and virtual ones for the client.
+		pre := strings.TrimSuffix(user, "-app") + "."
+		for via, adm := range map[string]*kadm.Client{"cluster": kadm.NewClient(e.direct(t)), "kguard": kadm.NewClient(e.client(t, user))} {
+			group, topic := "g", "t1"
+			if via == "cluster" {
+				group, topic = pre+"g", pre+"t1"
+			}
+			dg, err := adm.DescribeGroups(ctx, group)
+			if err != nil || dg[group].Err != nil || len(dg[group].Members) == 0 {
+				t.Fatalf("describing %s via %s: %v %+v", group, via, err, dg[group])
+			}
+			for _, m := range dg[group].Members {
+				md, ok1 := m.Join.AsConsumer()
+				as, ok2 := m.Assigned.AsConsumer()
+				if !ok1 || !ok2 || !slices.Equal(md.Topics, []string{topic}) || len(as.Topics) != 1 || as.Topics[0].Topic != topic {
+					t.Errorf("group %s via %s: member subscription %+v, assignment %+v, want topic %s", group, via, md, as, topic)
+				}
+			}
 		}
 		adm := kadm.NewClient(e.client(t, user))
 		topics, err := adm.ListTopics(ctx)
@@ -181,4 +203,15 @@ func TestVclusterOtherTenantUnaddressable(t *testing.T) {
 		t.Errorf("DescribeACLs in a virtual cluster: error %d, want %d", resp.ErrorCode, kerr.ClusterAuthorizationFailed.Code)
 	}
 	t.Logf("VCLUSTER acme-app: globex.t1 by name, by id (Metadata, Fetch v13) unreachable; DescribeACLs refused")
+}
+
+// direct is a client straight to the cluster.
+func (e *azEnv) direct(t *testing.T) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.Cluster.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
 }
