@@ -25,6 +25,7 @@ type Config struct {
 	Listen   Listen   `yaml:"listen"`
 	Upstream Upstream `yaml:"upstream"`
 	Limits   Limits   `yaml:"limits"`
+	Quotas   Quotas   `yaml:"quotas"`
 	Policy   Policy   `yaml:"policy"`
 	Audit    Audit    `yaml:"audit"`
 	Crypto   Crypto   `yaml:"crypto"`
@@ -233,6 +234,7 @@ func Parse(b []byte) (*Config, error) {
 
 // SetDefaults fills unset fields.
 func (c *Config) SetDefaults() {
+	c.Quotas.SetDefaults()
 	l := &c.Listen
 	if l.Bootstrap == "" {
 		l.Bootstrap = "127.0.0.1:9092"
@@ -408,6 +410,7 @@ func (c *Config) Validate() error {
 		bad("limits.max_in_flight", "must be at least 1")
 	}
 	errs = append(errs, c.Tenants.Problems()...)
+	errs = append(errs, c.Quotas.Problems()...)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

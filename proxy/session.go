@@ -129,6 +129,10 @@ type session struct {
 	closeOne sync.Once
 	done     chan struct{}
 	reason   atomic.Value // string: why the session ended
+
+	// mutedUntil (unix nanoseconds): the reader waits until then before
+	// reading the next request (a quota throttle, quota.go).
+	mutedUntil atomic.Int64
 }
 
 // newSession is a client connection before its upstream is dialed: it can
@@ -369,6 +373,7 @@ func (s *session) read() {
 	defer s.contain("reader")
 	limits := &s.p.cfg.Limits
 	for {
+		s.waitMuted(s.p.ctx) // quota.go
 		if s.draining.Load() {
 			return
 		}
@@ -532,6 +537,9 @@ func (s *session) handle(hdr *wire.RequestHeader, f *wire.Frame) (*pending, []by
 			p = nil
 		}
 	}
+	if hdr.APIKey == 0 {
+		s.throttle(hdr, p, produceQuota, len(f.Buf)) // quota.go
+	}
 	if p != nil && spec.rewrite != nil {
 		if rw := spec.rewrite(hdr.APIVersion); rw != nil {
 			p.transforms = append(p.transforms, func(r kmsg.Response) (bool, error) { return rw(s.p, r), nil })
@@ -631,6 +639,9 @@ func (s *session) relay(p *pending, scratch []byte, limits *config.Limits) ([]by
 	if err != nil {
 		s.fail(endBadUpstreamResponse, err)
 		return scratch, err
+	}
+	if p.hdr.APIKey == 1 {
+		s.throttle(&p.hdr, p, fetchQuota, len(f.Buf)) // quota.go
 	}
 	out := f.Buf
 	if len(p.transforms) > 0 {
