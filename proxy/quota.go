@@ -3,7 +3,9 @@ package proxy
 import (
 	"context"
 	"reflect"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -72,10 +74,11 @@ func newQuotas(cfg config.Quotas, reg prometheus.Registerer) *quotas {
 }
 
 // record counts n bytes of kind for (principal, tenant, client id) and
-// returns how long the client must be throttled (0: within its quota).
-func (q *quotas) record(kind quotaKind, principal, tenant, clientID string, n int, now time.Time) time.Duration {
+// returns how long the client must be throttled (0: within its quota) and
+// the sensor that counted them (nil: no quota applies).
+func (q *quotas) record(kind quotaKind, principal, tenant, clientID string, n int, now time.Time) (time.Duration, *rateSensor) {
 	if q == nil || len(q.cfg.Rules) == 0 {
-		return 0
+		return 0, nil
 	}
 	for i, r := range q.cfg.Rules {
 		if (r.Principal != "" && r.Principal != principal) || (r.Tenant != "" && r.Tenant != tenant) ||
@@ -87,7 +90,7 @@ func (q *quotas) record(kind quotaKind, principal, tenant, clientID string, n in
 			limit = r.FetchBytesPerSecond
 		}
 		if limit == 0 {
-			return 0
+			return 0, nil
 		}
 		entity := principal
 		switch {
@@ -105,14 +108,17 @@ func (q *quotas) record(kind quotaKind, principal, tenant, clientID string, n in
 			q.sensors[k] = s
 		}
 		d := s.record(now, int64(n), limit)
+		if d > 0 {
+			s.mute(now.Add(d))
+		}
 		q.mu.Unlock()
 		q.bytes.WithLabelValues(kind.String(), tenant).Add(float64(n))
 		if d > 0 {
 			q.throttled.WithLabelValues(kind.String(), tenant).Add(d.Seconds())
 		}
-		return d
+		return d, s
 	}
-	return 0
+	return 0, nil
 }
 
 // rateSensor is a windowed rate: samples of length sample, the oldest
@@ -122,6 +128,20 @@ type rateSensor struct {
 	starts []time.Time
 	counts []int64
 	cur    int
+	// until (unix nanoseconds) is when the sensor's entity may send
+	// again: every connection the sensor counts for waits for it, so that
+	// an entity's connections do not take turns past its quota.
+	until atomic.Int64
+}
+
+// mute extends the sensor's deadline to t.
+func (s *rateSensor) mute(t time.Time) {
+	for u := t.UnixNano(); ; {
+		old := s.until.Load()
+		if old >= u || s.until.CompareAndSwap(old, u) {
+			return
+		}
+	}
 }
 
 func newRateSensor(sample time.Duration, samples int) *rateSensor {
@@ -182,18 +202,18 @@ func (s *session) throttle(hdr *wire.RequestHeader, p *pending, kind quotaKind, 
 		return
 	}
 	principal, tenant, client := s.quotaEntity(hdr)
-	d := s.p.quotas.record(kind, principal, tenant, client, n, time.Now())
+	d, sensor := s.p.quotas.record(kind, principal, tenant, client, n, time.Now())
+	if sensor != nil {
+		s.quotaMu.Lock()
+		if !slices.Contains(s.quotaSensors, sensor) {
+			s.quotaSensors = append(s.quotaSensors, sensor)
+		}
+		s.quotaMu.Unlock()
+	}
 	if d <= 0 {
 		return
 	}
 	ms := int32(min(d.Milliseconds(), int64(1<<31-1)))
-	until := time.Now().Add(d).UnixNano()
-	for {
-		old := s.mutedUntil.Load()
-		if old >= until || s.mutedUntil.CompareAndSwap(old, until) {
-			break
-		}
-	}
 	if p == nil {
 		return // no response (acks=0): muted only
 	}
@@ -207,9 +227,19 @@ func (s *session) throttle(hdr *wire.RequestHeader, p *pending, kind quotaKind, 
 	})
 }
 
-// waitMuted waits while the connection is muted (a quota's throttle).
+// waitMuted waits while the connection is muted: while an entity it
+// sends for is throttled (a quota's sensor).
 func (s *session) waitMuted(ctx context.Context) {
-	d := time.Until(time.Unix(0, s.mutedUntil.Load()))
+	if s.p.quotas == nil {
+		return
+	}
+	var until int64
+	s.quotaMu.Lock()
+	for _, q := range s.quotaSensors {
+		until = max(until, q.until.Load())
+	}
+	s.quotaMu.Unlock()
+	d := time.Until(time.Unix(0, until))
 	if d <= 0 {
 		return
 	}

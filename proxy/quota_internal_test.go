@@ -38,23 +38,23 @@ func TestQuotasFirstRuleDecides(t *testing.T) {
 		{FetchBytesPerSecond: 100},
 	}}, nil)
 	now := time.Unix(1000, 0)
-	if d := q.record(produceQuota, "User:a", "acme", "free", 1000, now); d != 0 {
+	if d := rec(q, produceQuota, "User:a", "acme", "free", 1000, now); d != 0 {
 		t.Errorf("client id free (unlimited rule first): throttled %s", d)
 	}
-	if d := q.record(produceQuota, "User:a", "acme", "x", 1000, now); d == 0 {
+	if d := rec(q, produceQuota, "User:a", "acme", "x", 1000, now); d == 0 {
 		t.Error("tenant acme over 100 B/s: not throttled")
 	}
 	// The tenant's sensor is shared by its principals.
-	if d := q.record(produceQuota, "User:b", "acme", "y", 1, now); d == 0 {
+	if d := rec(q, produceQuota, "User:b", "acme", "y", 1, now); d == 0 {
 		t.Error("another acme principal: not throttled by the tenant's shared rate")
 	}
-	if d := q.record(produceQuota, "User:c", "globex", "x", 1000, now); d != 0 {
+	if d := rec(q, produceQuota, "User:c", "globex", "x", 1000, now); d != 0 {
 		t.Errorf("globex has no produce quota: throttled %s", d)
 	}
-	if d := q.record(fetchQuota, "User:c", "globex", "x", 1000, now); d == 0 {
+	if d := rec(q, fetchQuota, "User:c", "globex", "x", 1000, now); d == 0 {
 		t.Error("default fetch quota: not throttled")
 	}
-	if d := q.record(fetchQuota, "User:d", "globex", "x", 1, now); d != 0 {
+	if d := rec(q, fetchQuota, "User:d", "globex", "x", 1, now); d != 0 {
 		t.Errorf("the default rule limits each principal on its own: User:d throttled %s", d)
 	}
 }
@@ -67,11 +67,16 @@ func TestThrottleSetsResponseAndMutes(t *testing.T) {
 	s := &session{p: p}
 	pd := &pending{}
 	s.throttle(&pd.hdr, pd, produceQuota, 1000)
-	if len(pd.transforms) != 1 || s.mutedUntil.Load() <= time.Now().UnixNano() {
-		t.Fatalf("not throttled: %d transforms, muted until %d", len(pd.transforms), s.mutedUntil.Load())
+	if len(pd.transforms) != 1 || len(s.quotaSensors) != 1 || s.quotaSensors[0].until.Load() <= time.Now().UnixNano() {
+		t.Fatalf("not throttled: %d transforms, %d sensors", len(pd.transforms), len(s.quotaSensors))
 	}
 	resp := kmsg.NewPtrProduceResponse()
 	if changed, err := pd.transforms[0](resp); err != nil || !changed || resp.ThrottleMillis <= 0 {
 		t.Fatalf("response throttle %d ms (changed %v, %v)", resp.ThrottleMillis, changed, err)
 	}
+}
+
+func rec(q *quotas, kind quotaKind, principal, tenant, clientID string, n int, now time.Time) time.Duration {
+	d, _ := q.record(kind, principal, tenant, clientID, n, now)
+	return d
 }

@@ -130,9 +130,10 @@ type session struct {
 	done     chan struct{}
 	reason   atomic.Value // string: why the session ended
 
-	// mutedUntil (unix nanoseconds): the reader waits until then before
-	// reading the next request (a quota throttle, quota.go).
-	mutedUntil atomic.Int64
+	// quotaSensors are the quota sensors this connection's requests were
+	// counted in: the reader waits while one is throttled (quota.go).
+	quotaMu      sync.Mutex
+	quotaSensors []*rateSensor
 }
 
 // newSession is a client connection before its upstream is dialed: it can

@@ -65,7 +65,7 @@ func produceFor(ctx context.Context, t *testing.T, s *stack, user, topic string,
 }
 
 // quotaWarmUp is how long producers run before their rate is measured:
-// the window of the test's quota (5 samples of 1 s).
+// more than the window of the test's quota (11 samples of 200 ms).
 const quotaWarmUp = 5 * time.Second
 
 // TestQuotaProduceRate: tenant acme is limited to 2 MB/s of Produce
@@ -79,7 +79,7 @@ func TestQuotaProduceRate(t *testing.T) {
 		t.Skip("needs the real Kafka cluster (KGUARD_TEST_KAFKA_SASL_SSL)")
 	}
 	const quota = 2_000_000
-	s := freshReal(t, stackOpts{extraYAML: fmt.Sprintf("quotas:\n  sample: 1s\n  samples: 5\n  rules:\n    - tenant: acme\n      produce_bytes_per_second: %d\n", quota)})
+	s := freshReal(t, stackOpts{extraYAML: fmt.Sprintf("quotas:\n  sample: 200ms\n  samples: 11\n  rules:\n    - tenant: acme\n      produce_bytes_per_second: %d\n", quota)})
 	run := randHex(3)
 	topics := map[string]string{acme: "acme.gw-quota-" + run, globex: "globex.gw-quota-" + run}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
