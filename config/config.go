@@ -25,6 +25,7 @@ type Config struct {
 	Listen   Listen   `yaml:"listen"`
 	Upstream Upstream `yaml:"upstream"`
 	Limits   Limits   `yaml:"limits"`
+	Quotas   Quotas   `yaml:"quotas"`
 	Policy   Policy   `yaml:"policy"`
 	Audit    Audit    `yaml:"audit"`
 	Crypto   Crypto   `yaml:"crypto"`
@@ -236,6 +237,7 @@ func Parse(b []byte) (*Config, error) {
 
 // SetDefaults fills unset fields.
 func (c *Config) SetDefaults() {
+	c.Quotas.SetDefaults()
 	l := &c.Listen
 	if l.Bootstrap == "" {
 		l.Bootstrap = "127.0.0.1:9092"
@@ -367,6 +369,11 @@ func (c *Config) Validate() error {
 	if len(c.Policy.Dirs) > 0 && c.Policy.Disabled {
 		bad("policy", "dirs and disabled: true exclude each other")
 	}
+	if len(c.Tenants.VirtualClusters) > 0 && c.Policy.Disabled {
+		// Renaming runs in the authorization pipeline: without it a
+		// tenant would see the physical cluster.
+		bad("tenants.virtual_clusters", "need the policy (policy.disabled is set)")
+	}
 	a := &c.Listen.Auth
 	for i, m := range a.SASLMechanisms {
 		switch m {
@@ -410,6 +417,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.Tenants.Problems()...)
 	errs = append(errs, c.Crypto.problems()...)
+	errs = append(errs, c.Quotas.Problems()...)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

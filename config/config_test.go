@@ -93,3 +93,23 @@ func TestTenantRulePatternAnchored(t *testing.T) {
 		t.Fatalf("prefix rule: pattern %v, error %v", re, err)
 	}
 }
+
+// TestVirtualClusterProblems: prefixes are required and must not overlap,
+// and virtual clusters need the policy.
+func TestVirtualClusterProblems(t *testing.T) {
+	base := "upstream:\n  bootstrap: [127.0.0.1:9092]\npolicy:\n  dirs: [/p]\ntenants:\n  virtual_clusters:\n"
+	for yaml, want := range map[string]string{
+		"    acme: {prefix: \"acme.\"}\n    globex: {prefix: \"globex.\"}\n": "",
+		"    acme: {prefix: \"\"}\n":                                         "virtual_clusters.acme.prefix: required",
+		"    acme: {prefix: \"a\"}\n    acme2: {prefix: \"acme2.\"}\n":       "overlap",
+	} {
+		_, err := config.Parse([]byte(base + yaml))
+		if (want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), want)) {
+			t.Errorf("%q: error %v, want %q", yaml, err, want)
+		}
+	}
+	_, err := config.Parse([]byte("upstream:\n  bootstrap: [127.0.0.1:9092]\npolicy:\n  disabled: true\ntenants:\n  virtual_clusters:\n    acme: {prefix: \"acme.\"}\n"))
+	if err == nil || !strings.Contains(err.Error(), "need the policy") {
+		t.Errorf("virtual clusters without the policy: %v", err)
+	}
+}

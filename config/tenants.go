@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -31,6 +32,22 @@ type Tenants struct {
 	Principals map[string]string `yaml:"principals"`
 	// Rules are tried in order when no exact name matches.
 	Rules []TenantRule `yaml:"rules"`
+	// VirtualClusters gives tenants a virtual cluster: kguard adds the
+	// tenant's physical prefix to every topic name, group id and
+	// transactional id its principals send and strips it from every
+	// response, so the tenant sees its names without the prefix and
+	// nothing outside it (docs/authorization.md, "Virtual clusters").
+	//
+	//	virtual_clusters:
+	//	  acme: {prefix: "acme."}
+	VirtualClusters map[string]VirtualCluster `yaml:"virtual_clusters"`
+}
+
+// VirtualCluster is one tenant's virtual cluster.
+type VirtualCluster struct {
+	// Prefix is the physical prefix of the tenant's names. Prefixes of
+	// different tenants must not be prefixes of one another.
+	Prefix string `yaml:"prefix"`
 }
 
 // TenantRule maps principals by prefix or regular expression. Exactly one
@@ -66,6 +83,7 @@ func (t *Tenants) Problems() []error {
 			errs = append(errs, fmt.Errorf("config tenants.principals.%s: empty tenant", p))
 		}
 	}
+	errs = append(errs, t.virtualClusterProblems()...)
 	for i, r := range t.Rules {
 		key := fmt.Sprintf("tenants.rules[%d]", i)
 		if (r.Prefix == "") == (r.Regex == "") {
@@ -82,6 +100,34 @@ func (t *Tenants) Problems() []error {
 			}
 		} else if strings.Contains(r.Tenant, "$") {
 			errs = append(errs, fmt.Errorf("config %s.tenant: $ templates need a regex rule", key))
+		}
+	}
+	return errs
+}
+
+// virtualClusterProblems checks the virtual clusters: every prefix is set
+// and none is a prefix of another tenant's (their names would overlap).
+func (t *Tenants) virtualClusterProblems() []error {
+	var errs []error
+	names := make([]string, 0, len(t.VirtualClusters))
+	for tn := range t.VirtualClusters {
+		names = append(names, tn)
+	}
+	slices.Sort(names)
+	for i, a := range names {
+		pa := t.VirtualClusters[a].Prefix
+		if a == "" {
+			errs = append(errs, fmt.Errorf("config tenants.virtual_clusters: empty tenant name"))
+		}
+		if pa == "" {
+			errs = append(errs, fmt.Errorf("config tenants.virtual_clusters.%s.prefix: required", a))
+			continue
+		}
+		for _, b := range names[i+1:] {
+			pb := t.VirtualClusters[b].Prefix
+			if pb != "" && (strings.HasPrefix(pa, pb) || strings.HasPrefix(pb, pa)) {
+				errs = append(errs, fmt.Errorf("config tenants.virtual_clusters: prefixes of %s (%q) and %s (%q) overlap", a, pa, b, pb))
+			}
 		}
 	}
 	return errs

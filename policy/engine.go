@@ -630,6 +630,7 @@ func input(req *Request, host string) (ast.Value, error) {
 		ast.Item(ast.StringTerm("api_name"), ast.StringTerm(req.APIName)),
 		ast.Item(ast.StringTerm("api_version"), ast.IntNumberTerm(int(req.APIVersion))),
 		ast.Item(ast.StringTerm("client_id"), ast.StringTerm(req.ClientID)),
+		ast.Item(ast.StringTerm("virtual_prefix"), ast.StringTerm(req.VirtualPrefix)),
 		ast.Item(ast.StringTerm("actions"), ast.ArrayTerm(acts...)),
 		ast.Item(ast.StringTerm("details"), ast.NewTerm(details)),
 	), nil

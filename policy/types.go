@@ -74,6 +74,10 @@ type Request struct {
 	APIName    string `json:"api_name"`
 	APIVersion int16  `json:"api_version"`
 	ClientID   string `json:"client_id"`
+	// VirtualPrefix is the physical prefix of the principal's virtual
+	// cluster ("" without one). Actions name physical resources: the
+	// client's (virtual) name is the name without this prefix.
+	VirtualPrefix string `json:"virtual_prefix,omitempty"`
 	// Actions are the questions to answer, usually from Decompose.
 	Actions []Action `json:"actions"`
 	// Details carries what safeguards need (see Decompose and docs/policy.md).

@@ -34,6 +34,7 @@ import (
 func produceAPI() apiSpec {
 	return apiSpec{
 		key:        0,
+		rename:     renameProduce(),
 		pin:        apiPin{0, 13, 13, false, "Produce: v13 names topics by id, resolved to names by the decomposer"},
 		decompose:  decomposes(decomposeProduce),
 		answer:     answers((*authzCall).produce),

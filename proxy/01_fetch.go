@@ -35,6 +35,7 @@ import (
 func fetchAPI() apiSpec {
 	return apiSpec{
 		key:       1,
+		rename:    renameFetch(),
 		pin:       apiPin{0, 18, 18, false, "Fetch: v13 topic ids resolved; v15+ ReplicaState and v17/18 tags are replica-only (ClusterAction)"},
 		decompose: decomposes(decomposeFetch),
 		answer:    answers((*authzCall).fetch),

@@ -27,6 +27,7 @@ import (
 func listOffsetsAPI() apiSpec {
 	return apiSpec{
 		key:       2,
+		rename:    renameListOffsets(),
 		pin:       apiPin{0, 11, 11, false, "ListOffsets: v10 timeout, v11 timestamp -6 only; Describe Topic per topic"},
 		decompose: decomposes(decomposeListOffsets),
 		answer:    answers((*authzCall).listOffsets),

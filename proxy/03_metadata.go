@@ -30,6 +30,7 @@ import (
 func metadataAPI() apiSpec {
 	return apiSpec{
 		key:       3,
+		rename:    renameMetadata(),
 		pin:       apiPin{0, 13, 13, false, "Metadata: v10+ topic ids resolved; v13 only adds a response error"},
 		decompose: decomposes(decomposeMetadata),
 		answer:    answers((*authzCall).metadata),

@@ -26,6 +26,7 @@ import (
 func offsetCommitAPI() apiSpec {
 	return apiSpec{
 		key:       8,
+		rename:    renameOffsetCommit(),
 		pin:       apiPin{0, 10, 10, false, "OffsetCommit: v10 topic ids resolved"},
 		decompose: decomposes(decomposeOffsetCommit),
 		answer:    answers((*authzCall).offsetCommit),

@@ -26,6 +26,7 @@ import (
 func offsetFetchAPI() apiSpec {
 	return apiSpec{
 		key:       9,
+		rename:    renameOffsetFetch(),
 		pin:       apiPin{0, 10, 10, false, "OffsetFetch: v8 batched groups, v10 topic ids resolved"},
 		decompose: decomposes(decomposeOffsetFetch),
 		answer:    answers((*authzCall).offsetFetch),

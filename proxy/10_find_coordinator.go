@@ -27,6 +27,7 @@ import (
 func findCoordinatorAPI() apiSpec {
 	return apiSpec{
 		key:       10,
+		rename:    renameFindCoordinator(),
 		pin:       apiPin{0, 6, 6, false, "FindCoordinator: v4 batched keys, v6 share key type (ClusterAction)"},
 		decompose: decomposes(decomposeFindCoordinator),
 		answer:    answers((*authzCall).findCoordinator),

@@ -26,6 +26,7 @@ import (
 func joinGroupAPI() apiSpec {
 	return apiSpec{
 		key:       11,
+		rename:    renameJoinGroup(),
 		pin:       apiPin{0, 9, 9, false, "JoinGroup: group only; later versions add no named resources"},
 		decompose: decomposes(decomposeJoinGroup),
 		answer:    answers((*authzCall).joinGroup),

@@ -19,6 +19,7 @@ import (
 func heartbeatAPI() apiSpec {
 	return apiSpec{
 		key:       12,
+		rename:    renameHeartbeat(),
 		pin:       apiPin{0, 4, 4, false, "Heartbeat: group only"},
 		decompose: decomposes(decomposeHeartbeat),
 	}

@@ -20,6 +20,7 @@ import (
 func leaveGroupAPI() apiSpec {
 	return apiSpec{
 		key:       13,
+		rename:    renameLeaveGroup(),
 		pin:       apiPin{0, 5, 5, false, "LeaveGroup: group only (v3 batched members)"},
 		decompose: decomposes(decomposeLeaveGroup),
 	}

@@ -20,6 +20,7 @@ import (
 func syncGroupAPI() apiSpec {
 	return apiSpec{
 		key:       14,
+		rename:    renameSyncGroup(),
 		pin:       apiPin{0, 5, 5, false, "SyncGroup: group only"},
 		decompose: decomposes(decomposeSyncGroup),
 	}

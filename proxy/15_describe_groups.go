@@ -24,6 +24,7 @@ import (
 func describeGroupsAPI() apiSpec {
 	return apiSpec{
 		key:       15,
+		rename:    renameDescribeGroups(),
 		pin:       apiPin{0, 6, 6, false, "DescribeGroups: per group; authorized operations recomputed by kguard"},
 		decompose: decomposes(decomposeDescribeGroups),
 		answer:    answers((*authzCall).describeGroups),

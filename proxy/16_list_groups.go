@@ -20,6 +20,7 @@ import (
 func listGroupsAPI() apiSpec {
 	return apiSpec{
 		key:       16,
+		rename:    renameListGroups(),
 		pin:       apiPin{0, 5, 5, false, "ListGroups: v4 state and v5 type filters; response filtered per group"},
 		decompose: decomposes(decomposeListGroups),
 		answer:    answers((*authzCall).listGroups),

@@ -26,6 +26,7 @@ import (
 func createTopicsAPI() apiSpec {
 	return apiSpec{
 		key:       19,
+		rename:    renameCreateTopics(),
 		pin:       apiPin{0, 7, 7, false, "CreateTopics: per topic with configs and assignments in the details"},
 		decompose: decomposes(decomposeCreateTopics),
 		answer:    answers((*authzCall).createTopics),

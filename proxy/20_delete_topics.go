@@ -22,6 +22,7 @@ import (
 func deleteTopicsAPI() apiSpec {
 	return apiSpec{
 		key:       20,
+		rename:    renameDeleteTopics(),
 		pin:       apiPin{0, 6, 6, false, "DeleteTopics: v6 topic ids resolved"},
 		decompose: decomposes(decomposeDeleteTopics),
 		answer:    answers((*authzCall).deleteTopics),

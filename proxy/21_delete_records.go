@@ -19,6 +19,7 @@ import (
 func deleteRecordsAPI() apiSpec {
 	return apiSpec{
 		key:       21,
+		rename:    renameDeleteRecords(),
 		pin:       apiPin{0, 2, 2, false, "DeleteRecords: per topic"},
 		decompose: decomposes(decomposeDeleteRecords),
 		answer:    answers((*authzCall).deleteRecords),

@@ -21,6 +21,7 @@ import (
 func initProducerIDAPI() apiSpec {
 	return apiSpec{
 		key:       22,
+		rename:    renameInitProducerID(),
 		pin:       apiPin{0, 5, 5, false, "InitProducerId: transactional id or IdempotentWrite; v3 producer id/epoch re-init only"},
 		decompose: decomposes(decomposeInitProducerID),
 	}

@@ -21,6 +21,7 @@ import (
 func offsetForLeaderEpochAPI() apiSpec {
 	return apiSpec{
 		key:       23,
+		rename:    renameOffsetForLeaderEpoch(),
 		pin:       apiPin{0, 4, 4, false, "OffsetForLeaderEpoch: per topic; v3+ replica id >= 0 is ClusterAction"},
 		decompose: decomposes(decomposeOffsetForLeaderEpoch),
 		answer:    answers((*authzCall).offsetForLeaderEpoch),

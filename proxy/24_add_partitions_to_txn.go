@@ -24,6 +24,7 @@ import (
 func addPartitionsToTxnAPI() apiSpec {
 	return apiSpec{
 		key:       24,
+		rename:    renameAddPartitionsToTxn(),
 		pin:       apiPin{0, 5, 5, false, "AddPartitionsToTxn: v0-3 per topic; v4+ broker batch is ClusterAction"},
 		decompose: decomposes(decomposeAddPartitionsToTxn),
 		answer:    answers((*authzCall).addPartitionsToTxn),

@@ -20,6 +20,7 @@ import (
 func addOffsetsToTxnAPI() apiSpec {
 	return apiSpec{
 		key:       25,
+		rename:    renameAddOffsetsToTxn(),
 		pin:       apiPin{0, 4, 4, false, "AddOffsetsToTxn: transactional id and group"},
 		decompose: decomposes(decomposeAddOffsetsToTxn),
 	}

@@ -21,6 +21,7 @@ import (
 func endTxnAPI() apiSpec {
 	return apiSpec{
 		key:       26,
+		rename:    renameEndTxn(),
 		pin:       apiPin{0, 5, 5, false, "EndTxn: transactional id (v5 only changes the response)"},
 		decompose: decomposes(decomposeEndTxn),
 	}

@@ -25,6 +25,7 @@ import (
 func txnOffsetCommitAPI() apiSpec {
 	return apiSpec{
 		key:       28,
+		rename:    renameTxnOffsetCommit(),
 		pin:       apiPin{0, 6, 6, false, "TxnOffsetCommit: v6 topic ids resolved"},
 		decompose: decomposes(decomposeTxnOffsetCommit),
 		answer:    answers((*authzCall).txnOffsetCommit),

@@ -24,6 +24,7 @@ import (
 func describeConfigsAPI() apiSpec {
 	return apiSpec{
 		key:       32,
+		rename:    renameDescribeConfigs(),
 		pin:       apiPin{0, 4, 4, false, "DescribeConfigs: per resource; endpoint-naming values redacted in the response"},
 		decompose: decomposes(decomposeDescribeConfigs),
 		answer:    answers((*authzCall).describeConfigs),

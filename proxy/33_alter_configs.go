@@ -18,6 +18,7 @@ import (
 func alterConfigsAPI() apiSpec {
 	return apiSpec{
 		key:       33,
+		rename:    renameAlterConfigs(),
 		pin:       apiPin{0, 2, 2, false, "AlterConfigs: per resource"},
 		decompose: decomposes(decomposeAlterConfigs),
 		answer:    answers((*authzCall).alterConfigs),

@@ -20,6 +20,7 @@ import (
 func createPartitionsAPI() apiSpec {
 	return apiSpec{
 		key:       37,
+		rename:    renameCreatePartitions(),
 		pin:       apiPin{0, 3, 3, false, "CreatePartitions: per topic"},
 		decompose: decomposes(decomposeCreatePartitions),
 		answer:    answers((*authzCall).createPartitions),

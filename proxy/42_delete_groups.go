@@ -20,6 +20,7 @@ import (
 func deleteGroupsAPI() apiSpec {
 	return apiSpec{
 		key:       42,
+		rename:    renameDeleteGroups(),
 		pin:       apiPin{0, 3, 3, false, "DeleteGroups: per group"},
 		decompose: decomposes(decomposeDeleteGroups),
 		answer:    answers((*authzCall).deleteGroups),

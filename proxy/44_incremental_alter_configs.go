@@ -19,6 +19,7 @@ import (
 func incrementalAlterConfigsAPI() apiSpec {
 	return apiSpec{
 		key:       44,
+		rename:    renameIncrementalAlterConfigs(),
 		pin:       apiPin{0, 1, 1, false, "IncrementalAlterConfigs: per resource"},
 		decompose: decomposes(decomposeIncrementalAlterConfigs),
 		answer:    answers((*authzCall).incrementalAlterConfigs),

@@ -18,6 +18,7 @@ import (
 func offsetDeleteAPI() apiSpec {
 	return apiSpec{
 		key:       47,
+		rename:    renameOffsetDelete(),
 		pin:       apiPin{0, 0, 0, false, "OffsetDelete: group and topics"},
 		decompose: decomposes(decomposeOffsetDelete),
 		answer:    answers((*authzCall).offsetDelete),

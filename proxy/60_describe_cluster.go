@@ -24,6 +24,7 @@ import (
 func describeClusterAPI() apiSpec {
 	return apiSpec{
 		key:       60,
+		rename:    noNames(),
 		pin:       apiPin{0, 2, 2, false, "DescribeCluster: no ACL (Describe Cluster only decides ClusterAuthorizedOperations); broker endpoints rewritten"},
 		decompose: decomposes(decomposeDescribeCluster),
 		rewrite:   rewriteFrom(0, rewriteDescribeCluster),

@@ -18,6 +18,7 @@ import (
 func describeProducersAPI() apiSpec {
 	return apiSpec{
 		key:       61,
+		rename:    renameDescribeProducers(),
 		pin:       apiPin{0, 0, 0, false, "DescribeProducers: per topic"},
 		decompose: decomposes(decomposeDescribeProducers),
 		answer:    answers((*authzCall).describeProducers),

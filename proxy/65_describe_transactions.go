@@ -18,6 +18,7 @@ import (
 func describeTransactionsAPI() apiSpec {
 	return apiSpec{
 		key:       65,
+		rename:    renameDescribeTransactions(),
 		pin:       apiPin{0, 0, 0, false, "DescribeTransactions: per transactional id"},
 		decompose: decomposes(decomposeDescribeTransactions),
 		answer: answers(func(c *authzCall, r *kmsg.DescribeTransactionsRequest) (*pending, []byte, error) {

@@ -20,6 +20,7 @@ import (
 func listTransactionsAPI() apiSpec {
 	return apiSpec{
 		key:       66,
+		rename:    renameListTransactions(),
 		pin:       apiPin{0, 2, 2, false, "ListTransactions: v1 duration and v2 id-pattern filters; response filtered per id"},
 		decompose: decomposes(decomposeListTransactions),
 		answer:    answers((*authzCall).listTransactions),

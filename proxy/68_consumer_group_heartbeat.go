@@ -19,6 +19,7 @@ import (
 func consumerGroupHeartbeatAPI() apiSpec {
 	return apiSpec{
 		key:       68,
+		rename:    renameConsumerGroupHeartbeat(),
 		pin:       apiPin{0, 1, 1, false, "ConsumerGroupHeartbeat: group, Describe per subscribed topic; v1 regex is the action topic-regex:<expr> (super users only); assignments filtered"},
 		decompose: decomposes(decomposeConsumerGroupHeartbeat),
 		answer:    answers((*authzCall).consumerGroupHeartbeat),

@@ -22,6 +22,7 @@ import (
 func consumerGroupDescribeAPI() apiSpec {
 	return apiSpec{
 		key:       69,
+		rename:    renameConsumerGroupDescribe(),
 		pin:       apiPin{0, 1, 1, false, "ConsumerGroupDescribe: per group"},
 		decompose: decomposes(decomposeConsumerGroupDescribe),
 		answer: answers(func(c *authzCall, r *kmsg.ConsumerGroupDescribeRequest) (*pending, []byte, error) {

@@ -11,6 +11,7 @@ package proxy
 func getTelemetrySubscriptionsAPI() apiSpec {
 	return apiSpec{
 		key:       71,
+		rename:    noNames(),
 		pin:       apiPin{0, 0, 0, false, "GetTelemetrySubscriptions: no resource"},
 		decompose: noResources,
 	}

@@ -11,6 +11,7 @@ package proxy
 func pushTelemetryAPI() apiSpec {
 	return apiSpec{
 		key:       72,
+		rename:    noNames(),
 		pin:       apiPin{0, 0, 0, false, "PushTelemetry: no resource"},
 		decompose: noResources,
 	}

@@ -19,6 +19,7 @@ import (
 func describeTopicPartitionsAPI() apiSpec {
 	return apiSpec{
 		key:       75,
+		rename:    renameDescribeTopicPartitions(),
 		pin:       apiPin{0, 0, 0, false, "DescribeTopicPartitions: per topic; no topic lists them all, filtered"},
 		decompose: decomposes(decomposeDescribeTopicPartitions),
 		answer:    answers((*authzCall).describeTopicPartitions),

@@ -19,6 +19,7 @@ import (
 func shareGroupHeartbeatAPI() apiSpec {
 	return apiSpec{
 		key:       76,
+		rename:    renameShareGroupHeartbeat(),
 		pin:       apiPin{0, 1, 1, false, "ShareGroupHeartbeat: group, Describe per subscribed topic"},
 		decompose: decomposes(decomposeShareGroupHeartbeat),
 	}

@@ -22,6 +22,7 @@ import (
 func shareGroupDescribeAPI() apiSpec {
 	return apiSpec{
 		key:       77,
+		rename:    renameShareGroupDescribe(),
 		pin:       apiPin{0, 1, 1, false, "ShareGroupDescribe: per group"},
 		decompose: decomposes(decomposeShareGroupDescribe),
 		answer: answers(func(c *authzCall, r *kmsg.ShareGroupDescribeRequest) (*pending, []byte, error) {

@@ -23,6 +23,7 @@ import (
 func shareFetchAPI() apiSpec {
 	return apiSpec{
 		key:       78,
+		rename:    renameShareFetch(),
 		pin:       apiPin{0, 2, 2, false, "ShareFetch: group, topics by id resolved; v1/v2 add batch and acquire-mode knobs only"},
 		decompose: decomposes(decomposeShareFetch),
 		answer:    answers((*authzCall).shareFetch),

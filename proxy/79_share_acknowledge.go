@@ -21,6 +21,7 @@ import (
 func shareAcknowledgeAPI() apiSpec {
 	return apiSpec{
 		key:       79,
+		rename:    renameShareAcknowledge(),
 		pin:       apiPin{0, 2, 2, false, "ShareAcknowledge: group, topics by id resolved; v2 renew flag only"},
 		decompose: decomposes(decomposeShareAcknowledge),
 		answer:    answers((*authzCall).shareAcknowledge),

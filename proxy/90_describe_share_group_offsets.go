@@ -20,6 +20,7 @@ import (
 func describeShareGroupOffsetsAPI() apiSpec {
 	return apiSpec{
 		key:       90,
+		rename:    renameDescribeShareGroupOffsets(),
 		pin:       apiPin{0, 1, 1, false, "DescribeShareGroupOffsets: per group and topic (v1 adds lag to the response)"},
 		decompose: decomposes(decomposeDescribeShareGroupOffsets),
 		answer:    answers((*authzCall).describeShareGroupOffsets),

@@ -18,6 +18,7 @@ import (
 func alterShareGroupOffsetsAPI() apiSpec {
 	return apiSpec{
 		key:       91,
+		rename:    renameAlterShareGroupOffsets(),
 		pin:       apiPin{0, 0, 0, false, "AlterShareGroupOffsets: group and topics"},
 		decompose: decomposes(decomposeAlterShareGroupOffsets),
 		answer:    answers((*authzCall).alterShareGroupOffsets),

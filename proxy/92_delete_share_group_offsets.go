@@ -18,6 +18,7 @@ import (
 func deleteShareGroupOffsetsAPI() apiSpec {
 	return apiSpec{
 		key:       92,
+		rename:    renameDeleteShareGroupOffsets(),
 		pin:       apiPin{0, 0, 0, false, "DeleteShareGroupOffsets: group and topics"},
 		decompose: decomposes(decomposeDeleteShareGroupOffsets),
 		answer:    answers((*authzCall).deleteShareGroupOffsets),

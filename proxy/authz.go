@@ -94,6 +94,9 @@ type authzCall struct {
 	// protectedBy: the API's answer handed the request to the
 	// data-protection stage (protectCall).
 	protectedBy bool
+	// vc is the principal's virtual cluster when the request was renamed
+	// into it (renameRequest): answers and responses are renamed back.
+	vc *vcluster
 }
 
 // authorize decides one request with the policy and answers denials as a
@@ -148,7 +151,12 @@ func (s *session) authorize(hdr *wire.RequestHeader, f *wire.Frame, p *pending) 
 	// outcome, after the request is decided and before anything of it is
 	// forwarded (audited).
 	p, out, err := c.decide(sh)
-	return c.audited(p, out, err)
+	p, out, err = c.audited(p, out, err)
+	if err == nil && c.vc != nil && p != nil && p.local == nil && out != nil {
+		// Last, after every other transform: back to virtual names.
+		p.transforms = append(p.transforms, c.unrenameTransform())
+	}
+	return p, out, err
 }
 
 // decide runs the request through the pipeline: fetch-session ownership,
@@ -157,6 +165,11 @@ func (s *session) authorize(hdr *wire.RequestHeader, f *wire.Frame, p *pending) 
 // (authzCall.report, the decision); the auditor records them (audited).
 func (c *authzCall) decide(sh *authzShared) (*pending, []byte, error) {
 	s, spec, req, preq, p := c.s, c.spec, c.req, c.preq, c.p
+	if vc := sh.tenants.Load().vcluster(preq.Tenant); vc != nil {
+		if err := c.renameRequest(vc); err != nil {
+			return c.refuseAPI(err)
+		}
+	}
 	if p, out, done, err := c.guardSessions(); done {
 		return p, out, err
 	}
@@ -177,12 +190,18 @@ func (c *authzCall) decide(sh *authzShared) (*pending, []byte, error) {
 	}
 	preq.CacheVariant, preq.Cacheable = cache(details)
 	start := time.Now()
+	if c.vc != nil {
+		preq.CacheVariant += "\x00vc:" + c.vc.prefix
+	}
 	dec, err := s.p.authorizer.Authorize(s.p.ctx, preq)
 	s.p.metrics.policyEval.Observe(time.Since(start).Seconds())
 	if err != nil {
 		c.evalFailed = true
 		c.report(audit.DecisionDeny, 0, []string{"policy evaluation failed: " + err.Error()}, "", "")
 		return nil, nil, fmt.Errorf("authorization: %w", err)
+	}
+	if c.vc != nil {
+		dec = c.vc.confine(preq.Actions, dec)
 	}
 	c.dec = dec
 	c.recheckSessionTopics()
@@ -418,6 +437,11 @@ func (c *authzCall) answer(resp kmsg.Response) (*pending, []byte, error) {
 	resp.SetVersion(c.hdr.APIVersion)
 	if c.unaudited {
 		c.retried += retryDenials(resp)
+	}
+	if c.vc != nil {
+		if err := c.unrename(resp); err != nil {
+			return nil, nil, fmt.Errorf("answering %s: %w", c.preq.APIName, err)
+		}
 	}
 	c.p.transforms = nil
 	c.p.local = c.s.p.appendResponse(nil, *c.hdr, resp)

@@ -73,6 +73,7 @@ func (c *authzCall) auditOutcome(decision string, code int16, reasons []string, 
 		if c.preq.Tenant != "" {
 			ev.Details["tenant"] = c.preq.Tenant
 		}
+		c.auditVirtual(ev.Details, rn)
 		if rt == "" && len(c.preq.Actions) > 1 {
 			ev.Details["resources"] = auditResources(c.preq.Actions)
 		}

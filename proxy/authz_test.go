@@ -121,6 +121,12 @@ func azPolicyAndUsers(t *testing.T) (*policy.Engine, string, string) {
 
 func startAzEnv(t *testing.T, kopts ...kfake.Opt) *azEnv {
 	t.Helper()
+	return startAzEnvWith(t, nil, kopts...)
+}
+
+// startAzEnvWith is startAzEnv with a change to kguard's configuration.
+func startAzEnvWith(t *testing.T, mutate func(*config.Config), kopts ...kfake.Opt) *azEnv {
+	t.Helper()
 	eng, pdir, creds := azPolicyAndUsers(t)
 	events := &eventLog{mu: make(chan struct{}, 1)}
 	// One broker: raw requests need no leader or coordinator routing.
@@ -136,6 +142,9 @@ func startAzEnv(t *testing.T, kopts ...kfake.Opt) *azEnv {
 			c.Tenants = config.Tenants{
 				Principals: map[string]string{"User:acme-app": "acme"},
 				Rules:      []config.TenantRule{{Regex: `User:(globex|hooli)-[a-z]+`, Tenant: "$1"}},
+			}
+			if mutate != nil {
+				mutate(c)
 			}
 		},
 	})

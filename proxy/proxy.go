@@ -44,6 +44,7 @@ type Proxy struct {
 	// when the operator turned authorization off (policy.disabled).
 	authorizer Authorizer
 	authz      *authzShared // tenant mapping, topic id cache
+	quotas     *quotas      // client quotas (quota.go); nil without rules
 	apis       *registry    // every API's spec, by key
 	denials    denialLog    // denials logged whether or not audited
 	// prot is the data-protection stage (protect.go); nil when the
@@ -109,6 +110,9 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		nodes:      map[int32]string{},
 		listeners:  map[int32]net.Listener{},
 		sessions:   map[*session]struct{}{},
+	}
+	if len(cfg.Quotas.Rules) > 0 {
+		p.quotas = newQuotas(cfg.Quotas, opts.Registry)
 	}
 	p.prot = newDataProtection(opts.Authorizer, opts.Protector, records.NewLimiter(cfg.Limits.MaxConcurrentDecompressions), log)
 	if p.prot != nil {

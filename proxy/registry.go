@@ -65,6 +65,10 @@ type apiSpec struct {
 	// noResponse reports whether the client expects no response to this
 	// request (Produce with acks=0).
 	noResponse func(hdr *wire.RequestHeader, body []byte) (bool, error)
+	// rename renames the request's names into a tenant's virtual cluster
+	// and the response's back (vcluster.go, rules in vcluster_rules.go).
+	// Nil: the API is refused while a virtual cluster is active.
+	rename *renameRule
 }
 
 // decomposeFunc decomposes one request; see decomposer.

@@ -160,6 +160,11 @@ type session struct {
 	closeOne sync.Once
 	done     chan struct{}
 	reason   atomic.Value // string: why the session ended
+
+	// quotaSensors are the quota sensors this connection's requests were
+	// counted in: the reader waits while one is throttled (quota.go).
+	quotaMu      sync.Mutex
+	quotaSensors []*rateSensor
 }
 
 // newSession is a client connection before its upstream is dialed: it can
@@ -401,6 +406,7 @@ func (s *session) read() {
 	defer s.contain("reader")
 	limits := &s.p.cfg.Limits
 	for {
+		s.waitMuted(s.p.ctx) // quota.go
 		if s.draining.Load() {
 			return
 		}
@@ -567,6 +573,9 @@ func (s *session) handle(hdr *wire.RequestHeader, f *wire.Frame) (*pending, []by
 			p = nil
 		}
 	}
+	if hdr.APIKey == 0 {
+		s.throttle(hdr, p, produceQuota, len(f.Buf)) // quota.go
+	}
 	if p != nil && spec.rewrite != nil {
 		if rw := spec.rewrite(hdr.APIVersion); rw != nil {
 			p.rewrite = func(r kmsg.Response) (bool, error) { return rw(s.p, r), nil }
@@ -644,7 +653,11 @@ func upstreamGone(err error) bool {
 // and decoded only when it does change (or may: see pending.rewrite).
 func (s *session) relay(p *pending, scratch []byte, limits *config.Limits) ([]byte, error) {
 	_ = s.up.SetReadDeadline(time.Now().Add(limits.RequestTimeout))
+	// A Fetch under quotas is read whole: its size decides the throttle
+	// time the response carries (quota.go).
+	quotaFetch := p.hdr.APIKey == 1 && s.p.quotas != nil
 	switch {
+	case quotaFetch:
 	case p.rewrite == nil && len(p.transforms) == 0:
 		done, err := s.cutThrough(p, limits)
 		if done || err != nil {
@@ -669,6 +682,9 @@ func (s *session) relay(p *pending, scratch []byte, limits *config.Limits) ([]by
 	off, err := s.responseHeader(p, f.Body())
 	if err != nil {
 		return scratch, err
+	}
+	if p.hdr.APIKey == 1 {
+		s.throttle(&p.hdr, p, fetchQuota, len(f.Buf)) // quota.go
 	}
 	out := f.Buf
 	if p.rewrite != nil || len(p.transforms) > 0 {

@@ -19,6 +19,9 @@ type tenantMapper struct {
 	exact map[string]string
 	rules []compiledTenantRule
 
+	// vclusters are the tenants' virtual clusters.
+	vclusters map[string]*vcluster
+
 	mu    sync.RWMutex
 	cache map[string]string // rule results per principal
 }
@@ -35,7 +38,10 @@ func compileTenants(t *config.Tenants) (*tenantMapper, error) {
 	if errs := t.Problems(); len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	m := &tenantMapper{exact: maps.Clone(t.Principals), cache: map[string]string{}}
+	m := &tenantMapper{exact: maps.Clone(t.Principals), cache: map[string]string{}, vclusters: map[string]*vcluster{}}
+	for tn, vc := range t.VirtualClusters {
+		m.vclusters[tn] = newVcluster(tn, vc.Prefix)
+	}
 	for i, r := range t.Rules {
 		re, err := r.Pattern()
 		if err != nil {
@@ -88,4 +94,12 @@ func (m *tenantMapper) match(principal string) string {
 		return string(r.re.ExpandString(nil, r.tenant, principal, idx))
 	}
 	return ""
+}
+
+// vcluster returns tenant's virtual cluster, nil for none.
+func (m *tenantMapper) vcluster(tenant string) *vcluster {
+	if m == nil || tenant == "" {
+		return nil
+	}
+	return m.vclusters[tenant]
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/zap"
 
+	"github.com/kguard/kguard/auth"
 	"github.com/kguard/kguard/config"
 	"github.com/kguard/kguard/proxy"
 )
@@ -22,12 +23,14 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	base := fs.Int("broker-port-base", 9093, "broker N listens on this port + N")
 	metrics := fs.String("metrics", "127.0.0.1:9100", "Prometheus /metrics address (empty: off)")
 	level := fs.String("log-level", "info", "log level")
+	tenantsBootstrap := fs.String("tenants-bootstrap", "127.0.0.1:9192", "bootstrap of the second kguard, whose SASL tenants acme and globex have virtual clusters")
+	tenantsBase := fs.Int("tenants-broker-port-base", 9193, "the second kguard's broker N listens on this port + N")
 	policies := fs.String("policies", "policies", "policy directory; its demo/ data set lets the demo principal do everything")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3),
-		kfake.SeedTopics(3, "payments"), demoKfakeVersions())
+		kfake.SeedTopics(3, "payments", "acme.orders", "globex.orders"), demoKfakeVersions())
 	if err != nil {
 		return fmt.Errorf("starting in-process Kafka: %w", err)
 	}
@@ -61,6 +64,26 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer log.Sync() //nolint:errcheck // best effort on exit
 	log.Info("in-process Kafka cluster (kfake) started", zap.Strings("upstream", cluster.ListenAddrs()))
+	tenantsCfg, err := demoTenantsConfig(work, *tenantsBootstrap, *tenantsBase, cluster.ListenAddrs(), *policies, *level)
+	if err != nil {
+		return err
+	}
+	go func() {
+		if err := serve(ctx, tenantsCfg, log.Named("tenants"), func(p *proxy.Proxy) {
+			fmt.Fprintf(stdout, `
+Virtual clusters (second kguard, bootstrap %[1]s, SASL PLAIN): tenants acme and globex
+both use topic "orders" without a prefix; the cluster holds acme.orders and globex.orders,
+and each tenant sees only its own:
+  echo from-acme | kcat -b %[1]s %[2]s -P -t orders
+  echo from-globex | kcat -b %[1]s %[3]s -P -t orders
+  kcat -b %[1]s %[2]s -C -t orders -e
+  kcat -b %[1]s %[2]s -L
+  kcat -b %[4]s -L            # the physical cluster: acme.orders, globex.orders
+`, p.BootstrapAddr(), demoSASL("acme-app"), demoSASL("globex-app"), cluster.ListenAddrs()[0])
+		}); err != nil {
+			log.Error("virtual-cluster demo kguard", zap.Error(err))
+		}
+	}()
 	return serve(ctx, cfg, log, func(p *proxy.Proxy) {
 		addrs := p.BrokerAddrs()
 		ids := make([]int, 0, len(addrs))
@@ -102,4 +125,44 @@ func quoteAll(ss []string) string {
 		q[i] = fmt.Sprintf("%q", s)
 	}
 	return strings.Join(q, ", ")
+}
+
+// demoTenantsConfig is the configuration of the demo's second kguard: SASL
+// PLAIN users acme-app and globex-app (password "<name>-demo") in tenants
+// acme and globex, each with a virtual cluster under its prefix.
+func demoTenantsConfig(work, bootstrap string, base int, upstream []string, policies, level string) (*config.Config, error) {
+	users := filepath.Join(work, "users.yaml")
+	for _, u := range []string{"acme-app", "globex-app"} {
+		if err := auth.AddUser(users, u, u+"-demo", auth.MinIterations); err != nil {
+			return nil, fmt.Errorf("demo users: %w", err)
+		}
+	}
+	return config.Parse(fmt.Appendf(nil, `listen:
+  bootstrap: %q
+  broker_port_base: %d
+  auth:
+    sasl_mechanisms: [PLAIN]
+    credentials_file: %q
+upstream:
+  bootstrap: [%s]
+policy:
+  dirs: [%q, %q]
+tenants:
+  rules:
+    - prefix: "User:acme-"
+      tenant: acme
+    - prefix: "User:globex-"
+      tenant: globex
+  virtual_clusters:
+    acme: {prefix: "acme."}
+    globex: {prefix: "globex."}
+log:
+  level: %s
+  format: console
+`, bootstrap, base, users, quoteAll(upstream), policies, filepath.Join(policies, "demo"), level))
+}
+
+// demoSASL is the kcat options that log in as a demo tenant's user.
+func demoSASL(user string) string {
+	return fmt.Sprintf("-X security.protocol=SASL_PLAINTEXT -X sasl.mechanisms=PLAIN -X sasl.username=%s -X sasl.password=%s-demo", user, user)
 }

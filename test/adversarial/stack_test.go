@@ -139,6 +139,7 @@ type stackOpts struct {
 	moreACLs  []harness.ACL     // more policy ACLs
 	files     map[string]string // more policy files: path under the policy dir -> content
 	audit     string            // more keys of the audit section (indented two spaces, newline-terminated)
+	tenants   string            // more keys of the tenants section (indented two spaces, newline-terminated)
 }
 
 var (
@@ -262,7 +263,7 @@ tenants:
       tenant: acme
     - prefix: "User:globex-"
       tenant: globex
-policy:
+%spolicy:
   dirs: [%q]
 audit:
   enabled: true
@@ -287,7 +288,7 @@ metrics:
   listen: %q
 log:
   level: info
-%s`, s.bootstrap, base[0]+1, users, upstream, pdir, filepath.Join(dir, "spool"), auditKey, o.audit, s.auditTopic,
+%s`, s.bootstrap, base[0]+1, users, upstream, o.tenants, pdir, filepath.Join(dir, "spool"), auditKey, o.audit, s.auditTopic,
 		filepath.Join(keys, "keystore.json"), filepath.Join(keys, "signing-keyset.json"),
 		filepath.Join(keys, "subject-pepper"), limits, s.metrics, o.extraYAML)
 	cfgFile := filepath.Join(dir, "kguard.yaml")

@@ -1,0 +1,82 @@
+package proxy
+
+import (
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kguard/kguard/config"
+)
+
+// TestRateSensorThrottle: within the rate nothing is throttled; over it,
+// the throttle is Kafka's (rate - limit) / limit * window, and a client
+// that waits it out is back within its quota.
+func TestRateSensorThrottle(t *testing.T) {
+	s := newRateSensor(time.Second, 5)
+	t0 := time.Unix(1000, 0)
+	// The first samples' allowance: 4 s worth at 1000 B/s.
+	if d := s.record(t0, 4000, 1000); d != 0 {
+		t.Fatalf("4000 B at once, limit 1000 B/s over a 4 s minimum window: throttled %s", d)
+	}
+	d := s.record(t0.Add(100*time.Millisecond), 4000, 1000)
+	// 8000 B over the 4 s minimum: rate 2000 B/s, throttle (2000-1000)/1000 * 4 s.
+	if d != 4*time.Second {
+		t.Fatalf("throttle %s, want 4s", d)
+	}
+	if d := s.record(t0.Add(8*time.Second), 1, 1000); d != 0 {
+		t.Fatalf("after waiting: throttled %s", d)
+	}
+}
+
+// TestQuotasFirstRuleDecides: rules match by principal, tenant and client
+// id; the first match decides; its entity is what it names.
+func TestQuotasFirstRuleDecides(t *testing.T) {
+	q := newQuotas(config.Quotas{Sample: time.Second, Samples: 2, Rules: []config.QuotaRule{
+		{ClientID: "free", ProduceBytesPerSecond: 0},
+		{Tenant: "acme", ProduceBytesPerSecond: 100},
+		{FetchBytesPerSecond: 100},
+	}}, nil)
+	now := time.Unix(1000, 0)
+	if d := rec(q, produceQuota, "User:a", "acme", "free", 1000, now); d != 0 {
+		t.Errorf("client id free (unlimited rule first): throttled %s", d)
+	}
+	if d := rec(q, produceQuota, "User:a", "acme", "x", 1000, now); d == 0 {
+		t.Error("tenant acme over 100 B/s: not throttled")
+	}
+	// The tenant's sensor is shared by its principals.
+	if d := rec(q, produceQuota, "User:b", "acme", "y", 1, now); d == 0 {
+		t.Error("another acme principal: not throttled by the tenant's shared rate")
+	}
+	if d := rec(q, produceQuota, "User:c", "globex", "x", 1000, now); d != 0 {
+		t.Errorf("globex has no produce quota: throttled %s", d)
+	}
+	if d := rec(q, fetchQuota, "User:c", "globex", "x", 1000, now); d == 0 {
+		t.Error("default fetch quota: not throttled")
+	}
+	if d := rec(q, fetchQuota, "User:d", "globex", "x", 1, now); d != 0 {
+		t.Errorf("the default rule limits each principal on its own: User:d throttled %s", d)
+	}
+}
+
+// TestThrottleSetsResponseAndMutes: over the quota the response carries
+// the throttle time and the connection is muted for it.
+func TestThrottleSetsResponseAndMutes(t *testing.T) {
+	p := &Proxy{quotas: newQuotas(config.Quotas{Sample: time.Second, Samples: 2,
+		Rules: []config.QuotaRule{{ProduceBytesPerSecond: 10}}}, nil)}
+	s := &session{p: p}
+	pd := &pending{}
+	s.throttle(&pd.hdr, pd, produceQuota, 1000)
+	if len(pd.transforms) != 1 || len(s.quotaSensors) != 1 || s.quotaSensors[0].until.Load() <= time.Now().UnixNano() {
+		t.Fatalf("not throttled: %d transforms, %d sensors", len(pd.transforms), len(s.quotaSensors))
+	}
+	resp := kmsg.NewPtrProduceResponse()
+	if changed, err := pd.transforms[0](resp); err != nil || !changed || resp.ThrottleMillis <= 0 {
+		t.Fatalf("response throttle %d ms (changed %v, %v)", resp.ThrottleMillis, changed, err)
+	}
+}
+
+func rec(q *quotas, kind quotaKind, principal, tenant, clientID string, n int, now time.Time) time.Duration {
+	d, _ := q.record(kind, principal, tenant, clientID, n, now)
+	return d
+}
