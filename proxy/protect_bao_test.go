@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -26,13 +25,7 @@ import (
 // (CreateKeys), and records from before the outage stay readable from
 // kguard's key cache.
 func TestDataProtectionOpenBao(t *testing.T) {
-	bao := testenv.NeedOpenBao(t)
-	if bao.Script == "" {
-		if testenv.Required() {
-			t.Fatal("KGUARD_TEST_BAO_SCRIPT not set")
-		}
-		t.Skip("KGUARD_TEST_BAO_SCRIPT not set")
-	}
+	bao := testenv.StartOwnOpenBao(t) // never the shared server: other packages use it meanwhile
 	ctx := context.Background()
 	kms, err := crypto.NewTransitKMS(ctx, crypto.TransitConfig{Address: bao.Addr, Token: bao.Token, CreateKeys: true, Timeout: 2 * time.Second})
 	if err != nil {
@@ -78,11 +71,7 @@ func TestDataProtectionOpenBao(t *testing.T) {
 	sameRecord(t, got[1], pr("pay.vault", 2))
 
 	// outage: the active key (made for record 2) keeps encrypting
-	out, err := exec.Command(bao.Script, "stop").CombinedOutput()
-	if err != nil {
-		t.Fatalf("stopping OpenBao: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command(bao.Script, "start").Run() })
+	bao.Stop()
 	produceAll(t, cl, pr("pay.vault", 3))
 	got = consume(t, alice, "pay.vault", 3)
 	sameRecord(t, got[2], pr("pay.vault", 3))
@@ -102,9 +91,7 @@ func TestDataProtectionOpenBao(t *testing.T) {
 	}
 
 	// OpenBao returns (empty: dev mode); kguard re-creates the KEK
-	if out, err := exec.Command(bao.Script, "start").CombinedOutput(); err != nil {
-		t.Fatalf("starting OpenBao: %v\n%s", err, out)
-	}
+	bao.Start()
 	deadline := time.Now().Add(20 * time.Second)
 	c := code()
 	for c != 0 && time.Now().Before(deadline) {

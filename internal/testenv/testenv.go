@@ -36,16 +36,15 @@ func need(t testing.TB, what string, vars ...string) []string {
 type OpenBao struct {
 	Addr  string // e.g. http://127.0.0.1:8200
 	Token string
-	// Script is the path of the script that controls the server
-	// (test/openbao.sh), for tests that stop and start it.
-	Script string
 }
 
-// NeedOpenBao returns the OpenBao dev server started by test/openbao.sh.
+// NeedOpenBao returns the OpenBao dev server started by test/openbao.sh,
+// shared by every package's tests: a test that needs an outage starts its
+// own server (StartOwnOpenBao) instead of stopping this one.
 func NeedOpenBao(t testing.TB) OpenBao {
 	t.Helper()
 	v := need(t, "OpenBao", "KGUARD_TEST_BAO_ADDR", "KGUARD_TEST_BAO_TOKEN")
-	return OpenBao{Addr: v[0], Token: v[1], Script: os.Getenv("KGUARD_TEST_BAO_SCRIPT")}
+	return OpenBao{Addr: v[0], Token: v[1]}
 }
 
 // Kafka is the real Apache Kafka cluster started by test/kafka/cluster.sh.
