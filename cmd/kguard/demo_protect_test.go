@@ -39,6 +39,7 @@ func TestDemoDefaultProducers(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- cmdDemo(ctx, []string{"-bootstrap", fmt.Sprintf("127.0.0.1:%d", ports[0]), "-broker-port-base", fmt.Sprint(ports[1]),
+			"-tenants-bootstrap", fmt.Sprintf("127.0.0.1:%d", ports[2]), "-tenants-broker-port-base", fmt.Sprint(ports[3]),
 			"-metrics", "", "-log-level", "warn", "-policies", filepath.Join("..", "..", "policies")}, pw, io.Discard)
 		pw.Close()
 	}()

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kguard/kguard/internal/testenv"
+	"github.com/kguard/kguard/test/harness"
 )
 
 // TestDemoKafkaQuickstart runs the Apache Kafka quickstart with Kafka's own
@@ -38,14 +38,18 @@ func TestDemoKafkaQuickstart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
-	port := freePortRun(t, 4)
-	bootstrap := fmt.Sprintf("127.0.0.1:%d", port)
+	ports, err := harness.FreePorts(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bootstrap := fmt.Sprintf("127.0.0.1:%d", ports[0])
 	out := newReadyWriter("kguard demo is ready")
 	demoCtx, stopDemo := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	var logs syncWriter
 	go func() {
-		done <- run(demoCtx, []string{"demo", "--bootstrap", bootstrap, "--broker-port-base", strconv.Itoa(port + 1),
+		done <- run(demoCtx, []string{"demo", "--bootstrap", bootstrap, "--broker-port-base", strconv.Itoa(ports[1]),
+			"--tenants-bootstrap", fmt.Sprintf("127.0.0.1:%d", ports[2]), "--tenants-broker-port-base", strconv.Itoa(ports[2] + 1),
 			"--metrics", "", "--log-level", "warn", "--policies", filepath.Join(root, "policies")}, strings.NewReader(""), out, &logs)
 	}()
 	defer func() {
@@ -137,36 +141,6 @@ func sumOffsets(t *testing.T, out string) int {
 		t.Fatalf("kafka-get-offsets printed %d partitions, want 3:\n%s", n, out)
 	}
 	return sum
-}
-
-// freePortRun returns the first of n consecutive ports that are free now.
-func freePortRun(t *testing.T, n int) int {
-	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		base := l.Addr().(*net.TCPAddr).Port
-		ls := []net.Listener{l}
-		ok := base+n < 65536
-		for i := 1; ok && i < n; i++ {
-			li, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+i))
-			if err != nil {
-				ok = false
-				break
-			}
-			ls = append(ls, li)
-		}
-		for _, li := range ls {
-			li.Close()
-		}
-		if ok {
-			return base
-		}
-	}
-	t.Fatalf("no %d consecutive free ports", n)
-	return 0
 }
 
 // readyWriter collects output and closes ready once it contains marker.
