@@ -36,7 +36,7 @@ func TestQuotasFirstRuleDecides(t *testing.T) {
 		{ClientID: "free", ProduceBytesPerSecond: 0},
 		{Tenant: "acme", ProduceBytesPerSecond: 100},
 		{FetchBytesPerSecond: 100},
-	}}, nil)
+	}}, nil, nil)
 	now := time.Unix(1000, 0)
 	if d := rec(q, produceQuota, "User:a", "acme", "free", 1000, now); d != 0 {
 		t.Errorf("client id free (unlimited rule first): throttled %s", d)
@@ -63,7 +63,7 @@ func TestQuotasFirstRuleDecides(t *testing.T) {
 // the throttle time and the connection is muted for it.
 func TestThrottleSetsResponseAndMutes(t *testing.T) {
 	p := &Proxy{quotas: newQuotas(config.Quotas{Sample: time.Second, Samples: 2,
-		Rules: []config.QuotaRule{{ProduceBytesPerSecond: 10}}}, nil)}
+		Rules: []config.QuotaRule{{ProduceBytesPerSecond: 10}}}, nil, nil)}
 	s := &session{p: p}
 	pd := &pending{}
 	s.throttle(&pd.hdr, pd, produceQuota, 1000)
@@ -76,7 +76,7 @@ func TestThrottleSetsResponseAndMutes(t *testing.T) {
 	}
 }
 
-func rec(q *quotas, kind quotaKind, principal, tenant, clientID string, n int, now time.Time) time.Duration {
+func rec(q *quotas, kind quotaKind, principal, tenant, clientID string, n int64, now time.Time) time.Duration {
 	d, _ := q.record(kind, principal, tenant, clientID, n, now)
 	return d
 }
