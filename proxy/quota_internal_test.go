@@ -80,3 +80,62 @@ func rec(q *quotas, kind quotaKind, principal, tenant, clientID string, n int64,
 	d, _ := q.record(kind, principal, tenant, clientID, n, now)
 	return d
 }
+
+// policyQuotas hands the quotas test a policy rule set.
+type policyQuotas struct{ q *config.Quotas }
+
+func (p *policyQuotas) Quotas() *config.Quotas { return p.q }
+
+// TestQuotaRulesPrecedence: the policy's rules replace the configuration's
+// when the policy has a quotas document (even an empty one) and only then;
+// has reports the kinds the rules in force limit, so that a Fetch is read
+// whole only under a fetch quota; a sensor survives a change of limit.
+func TestQuotaRulesPrecedence(t *testing.T) {
+	src := &policyQuotas{}
+	q := newQuotas(config.Quotas{Sample: time.Second, Samples: 2,
+		Rules: []config.QuotaRule{{Tenant: "acme", ProduceBytesPerSecond: 100}}}, src, nil)
+	now := time.Unix(1000, 0)
+	if !q.has(produceQuota) || q.has(fetchQuota) || q.has(requestQuota) {
+		t.Fatal("configuration rules: want a produce quota only")
+	}
+	if d := rec(q, produceQuota, "User:a", "acme", "c", 150, now); d == 0 {
+		t.Fatal("configuration rule not enforced")
+	}
+	src.q = &config.Quotas{Rules: []config.QuotaRule{{Tenant: "acme", ProduceBytesPerSecond: 1000, FetchBytesPerSecond: 10}}}
+	if !q.has(fetchQuota) {
+		t.Fatal("policy rules not in force")
+	}
+	// Same sensor (same match), higher limit: 150 B so far is within it.
+	if d := rec(q, produceQuota, "User:a", "acme", "c", 1, now); d != 0 {
+		t.Fatalf("policy's 1000 B/s: throttled %s", d)
+	}
+	if d := rec(q, produceQuota, "User:a", "acme", "c", 1000, now); d == 0 {
+		t.Fatal("policy's limit not enforced on the kept sensor")
+	}
+	src.q = &config.Quotas{Rules: []config.QuotaRule{}}
+	if q.has(produceQuota) || q.has(fetchQuota) {
+		t.Fatal("an empty policy document leaves the configuration's rules in force")
+	}
+	src.q = nil
+	if !q.has(produceQuota) {
+		t.Fatal("without a policy document the configuration's rules are not back")
+	}
+	if newQuotas(config.Quotas{}, nil, nil) != nil {
+		t.Fatal("no rules and no policy: quotas built")
+	}
+}
+
+// TestRequestQuotaUnits: request_percentage 50 is half a second of
+// handling time per second.
+func TestRequestQuotaUnits(t *testing.T) {
+	q := newQuotas(config.Quotas{Sample: time.Second, Samples: 2,
+		Rules: []config.QuotaRule{{RequestPercentage: 50}}}, nil, nil)
+	now := time.Unix(1000, 0)
+	if d := rec(q, requestQuota, "User:a", "", "c", int64(400*time.Millisecond), now); d != 0 {
+		t.Fatalf("0.4 s in a 1 s minimum window at 50 %%: throttled %s", d)
+	}
+	// 1 s in 1 s: rate 100 %, throttle (100-50)/50 * 1 s.
+	if d := rec(q, requestQuota, "User:a", "", "c", int64(600*time.Millisecond), now); d != time.Second {
+		t.Fatalf("throttle %s, want 1s", d)
+	}
+}
