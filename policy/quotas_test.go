@@ -32,18 +32,23 @@ func TestQuotasFromPolicyData(t *testing.T) {
 		t.Fatalf("rules read as %+v", q.Rules)
 	}
 	rev := e.Revision()
-	for name, bad := range map[string]string{
-		"unknown key":   `{"quotas": {"rules": [{"tenant": "acme", "produce_bytes_per_sec": 1}]}}`,
-		"negative rate": `{"quotas": {"rules": [{"tenant": "acme", "fetch_bytes_per_second": -1}]}}`,
-		"wrong type":    `{"quotas": {"rules": [{"tenant": "acme", "max_connections": "ten"}]}}`,
+	writeFile(t, doc, `{"quotas": {"rules": [{"tenant": "acme", "produce_bytes_per_sec": 1}]}}`)
+	if err := e.Reload(context.Background()); err == nil || !strings.Contains(err.Error(), "policy quotas") {
+		t.Errorf("reload error %v, want a policy quotas error", err)
+	}
+	if e.Revision() != rev || e.Quotas() != q {
+		t.Fatal("a refused reload changed the quotas in force")
+	}
+	// What else a quotas document may get wrong (each refuses the
+	// revision as the reload above).
+	for name, bad := range map[string]any{
+		"negative rate": map[string]any{"rules": []any{map[string]any{"tenant": "acme", "fetch_bytes_per_second": -1}}},
+		"wrong type":    map[string]any{"rules": []any{map[string]any{"tenant": "acme", "max_connections": "ten"}}},
+		"not rules":     map[string]any{"rule": []any{}},
+		"not an object": []any{1},
 	} {
-		writeFile(t, doc, bad)
-		err := e.Reload(context.Background())
-		if err == nil || !strings.Contains(err.Error(), "policy quotas") {
-			t.Errorf("%s: reload error %v, want a policy quotas error", name, err)
-		}
-		if e.Revision() != rev || e.Quotas() != q {
-			t.Fatalf("%s: a refused reload changed the quotas in force", name)
+		if _, err := quotaData(map[string]any{"config": map[string]any{"quotas": bad}}); err == nil {
+			t.Errorf("%s: accepted", name)
 		}
 	}
 	// An empty rule list is a quotas document: no quotas, whatever the
