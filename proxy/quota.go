@@ -306,8 +306,8 @@ func (s *session) quotaEntity(hdr *wire.RequestHeader) (string, string, string) 
 // throttle records n units of kind for the request of p and, over the
 // quota, sets the response's throttle time and mutes the connection.
 func (s *session) throttle(hdr *wire.RequestHeader, p *pending, kind quotaKind, n int64) {
-	if s.p.quotas == nil {
-		return
+	if !s.p.quotas.has(kind) {
+		return // no clock read, no principal string: the common case
 	}
 	principal, tenant, client := s.quotaEntity(hdr)
 	d, sensor := s.p.quotas.record(kind, principal, tenant, client, n, time.Now())
@@ -336,11 +336,21 @@ func (s *session) throttle(hdr *wire.RequestHeader, p *pending, kind quotaKind, 
 	})
 }
 
-// requestTime charges kguard's handling time since start to the request
-// quota of hdr's client; p, when not nil, is the request whose response
-// carries the throttle time.
-func (s *session) requestTime(hdr *wire.RequestHeader, p *pending, start time.Time) {
+// requestStart is when kguard began handling a request whose time a
+// request quota may count; zero (and no clock read) when no rule limits
+// request time.
+func (s *session) requestStart() time.Time {
 	if s.principal == nil || !s.p.quotas.has(requestQuota) {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
+// requestTime charges kguard's handling time since start (requestStart)
+// to the request quota of hdr's client; p, when not nil, is the request
+// whose response carries the throttle time.
+func (s *session) requestTime(hdr *wire.RequestHeader, p *pending, start time.Time) {
+	if start.IsZero() {
 		return
 	}
 	s.throttle(hdr, p, requestQuota, int64(time.Since(start)))
@@ -358,6 +368,9 @@ func (s *session) waitMuted(ctx context.Context) {
 		until = max(until, q.until.Load())
 	}
 	s.quotaMu.Unlock()
+	if until == 0 {
+		return // never throttled
+	}
 	d := time.Until(time.Unix(0, until))
 	if d <= 0 {
 		return

@@ -1,12 +1,15 @@
 package proxy
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kguard/kguard/auth"
 	"github.com/kguard/kguard/config"
+	"github.com/kguard/kguard/proxy/wire"
 )
 
 // TestRateSensorThrottle: within the rate nothing is throttled; over it,
@@ -137,5 +140,32 @@ func TestRequestQuotaUnits(t *testing.T) {
 	// 1 s in 1 s: rate 100 %, throttle (100-50)/50 * 1 s.
 	if d := rec(q, requestQuota, "User:a", "", "c", int64(600*time.Millisecond), now); d != time.Second {
 		t.Fatalf("throttle %s, want 1s", d)
+	}
+}
+
+// BenchmarkQuotaPerRequest is the quota work one Produce costs the reader
+// (mute check, byte and request-time charges, the Fetch check): with a
+// policy that has no rules, and under a produce rule that never throttles.
+// Measure instructions (perf stat), not time, on a shared machine.
+func BenchmarkQuotaPerRequest(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		rules []config.QuotaRule
+	}{{"no rules", nil}, {"produce rule", []config.QuotaRule{{Tenant: "acme", ProduceBytesPerSecond: 1 << 40}}}} {
+		b.Run(c.name, func(b *testing.B) {
+			src := &policyQuotas{q: &config.Quotas{Rules: c.rules}}
+			p := &Proxy{quotas: newQuotas(config.Quotas{Sample: time.Second, Samples: 11}, src, nil)}
+			s := &session{p: p, principal: &auth.Principal{Name: "a"}, quotaTenant: "acme"}
+			hdr := &wire.RequestHeader{APIKey: 0, ClientID: "c"}
+			ctx := context.Background()
+			for b.Loop() {
+				start := s.requestStart()
+				s.waitMuted(ctx)
+				pd := &pending{}
+				s.throttle(hdr, pd, produceQuota, 1000)
+				s.requestTime(hdr, pd, start)
+				_ = p.quotas.has(fetchQuota)
+			}
+		})
 	}
 }

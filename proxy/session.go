@@ -470,7 +470,7 @@ func (s *session) read() {
 				zap.Int16("api_key", hdr.APIKey), zap.Int16("api_version", hdr.APIVersion))
 			return
 		}
-		start := time.Now()
+		start := s.requestStart() // quota.go
 		p, out, err := s.handle(&hdr, &f)
 		if err == nil {
 			s.requestTime(&hdr, p, start) // quota.go
@@ -701,7 +701,7 @@ func (s *session) relay(p *pending, scratch []byte, limits *config.Limits) ([]by
 	}
 	out := f.Buf
 	if p.rewrite != nil || len(p.transforms) > 0 {
-		start := time.Now()
+		start := s.requestStart()
 		out, err = s.transformed(p, f.Body()[off:], &scratch)
 		// Muted only: this response's throttle time is already written.
 		s.requestTime(&p.hdr, nil, start) // quota.go
