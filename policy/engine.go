@@ -29,6 +29,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/tester"
 	"go.uber.org/zap"
+
+	"github.com/kguard/kguard/config"
 )
 
 // Queries the engine prepares.
@@ -95,6 +97,9 @@ type state struct {
 	cache      *lru.Cache[cacheKey, cacheEntry]
 	pcache     *lru.Cache[protKey, *Protection]
 	tcache     *lru.Cache[string, string]
+	// quotas are the client quota rules of the policy data
+	// (data.config.quotas), nil when it has none (quotas.go).
+	quotas *config.Quotas
 	// What coverage needs (coverage.go): the parsed modules by their
 	// snapshot name, the compiler and the store.
 	modules  map[string]*ast.Module
@@ -316,8 +321,12 @@ func (e *Engine) buildWith(ctx context.Context, tests bool) (*state, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy: prepare %s: %w", ProtectionQuery, err)
 	}
+	quotas, err := quotaData(l.docs)
+	if err != nil {
+		return nil, err
+	}
 	st := &state{revision: l.revision, files: l.files, decision: dq, protection: pq,
-		modules: l.modules, compiler: compiler, store: store, sources: l.sources}
+		modules: l.modules, compiler: compiler, store: store, sources: l.sources, quotas: quotas}
 	if tq, err := rego.New(rego.Query(TenantQuery), rego.Compiler(compiler), rego.Store(store)).PrepareForEval(ctx); err == nil {
 		st.tenant = &tq
 	}

@@ -44,7 +44,7 @@ type Proxy struct {
 	// when the operator turned authorization off (policy.disabled).
 	authorizer Authorizer
 	authz      *authzShared // tenant mapping, topic id cache
-	quotas     *quotas      // client quotas (quota.go); nil without rules
+	quotas     *quotas      // client quotas (quota.go); nil when there can be no rules
 	apis       *registry    // every API's spec, by key
 	denials    denialLog    // denials logged whether or not audited
 	// prot is the data-protection stage (protect.go); nil when the
@@ -111,9 +111,8 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		listeners:  map[int32]net.Listener{},
 		sessions:   map[*session]struct{}{},
 	}
-	if len(cfg.Quotas.Rules) > 0 {
-		p.quotas = newQuotas(cfg.Quotas, opts.Registry)
-	}
+	qp, _ := opts.Authorizer.(QuotaPolicy)
+	p.quotas = newQuotas(cfg.Quotas, qp, opts.Registry)
 	p.prot = newDataProtection(opts.Authorizer, opts.Protector, records.NewLimiter(cfg.Limits.MaxConcurrentDecompressions), log)
 	if p.prot != nil {
 		p.prot.m = p.metrics.prot
@@ -516,6 +515,11 @@ func (p *Proxy) handleConn(c net.Conn, listener string, node int32, loggedIn fun
 	}
 	done()
 	_ = c.SetDeadline(time.Time{})
+	release, ok := s.admitConn(p.ctx) // quota_conns.go
+	if !ok {
+		return
+	}
+	defer release()
 	dctx, dcancel := context.WithTimeout(p.ctx, p.cfg.Upstream.DialTimeout)
 	defer dcancel()
 	up, err := p.dialUpstream(dctx, node)

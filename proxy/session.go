@@ -55,13 +55,15 @@ const (
 	endSASLWithoutSASL      endReason = "SASL request on a listener without SASL"
 	endBeforeAuthentication endReason = "request before authentication"
 	endSessionExpired       endReason = "session expired without re-authentication"
+	endConnectionLimit      endReason = "connection limit"
+	endConnectionRate       endReason = "connection rate"
 )
 
 // endReasons lists every endReason, and the reasons counted before a
 // session exists, so that kguard_connection_closes_total has all its
 // series from the start.
 func endReasons() []string {
-	rs := []endReason{endBadFrame, endBadRequest, endBadRequestHeader, endBadUpstreamFrame, endBadUpstreamResponse, endClientClosed, endClientReset, endClientWrite, endClosed, endAfterErrorResponse, endInternalError, endResponseTransform, endShutdownDeadline, endShuttingDown, endUnsupportedVersion, endUpstreamClosed, endUpstreamTimeout, endUpstreamUnavailable, endUpstreamWrite, endAuditUnavailable, endLoginTimeout, endIdleTimeout, endSASLWithoutSASL, endBeforeAuthentication, endSessionExpired}
+	rs := []endReason{endBadFrame, endBadRequest, endBadRequestHeader, endBadUpstreamFrame, endBadUpstreamResponse, endClientClosed, endClientReset, endClientWrite, endClosed, endAfterErrorResponse, endInternalError, endResponseTransform, endShutdownDeadline, endShuttingDown, endUnsupportedVersion, endUpstreamClosed, endUpstreamTimeout, endUpstreamUnavailable, endUpstreamWrite, endAuditUnavailable, endLoginTimeout, endIdleTimeout, endSASLWithoutSASL, endBeforeAuthentication, endSessionExpired, endConnectionLimit, endConnectionRate}
 	out := []string{"tls handshake", "unauthenticated"}
 	for _, r := range rs {
 		out = append(out, string(r))
@@ -165,6 +167,10 @@ type session struct {
 	// counted in: the reader waits while one is throttled (quota.go).
 	quotaMu      sync.Mutex
 	quotaSensors []*rateSensor
+	// quotaTenant is the principal's tenant as of login, loginClientID
+	// the client id of its login requests (quota_conns.go).
+	quotaTenant   string
+	loginClientID string
 }
 
 // newSession is a client connection before its upstream is dialed: it can
@@ -298,6 +304,9 @@ func (s *session) loginStep(ctx context.Context, f *wire.Frame) (*pending, error
 		return nil, err
 	}
 	s.p.metrics.request(hdr.APIKey)
+	if hdr.ClientID != "" {
+		s.loginClientID = hdr.ClientID
+	}
 	if reason := s.gate(&hdr); reason != "" {
 		err := fmt.Errorf("%s v%d refused", s.p.metrics.api(hdr.APIKey), hdr.APIVersion)
 		s.fail(reason, err, zap.Int16("api_key", hdr.APIKey), zap.Int16("api_version", hdr.APIVersion))
@@ -461,7 +470,11 @@ func (s *session) read() {
 				zap.Int16("api_key", hdr.APIKey), zap.Int16("api_version", hdr.APIVersion))
 			return
 		}
+		start := s.requestStart() // quota.go
 		p, out, err := s.handle(&hdr, &f)
+		if err == nil {
+			s.requestTime(&hdr, p, start) // quota.go
+		}
 		if err != nil {
 			f.Release()
 			s.releaseHeld()
@@ -574,7 +587,7 @@ func (s *session) handle(hdr *wire.RequestHeader, f *wire.Frame) (*pending, []by
 		}
 	}
 	if hdr.APIKey == 0 {
-		s.throttle(hdr, p, produceQuota, len(f.Buf)) // quota.go
+		s.throttle(hdr, p, produceQuota, int64(len(f.Buf))) // quota.go
 	}
 	if p != nil && spec.rewrite != nil {
 		if rw := spec.rewrite(hdr.APIVersion); rw != nil {
@@ -655,7 +668,7 @@ func (s *session) relay(p *pending, scratch []byte, limits *config.Limits) ([]by
 	_ = s.up.SetReadDeadline(time.Now().Add(limits.RequestTimeout))
 	// A Fetch under quotas is read whole: its size decides the throttle
 	// time the response carries (quota.go).
-	quotaFetch := p.hdr.APIKey == 1 && s.p.quotas != nil
+	quotaFetch := p.hdr.APIKey == 1 && s.p.quotas.has(fetchQuota)
 	switch {
 	case quotaFetch:
 	case p.rewrite == nil && len(p.transforms) == 0:
@@ -683,12 +696,16 @@ func (s *session) relay(p *pending, scratch []byte, limits *config.Limits) ([]by
 	if err != nil {
 		return scratch, err
 	}
-	if p.hdr.APIKey == 1 {
-		s.throttle(&p.hdr, p, fetchQuota, len(f.Buf)) // quota.go
+	if quotaFetch {
+		s.throttle(&p.hdr, p, fetchQuota, int64(len(f.Buf))) // quota.go
 	}
 	out := f.Buf
 	if p.rewrite != nil || len(p.transforms) > 0 {
-		if out, err = s.transformed(p, f.Body()[off:], &scratch); err != nil {
+		start := s.requestStart()
+		out, err = s.transformed(p, f.Body()[off:], &scratch)
+		// Muted only: this response's throttle time is already written.
+		s.requestTime(&p.hdr, nil, start) // quota.go
+		if err != nil {
 			return scratch, err
 		}
 		if out == nil {

@@ -68,6 +68,7 @@ func RunDiff(ctx context.Context, o DiffOptions, out, progress io.Writer) (*Repo
 	}
 	rep.Base, rep.Head = strings.Join(o.Base, ","), strings.Join(o.Head, ",")
 	rep.Source, rep.Verified = label, verified
+	rep.Quotas = QuotaChanges(be.Quotas(), he.Quotas())
 	rep.Acknowledge(o.Acks)
 	if o.Out != "" {
 		f, err := os.Create(o.Out)

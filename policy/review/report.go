@@ -72,6 +72,9 @@ type Report struct {
 	Stats        Stats    `json:"stats"`
 	Changes      []Change `json:"changes"`
 	StaleAcks    []string `json:"stale_acks,omitempty"`
+	// Quotas are the client quota rules of the policy data that changed
+	// (informational, quotas.go).
+	Quotas []QuotaChange `json:"quota_changes,omitempty"`
 }
 
 // Unacknowledged counts breaking changes without an acknowledgement.
@@ -267,6 +270,12 @@ func (r *Report) markdown() string {
 				c.API, code(c.Resource+":"+c.Name), c.Operation, c.Base, c.Head, c.Requests, mdCell(c.BaseRule), mdCell(c.HeadRule))
 		}
 	}
+	if len(r.Quotas) > 0 {
+		b.WriteString("\n### Client quotas (informational)\n\n| rule | base | head |\n|---|---|---|\n")
+		for _, q := range r.Quotas {
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", code(q.Rule), mdCell(q.Base), mdCell(q.Head))
+		}
+	}
 	var acked []Change
 	for _, c := range r.Changes {
 		if c.Acknowledged != "" {
@@ -345,6 +354,9 @@ func (r *Report) text() string {
 			fmt.Fprintf(&b, "  base: %s; head: %s", orNone(c.BaseRule, "-"), orNone(c.HeadRule, "-"))
 		}
 		b.WriteByte('\n')
+	}
+	for _, q := range r.Quotas {
+		fmt.Fprintf(&b, "quota %s  base: %s; head: %s\n", q.Rule, q.Base, q.Head)
 	}
 	for _, s := range r.StaleAcks {
 		fmt.Fprintf(&b, "stale ack: %s\n", s)

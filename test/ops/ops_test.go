@@ -516,6 +516,13 @@ audit:
     replication_factor: 3
     min_insync_replicas: 2
     retention: 1h
+quotas:
+  rules:  # traffic for the dashboard's quota panels: app's bytes counted, the intruder throttled
+    - principal: User:%s
+      request_percentage: 0.001  # 10 µs per second: throttled within its first requests
+      max_connections: 100
+    - principal: User:%s
+      produce_bytes_per_second: 1000000000
 limits:
   shutdown_grace: 5s
 log:
@@ -524,7 +531,7 @@ metrics:
   listen: 127.0.0.1:%d
   kms_probe_interval: 1s
 `, s.port, s.port+1, users, strings.Join(k.SASLSSL, ", "), k.CAFile, k.User, pwFile, pdir, b.addr(), tokenFile,
-		filepath.Join(dir, "keys", "signing-keyset.json"), prefix+rnd, filepath.Join(dir, "spool"), key, s.auditTopic, s.mport)
+		filepath.Join(dir, "keys", "signing-keyset.json"), prefix+rnd, filepath.Join(dir, "spool"), key, s.auditTopic, intruder, app, s.mport)
 	cfgPath := filepath.Join(dir, "kguard.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
