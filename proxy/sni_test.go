@@ -3,7 +3,9 @@ package proxy_test
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509/pkix"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/kguard/kguard/audit"
 	"github.com/kguard/kguard/config"
 	"github.com/kguard/kguard/proxy/wire"
 	"github.com/kguard/kguard/test/harness"
@@ -155,5 +158,41 @@ func TestSNICertificateMustCoverBootstrapName(t *testing.T) {
 	}})
 	if err == nil || !strings.Contains(err.Error(), "does not cover it") {
 		t.Fatalf("start with a certificate not covering the bootstrap name: %v", err)
+	}
+}
+
+// mTLS works on the SNI listener as on the others: a trusted client
+// certificate is the principal on every broker's name, a connection
+// without one is refused.
+func TestSNIWithMTLS(t *testing.T) {
+	s := harness.NewSNITLS(t)
+	p := newPKI(t)
+	events := &eventLog{mu: make(chan struct{}, 1)}
+	env := harness.Start(t, harness.Options{
+		NoAnonymous: true, Auditor: events,
+		Kfake: []kfake.Opt{kfake.SeedTopics(3, "t")},
+		Mutate: func(c *config.Config) {
+			s.Configure(c)
+			c.Listen.TLS.ClientCAFile = filepath.Join(p.dir, "ca.pem")
+		},
+	})
+	_, port, _ := net.SplitHostPort(env.Bootstrap())
+	seed := net.JoinHostPort(harness.SNIBootstrapName, port)
+	good := p.issue(t, "client", pkix.Name{CommonName: "ledger"}, false, false)
+	if err := produceConsume(t, seed, nil, kgo.Dialer(s.DialWith(good))); err != nil {
+		t.Fatalf("trusted client certificate over SNI: %v", err)
+	}
+	n := 0
+	for _, ev := range events.of(audit.EventConnectionOpen) {
+		if ev.Who.Principal != "User:CN=ledger" {
+			t.Fatalf("connection opened as %q, want User:CN=ledger", ev.Who.Principal)
+		}
+		n++
+	}
+	if n < 2 {
+		t.Fatalf("%d connections audited, want the bootstrap's and a broker's", n)
+	}
+	if err := produceConsumeWithin(t, 3*time.Second, seed, nil, kgo.Dialer(s.Dial)); err == nil {
+		t.Fatal("client without certificate accepted over SNI")
 	}
 }

@@ -98,12 +98,19 @@ func (s *SNITLS) Configure(c *config.Config) {
 // address on the name's port, whatever the resolver says, and sends the
 // name as the TLS server name (verified against the test CA).
 func (s *SNITLS) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, err
+	return s.DialWith()(ctx, network, addr)
+}
+
+// DialWith is Dial presenting client certificates (mTLS).
+func (s *SNITLS) DialWith(certs ...tls.Certificate) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		d := tls.Dialer{Config: &tls.Config{ServerName: host, RootCAs: s.Roots, Certificates: certs, MinVersion: tls.VersionTLS12}}
+		return d.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", port))
 	}
-	d := tls.Dialer{Config: &tls.Config{ServerName: host, RootCAs: s.Roots, MinVersion: tls.VersionTLS12}}
-	return d.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", port))
 }
 
 // Counter is the value of counter name whose label has value (summed over
