@@ -50,7 +50,8 @@ func TestSNIClients(t *testing.T) {
 			t.Errorf("%s with server name %q: %v, want the TLS alert unrecognized_name", who, name, err)
 			return
 		}
-		waitUntil(t, func() bool { return refused(reason) == before+1 })
+		// (kcat retries within its metadata timeout: at least one.)
+		waitUntil(t, func() bool { return refused(reason) >= before+1 })
 		t.Logf("SNI refused %s %q (%s): %s", who, name, reason, firstLine(err.Error()))
 	}
 	goDial := func(name string) func() error {
