@@ -82,6 +82,30 @@ func TestSNIRouting(t *testing.T) {
 		}
 	}
 
+	// Each broker's name reaches that broker (kfake says which node
+	// answered the forwarded request).
+	for _, b := range resp.Brokers {
+		served := make(chan int32, 1)
+		env.Cluster.ControlKey(int16(kmsg.Metadata), func(kmsg.Request) (kmsg.Response, error, bool) {
+			env.Cluster.DropControl() // observe one request, then let it through
+			served <- env.Cluster.CurrentNode()
+			return nil, nil, false
+		})
+		cb, err := dialSNI(t, s, env.Bootstrap(), b.Host)
+		if err != nil {
+			t.Fatalf("broker name %s: %v", b.Host, err)
+		}
+		(&raw{t: t, c: cb, pool: wire.NewPool()}).roundTrip(md)
+		select {
+		case got := <-served:
+			if got != b.NodeID {
+				t.Fatalf("%s was served by broker %d, want %d", b.Host, got, b.NodeID)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: no Metadata reached the cluster", b.Host)
+		}
+	}
+
 	if err := produceConsume(t, seed, nil, kgo.Dialer(s.Dial)); err != nil {
 		t.Fatalf("franz-go through the SNI listener: %v", err)
 	}
