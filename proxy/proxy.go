@@ -533,7 +533,7 @@ func (p *Proxy) handleConn(c net.Conn, listener string, node int32, loggedIn fun
 		c = tc
 		if route != nil {
 			node, listener = route.node, route.listener()
-			p.metrics.sniRouted.WithLabelValues(listener).Inc()
+			p.metrics.sniRouted.WithLabelValues(p.listenerLabel(node, listener)).Inc()
 			log = log.With(zap.String("sni", listener))
 		}
 	}
@@ -589,7 +589,7 @@ func (p *Proxy) handleConn(c net.Conn, listener string, node int32, loggedIn fun
 	defer dcancel()
 	up, err := p.dialUpstream(dctx, node)
 	if err != nil {
-		p.metrics.upDialErrors.WithLabelValues(upstreamLabel(node)).Inc()
+		p.metrics.upDialErrors.WithLabelValues(p.listenerLabel(node, upstreamLabel(node))).Inc()
 		s.log.Warn("upstream unavailable; resetting client connection", zap.Error(err))
 		p.metrics.closes.WithLabelValues("upstream unavailable").Inc()
 		// A reset, not a clean close: clients treat a reset as a

@@ -34,6 +34,26 @@ func (r *sniRoute) listener() string {
 	return "broker-" + strconv.Itoa(int(r.node))
 }
 
+// unknownBroker is the metric label of a broker name whose node id kguard
+// has not learned: labels stay bounded by the cluster's brokers whatever
+// ids clients send.
+const unknownBroker = "unknown_broker"
+
+// listenerLabel is label, or unknownBroker for a node id (>= 0) that is not
+// one of the upstream brokers kguard knows.
+func (p *Proxy) listenerLabel(node int32, label string) string {
+	if node < 0 {
+		return label
+	}
+	p.mu.Lock()
+	_, ok := p.nodes[node]
+	p.mu.Unlock()
+	if !ok {
+		return unknownBroker
+	}
+	return label
+}
+
 // errSNIRefused reports a handshake refused for its server name.
 var errSNIRefused = errors.New("TLS server name is neither listen.sni.bootstrap_name nor a broker name")
 

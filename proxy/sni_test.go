@@ -139,6 +139,25 @@ func TestSNIRouting(t *testing.T) {
 		t.Fatalf("kguard_sni_routed_total{listener=broker-7} = %v, want 1", n)
 	}
 
+	// The name of a broker kguard does not know passes the handshake and
+	// the connection is reset once it needs its upstream; metric labels
+	// do not take the id the client sent.
+	cu, err := dialSNI(t, s, env.Bootstrap(), names.Broker(12345))
+	if err != nil {
+		t.Fatalf("unknown broker's name: %v", err)
+	}
+	// (An anonymous client is logged in at once: the reset may come
+	// before the request is written.)
+	_, _ = cu.Write(wire.AppendRequest(nil, 1, "raw-test", md))
+	(&raw{t: t, c: cu, pool: wire.NewPool()}).expectClosed()
+	waitFor(t, func() bool {
+		return env.Counter(t, "kguard_sni_routed_total", "listener", "unknown_broker") == 1 &&
+			env.Counter(t, "kguard_upstream_dial_errors_total", "broker", "unknown_broker") == 1
+	})
+	if n := env.Counter(t, "kguard_sni_routed_total", "listener", "broker-12345"); n != 0 {
+		t.Fatalf("a metric series for the client-chosen id 12345")
+	}
+
 	// Wrong and missing names: the handshake fails with the alert
 	// unrecognized_name, one log line each, counted; nothing forwarded.
 	for _, tc := range []struct{ name, reason string }{
