@@ -523,9 +523,10 @@ func (p *Proxy) handleConn(c net.Conn, listener string, node int32, loggedIn fun
 			if route != nil && route.reason != "" {
 				// Refused for its server name: never forwarded.
 				p.metrics.sniRefused.WithLabelValues(route.reason).Inc()
-				err = sniHandshakeError(route, err)
+				log.Warn(sniRefusedMsg, zap.String("reason", route.reason), zap.String("server_name", route.name))
+			} else {
+				log.Warn("TLS handshake failed", zap.Error(err))
 			}
-			log.Warn("TLS handshake failed", zap.Error(err))
 			p.metrics.closes.WithLabelValues("tls handshake").Inc()
 			c.Close()
 			return

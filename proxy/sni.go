@@ -54,8 +54,9 @@ func (p *Proxy) listenerLabel(node int32, label string) string {
 	return label
 }
 
-// errSNIRefused reports a handshake refused for its server name.
-var errSNIRefused = errors.New("TLS server name is neither listen.sni.bootstrap_name nor a broker name")
+// sniRefusedMsg is the log message of a handshake refused for its server
+// name (neither listen.sni.bootstrap_name nor a broker name, or none).
+const sniRefusedMsg = "TLS server name refused (alert unrecognized_name)"
 
 // sniTLSConfig is the TLS config of one SNI-listener connection: it routes
 // the client's server name into r before the handshake goes on with base
@@ -84,15 +85,6 @@ func sniTLSConfig(names *config.SNINames, base *tls.Config, r *sniRoute) *tls.Co
 			return base, nil
 		},
 	}
-}
-
-// sniHandshakeError is the error of a failed SNI-listener handshake,
-// naming the refused server name when that was the cause.
-func sniHandshakeError(r *sniRoute, err error) error {
-	if r.reason == "" {
-		return err
-	}
-	return fmt.Errorf("%w (%s %q): %w", errSNIRefused, r.reason, r.name, err)
 }
 
 // checkSNICertificate refuses to start when the listener's certificate

@@ -166,14 +166,15 @@ func TestSNIRouting(t *testing.T) {
 		{"", "no_name"},
 	} {
 		before := env.Counter(t, "kguard_sni_refused_total", "reason", tc.reason)
-		logsBefore := logs.FilterMessage("TLS handshake failed").Len()
+		logsBefore := logs.FilterMessage("TLS server name refused (alert unrecognized_name)").Len()
 		_, err := dialSNI(t, s, env.Bootstrap(), tc.name)
 		if err == nil || !strings.Contains(err.Error(), "remote error: tls: unrecognized name") {
 			t.Fatalf("server name %q: %v, want the alert unrecognized_name", tc.name, err)
 		}
 		waitFor(t, func() bool {
 			return env.Counter(t, "kguard_sni_refused_total", "reason", tc.reason) == before+1 &&
-				logs.FilterMessage("TLS handshake failed").Len() == logsBefore+1
+				logs.FilterMessage("TLS server name refused (alert unrecognized_name)").Len() == logsBefore+1 &&
+				logs.FilterMessage("TLS handshake failed").Len() == 0
 		})
 	}
 	// kguard still serves the others.
