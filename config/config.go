@@ -51,6 +51,10 @@ type Listen struct {
 	BrokerPorts    map[int32]int `yaml:"broker_ports"`
 	TLS            *ServerTLS    `yaml:"tls"`
 	Auth           Auth          `yaml:"auth"`
+	// SNI serves the bootstrap and every broker on the one TLS listener
+	// of Bootstrap, routed by the client's TLS server name (nil: one
+	// listener per broker).
+	SNI *SNI `yaml:"sni"`
 }
 
 // Auth says how clients authenticate to kguard. With SASL mechanisms
@@ -252,7 +256,11 @@ func (c *Config) SetDefaults() {
 	if l.BindHost == "" {
 		l.BindHost = host
 	}
-	if l.BrokerPortBase == 0 && len(l.BrokerPorts) == 0 {
+	if l.SNI != nil {
+		if l.SNI.AdvertisedPort == 0 {
+			l.SNI.AdvertisedPort, _ = strconv.Atoi(port)
+		}
+	} else if l.BrokerPortBase == 0 && len(l.BrokerPorts) == 0 {
 		if p, err := strconv.Atoi(port); err == nil {
 			l.BrokerPortBase = p + 1
 		}
@@ -415,6 +423,7 @@ func (c *Config) Validate() error {
 	if c.Limits.MaxInFlight < 1 {
 		bad("limits.max_in_flight", "must be at least 1")
 	}
+	errs = append(errs, c.Listen.sniProblems()...)
 	errs = append(errs, c.Tenants.Problems()...)
 	errs = append(errs, c.Crypto.problems()...)
 	errs = append(errs, c.Quotas.Problems()...)

@@ -74,6 +74,12 @@ type metrics struct {
 
 	authns *prometheus.CounterVec // by mechanism and outcome
 
+	// sniRouted counts SNI-listener handshakes by the listener the
+	// server name picked (bootstrap, broker-N); sniRefused those refused
+	// by reason (unknown_name, no_name).
+	sniRouted  *prometheus.CounterVec
+	sniRefused *prometheus.CounterVec
+
 	prot *protMetrics
 }
 
@@ -139,7 +145,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		authns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kguard_authentications_total", Help: "Client authentications by mechanism (SASL mechanism, MTLS, ANONYMOUS; other: a mechanism kguard does not offer) and outcome (success, failure)."},
 			[]string{"mechanism", "outcome"}),
+		sniRouted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kguard_sni_routed_total", Help: "TLS handshakes on the SNI listener by the listener the server name picked (bootstrap, broker-N)."},
+			[]string{"listener"}),
+		sniRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kguard_sni_refused_total", Help: "TLS handshakes on the SNI listener refused (alert unrecognized_name), by reason (unknown_name, no_name)."},
+			[]string{"reason"}),
 	}
+	m.sniRefused.WithLabelValues(sniUnknownName)
+	m.sniRefused.WithLabelValues(sniNoName)
 	m.policyEval = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "kguard_policy_evaluation_seconds", Help: "Time the authorizer took to decide one request (decision-cache hits included).",
 		Buckets: prometheus.ExponentialBuckets(0.000005, 4, 10)})
@@ -159,7 +173,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.connsOpen, m.connsTotal, m.connsRejected, m.requests, m.closes, m.denials, m.bytesIn, m.bytesOut, m.latency,
-			m.authz, m.policyEval.(prometheus.Histogram), m.upLatency, m.upConns, m.upDialErrors, m.upRefresh, m.upUp, m.authns)
+			m.authz, m.policyEval.(prometheus.Histogram), m.upLatency, m.upConns, m.upDialErrors, m.upRefresh, m.upUp, m.authns,
+			m.sniRouted, m.sniRefused)
 		m.prot.register(reg)
 	}
 	return m

@@ -62,6 +62,10 @@ type Proxy struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // accept loops and sessions
 
+	// sni maps TLS server names to brokers when every broker is served
+	// on the one SNI listener (listen.sni); nil: a listener per broker.
+	sni *config.SNINames
+
 	mu        sync.Mutex
 	nodes     map[int32]string // upstream node id -> host:port
 	listeners map[int32]net.Listener
@@ -129,6 +133,11 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		return nil, err
 	}
 	p.dialer = d
+	if cfg.Listen.SNI != nil {
+		if p.sni, err = config.NewSNINames(cfg.Listen.SNI); err != nil {
+			return nil, err
+		}
+	}
 	if p.authz, err = newAuthzFor(cfg); err != nil {
 		return nil, err
 	}
@@ -144,6 +153,11 @@ func (p *Proxy) Start(ctx context.Context) error {
 		return err
 	}
 	p.authn = a
+	if p.sni != nil {
+		if err := checkSNICertificate(a.tls, p.sni); err != nil {
+			return err
+		}
+	}
 	if err := p.waitForUpstream(ctx); err != nil {
 		return fmt.Errorf("learning upstream brokers: %w", err)
 	}
@@ -154,7 +168,11 @@ func (p *Proxy) Start(ctx context.Context) error {
 	p.mu.Lock()
 	p.bootstrap = ln
 	p.mu.Unlock()
-	p.serve(ln, -1)
+	if p.sni != nil {
+		p.serve(ln, sniListener)
+	} else {
+		p.serve(ln, -1)
+	}
 	p.log.Info("kguard listening", zap.String("bootstrap", ln.Addr().String()), zap.Any("brokers", p.BrokerAddrs()))
 	p.wg.Add(1)
 	go p.refreshLoop()
@@ -171,10 +189,18 @@ func (p *Proxy) BootstrapAddr() string {
 	return p.bootstrap.Addr().String()
 }
 
-// BrokerAddrs maps upstream node ids to the addresses kguard serves them on.
+// BrokerAddrs maps upstream node ids to the addresses kguard serves them on
+// (with listen.sni, the advertised broker names and port).
 func (p *Proxy) BrokerAddrs() map[int32]string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.sni != nil {
+		out := make(map[int32]string, len(p.nodes))
+		for id := range p.nodes {
+			out[id] = p.sniAddr(id)
+		}
+		return out
+	}
 	out := make(map[int32]string, len(p.listeners))
 	for id, ln := range p.listeners {
 		out[id] = ln.Addr().String()
@@ -326,7 +352,14 @@ func (p *Proxy) advertise(node int32, host string, port int32) (string, int32) {
 		p.nodes[node] = up
 		if ok {
 			p.log.Info("upstream broker moved", zap.Int32("node", node), zap.String("from", old), zap.String("to", up))
+		} else if p.sni != nil {
+			p.metrics.broker(upstreamLabel(node))
+			p.log.Info("broker served by SNI name", zap.Int32("node", node), zap.String("name", p.sni.Broker(node)))
 		}
+	}
+	if p.sni != nil {
+		// Every broker is on the SNI listener: no listener to open.
+		return p.sni.Broker(node), int32(p.cfg.Listen.SNI.AdvertisedPort)
 	}
 	lport, err := brokerPort(&p.cfg.Listen, node)
 	if err != nil {
@@ -359,18 +392,28 @@ func (p *Proxy) redact(s string) string {
 	defer p.mu.Unlock()
 	for node, up := range p.nodes {
 		if strings.Contains(s, up) {
-			lport, err := brokerPort(&p.cfg.Listen, node)
 			repl := "[upstream]"
-			if err == nil {
+			if p.sni != nil {
+				repl = p.sniAddr(node)
+			} else if lport, err := brokerPort(&p.cfg.Listen, node); err == nil {
 				repl = net.JoinHostPort(p.cfg.Listen.AdvertisedHost, strconv.Itoa(lport))
 			}
 			s = strings.ReplaceAll(s, up, repl)
 		}
 	}
+	bootstrap := p.cfg.Listen.Bootstrap
+	if p.sni != nil {
+		bootstrap = net.JoinHostPort(p.sni.Bootstrap(), strconv.Itoa(p.cfg.Listen.SNI.AdvertisedPort))
+	}
 	for _, up := range p.cfg.Upstream.Bootstrap {
-		s = strings.ReplaceAll(s, up, p.cfg.Listen.Bootstrap)
+		s = strings.ReplaceAll(s, up, bootstrap)
 	}
 	return s
+}
+
+// sniAddr is the advertised address of broker node with listen.sni.
+func (p *Proxy) sniAddr(node int32) string {
+	return net.JoinHostPort(p.sni.Broker(node), strconv.Itoa(p.cfg.Listen.SNI.AdvertisedPort))
 }
 
 func (p *Proxy) serve(ln net.Listener, node int32) {
@@ -389,7 +432,10 @@ func (p *Proxy) serveLocked(ln net.Listener, node int32) {
 
 func (p *Proxy) acceptLoop(ln net.Listener, node int32) {
 	name := "bootstrap"
-	if node >= 0 {
+	switch {
+	case node == sniListener:
+		name = "sni"
+	case node >= 0:
 		name = "broker-" + strconv.Itoa(int(node))
 	}
 	var backoff time.Duration
@@ -465,14 +511,38 @@ func (p *Proxy) handleConn(c net.Conn, listener string, node int32, loggedIn fun
 	defer cancel()
 	_ = c.SetDeadline(deadline)
 	if p.authn.tls != nil {
-		tc := tls.Server(c, p.authn.tls)
+		cfg := p.authn.tls
+		var route *sniRoute
+		if node == sniListener {
+			route = &sniRoute{}
+			cfg = sniTLSConfig(p.sni, cfg, route)
+		}
+		tc := tls.Server(c, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
-			log.Warn("TLS handshake failed", zap.Error(err))
+			if route != nil && route.reason != "" {
+				// Refused for its server name: never forwarded.
+				p.metrics.sniRefused.WithLabelValues(route.reason).Inc()
+				log.Warn(sniRefusedMsg, zap.String("reason", route.reason), zap.String("server_name", route.name))
+			} else {
+				log.Warn("TLS handshake failed", zap.Error(err))
+			}
 			p.metrics.closes.WithLabelValues("tls handshake").Inc()
 			c.Close()
 			return
 		}
 		c = tc
+		if route != nil {
+			node, listener = route.node, route.listener()
+			p.metrics.sniRouted.WithLabelValues(p.listenerLabel(node, listener)).Inc()
+			log = log.With(zap.String("sni", listener))
+		}
+	}
+	if node == sniListener {
+		// Unreachable (listen.sni requires listen.tls), but never route
+		// a connection whose server name was not read.
+		log.Error("SNI listener without TLS; closing connection")
+		c.Close()
+		return
 	}
 	principal, err := p.authn.initial(c)
 	if err != nil {
@@ -524,7 +594,7 @@ func (p *Proxy) handleConn(c net.Conn, listener string, node int32, loggedIn fun
 	defer dcancel()
 	up, err := p.dialUpstream(dctx, node)
 	if err != nil {
-		p.metrics.upDialErrors.WithLabelValues(upstreamLabel(node)).Inc()
+		p.metrics.upDialErrors.WithLabelValues(p.listenerLabel(node, upstreamLabel(node))).Inc()
 		s.log.Warn("upstream unavailable; resetting client connection", zap.Error(err))
 		p.metrics.closes.WithLabelValues("upstream unavailable").Inc()
 		// A reset, not a clean close: clients treat a reset as a

@@ -4,7 +4,9 @@
 #   - Debian packages: kcat (librdkafka), openssl, a JDK 17 (java, javac, keytool), maven,
 #     python3 with pip, prometheus (prometheus and promtool, for test/ops), buildah
 #     (`make image`, tested by deploy/image_test.go), chromium (renders the compliance
-#     report). `apt-get update` runs only
+#     report), libnss-myhostname (the SNI test's *.localhost names resolve to loopback
+#     without a DNS server; deps.sh also puts `myhostname` in /etc/nsswitch.conf's hosts
+#     line when it is missing). `apt-get update` runs only
 #     when something is missing.
 #   - PyPI: confluent-kafka and kafka-python, pinned in test/compat/python/requirements.txt.
 #   - Maven Central: the Apache Kafka broker, tools and client jars named by
@@ -56,12 +58,22 @@ have setsid || need_pkgs+=(util-linux)
 if ! have prometheus || ! have promtool; then need_pkgs+=(prometheus); fi
 have buildah || have podman || need_pkgs+=(buildah)
 have chromium || need_pkgs+=(chromium) # renders the compliance report (cmd/kguard TestComplianceReport)
+# test/compat TestSNIClients: kcat (getaddrinfo) and Java resolve bootstrap.kafka.localhost
+# and broker-N.kafka.localhost to loopback through glibc's nss-myhostname.
+dpkg-query -W -f='${Status}' libnss-myhostname 2>/dev/null | grep -q 'ok installed' || need_pkgs+=(libnss-myhostname)
 
 if ((${#need_pkgs[@]} > 0)); then
 	export DEBIAN_FRONTEND=noninteractive
 	run "apt-get update" $SUDO apt-get update -q
 	run "apt-get install ${need_pkgs[*]}" $SUDO apt-get install -y -q --no-install-recommends "${need_pkgs[@]}"
 	hash -r
+fi
+if ! grep -qE '^hosts:.*[[:space:]]myhostname([[:space:]]|$)' /etc/nsswitch.conf; then
+	if grep -qE '^hosts:.*[[:space:]]files([[:space:]]|$)' /etc/nsswitch.conf; then
+		run "nsswitch.conf myhostname" $SUDO sed -i -E '/^hosts:/ s/([[:space:]])files([[:space:]]|$)/\1files myhostname\2/' /etc/nsswitch.conf
+	else
+		run "nsswitch.conf myhostname" $SUDO sed -i -E '/^hosts:/ s/$/ myhostname/' /etc/nsswitch.conf
+	fi
 fi
 
 # ---- PyPI --------------------------------------------------------------------------------

@@ -88,10 +88,13 @@ func runExt(ctx context.Context, t *testing.T, s *stack, c extClient, r *row, to
 		}
 	}
 	args := append([]string{}, c.cmd[1:]...)
-	args = append(args, "--bootstrap", s.env.Bootstrap(), "--topic", topic, "--group", group,
+	args = append(args, "--bootstrap", s.bootstrap, "--topic", topic, "--group", group,
 		"--count", strconv.Itoa(records), "--partitions", "3",
-		"--security-protocol", "SASL_PLAINTEXT", "--sasl-mechanism", c.mech, "--username", s.user,
+		"--security-protocol", s.protocol, "--sasl-mechanism", c.mech, "--username", s.user,
 		"--timeout", strconv.Itoa(progTimeout))
+	if s.caFile != "" {
+		args = append(args, "--ca-file", s.caFile)
+	}
 	if c.create {
 		args = append(args, "--create")
 	}

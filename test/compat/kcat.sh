@@ -5,8 +5,9 @@
 #   kcat.sh --bootstrap HOST:PORT --topic T --group G --count N [--create] [--partitions 3]
 #           [--security-protocol PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL] [--sasl-mechanism M]
 #           [--username U] [--password P] [--ca-file PEM] [--timeout S]
-#           [--librdkafka system|pypi]
+#           [--librdkafka system|pypi] [--property KEY=VALUE]...
 #
+# --property adds a librdkafka setting to every kcat run (e.g. broker.address.family=v4).
 # kcat has no admin API: --create is ignored (a note on stderr, no "create" line); the topic
 # must exist. The operations, each printed as one JSON line on stdout:
 #   metadata  kcat -L -J -t T: topic present, partition count, the brokers it lists
@@ -27,13 +28,14 @@
 set -euo pipefail
 
 usage() {
-	sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 	echo "kcat.sh: $*" >&2
 	exit 2
 }
 
 BOOTSTRAP="" TOPIC="" GROUP="" COUNT="" PARTITIONS=3 PROTOCOL=PLAINTEXT MECHANISM=SCRAM-SHA-512
 USERNAME="" PASSWORD="${KGUARD_COMPAT_PASSWORD:-}" CAFILE="" TIMEOUT=60 LIBRDKAFKA=system
+PROPS=()
 while (($#)); do
 	case "$1" in
 	--create)
@@ -41,7 +43,7 @@ while (($#)); do
 		shift
 		continue
 		;;
-	--bootstrap | --topic | --group | --count | --partitions | --security-protocol | --sasl-mechanism | --username | --password | --ca-file | --timeout | --librdkafka)
+	--bootstrap | --topic | --group | --count | --partitions | --security-protocol | --sasl-mechanism | --username | --password | --ca-file | --timeout | --librdkafka | --property)
 		(($# >= 2)) || usage "missing value for $1"
 		;;
 	*) usage "unknown argument $1" ;;
@@ -59,6 +61,10 @@ while (($#)); do
 	--ca-file) CAFILE="$2" ;;
 	--timeout) TIMEOUT="$2" ;;
 	--librdkafka) LIBRDKAFKA="$2" ;;
+	--property)
+		[[ "$2" == ?*=* ]] || usage "--property wants KEY=VALUE"
+		PROPS+=("$2")
+		;;
 	esac
 	shift 2
 done
@@ -111,6 +117,7 @@ CONF="$TMP/kcat.conf"
 		if [[ "$PROTOCOL" == *SSL && -n "$CAFILE" ]]; then
 			echo "ssl.ca.location=$CAFILE"
 		fi
+		for p in ${PROPS[@]+"${PROPS[@]}"}; do echo "$p"; done
 	} >"$CONF"
 )
 

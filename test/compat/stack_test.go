@@ -11,6 +11,7 @@ package compat_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,6 +55,14 @@ type stack struct {
 	// real ones. A client must only ever see the former.
 	kguardAddrs map[string]bool
 	upstream    map[string]bool
+	// bootstrap is the address clients bootstrap from and protocol their
+	// security.protocol: kguard's bootstrap listener over SASL_PLAINTEXT,
+	// or with stackOpts.sni the bootstrap name over SASL_SSL (caFile
+	// holds the CA of kguard's certificate).
+	bootstrap string
+	protocol  string
+	caFile    string
+	sni       *harness.SNITLS
 }
 
 // repoRoot is the repository root (tests run in their package directory).
@@ -89,6 +98,9 @@ type stackOpts struct {
 	users     []string          // more SASL users (passwords in stack.passwords)
 	protector *crypto.Protector // data protection (nil: none)
 	auditor   proxy.Auditor     // audit events (nil: none)
+	// sni serves clients on one TLS port routed by SNI name
+	// (harness.SNIBootstrapName, harness.SNIBrokerName).
+	sni bool
 }
 
 // startStack starts kguard in front of the real cluster's SASL_SSL
@@ -132,6 +144,10 @@ func startStackWith(t *testing.T, o stackOpts) *stack {
 			t.Fatalf("adding SASL user %s: %v", u, err)
 		}
 	}
+	var sni *harness.SNITLS
+	if o.sni {
+		sni = harness.NewSNITLS(t)
+	}
 	env, err := harness.StartProxy(k.SASLSSL, harness.Options{
 		Logger:      zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
 		Authorizer:  eng,
@@ -143,6 +159,9 @@ func startStackWith(t *testing.T, o stackOpts) *stack {
 			c.Upstream.SASL = &config.ClientSASL{Mechanism: "SCRAM-SHA-512", Username: k.User, Password: k.Password}
 			c.Listen.Auth.SASLMechanisms = []string{"SCRAM-SHA-512", "PLAIN"}
 			c.Listen.Auth.CredentialsFile = users
+			if sni != nil {
+				sni.Configure(c)
+			}
 		},
 	})
 	if err != nil {
@@ -154,7 +173,12 @@ func startStackWith(t *testing.T, o stackOpts) *stack {
 		_ = env.Proxy.Shutdown(ctx)
 	})
 	s := &stack{kafka: k, env: env, root: root, user: principalUser, password: pass, passwords: passwords,
-		kguardAddrs: map[string]bool{}, upstream: map[string]bool{}}
+		kguardAddrs: map[string]bool{}, upstream: map[string]bool{},
+		bootstrap: env.Bootstrap(), protocol: "SASL_PLAINTEXT", sni: sni}
+	if sni != nil {
+		_, port, _ := net.SplitHostPort(env.Bootstrap())
+		s.bootstrap, s.protocol, s.caFile = net.JoinHostPort(harness.SNIBootstrapName, port), "SASL_SSL", sni.CAFile
+	}
 	for _, a := range env.Proxy.BrokerAddrs() {
 		s.kguardAddrs[a] = true
 	}
@@ -173,11 +197,15 @@ func startStackWith(t *testing.T, o stackOpts) *stack {
 // kgoOpts are the options of a franz-go client logged in to kguard as the
 // test principal.
 func (s *stack) kgoOpts(extra ...kgo.Opt) []kgo.Opt {
-	return append([]kgo.Opt{
-		kgo.SeedBrokers(s.env.Bootstrap()),
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(s.bootstrap),
 		kgo.SASL(scram.Auth{User: s.user, Pass: s.password}.AsSha512Mechanism()),
 		kgo.ClientID("kguard-compat-franz-go"),
-	}, extra...)
+	}
+	if s.sni != nil {
+		opts = append(opts, kgo.Dialer(s.sni.Dial))
+	}
+	return append(opts, extra...)
 }
 
 // admin is a kadm client through kguard, closed when the test ends.
