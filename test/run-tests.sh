@@ -70,7 +70,7 @@ vstatus=$?
 # The compliance report run (cmd/kguard) prints its figures (COMPLIANCE lines).
 go test -race -v -timeout 10m -count=1 -run '^TestComplianceReport$' ./cmd/kguard >>"$vlog" 2>&1 || vstatus=1
 cat "$vlog" >>"$log"
-grep -E '^(\||ok |FAIL|--- FAIL|panic)|(^| )sent[ :=]|lost|duplicated|ATTACK \[|FRAMEWORK |REVIEW |OPS |COMPLIANCE |PROTECTION |SNI ' "$vlog" | grep -v 'logger.go'
+grep -E '^(\||ok |FAIL|--- FAIL|panic)|(^| )sent[ :=]|lost|duplicated|ATTACK \[|FRAMEWORK |REVIEW |OPS |COMPLIANCE |PROTECTION |SNI |QUOTA ' "$vlog" | grep -v 'logger.go'
 if [[ $vstatus != 0 ]]; then
 	status=1
 	echo "--- failures in detail:"
