@@ -318,6 +318,11 @@ func unsigned(name string) bool {
 func canonical3(b []byte, rec *Record) []byte {
 	b = appendNullable(b, rec.Key)
 	b = appendNullable(b, rec.Value)
+	return canonicalHeaders(b, rec)
+}
+
+// canonicalHeaders appends the headers part of canonical3.
+func canonicalHeaders(b []byte, rec *Record) []byte {
 	var small [8]Header
 	hs := small[:0]
 	for _, h := range rec.Headers {
