@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,34 +18,14 @@ import (
 // without all its records, a changed value of a self-contained record, a
 // missing signature where one is required; and SigFail's error carries it.
 func TestSignatureFailureReasons(t *testing.T) {
-	dir := t.TempDir()
-	ks := filepath.Join(dir, "keks.json")
-	if err := crypto.CreateLocalKeyStore(ks, "k"); err != nil {
-		t.Fatal(err)
-	}
-	kms, err := crypto.OpenLocalKMS(ks, crypto.LocalKMSOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := newInstanceKey(t, dir, "inst-a")
-	store := filepath.Join(dir, "trust", "trust.json")
-	if err := os.MkdirAll(filepath.Dir(store), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := crypto.TrustAddKeyset(store, "inst-a", a.pub, time.Now().Add(-time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	ts := openStore(t, store)
-	keys, err := crypto.NewInstanceKeys("inst-b", nil, ts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := crypto.New(crypto.Options{KMS: kms, Signer: a.signer(t), Verifier: crypto.NewVerifierWithKeys(keys)})
+	tp := newTrustPair(t, time.Now().Add(-time.Hour))
+	kms, store, ts := tp.kms, tp.store, tp.ts
+	p, err := crypto.New(crypto.Options{KMS: kms, Signer: tp.a.signer(t), Verifier: crypto.NewVerifierWithKeys(tp.keysB)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// B without A in its trust store
-	stranger, err := crypto.New(crypto.Options{KMS: kms, Signer: a.signer(t), Verifier: crypto.NewVerifierWithKeys(mustInstanceKeys(t, "inst-c"))})
+	stranger, err := crypto.New(crypto.Options{KMS: kms, Signer: tp.a.signer(t), Verifier: crypto.NewVerifierWithKeys(mustInstanceKeys(t, "inst-c"))})
 	if err != nil {
 		t.Fatal(err)
 	}

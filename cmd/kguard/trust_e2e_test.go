@@ -272,14 +272,6 @@ log:
 		}
 		return "ok"
 	}
-	expect := func(rs []*kgo.Record, from, to int, want, what string) {
-		t.Helper()
-		for _, r := range rs[from:to] {
-			if got := verdict(r); got != want {
-				t.Fatalf("%s: record %d %s: verdict %q, want %q", what, r.Offset, r.Key, got, want)
-			}
-		}
-	}
 	// producer is the principal kguard.producer names ("" without one).
 	producer := func(r *kgo.Record) string {
 		for _, h := range r.Headers {
@@ -293,11 +285,13 @@ log:
 		}
 		return ""
 	}
-	expectProducer := func(rs []*kgo.Record, from, to int, want, what string) {
+	// check says what of(r) must be for records [from, to) of rs
+	// (verdict or producer).
+	check := func(rs []*kgo.Record, from, to int, of func(*kgo.Record) string, want, what string) {
 		t.Helper()
 		for _, r := range rs[from:to] {
-			if got := producer(r); got != want {
-				t.Fatalf("%s: record %d %s: producer %q, want %q", what, r.Offset, r.Key, got, want)
+			if got := of(r); got != want {
+				t.Fatalf("%s: record %d %s: %q, want %q", what, r.Offset, r.Key, got, want)
 			}
 		}
 	}
@@ -315,15 +309,15 @@ log:
 	produce(sa, 0, 5)
 	produce(sb, 5, 5)
 	atB := consume(sb, 10)
-	expect(atB, 0, 10, "ok", "read through B")
-	expectProducer(atB, 0, 5, principalA, "A's records read through B")
-	expectProducer(atB, 5, 10, principalB, "B's records read through B")
+	check(atB, 0, 10, verdict, "ok", "read through B")
+	check(atB, 0, 5, producer, principalA, "A's records read through B")
+	check(atB, 5, 10, producer, principalB, "B's records read through B")
 	if !strings.Contains(string(atB[0].Value), `"card":"4111-0000"`) {
 		t.Fatalf("A's record not decrypted at B: %s", atB[0].Value)
 	}
 	atA := consume(sa, 10)
-	expect(atA, 0, 10, "ok", "read through A")
-	expectProducer(atA, 5, 10, principalB, "B's records read through A")
+	check(atA, 0, 10, verdict, "ok", "read through A")
+	check(atA, 5, 10, producer, principalB, "B's records read through A")
 
 	// 2. a copy of A's first record with another value, straight to the broker
 	stored := consume(nil, 5) // A's first batch as stored
@@ -336,7 +330,7 @@ log:
 		t.Fatal(err)
 	}
 	atB = consume(sb, 11)
-	expect(atB, 10, 11, "bad", "tampered copy read through B")
+	check(atB, 10, 11, verdict, "bad", "tampered copy read through B")
 
 	// A's whole first batch copied straight to the broker (offsets 11-15)
 	// verifies as A's; the same copy with B's principal in place of A's in
@@ -367,10 +361,10 @@ log:
 	batch(directBatch, replay, "the broker")
 	batch(directBatch, renamed, "the broker")
 	atB = consume(sb, 21)
-	expect(atB, 11, 16, "ok", "unchanged copy of A's batch read through B")
-	expectProducer(atB, 11, 16, principalA, "unchanged copy of A's batch read through B")
-	expect(atB, 16, 21, "bad", "A's batch with B's principal, read through B")
-	expectProducer(atB, 16, 21, "", "A's batch with B's principal, read through B")
+	check(atB, 11, 16, verdict, "ok", "unchanged copy of A's batch read through B")
+	check(atB, 11, 16, producer, principalA, "unchanged copy of A's batch read through B")
+	check(atB, 16, 21, verdict, "bad", "A's batch with B's principal, read through B")
+	check(atB, 16, 21, producer, "", "A's batch with B's principal, read through B")
 
 	// 3. B revokes A's key from T on (--at); the store reloads without a
 	// restart. A's records signed after T fail at B, whether produced
@@ -401,14 +395,14 @@ log:
 	time.Sleep(time.Second) // fsnotify + debounce
 	produce(sa, 24, 3)
 	atB = consume(sb, 27)
-	expect(atB, 0, 10, "ok", "records from before A's revocation time, read through B")
-	expectProducer(atB, 0, 5, principalA, "A's records from before its revocation time, read through B")
-	expect(atB, 11, 16, "ok", "copy of A's batch from before its revocation time, read through B")
-	expect(atB, 21, 27, "bad", "A's records signed after its revocation time, read through B")
-	expectProducer(atB, 21, 27, "", "A's records signed after its revocation time, read through B")
+	check(atB, 0, 10, verdict, "ok", "records from before A's revocation time, read through B")
+	check(atB, 0, 5, producer, principalA, "A's records from before its revocation time, read through B")
+	check(atB, 11, 16, verdict, "ok", "copy of A's batch from before its revocation time, read through B")
+	check(atB, 21, 27, verdict, "bad", "A's records signed after its revocation time, read through B")
+	check(atB, 21, 27, producer, "", "A's records signed after its revocation time, read through B")
 	atA = consume(sa, 27)
-	expect(atA, 21, 27, "ok", "A's records after its revocation at B, read through A (A still trusts itself)")
-	expectProducer(atA, 21, 27, principalA, "A's records read through A")
+	check(atA, 21, 27, verdict, "ok", "A's records after its revocation at B, read through A (A still trusts itself)")
+	check(atA, 21, 27, producer, principalA, "A's records read through A")
 	// B's log says why each failed (what the data.protection audit event
 	// carries too)
 	var reasons []string
