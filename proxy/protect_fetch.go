@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -206,7 +207,7 @@ func (dp *dataProtection) unprotectTopics(pc protectCall, ts []fetchedTopic) (bo
 					zap.Int16("code", code), zap.Error(err))
 				p.fail(code, msg)
 				f.withheld = code
-				if corrupt {
+				if errors.Is(err, crypto.ErrIntegrity) { // a signature under on_bad_signature: fail
 					f.because(err)
 				}
 				found(name, p.partition, &f, onBad)
