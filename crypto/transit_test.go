@@ -66,8 +66,10 @@ func headerKeys(t *testing.T, r *Record) []keyRef {
 	if n != 1 {
 		t.Fatalf("%d enc headers", n)
 	}
-	h, err := parseEncHeader(v)
-	if err != nil {
+	// version 1, or a format 2 record's own context (ProtectBatch)
+	var h encHeader
+	var fields []fieldRef
+	if err := parseAnyEncHeader(&h, v, interner{}, &fields); err != nil {
 		t.Fatal(err)
 	}
 	return h.keys
