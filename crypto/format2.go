@@ -318,6 +318,11 @@ func unsigned(name string) bool {
 func canonical3(b []byte, rec *Record) []byte {
 	b = appendNullable(b, rec.Key)
 	b = appendNullable(b, rec.Value)
+	return canonicalHeaders(b, rec)
+}
+
+// canonicalHeaders appends the headers part of canonical3.
+func canonicalHeaders(b []byte, rec *Record) []byte {
 	var small [8]Header
 	hs := small[:0]
 	for _, h := range rec.Headers {
@@ -353,6 +358,7 @@ type batchView struct {
 	parts [][]byte    // each record's part
 	err   error       // not the batch as produced: every record fails
 	st    SigStatus   // once verified
+	why   error       // why st is SigBad
 }
 
 // scanBatch finds a format 2 batch in recs: nil when neither the first
@@ -446,20 +452,26 @@ func scanBatch(recs []*Record, in interner) *batchView {
 	return bv
 }
 
-// status verifies the batch signature once.
-func (bv *batchView) status(v *Verifier, s *verifyScratch, recs []*Record) SigStatus {
+// status verifies the batch signature once, and says why it is bad.
+func (bv *batchView) status(v *Verifier, s *verifyScratch, recs []*Record) (SigStatus, error) {
+	if bv.st != SigNotChecked {
+		return bv.st, bv.why
+	}
 	switch {
-	case bv.st != SigNotChecked:
-	case bv.err != nil || v == nil:
-		bv.st = SigBad
+	case bv.err != nil:
+		bv.st, bv.why = SigBad, bv.err
+	case v == nil:
+		bv.st, bv.why = SigBad, errNoVerifier
 	case bv.sig == nil:
 		bv.st = SigMissing
-	case v.verifyBatch3(s, bv.sig, recs) != nil:
-		bv.st = SigBad
 	default:
-		bv.st = SigOK
+		if err := v.verifyBatch3(s, bv.sig, recs); err != nil {
+			bv.st, bv.why = SigBad, err
+		} else {
+			bv.st = SigOK
+		}
 	}
-	return bv.st
+	return bv.st, bv.why
 }
 
 // claimedProducer is the producer a version 3 signature header names (nil

@@ -1,6 +1,7 @@
 package crypto
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -69,18 +70,25 @@ const (
 
 // nextStrSpecial returns the index of the first byte at or after j that
 // ends a run of plain string bytes ('"', '\\' or a control character), or
-// len(doc). It tests eight bytes at a time: the usual bit trick marks a
-// byte's high bit when it equals a value (x^v has a zero byte) or is below
-// 0x20; a mark can only be spurious above a true one, and the lowest mark
-// is checked against the table anyway, so none is missed.
+// len(doc). Long runs (padding, base64, free text) dominate the scan of
+// real records, so past the first 16 bytes it looks at a window at a time: the first backslash,
+// then the first quote before it, with the library's vectorized
+// bytes.IndexByte, and control characters only before those (firstControl).
+// The window starts small and doubles while nothing is found, so a short
+// string costs a short search, and a string dense with escapes (one call
+// per escape) never searches far past the next one: linear either way.
 func nextStrSpecial(doc []byte, j int) int {
-	for j+8 <= len(doc) {
-		w := binary.LittleEndian.Uint64(doc[j:])
+	// most runs are short (member names, codes, numbers as strings): the
+	// first 16 bytes a word at a time, testing for all three at once (the
+	// usual bit trick marks a byte's high bit when it equals a value, x^v
+	// has a zero byte, or is below 0x20; a mark can only be spurious above
+	// a true one, and the lowest is checked against the table anyway)
+	for stop := j + 16; j+8 <= min(stop, len(doc)); {
+		w := binary.LittleEndian.Uint64((*[8]byte)(doc[j : j+8])[:])
 		q := w ^ (swarLSB * '"')
 		b := w ^ (swarLSB * '\\')
 		m := ((q - swarLSB) &^ q) | ((b - swarLSB) &^ b) | ((w - swarLSB*0x20) &^ w)
-		m &= swarMSB
-		if m == 0 {
+		if m &= swarMSB; m == 0 {
 			j += 8
 			continue
 		}
@@ -90,10 +98,55 @@ func nextStrSpecial(doc []byte, j int) int {
 		}
 		j = k + 1
 	}
-	for j < len(doc) && !strSpecial[doc[j]] {
-		j++
+	win := 32
+	for j < len(doc) {
+		w := doc[j:min(j+win, len(doc))]
+		end := len(w)
+		if k := bytes.IndexByte(w, '\\'); k >= 0 {
+			end = k
+		}
+		if k := bytes.IndexByte(w[:end], '"'); k >= 0 {
+			end = k
+		}
+		if k := firstControl(w[:end]); k < end || end < len(w) {
+			return j + k
+		}
+		j += len(w)
+		win = min(2*win, 4096)
 	}
-	return j
+	return len(doc)
+}
+
+// firstControl returns the index of the first byte below 0x20 in b, or
+// len(b). It tests eight bytes at a time (32 per step while none is
+// found): x - 0x20 borrows in a byte below 0x20, and &^x keeps the high
+// bit only for bytes below 0x80; the lowest mark is exact (a borrow only
+// reaches bytes above a true one).
+func firstControl(b []byte) int {
+	const ctl = swarLSB * 0x20
+	i := 0
+	for ; i+32 <= len(b); i += 32 {
+		p := (*[32]byte)(b[i : i+32])
+		w0 := binary.LittleEndian.Uint64(p[0:8])
+		w1 := binary.LittleEndian.Uint64(p[8:16])
+		w2 := binary.LittleEndian.Uint64(p[16:24])
+		w3 := binary.LittleEndian.Uint64(p[24:32])
+		if ((w0-ctl)&^w0|(w1-ctl)&^w1|(w2-ctl)&^w2|(w3-ctl)&^w3)&swarMSB != 0 {
+			break
+		}
+	}
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64((*[8]byte)(b[i : i+8])[:])
+		if m := (w - ctl) &^ w & swarMSB; m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] < 0x20 {
+			return i
+		}
+	}
+	return len(b)
 }
 
 // scanStop marks the bytes skipContainer must look at: quotes, backslashes,

@@ -199,6 +199,33 @@ func TestNextStrSpecialMatchesByteLoop(t *testing.T) {
 		[]byte{0x00, 0x01, 0x1f, 0x20, 0x21, '"', 0x23, '\\', 0x5d, 'x', 0x7f, 0x80, 0xa0, 0xa2, 0xdc, 0xff}, 1)
 }
 
+// TestNextStrSpecialLongRuns: long runs with rare stop bytes (the scan's
+// windows grow and its 32-byte steps run), at every start offset.
+func TestNextStrSpecialLongRuns(t *testing.T) {
+	naive := byteLoop(&strSpecial)
+	alphabet := []byte{0x00, 0x1f, 0x20, '"', '\\', 0x7f, 0x80, 0xa0, 0xa2, 0xdc, 0xff}
+	rng := rand.New(rand.NewPCG(7, 8))
+	for n := range 200 {
+		doc := make([]byte, rng.IntN(9000))
+		rare := 1 + rng.IntN(2000)
+		for i := range doc {
+			if rng.IntN(rare) == 0 {
+				doc[i] = alphabet[rng.IntN(len(alphabet))]
+			} else {
+				doc[i] = byte(' ' + rng.IntN(95))
+				if doc[i] == '"' || doc[i] == '\\' {
+					doc[i] = 'x'
+				}
+			}
+		}
+		for j := 0; j <= len(doc); j += 1 + rng.IntN(13) {
+			if got, want := nextStrSpecial(doc, j), naive(doc, j); got != want {
+				t.Fatalf("doc %d (%d bytes) from %d: got %d, want %d", n, len(doc), j, got, want)
+			}
+		}
+	}
+}
+
 // skipContainerRef is skipContainer byte by byte, strings skipped with
 // skipString (checked against its own byte loop above): the reference
 // for the one-pass scanner.

@@ -68,25 +68,29 @@ func (p *Protector) UnprotectBatch(ctx context.Context, recs []*Record, o FetchO
 				rec.Headers = slices.DeleteFunc(rec.Headers, func(h Header) bool { return h.Key == ProducerHeader })
 			}
 			st := SigMissing
+			var why error
 			switch {
 			case bm != nil:
-				st = bm.status(p.verify, &vs, recs)
+				st, why = bm.status(p.verify, &vs, recs)
 				if bv.sig != nil {
 					r.Producer = &bv.sig.producer
 				}
 			case sigN > 1:
-				st = SigBad
+				st, why = SigBad, fmt.Errorf("%d kguard.sig headers", sigN)
 			case sigN == 1 && complete:
 				st = SigOK
 			case sigN == 1:
-				st = p.verifyRecord(&vs, rec, sigVal)
+				st, why = p.verifyRecord(&vs, rec, sigVal)
 				r.Producer = claimedProducer(sigVal)
 			}
-			r.Signature = st
+			if st == SigMissing && o.RequireSignature {
+				why = errNoSignature
+			}
+			r.Signature, r.SigErr = st, why
 			if st == SigBad || (st == SigMissing && o.RequireSignature) {
 				switch o.OnBadSignature {
 				case SigFail:
-					return nil, integrityf("record %d: signature %s", i, st)
+					return nil, integrityf("record %d: signature %s: %v", i, st, why)
 				case SigDrop:
 					r.Drop = true
 					continue
@@ -178,14 +182,22 @@ func (p *Protector) UnprotectBatch(ctx context.Context, recs []*Record, o FetchO
 	return res, nil
 }
 
-func (p *Protector) verifyRecord(s *verifyScratch, rec *Record, sig []byte) SigStatus {
+// Reasons a signature is bad or missing that no verification step names.
+var (
+	errNoVerifier  = errors.New("no signature verifier configured")
+	errNoSignature = errors.New("no kguard.sig (signature required)")
+)
+
+// verifyRecord checks one record's own signature; the error says why it
+// is bad.
+func (p *Protector) verifyRecord(s *verifyScratch, rec *Record, sig []byte) (SigStatus, error) {
 	if p.verify == nil {
-		return SigBad
+		return SigBad, errNoVerifier
 	}
 	if err := p.verify.verifyWith(s, rec, sig); err != nil {
-		return SigBad
+		return SigBad, err
 	}
-	return SigOK
+	return SigOK, nil
 }
 
 func (p *Protector) jsonPath(locator string) ([]pathSeg, error) {

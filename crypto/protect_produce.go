@@ -100,6 +100,10 @@ func (p *Protector) ProtectBatchWith(ctx context.Context, recs []*Record, prot *
 	clear(s.uses)
 	clear(s.keys)
 	uses := s.uses
+	// fields mostly use the key of the field before: count runs, and touch
+	// the map once per run rather than once per field
+	var run useKey
+	var runN uint64
 	defer func() {
 		// Keep the grown buffers for the next batch; drop the records'
 		// and keys' pointers held in them.
@@ -122,8 +126,17 @@ func (p *Protector) ProtectBatchWith(ctx context.Context, recs []*Record, prot *
 		}
 		bounds[i+1] = len(all)
 		for _, l := range all[bounds[i]:] {
-			uses[useKey{l.src, l.f.alg, l.kek}]++
+			if u := (useKey{l.src, l.f.alg, l.kek}); runN == 0 || u != run {
+				if runN > 0 {
+					uses[run] += runN
+				}
+				run, runN = u, 0
+			}
+			runN++
 		}
+	}
+	if runN > 0 {
+		uses[run] += runN
 	}
 	// Fetch every key the batch needs: at most one KMS call per key, and
 	// none while the active keys are fresh.

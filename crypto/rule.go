@@ -381,6 +381,12 @@ func (s SigStatus) String() string {
 // Result reports what UnprotectBatch did to one record.
 type Result struct {
 	Signature SigStatus
+	// SigErr says why Signature is SigBad (or SigMissing under
+	// RequireSignature): unknown or revoked signing key, a signature that
+	// does not verify (any byte or the producer changed), a truncated or
+	// rearranged batch, a malformed header. Nil otherwise. It names key ids
+	// and counts, never record contents.
+	SigErr error
 	// Drop: the caller must not deliver the record (bad signature, SigDrop).
 	Drop bool
 	// Protected: the record carried a kguard.enc header.

@@ -3,7 +3,6 @@ package crypto
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -108,7 +107,7 @@ func (v *Verifier) check(keyID string, signedAt int64, sig, msg []byte) error {
 		return fmt.Errorf("signing key %s: %w", keyID, err)
 	}
 	if err := tv.Verify(sig, msg); err != nil {
-		return errors.New("signature does not verify")
+		return fmt.Errorf("signature of key %s does not verify (a signed byte or the producer changed)", keyID)
 	}
 	return nil
 }

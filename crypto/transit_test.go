@@ -66,15 +66,10 @@ func headerKeys(t *testing.T, r *Record) []keyRef {
 	if n != 1 {
 		t.Fatalf("%d enc headers", n)
 	}
-	if len(v) > 0 && v[0] == encVersion2 { // format 2 (the default): the key table of a context
-		var c ctxHeader
-		if err := parseCtxHeader(&c, v, interner{}); err != nil {
-			t.Fatal(err)
-		}
-		return c.keys
-	}
-	h, err := parseEncHeader(v)
-	if err != nil {
+	// version 1, or a format 2 record's own context (ProtectBatch)
+	var h encHeader
+	var fields []fieldRef
+	if err := parseAnyEncHeader(&h, v, interner{}, &fields); err != nil {
 		t.Fatal(err)
 	}
 	return h.keys

@@ -67,6 +67,41 @@ func signedRecord(t *testing.T, s *crypto.Signer, value string, at time.Time) *c
 	return r
 }
 
+// trustPair is instance inst-a's signing key, trusted (since a given
+// time) by the trust store of instance inst-b, and a local key store.
+type trustPair struct {
+	kms   *crypto.LocalKMS
+	a     instanceKey
+	store string
+	ts    *crypto.TrustStore
+	keysB *crypto.InstanceKeys
+}
+
+func newTrustPair(t *testing.T, since time.Time) trustPair {
+	t.Helper()
+	dir := t.TempDir()
+	ks := filepath.Join(dir, "keks.json")
+	if err := crypto.CreateLocalKeyStore(ks, "k"); err != nil {
+		t.Fatal(err)
+	}
+	kms, err := crypto.OpenLocalKMS(ks, crypto.LocalKMSOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := trustPair{kms: kms, a: newInstanceKey(t, dir, "inst-a"), store: filepath.Join(dir, "trust", "trust.json")}
+	if err := os.MkdirAll(filepath.Dir(tp.store), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := crypto.TrustAddKeyset(tp.store, "inst-a", tp.a.pub, since); err != nil {
+		t.Fatal(err)
+	}
+	tp.ts = openStore(t, tp.store)
+	if tp.keysB, err = crypto.NewInstanceKeys("inst-b", nil, tp.ts); err != nil {
+		t.Fatal(err)
+	}
+	return tp
+}
+
 func openStore(t *testing.T, file string) *crypto.TrustStore {
 	t.Helper()
 	s, err := crypto.OpenTrustStore(context.Background(), crypto.TrustStoreOptions{File: file})
@@ -387,29 +422,9 @@ func TestInstanceKeys(t *testing.T) {
 // once is cached; revoking its key afterwards with a time before the
 // signature (a key found stolen) fails it on the next fetch, cache or not.
 func TestRevocationReachesCachedBatchRoots(t *testing.T) {
-	dir := t.TempDir()
-	ks := filepath.Join(dir, "keks.json")
-	if err := crypto.CreateLocalKeyStore(ks, "k"); err != nil {
-		t.Fatal(err)
-	}
-	kms, err := crypto.OpenLocalKMS(ks, crypto.LocalKMSOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := newInstanceKey(t, dir, "inst-a")
-	store := filepath.Join(dir, "trust", "trust.json")
-	if err := os.MkdirAll(filepath.Dir(store), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := crypto.TrustAddKeyset(store, "inst-a", a.pub, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	ts := openStore(t, store)
-	keys, err := crypto.NewInstanceKeys("inst-b", nil, ts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := crypto.New(crypto.Options{KMS: kms, Signer: a.signer(t), Verifier: crypto.NewVerifierWithKeys(keys), BatchSignatures: true})
+	tp := newTrustPair(t, time.Now())
+	store, ts := tp.store, tp.ts
+	p, err := crypto.New(crypto.Options{KMS: tp.kms, Signer: tp.a.signer(t), Verifier: crypto.NewVerifierWithKeys(tp.keysB), BatchSignatures: true})
 	if err != nil {
 		t.Fatal(err)
 	}

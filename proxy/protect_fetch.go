@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -206,6 +207,9 @@ func (dp *dataProtection) unprotectTopics(pc protectCall, ts []fetchedTopic) (bo
 					zap.Int16("code", code), zap.Error(err))
 				p.fail(code, msg)
 				f.withheld = code
+				if errors.Is(err, crypto.ErrIntegrity) { // a signature under on_bad_signature: fail
+					f.because(err)
+				}
 				found(name, p.partition, &f, onBad)
 				changed = true
 				continue
@@ -213,6 +217,11 @@ func (dp *dataProtection) unprotectTopics(pc protectCall, ts []fetchedTopic) (bo
 			if f.unreadable > 0 {
 				pc.log.Warn("fetched records could not be decrypted; delivered as stored", zap.String("topic", name),
 					zap.Int32("partition", p.partition), zap.Int("records", f.unreadable))
+			}
+			if f.bad+f.missing > 0 && len(f.why) > 0 {
+				pc.log.Warn("fetched records failed signature verification", zap.String("topic", name),
+					zap.Int32("partition", p.partition), zap.Int("bad", f.bad), zap.Int("missing", f.missing),
+					zap.String("on_bad_signature", onBad), zap.Strings("reasons", f.why))
 			}
 			found(name, p.partition, &f, onBad)
 			if ch {
@@ -288,6 +297,7 @@ func unprotectRecords(ctx context.Context, src []byte, topic string, pr *crypto.
 			if r.Err != nil || r.Signature == crypto.SigBad || r.Signature == crypto.SigMissing {
 				f.note(b.FirstOffset + int64(rs[k].OffsetDelta))
 				f.claim(r.Producer)
+				f.because(r.SigErr)
 			}
 			if r.Err != nil {
 				f.unreadable++
@@ -352,6 +362,7 @@ type fetchFindings struct {
 	protected, valid                  int      // for the metrics
 	offsets                           []int64  // the first few records concerned
 	claimed                           []string // producers the failed records' signatures name (a few)
+	why                               []string // why their signatures failed (a few distinct reasons)
 	withheld                          int16    // the partition's error code, 0 when served
 }
 
@@ -369,6 +380,16 @@ func (f *fetchFindings) claim(p *crypto.Producer) {
 	s := fmt.Sprintf("%q (tenant %q, client %q)", p.Principal, p.Tenant, p.ClientID)
 	if len(f.claimed) < maxFindingOffsets && !slices.Contains(f.claimed, s) {
 		f.claimed = append(f.claimed, s)
+	}
+}
+
+// because notes why a record's signature failed (nil: it did not).
+func (f *fetchFindings) because(err error) {
+	if err == nil {
+		return
+	}
+	if s := err.Error(); len(f.why) < maxFindingOffsets && !slices.Contains(f.why, s) {
+		f.why = append(f.why, s)
 	}
 }
 
@@ -403,6 +424,10 @@ func (f *fetchFindings) reason(topic string, part int32, onBad string) string {
 			}
 			b.WriteString(strconv.FormatInt(o, 10))
 		}
+	}
+	if len(f.why) > 0 {
+		b.WriteString("; signature: ")
+		b.WriteString(strings.Join(f.why, "; "))
 	}
 	if len(f.claimed) > 0 {
 		b.WriteString("; claimed producer ")

@@ -619,7 +619,8 @@ func TestDataProtection(t *testing.T) {
 		// the audit trail names them: two bad signatures (one of them the
 		// moved ciphertext, which does not decrypt either) and one
 		// missing; marked, so the decision is allow; with their offsets
-		if !hasProtectionEvent(e.events, "fetch", audit.DecisionAllow, 0, "pay.tamper/0: 2 with a bad signature (mark), 1 without a signature (mark), 2 could not be decrypted (delivered as stored); offsets 2,3,4") {
+		if !hasProtectionEvent(e.events, "fetch", audit.DecisionAllow, 0, "pay.tamper/0: 2 with a bad signature (mark), 1 without a signature (mark), 2 could not be decrypted (delivered as stored); offsets 2,3,4"+
+			"; signature: format 2 batch without its context (first record); no kguard.sig (signature required)") {
 			t.Fatalf("no data.protection event for the tampered records: %+v", protectionReasons(e.events))
 		}
 		// even without the signature check the moved ciphertext fails:
@@ -641,7 +642,7 @@ func TestDataProtection(t *testing.T) {
 		if len(gd) != 3 || gd[2].Offset != 3 || !bytes.Equal(gd[2].Value, payment(4)) || gd[1].Offset != 1 {
 			t.Fatalf("drop: got offsets %d,%d,%d", gd[0].Offset, gd[1].Offset, gd[2].Offset)
 		}
-		if !hasProtectionEvent(e.events, "fetch", audit.DecisionDeny, 0, `paydrop/0: 1 with a bad signature (drop); offsets 2; claimed producer "User:alice" (tenant "", client "kgo")`) {
+		if !hasProtectionEvent(e.events, "fetch", audit.DecisionDeny, 0, `paydrop/0: 1 with a bad signature (drop); offsets 2; signature: batch of 2 records holds 1 (incomplete or not as produced); claimed producer "User:alice" (tenant "", client "kgo")`) {
 			t.Fatalf("no data.protection event for the dropped record: %+v", protectionReasons(e.events))
 		}
 		// bob gets the mask on paydrop
@@ -663,7 +664,7 @@ func TestDataProtection(t *testing.T) {
 		if fp.ErrorCode != 2 || len(fp.RecordBatches) != 0 {
 			t.Fatalf("fail: code %d, %d record bytes", fp.ErrorCode, len(fp.RecordBatches))
 		}
-		if !hasProtectionEvent(e.events, "fetch", audit.DecisionDeny, 2, "payfail/0: partition withheld (2)") {
+		if !hasProtectionEvent(e.events, "fetch", audit.DecisionDeny, 2, "payfail/0: partition withheld (2); signature: crypto: integrity check failed: record 0: signature bad: format 2 batch without its context (first record)") {
 			t.Fatalf("no data.protection event for the withheld partition: %+v", protectionReasons(e.events))
 		}
 	})

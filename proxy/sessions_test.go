@@ -230,7 +230,7 @@ func TestShareFetchDataProtection(t *testing.T) {
 	if p.ErrorCode != 2 || len(p.Records) != 0 || len(p.AcquiredRecords) != 0 {
 		t.Fatalf("ShareFetch payfail: error %d, %d record bytes, %d acquired ranges; want 2 and nothing", p.ErrorCode, len(p.Records), len(p.AcquiredRecords))
 	}
-	if !hasProtectionEvent(e.events, "fetch", audit.DecisionDeny, 2, "payfail/0: partition withheld (2)") {
+	if !hasProtectionEvent(e.events, "fetch", audit.DecisionDeny, 2, "payfail/0: partition withheld (2); signature: crypto: integrity check failed: record 0: signature bad: format 2 batch without its context (first record)") {
 		t.Fatalf("no data.protection event for the withheld share partition: %+v", protectionReasons(e.events))
 	}
 }
