@@ -74,9 +74,10 @@ grep -E '^(\||ok |FAIL|--- FAIL|panic)|(^| )sent[ :=]|lost|duplicated|ATTACK \[|
 if [[ $vstatus != 0 ]]; then
 	status=1
 	echo "--- failures in detail:"
-	# Each failing test's own lines (its t.Log/t.Error output and any race
-	# report) up to its FAIL line, then what follows a panic.
-	awk '/^=== RUN/ {n = 0} {buf[n++] = $0} /^--- FAIL/ {for (i = 0; i < n; i++) print buf[i]; n = 0}' "$vlog" | grep -v 'ATTACK \[' | tail -400
+	# Each failing top-level test's lines (its subtests', t.Log/t.Error
+	# output and any race report) up to its FAIL line, without the ATTACK
+	# lines that held, then what follows a panic.
+	awk '/^=== RUN   [^\/]*$/ {n = 0} {buf[n++] = $0} /^--- FAIL/ {for (i = 0; i < n; i++) print buf[i]; n = 0}' "$vlog" | grep -v 'ATTACK \[.*: held |' | tail -400
 	grep -A40 -E '^panic' "$vlog" | head -80
 fi
 rm -f "$vlog"
