@@ -660,12 +660,18 @@ func (s *session) relay(p *pending, scratch []byte, limits *config.Limits) ([]by
 	case quotaFetch:
 	case p.rewrite == nil && len(p.transforms) == 0:
 		done, err := s.cutThrough(p, limits)
+		if done && err == nil {
+			s.upstreamDone(p)
+		}
 		if done || err != nil {
 			return scratch, err
 		}
 	case len(p.transforms) == 0 && p.hdr.APIKey == 1 && p.hdr.Flexible:
 		// Fetch v16+ whose only change may be the node endpoints.
 		out, done, err := s.streamFetch(p, limits, scratch)
+		if done && err == nil {
+			s.upstreamDone(p)
+		}
 		if done || err != nil {
 			return out, err
 		}
@@ -676,9 +682,7 @@ func (s *session) relay(p *pending, scratch []byte, limits *config.Limits) ([]by
 		return scratch, err
 	}
 	defer f.Release()
-	if !p.sent.IsZero() {
-		s.p.metrics.upstreamLatency(p.hdr.APIKey, time.Since(p.sent))
-	}
+	s.upstreamDone(p)
 	off, err := s.responseHeader(p, f.Body())
 	if err != nil {
 		return scratch, err
@@ -700,6 +704,15 @@ func (s *session) relay(p *pending, scratch []byte, limits *config.Limits) ([]by
 	}
 	s.p.metrics.bytesOut.Add(float64(len(out)))
 	return scratch, err
+}
+
+// upstreamDone observes p's upstream latency once its response has been
+// read from the broker (the last byte of a response cut through, which
+// was relayed as it came; the whole frame of one read whole).
+func (s *session) upstreamDone(p *pending) {
+	if !p.sent.IsZero() {
+		s.p.metrics.upstreamLatency(p.hdr.APIKey, time.Since(p.sent))
+	}
 }
 
 // transformed applies p's rewrite and transforms to the response body and
