@@ -212,21 +212,28 @@ func rewriteProduce(book addressBook, r kmsg.Response) bool {
 }
 
 // produce: [Write TransactionalId (when transactional)] + Write Topic per
-// topic entry.
+// topic entry. Records are not read past the first batch header of each
+// partition (batchFlags): an authorized produce costs its topic entries,
+// not its size. The details are allocated once at their size, the topics
+// as []string (one allocation, not one per name).
 func decomposeProduce(d decomposer, r *kmsg.ProduceRequest) ([]policy.Action, map[string]any, error) {
 	actions := make([]policy.Action, 0, len(r.Topics)+1)
-	det := map[string]any{"acks": int(r.Acks)}
+	det := make(map[string]any, 5)
+	det["acks"] = boxedAcks(r.Acks)
 	if r.TransactionID != nil {
 		actions = append(actions, act(policy.TransactionalID, *r.TransactionID, policy.Write))
 		det["transactional_id"] = *r.TransactionID
 	}
 	idempotent, transactional := false, false
-	topics := make([]any, 0, len(r.Topics))
+	topics := make([]string, 0, len(r.Topics))
 	for _, t := range r.Topics {
 		name := d.topic(t.Topic, t.TopicID)
 		actions = append(actions, act(policy.Topic, name, policy.Write))
 		topics = append(topics, name)
 		for _, p := range t.Partitions {
+			if idempotent && transactional {
+				break
+			}
 			idem, txn := batchFlags(p.Records)
 			idempotent = idempotent || idem
 			transactional = transactional || txn
@@ -236,6 +243,17 @@ func decomposeProduce(d decomposer, r *kmsg.ProduceRequest) ([]policy.Action, ma
 	det["transactional"] = transactional
 	det["topics"] = topics
 	return actions, det, nil
+}
+
+// producesAcks are the acks values clients send (-1, 0, 1), boxed once: a
+// boxed int outside 0-255 is an allocation per request.
+var producesAcks = [3]any{-1, 0, 1}
+
+func boxedAcks(acks int16) any {
+	if acks >= -1 && acks <= 1 {
+		return producesAcks[acks+1]
+	}
+	return int(acks)
 }
 
 // batchFlags reads the first v2 record batch header in b: whether it carries
