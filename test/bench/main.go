@@ -162,7 +162,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	bin := fs.String("kguard", "", "kguard binary (default: go build ./cmd/kguard)")
 	only := fs.String("scenarios", "", "comma-separated scenario names (default: all)")
 	brokers := fs.String("brokers", "", "comma-separated bootstrap of an external cluster (default: in-process kfake)")
-	perfRecords := fs.Int("perf-tool", 0, "also run Kafka's ProducerPerformance with this many records per run, direct and through kguard (needs test/kafka/lib: bash test/deps.sh)")
+	perfRecords := fs.Int("perf-tool", 0, "also run Kafka's ProducerPerformance and ConsumerPerformance with this many records per run, direct and through kguard (needs test/kafka/lib: bash test/deps.sh)")
+	perfOnly := fs.Bool("perf-only", false, "with -perf-tool: only the Kafka tools' comparison, not the scenario tables")
+	perfScenario := fs.String("perf-scenario", "passthrough", "with -perf-tool: the kguard scenario the Kafka tools run through")
 	inproc := fs.Bool("inprocess", false, "run kguard inside this process (CPU by getrusage difference) instead of as a child process")
 	pin := fs.Bool("pin", false, "kguard on a CPU of its own: this process (clients, kfake) and -pin-pids on CPU 0, kguard on CPU 1 (needs 2 CPUs and taskset)")
 	pinPids := fs.String("pin-pids", "", "with -pin: comma-separated pids (e.g. the Kafka JVMs) also confined to CPU 0")
@@ -217,6 +219,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer cluster.close()
+	var perfSc *scenario
+	if *perfRecords > 0 {
+		if *inproc {
+			return errors.New("-perf-tool runs kguard as a child process; drop -inprocess")
+		}
+		i := slices.IndexFunc(scenarios, func(sc scenario) bool { return sc.name == *perfScenario })
+		if i < 0 {
+			return fmt.Errorf("-perf-scenario: no scenario named %q", *perfScenario)
+		}
+		perfSc = &scenarios[i]
+	} else if *perfOnly {
+		return errors.New("-perf-only needs -perf-tool")
+	}
+	if *perfOnly {
+		return runPerfTool(ctx, stdout, stderr, *bin, dir, cluster, *perfSc, *rounds, *perfRecords, *size)
+	}
 	upAddrs := cluster.addrs()
 	w := newWorkload(*size, *duration, *rate)
 	for _, t := range []string{"bench-consume", "bench-latency"} {
@@ -254,11 +272,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if pinCPU >= 0 {
 		fmt.Fprintf(stdout, "Pinned (-pin): the clients, the cluster (kfake in this process, or -pin-pids) on CPU 0, kguard alone on CPU 1:\nthe ratios say whether kguard with a core of its own keeps up with what the rest does on one core.\n")
 	}
-	if *perfRecords > 0 {
-		if *inproc {
-			return errors.New("-perf-tool runs kguard as a child process; drop -inprocess")
-		}
-		return runPerfTool(ctx, stdout, stderr, *bin, dir, cluster, *rounds, *perfRecords, *size)
+	if perfSc != nil {
+		return runPerfTool(ctx, stdout, stderr, *bin, dir, cluster, *perfSc, *rounds, *perfRecords, *size)
 	}
 	return nil
 }

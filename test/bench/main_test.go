@@ -34,3 +34,20 @@ func TestBenchSmoke(t *testing.T) {
 		t.Errorf("bench table has a NaN or Inf:\n%s", out.String())
 	}
 }
+
+// ConsumerPerformance's result is read by column name, and output without
+// one is an error (not a row of zeros).
+func TestParseConsumerPerf(t *testing.T) {
+	out := "start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec\n" +
+		"2026-12-05 08:30:01:123, 2026-12-05 08:30:04:456, 97.6563, 29.3030, 100000, 30006.0006, 1368, 1965, 49.6978, 50890.5852\n"
+	r, err := parseConsumerPerf(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.recsRead != 100000 || r.mbPerSec != 29.303 || r.fetchMBPerSec != 49.6978 || r.rebalanceMs != 1368 || r.fetchRecsPerSec != 50890.5852 {
+		t.Fatalf("parsed %+v", r)
+	}
+	if _, err := parseConsumerPerf("start.time, end.time\n"); err == nil {
+		t.Fatal("parsed output without a result line")
+	}
+}
