@@ -171,6 +171,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	idleConns := fs.Int("idle-conns", 500, "memory phase: idle client connections (0: no memory phase)")
 	memConsumers := fs.Int("fetch-consumers", 50, "memory phase: consumers fetching 1 MiB responses at once")
 	memFor := fs.Duration("fetch-duration", 3*time.Second, "memory phase: how long the consumers fetch")
+	straceOn := fs.Bool("strace", false, "after each scenario's rounds, count kguard's system calls over one more paced produce phase (strace -c -f; child process only)")
 	profDir := fs.String("cpuprofile", "", "write a CPU profile of kguard's first produce phase of each scenario to this directory (<scenario>-produce.pprof; child process only)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -258,7 +259,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			continue
 		}
 		mem := memOpts{idle: *idleConns, consumers: *memConsumers, d: *memFor}
-		r, err := runScenario(ctx, stderr, sc, w, cluster, *bin, dir, *rounds, ends, *inproc, *profDir, pinCPU, mem)
+		r, err := runScenario(ctx, stderr, sc, w, cluster, *bin, dir, *rounds, ends, *inproc, *profDir, pinCPU, mem, *straceOn)
 		if err != nil {
 			return fmt.Errorf("scenario %s: %w", sc.name, err)
 		}
@@ -269,6 +270,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	printTable(stdout, rows, *rounds, *duration, *size, *rate, load0, loadavg())
 	printMemory(stdout, rows)
+	printSyscalls(stdout, rows)
 	if pinCPU >= 0 {
 		fmt.Fprintf(stdout, "Pinned (-pin): the clients, the cluster (kfake in this process, or -pin-pids) on CPU 0, kguard alone on CPU 1:\nthe ratios say whether kguard with a core of its own keeps up with what the rest does on one core.\n")
 	}
@@ -315,7 +317,8 @@ type scenarioResult struct {
 	target         float64
 	baseline       string
 	alsoVs         []string
-	mem            *memResult // nil: not measured
+	mem            *memResult     // nil: not measured
+	syscalls       *syscallCounts // nil: not measured (-strace)
 }
 
 // memOpts sizes the memory phase (idle 0: none).
@@ -325,7 +328,7 @@ type memOpts struct {
 }
 
 func runScenario(ctx context.Context, log io.Writer, sc scenario, w *workload, cluster upstream,
-	bin, dir string, rounds int, ends map[int32]int64, inproc bool, profDir string, pinCPU int, mem memOpts) (scenarioResult, error) {
+	bin, dir string, rounds int, ends map[int32]int64, inproc bool, profDir string, pinCPU int, mem memOpts, straceOn bool) (scenarioResult, error) {
 	res := scenarioResult{name: sc.name, cluster: cluster.describe(), target: sc.target, baseline: sc.baseline, alsoVs: sc.alsoVs}
 	upAddrs := cluster.addrs()
 	port, err := freePortBlock()
@@ -429,6 +432,14 @@ func runScenario(ctx context.Context, log io.Writer, sc scenario, w *workload, c
 		res.kguard[r].ip50, res.kguard[r].ip99 = k[0], k[1]
 		fmt.Fprintf(log, "%s round %d/%d interleaved latency p50/p99 direct %.3f/%.3f ms, kguard %.3f/%.3f ms\n",
 			sc.name, r+1, rounds, ms(d[0]), ms(d[1]), ms(k[0]), ms(k[1]))
+	}
+	if straceOn && pid != 0 {
+		c, err := straceLatency(ctx, pid, proxied, []string{bootstrap}, "bench-latency", sdir)
+		if err != nil {
+			return res, fmt.Errorf("strace phase: %w", err)
+		}
+		res.syscalls = c
+		fmt.Fprintf(log, "%s: %s\n", sc.name, c)
 	}
 	return res, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -163,22 +164,39 @@ func perfRound(ctx context.Context, cluster upstream, script string, t perfTarge
 		return perfResult{}, consumerResult{}, err
 	}
 	defer cluster.deleteTopic(context.Background(), topic) //nolint:errcheck // best effort
-	b, err := exec.CommandContext(ctx, "bash", script, "producer", "--bootstrap", t.seeds, "--topic", topic,
-		"--records", strconv.Itoa(records), "--record-size", strconv.Itoa(size)).Output()
+	b, err := runTool(ctx, script, "producer", "--bootstrap", t.seeds, "--topic", topic,
+		"--records", strconv.Itoa(records), "--record-size", strconv.Itoa(size))
 	if err != nil {
-		return perfResult{}, consumerResult{}, fmt.Errorf("ProducerPerformance %s: %w\n%s", t.name, err, tail(string(b)))
+		return perfResult{}, consumerResult{}, fmt.Errorf("ProducerPerformance %s: %w", t.name, err)
 	}
 	pr, err := parsePerf(string(b))
 	if err != nil {
 		return pr, consumerResult{}, err
 	}
-	b, err = exec.CommandContext(ctx, "bash", script, "consumer", "--bootstrap", t.seeds, "--topic", topic,
-		"--records", strconv.Itoa(records), "--group", topic, "--timeout", "120").Output()
+	b, err = runTool(ctx, script, "consumer", "--bootstrap", t.seeds, "--topic", topic,
+		"--records", strconv.Itoa(records), "--group", topic, "--timeout", "120")
 	if err != nil {
-		return pr, consumerResult{}, fmt.Errorf("ConsumerPerformance %s: %w\n%s", t.name, err, tail(string(b)))
+		return pr, consumerResult{}, fmt.Errorf("ConsumerPerformance %s: %w", t.name, err)
 	}
 	cr, err := parseConsumerPerf(string(b))
 	return pr, cr, err
+}
+
+// runTool runs perf.sh with args and returns its standard output; a
+// failure carries the end of what it printed on both outputs.
+func runTool(ctx context.Context, script string, args ...string) ([]byte, error) {
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "bash", append([]string{script}, args...)...)
+	cmd.Stderr = &stderr
+	b, err := cmd.Output()
+	if err != nil {
+		msg := string(b) + stderr.String()
+		if len(msg) > 2000 {
+			msg = msg[len(msg)-2000:]
+		}
+		return b, fmt.Errorf("%w\n%s", err, msg)
+	}
+	return b, nil
 }
 
 // perfRow prints one measure of the per-target results: the medians and
