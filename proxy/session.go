@@ -154,6 +154,8 @@ type session struct {
 	// request and its record batches), returned once it is written
 	// upstream. Only the reader goroutine uses it.
 	held []*[]byte
+	// produce is the last Produce decomposition (authz.go). Reader only.
+	produce produceMemo
 
 	inflight chan *pending
 	// idleMu guards idle: the responder is waiting on the upstream
