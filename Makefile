@@ -26,7 +26,7 @@ test-fast: ## unit and in-process tests only (no external services)
 bench: ## throughput and latency tables, direct vs through kguard
 	$(GO) run ./test/bench
 
-bench-kafka: ## the same against the real 3-node Apache Kafka cluster, plus Kafka's ProducerPerformance
+bench-kafka: ## the same against the real 3-node Apache Kafka cluster, plus Kafka's ProducerPerformance and ConsumerPerformance
 	bash test/bench-kafka.sh
 
 bench-policy: ## replay 1,000,000 recorded decisions under two policies (kguard policy diff), decisions per second

@@ -212,30 +212,107 @@ func rewriteProduce(book addressBook, r kmsg.Response) bool {
 }
 
 // produce: [Write TransactionalId (when transactional)] + Write Topic per
-// topic entry.
+// topic entry. Records are not read past the first batch header of each
+// partition (batchFlags): an authorized produce costs its topic entries,
+// not its size. The details are allocated once at their size, the topics
+// as []string (one allocation, not one per name).
 func decomposeProduce(d decomposer, r *kmsg.ProduceRequest) ([]policy.Action, map[string]any, error) {
 	actions := make([]policy.Action, 0, len(r.Topics)+1)
-	det := map[string]any{"acks": int(r.Acks)}
+	det := make(map[string]any, 5)
+	det["acks"] = boxedAcks(r.Acks)
 	if r.TransactionID != nil {
 		actions = append(actions, act(policy.TransactionalID, *r.TransactionID, policy.Write))
 		det["transactional_id"] = *r.TransactionID
 	}
-	idempotent, transactional := false, false
-	topics := make([]any, 0, len(r.Topics))
+	topics := make([]string, 0, len(r.Topics))
 	for _, t := range r.Topics {
 		name := d.topic(t.Topic, t.TopicID)
 		actions = append(actions, act(policy.Topic, name, policy.Write))
 		topics = append(topics, name)
-		for _, p := range t.Partitions {
-			idem, txn := batchFlags(p.Records)
-			idempotent = idempotent || idem
-			transactional = transactional || txn
-		}
 	}
+	idempotent, transactional := produceFlags(r)
 	det["idempotent"] = idempotent
 	det["transactional"] = transactional
 	det["topics"] = topics
 	return actions, det, nil
+}
+
+// produceFlags reports whether any partition's first record batch is
+// idempotent (has a producer id) and whether any is transactional.
+func produceFlags(r *kmsg.ProduceRequest) (idempotent, transactional bool) {
+	for _, t := range r.Topics {
+		for _, p := range t.Partitions {
+			idem, txn := batchFlags(p.Records)
+			idempotent = idempotent || idem
+			transactional = transactional || txn
+			if idempotent && transactional {
+				return true, true
+			}
+		}
+	}
+	return idempotent, transactional
+}
+
+// produceMemo is a session's last Produce decomposition (the reader
+// goroutine's alone). A producer sends the same topics with the same
+// settings request after request; a request whose decomposition would
+// come out equal (same acks, transactional id, resolved topic names in
+// order, idempotent and transactional flags: all compared afresh) gets
+// the same actions and details, which nothing changes once made, without
+// building them again.
+type produceMemo struct {
+	acks          int16
+	txn           string
+	hasTxn        bool
+	idempotent    bool
+	transactional bool
+	topics        []string // resolved names, in request order
+	actions       []policy.Action
+	details       map[string]any
+}
+
+// lookup returns the memo's decomposition if r's would equal it.
+func (m *produceMemo) lookup(d decomposer, r *kmsg.ProduceRequest) ([]policy.Action, map[string]any, bool) {
+	if m.actions == nil || r.Acks != m.acks || (r.TransactionID != nil) != m.hasTxn ||
+		(m.hasTxn && *r.TransactionID != m.txn) || len(r.Topics) != len(m.topics) {
+		return nil, nil, false
+	}
+	for i, t := range r.Topics {
+		if d.topic(t.Topic, t.TopicID) != m.topics[i] {
+			return nil, nil, false
+		}
+	}
+	if idem, txn := produceFlags(r); idem != m.idempotent || txn != m.transactional {
+		return nil, nil, false
+	}
+	return m.actions, m.details, true
+}
+
+// store remembers the decomposition of r (decomposeProduce's output).
+func (m *produceMemo) store(r *kmsg.ProduceRequest, actions []policy.Action, details map[string]any) {
+	topics, ok := details["topics"].([]string)
+	idem, ok1 := details["idempotent"].(bool)
+	txn, ok2 := details["transactional"].(bool)
+	if !ok || !ok1 || !ok2 || actions == nil {
+		*m = produceMemo{}
+		return
+	}
+	*m = produceMemo{acks: r.Acks, hasTxn: r.TransactionID != nil, idempotent: idem, transactional: txn,
+		topics: topics, actions: actions, details: details}
+	if r.TransactionID != nil {
+		m.txn = *r.TransactionID
+	}
+}
+
+// producesAcks are the acks values clients send (-1, 0, 1), boxed once: a
+// boxed int outside 0-255 is an allocation per request.
+var producesAcks = [3]any{-1, 0, 1}
+
+func boxedAcks(acks int16) any {
+	if acks >= -1 && acks <= 1 {
+		return producesAcks[acks+1]
+	}
+	return int(acks)
 }
 
 // batchFlags reads the first v2 record batch header in b: whether it carries

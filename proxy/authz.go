@@ -173,9 +173,9 @@ func (c *authzCall) decide(sh *authzShared) (*pending, []byte, error) {
 	if p, out, done, err := c.guardSessions(); done {
 		return p, out, err
 	}
-	actions, details, err := s.p.apis.decompose(sh.decomposer, req)
+	actions, details, err := s.decompose(sh.decomposer, req)
 	if err == nil && unresolvedTopicIDs(actions) && sh.topics.refresh(s.p.ctx, s.p, s.log) {
-		actions, details, err = s.p.apis.decompose(sh.decomposer, req)
+		actions, details, err = s.decompose(sh.decomposer, req)
 	}
 	if err != nil {
 		if errors.Is(err, policy.ErrDenied) {
@@ -224,6 +224,26 @@ func (c *authzCall) decide(sh *authzShared) (*pending, []byte, error) {
 		c.addAuthorizedOpsTransform()
 	}
 	return p, out, err
+}
+
+// decompose is the registry's decomposition of req; a Produce's goes
+// through the session's memo (produceMemo), which only a decomposition
+// the registry made fills.
+func (s *session) decompose(d decomposer, req kmsg.Request) ([]policy.Action, map[string]any, error) {
+	r, ok := req.(*kmsg.ProduceRequest)
+	if !ok {
+		return s.p.apis.decompose(d, req)
+	}
+	if actions, details, hit := s.produce.lookup(d, r); hit {
+		return actions, details, nil
+	}
+	actions, details, err := s.p.apis.decompose(d, req)
+	if err != nil {
+		s.produce = produceMemo{}
+		return nil, nil, err
+	}
+	s.produce.store(r, actions, details)
+	return actions, details, nil
 }
 
 // policyTenants is implemented by authorizers that also map principals to

@@ -261,7 +261,7 @@ func TestDecomposeEveryAPI(t *testing.T) {
 
 	cases := []tc{
 		{"produce txn", produce, []policy.Action{xA("tx-1", policy.Write), tA("a", policy.Write), tA("b", policy.Write)},
-			map[string]any{"acks": -1, "transactional_id": "tx-1", "idempotent": true, "transactional": true, "topics": []any{"a", "b"}}},
+			map[string]any{"acks": -1, "transactional_id": "tx-1", "idempotent": true, "transactional": true, "topics": []string{"a", "b"}}},
 		{"produce v13 topic ids", produce13, []policy.Action{tA("by-id", policy.Write), tA(policy.TopicIDName(unknownID), policy.Write)},
 			map[string]any{"acks": 1, "idempotent": false, "transactional": false}},
 		{"fetch", fetch, []policy.Action{tA("a", policy.Read), tA("b", policy.Read)}, nil},

@@ -1,10 +1,13 @@
 package proxy
 
 import (
+	"reflect"
 	"runtime"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kguard/kguard/policy"
 )
 
 // An authorized Produce costs the same whatever its records' size:
@@ -59,5 +62,79 @@ func TestAuthorizeProduceDoesNotCopyRecords(t *testing.T) {
 	}
 	if large > small+4<<10 {
 		t.Fatalf("authorizing 3 MiB of records allocates %d B/request, 3 KiB %d: records are copied", large, small)
+	}
+}
+
+// A session's Produce decomposition is reused only for a request whose
+// own decomposition would come out equal: any change of acks,
+// transactional id, topics (names, ids, order) or the first batch's
+// producer id or transactional bit decomposes afresh, and what is returned
+// always equals decomposeProduce's.
+func TestProduceMemo(t *testing.T) {
+	batch := func(pid int64, txn bool) []byte {
+		b := make([]byte, 61)
+		b[16] = 2
+		for i := range 8 {
+			b[43+i] = byte(uint64(pid) >> (56 - 8*i))
+		}
+		if txn {
+			b[22] = 0x10
+		}
+		return b
+	}
+	idOrders := [16]byte{9}
+	names := func(id [16]byte) (string, bool) { return "orders", id == idOrders }
+	mk := func(acks int16, txn *string, recs []byte, topics ...string) *kmsg.ProduceRequest {
+		r := kmsg.NewPtrProduceRequest()
+		r.Acks, r.TransactionID = acks, txn
+		for _, tn := range topics {
+			pt := kmsg.NewProduceRequestTopic()
+			if tn == "#orders" {
+				pt.TopicID = idOrders
+			} else {
+				pt.Topic = tn
+			}
+			pp := kmsg.NewProduceRequestTopicPartition()
+			pp.Records = recs
+			pt.Partitions = append(pt.Partitions, pp)
+			r.Topics = append(r.Topics, pt)
+		}
+		return r
+	}
+	tx1, tx2 := "tx-1", "tx-2"
+	s := benchSession(t, nil)
+	d := decomposer{topicName: names}
+	steps := []struct {
+		name string
+		req  *kmsg.ProduceRequest
+		hit  bool
+	}{
+		{"first", mk(-1, nil, batch(-1, false), "orders", "clicks"), false},
+		{"same", mk(-1, nil, batch(-1, false), "orders", "clicks"), true},
+		{"same topic by id", mk(-1, nil, batch(-1, false), "#orders", "clicks"), true},
+		{"acks", mk(1, nil, batch(-1, false), "orders", "clicks"), false},
+		{"topic order", mk(1, nil, batch(-1, false), "clicks", "orders"), false},
+		{"one topic fewer", mk(1, nil, batch(-1, false), "clicks"), false},
+		{"idempotent", mk(1, nil, batch(7, false), "clicks"), false},
+		{"transactional id", mk(1, &tx1, batch(7, true), "clicks"), false},
+		{"same transactional", mk(1, &tx1, batch(7, true), "clicks"), true},
+		{"other transactional id", mk(1, &tx2, batch(7, true), "clicks"), false},
+		{"not transactional batch", mk(1, &tx2, batch(7, false), "clicks"), false},
+		{"other topic", mk(1, &tx2, batch(7, false), "payments"), false},
+	}
+	var prev []policy.Action
+	for _, st := range steps {
+		got, gotDet, err := s.decompose(d, st.req)
+		if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		want, wantDet, _ := decomposeProduce(d, st.req)
+		if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(gotDet, wantDet) {
+			t.Fatalf("%s: decomposed %v %v, want %v %v", st.name, got, gotDet, want, wantDet)
+		}
+		if hit := prev != nil && &got[0] == &prev[0]; hit != st.hit {
+			t.Fatalf("%s: reused the previous decomposition: %t, want %t", st.name, hit, st.hit)
+		}
+		prev = got
 	}
 }

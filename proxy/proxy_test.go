@@ -279,3 +279,47 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 		t.Fatal("bootstrap still accepting after shutdown")
 	}
 }
+
+// A client pipelining more requests than limits.max_in_flight in one
+// write gets every answer, in order, at once: forwarded requests and ones
+// kguard answers itself (ApiVersions) interleaved. The reader, stopped by
+// the full queue, must have sent upstream what it queued (the responder
+// waits for those responses to make room), and a local answer queued
+// while the responder waits on the broker must wake it.
+func TestPipelinedPastMaxInFlight(t *testing.T) {
+	env := harness.Start(t, harness.Options{Brokers: 1, Config: "limits:\n  max_in_flight: 2\n  request_timeout: 20s\n"})
+	r := dialRaw(t, env.Bootstrap())
+	apiVersions(t, r, 3)
+	var batch []byte
+	var reqs []kmsg.Request
+	for i := range 60 {
+		var req kmsg.Request
+		if i%5 == 4 {
+			av := kmsg.NewPtrApiVersionsRequest()
+			av.SetVersion(3)
+			av.ClientSoftwareName, av.ClientSoftwareVersion = "raw", "1"
+			req = av
+		} else {
+			md := kmsg.NewPtrMetadataRequest()
+			md.SetVersion(12)
+			req = md
+		}
+		r.corr++
+		batch = wire.AppendRequest(batch, r.corr, "raw-test", req)
+		reqs = append(reqs, req)
+	}
+	start := time.Now()
+	if _, err := r.c.Write(batch); err != nil {
+		t.Fatal(err)
+	}
+	for i, req := range reqs {
+		r.recv(req, int32(i)+r.corr-int32(len(reqs))+1)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("60 pipelined requests answered in %v", d)
+	}
+	// Idle, then one local answer: the responder waits on the broker and
+	// is woken for it.
+	time.Sleep(50 * time.Millisecond)
+	apiVersions(t, r, 3)
+}

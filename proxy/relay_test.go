@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 
@@ -443,4 +445,33 @@ func FuzzStreamFetch(f *testing.F) {
 			t.Fatal("a response without node endpoints was changed")
 		}
 	})
+}
+
+// The broker's share is observed for responses relayed as they arrive
+// (cut through, streamed Fetch) as for ones read whole.
+func TestRelayUpstreamLatency(t *testing.T) {
+	e := newRelayEnv(t)
+	count := func(api string) uint64 {
+		var m dto.Metric
+		if err := e.s.p.metrics.upLatency.WithLabelValues(api).(prometheus.Histogram).Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetHistogram().GetSampleCount()
+	}
+	for i, v := range []int16{11, 17} { // cut through; streamed with the endpoint rewrite
+		p := e.pendingFor(t, fetchReq(v), int32(20+i))
+		p.sent = time.Now()
+		resp := benchFetchResponse(1, 100<<10)
+		resp.SetVersion(v)
+		frame := e.s.p.appendResponse(nil, p.hdr, resp)
+		e.send(t, frame)
+		before := count("Fetch")
+		if err := e.relay(p); err != nil {
+			t.Fatal(err)
+		}
+		e.read(t, len(frame))
+		if got := count("Fetch") - before; got != 1 {
+			t.Fatalf("fetch v%d: %d upstream latency samples, want 1", v, got)
+		}
+	}
 }

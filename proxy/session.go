@@ -156,8 +156,15 @@ type session struct {
 	// request and its record batches), returned once it is written
 	// upstream. Only the reader goroutine uses it.
 	held []*[]byte
+	// produce is the last Produce decomposition (authz.go). Reader only.
+	produce produceMemo
 
 	inflight chan *pending
+	// idleMu guards idle: the responder is waiting on the upstream
+	// connection with nothing queued (next), and the reader may wake it
+	// once (poke).
+	idleMu   sync.Mutex
+	idle     bool
 	draining atomic.Bool
 	closeOne sync.Once
 	done     chan struct{}
@@ -411,7 +418,7 @@ func (s *session) drain() {
 
 // read is the client -> upstream loop.
 func (s *session) read() {
-	defer close(s.inflight)
+	defer s.endQueue()
 	defer s.contain("reader")
 	limits := &s.p.cfg.Limits
 	for {
@@ -444,7 +451,10 @@ func (s *session) read() {
 			// tokens, not Kafka requests (KIP-43).
 			p := s.rawSASLToken(f.Body())
 			f.Release()
-			s.inflight <- p
+			if err := s.enqueue(p); err != nil {
+				s.upstreamWriteFailed(err)
+				return
+			}
 			if p.closeAfter {
 				return
 			}
@@ -489,28 +499,111 @@ func (s *session) read() {
 			if out != nil {
 				p.sent = time.Now()
 			}
-			s.inflight <- p // blocks at MaxInFlight: backpressure on the client
+			err = s.enqueue(p) // blocks at MaxInFlight: backpressure on the client
 		}
-		if out != nil {
+		if out != nil && err == nil {
 			_, err = s.uw.Write(out)
 		}
 		f.Release()
 		s.releaseHeld()
-		if p != nil && p.closeAfter {
+		if p != nil && p.closeAfter && err == nil {
 			return // the responder sends p, then the session closes
 		}
 		if err == nil && s.cr.Buffered() == 0 {
 			err = s.uw.Flush()
 		}
 		if err != nil {
-			reason := endUpstreamWrite
-			if upstreamGone(err) {
-				reason = endUpstreamClosed
-			}
-			s.fail(reason, err)
+			s.upstreamWriteFailed(err)
 			return
 		}
 	}
+}
+
+// upstreamWriteFailed ends the session after a failed upstream write.
+func (s *session) upstreamWriteFailed(err error) {
+	reason := endUpstreamWrite
+	if upstreamGone(err) {
+		reason = endUpstreamClosed
+	}
+	s.fail(reason, err)
+}
+
+// enqueue queues p for the responder, in request order. When the queue is
+// full (limits.max_in_flight) what was written upstream is flushed first:
+// the responder waits for those requests' responses to make room. A
+// request no upstream response will announce (answered locally: p.sent
+// is zero) wakes a responder waiting on the upstream connection (poke).
+// The error is a failed flush (upstreamWriteFailed).
+func (s *session) enqueue(p *pending) error {
+	select {
+	case s.inflight <- p:
+	default:
+		if s.uw != nil && s.uw.Buffered() > 0 {
+			if err := s.uw.Flush(); err != nil {
+				return err
+			}
+		}
+		s.inflight <- p
+	}
+	if p.sent.IsZero() {
+		s.poke()
+	}
+	return nil
+}
+
+// endQueue tells the responder no more requests come: it answers what is
+// queued and returns.
+func (s *session) endQueue() {
+	close(s.inflight)
+	s.poke()
+}
+
+// poke wakes the responder if it waits on the upstream connection with
+// nothing queued (next): its read deadline passes now. At most once per
+// wait, and only during one: a deadline the responder set for a response
+// is never cut short.
+func (s *session) poke() {
+	s.idleMu.Lock()
+	if s.idle {
+		s.idle = false
+		_ = s.up.SetReadDeadline(time.Now())
+	}
+	s.idleMu.Unlock()
+}
+
+// next returns the next queued request (ok false: the reader is done).
+// With nothing queued the responder waits on the upstream connection, not
+// on the queue: the response's first bytes wake it, and by then its
+// request is queued (the reader queues a request before writing it
+// upstream). A forwarded request so costs one goroutine wake-up on the
+// way back, not two (the queue's, then the socket's). Requests no
+// response will announce wake it through poke. An upstream connection
+// that fails while idle ends the session (the error is returned).
+func (s *session) next() (p *pending, ok bool, err error) {
+	select {
+	case p, ok = <-s.inflight:
+		return p, ok, nil
+	default:
+	}
+	s.idleMu.Lock()
+	_ = s.up.SetReadDeadline(time.Time{})
+	s.idle = true
+	s.idleMu.Unlock()
+	if len(s.inflight) == 0 {
+		_, err = s.ur.Peek(1)
+	}
+	s.idleMu.Lock()
+	s.idle = false
+	s.idleMu.Unlock()
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		s.upstreamReadFailed(nil, err)
+		return nil, false, err
+	}
+	// Bytes arrived or the reader poked: the request is queued (or the
+	// queue closed), or upstream sent bytes nothing asked for, which the
+	// next request's relay refuses (correlation id).
+	p, ok = <-s.inflight
+	return p, ok, nil
 }
 
 // hold returns an empty pooled buffer with room for n bytes that stays
@@ -610,8 +703,15 @@ func (s *session) respond() {
 	defer s.contain("responder")
 	limits := &s.p.cfg.Limits
 	var out []byte
-	for p := range s.inflight {
-		var err error
+	for {
+		p, ok, err := s.next()
+		if err != nil {
+			s.drainQueue()
+			return
+		}
+		if !ok {
+			break
+		}
 		if p.local != nil {
 			_, err = s.cw.Write(p.local)
 			s.p.metrics.bytesOut.Add(float64(len(p.local)))
@@ -673,12 +773,18 @@ func (s *session) relay(p *pending, scratch []byte, limits *config.Limits) ([]by
 	case quotaFetch:
 	case p.rewrite == nil && len(p.transforms) == 0:
 		done, err := s.cutThrough(p, limits)
+		if done && err == nil {
+			s.upstreamDone(p)
+		}
 		if done || err != nil {
 			return scratch, err
 		}
 	case len(p.transforms) == 0 && p.hdr.APIKey == 1 && p.hdr.Flexible:
 		// Fetch v16+ whose only change may be the node endpoints.
 		out, done, err := s.streamFetch(p, limits, scratch)
+		if done && err == nil {
+			s.upstreamDone(p)
+		}
 		if done || err != nil {
 			return out, err
 		}
@@ -689,9 +795,7 @@ func (s *session) relay(p *pending, scratch []byte, limits *config.Limits) ([]by
 		return scratch, err
 	}
 	defer f.Release()
-	if !p.sent.IsZero() {
-		s.p.metrics.upstreamLatency(p.hdr.APIKey, time.Since(p.sent))
-	}
+	s.upstreamDone(p)
 	off, err := s.responseHeader(p, f.Body())
 	if err != nil {
 		return scratch, err
@@ -717,6 +821,15 @@ func (s *session) relay(p *pending, scratch []byte, limits *config.Limits) ([]by
 	}
 	s.p.metrics.bytesOut.Add(float64(len(out)))
 	return scratch, err
+}
+
+// upstreamDone observes p's upstream latency once its response has been
+// read from the broker (the last byte of a response cut through, which
+// was relayed as it came; the whole frame of one read whole).
+func (s *session) upstreamDone(p *pending) {
+	if !p.sent.IsZero() {
+		s.p.metrics.upstreamLatency(p.hdr.APIKey, time.Since(p.sent))
+	}
 }
 
 // transformed applies p's rewrite and transforms to the response body and
@@ -761,7 +874,8 @@ func (s *session) responseHeader(p *pending, body []byte) (int, error) {
 	return off, err
 }
 
-// upstreamReadFailed ends the session after a failed upstream read.
+// upstreamReadFailed ends the session after a failed upstream read (p:
+// the request whose response was read; nil while idle).
 func (s *session) upstreamReadFailed(p *pending, err error) {
 	var ne net.Error
 	switch {
@@ -769,7 +883,7 @@ func (s *session) upstreamReadFailed(p *pending, err error) {
 		s.close(endClosed)
 	case upstreamGone(err):
 		s.fail(endUpstreamClosed, err)
-	case errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded):
+	case p != nil && (errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded)):
 		s.fail(endUpstreamTimeout, err, zap.Int16("api_key", p.hdr.APIKey))
 	default:
 		s.fail(endBadUpstreamFrame, err)

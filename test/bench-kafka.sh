@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # test/bench-kafka.sh: `make bench` against the real 3-node Apache Kafka cluster
 # (started here if it is not running, stopped again if this script started it),
-# with Kafka's own ProducerPerformance as one of the load generators.
+# then Kafka's own ProducerPerformance and ConsumerPerformance straight to the cluster and through
+# kguard, alternating rounds (PERF_RECORDS records per run). Arguments go to test/bench, e.g.
+# `-perf-only` (the Kafka tools' table alone), `-perf-scenario authorization`, `-rounds 3`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash test/deps.sh

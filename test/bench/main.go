@@ -162,13 +162,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	bin := fs.String("kguard", "", "kguard binary (default: go build ./cmd/kguard)")
 	only := fs.String("scenarios", "", "comma-separated scenario names (default: all)")
 	brokers := fs.String("brokers", "", "comma-separated bootstrap of an external cluster (default: in-process kfake)")
-	perfRecords := fs.Int("perf-tool", 0, "also run Kafka's ProducerPerformance with this many records per run, direct and through kguard (needs test/kafka/lib: bash test/deps.sh)")
+	perfRecords := fs.Int("perf-tool", 0, "also run Kafka's ProducerPerformance and ConsumerPerformance with this many records per run, direct and through kguard (needs test/kafka/lib: bash test/deps.sh)")
+	perfOnly := fs.Bool("perf-only", false, "with -perf-tool: only the Kafka tools' comparison, not the scenario tables")
+	perfScenario := fs.String("perf-scenario", "passthrough", "with -perf-tool: the kguard scenario the Kafka tools run through")
 	inproc := fs.Bool("inprocess", false, "run kguard inside this process (CPU by getrusage difference) instead of as a child process")
 	pin := fs.Bool("pin", false, "kguard on a CPU of its own: this process (clients, kfake) and -pin-pids on CPU 0, kguard on CPU 1 (needs 2 CPUs and taskset)")
 	pinPids := fs.String("pin-pids", "", "with -pin: comma-separated pids (e.g. the Kafka JVMs) also confined to CPU 0")
 	idleConns := fs.Int("idle-conns", 500, "memory phase: idle client connections (0: no memory phase)")
 	memConsumers := fs.Int("fetch-consumers", 50, "memory phase: consumers fetching 1 MiB responses at once")
 	memFor := fs.Duration("fetch-duration", 3*time.Second, "memory phase: how long the consumers fetch")
+	straceOn := fs.Bool("strace", false, "after each scenario's rounds, count kguard's system calls over one more paced produce phase (strace -c -f; child process only)")
 	profDir := fs.String("cpuprofile", "", "write a CPU profile of kguard's first produce phase of each scenario to this directory (<scenario>-produce.pprof; child process only)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -217,6 +220,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer cluster.close()
+	var perfSc *scenario
+	if *perfRecords > 0 {
+		if *inproc {
+			return errors.New("-perf-tool runs kguard as a child process; drop -inprocess")
+		}
+		i := slices.IndexFunc(scenarios, func(sc scenario) bool { return sc.name == *perfScenario })
+		if i < 0 {
+			return fmt.Errorf("-perf-scenario: no scenario named %q", *perfScenario)
+		}
+		perfSc = &scenarios[i]
+	} else if *perfOnly {
+		return errors.New("-perf-only needs -perf-tool")
+	}
+	if *perfOnly {
+		return runPerfTool(ctx, stdout, stderr, *bin, dir, cluster, *perfSc, *rounds, *perfRecords, *size)
+	}
 	upAddrs := cluster.addrs()
 	w := newWorkload(*size, *duration, *rate)
 	for _, t := range []string{"bench-consume", "bench-latency"} {
@@ -240,7 +259,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			continue
 		}
 		mem := memOpts{idle: *idleConns, consumers: *memConsumers, d: *memFor}
-		r, err := runScenario(ctx, stderr, sc, w, cluster, *bin, dir, *rounds, ends, *inproc, *profDir, pinCPU, mem)
+		r, err := runScenario(ctx, stderr, sc, w, cluster, *bin, dir, *rounds, ends, *inproc, *profDir, pinCPU, mem, *straceOn)
 		if err != nil {
 			return fmt.Errorf("scenario %s: %w", sc.name, err)
 		}
@@ -251,14 +270,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	printTable(stdout, rows, *rounds, *duration, *size, *rate, load0, loadavg())
 	printMemory(stdout, rows)
+	printSyscalls(stdout, rows)
 	if pinCPU >= 0 {
 		fmt.Fprintf(stdout, "Pinned (-pin): the clients, the cluster (kfake in this process, or -pin-pids) on CPU 0, kguard alone on CPU 1:\nthe ratios say whether kguard with a core of its own keeps up with what the rest does on one core.\n")
 	}
-	if *perfRecords > 0 {
-		if *inproc {
-			return errors.New("-perf-tool runs kguard as a child process; drop -inprocess")
-		}
-		return runPerfTool(ctx, stdout, stderr, *bin, dir, cluster, *rounds, *perfRecords, *size)
+	if perfSc != nil {
+		return runPerfTool(ctx, stdout, stderr, *bin, dir, cluster, *perfSc, *rounds, *perfRecords, *size)
 	}
 	return nil
 }
@@ -300,7 +317,8 @@ type scenarioResult struct {
 	target         float64
 	baseline       string
 	alsoVs         []string
-	mem            *memResult // nil: not measured
+	mem            *memResult     // nil: not measured
+	syscalls       *syscallCounts // nil: not measured (-strace)
 }
 
 // memOpts sizes the memory phase (idle 0: none).
@@ -310,7 +328,7 @@ type memOpts struct {
 }
 
 func runScenario(ctx context.Context, log io.Writer, sc scenario, w *workload, cluster upstream,
-	bin, dir string, rounds int, ends map[int32]int64, inproc bool, profDir string, pinCPU int, mem memOpts) (scenarioResult, error) {
+	bin, dir string, rounds int, ends map[int32]int64, inproc bool, profDir string, pinCPU int, mem memOpts, straceOn bool) (scenarioResult, error) {
 	res := scenarioResult{name: sc.name, cluster: cluster.describe(), target: sc.target, baseline: sc.baseline, alsoVs: sc.alsoVs}
 	upAddrs := cluster.addrs()
 	port, err := freePortBlock()
@@ -414,6 +432,14 @@ func runScenario(ctx context.Context, log io.Writer, sc scenario, w *workload, c
 		res.kguard[r].ip50, res.kguard[r].ip99 = k[0], k[1]
 		fmt.Fprintf(log, "%s round %d/%d interleaved latency p50/p99 direct %.3f/%.3f ms, kguard %.3f/%.3f ms\n",
 			sc.name, r+1, rounds, ms(d[0]), ms(d[1]), ms(k[0]), ms(k[1]))
+	}
+	if straceOn && pid != 0 {
+		c, err := straceLatency(ctx, pid, proxied, []string{bootstrap}, "bench-latency", sdir)
+		if err != nil {
+			return res, fmt.Errorf("strace phase: %w", err)
+		}
+		res.syscalls = c
+		fmt.Fprintf(log, "%s: %s\n", sc.name, c)
 	}
 	return res, nil
 }

@@ -34,3 +34,45 @@ func TestBenchSmoke(t *testing.T) {
 		t.Errorf("bench table has a NaN or Inf:\n%s", out.String())
 	}
 }
+
+// ConsumerPerformance's result is read by column name, and output without
+// one is an error (not a row of zeros).
+func TestParseConsumerPerf(t *testing.T) {
+	out := "start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec\n" +
+		"2026-12-05 08:30:01:123, 2026-12-05 08:30:04:456, 97.6563, 29.3030, 100000, 30006.0006, 1368, 1965, 49.6978, 50890.5852\n"
+	r, err := parseConsumerPerf(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.recsRead != 100000 || r.mbPerSec != 29.303 || r.fetchMBPerSec != 49.6978 || r.rebalanceMs != 1368 || r.fetchRecsPerSec != 50890.5852 {
+		t.Fatalf("parsed %+v", r)
+	}
+	if _, err := parseConsumerPerf("start.time, end.time\n"); err == nil {
+		t.Fatal("parsed output without a result line")
+	}
+}
+
+// strace -c's table is read per syscall, with and without an errors
+// column, and printed per request.
+func TestParseStrace(t *testing.T) {
+	out := `% time     seconds  usecs/call     calls    errors syscall
+------ ----------- ----------- --------- --------- ------------------
+ 42.75    0.285688          44      6415           nanosleep
+ 18.17    0.121412          28      4189        45 futex
+ 11.09    0.074116           9      8000      4000 read
+ 11.90    0.079557          19      4000           write
+------ ----------- ----------- --------- --------- ------------------
+100.00    0.668267          22     22604      4045 total
+`
+	c, err := parseStrace(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.requests = 2000
+	if c.calls["read"] != 8000 || c.errors["read"] != 4000 || c.calls["nanosleep"] != 6415 || len(c.calls) != 4 {
+		t.Fatalf("parsed %+v", c)
+	}
+	if got := c.String(); !strings.HasPrefix(got, "11.3 syscalls per request (2000 requests): read 4.00 (2.00 failed) nanosleep 3.21") {
+		t.Fatalf("printed %q", got)
+	}
+}

@@ -219,13 +219,32 @@ func (w *workload) produceLatency(ctx context.Context, seeds []string, topic str
 	if err != nil {
 		return 0, 0, err
 	}
-	tick := time.NewTicker(time.Second / time.Duration(w.rate))
+	p.sendPaced(ctx)
+	return p.finish(ctx)
+}
+
+// sendPaced sends one record every 1/rate seconds for the phase's
+// duration and returns how many it sent.
+func (p *paced) sendPaced(ctx context.Context) int {
+	tick := time.NewTicker(time.Second / time.Duration(p.w.rate))
 	defer tick.Stop()
-	for end := time.Now().Add(w.duration); time.Now().Before(end) && ctx.Err() == nil; {
+	n := 0
+	for end := time.Now().Add(p.w.duration); time.Now().Before(end) && ctx.Err() == nil; n++ {
 		<-tick.C
 		p.send(ctx)
 	}
-	return p.finish(ctx)
+	return n
+}
+
+// pacedSends is produceLatency's phase, returning the records sent.
+func (w *workload) pacedSends(ctx context.Context, seeds []string, topic string) (int, error) {
+	p, err := w.newPaced(ctx, seeds, topic)
+	if err != nil {
+		return 0, err
+	}
+	n := p.sendPaced(ctx)
+	_, _, err = p.finish(ctx)
+	return n, err
 }
 
 // interleavedLatency runs two paced producers at once, a on seedsA and b on
