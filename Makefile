@@ -49,9 +49,10 @@ docker: ## the image from source with the multi-stage Dockerfile (needs a regist
 image: build ## the runtime image FROM scratch from bin/kguard with buildah (no registry), saved to IMAGE_ARCHIVE
 	bash deploy/image/build.sh $(BIN) $(IMAGE) $(IMAGE_ARCHIVE)
 
-helm-lint: ## helm lint --strict of deploy/helm/kguard in both modes (helm pinned in deploy/go.mod)
+helm-lint: ## helm lint --strict of deploy/helm/kguard in both modes and with SNI (helm pinned in deploy/go.mod)
 	cd deploy && $(GO) tool helm lint --strict helm/kguard -f helm/kguard/ci/gateway-values.yaml
 	cd deploy && $(GO) tool helm lint --strict helm/kguard -f helm/kguard/ci/sidecar-values.yaml
+	cd deploy && $(GO) tool helm lint --strict helm/kguard -f helm/kguard/ci/gateway-sni-values.yaml
 
 clean:
 	rm -rf bin

@@ -49,6 +49,9 @@ func renderings() []rendering {
 		{"gateway Deployment", []string{"--set", "kafka.bootstrap={kafka-0:9092,kafka-1:9092,kafka-2:9092}",
 			"--set-string", "policies.files.rego.kguard\\.rego=package kguard"}},
 		{"gateway StatefulSet (ci/gateway-values.yaml)", []string{"-f", chart + "/ci/gateway-values.yaml"}},
+		{"gateway SNI (ci/gateway-sni-values.yaml)", []string{"-f", chart + "/ci/gateway-sni-values.yaml"}},
+		{"gateway SNI behind a passthrough on 443, brokerIds ignored", []string{"-f", chart + "/ci/gateway-sni-values.yaml",
+			"--set", "listen.sni.advertisedPort=443", "--set", "kafka.brokerIds={0,1,2}", "--set", "gateway.service.type=ClusterIP"}},
 		{"sidecar (ci/sidecar-values.yaml)", []string{"-f", chart + "/ci/sidecar-values.yaml"}},
 		{"sidecar, ConfigMaps only", []string{"--set", "mode=sidecar", "--set", "kafka.bootstrap={kafka:9092}",
 			"--set", "policies.existingConfigMaps[0].name=app-rego", "--set", "policies.existingConfigMaps[0].dir=rego"}},
@@ -184,7 +187,11 @@ func TestHelmTemplate(t *testing.T) {
 				t.Fatalf("kguard rejects the rendered kguard.yaml: %v\n%s", err, cm.Data["kguard.yaml"])
 			}
 			sidecar := strings.Contains(r.name, "sidecar")
-			checkConfig(t, cfg, sidecar)
+			if strings.Contains(r.name, "SNI") {
+				checkSNIConfig(t, cm.Data["kguard.yaml"], cfg, strings.Contains(r.name, "443"))
+			} else {
+				checkConfig(t, cfg, sidecar)
+			}
 			if sidecar {
 				checkSidecar(t, o, strings.Contains(r.name, "ConfigMaps only"))
 			} else {
@@ -211,6 +218,34 @@ func checkConfig(t *testing.T, cfg *config.Config, sidecar bool) {
 	}
 	if cfg.Audit.Enabled && cfg.Audit.InstanceID != "" {
 		t.Errorf("audit.instance_id %q shared by every replica", cfg.Audit.InstanceID)
+	}
+}
+
+// checkSNIConfig: with listen.sni values the rendered kguard.yaml routes by
+// SNI on the bootstrap port and sets none of the per-broker listener keys.
+func checkSNIConfig(t *testing.T, raw string, cfg *config.Config, port443 bool) {
+	t.Helper()
+	var doc struct {
+		Listen map[string]any `json:"listen"`
+	}
+	if err := yaml.Unmarshal([]byte(raw), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"broker_port_base", "broker_ports", "advertised_host"} {
+		if _, ok := doc.Listen[k]; ok {
+			t.Errorf("kguard.yaml sets listen.%s with listen.sni:\n%s", k, raw)
+		}
+	}
+	wantPort := 9092
+	if port443 {
+		wantPort = 443
+	}
+	s := cfg.Listen.SNI
+	if s == nil || s.BootstrapName != "bootstrap.kafka.example.com" || s.BrokerName != "broker-{id}.kafka.example.com" || s.AdvertisedPort != wantPort {
+		t.Fatalf("listen.sni %+v, want the chart's names advertised on port %d", s, wantPort)
+	}
+	if cfg.Listen.Bootstrap != "0.0.0.0:9092" || cfg.Listen.TLS == nil || cfg.Listen.BrokerPortBase != 0 || len(cfg.Listen.BrokerPorts) != 0 {
+		t.Errorf("listen %s, tls %v, broker_port_base %d, broker_ports %v", cfg.Listen.Bootstrap, cfg.Listen.TLS != nil, cfg.Listen.BrokerPortBase, cfg.Listen.BrokerPorts)
 	}
 }
 
@@ -287,10 +322,18 @@ func checkGateway(t *testing.T, o *objects, cfg *config.Config) {
 	for _, p := range k.Ports {
 		cports[p.Name] = p.ContainerPort
 	}
-	for port, want := range map[int32]string{9092: "bootstrap", 9093: "broker-0", 9094: "broker-1", 9095: "broker-2"} {
-		if ports[port] != want || cports[want] != port {
-			t.Errorf("Service port %d -> %q (container %s: %d), want %s", port, ports[port], want, cports[want], want)
+	want := map[int32]string{9092: "bootstrap", 9093: "broker-0", 9094: "broker-1", 9095: "broker-2"}
+	if cfg.Listen.SNI != nil {
+		// One port for the bootstrap and every broker.
+		want = map[int32]string{9092: "bootstrap"}
+	}
+	for port, name := range want {
+		if ports[port] != name || cports[name] != port {
+			t.Errorf("Service port %d -> %q (container %s: %d), want %s", port, ports[port], name, cports[name], name)
 		}
+	}
+	if len(ports) != len(want) || len(cports) != len(want)+1 { // the container also has metrics
+		t.Errorf("Service ports %v, container ports %v, want %v and metrics", ports, cports, want)
 	}
 	if o.pdbs != 1 {
 		t.Errorf("%d PodDisruptionBudgets, want 1", o.pdbs)
@@ -346,12 +389,26 @@ func TestHelmTemplateRefuses(t *testing.T) {
 		{[]string{"--set", "kafka.bootstrap={k:9092}", "--set", "config.audit.enabled=true", "--set", "config.audit.instance_id=a"},
 			"config.audit.instance_id"},
 		{[]string{"--set", "kafka.bootstrap={k:9092}", "--set", "policies.files=null"}, "policies"},
+		{[]string{"--set", "kafka.bootstrap={k:9092}", "--set", "listen.sni.bootstrapName=b.example.com", "--set", "listen.sni.brokerName=broker-{id}.example.com"},
+			"listen.sni needs TLS: set config.listen.tls"},
+		{append(sniTLS(), "--set", "listen.sni.brokerName=broker.example.com"), "must hold {id} exactly once"},
+		{append(sniTLS(), "--set", "listen.sni.brokerName=broker-{id}-{id}.example.com"), "must hold {id} exactly once"},
+		{append(sniTLS(), "--set", "listen.sni.brokerName=null"), "set both listen.sni.bootstrapName and listen.sni.brokerName"},
+		{append(sniTLS(), "--set", "mode=sidecar"), "listen.sni: only in gateway mode"},
+		{append(sniTLS(), "--set", "listen.advertisedHost=kafka.example.com"), "listen.advertisedHost: not used with listen.sni"},
+		{[]string{"--set", "kafka.bootstrap={k:9092}", "--set", "config.listen.sni.bootstrap_name=b.example.com"}, "config.listen.sni: set listen.sni.bootstrapName"},
 	} {
 		out, err := helm(t, append(append([]string{}, base...), c.args...)...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: rendered (err %v), want an error naming %q\n%.300s", c.args, err, c.want, out)
 		}
 	}
+}
+
+// sniTLS: a gateway with SNI and TLS configured, which renders.
+func sniTLS() []string {
+	return []string{"--set", "kafka.bootstrap={k:9092}", "--set", "config.listen.tls.cert_file=/c", "--set", "config.listen.tls.key_file=/k",
+		"--set", "listen.sni.bootstrapName=b.example.com", "--set", "listen.sni.brokerName=broker-{id}.example.com"}
 }
 
 func TestMain(m *testing.M) {

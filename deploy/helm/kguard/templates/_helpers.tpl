@@ -56,6 +56,41 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 {{- end -}}
 
+{{/*
+"true" when the gateway serves every broker on the bootstrap port, routed by
+the TLS server name (listen.sni); checks the SNI values first.
+*/}}
+{{- define "kguard.sni" -}}
+{{- $s := default (dict) .Values.listen.sni -}}
+{{- $userListen := default (dict) (get (default (dict) .Values.config) "listen") -}}
+{{- if get $userListen "sni" -}}
+{{- fail "config.listen.sni: set listen.sni.bootstrapName and listen.sni.brokerName instead (the chart then drops the broker ports from kguard.yaml, the Service and the container)" -}}
+{{- end -}}
+{{- if or $s.bootstrapName $s.brokerName -}}
+{{- if ne .Values.mode "gateway" -}}
+{{- fail "listen.sni: only in gateway mode (a sidecar serves its own pod on 127.0.0.1)" -}}
+{{- end -}}
+{{- if not (and $s.bootstrapName $s.brokerName) -}}
+{{- fail "listen.sni: set both listen.sni.bootstrapName and listen.sni.brokerName" -}}
+{{- end -}}
+{{- if ne (len (splitList "{id}" $s.brokerName)) 2 -}}
+{{- fail (printf "listen.sni.brokerName %q: must hold {id} exactly once (the broker's node id), e.g. broker-{id}.kafka.example.com" $s.brokerName) -}}
+{{- end -}}
+{{- if not (get $userListen "tls") -}}
+{{- fail "listen.sni needs TLS: set config.listen.tls (cert_file, key_file; the server name comes from the TLS handshake)" -}}
+{{- end -}}
+{{- if .Values.listen.advertisedHost -}}
+{{- fail "listen.advertisedHost: not used with listen.sni (kguard advertises listen.sni.brokerName); leave it empty" -}}
+{{- end -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/* The port clients reach the gateway on: listen.sni.advertisedPort, default the Service port. */}}
+{{- define "kguard.sniAdvertisedPort" -}}
+{{- int (default .Values.listen.bootstrapPort (default (dict) .Values.listen.sni).advertisedPort) -}}
+{{- end -}}
+
 {{- define "kguard.replicas" -}}
 {{- if eq .Values.mode "sidecar" -}}{{ .Values.sidecar.replicas }}{{- else -}}{{ .Values.gateway.replicas }}{{- end -}}
 {{- end -}}
@@ -71,8 +106,15 @@ kguard.yaml: the user's config with the keys the chart owns set over it.
 {{- $bind := ternary "127.0.0.1" "0.0.0.0" (eq .Values.mode "sidecar") -}}
 {{- $listen := default (dict) (get $c "listen") -}}
 {{- $_ := set $listen "bootstrap" (printf "%s:%d" $bind (int .Values.listen.bootstrapPort)) -}}
+{{- if include "kguard.sni" . -}}
+{{- $_ = unset $listen "broker_port_base" -}}
+{{- $_ = unset $listen "broker_ports" -}}
+{{- $_ = unset $listen "advertised_host" -}}
+{{- $_ = set $listen "sni" (dict "bootstrap_name" .Values.listen.sni.bootstrapName "broker_name" .Values.listen.sni.brokerName "advertised_port" (int (include "kguard.sniAdvertisedPort" .))) -}}
+{{- else -}}
 {{- $_ = set $listen "broker_port_base" (int .Values.listen.brokerPortBase) -}}
 {{- $_ = set $listen "advertised_host" (include "kguard.advertisedHost" .) -}}
+{{- end -}}
 {{- $_ = set $c "listen" $listen -}}
 {{- $up := default (dict) (get $c "upstream") -}}
 {{- $_ = set $up "bootstrap" .Values.kafka.bootstrap -}}
@@ -126,10 +168,12 @@ together with the volumes of "kguard.volumes".
     - name: bootstrap
       containerPort: {{ .Values.listen.bootstrapPort }}
       protocol: TCP
+    {{- if not (include "kguard.sni" .) }}
     {{- range .Values.kafka.brokerIds }}
     - name: {{ printf "broker-%d" (int .) }}
       containerPort: {{ add $.Values.listen.brokerPortBase . }}
       protocol: TCP
+    {{- end }}
     {{- end }}
     - name: metrics
       containerPort: {{ .Values.metricsPort }}
