@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/zap"
@@ -68,9 +69,12 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	// The second kguard's part of the banner, printed by the first before
+	// "Press Ctrl-C" (empty when it could not start).
+	tenantsBanner := make(chan string, 1)
 	go func() {
 		if err := serve(ctx, tenantsCfg, log.Named("tenants"), func(p *proxy.Proxy) {
-			fmt.Fprintf(stdout, `
+			tenantsBanner <- fmt.Sprintf(`
 Virtual clusters (second kguard, bootstrap %[1]s, SASL PLAIN): tenants acme and globex
 both use topic "orders" without a prefix; the cluster holds acme.orders and globex.orders,
 and each tenant sees only its own:
@@ -82,6 +86,10 @@ and each tenant sees only its own:
 `, p.BootstrapAddr(), demoSASL("acme-app"), demoSASL("globex-app"), cluster.ListenAddrs()[0])
 		}); err != nil {
 			log.Error("virtual-cluster demo kguard", zap.Error(err))
+			select {
+			case tenantsBanner <- "":
+			default:
+			}
 		}
 	}()
 	return serve(ctx, cfg, log, func(p *proxy.Proxy) {
@@ -94,6 +102,12 @@ and each tenant sees only its own:
 		var b strings.Builder
 		for _, id := range ids {
 			fmt.Fprintf(&b, "  broker %d: %s -> upstream %s\n", id, addrs[int32(id)], p.UpstreamAddrs()[int32(id)])
+		}
+		var tenants string
+		select {
+		case tenants = <-tenantsBanner:
+		case <-time.After(10 * time.Second):
+		case <-ctx.Done():
 		}
 		fmt.Fprintf(stdout, `
 kguard demo is ready: bootstrap %s
@@ -113,9 +127,9 @@ the broker itself stores ciphertext - read it straight from the in-process Kafka
 
 The audit trail goes to topic __kguard_audit; check it with:
   go run ./cmd/kguard audit verify --brokers %s --pubkey %s.pub
-
+%s
 Press Ctrl-C to stop.
-`, p.BootstrapAddr(), b.String(), p.BootstrapAddr(), p.BootstrapAddr(), p.BootstrapAddr(), p.BootstrapAddr(), cluster.ListenAddrs()[0], p.BootstrapAddr(), auditKey)
+`, p.BootstrapAddr(), b.String(), p.BootstrapAddr(), p.BootstrapAddr(), p.BootstrapAddr(), p.BootstrapAddr(), cluster.ListenAddrs()[0], p.BootstrapAddr(), auditKey, tenants)
 	})
 }
 
