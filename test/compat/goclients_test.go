@@ -78,13 +78,30 @@ func runFranz(ctx context.Context, t *testing.T, s *stack, r *row, topic, group 
 		return fmt.Sprintf("kadm created %s, 3 partitions, RF 3", topic), nil
 	})
 	r.do("metadata", func() (string, error) {
-		md, err := adm.Metadata(ctx, topic)
-		if err != nil {
-			return "", fmt.Errorf("kadm Metadata: %w", err)
-		}
-		td, ok := md.Topics[topic]
-		if !ok || td.Err != nil {
-			return "", fmt.Errorf("topic %s not in metadata (%v)", topic, td.Err)
+		// CreateTopics answers once the controller has committed the
+		// topic; each broker learns of it asynchronously, so a Metadata
+		// answered by another broker may not list it yet (Kafka's
+		// clients retry the same way). Wait up to 15 s for it.
+		var (
+			md   kadm.Metadata
+			td   kadm.TopicDetail
+			ok   bool
+			err  error
+			wait = time.Now().Add(15 * time.Second)
+		)
+		for {
+			md, err = adm.Metadata(ctx, topic)
+			if err != nil {
+				return "", fmt.Errorf("kadm Metadata: %w", err)
+			}
+			td, ok = md.Topics[topic]
+			if ok && td.Err == nil && len(td.Partitions) == 3 {
+				break
+			}
+			if time.Now().After(wait) || ctx.Err() != nil {
+				return "", fmt.Errorf("topic %s not in metadata after 15 s (%v)", topic, td.Err)
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
 		if len(td.Partitions) != 3 {
 			return "", fmt.Errorf("topic %s has %d partitions, want 3", topic, len(td.Partitions))
