@@ -385,8 +385,18 @@ func (s *auditStack) createClientTopic(topic string) {
 }
 
 // requestCounter counts Produce and Fetch requests the client wrote to
-// kguard.
-type requestCounter struct{ produce, fetch *atomic.Int64 }
+// kguard, and the Produce responses it read back.
+type requestCounter struct{ produce, fetch, produceAnswered *atomic.Int64 }
+
+// OnBrokerRead counts answered Produce requests: kguard answers only what
+// it read, authorized and audited. A request the client wrote just as
+// kguard closed the connection (its broker connection died) was never
+// read by kguard, reached no broker, and is retried by the client.
+func (h requestCounter) OnBrokerRead(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if err == nil && key == 0 {
+		h.produceAnswered.Add(1)
+	}
+}
 
 func (h requestCounter) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
 	if err != nil {
@@ -404,6 +414,7 @@ func (h requestCounter) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _,
 type traffic struct {
 	topic              string
 	produceReqs        atomic.Int64 // Produce requests written to kguard
+	produceAnswered    atomic.Int64 // Produce responses read from kguard
 	fetchReqs          atomic.Int64
 	acked, failed      atomic.Int64 // records
 	consumed           atomic.Int64
@@ -421,7 +432,7 @@ func (s *auditStack) startTraffic(topic string, writers int) *traffic {
 	t := s.t
 	t.Helper()
 	tr := &traffic{topic: topic}
-	hook := requestCounter{produce: &tr.produceReqs, fetch: &tr.fetchReqs}
+	hook := requestCounter{produce: &tr.produceReqs, fetch: &tr.fetchReqs, produceAnswered: &tr.produceAnswered}
 	var err error
 	tr.producer, err = kgo.NewClient(s.clientOpts(kgo.WithHooks(hook), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0), kgo.DefaultProduceTopic(topic))...)
