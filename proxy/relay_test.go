@@ -152,6 +152,75 @@ func TestRelayCutThroughStreams(t *testing.T) {
 	}
 }
 
+// A client that stops reading mid-response for longer than the request
+// timeout still gets the whole response: the timeout is the broker's, not the
+// client's.
+func TestRelaySlowClient(t *testing.T) {
+	e := newRelayEnv(t)
+	e.s.p.cfg.Limits.RequestTimeout = 150 * time.Millisecond
+	e.s.p.cfg.Limits.MaxFrameBytes = 32 << 20
+	_ = e.client.(*net.TCPConn).SetReadBuffer(32 << 10)
+	_ = e.s.client.(*net.TCPConn).SetWriteBuffer(32 << 10)
+	p := e.pendingFor(t, fetchReq(11), 5)
+	resp := benchFetchResponse(1, 8<<20)
+	resp.SetVersion(11)
+	frame := e.s.p.appendResponse(nil, p.hdr, resp)
+	e.send(t, frame)
+	errc := make(chan error, 1)
+	go func() { errc <- e.relay(p) }()
+	got := e.read(t, 64<<10)
+	time.Sleep(500 * time.Millisecond) // > 3 request timeouts without reading
+	got = append(got, e.read(t, len(frame)-len(got))...)
+	if err := <-errc; err != nil {
+		t.Fatalf("relay to a slow client: %v (session: %v)", err, e.s.reason.Load())
+	}
+	if !bytes.Equal(got, frame) {
+		t.Fatal("relayed bytes differ")
+	}
+}
+
+// A broker that stops mid-response for longer than the request timeout
+// ends the session as an upstream timeout.
+func TestRelayBrokerStalls(t *testing.T) {
+	e := newRelayEnv(t)
+	e.s.p.cfg.Limits.RequestTimeout = 150 * time.Millisecond
+	p := e.pendingFor(t, fetchReq(11), 6)
+	resp := benchFetchResponse(1, 1<<20)
+	resp.SetVersion(11)
+	frame := e.s.p.appendResponse(nil, p.hdr, resp)
+	e.send(t, frame[:300<<10]) // and then nothing
+	go func() { _, _ = io.Copy(io.Discard, e.client) }()
+	err := e.relay(p)
+	if err == nil {
+		t.Fatal("relayed a response the broker never finished")
+	}
+	if got := e.s.reason.Load(); got != string(endUpstreamTimeout) {
+		t.Fatalf("session ended with %v (%v), want %s", got, err, endUpstreamTimeout)
+	}
+}
+
+// A client gone mid-response ends the session as a client write failure.
+func TestRelayClientGone(t *testing.T) {
+	e := newRelayEnv(t)
+	e.s.p.cfg.Limits.MaxFrameBytes = 32 << 20
+	p := e.pendingFor(t, fetchReq(11), 8)
+	resp := benchFetchResponse(1, 16<<20)
+	resp.SetVersion(11)
+	frame := e.s.p.appendResponse(nil, p.hdr, resp)
+	e.send(t, frame)
+	errc := make(chan error, 1)
+	go func() { errc <- e.relay(p) }()
+	e.read(t, 64<<10)
+	_ = e.client.(*net.TCPConn).SetLinger(0)
+	_ = e.client.Close() // reset
+	if err := <-errc; err == nil {
+		t.Fatal("relayed to a client that is gone")
+	}
+	if got := e.s.reason.Load(); got != string(endClientWrite) {
+		t.Fatalf("session ended with %v, want %s", got, endClientWrite)
+	}
+}
+
 // A response header longer than the peek (header tagged fields) is read
 // whole and relayed all the same.
 func TestRelayLongHeader(t *testing.T) {
