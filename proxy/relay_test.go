@@ -152,6 +152,14 @@ func TestRelayCutThroughStreams(t *testing.T) {
 	}
 }
 
+// fetchFrame is a Fetch v11 response frame answering p, with one
+// partition of size bytes of record batches.
+func (e *relayEnv) fetchFrame(p *pending, size int) []byte {
+	resp := benchFetchResponse(1, size)
+	resp.SetVersion(11)
+	return e.s.p.appendResponse(nil, p.hdr, resp)
+}
+
 // A client that stops reading mid-response for longer than the request
 // timeout still gets the whole response: the timeout is the broker's, not the
 // client's.
@@ -162,9 +170,7 @@ func TestRelaySlowClient(t *testing.T) {
 	_ = e.client.(*net.TCPConn).SetReadBuffer(32 << 10)
 	_ = e.s.client.(*net.TCPConn).SetWriteBuffer(32 << 10)
 	p := e.pendingFor(t, fetchReq(11), 5)
-	resp := benchFetchResponse(1, 8<<20)
-	resp.SetVersion(11)
-	frame := e.s.p.appendResponse(nil, p.hdr, resp)
+	frame := e.fetchFrame(p, 8<<20)
 	e.send(t, frame)
 	errc := make(chan error, 1)
 	go func() { errc <- e.relay(p) }()
@@ -185,9 +191,7 @@ func TestRelayBrokerStalls(t *testing.T) {
 	e := newRelayEnv(t)
 	e.s.p.cfg.Limits.RequestTimeout = 150 * time.Millisecond
 	p := e.pendingFor(t, fetchReq(11), 6)
-	resp := benchFetchResponse(1, 1<<20)
-	resp.SetVersion(11)
-	frame := e.s.p.appendResponse(nil, p.hdr, resp)
+	frame := e.fetchFrame(p, 1<<20)
 	e.send(t, frame[:300<<10]) // and then nothing
 	go func() { _, _ = io.Copy(io.Discard, e.client) }()
 	err := e.relay(p)
@@ -204,9 +208,7 @@ func TestRelayClientGone(t *testing.T) {
 	e := newRelayEnv(t)
 	e.s.p.cfg.Limits.MaxFrameBytes = 32 << 20
 	p := e.pendingFor(t, fetchReq(11), 8)
-	resp := benchFetchResponse(1, 16<<20)
-	resp.SetVersion(11)
-	frame := e.s.p.appendResponse(nil, p.hdr, resp)
+	frame := e.fetchFrame(p, 16<<20)
 	e.send(t, frame)
 	errc := make(chan error, 1)
 	go func() { errc <- e.relay(p) }()
