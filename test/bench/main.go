@@ -271,6 +271,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	printTable(stdout, rows, *rounds, *duration, *size, *rate, load0, loadavg())
 	printMemory(stdout, rows)
 	printSyscalls(stdout, rows)
+	printTails(stdout, rows)
 	if pinCPU >= 0 {
 		fmt.Fprintf(stdout, "Pinned (-pin): the clients, the cluster (kfake in this process, or -pin-pids) on CPU 0, kguard alone on CPU 1:\nthe ratios say whether kguard with a core of its own keeps up with what the rest does on one core.\n")
 	}
@@ -319,6 +320,7 @@ type scenarioResult struct {
 	alsoVs         []string
 	mem            *memResult     // nil: not measured
 	syscalls       *syscallCounts // nil: not measured (-strace)
+	tails          []tailResult   // per round (kguard as a child process)
 }
 
 // memOpts sizes the memory phase (idle 0: none).
@@ -348,12 +350,28 @@ func runScenario(ctx context.Context, log io.Writer, sc scenario, w *workload, c
 	if err != nil {
 		return res, err
 	}
-	var prof *profiler
-	if profDir != "" && !inproc {
-		if prof, err = newProfiler(profDir, sc.name); err != nil {
+	var (
+		prof  *profiler
+		probe *tailProbe
+	)
+	if !inproc {
+		// kguard's metrics listener: its own latency histograms
+		// (tail.go), and the CPU profile with -cpuprofile.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
 			return res, err
 		}
-		cfg += prof.config()
+		addr := ln.Addr().String()
+		ln.Close()
+		probe = &tailProbe{url: "http://" + addr + "/metrics"}
+		if profDir != "" {
+			if prof, err = newProfiler(profDir, sc.name, addr); err != nil {
+				return res, err
+			}
+			cfg += prof.config()
+		} else {
+			cfg += fmt.Sprintf("metrics:\n  listen: %s\n", addr)
+		}
 	}
 	var k kguardRunner
 	var pid int
@@ -424,14 +442,27 @@ func runScenario(ctx context.Context, log io.Writer, sc scenario, w *workload, c
 			fmt.Fprintf(log, "%s round %d/%d %-6s produce %7.1f MB/s (%5.1f records/batch)  consume %7.1f MB/s  latency p50 %6.3f ms p99 %6.3f ms\n",
 				sc.name, r+1, rounds, target, pr.produceBytes/1e6, pr.recsPerBatch, pr.consumeBytes/1e6, ms(pr.p50), ms(pr.p99))
 		}
+		var span0 produceSpan
+		if probe != nil {
+			if span0, err = probe.read(ctx); err != nil {
+				return res, fmt.Errorf("round %d: kguard's metrics: %w", r+1, err)
+			}
+		}
 		d, k, err := interleavedLatency(ctx, direct, proxied, upAddrs, []string{bootstrap}, "bench-latency")
 		if err != nil {
 			return res, fmt.Errorf("round %d interleaved latency: %w", r+1, err)
 		}
-		res.direct[r].ip50, res.direct[r].ip99 = d[0], d[1]
-		res.kguard[r].ip50, res.kguard[r].ip99 = k[0], k[1]
+		res.direct[r].ip50, res.direct[r].ip99 = d.p50, d.p99
+		res.kguard[r].ip50, res.kguard[r].ip99 = k.p50, k.p99
 		fmt.Fprintf(log, "%s round %d/%d interleaved latency p50/p99 direct %.3f/%.3f ms, kguard %.3f/%.3f ms\n",
-			sc.name, r+1, rounds, ms(d[0]), ms(d[1]), ms(k[0]), ms(k[1]))
+			sc.name, r+1, rounds, ms(d.p50), ms(d.p99), ms(k.p50), ms(k.p99))
+		if probe != nil {
+			span1, err := probe.read(ctx)
+			if err != nil {
+				return res, fmt.Errorf("round %d: kguard's metrics: %w", r+1, err)
+			}
+			res.tails = append(res.tails, tailResult{directSlow: d.slow, kguardSlow: k.slow, span: span1.minus(span0)})
+		}
 	}
 	if straceOn && pid != 0 {
 		c, err := straceLatency(ctx, pid, proxied, []string{bootstrap}, "bench-latency", sdir)

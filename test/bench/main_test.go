@@ -25,7 +25,8 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	for _, want := range []string{"produce MB/s", "consume MB/s", "produce p99 ms", "interleaved p99 ms", "kguard CPU s/GB",
 		"kguard CPU us/produced record", "authorization", "authz+audit", "produce MB/s vs authorization",
-		"json-passthrough", "produce MB/s vs json-passthrough", "20 idle connections", "2 consumers fetching 1 MiB responses"} {
+		"json-passthrough", "produce MB/s vs json-passthrough", "20 idle connections", "2 consumers fetching 1 MiB responses",
+		"TAIL passthrough", "TAIL authorization"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("bench table has no %q row:\n%s", want, out.String())
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,16 +18,11 @@ type profiler struct {
 	path string // where the profile is written
 }
 
-func newProfiler(dir, scenario string) (*profiler, error) {
+// newProfiler profiles through kguard's metrics listener at addr.
+func newProfiler(dir, scenario, addr string) (*profiler, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
 	return &profiler{addr: addr, path: filepath.Join(dir, scenario+"-produce.pprof")}, nil
 }
 

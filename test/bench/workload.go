@@ -212,6 +212,17 @@ func (p *paced) finish(ctx context.Context) (p50, p99 time.Duration, err error) 
 	return percentile(p.lats, 0.50), percentile(p.lats, 0.99), nil
 }
 
+// slowShare is the percentage of p's samples (sorted by finish) over d.
+func (p *paced) slowShare(d time.Duration) float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.lats) == 0 {
+		return 0
+	}
+	i, _ := slices.BinarySearch(p.lats, d+1)
+	return 100 * float64(len(p.lats)-i) / float64(len(p.lats))
+}
+
 // produceLatency sends one record every 1/rate seconds for the phase's
 // duration and measures send-to-acknowledgement latency.
 func (w *workload) produceLatency(ctx context.Context, seeds []string, topic string) (p50, p99 time.Duration, err error) {
@@ -247,10 +258,17 @@ func (w *workload) pacedSends(ctx context.Context, seeds []string, topic string)
 	return n, err
 }
 
+// pacedResult is one paced producer's latency: median, 99th percentile,
+// and the percentage of records over tailSlowClient.
+type pacedResult struct {
+	p50, p99 time.Duration
+	slow     float64
+}
+
 // interleavedLatency runs two paced producers at once, a on seedsA and b on
 // seedsB, each at the phase's rate with b's sends half a period after a's,
 // so whatever else the machine does hits both alike.
-func interleavedLatency(ctx context.Context, a, b *workload, seedsA, seedsB []string, topic string) (resA, resB [2]time.Duration, err error) {
+func interleavedLatency(ctx context.Context, a, b *workload, seedsA, seedsB []string, topic string) (resA, resB pacedResult, err error) {
 	pa, err := a.newPaced(ctx, seedsA, topic)
 	if err != nil {
 		return resA, resB, err
@@ -271,8 +289,9 @@ func interleavedLatency(ctx context.Context, a, b *workload, seedsA, seedsB []st
 		}
 	}
 	var errA, errB error
-	resA[0], resA[1], errA = pa.finish(ctx)
-	resB[0], resB[1], errB = pb.finish(ctx)
+	resA.p50, resA.p99, errA = pa.finish(ctx)
+	resB.p50, resB.p99, errB = pb.finish(ctx)
+	resA.slow, resB.slow = pa.slowShare(tailSlowClient), pb.slowShare(tailSlowClient)
 	return resA, resB, errors.Join(errA, errB)
 }
 
