@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"strconv"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -22,7 +21,7 @@ const tailSlowClient = time.Millisecond
 // (0.1, 0.4, 1.6 ms, ...) from which a Produce counts as slow inside
 // kguard: from reading the request to writing its response, the broker's
 // time included.
-const tailSlowKguard = "0.0004"
+const tailSlowKguard = 0.0004
 
 // tailProbe reads kguard's own latency histograms around the interleaved
 // phase, to tell whether the client's slow records were slow inside
@@ -72,7 +71,6 @@ func overBound(f *dto.MetricFamily) (n, over float64, err error) {
 	if f == nil {
 		return 0, 0, nil // no request yet
 	}
-	bound, _ := strconv.ParseFloat(tailSlowKguard, 64)
 	for _, m := range f.GetMetric() {
 		if !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == "api" && l.GetValue() == "Produce" }) {
 			continue
@@ -80,11 +78,11 @@ func overBound(f *dto.MetricFamily) (n, over float64, err error) {
 		h := m.GetHistogram()
 		n = float64(h.GetSampleCount())
 		for _, b := range h.GetBucket() {
-			if b.GetUpperBound() == bound {
+			if b.GetUpperBound() == tailSlowKguard {
 				return n, n - float64(b.GetCumulativeCount()), nil
 			}
 		}
-		return 0, 0, fmt.Errorf("%s has no %s bucket", f.GetName(), tailSlowKguard)
+		return 0, 0, fmt.Errorf("%s has no %g bucket", f.GetName(), tailSlowKguard)
 	}
 	return 0, 0, nil
 }
@@ -115,9 +113,9 @@ func tailLine(name string, rs []tailResult) string {
 		return 100 * a / b
 	}
 	return fmt.Sprintf("TAIL %-14s interleaved, median of %d rounds: records over %v send to ack: kguard path %.2f%%, direct %.2f%%; "+
-		"kguard's span (request read to response written, the broker included) over %s ms: %.2f%% of its Produce requests (the broker's part alone: %.2f%%)",
+		"kguard's span (request read to response written, the broker included) over %g ms: %.2f%% of its Produce requests (the broker's part alone: %.2f%%)",
 		name, len(rs), tailSlowClient, med(func(r tailResult) float64 { return r.kguardSlow }), med(func(r tailResult) float64 { return r.directSlow }),
-		"0.4", med(func(r tailResult) float64 { return pct(r.span.slow, r.span.n) }), med(func(r tailResult) float64 { return pct(r.span.upSlow, r.span.upN) }))
+		tailSlowKguard*1000, med(func(r tailResult) float64 { return pct(r.span.slow, r.span.n) }), med(func(r tailResult) float64 { return pct(r.span.upSlow, r.span.upN) }))
 }
 
 // printTails prints each scenario's TAIL line.
