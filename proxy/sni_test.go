@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509/pkix"
+	"fmt"
 	"net"
 	"path/filepath"
 	"strings"
@@ -167,15 +168,34 @@ func TestSNIRouting(t *testing.T) {
 	} {
 		before := env.Counter(t, "kguard_sni_refused_total", "reason", tc.reason)
 		logsBefore := logs.FilterMessage("TLS server name refused (alert unrecognized_name)").Len()
+		failedBefore := logs.FilterMessage("TLS handshake failed").Len()
 		_, err := dialSNI(t, s, env.Bootstrap(), tc.name)
 		if err == nil || !strings.Contains(err.Error(), "remote error: tls: unrecognized name") {
 			t.Fatalf("server name %q: %v, want the alert unrecognized_name", tc.name, err)
 		}
-		waitFor(t, func() bool {
-			return env.Counter(t, "kguard_sni_refused_total", "reason", tc.reason) == before+1 &&
-				logs.FilterMessage("TLS server name refused (alert unrecognized_name)").Len() == logsBefore+1 &&
-				logs.FilterMessage("TLS handshake failed").Len() == 0
-		})
+		// Counted and logged as a refusal, not as a failed handshake.
+		var counted, logged, failed int
+		for end := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			counted = int(env.Counter(t, "kguard_sni_refused_total", "reason", tc.reason) - before)
+			logged = logs.FilterMessage("TLS server name refused (alert unrecognized_name)").Len() - logsBefore
+			failed = logs.FilterMessage("TLS handshake failed").Len() - failedBefore
+			if counted == 1 && logged == 1 && failed == 0 || time.Now().After(end) {
+				break
+			}
+		}
+		if counted != 1 || logged != 1 || failed != 0 {
+			var lines []string
+			for _, e := range logs.All() {
+				lines = append(lines, fmt.Sprintf("%s %v", e.Message, e.ContextMap()))
+			}
+			t.Fatalf("server name %q: refusals counted %d, logged %d, logged as failed handshakes %d (want 1, 1, 0); log:\n%s",
+				tc.name, counted, logged, failed, strings.Join(lines, "\n"))
+		}
+	}
+	if n := logs.FilterMessage("TLS handshake failed").Len(); n != 0 {
+		for _, e := range logs.FilterMessage("TLS handshake failed").All() {
+			t.Logf("TLS handshake failed %v", e.ContextMap())
+		}
 	}
 	// kguard still serves the others.
 	if resp := r.roundTrip(md).(*kmsg.MetadataResponse); len(resp.Brokers) != 4 {
