@@ -157,15 +157,36 @@ func (b *bao) addr() string { return fmt.Sprintf("http://127.0.0.1:%d", b.port) 
 
 func (b *bao) start() {
 	b.t.Helper()
-	b.p = startProc(b.t, b.dir, "bao", b.bin, "server", "-dev",
-		fmt.Sprintf("-dev-listen-address=127.0.0.1:%d", b.port), "-dev-root-token-id="+b.token, "-dev-no-store-token")
-	waitFor(b.t, "OpenBao up", 30*time.Second, func() string {
-		code, body, err := httpGet(b.addr() + "/v1/sys/health")
-		if err != nil || code != 200 {
-			return fmt.Sprintf("health: %d %v %s", code, err, body)
+	// A server that exits at start (under CI load the port, free while
+	// it was down, may be taken for a moment) is started again, up to 3
+	// times, within 60 s; a failure shows the server's log.
+	deadline := time.Now().Add(60 * time.Second)
+	last := ""
+	for attempt := 1; ; attempt++ {
+		b.p = startProc(b.t, b.dir, "bao", b.bin, "server", "-dev",
+			fmt.Sprintf("-dev-listen-address=127.0.0.1:%d", b.port), "-dev-root-token-id="+b.token, "-dev-no-store-token")
+		up, exited := false, false
+		for !up && !exited && time.Now().Before(deadline) {
+			code, body, err := httpGet(b.addr() + "/v1/sys/health")
+			if up = err == nil && code == 200; !up {
+				last = fmt.Sprintf("health: %d %v %s", code, err, body)
+				select {
+				case <-b.p.done:
+					exited = true
+				case <-time.After(250 * time.Millisecond):
+				}
+			}
 		}
-		return ""
-	})
+		if up {
+			break
+		}
+		if !exited || attempt == 3 || time.Now().After(deadline) {
+			b.p.stop(5 * time.Second)
+			b.t.Fatalf("OpenBao up: not within 60s (%d starts): %s\nits log:\n%s", attempt, last, b.p.tail(4000))
+		}
+		b.t.Logf("OpenBao exited at start (attempt %d), starting it again; its log:\n%s", attempt, b.p.tail(2000))
+		time.Sleep(time.Second)
+	}
 	req, _ := http.NewRequest(http.MethodPost, b.addr()+"/v1/sys/mounts/transit", strings.NewReader(`{"type":"transit"}`))
 	req.Header.Set("X-Vault-Token", b.token)
 	resp, err := http.DefaultClient.Do(req)
