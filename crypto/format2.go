@@ -26,10 +26,11 @@ const (
 )
 
 const (
-	encVersion2  = 2
-	sigVersion3  = 3
-	sigModeBatch = 1 // digest of every record of the Kafka batch
-	sigModeTree  = 2 // Merkle root; each record carries its inclusion proof
+	encVersion2    = 2
+	sigVersion3    = 3
+	sigModeBatch   = 1 // SHA-256 digest of every record of the Kafka batch
+	sigModeTree    = 2 // Merkle root; each record carries its inclusion proof
+	sigModeBatchB3 = 3 // as sigModeBatch, with a BLAKE3 digest
 
 	ctxFlagBatch = 0x01
 
@@ -229,6 +230,12 @@ type sig3Header struct {
 	proof     [][]byte
 }
 
+// batchSigMode reports whether mode signs a whole batch from its first
+// record (a digest of every record), whichever the hash.
+func batchSigMode(mode uint8) bool { return mode == sigModeBatch || mode == sigModeBatchB3 }
+
+func (s *sig3Header) batchMode() bool { return batchSigMode(s.mode) }
+
 func (s *sig3Header) appendTo(b []byte) []byte {
 	b = append(b, sigVersion3, s.mode)
 	b = binary.BigEndian.AppendUint64(b, uint64(s.timestamp))
@@ -274,13 +281,13 @@ func parseSig3(s *sig3Header, b []byte, in interner) error {
 	}
 	if r.err == nil {
 		switch {
-		case s.mode != sigModeBatch && s.mode != sigModeTree:
+		case !s.batchMode() && s.mode != sigModeTree:
 			r.fail(fmt.Sprintf("unknown mode %d", s.mode))
 		case len(s.sig) == 0:
 			r.fail("empty signature")
 		case s.count == 0 || s.index >= s.count:
 			r.fail("index out of range")
-		case s.mode == sigModeBatch && (s.index != 0 || len(s.proof) != 0):
+		case s.batchMode() && (s.index != 0 || len(s.proof) != 0):
 			r.fail("batch signature with an index or proof")
 		case len(r.b) != 0:
 			r.fail("trailing bytes")
@@ -374,7 +381,7 @@ func scanBatch(recs []*Record, in interner) *batchView {
 	encVal, encN := findHeader(head.Headers, EncHeader)
 	sigVal, sigN := findHeader(head.Headers, SigHeader)
 	isCtx := encN > 0 && len(encVal) > 1 && encVal[0] == encVersion2 && encVal[1]&ctxFlagBatch != 0
-	isSig := sigN > 0 && len(sigVal) > 1 && sigVal[0] == sigVersion3 && sigVal[1] == sigModeBatch
+	isSig := sigN > 0 && len(sigVal) > 1 && sigVal[0] == sigVersion3 && batchSigMode(sigVal[1])
 	marked := false
 	for _, rec := range recs {
 		if _, n := findHeader(rec.Headers, MarkHeader); n > 0 {

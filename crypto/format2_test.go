@@ -8,10 +8,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/zeebo/blake3"
 )
 
 // kiloRecord is a 1 KiB JSON record of the shape, i numbering it.
@@ -412,9 +415,18 @@ func TestFormat2ShredInBatch(t *testing.T) {
 // cpu-ns/record is the process's CPU time per record (other load on the
 // machine does not inflate it as it does ns/record).
 func BenchmarkEncryptionRow(b *testing.B) {
+	for _, digest := range []string{"blake3", "sha256"} {
+		b.Run("digest="+digest, func(b *testing.B) { benchEncryptionRow(b, digest) })
+	}
+}
+
+func benchEncryptionRow(b *testing.B, digest string) {
 	const n = 250
 	f := newFixture(b)
-	p := f.protector(b, KeyOptions{})
+	p, err := New(Options{KMS: f.kms, Signer: f.signer, Verifier: f.ver, BatchDigest: digest})
+	if err != nil {
+		b.Fatal(err)
+	}
 	prot := mustCompile(b, Rule{Sign: true, Fields: []Field{{Target: "$.card", KEK: "k"}, {Target: "$.name", KEK: "k"}}})
 	orig := make([]*Record, n)
 	for i := range orig {
@@ -442,8 +454,9 @@ func BenchmarkEncryptionRow(b *testing.B) {
 }
 
 // TestBatchDigestDirectValues: the batch digest hashes large values in
-// place; it must equal SHA-256 of the domain and every record's canonical
-// encoding, for values on both sides of the threshold, null and empty.
+// place; it must equal SHA-256 (BLAKE3) of the domain and every record's
+// canonical encoding, for values on both sides of the threshold, null and
+// empty.
 func TestBatchDigestDirectValues(t *testing.T) {
 	var recs []*Record
 	for i, n := range []int{-1, 0, 1, digestDirect - 1, digestDirect, digestDirect + 1, 5000, 70 << 10, 3} {
@@ -457,16 +470,72 @@ func TestBatchDigestDirectValues(t *testing.T) {
 		recs = append(recs, r)
 	}
 	var d digester
-	for round := range 2 { // reused digester
+	for round := range 3 { // reused digester, both hashes interleaved
 		for k := 1; k <= len(recs); k++ {
-			want := sha256.New()
-			want.Write([]byte(digestDomain))
-			for _, r := range recs[:k] {
-				want.Write(canonical3(nil, r))
-			}
-			if got := d.batchDigest(recs[:k]); !bytes.Equal(got[:], want.Sum(nil)) {
-				t.Fatalf("round %d, %d records: digest differs", round, k)
+			for _, mode := range []uint8{sigModeBatch, sigModeBatchB3} {
+				var want hash.Hash = sha256.New()
+				want.Write([]byte(digestDomain))
+				if mode == sigModeBatchB3 {
+					want = blake3.New()
+					want.Write([]byte(digestDomainB3))
+				}
+				for _, r := range recs[:k] {
+					want.Write(canonical3(nil, r))
+				}
+				if got := d.batchDigest(mode, recs[:k]); !bytes.Equal(got[:], want.Sum(nil)) {
+					t.Fatalf("round %d, mode %d, %d records: digest differs", round, mode, k)
+				}
 			}
 		}
+	}
+}
+
+// TestFormat2BatchDigests: batches signed over either digest (BLAKE3, the
+// default, and SHA-256) verify on a Protector configured for the other;
+// changing the mode byte (a downgrade or an upgrade) or one byte of one
+// record fails every record of the batch; an unknown digest is refused.
+func TestFormat2BatchDigests(t *testing.T) {
+	f := newFixture(t)
+	mk := func(digest string) *Protector {
+		p, err := New(Options{KMS: f.kms, Signer: f.signer, Verifier: f.ver, BatchDigest: digest})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if _, err := New(Options{KMS: f.kms, BatchDigest: "md5"}); err == nil {
+		t.Fatal("batch digest md5 accepted")
+	}
+	b3, sha := mk(""), mk("sha256")
+	for _, c := range []struct {
+		name       string
+		by, reader *Protector
+		mode, flip uint8
+	}{{"blake3", b3, sha, sigModeBatchB3, sigModeBatch}, {"sha256", sha, b3, sigModeBatch, sigModeBatchB3}} {
+		_, stored := protectBatchV2(t, c.by, 12, v2Rule(t), ProduceOptions{Producer: producerP, Batched: true})
+		sv, n := findHeader(stored[0].Headers, SigHeader)
+		if n != 1 || sv[1] != c.mode {
+			t.Fatalf("%s: signature mode %d, want %d", c.name, sv[1], c.mode)
+		}
+		got := cloneAll(stored)
+		res, err := c.reader.UnprotectBatch(context.Background(), got, FetchOptions{Decrypt: true, Verify: true, RequireSignature: true, OnBadSignature: SigFail})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range res {
+			if res[i].Signature != SigOK || res[i].Err != nil {
+				t.Fatalf("%s: record %d: %+v", c.name, i, res[i])
+			}
+		}
+		md := cloneAll(stored)
+		for i := range md[0].Headers {
+			if md[0].Headers[i].Key == SigHeader {
+				md[0].Headers[i].Value[1] = c.flip
+			}
+		}
+		checkFailed(t, c.reader, md, c.name+": mode byte changed", false)
+		ed := cloneAll(stored)
+		ed[9].Value[len(ed[9].Value)-3] ^= 1
+		checkFailed(t, c.reader, ed, c.name+": one byte of record 9 changed", false)
 	}
 }

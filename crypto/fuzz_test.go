@@ -296,6 +296,11 @@ func FuzzParseSig3(f *testing.F) {
 		recs := v2Sample(f, batched)
 		v, _ := findHeader(recs[0].Headers, SigHeader)
 		f.Add(v)
+		if batched { // the SHA-256 batch mode too (the default is BLAKE3)
+			v1 := bytes.Clone(v)
+			v1[1] = sigModeBatch
+			f.Add(v1)
+		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var s sig3Header

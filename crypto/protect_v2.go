@@ -43,7 +43,7 @@ func (p *Protector) protectV2(recs []*Record, all []located, bounds []int, prot 
 	if !prot.sign {
 		return nil
 	}
-	sigs, err := p.signer.sign3(&s.sig, p.now().UnixMilli(), recs[0].Topic, recs, o)
+	sigs, err := p.signer.sign3(&s.sig, p.now().UnixMilli(), recs[0].Topic, recs, o, p.batchMode)
 	if err != nil {
 		return unavailable("crypto: sign", err)
 	}

@@ -31,6 +31,10 @@ type Options struct {
 	// (kguard.enc v1 per record, no producer identity). Every version is
 	// read.
 	FormatVersion int
+	// BatchDigest is the hash a format 2 batch signature is computed over:
+	// "blake3" (the default, kguard.sig mode 3) or "sha256" (mode 1: only
+	// FIPS 140-approved algorithms). Both are always verified.
+	BatchDigest string
 	// SubjectPepper keys the hash that turns a subject id into its KEK name
 	// (required for per-subject fields; keep it secret and stable).
 	SubjectPepper []byte
@@ -45,16 +49,17 @@ type Options struct {
 // Protector encrypts, signs, decrypts and verifies records. It is safe for
 // concurrent use; create one per process and share it.
 type Protector struct {
-	keys     *keyManager
-	signer   *Signer
-	verify   *Verifier
-	batchSig bool
-	format   int
-	pepper   []byte
-	sprefix  string
-	log      *zap.Logger
-	now      func() time.Time
-	paths    sync.Map // locator -> []pathSeg
+	keys      *keyManager
+	signer    *Signer
+	verify    *Verifier
+	batchSig  bool
+	format    int
+	batchMode uint8 // kguard.sig mode of format 2 batch signatures
+	pepper    []byte
+	sprefix   string
+	log       *zap.Logger
+	now       func() time.Time
+	paths     sync.Map // locator -> []pathSeg
 }
 
 // New returns a Protector.
@@ -78,16 +83,26 @@ func New(o Options) (*Protector, error) {
 	default:
 		return nil, fmt.Errorf("crypto: unknown format version %d", o.FormatVersion)
 	}
+	var batchMode uint8
+	switch o.BatchDigest {
+	case "", "blake3":
+		batchMode = sigModeBatchB3
+	case "sha256":
+		batchMode = sigModeBatch
+	default:
+		return nil, fmt.Errorf("crypto: unknown batch digest %q (blake3 or sha256)", o.BatchDigest)
+	}
 	return &Protector{
-		keys:     newKeyManager(o.KMS, o.Keys),
-		signer:   o.Signer,
-		verify:   o.Verifier,
-		batchSig: o.BatchSignatures,
-		format:   o.FormatVersion,
-		pepper:   bytes.Clone(o.SubjectPepper),
-		sprefix:  o.SubjectKeyPrefix,
-		log:      o.Logger,
-		now:      o.Now,
+		keys:      newKeyManager(o.KMS, o.Keys),
+		signer:    o.Signer,
+		verify:    o.Verifier,
+		batchSig:  o.BatchSignatures,
+		format:    o.FormatVersion,
+		batchMode: batchMode,
+		pepper:    bytes.Clone(o.SubjectPepper),
+		sprefix:   o.SubjectKeyPrefix,
+		log:       o.Logger,
+		now:       o.Now,
 	}, nil
 }
 

@@ -1,9 +1,10 @@
 package crypto
 
 // Version 3 signatures (format version 2): the producer's identity is
-// signed; a batch-context batch is signed once over a SHA-256 digest of
-// all its records (one pass over the batch's bytes), self-contained
-// records over a Merkle root with a proof each.
+// signed; a batch-context batch is signed once over a BLAKE3 (mode 3, the
+// default) or SHA-256 (mode 1) digest of all its records (one pass over
+// the batch's bytes), self-contained records over a Merkle root with a
+// proof each.
 
 import (
 	"crypto/sha256"
@@ -14,18 +15,25 @@ import (
 	"hash"
 
 	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/zeebo/blake3"
 )
 
-// digestDomain starts the SHA-256 stream of a batch digest.
-const digestDomain = "kguard/v3/batch-digest\x00"
+// digestDomain starts the stream of a batch digest (mode 1: SHA-256);
+// digestDomainB3 that of mode 3 (BLAKE3), so the two never hash the same
+// bytes.
+const (
+	digestDomain   = "kguard/v3/batch-digest\x00"
+	digestDomainB3 = "kguard/v3/batch-digest-blake3\x00"
+)
 
 // digestFlush is how many canonical bytes are gathered before they are
 // hashed (fewer, larger writes).
 const digestFlush = 64 << 10
 
-// digester computes batch digests, reusing its hasher and buffer.
+// digester computes batch digests, reusing its hashers and buffer.
 type digester struct {
-	h   hash.Hash
+	sha hash.Hash
+	b3  *blake3.Hasher
 	buf []byte
 }
 
@@ -33,28 +41,42 @@ type digester struct {
 // is rather than copied into the buffer first.
 const digestDirect = 256
 
-// batchDigest is SHA-256 over the domain, then the canonical encoding
-// of every record in order.
-func (d *digester) batchDigest(recs []*Record) [32]byte {
-	if d.h == nil {
-		d.h = sha256.New()
+// batchDigest is the hash of a batch mode (SHA-256 for sigModeBatch,
+// BLAKE3-256 for sigModeBatchB3) over the mode's domain, then the
+// canonical encoding of every record in order.
+func (d *digester) batchDigest(mode uint8, recs []*Record) [32]byte {
+	var h hash.Hash
+	b := d.buf[:0]
+	if mode == sigModeBatchB3 {
+		if d.b3 == nil {
+			d.b3 = blake3.New()
+		} else {
+			d.b3.Reset()
+		}
+		h = d.b3
+		b = append(b, digestDomainB3...)
 	} else {
-		d.h.Reset()
+		if d.sha == nil {
+			d.sha = sha256.New()
+		} else {
+			d.sha.Reset()
+		}
+		h = d.sha
+		b = append(b, digestDomain...)
 	}
-	b := append(d.buf[:0], digestDomain...)
 	for _, rec := range recs {
 		if len(rec.Value) >= digestDirect {
 			// canonical3, with the value hashed in place (one copy less)
 			b = appendNullable(b, rec.Key)
 			b = binary.AppendUvarint(b, uint64(len(rec.Value))+1)
-			_, _ = d.h.Write(b)
-			_, _ = d.h.Write(rec.Value)
+			_, _ = h.Write(b)
+			_, _ = h.Write(rec.Value)
 			b = canonicalHeaders(b[:0], rec)
 			continue
 		}
 		if n := canonicalSize(rec); cap(b)-len(b) < n {
 			if len(b) > 0 {
-				_, _ = d.h.Write(b)
+				_, _ = h.Write(b)
 				b = b[:0]
 			}
 			if cap(b) < n {
@@ -63,14 +85,14 @@ func (d *digester) batchDigest(recs []*Record) [32]byte {
 		}
 		b = canonical3(b, rec)
 		if len(b) >= digestFlush {
-			_, _ = d.h.Write(b)
+			_, _ = h.Write(b)
 			b = b[:0]
 		}
 	}
-	_, _ = d.h.Write(b)
+	_, _ = h.Write(b)
 	d.buf = b[:0]
 	var out [32]byte
-	d.h.Sum(out[:0])
+	h.Sum(out[:0])
 	return out
 }
 
@@ -84,7 +106,7 @@ func leafHash3(buf []byte, rec *Record) ([32]byte, []byte) {
 // sign3 signs recs (already encrypted, with their kguard.enc / kg
 // headers) and returns the kguard.sig values: one for the first record
 // (batched), or one per record with its inclusion proof (self-contained).
-func (s *Signer) sign3(sc *sigScratch, ts int64, topic string, recs []*Record, o ProduceOptions) ([][]byte, error) {
+func (s *Signer) sign3(sc *sigScratch, ts int64, topic string, recs []*Record, o ProduceOptions, batchMode uint8) ([][]byte, error) {
 	if len(recs) > maxBatchSize {
 		return nil, fmt.Errorf("batch of %d records too large to sign", len(recs))
 	}
@@ -92,8 +114,8 @@ func (s *Signer) sign3(sc *sigScratch, ts int64, topic string, recs []*Record, o
 	var digest [32]byte
 	var t *merkleBatch
 	if o.Batched {
-		sh.mode = sigModeBatch
-		digest = sc.dg.batchDigest(recs)
+		sh.mode = batchMode
+		digest = sc.dg.batchDigest(batchMode, recs)
 	} else {
 		sh.mode = sigModeTree
 		leaves := grown(sc.leaves, len(recs))[:len(recs)]
@@ -184,10 +206,10 @@ func (v *Verifier) verifyTree3(s *verifyScratch, sh *sig3Header, rec *Record) er
 // verifyBatch3 checks the version 3 batch signature sh (from the first
 // record) over all records of the batch.
 func (v *Verifier) verifyBatch3(s *verifyScratch, sh *sig3Header, recs []*Record) error {
-	if sh.mode != sigModeBatch || sh.count != uint64(len(recs)) {
+	if !sh.batchMode() || sh.count != uint64(len(recs)) {
 		return errors.New("batch signature does not match the batch")
 	}
-	digest := s.dg.batchDigest(recs)
+	digest := s.dg.batchDigest(sh.mode, recs)
 	s.buf = message3(s.buf[:0], sh, recs[0].Topic, digest[:])
 	return v.checkCached(s, sh.keyID, sh.timestamp, sh.sig)
 }

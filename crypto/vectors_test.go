@@ -263,9 +263,19 @@ func TestVectors(t *testing.T) {
 	}
 }
 
-// Format 2 vectors (testdata/vectors/vectors2.json), written once with the
-// committed keys by KGUARD_WRITE_VECTORS=v2: each entry is one Kafka batch
-// (batched: the context in its first record) with its producer.
+// Format 2 vectors, written once with the committed keys: each entry is
+// one Kafka batch (batched: the context in its first record) with its
+// producer. vectors2.json (KGUARD_WRITE_VECTORS=v2) signs batches over a
+// SHA-256 digest (kguard.sig mode 1), vectors2-blake3.json
+// (KGUARD_WRITE_VECTORS=v2b3) over a BLAKE3 one (mode 3).
+var vectorFiles2 = []struct {
+	file, digest, env string
+	batchMode         uint8
+}{
+	{"vectors2.json", "sha256", "v2", sigModeBatch},
+	{"vectors2-blake3.json", "blake3", "v2b3", sigModeBatchB3},
+}
+
 type vectorBatch struct {
 	Name      string         `json:"name"`
 	Rule      string         `json:"rule"`
@@ -304,12 +314,15 @@ func vectorBatchRecords(n int) []*Record {
 	return out
 }
 
-func writeVectors2(t *testing.T, k KMS) {
+func writeVectors2(t *testing.T, k KMS, file, digest string) {
 	s, err := LoadSigner(filepath.Join(vecDir, "signing.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, _ := New(Options{KMS: k, Signer: s, SubjectPepper: vectorPepper, Now: func() time.Time { return time.UnixMilli(1_800_000_000_000) }})
+	p, err := New(Options{KMS: k, Signer: s, SubjectPepper: vectorPepper, BatchDigest: digest, Now: func() time.Time { return time.UnixMilli(1_800_000_000_000) }})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out []vectorBatch
 	for _, vr := range vectorRules2 {
 		origs := vectorBatchRecords(vr.n)
@@ -329,23 +342,29 @@ func writeVectors2(t *testing.T, k KMS) {
 		out = append(out, vb)
 	}
 	b, _ := json.MarshalIndent(out, "", "  ")
-	if err := os.WriteFile(filepath.Join(vecDir, "vectors2.json"), append(b, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(vecDir, file), append(b, '\n'), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestVectors2(t *testing.T) {
-	k := vectorKMS(t)
-	if os.Getenv("KGUARD_WRITE_VECTORS") == "v2" {
-		writeVectors2(t, k)
+	for _, vf := range vectorFiles2 {
+		t.Run(vf.file, func(t *testing.T) { testVectors2(t, vf.file, vf.digest, vf.env, vf.batchMode) })
 	}
-	b, err := os.ReadFile(filepath.Join(vecDir, "vectors2.json"))
+}
+
+func testVectors2(t *testing.T, file, digest, env string, batchMode uint8) {
+	k := vectorKMS(t)
+	if os.Getenv("KGUARD_WRITE_VECTORS") == env {
+		writeVectors2(t, k, file, digest)
+	}
+	b, err := os.ReadFile(filepath.Join(vecDir, file))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var vbs []vectorBatch
 	if err := json.Unmarshal(b, &vbs); err != nil || len(vbs) != len(vectorRules2) {
-		t.Fatalf("vectors2.json: %v, %d batches", err, len(vbs))
+		t.Fatalf("%s: %v, %d batches", file, err, len(vbs))
 	}
 	ver, err := LoadVerifier(filepath.Join(vecDir, "signing.json"))
 	if err != nil {
@@ -363,6 +382,9 @@ func TestVectors2(t *testing.T) {
 		t.Run(vb.Name, func(t *testing.T) {
 			signed := strings.Contains(vb.Rule, "signed")
 			recs := load(vb.Protected)
+			if sv, n := findHeader(recs[0].Headers, SigHeader); signed && vb.Batched && (n != 1 || len(sv) < 2 || sv[1] != batchMode) {
+				t.Fatalf("the batch signature is not of mode %d", batchMode)
+			}
 			o := FetchOptions{Decrypt: true, Verify: signed, RequireSignature: signed, OnBadSignature: SigFail, ShowProducer: true}
 			res, err := p.UnprotectBatch(context.Background(), recs, o)
 			if err != nil {
