@@ -672,7 +672,28 @@ Cluster: %s.
 The clients (and kfake) run in this process and share the machine's CPUs with kguard, so kguard's CPU use
 also slows them: the ratios include that contention. Machine load average (1 min) at start %s,
 at end %s; other work on the machine makes every number noisier.
-`, time.Second/time.Duration(rate), cpuMethod(rows), rows[0].cluster, load0, load1)
+%s`, time.Second/time.Duration(rate), cpuMethod(rows), rows[0].cluster, load0, load1, idleNote())
+}
+
+// idleNote says how this machine's idle CPUs wake, when it can tell: a
+// paced record crosses kguard twice, and each crossing may wake a CPU
+// from idle (in a VM, a halted vCPU costs a trip through the hypervisor,
+// tens of µs, unless the guest polls first: cpuidle-haltpoll's
+// guest_halt_poll_ns).
+func idleNote() string {
+	drv, err := os.ReadFile("/sys/devices/system/cpu/cpuidle/current_driver")
+	if err != nil {
+		return ""
+	}
+	note := "CPU idle driver: " + strings.TrimSpace(string(drv))
+	if ns, err := os.ReadFile("/sys/module/haltpoll/parameters/guest_halt_poll_ns"); err == nil && strings.TrimSpace(string(drv)) == "haltpoll" {
+		note += ", guest_halt_poll_ns " + strings.TrimSpace(string(ns))
+		if strings.TrimSpace(string(ns)) == "0" {
+			note += " (an idle vCPU halts at once: every wake-up goes through the hypervisor, which the\n" +
+				"paced latency rows pay on each of kguard's two extra hops; docs/architecture.md)"
+		}
+	}
+	return note + ".\n"
 }
 
 // findRow returns the row named name, nil if none.
