@@ -45,25 +45,8 @@ const digestDirect = 256
 // BLAKE3-256 for sigModeBatchB3) over the mode's domain, then the
 // canonical encoding of every record in order.
 func (d *digester) batchDigest(mode uint8, recs []*Record) [32]byte {
-	var h hash.Hash
-	b := d.buf[:0]
-	if mode == sigModeBatchB3 {
-		if d.b3 == nil {
-			d.b3 = blake3.New()
-		} else {
-			d.b3.Reset()
-		}
-		h = d.b3
-		b = append(b, digestDomainB3...)
-	} else {
-		if d.sha == nil {
-			d.sha = sha256.New()
-		} else {
-			d.sha.Reset()
-		}
-		h = d.sha
-		b = append(b, digestDomain...)
-	}
+	h, domain := d.hasher(mode)
+	b := append(d.buf[:0], domain...)
 	for _, rec := range recs {
 		if len(rec.Value) >= digestDirect {
 			// canonical3, with the value hashed in place (one copy less)
@@ -94,6 +77,22 @@ func (d *digester) batchDigest(mode uint8, recs []*Record) [32]byte {
 	var out [32]byte
 	h.Sum(out[:0])
 	return out
+}
+
+// hasher returns the reset hasher of a batch mode and its domain.
+func (d *digester) hasher(mode uint8) (hash.Hash, string) {
+	if mode == sigModeBatchB3 {
+		if d.b3 == nil {
+			d.b3 = blake3.New()
+		}
+		d.b3.Reset()
+		return d.b3, digestDomainB3
+	}
+	if d.sha == nil {
+		d.sha = sha256.New()
+	}
+	d.sha.Reset()
+	return d.sha, digestDomain
 }
 
 // leafHash3 is the RFC 6962 leaf hash of a record's canonical encoding.
