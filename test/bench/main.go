@@ -681,14 +681,16 @@ at end %s; other work on the machine makes every number noisier.
 // tens of µs, unless the guest polls first: cpuidle-haltpoll's
 // guest_halt_poll_ns).
 func idleNote() string {
-	drv, err := os.ReadFile("/sys/devices/system/cpu/cpuidle/current_driver")
+	b, err := os.ReadFile("/sys/devices/system/cpu/cpuidle/current_driver")
 	if err != nil {
 		return ""
 	}
-	note := "CPU idle driver: " + strings.TrimSpace(string(drv))
-	if ns, err := os.ReadFile("/sys/module/haltpoll/parameters/guest_halt_poll_ns"); err == nil && strings.TrimSpace(string(drv)) == "haltpoll" {
-		note += ", guest_halt_poll_ns " + strings.TrimSpace(string(ns))
-		if strings.TrimSpace(string(ns)) == "0" {
+	drv := strings.TrimSpace(string(b))
+	note := "CPU idle driver: " + drv
+	if b, err := os.ReadFile("/sys/module/haltpoll/parameters/guest_halt_poll_ns"); err == nil && drv == "haltpoll" {
+		ns := strings.TrimSpace(string(b))
+		note += ", guest_halt_poll_ns " + ns
+		if ns == "0" {
 			note += " (an idle vCPU halts at once: every wake-up goes through the hypervisor, which the\n" +
 				"paced latency rows pay on each of kguard's two extra hops; docs/architecture.md)"
 		}
