@@ -70,34 +70,36 @@ const (
 
 // nextStrSpecial returns the index of the first byte at or after j that
 // ends a run of plain string bytes ('"', '\\' or a control character), or
-// len(doc). Long runs (padding, base64, free text) dominate the scan of
-// real records, so past the first 16 bytes it looks at a window at a time: the first backslash,
-// then the first quote before it, with the library's vectorized
-// bytes.IndexByte, and control characters only before those (firstControl).
-// The window starts small and doubles while nothing is found, so a short
-// string costs a short search, and a string dense with escapes (one call
-// per escape) never searches far past the next one: linear either way.
+// len(doc). With AVX2 it compares 32 bytes per step (strSpecialBlocks, the
+// only assembly in kguard: the standard library vectorizes the search for
+// one byte, bytes.IndexByte, but not for a class of bytes, and no
+// maintained module offers that). Otherwise the first 16 bytes are tested
+// a word at a time (most runs are short: member names, codes), then a
+// window at a time: the first backslash, then the first quote before it,
+// with bytes.IndexByte, and control characters only before those
+// (firstControl). The window starts small and doubles while nothing is
+// found, so a short string costs a short search, and a string dense with
+// escapes (one call per escape) never searches far past the next one:
+// linear either way, as the vectorized scan is (it stops at the first).
 func nextStrSpecial(doc []byte, j int) int {
-	// most runs are short (member names, codes, numbers as strings): the
-	// first 16 bytes a word at a time, testing for all three at once (the
-	// usual bit trick marks a byte's high bit when it equals a value, x^v
-	// has a zero byte, or is below 0x20; a mark can only be spurious above
-	// a true one, and the lowest is checked against the table anyway)
-	for stop := j + 16; j+8 <= min(stop, len(doc)); {
-		w := binary.LittleEndian.Uint64((*[8]byte)(doc[j : j+8])[:])
-		q := w ^ (swarLSB * '"')
-		b := w ^ (swarLSB * '\\')
-		m := ((q - swarLSB) &^ q) | ((b - swarLSB) &^ b) | ((w - swarLSB*0x20) &^ w)
-		if m &= swarMSB; m == 0 {
-			j += 8
-			continue
+	if hasStrSIMD && j < len(doc) {
+		// 32 bytes per step, stopping at the first special byte
+		// (strscan_amd64.s); the last < 32 bytes of the document a word,
+		// then a byte, at a time.
+		rest := doc[j:]
+		whole := len(rest) &^ 31
+		if k := strSpecialBlocks(rest); k < whole {
+			return j + k
 		}
-		k := j + bits.TrailingZeros64(m)/8
-		if strSpecial[doc[k]] {
-			return k
-		}
-		j = k + 1
+		k, _ := swarStrSpecial(doc, j+whole, len(doc))
+		return k
 	}
+	// most runs are short (member names, codes, numbers as strings): the
+	// first 16 bytes a word at a time
+	if k, ok := swarStrSpecial(doc, j, j+16); ok {
+		return k
+	}
+	j = min(j+16, len(doc))
 	win := 32
 	for j < len(doc) {
 		w := doc[j:min(j+win, len(doc))]
@@ -115,6 +117,38 @@ func nextStrSpecial(doc []byte, j int) int {
 		win = min(2*win, 4096)
 	}
 	return len(doc)
+}
+
+// swarStrSpecial looks for nextStrSpecial's bytes in doc[j:stop] (stop
+// capped at len(doc)) eight bytes at a time, testing for all three at once
+// (the usual bit trick marks a byte's high bit when it equals a value, x^v
+// has a zero byte, or is below 0x20; a mark can only be spurious above a
+// true one, and the lowest is checked against the table anyway), the last
+// < 8 bytes one at a time. It returns the index found and true, or
+// (stop, false).
+func swarStrSpecial(doc []byte, j, stop int) (int, bool) {
+	stop = min(stop, len(doc))
+	for j+8 <= stop {
+		w := binary.LittleEndian.Uint64((*[8]byte)(doc[j : j+8])[:])
+		q := w ^ (swarLSB * '"')
+		b := w ^ (swarLSB * '\\')
+		m := ((q - swarLSB) &^ q) | ((b - swarLSB) &^ b) | ((w - swarLSB*0x20) &^ w)
+		if m &= swarMSB; m == 0 {
+			j += 8
+			continue
+		}
+		k := j + bits.TrailingZeros64(m)/8
+		if strSpecial[doc[k]] {
+			return k, true
+		}
+		j = k + 1
+	}
+	for ; j < stop; j++ {
+		if strSpecial[doc[j]] {
+			return j, true
+		}
+	}
+	return stop, false
 }
 
 // firstControl returns the index of the first byte below 0x20 in b, or

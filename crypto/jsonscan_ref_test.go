@@ -1,6 +1,7 @@
 package crypto
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -195,13 +196,58 @@ func fuzzScanner(f *testing.F, scan, naive func([]byte, int) int, seeds ...strin
 // TestNextStrSpecialMatchesByteLoop: the string scan (0x1f, 0x20, '"',
 // '\\', 0x7f, 0x80, 0xa2, 0xdc, 0xff ... around its stop bytes).
 func TestNextStrSpecialMatchesByteLoop(t *testing.T) {
-	checkScanner(t, nextStrSpecial, byteLoop(&strSpecial),
-		[]byte{0x00, 0x01, 0x1f, 0x20, 0x21, '"', 0x23, '\\', 0x5d, 'x', 0x7f, 0x80, 0xa0, 0xa2, 0xdc, 0xff}, 1)
+	eachStrScan(t, func(t *testing.T) {
+		checkScanner(t, nextStrSpecial, byteLoop(&strSpecial),
+			[]byte{0x00, 0x01, 0x1f, 0x20, 0x21, '"', 0x23, '\\', 0x5d, 'x', 0x7f, 0x80, 0xa0, 0xa2, 0xdc, 0xff}, 1)
+	})
+}
+
+// eachStrScan runs f with each of nextStrSpecial's scans this machine
+// has: the word at a time one and, with AVX2, the vectorized one.
+func eachStrScan(t *testing.T, f func(t *testing.T)) {
+	t.Helper()
+	simd := hasStrSIMD
+	t.Cleanup(func() { hasStrSIMD = simd })
+	hasStrSIMD = false
+	t.Run("words", f)
+	if simd {
+		hasStrSIMD = true
+		t.Run("avx2", f)
+	}
+}
+
+// TestNextStrSpecialBlockEdges: one stop byte (each kind, and bytes next
+// to them that are not) at every place of a run up to 100 bytes long,
+// scanned from every offset: across the 32-byte blocks of the vectorized
+// scan, its tail, and the first 16 bytes read a word at a time.
+func TestNextStrSpecialBlockEdges(t *testing.T) {
+	eachStrScan(t, func(t *testing.T) {
+		naive := byteLoop(&strSpecial)
+		for _, c := range []byte{0x00, 0x1f, 0x20, '"', 0x23, '\\', 0x5d, 0x7f, 0x9f, 0xa2, 0xdc, 0xff} {
+			for n := 0; n <= 100; n++ {
+				for p := 0; p < max(n, 1); p++ {
+					doc := bytes.Repeat([]byte{'x'}, n)
+					if n > 0 {
+						doc[p] = c
+					}
+					for j := 0; j <= n+1; j++ {
+						if got, want := nextStrSpecial(doc, j), naive(doc, min(j, n)); got != want {
+							t.Fatalf("%q from %d: got %d, want %d", doc, j, got, want)
+						}
+					}
+				}
+			}
+		}
+	})
 }
 
 // TestNextStrSpecialLongRuns: long runs with rare stop bytes (the scan's
 // windows grow and its 32-byte steps run), at every start offset.
 func TestNextStrSpecialLongRuns(t *testing.T) {
+	eachStrScan(t, testNextStrSpecialLongRuns)
+}
+
+func testNextStrSpecialLongRuns(t *testing.T) {
 	naive := byteLoop(&strSpecial)
 	alphabet := []byte{0x00, 0x1f, 0x20, '"', '\\', 0x7f, 0x80, 0xa0, 0xa2, 0xdc, 0xff}
 	rng := rand.New(rand.NewPCG(7, 8))
