@@ -82,7 +82,7 @@ const (
 // escapes (one call per escape) never searches far past the next one:
 // linear either way, as the vectorized scan is (it stops at the first).
 func nextStrSpecial(doc []byte, j int) int {
-	if hasStrSIMD && j < len(doc) {
+	if hasAVX2 && j < len(doc) {
 		// 32 bytes per step, stopping at the first special byte
 		// (strscan_amd64.s); the last < 32 bytes of the document a word,
 		// then a byte, at a time.
@@ -204,7 +204,52 @@ func skipContainer(doc []byte, i int) (int, error) {
 	var small [64]byte // no allocation below 64 levels
 	stack := small[:0]
 	inStr, strStart, escaped := false, 0, -1
+	wordsUntil := 0 // below it, the word at a time scan runs
 	for j := i; j < len(doc); {
+		if hasAVX2 && j >= wordsUntil && j+64 <= len(doc) && escaped != j {
+			// 64 bytes at a time (classify64) where they hold no
+			// backslash: which bytes are inside strings follows from
+			// the quotes alone (a running XOR of their mask), so only
+			// brackets outside strings and control characters inside
+			// them are visited, in order. A block with a backslash is
+			// scanned a word at a time (escapes are rare).
+			var cm [5]uint64
+			classify64(&doc[j], &cm)
+			if cm[1] == 0 {
+				str := prefixXOR(cm[0]) // set from an opening quote up to its closing one
+				if inStr {
+					str = ^str
+				}
+				ctl := cm[4] & str
+				for x := (cm[2]|cm[3])&^str | ctl; x != 0; x &= x - 1 {
+					p := bits.TrailingZeros64(x)
+					k := j + p
+					if ctl&(1<<p) != 0 {
+						return 0, fmt.Errorf("%w: control character in string at %d", errJSON, k)
+					}
+					if c := doc[k]; c == '{' || c == '[' {
+						if len(stack) >= 512 {
+							return 0, fmt.Errorf("%w: nested too deep", errJSON)
+						}
+						stack = append(stack, c)
+						continue
+					}
+					var err error
+					if stack, err = closeBracket(stack, doc[k], k); err != nil {
+						return 0, err
+					}
+					if len(stack) == 0 {
+						return k + 1, nil
+					}
+				}
+				if inStr = str>>63 != 0; inStr && cm[0] != 0 {
+					strStart = j + 63 - bits.LeadingZeros64(cm[0])
+				}
+				j += 64
+				continue
+			}
+			wordsUntil = j + 64
+		}
 		var m uint64
 		n := 8
 		if j+8 <= len(doc) {
@@ -250,14 +295,10 @@ func skipContainer(doc []byte, i int) (int, error) {
 				}
 				stack = append(stack, c)
 			case '}', ']':
-				open := byte('{')
-				if c == ']' {
-					open = '['
+				var err error
+				if stack, err = closeBracket(stack, c, k); err != nil {
+					return 0, err
 				}
-				if len(stack) == 0 || stack[len(stack)-1] != open {
-					return 0, fmt.Errorf("%w: unbalanced %q at %d", errJSON, c, k)
-				}
-				stack = stack[:len(stack)-1]
 				if len(stack) == 0 {
 					return k + 1, nil
 				}
@@ -269,6 +310,32 @@ func skipContainer(doc []byte, i int) (int, error) {
 		return 0, fmt.Errorf("%w: unterminated string at %d", errJSON, strStart)
 	}
 	return 0, fmt.Errorf("%w: unterminated container at %d", errJSON, i)
+}
+
+// closeBracket pops the bracket c at k closes off stack, or says why it
+// cannot.
+func closeBracket(stack []byte, c byte, k int) ([]byte, error) {
+	open := byte('{')
+	if c == ']' {
+		open = '['
+	}
+	if len(stack) == 0 || stack[len(stack)-1] != open {
+		return nil, fmt.Errorf("%w: unbalanced %q at %d", errJSON, c, k)
+	}
+	return stack[:len(stack)-1], nil
+}
+
+// prefixXOR returns m with each bit set to the XOR of itself and every
+// bit below it: for a mask of quotes, the bytes from each opening quote
+// up to (not including) its closing one.
+func prefixXOR(m uint64) uint64 {
+	m ^= m << 1
+	m ^= m << 2
+	m ^= m << 4
+	m ^= m << 8
+	m ^= m << 16
+	m ^= m << 32
+	return m
 }
 
 // skipValue returns the index just past the JSON value starting at doc[i]

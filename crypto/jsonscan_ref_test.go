@@ -196,22 +196,23 @@ func fuzzScanner(f *testing.F, scan, naive func([]byte, int) int, seeds ...strin
 // TestNextStrSpecialMatchesByteLoop: the string scan (0x1f, 0x20, '"',
 // '\\', 0x7f, 0x80, 0xa2, 0xdc, 0xff ... around its stop bytes).
 func TestNextStrSpecialMatchesByteLoop(t *testing.T) {
-	eachStrScan(t, func(t *testing.T) {
+	eachScan(t, func(t *testing.T) {
 		checkScanner(t, nextStrSpecial, byteLoop(&strSpecial),
 			[]byte{0x00, 0x01, 0x1f, 0x20, 0x21, '"', 0x23, '\\', 0x5d, 'x', 0x7f, 0x80, 0xa0, 0xa2, 0xdc, 0xff}, 1)
 	})
 }
 
-// eachStrScan runs f with each of nextStrSpecial's scans this machine
-// has: the word at a time one and, with AVX2, the vectorized one.
-func eachStrScan(t *testing.T, f func(t *testing.T)) {
+// eachScan runs f with each of the string and container scans this
+// machine has: the word at a time ones and, with AVX2, the vectorized
+// ones (nextStrSpecial, skipContainer).
+func eachScan(t *testing.T, f func(t *testing.T)) {
 	t.Helper()
-	simd := hasStrSIMD
-	t.Cleanup(func() { hasStrSIMD = simd })
-	hasStrSIMD = false
+	simd := hasAVX2
+	t.Cleanup(func() { hasAVX2 = simd })
+	hasAVX2 = false
 	t.Run("words", f)
 	if simd {
-		hasStrSIMD = true
+		hasAVX2 = true
 		t.Run("avx2", f)
 	}
 }
@@ -221,7 +222,7 @@ func eachStrScan(t *testing.T, f func(t *testing.T)) {
 // scanned from every offset: across the 32-byte blocks of the vectorized
 // scan, its tail, and the first 16 bytes read a word at a time.
 func TestNextStrSpecialBlockEdges(t *testing.T) {
-	eachStrScan(t, func(t *testing.T) {
+	eachScan(t, func(t *testing.T) {
 		naive := byteLoop(&strSpecial)
 		for _, c := range []byte{0x00, 0x1f, 0x20, '"', 0x23, '\\', 0x5d, 0x7f, 0x9f, 0xa2, 0xdc, 0xff} {
 			for n := 0; n <= 100; n++ {
@@ -244,7 +245,7 @@ func TestNextStrSpecialBlockEdges(t *testing.T) {
 // TestNextStrSpecialLongRuns: long runs with rare stop bytes (the scan's
 // windows grow and its 32-byte steps run), at every start offset.
 func TestNextStrSpecialLongRuns(t *testing.T) {
-	eachStrScan(t, testNextStrSpecialLongRuns)
+	eachScan(t, testNextStrSpecialLongRuns)
 }
 
 func testNextStrSpecialLongRuns(t *testing.T) {
@@ -328,6 +329,10 @@ func sameSkip(t *testing.T, doc []byte) {
 // one bit away from them) and nested strings, escapes across word
 // boundaries, unterminated strings and containers.
 func TestSkipContainerMatchesReference(t *testing.T) {
+	eachScan(t, testSkipContainerMatchesReference)
+}
+
+func testSkipContainerMatchesReference(t *testing.T) {
 	alphabet := []byte{'"', '\\', '{', '}', '[', ']', 0x00, 0x1f, 0x20, 0x5a, 0x5c, 0x7a, 0x7c, 0x7e, 0xdb, 0xfb, 0xfd, 0x3b, 0xa2, ',', ':'}
 	rng := rand.New(rand.NewPCG(5, 6))
 	for range 20000 {
@@ -346,7 +351,99 @@ func TestSkipContainerMatchesReference(t *testing.T) {
 	}
 }
 
+// randomContainer appends a random JSON container to b, up to depth
+// levels deep: members and elements of strings dense in quotes,
+// backslashes and brackets (escaped or inside strings), numbers and
+// nested containers.
+func randomContainer(b []byte, rng *rand.Rand, depth int) []byte {
+	obj := rng.IntN(2) == 0
+	open, end := byte('['), byte(']')
+	if obj {
+		open, end = '{', '}'
+	}
+	b = append(b, open)
+	for n := range rng.IntN(6) {
+		if n > 0 {
+			b = append(b, ',')
+		}
+		if obj {
+			b = append(b, `"k"`...)
+			b = append(b, ':')
+		}
+		switch r := rng.IntN(4); {
+		case r == 0 && depth > 0:
+			b = randomContainer(b, rng, depth-1)
+		case r == 1:
+			b = fmt.Appendf(b, "%d", rng.IntN(100000))
+		default:
+			b = append(b, '"')
+			for range rng.IntN(90) {
+				switch rng.IntN(12) {
+				case 0:
+					b = append(b, `\"`...)
+				case 1:
+					b = append(b, `\\`...)
+				case 2:
+					b = append(b, "[]{}"[rng.IntN(4)])
+				case 3:
+					b = append(b, `\u00e9`...)
+				default:
+					b = append(b, byte('a'+rng.IntN(26)))
+				}
+			}
+			b = append(b, '"')
+		}
+		if rng.IntN(3) == 0 {
+			b = append(b, " \n\t"[rng.IntN(3)])
+		}
+	}
+	return append(b, end)
+}
+
+// TestSkipContainerLongDocuments: documents of up to a few KiB (the
+// vectorized scan reads 64 bytes at a time) match the reference, as
+// produced and with one to three bytes changed to a quote, backslash,
+// bracket or control character (escapes across block edges, strings
+// left open, brackets unbalanced).
+func TestSkipContainerLongDocuments(t *testing.T) {
+	eachScan(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(11, 12))
+		alphabet := []byte{'"', '\\', '{', '}', '[', ']', 0x00, 0x1f, 0x20, 0x5c, 0x7b, 0x7d, 'x'}
+		for range 3000 {
+			doc := randomContainer(nil, rng, 4)
+			sameSkip(t, doc)
+			for range 1 + rng.IntN(3) {
+				doc[rng.IntN(len(doc))] = alphabet[rng.IntN(len(alphabet))]
+			}
+			sameSkip(t, doc)
+		}
+	})
+}
+
+// TestSkipContainerBlockEdges: an escaped quote, an escaped backslash
+// before a closing quote, a control character in a string, a closing
+// bracket, and a string left open, at every offset across the vectorized
+// scan's 64-byte blocks.
+func TestSkipContainerBlockEdges(t *testing.T) {
+	eachScan(t, func(t *testing.T) {
+		x := func(n int) string { return strings.Repeat("x", n) }
+		for p := range 200 {
+			for _, d := range []string{
+				`["` + x(p) + `\"` + x(200-p) + `"]`,
+				`["` + x(p) + `\\"]` + x(100),
+				`["` + x(p) + "\x01" + x(100) + `"]`,
+				`[` + strings.Repeat(" ", p) + `]` + x(100),
+				`[` + strings.Repeat(" ", p) + `"` + x(200),
+				`[` + strings.Repeat(" ", p) + `"` + x(100) + `"` + x(100),
+			} {
+				sameSkip(t, []byte(d))
+			}
+		}
+	})
+}
+
 func FuzzSkipContainer(f *testing.F) {
+	f.Add(randomContainer(nil, rand.New(rand.NewPCG(1, 2)), 4))
 	f.Add([]byte(`{"a":[1,{"b":"\"]}"}],"c":"x\\"}`))
 	f.Add([]byte(`[{"x":null}, 3, "\"" ]`))
 	f.Fuzz(func(t *testing.T, doc []byte) { sameSkip(t, doc) })

@@ -50,3 +50,80 @@ found:
 	ADDQ DX, AX
 	MOVQ AX, ret+24(FP)
 	RET
+
+// func classify64(p *byte, m *[5]uint64)
+//
+// The bytes of p[0:64] that skipContainer looks at, one bit per byte
+// (bit i for p[i]): m[0] '"', m[1] '\\', m[2] '{' or '[', m[3] '}' or ']',
+// m[4] below 0x20. Brackets: b|0x20 maps '[' to '{' and ']' to '}', and no
+// other byte to either.
+TEXT ·classify64(SB), NOSPLIT, $0-16
+	MOVQ p+0(FP), SI
+	MOVQ m+8(FP), DI
+	MOVL $0x22, DX
+	MOVQ DX, X1
+	VPBROADCASTB X1, Y1
+	MOVL $0x5c, DX
+	MOVQ DX, X2
+	VPBROADCASTB X2, Y2
+	MOVL $0x1f, DX
+	MOVQ DX, X3
+	VPBROADCASTB X3, Y3
+	MOVL $0x20, DX
+	MOVQ DX, X8
+	VPBROADCASTB X8, Y8
+	MOVL $0x7b, DX
+	MOVQ DX, X9
+	VPBROADCASTB X9, Y9
+	MOVL $0x7d, DX
+	MOVQ DX, X10
+	VPBROADCASTB X10, Y10
+	VMOVDQU (SI), Y0
+	VMOVDQU 32(SI), Y7
+
+	VPCMPEQB  Y0, Y1, Y4
+	VPMOVMSKB Y4, AX
+	VPCMPEQB  Y7, Y1, Y4
+	VPMOVMSKB Y4, DX
+	SHLQ      $32, DX
+	ORQ       DX, AX
+	MOVQ      AX, 0(DI)
+
+	VPCMPEQB  Y0, Y2, Y4
+	VPMOVMSKB Y4, AX
+	VPCMPEQB  Y7, Y2, Y4
+	VPMOVMSKB Y4, DX
+	SHLQ      $32, DX
+	ORQ       DX, AX
+	MOVQ      AX, 8(DI)
+
+	VPOR      Y0, Y8, Y5
+	VPOR      Y7, Y8, Y6
+	VPCMPEQB  Y5, Y9, Y4
+	VPMOVMSKB Y4, AX
+	VPCMPEQB  Y6, Y9, Y4
+	VPMOVMSKB Y4, DX
+	SHLQ      $32, DX
+	ORQ       DX, AX
+	MOVQ      AX, 16(DI)
+
+	VPCMPEQB  Y5, Y10, Y4
+	VPMOVMSKB Y4, AX
+	VPCMPEQB  Y6, Y10, Y4
+	VPMOVMSKB Y4, DX
+	SHLQ      $32, DX
+	ORQ       DX, AX
+	MOVQ      AX, 24(DI)
+
+	VPMINUB   Y0, Y3, Y4
+	VPCMPEQB  Y0, Y4, Y4
+	VPMOVMSKB Y4, AX
+	VPMINUB   Y7, Y3, Y4
+	VPCMPEQB  Y7, Y4, Y4
+	VPMOVMSKB Y4, DX
+	SHLQ      $32, DX
+	ORQ       DX, AX
+	MOVQ      AX, 32(DI)
+
+	VZEROUPPER
+	RET
