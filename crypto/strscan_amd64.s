@@ -1,5 +1,8 @@
 #include "textflag.h"
 
+// BCAST sets every byte of ymm to the constant v (through DX and xmm).
+#define BCAST(v, xmm, ymm) MOVL $v, DX; MOVQ DX, xmm; VPBROADCASTB xmm, ymm
+
 // func strSpecialBlocks(b []byte) int
 //
 // The index of the first '"', '\\' or byte below 0x20 in the whole 32-byte
@@ -14,15 +17,9 @@ TEXT ·strSpecialBlocks(SB), NOSPLIT, $0-32
 	XORQ AX, AX
 	TESTQ CX, CX
 	JZ   none
-	MOVL $0x22, DX
-	MOVQ DX, X1
-	VPBROADCASTB X1, Y1
-	MOVL $0x5c, DX
-	MOVQ DX, X2
-	VPBROADCASTB X2, Y2
-	MOVL $0x1f, DX
-	MOVQ DX, X3
-	VPBROADCASTB X3, Y3
+	BCAST(0x22, X1, Y1)
+	BCAST(0x5c, X2, Y2)
+	BCAST(0x1f, X3, Y3)
 
 loop:
 	VMOVDQU  (SI)(AX*1), Y0
@@ -60,24 +57,12 @@ found:
 TEXT ·classify64(SB), NOSPLIT, $0-16
 	MOVQ p+0(FP), SI
 	MOVQ m+8(FP), DI
-	MOVL $0x22, DX
-	MOVQ DX, X1
-	VPBROADCASTB X1, Y1
-	MOVL $0x5c, DX
-	MOVQ DX, X2
-	VPBROADCASTB X2, Y2
-	MOVL $0x1f, DX
-	MOVQ DX, X3
-	VPBROADCASTB X3, Y3
-	MOVL $0x20, DX
-	MOVQ DX, X8
-	VPBROADCASTB X8, Y8
-	MOVL $0x7b, DX
-	MOVQ DX, X9
-	VPBROADCASTB X9, Y9
-	MOVL $0x7d, DX
-	MOVQ DX, X10
-	VPBROADCASTB X10, Y10
+	BCAST(0x22, X1, Y1)
+	BCAST(0x5c, X2, Y2)
+	BCAST(0x1f, X3, Y3)
+	BCAST(0x20, X8, Y8)
+	BCAST(0x7b, X9, Y9)
+	BCAST(0x7d, X10, Y10)
 	VMOVDQU (SI), Y0
 	VMOVDQU 32(SI), Y7
 
