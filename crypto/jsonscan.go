@@ -227,19 +227,10 @@ func skipContainer(doc []byte, i int) (int, error) {
 					if ctl&(1<<p) != 0 {
 						return 0, fmt.Errorf("%w: control character in string at %d", errJSON, k)
 					}
-					if c := doc[k]; c == '{' || c == '[' {
-						if len(stack) >= 512 {
-							return 0, fmt.Errorf("%w: nested too deep", errJSON)
-						}
-						stack = append(stack, c)
-						continue
-					}
+					var closed bool
 					var err error
-					if stack, err = closeBracket(stack, doc[k], k); err != nil {
-						return 0, err
-					}
-					if len(stack) == 0 {
-						return k + 1, nil
+					if stack, closed, err = bracket(stack, doc[k], k); err != nil || closed {
+						return closedAt(k, err)
 					}
 				}
 				if inStr = str>>63 != 0; inStr && cm[0] != 0 {
@@ -289,18 +280,11 @@ func skipContainer(doc []byte, i int) (int, error) {
 			switch c {
 			case '"':
 				inStr, strStart = true, k
-			case '{', '[':
-				if len(stack) >= 512 {
-					return 0, fmt.Errorf("%w: nested too deep", errJSON)
-				}
-				stack = append(stack, c)
-			case '}', ']':
+			case '{', '[', '}', ']':
+				var closed bool
 				var err error
-				if stack, err = closeBracket(stack, c, k); err != nil {
-					return 0, err
-				}
-				if len(stack) == 0 {
-					return k + 1, nil
+				if stack, closed, err = bracket(stack, c, k); err != nil || closed {
+					return closedAt(k, err)
 				}
 			}
 		}
@@ -312,17 +296,33 @@ func skipContainer(doc []byte, i int) (int, error) {
 	return 0, fmt.Errorf("%w: unterminated container at %d", errJSON, i)
 }
 
-// closeBracket pops the bracket c at k closes off stack, or says why it
-// cannot.
-func closeBracket(stack []byte, c byte, k int) ([]byte, error) {
+// bracket applies the bracket c at k to the stack of open ones: an
+// opening one is pushed (at most 512 deep), a closing one pops its match.
+// closed reports that it closed the outermost.
+func bracket(stack []byte, c byte, k int) (_ []byte, closed bool, _ error) {
+	if c == '{' || c == '[' {
+		if len(stack) >= 512 {
+			return nil, false, fmt.Errorf("%w: nested too deep", errJSON)
+		}
+		return append(stack, c), false, nil
+	}
 	open := byte('{')
 	if c == ']' {
 		open = '['
 	}
 	if len(stack) == 0 || stack[len(stack)-1] != open {
-		return nil, fmt.Errorf("%w: unbalanced %q at %d", errJSON, c, k)
+		return nil, false, fmt.Errorf("%w: unbalanced %q at %d", errJSON, c, k)
 	}
-	return stack[:len(stack)-1], nil
+	return stack[:len(stack)-1], len(stack) == 1, nil
+}
+
+// closedAt is skipContainer's result when bracket closed the container at
+// k or failed.
+func closedAt(k int, err error) (int, error) {
+	if err != nil {
+		return 0, err
+	}
+	return k + 1, nil
 }
 
 // prefixXOR returns m with each bit set to the XOR of itself and every
