@@ -445,6 +445,14 @@ func (c *authzCall) forwardOriginal() (*pending, []byte, error) {
 func (c *authzCall) forward(req kmsg.Request) (*pending, []byte, error) {
 	// A rewritten request is the client's minus denied entries, plus what
 	// data protection added (c.grown): size the pooled buffer for that.
+	if pr, ok := req.(*kmsg.ProduceRequest); ok && len(c.f.Buf) >= segmentMin {
+		// The record batches stay in the buffers protection wrote
+		// them to: the session writes them after the frame's head.
+		if f, ok := appendClientProduce(c.s.hold(4<<10), c.hdr, pr); ok {
+			c.s.fwdSegs = f.Segs
+			return c.p, f.Head, nil
+		}
+	}
 	return c.p, appendClientRequest(c.s.hold(len(c.f.Buf)+c.grown+256), c.hdr, req), nil
 }
 
@@ -477,6 +485,35 @@ func (c *authzCall) transform(fn responseTransform) {
 // header: api key, version, correlation id and client id (null kept null).
 // Header tagged fields are dropped (none are defined for requests).
 func appendClientRequest(dst []byte, hdr *wire.RequestHeader, req kmsg.Request) []byte {
+	dst, off := appendClientHeader(dst, hdr)
+	req.SetVersion(hdr.APIVersion)
+	dst = req.AppendTo(dst)
+	return wire.EndFrame(dst, off)
+}
+
+// segmentMin is the size from which a rewritten Produce request's record
+// batches are written from where they are rather than copied into the
+// request frame (appendClientProduce).
+const segmentMin = 16 << 10
+
+// appendClientProduce is appendClientRequest for a Produce request whose
+// partitions' records of segmentMin bytes and more stay out of the
+// encoded frame, as segments written after it (writev). false: a request
+// with unknown tagged fields, left to appendClientRequest.
+func appendClientProduce(dst []byte, hdr *wire.RequestHeader, req *kmsg.ProduceRequest) (wire.Segmented, bool) {
+	head, off := appendClientHeader(dst, hdr)
+	req.SetVersion(hdr.APIVersion)
+	f := wire.Segmented{Head: head}
+	if !wire.AppendProduceBody(&f, req, segmentMin) {
+		return wire.Segmented{}, false
+	}
+	binary.BigEndian.PutUint32(f.Head[off:], uint32(f.Len()-off-4))
+	return f, true
+}
+
+// appendClientHeader begins a request frame with the client's header (see
+// appendClientRequest) and returns where its size goes.
+func appendClientHeader(dst []byte, hdr *wire.RequestHeader) ([]byte, int) {
 	dst, off := wire.BeginFrame(dst)
 	dst = binary.BigEndian.AppendUint16(dst, uint16(hdr.APIKey))
 	dst = binary.BigEndian.AppendUint16(dst, uint16(hdr.APIVersion))
@@ -490,9 +527,7 @@ func appendClientRequest(dst []byte, hdr *wire.RequestHeader, req kmsg.Request) 
 	if hdr.Flexible {
 		dst = append(dst, 0)
 	}
-	req.SetVersion(hdr.APIVersion)
-	dst = req.AppendTo(dst)
-	return wire.EndFrame(dst, off)
+	return dst, off
 }
 
 // filterNames asks the policy which names the principal may perform op

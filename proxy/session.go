@@ -156,6 +156,12 @@ type session struct {
 	// request and its record batches), returned once it is written
 	// upstream. Only the reader goroutine uses it.
 	held []*[]byte
+	// fwdSegs are the parts of the request being handled that its
+	// encoded frame left out (wire.Segmented: record batches written
+	// from where protection put them); bufs is writeForward's scratch.
+	// Reader only.
+	fwdSegs []wire.Segment
+	bufs    net.Buffers
 	// produce is the last Produce decomposition (authz.go). Reader only.
 	produce produceMemo
 
@@ -502,8 +508,9 @@ func (s *session) read() {
 			err = s.enqueue(p) // blocks at MaxInFlight: backpressure on the client
 		}
 		if out != nil && err == nil {
-			_, err = s.uw.Write(out)
+			err = s.writeForward(out)
 		}
+		s.fwdSegs = s.fwdSegs[:0]
 		f.Release()
 		s.releaseHeld()
 		if p != nil && p.closeAfter && err == nil {
@@ -517,6 +524,38 @@ func (s *session) read() {
 			return
 		}
 	}
+}
+
+// writeForward writes a request frame upstream: out, with fwdSegs
+// inserted when the frame was encoded in segments. Over TCP the segments
+// go in one writev once the buffered bytes before them are flushed; over
+// TLS they go through the buffered writer.
+func (s *session) writeForward(out []byte) error {
+	if len(s.fwdSegs) == 0 {
+		_, err := s.uw.Write(out)
+		return err
+	}
+	f := wire.Segmented{Head: out, Segs: s.fwdSegs}
+	s.bufs = f.Buffers(s.bufs[:0])
+	defer clear(s.bufs)
+	var tc *net.TCPConn
+	if s.up != nil {
+		tc, _ = s.up.Conn.(*net.TCPConn)
+	}
+	if tc == nil {
+		for _, b := range s.bufs {
+			if _, err := s.uw.Write(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := s.uw.Flush(); err != nil {
+		return err
+	}
+	bufs := s.bufs // WriteTo consumes its receiver
+	_, err := bufs.WriteTo(tc)
+	return err
 }
 
 // upstreamWriteFailed ends the session after a failed upstream write.
