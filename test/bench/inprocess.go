@@ -17,7 +17,7 @@ import (
 // address, a CPU clock and a way to stop it.
 type kguardRunner interface {
 	// cpuSeconds is the CPU time of whatever process runs kguard.
-	cpuSeconds() (float64, error)
+	cpuSeconds() (cpuTime, error)
 	stop()
 	output() string
 }
@@ -51,12 +51,12 @@ func startInProcess(ctx context.Context, cfgYAML string) (*inProcess, error) {
 	return &inProcess{p: p}, nil
 }
 
-func (k *inProcess) cpuSeconds() (float64, error) {
+func (k *inProcess) cpuSeconds() (cpuTime, error) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0, fmt.Errorf("getrusage: %w", err)
+		return cpuTime{}, fmt.Errorf("getrusage: %w", err)
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds(), nil
+	return cpuTime{user: time.Duration(ru.Utime.Nano()).Seconds(), sys: time.Duration(ru.Stime.Nano()).Seconds()}, nil
 }
 
 func (k *inProcess) stop() {

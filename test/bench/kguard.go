@@ -128,26 +128,32 @@ func (s *syncBuffer) String() string {
 // it is 100 on every Linux architecture Go supports.
 const clockTicks = 100
 
-// cpuSeconds is the user+system CPU time the process has used so far.
-func (k *kguardProc) cpuSeconds() (float64, error) {
+// cpuTime is a process's CPU time so far, in seconds: in user space and
+// in the kernel (for kguard mostly its socket reads and writes).
+type cpuTime struct{ user, sys float64 }
+
+func (c cpuTime) total() float64 { return c.user + c.sys }
+
+// cpuSeconds is the user and system CPU time the process has used so far.
+func (k *kguardProc) cpuSeconds() (cpuTime, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", k.cmd.Process.Pid))
 	if err != nil {
-		return 0, fmt.Errorf("reading kguard's CPU time: %w", err)
+		return cpuTime{}, fmt.Errorf("reading kguard's CPU time: %w", err)
 	}
 	// Fields after the command name, which is in parentheses and may hold
 	// spaces: state is field 3, utime 14, stime 15.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("unexpected /proc stat format")
+		return cpuTime{}, fmt.Errorf("unexpected /proc stat format")
 	}
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 13 {
-		return 0, fmt.Errorf("unexpected /proc stat format")
+		return cpuTime{}, fmt.Errorf("unexpected /proc stat format")
 	}
 	ut, err1 := strconv.ParseUint(f[11], 10, 64)
 	st, err2 := strconv.ParseUint(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("unexpected /proc stat format")
+		return cpuTime{}, fmt.Errorf("unexpected /proc stat format")
 	}
-	return float64(ut+st) / clockTicks, nil
+	return cpuTime{user: float64(ut) / clockTicks, sys: float64(st) / clockTicks}, nil
 }

@@ -478,7 +478,7 @@ func runScenario(ctx context.Context, log io.Writer, sc scenario, w *workload, c
 // runPhases measures produce throughput, consume throughput and paced
 // latency for one target; pr.cpu is the CPU time read by cpu (kguard's
 // process) over the two throughput phases.
-func runPhases(ctx context.Context, w *workload, cluster upstream, seeds []string, produceTopic string, ends map[int32]int64, cpu func() (float64, error)) (phaseResult, error) {
+func runPhases(ctx context.Context, w *workload, cluster upstream, seeds []string, produceTopic string, ends map[int32]int64, cpu func() (cpuTime, error)) (phaseResult, error) {
 	var pr phaseResult
 	cpu0, err := cpu()
 	if err != nil {
@@ -498,7 +498,8 @@ func runPhases(ctx context.Context, w *workload, cluster upstream, seeds []strin
 	if err != nil {
 		return pr, err
 	}
-	pr.produceCPU = cpuMid - cpu0
+	pr.produceCPU = cpuMid.total() - cpu0.total()
+	pr.produceSys = cpuMid.sys - cpu0.sys
 	pr.producedRecs = float64(pm) / float64(len(w.value))
 	pr.consumeBytes, pr.consumeRecs, cm, err = w.consumeThroughput(ctx, seeds, "bench-consume", ends)
 	if err != nil {
@@ -509,7 +510,7 @@ func runPhases(ctx context.Context, w *workload, cluster upstream, seeds []strin
 	if err != nil {
 		return pr, err
 	}
-	pr.cpu = cpu1 - cpu0
+	pr.cpu = cpu1.total() - cpu0.total()
 	pr.p50, pr.p99, err = w.produceLatency(ctx, seeds, "bench-latency")
 	return pr, err
 }
@@ -655,6 +656,9 @@ func printTable(out io.Writer, rows []scenarioResult, rounds int, d time.Duratio
 			us := 1e6 * (kp/kn - dp/dn)
 			fmt.Fprintf(tw, "%s\tkguard CPU us/produced record\t%.2f\t%.2f\tone core: %.0f records/s\t\t\t\n", r.name,
 				1e6*dp/dn, 1e6*kp/kn, 1e6/max(us, 0.01))
+			ks, ds := sysProduce(r.kguard), sysProduce(r.direct)
+			fmt.Fprintf(tw, "%s\t  of which in the kernel\t%.2f\t%.2f\t%.0f%% of kguard's\t\t\t\n", r.name,
+				1e6*ds/dn, 1e6*ks/kn, 100*ks/max(kp, 1e-9))
 		}
 	}
 	tw.Flush()
@@ -718,6 +722,14 @@ func cpuProduce(ps []phaseResult) (cpu, recs float64) {
 	return cpu, recs
 }
 
+// sysProduce sums kguard's system CPU seconds of the produce phases.
+func sysProduce(ps []phaseResult) (sys float64) {
+	for _, p := range ps {
+		sys += p.produceSys
+	}
+	return sys
+}
+
 // cpuGB sums the CPU seconds and payload GB of the throughput phases.
 func cpuGB(ps []phaseResult) (cpu, gb float64) {
 	for _, p := range ps {
@@ -737,7 +749,9 @@ throughput phases per GB of record payload moved; kguard's share = the kguard co
 consume throughput phases per GB of record payload moved (wire bytes are slightly more); the direct column is
 kguard's idle CPU during the direct phases, and kguard's share subtracts it. "us/produced record": the same
 over the produce phase alone per record written; "one core" is how many records/s one core of kguard's own
-would carry at that cost (a capacity figure: kguard does not share that core with the clients or the cluster).`
+would carry at that cost (a capacity figure: kguard does not share that core with the clients or the cluster);
+"of which in the kernel" is its system time: socket reads and writes, and on loopback also the TCP receive
+processing of the peer that reads what kguard writes (the broker's side, which a network would not charge here).`
 }
 
 func yesNo(b bool) string {

@@ -23,6 +23,7 @@ type phaseResult struct {
 	recsPerBatch              float64       // produce phase: records per batch the client wrote
 	cpu                       float64       // CPU seconds (see runPhases) over the throughput phases
 	produceCPU                float64       // the same over the produce phase alone
+	produceSys                float64       // its system (kernel) part
 	producedRecs              float64       // records written in the produce phase
 }
 
