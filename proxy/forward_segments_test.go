@@ -23,22 +23,7 @@ func TestWriteForwardSegments(t *testing.T) {
 	want = append(want, "later request"...)
 
 	pipes := map[string]func(t *testing.T) (net.Conn, net.Conn){
-		"tcp": func(t *testing.T) (net.Conn, net.Conn) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			c, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := ln.Accept()
-			if err != nil {
-				t.Fatal(err)
-			}
-			return c, s
-		},
+		"tcp":  func(t *testing.T) (net.Conn, net.Conn) { return tcpPair(t) },
 		"pipe": func(*testing.T) (net.Conn, net.Conn) { return net.Pipe() },
 	}
 	for name, mk := range pipes {
