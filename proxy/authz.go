@@ -443,8 +443,6 @@ func (c *authzCall) forwardOriginal() (*pending, []byte, error) {
 // forward sends req, a changed copy of the client's request, upstream with
 // the client's header (correlation id and client id).
 func (c *authzCall) forward(req kmsg.Request) (*pending, []byte, error) {
-	// A rewritten request is the client's minus denied entries, plus what
-	// data protection added (c.grown): size the pooled buffer for that.
 	if pr, ok := req.(*kmsg.ProduceRequest); ok && len(c.f.Buf) >= segmentMin {
 		// The record batches stay in the buffers protection wrote
 		// them to: the session writes them after the frame's head.
@@ -453,6 +451,8 @@ func (c *authzCall) forward(req kmsg.Request) (*pending, []byte, error) {
 			return c.p, f.Head, nil
 		}
 	}
+	// A rewritten request is the client's minus denied entries, plus what
+	// data protection added (c.grown): size the pooled buffer for that.
 	return c.p, appendClientRequest(c.s.hold(len(c.f.Buf)+c.grown+256), c.hdr, req), nil
 }
 

@@ -510,6 +510,7 @@ func (s *session) read() {
 		if out != nil && err == nil {
 			err = s.writeForward(out)
 		}
+		clear(s.fwdSegs) // they alias buffers released below
 		s.fwdSegs = s.fwdSegs[:0]
 		f.Release()
 		s.releaseHeld()
