@@ -419,19 +419,8 @@ func (p *Protector) encryptRecord(rec *Record, plan []located, b *batchEnc, left
 	for i := range plan {
 		l := &plan[i]
 		k := l.k
-		idx := -1
-		for j := range h.keys {
-			if h.keys[j] == k.ref {
-				idx = j
-				break
-			}
-		}
-		if idx < 0 {
-			h.keys = append(h.keys, k.ref)
-			idx = len(h.keys) - 1
-		}
-		if l.occ == 0 || l.f.kind != KindHeader {
-			h.fields = append(h.fields, fieldRef{kind: l.f.kind, locator: l.f.locator, key: idx})
+		if !v2 { // version 2 writes its tables per batch (protectV2)
+			h.add(l)
 		}
 		if l.f.kind == KindJSON {
 			jsonAt = append(jsonAt, i)
@@ -503,6 +492,24 @@ func (p *Protector) encryptRecord(rec *Record, plan []located, b *batchEnc, left
 	b.encs = h.appendTo(b.encs)
 	rec.Headers = append(newHeaders, Header{Key: EncHeader, Value: b.encs[es:len(b.encs):len(b.encs)]})
 	return nil
+}
+
+// add puts l's key (once) and field into a version 1 header's tables.
+func (h *encHeader) add(l *located) {
+	idx := -1
+	for j := range h.keys {
+		if h.keys[j] == l.k.ref {
+			idx = j
+			break
+		}
+	}
+	if idx < 0 {
+		h.keys = append(h.keys, l.k.ref)
+		idx = len(h.keys) - 1
+	}
+	if l.occ == 0 || l.f.kind != KindHeader {
+		h.fields = append(h.fields, fieldRef{kind: l.f.kind, locator: l.f.locator, key: idx})
+	}
 }
 
 func (p *Protector) sign(rec *Record) error {
