@@ -194,7 +194,9 @@ func TestTransitShred(t *testing.T) {
 	for i, who := range []string{"alice", "bob", "alice"} {
 		r := res[i]
 		if who == "alice" {
-			if r.Err != nil || len(r.Unreadable) != 2 || r.Decrypted != 1 || bytes.Contains(recs[i].Value, []byte("Ada")) {
+			// (the plaintexts, whole: a short string like "Ada" turns up in
+			// the random base64 ciphertexts about once in a thousand runs)
+			if r.Err != nil || len(r.Unreadable) != 2 || r.Decrypted != 1 || bytes.Contains(recs[i].Value, []byte("Ada Lovelace")) || bytes.Contains(recs[i].Value, []byte("4111111111111111")) {
 				t.Fatalf("alice: %+v %s", r, recs[i].Value)
 			}
 		} else if r.Err != nil || r.Decrypted != 3 || string(recs[i].Value) != string(mk("bob").Value) {
