@@ -19,7 +19,7 @@ func TestWriteForwardSegments(t *testing.T) {
 	head := []byte("0123456789abcdefghij")
 	segs := []wire.Segment{{At: 0, Data: big('A', 3)}, {At: 5, Data: big('B', 200<<10)}, {At: 5, Data: big('C', 70<<10)}, {At: 12, Data: big('D', 1)}}
 	f := wire.Segmented{Head: head, Segs: segs}
-	want := append([]byte("earlier request;"), f.AppendTo(nil)...)
+	want := append([]byte("earlier request;"), bytes.Join(f.Buffers(nil), nil)...)
 	want = append(want, "later request"...)
 
 	pipes := map[string]func(t *testing.T) (net.Conn, net.Conn){

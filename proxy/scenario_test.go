@@ -185,7 +185,7 @@ func (sc *scenario) send(t *testing.T, req kmsg.Request) sent {
 	o.p, out, o.err = sc.s.handle(&ph, &f)
 	if out != nil && len(sc.s.fwdSegs) > 0 { // a segmented frame (writeForward)
 		seg := wire.Segmented{Head: out, Segs: sc.s.fwdSegs}
-		out = seg.AppendTo(nil)
+		out = bytes.Join(seg.Buffers(nil), nil)
 		sc.s.fwdSegs = sc.s.fwdSegs[:0]
 	}
 	if sc.s.uw.Flush(); sc.up.Len() > 0 {

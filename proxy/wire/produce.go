@@ -52,15 +52,6 @@ func (f *Segmented) Buffers(dst net.Buffers) net.Buffers {
 	return dst
 }
 
-// AppendTo appends the frame's wire form to dst (tests, and writers that
-// cannot take the segments).
-func (f *Segmented) AppendTo(dst []byte) []byte {
-	for _, b := range f.Buffers(nil) {
-		dst = append(dst, b...)
-	}
-	return dst
-}
-
 // AppendProduceBody appends the body of req (its version's encoding,
 // field for field what req.AppendTo writes) to f.Head, leaving every
 // partition's records of at least minSegment bytes out as a segment. It

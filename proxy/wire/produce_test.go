@@ -60,19 +60,12 @@ func TestAppendProduceBodyMatchesKmsg(t *testing.T) {
 				if !AppendProduceBody(&f, req, minSeg) {
 					t.Fatalf("v%d: refused a request without tagged fields", v)
 				}
-				got := f.AppendTo(nil)
+				got := bytes.Join(f.Buffers(nil), nil)
 				if !bytes.Equal(got, want) {
 					t.Fatalf("v%d min %d: segmented encoding differs from kmsg (%d vs %d bytes)", v, minSeg, len(got), len(want))
 				}
 				if f.Len() != len(want) {
 					t.Fatalf("v%d: Len %d, encoding %d", v, f.Len(), len(want))
-				}
-				var joined []byte
-				for _, b := range f.Buffers(nil) {
-					joined = append(joined, b...)
-				}
-				if !bytes.Equal(joined, want) {
-					t.Fatalf("v%d: Buffers differ from the encoding", v)
 				}
 				segs := 0
 				for _, tp := range req.Topics {
@@ -94,7 +87,7 @@ func TestAppendProduceBodyMatchesKmsg(t *testing.T) {
 			AppendProduceBody(&f, req, 0)
 			back := kmsg.NewPtrProduceRequest()
 			back.SetVersion(v)
-			if err := back.ReadFrom(f.AppendTo(nil)); err != nil {
+			if err := back.ReadFrom(bytes.Join(f.Buffers(nil), nil)); err != nil {
 				t.Fatalf("v%d: kmsg cannot read the segmented encoding: %v", v, err)
 			}
 		}

@@ -650,13 +650,12 @@ func printTable(out io.Writer, rows []scenarioResult, rounds int, d time.Duratio
 		dc, dgb := cpuGB(r.direct)
 		perGB := kc/kgb - dc/dgb
 		fmt.Fprintf(tw, "%s\tkguard CPU s/GB\t%.2f\t%.2f\tkguard's share %.2f\t\t\t\n", r.name, dc/dgb, kc/kgb, perGB)
-		kp, kn := cpuProduce(r.kguard)
-		dp, dn := cpuProduce(r.direct)
+		kp, ks, kn := cpuProduce(r.kguard)
+		dp, ds, dn := cpuProduce(r.direct)
 		if kn > 0 && dn > 0 {
 			us := 1e6 * (kp/kn - dp/dn)
 			fmt.Fprintf(tw, "%s\tkguard CPU us/produced record\t%.2f\t%.2f\tone core: %.0f records/s\t\t\t\n", r.name,
 				1e6*dp/dn, 1e6*kp/kn, 1e6/max(us, 0.01))
-			ks, ds := sysProduce(r.kguard), sysProduce(r.direct)
 			fmt.Fprintf(tw, "%s\t  of which in the kernel\t%.2f\t%.2f\t%.0f%% of kguard's\t\t\t\n", r.name,
 				1e6*ds/dn, 1e6*ks/kn, 100*ks/max(kp, 1e-9))
 		}
@@ -712,22 +711,15 @@ func findRow(rows []scenarioResult, name string) *scenarioResult {
 	return nil
 }
 
-// cpuProduce sums kguard's CPU seconds and the records of the produce
-// phases.
-func cpuProduce(ps []phaseResult) (cpu, recs float64) {
+// cpuProduce sums kguard's CPU seconds, their system part, and the
+// records of the produce phases.
+func cpuProduce(ps []phaseResult) (cpu, sys, recs float64) {
 	for _, p := range ps {
 		cpu += p.produceCPU
+		sys += p.produceSys
 		recs += p.producedRecs
 	}
-	return cpu, recs
-}
-
-// sysProduce sums kguard's system CPU seconds of the produce phases.
-func sysProduce(ps []phaseResult) (sys float64) {
-	for _, p := range ps {
-		sys += p.produceSys
-	}
-	return sys
+	return cpu, sys, recs
 }
 
 // cpuGB sums the CPU seconds and payload GB of the throughput phases.
