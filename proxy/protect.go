@@ -229,6 +229,7 @@ type recordConv struct {
 	chdrs   []crypto.Header
 	hdrs    []records.Header
 	scratch crypto.Scratch
+	dec     records.Scratch // the batch's decoded records
 }
 
 // getConv takes a conversion scratch from the stage's pool (one per
@@ -246,6 +247,7 @@ func (dp *dataProtection) putConv(v *recordConv) {
 	clear(v.recs[:cap(v.recs)])
 	clear(v.chdrs[:cap(v.chdrs)])
 	clear(v.hdrs[:cap(v.hdrs)])
+	v.dec.Clear()
 	dp.convs.Put(v)
 }
 

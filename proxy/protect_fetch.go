@@ -281,7 +281,7 @@ func unprotectRecords(ctx context.Context, src []byte, topic string, pr *crypto.
 			}
 			continue
 		}
-		rs, err := b.Records()
+		rs, err := b.RecordsInto(&conv.dec)
 		if err != nil {
 			return nil, false, err
 		}

@@ -235,7 +235,7 @@ func (dp *dataProtection) protectPartition(pc protectCall, j *partJob, conv *rec
 	ctx, pr, prot := pc.ctx, dp.protector, j.cp.prot
 	o := crypto.ProduceOptions{Producer: pc.producer(), Batched: j.tc.batched()}
 	j.out, _, j.err = records.Rewrite(j.dst, j.part.Records, records.Options{RejectLegacy: true, RejectPartial: true, ProducedOffsets: true,
-		Limiter: dp.decomp, Context: ctx},
+		Limiter: dp.decomp, Context: ctx, Scratch: &conv.dec},
 		func(b *records.Batch, rs []records.Record) (bool, error) {
 			before := recordBytes(rs)
 			crecs := conv.toCrypto(j.topic, rs)

@@ -108,7 +108,7 @@ func Rewrite(dst, src []byte, opts Options, fn RewriteFunc) (out []byte, changed
 		if b.IsLegacy() || b.IsControl() {
 			continue
 		}
-		recs, err := b.Records()
+		recs, err := b.RecordsInto(opts.Scratch)
 		if err == nil && opts.ProducedOffsets {
 			err = checkProduced(&b, recs)
 		}

@@ -133,6 +133,21 @@ func FuzzRecords(f *testing.F) {
 		if int32(len(got)) != n {
 			t.Fatalf("%d records decoded, header says %d", len(got), n)
 		}
+		// The same into a Scratch that holds another batch's records.
+		var s Scratch
+		seeded := mustParse(t, buildBatch(t, CodecNone, false, sampleRecords(20, 16)), Options{})[0]
+		if _, err := seeded.RecordsInto(&s); err != nil {
+			t.Fatal(err)
+		}
+		again, err := bs[0].RecordsInto(&s)
+		if err != nil || len(again) != len(got) {
+			t.Fatalf("decode into a used Scratch: %d records, %v; fresh: %d", len(again), err, len(got))
+		}
+		for i := range got {
+			if !sameRecord(&again[i], &got[i]) || len(again[i].Headers) != len(got[i].Headers) {
+				t.Fatalf("record %d differs when decoded into a used Scratch", i)
+			}
+		}
 		checkReencode(t, &bs[0], got, opts)
 	})
 }

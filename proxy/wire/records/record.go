@@ -42,15 +42,56 @@ func nullableBytes(data []byte, pos, end int) ([]byte, int, error) {
 	return data[pos : pos+int(l) : pos+int(l)], pos + int(l), nil
 }
 
-// decodeRecords parses exactly n records filling data.
-func decodeRecords(data []byte, n int32) ([]Record, error) {
+// Scratch is decoding memory reused from one batch to the next
+// ([Options.Scratch], [Batch.RecordsInto]), so that a stream of batches
+// decodes without allocating a record slice per batch. The records a
+// decode returns live in it until the next decode with the same Scratch
+// overwrites them. A Scratch is not safe for concurrent use; Clear drops
+// its references to decoded data before it is pooled or kept.
+type Scratch struct {
+	recs []Record
+	hdrs []Header
+}
+
+// scratchKeep is the most records (and headers) a cleared Scratch keeps
+// memory for: a batch of many tiny records (up to the decompression bound)
+// is decoded, but its slices are not kept in a pool afterwards.
+const scratchKeep = 4096
+
+// Clear zeroes what s holds, keeping its memory unless it is larger than a
+// usual batch needs.
+func (s *Scratch) Clear() {
+	if cap(s.recs) > scratchKeep {
+		s.recs = nil
+	}
+	if cap(s.hdrs) > scratchKeep {
+		s.hdrs = nil
+	}
+	clear(s.recs[:cap(s.recs)])
+	clear(s.hdrs[:cap(s.hdrs)])
+	s.recs, s.hdrs = s.recs[:0], s.hdrs[:0]
+}
+
+// decodeRecords parses exactly n records filling data, into s's memory
+// when s is not nil.
+func decodeRecords(data []byte, n int32, s *Scratch) ([]Record, error) {
 	// Every record takes at least 7 bytes (length + minimal body), so a
 	// count larger than that is a lie: fail before allocating for it.
 	if n < 0 || int64(n)*(minRecordBodySize+1) > int64(len(data)) {
 		return nil, fmt.Errorf("header says %d records in %d bytes: %w", n, len(data), ErrRecordCount)
 	}
-	recs := make([]Record, n)
+	var recs []Record
 	var hdrs []Header // shared backing array for the batch's headers
+	if s == nil {
+		recs = make([]Record, n)
+	} else {
+		if cap(s.recs) < int(n) {
+			s.recs = make([]Record, n)
+		}
+		recs = s.recs[:n]
+		hdrs = s.hdrs[:0]
+		defer func() { s.hdrs = hdrs[:0] }()
+	}
 	pos := 0
 	prevLo, prevHi := 0, 0
 	for i := range recs {
@@ -66,6 +107,7 @@ func decodeRecords(data []byte, n int32) ([]Record, error) {
 		}
 		end := p + int(l)
 		lo := len(hdrs)
+		recs[i] = Record{} // a reused slice still holds an earlier batch's record
 		hdrs, err = decodeRecordBody(data, p, end, &recs[i], hdrs, hdrs[prevLo:prevHi], len(recs)-i)
 		if err != nil {
 			return nil, fmt.Errorf("record %d: %w", i, err)

@@ -150,6 +150,10 @@ type Options struct {
 	Limiter *Limiter
 	// Context bounds the wait for a Limiter slot; nil: no bound.
 	Context context.Context
+	// Scratch, when set, is the memory Rewrite decodes every batch's
+	// records into: a RewriteFunc must then not keep a batch's records
+	// after it returns (the next batch overwrites them).
+	Scratch *Scratch
 }
 
 // Limiter bounds the number of batches decompressed at once, and so the
@@ -277,7 +281,11 @@ func (b *Batch) SnappyXerial() bool {
 // The returned records alias the input (uncompressed batches) or a buffer
 // the batch owns until [Batch.Release]; copy what you keep beyond that.
 // Each call decodes afresh; decompression happens once per batch.
-func (b *Batch) Records() ([]Record, error) {
+func (b *Batch) Records() ([]Record, error) { return b.RecordsInto(nil) }
+
+// RecordsInto is Records decoding into s (see [Scratch]): the records it
+// returns are valid until the next decode with s. A nil s allocates.
+func (b *Batch) RecordsInto(s *Scratch) ([]Record, error) {
 	if b.IsLegacy() {
 		return nil, fmt.Errorf("batch at byte %d (magic %d): %w", b.Pos, b.Magic, ErrLegacy)
 	}
@@ -285,7 +293,7 @@ func (b *Batch) Records() ([]Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	recs, err := decodeRecords(data, b.NumRecords)
+	recs, err := decodeRecords(data, b.NumRecords, s)
 	if err != nil {
 		return nil, fmt.Errorf("batch at byte %d (offset %d, %s): %w", b.Pos, b.FirstOffset, b.Codec(), err)
 	}

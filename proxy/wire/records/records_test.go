@@ -645,3 +645,79 @@ func TestOffsetDeltaSanity(t *testing.T) {
 		t.Fatalf("producer-numbered batch: %v", err)
 	}
 }
+
+// TestRecordsIntoScratch decodes batches of different shapes one after the
+// other into one Scratch: each decode must equal a fresh one (no header,
+// key or value of an earlier batch may survive into a record that has
+// none), Rewrite with a Scratch must write the bytes it writes without
+// one, and Clear must zero what the Scratch holds and drop memory a usual
+// batch does not need.
+func TestRecordsIntoScratch(t *testing.T) {
+	with := sampleRecords(12, 64) // even records carry three headers
+	without := sampleRecords(9, 32)
+	for i := range without {
+		without[i].Headers = nil
+	}
+	var s Scratch
+	for round, recs := range [][]Record{with, without, sampleRecords(3, 8), with, without} {
+		raw := buildBatch(t, CodecNone, false, recs)
+		b := mustParse(t, raw, Options{})[0]
+		got, err := b.RecordsInto(&s)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		want, err := b.Records()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("round %d: %d records, want %d", round, len(got), len(want))
+		}
+		for i := range want {
+			if !sameRecord(&got[i], &want[i]) || len(got[i].Headers) != len(want[i].Headers) {
+				t.Fatalf("round %d record %d: decoded into the scratch as %+v, want %+v", round, i, got[i], want[i])
+			}
+		}
+	}
+
+	src := append(buildBatch(t, CodecNone, false, with), buildBatch(t, CodecLz4, false, without)...)
+	mark := func(_ *Batch, recs []Record) (bool, error) {
+		for i := range recs {
+			recs[i].Value = append([]byte("m:"), recs[i].Value...)
+		}
+		return true, nil
+	}
+	plain, _, err := Rewrite(nil, src, Options{}, mark)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reused, _, err := Rewrite(nil, src, Options{Scratch: &s}, mark)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(plain, reused) {
+		t.Fatal("Rewrite with a Scratch wrote other bytes than without one")
+	}
+
+	s.Clear()
+	for i, r := range s.recs[:cap(s.recs)] {
+		if r.Key != nil || r.Value != nil || r.Headers != nil {
+			t.Fatalf("record %d still referenced after Clear", i)
+		}
+	}
+	if cap(s.recs) == 0 {
+		t.Fatal("Clear dropped the memory of a usual batch")
+	}
+	big := make([]Record, scratchKeep+1)
+	for i := range big {
+		big[i].OffsetDelta = int32(i)
+	}
+	b := mustParse(t, buildBatch(t, CodecNone, false, big), Options{})[0]
+	if _, err := b.RecordsInto(&s); err != nil {
+		t.Fatal(err)
+	}
+	s.Clear()
+	if cap(s.recs) > scratchKeep {
+		t.Fatalf("Clear kept memory for %d records", cap(s.recs))
+	}
+}
