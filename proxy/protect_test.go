@@ -57,7 +57,7 @@ const protRules = `{
    "subject_field": "$.account_id", "decrypt": {"principals": ["User:alice"]}}
 }`
 
-var protTopics = []string{"pay", "pay.codec", "pay.tx", "pay.sarama", "pay.tamper", "pay.vault", "pay.bench", "paydrop", "payfail", "subj", "plain"}
+var protTopics = []string{"pay", "pay.codec", "pay.tx", "pay.sarama", "pay.tamper", "pay.vault", "pay.cold", "pay.bench", "paydrop", "payfail", "subj", "plain"}
 
 type protEnv struct {
 	*harness.Env

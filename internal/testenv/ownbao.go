@@ -103,11 +103,30 @@ func (b *OwnOpenBao) Start() {
 	}
 }
 
+// Freeze stops the server's process (SIGSTOP) without closing anything:
+// it accepts no more work and answers nothing, as a hung key service does
+// (connections stay open, requests wait). Thaw resumes it.
+func (b *OwnOpenBao) Freeze() { b.signal(syscall.SIGSTOP) }
+
+// Thaw resumes a frozen server (SIGCONT).
+func (b *OwnOpenBao) Thaw() { b.signal(syscall.SIGCONT) }
+
+func (b *OwnOpenBao) signal(sig syscall.Signal) {
+	b.t.Helper()
+	if b.cmd == nil {
+		b.t.Fatalf("own OpenBao: %v to a server that is not running", sig)
+	}
+	if err := b.cmd.Process.Signal(sig); err != nil {
+		b.t.Fatalf("own OpenBao: %v: %v", sig, err)
+	}
+}
+
 // Stop stops the server (an outage) and waits for it to exit.
 func (b *OwnOpenBao) Stop() {
 	if b.cmd == nil {
 		return
 	}
+	_ = b.cmd.Process.Signal(syscall.SIGCONT) // a frozen process handles SIGTERM only once resumed
 	_ = b.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() { _ = b.cmd.Wait(); close(done) }()
