@@ -654,8 +654,9 @@ func printTable(out io.Writer, rows []scenarioResult, rounds int, d time.Duratio
 		dp, ds, dn := cpuProduce(r.direct)
 		if kn > 0 && dn > 0 {
 			us := 1e6 * (kp/kn - dp/dn)
-			fmt.Fprintf(tw, "%s\tkguard CPU us/produced record\t%.2f\t%.2f\tone core: %.0f records/s\t\t\t\n", r.name,
-				1e6*dp/dn, 1e6*kp/kn, 1e6/max(us, 0.01))
+			busy := kp / kn * median(get(r.kguard, func(p phaseResult) float64 { return p.produceRecs }))
+			fmt.Fprintf(tw, "%s\tkguard CPU us/produced record\t%.2f\t%.2f\tone core: %.0f records/s, %.2f busy\t\t\t\n", r.name,
+				1e6*dp/dn, 1e6*kp/kn, 1e6/max(us, 0.01), busy)
 			fmt.Fprintf(tw, "%s\t  of which in the kernel\t%.2f\t%.2f\t%.0f%% of kguard's\t\t\t\n", r.name,
 				1e6*ds/dn, 1e6*ks/kn, 100*ks/max(kp, 1e-9))
 		}
@@ -741,7 +742,9 @@ throughput phases per GB of record payload moved; kguard's share = the kguard co
 consume throughput phases per GB of record payload moved (wire bytes are slightly more); the direct column is
 kguard's idle CPU during the direct phases, and kguard's share subtracts it. "us/produced record": the same
 over the produce phase alone per record written; "one core" is how many records/s one core of kguard's own
-would carry at that cost (a capacity figure: kguard does not share that core with the clients or the cluster);
+would carry at that cost (a capacity figure: kguard does not share that core with the clients or the cluster),
+"busy" the cores kguard kept busy while producing (its CPU per record times the records/s it carried): with
+-pin, below 1 means kguard's core waited for the clients and the cluster, which set the throughput;
 "of which in the kernel" is its system time: socket reads and writes, and on loopback also the TCP receive
 processing of the peer that reads what kguard writes (the broker's side, which a network would not charge here).`
 }
