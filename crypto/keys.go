@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -229,6 +230,53 @@ func (r keyRef) String() string {
 	return fmt.Sprintf("%d|%d|%d|%s|%s", r.source, r.alg, r.id, r.kek, r.ref)
 }
 
+// maxSharedKMSCall bounds a KMS call that several callers share, should a
+// KMS have no timeout of its own (TransitKMS times out each request).
+const maxSharedKMSCall = time.Minute
+
+// shared runs fn once for all concurrent callers of key (singleflight) and
+// waits for its result or for the caller's own ctx to end. The call keeps
+// ctx's values but not its cancellation: a caller that gives up (its client
+// went away, its request timed out) answers a retriable error at once and
+// does not fail the others waiting for the same key. A panic in fn is
+// raised again in every waiting caller, on its own goroutine (where the
+// proxy contains it to that caller's connection), never on the flight's.
+func (m *keyManager) shared(ctx context.Context, key string, fn func(context.Context) (any, error)) (any, error) {
+	ch := m.sf.DoChan(key, func() (v any, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				v, err = &flightPanic{value: p, stack: debug.Stack()}, errFlightPanic
+			}
+		}()
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), maxSharedKMSCall)
+		defer cancel()
+		return fn(cctx)
+	})
+	select {
+	case r := <-ch:
+		if fp, ok := r.Val.(*flightPanic); ok {
+			panic(fp)
+		}
+		return r.Val, r.Err
+	case <-ctx.Done():
+		return nil, unavailable("crypto: waiting for the key service", context.Cause(ctx))
+	}
+}
+
+// errFlightPanic marks a shared KMS call that panicked (see shared).
+var errFlightPanic = errors.New("crypto: shared key service call panicked")
+
+// flightPanic is a panic in a shared KMS call, with the stack it happened
+// on, raised again in each caller.
+type flightPanic struct {
+	value any
+	stack []byte
+}
+
+func (p *flightPanic) Error() string {
+	return fmt.Sprintf("panic in a key service call: %v\n\n%s", p.value, p.stack)
+}
+
 // active returns the current key for encryption with n uses reserved.
 func (m *keyManager) activeKey(ctx context.Context, source KeySource, alg Algorithm, kek string, n uint64) (*dataKey, error) {
 	id := activeID{source, alg, kek}
@@ -246,7 +294,7 @@ func (m *keyManager) activeKey(ctx context.Context, source KeySource, alg Algori
 			}
 		}
 		stale := k
-		v, err, _ := m.sf.Do("active|"+id.String(), func() (any, error) {
+		v, err := m.shared(ctx, "active|"+id.String(), func(ctx context.Context) (any, error) {
 			m.mu.Lock()
 			cur := m.active[id]
 			m.mu.Unlock()
@@ -450,7 +498,7 @@ func (m *keyManager) resolve(ctx context.Context, refs []keyRef) (*resolved, err
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			v, err, _ := m.sf.Do("derive|"+cacheID(r).String(), func() (any, error) {
+			v, err := m.shared(ctx, "derive|"+cacheID(r).String(), func(ctx context.Context) (any, error) {
 				if k := m.cached(r); k != nil { // a flight that just ended
 					return k, nil
 				}
@@ -507,7 +555,7 @@ func (m *keyManager) unwrapBatch(ctx context.Context, kek string, rs []keyRef, o
 		dk  *dataKey
 		err error
 	}
-	v, err, _ := m.sf.Do(sfKey, func() (any, error) {
+	v, err := m.shared(ctx, sfKey, func(ctx context.Context) (any, error) {
 		got := make([]unwrapped, len(rs))
 		// A flight for these keys that ended after our cache lookup has
 		// cached them: no second KMS call.
