@@ -487,8 +487,9 @@ func (m *keyManager) resolve(ctx context.Context, refs []keyRef) (*resolved, err
 		}
 	}
 	type derived struct {
-		dk  *dataKey
-		err error
+		dk    *dataKey
+		err   error
+		panic any // raised again below, on the caller's goroutine
 	}
 	res := make([]derived, len(missDerived))
 	var wg sync.WaitGroup
@@ -497,7 +498,13 @@ func (m *keyManager) resolve(ctx context.Context, refs []keyRef) (*resolved, err
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
-			defer func() { <-sem; wg.Done() }()
+			defer func() {
+				if p := recover(); p != nil {
+					res[i].panic = p
+				}
+				<-sem
+				wg.Done()
+			}()
 			v, err := m.shared(ctx, "derive|"+cacheID(r).String(), func(ctx context.Context) (any, error) {
 				if k := m.cached(r); k != nil { // a flight that just ended
 					return k, nil
@@ -518,6 +525,11 @@ func (m *keyManager) resolve(ctx context.Context, refs []keyRef) (*resolved, err
 		}()
 	}
 	wg.Wait()
+	for i := range res {
+		if res[i].panic != nil {
+			panic(res[i].panic)
+		}
+	}
 	for i, r := range missDerived {
 		id := cacheID(r)
 		dk, err := res[i].dk, res[i].err

@@ -101,10 +101,15 @@ func TestSharedKMSCallOutlivesACaller(t *testing.T) {
 	}
 }
 
-// panicKMS panics when asked for a data key: a fault inside a KMS client.
+// panicKMS panics when asked for a data key or a derived key: a fault
+// inside a KMS client.
 type panicKMS struct{ *LocalKMS }
 
 func (panicKMS) GenerateDataKey(context.Context, string, int) ([]byte, string, error) {
+	panic("injected KMS fault")
+}
+
+func (panicKMS) DeriveKey(context.Context, string, string, []byte, int) ([]byte, string, error) {
 	panic("injected KMS fault")
 }
 
@@ -123,16 +128,26 @@ func TestSharedKMSCallPanicReachesTheCaller(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := newKeyManager(panicKMS{local}, KeyOptions{})
-	for round := range 2 {
+	for round, c := range []struct {
+		name, frame string
+		call        func()
+	}{
+		{"new data key", "GenerateDataKey", func() { _, _ = m.activeKey(context.Background(), SourceWrapped, AES256GCM, "k", 1) }},
+		{"new data key again", "GenerateDataKey", func() { _, _ = m.activeKey(context.Background(), SourceWrapped, AES256GCM, "k", 1) }},
+		// keys to decrypt: the derivations run on goroutines of their own
+		{"derived keys", "DeriveKey", func() {
+			_, _ = m.resolve(context.Background(), []keyRef{{source: SourceDerived, alg: AES256SIV, kek: "k", ref: "1"}, {source: SourceDerived, alg: AES256SIV, kek: "k", ref: "2"}})
+		}},
+	} {
 		got := make(chan any, 1)
 		go func() {
 			defer func() { got <- recover() }()
-			_, _ = m.activeKey(context.Background(), SourceWrapped, AES256GCM, "k", 1)
+			c.call()
 		}()
 		p := <-got
 		fp, ok := p.(*flightPanic)
-		if !ok || fp.value != "injected KMS fault" || !strings.Contains(fp.Error(), "GenerateDataKey") {
-			t.Fatalf("round %d: the caller recovered %#v, want the KMS fault with its stack", round, p)
+		if !ok || fp.value != "injected KMS fault" || !strings.Contains(fp.Error(), c.frame) {
+			t.Fatalf("round %d (%s): the caller recovered %#v, want the KMS fault with its stack", round, c.name, p)
 		}
 	}
 }
