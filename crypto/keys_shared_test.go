@@ -3,6 +3,7 @@ package crypto
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -149,5 +150,37 @@ func TestSharedKMSCallPanicReachesTheCaller(t *testing.T) {
 		if !ok || fp.value != "injected KMS fault" || !strings.Contains(fp.Error(), c.frame) {
 			t.Fatalf("round %d (%s): the caller recovered %#v, want the KMS fault with its stack", round, c.name, p)
 		}
+	}
+}
+
+// TestProtectKMSPanicReachesTheCaller: a batch of several data subjects
+// fetches their keys on goroutines of its own (errgroup, which does not
+// carry panics); a KMS fault there must still reach the caller of
+// ProtectBatchWith as a panic on its goroutine, not crash the process.
+func TestProtectKMSPanicReachesTheCaller(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keys.json")
+	if err := CreateLocalKeyStore(path, "k"); err != nil {
+		t.Fatal(err)
+	}
+	local, err := OpenLocalKMS(path, LocalKMSOptions{AutoCreate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(Options{KMS: panicKMS{local}, SubjectPepper: []byte("pepper")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prot := mustCompile(t, Rule{SubjectPath: "$.account_id", Fields: []Field{{Target: "$.name", PerSubject: true}}})
+	var recs []*Record
+	for i := range 4 { // four subjects: four keys, fetched in parallel
+		recs = append(recs, kiloRecord(i))
+	}
+	got := make(chan any, 1)
+	go func() {
+		defer func() { got <- recover() }()
+		_ = p.ProtectBatchWith(context.Background(), recs, prot, &Scratch{}, ProduceOptions{Batched: true})
+	}()
+	if v := <-got; v == nil || !strings.Contains(fmt.Sprint(v), "injected KMS fault") {
+		t.Fatalf("ProtectBatchWith's caller recovered %#v, want the KMS fault", v)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -163,14 +164,25 @@ func (p *Protector) ProtectBatchWith(ctx context.Context, recs []*Record, prot *
 	} else {
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(kmsParallelism)
+		var fault atomic.Pointer[any] // a panic, raised again on this goroutine (errgroup would crash the process)
 		for i, u := range order {
-			g.Go(func() error {
+			g.Go(func() (err error) {
+				defer func() {
+					if v := recover(); v != nil {
+						fault.CompareAndSwap(nil, &v)
+						err = errFlightPanic
+					}
+				}()
 				k, err := p.keys.activeKey(gctx, u.src, u.alg, u.kek, uses[u])
 				got[i] = k
 				return err
 			})
 		}
-		if err := g.Wait(); err != nil {
+		err := g.Wait()
+		if v := fault.Load(); v != nil {
+			panic(*v)
+		}
+		if err != nil {
 			return err
 		}
 	}
