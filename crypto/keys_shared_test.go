@@ -11,6 +11,21 @@ import (
 	"time"
 )
 
+// testLocalKMS is a local key store holding the KEK "k" (autoCreate: and
+// any other asked for).
+func testLocalKMS(t *testing.T, autoCreate bool) *LocalKMS {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "keys.json")
+	if err := CreateLocalKeyStore(path, "k"); err != nil {
+		t.Fatal(err)
+	}
+	local, err := OpenLocalKMS(path, LocalKMSOptions{AutoCreate: autoCreate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return local
+}
+
 // blockingKMS is a real local key store whose GenerateDataKey waits until
 // released (or its context ends), as a slow key service.
 type blockingKMS struct {
@@ -37,14 +52,7 @@ func (b *blockingKMS) GenerateDataKey(ctx context.Context, kek string, size int)
 // shared call goes on, and the second caller gets the key when the KMS
 // answers. A caller's own deadline bounds only its own wait.
 func TestSharedKMSCallOutlivesACaller(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "keys.json")
-	if err := CreateLocalKeyStore(path, "k"); err != nil {
-		t.Fatal(err)
-	}
-	local, err := OpenLocalKMS(path, LocalKMSOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	local := testLocalKMS(t, false)
 	kms := &blockingKMS{LocalKMS: local, entered: make(chan struct{}, 4), release: make(chan struct{})}
 	m := newKeyManager(kms, KeyOptions{})
 
@@ -120,14 +128,7 @@ func (panicKMS) DeriveKey(context.Context, string, string, []byte, int) ([]byte,
 // caller's connection), with the fault and its stack, and the next caller
 // must meet it the same way.
 func TestSharedKMSCallPanicReachesTheCaller(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "keys.json")
-	if err := CreateLocalKeyStore(path, "k"); err != nil {
-		t.Fatal(err)
-	}
-	local, err := OpenLocalKMS(path, LocalKMSOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	local := testLocalKMS(t, false)
 	m := newKeyManager(panicKMS{local}, KeyOptions{})
 	for round, c := range []struct {
 		name, frame string
@@ -158,14 +159,7 @@ func TestSharedKMSCallPanicReachesTheCaller(t *testing.T) {
 // carry panics); a KMS fault there must still reach the caller of
 // ProtectBatchWith as a panic on its goroutine, not crash the process.
 func TestProtectKMSPanicReachesTheCaller(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "keys.json")
-	if err := CreateLocalKeyStore(path, "k"); err != nil {
-		t.Fatal(err)
-	}
-	local, err := OpenLocalKMS(path, LocalKMSOptions{AutoCreate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	local := testLocalKMS(t, true)
 	p, err := New(Options{KMS: panicKMS{local}, SubjectPepper: []byte("pepper")})
 	if err != nil {
 		t.Fatal(err)
