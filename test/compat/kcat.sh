@@ -149,11 +149,11 @@ last_error() {
 }
 
 # ---- metadata --------------------------------------------------------------------------
-if ! timeout "$TIMEOUT" kcat -F "$CONF" -L -J -t "$TOPIC" -m "$TIMEOUT" >"$TMP/md.json" 2>"$TMP/md.err"; then
-	report metadata false "kcat -L failed: $(last_error "$TMP/md.err")"
-	finish
-fi
-if ! res="$(python3 - "$TMP/md.json" "$TOPIC" "$PARTITIONS" 2>"$TMP/md.check" <<'EOF'
+# A topic created a moment ago may not have reached every broker's metadata yet: kcat -L asks
+# whichever broker it picks, so an unknown topic, a missing topic or too few partitions are
+# asked again (up to 10 times, a second apart), as a client's metadata refresh would.
+md_check() {
+	python3 - "$TMP/md.json" "$TOPIC" "$PARTITIONS" 2>"$TMP/md.check" <<'EOF'
 import json, sys
 m = json.load(open(sys.argv[1]))
 topic, want = sys.argv[2], int(sys.argv[3])
@@ -171,10 +171,21 @@ if n != want:
 print("topic %s present, %d partitions, %d brokers" % (topic, n, len(brokers)))
 print(",".join(brokers))
 EOF
-)"; then
-	report metadata false "$(tail -n1 "$TMP/md.check")"
-	finish
-fi
+}
+for attempt in 1 2 3 4 5 6 7 8 9 10; do
+	if ! timeout "$TIMEOUT" kcat -F "$CONF" -L -J -t "$TOPIC" -m "$TIMEOUT" >"$TMP/md.json" 2>"$TMP/md.err"; then
+		report metadata false "kcat -L failed: $(last_error "$TMP/md.err")"
+		finish
+	fi
+	if res="$(md_check)"; then
+		break
+	fi
+	if ((attempt == 10)) || ! grep -qiE 'unknown topic|not in metadata|partitions, want|leader not available' "$TMP/md.check"; then
+		report metadata false "$(tail -n1 "$TMP/md.check")"
+		finish
+	fi
+	sleep 1
+done
 report metadata true "$(sed -n 1p <<<"$res")" "$(sed -n 2p <<<"$res")"
 
 # ---- produce -----------------------------------------------------------------------------
