@@ -51,6 +51,12 @@ type Crypto struct {
 	// (default) or sha256 (only FIPS 140-approved algorithms; about 0.3 µs
 	// more CPU per 1 KiB record). Both are always verified.
 	BatchDigest string `yaml:"batch_digest"`
+	// SealPerField seals every AES-GCM field of a format 2 batch alone
+	// (its own IV and tag), as kguard did before sealed batches. The
+	// default seals a delete-policy batch's fields once per data key
+	// (docs/crypto.md, "Sealed batches"); set this while instances that
+	// predate sealed batches still read the topics. Both are always read.
+	SealPerField bool `yaml:"seal_per_field"`
 }
 
 // LocalKMS is the embedded key store.

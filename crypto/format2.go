@@ -33,6 +33,9 @@ const (
 	sigModeBatchB3 = 3 // as sigModeBatch, with a BLAKE3 digest
 
 	ctxFlagBatch = 0x01
+	// ctxFlagSealed (with ctxFlagBatch): the batch's AES-GCM fields are
+	// sealed per data key, one AEAD call over all of them (sealed.go).
+	ctxFlagSealed = 0x02
 
 	batchNonceSize = 16
 	// limits of a decoded version 2 header
@@ -71,7 +74,11 @@ type ctxHeader struct {
 	index  int // this record's index in its produced batch
 	keys   []keyRef
 	fields []fieldRef // key: the default key index
-	part   []byte     // this record's part (see recPart)
+	// sealed: seals holds sealSize bytes (IV, tag) per AES-GCM key of
+	// keys, in table order
+	sealed bool
+	seals  []byte
+	part   []byte // this record's part (see recPart)
 }
 
 func (h *ctxHeader) appendTo(b []byte) []byte {
@@ -80,11 +87,17 @@ func (h *ctxHeader) appendTo(b []byte) []byte {
 	if h.batch {
 		flags |= ctxFlagBatch
 	}
+	if h.sealed {
+		flags |= ctxFlagSealed
+	}
 	b = append(b, flags)
 	b = appendBytes(b, h.nonce)
 	b = binary.AppendUvarint(b, uint64(h.count))
 	b = binary.AppendUvarint(b, uint64(h.index))
 	b = appendTables(b, h.keys, h.fields)
+	if h.sealed {
+		b = append(b, h.seals...)
+	}
 	return append(b, h.part...)
 }
 
@@ -95,10 +108,11 @@ func parseCtxHeader(h *ctxHeader, b []byte, in interner) error {
 		return fmt.Errorf("kguard.enc: not version 2 (%d)", v)
 	}
 	flags := r.byte1()
-	if r.err == nil && flags&^ctxFlagBatch != 0 {
+	if r.err == nil && (flags&^(ctxFlagBatch|ctxFlagSealed) != 0 || flags == ctxFlagSealed) {
 		r.fail(fmt.Sprintf("unknown flags %#x", flags))
 	}
 	h.batch = flags&ctxFlagBatch != 0
+	h.sealed = flags&ctxFlagSealed != 0
 	h.nonce = r.bytes(64)
 	if r.err == nil && len(h.nonce) != batchNonceSize {
 		r.fail("bad nonce length")
@@ -112,6 +126,14 @@ func parseCtxHeader(h *ctxHeader, b []byte, in interner) error {
 	h.fields = r.fieldRefs(maxBatchFields, len(h.keys), in)
 	if r.err == nil {
 		r.err = checkLocators(h.fields)
+	}
+	if h.sealed && r.err == nil {
+		n := sealSize * gcmKeys(h.keys)
+		if len(r.b) < n {
+			r.fail("truncated seals")
+		} else {
+			h.seals, r.b = r.b[:n:n], r.b[n:]
+		}
 	}
 	if r.err != nil {
 		return fmt.Errorf("kguard.enc: %w", r.err)

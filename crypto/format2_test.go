@@ -201,12 +201,28 @@ func TestFormat2BatchFailsClosed(t *testing.T) {
 			t.Fatalf("unsigned, first record missing: record %d: %+v", i, res[i])
 		}
 	}
-	// moving a ciphertext to another record of the batch fails (AAD binds the index)
+	// moving a ciphertext to another record of the batch fails: in a
+	// sealed batch (the default) every record under the key, as the
+	// stream's tag fails; sealed per field, the two records (the AAD binds
+	// the index)
 	mv := cloneAll(enc)
 	mv[1].Value, mv[2].Value = mv[2].Value, mv[1].Value
 	res, _ = p.UnprotectBatch(context.Background(), mv, FetchOptions{Decrypt: true})
+	for i := range res {
+		if !errors.Is(res[i].Err, ErrIntegrity) || bytes.Contains(mv[i].Value, []byte("4111")) {
+			t.Fatalf("sealed, moved ciphertexts: record %d: %v", i, res[i].Err)
+		}
+	}
+	pf, err := New(Options{KMS: f.kms, Signer: f.signer, Verifier: f.ver, SealPerField: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, enc = protectBatchV2(t, pf, 5, mustCompile(t, Rule{Fields: []Field{{Target: "$.card", KEK: "k"}}}), ProduceOptions{Batched: true})
+	mv = cloneAll(enc)
+	mv[1].Value, mv[2].Value = mv[2].Value, mv[1].Value
+	res, _ = p.UnprotectBatch(context.Background(), mv, FetchOptions{Decrypt: true})
 	if res[1].Err == nil || res[2].Err == nil || res[0].Err != nil {
-		t.Fatalf("moved ciphertexts: %v / %v / %v", res[0].Err, res[1].Err, res[2].Err)
+		t.Fatalf("per field, moved ciphertexts: %v / %v / %v", res[0].Err, res[1].Err, res[2].Err)
 	}
 }
 

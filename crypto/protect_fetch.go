@@ -158,6 +158,9 @@ func (p *Protector) UnprotectBatch(ctx context.Context, recs []*Record, o FetchO
 		}
 	}
 	var d batchDec
+	if o.Decrypt && bv != nil && bv.err == nil && bv.ctx != nil && bv.ctx.sealed && keys != nil {
+		p.openSealed(recs, hdrs, bv, keys, &d)
+	}
 	for i, rec := range recs {
 		h := hdrs[i]
 		if h == nil || res[i].Drop || res[i].Err != nil {
@@ -243,7 +246,11 @@ func (p *Protector) decryptRecord(rec *Record, h *encHeader, keys *resolved, o F
 			return
 		}
 		dn := done{f: f}
+		sealed := d.seal.on && kr.alg == AES256GCM
 		dec := func(ct []byte, occ int) ([]byte, error) {
+			if sealed {
+				return d.seal.sealedField(h.index, fi, occ, f.locator)
+			}
 			d.aad = appendAAD(d.aad[:0], h.version, rec.Topic, f.kind, f.locator, kr.id, kr.alg, h.nonce, h.index, occ)
 			pt, err := open(k, ct, d.aad)
 			if err != nil {
@@ -295,6 +302,16 @@ func (p *Protector) decryptRecord(rec *Record, h *encHeader, keys *resolved, o F
 			}
 			sp := spans[fi]
 			s, e := sp.start, sp.end
+			if sealed {
+				pt, err := dec(nil, 0)
+				if err != nil {
+					r.Err = err
+					return
+				}
+				splices = append(splices, splice{s, e, pt})
+				ok = append(ok, dn)
+				continue
+			}
 			if d.ct, err = decodeB64Append(d.ct[:0], rec.Value[s:e]); err != nil {
 				r.Err = integrityf("field %s: %v", f.locator, err)
 				return
@@ -480,6 +497,7 @@ type batchDec struct {
 	values  []byte   // new values of the batch's records
 	hdrs    []Header // new header lists of the batch's records
 	left    int      // records of the batch from the current one on (sizing)
+	seal    sealOpen // a sealed batch's plaintexts
 }
 
 // locateJSON finds every JSON field listed in a kguard.enc header in one

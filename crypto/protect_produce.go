@@ -63,6 +63,7 @@ type Scratch struct {
 	enc    batchEnc
 	sig    sigScratch
 	v2     v2Scratch
+	seal   sealScratch
 }
 
 // ProtectBatchScratch is ProtectBatch using s for its buffers: the values
@@ -194,6 +195,7 @@ func (p *Protector) ProtectBatchWith(ctx context.Context, recs []*Record, prot *
 	b := &s.enc
 	b.reset()
 	v2 := p.format >= 2
+	sealed := v2 && p.sealing(o, prot) // AES-GCM IVs: one per key (sealBatch)
 	nRand, nValues, nHeaders := 0, 0, 0
 	if v2 {
 		nRand += batchNonceSize
@@ -221,7 +223,7 @@ func (p *Protector) ProtectBatchWith(ctx context.Context, recs []*Record, prot *
 				last, lastK = u, keys[u]
 			}
 			l.k = lastK
-			if l.k.gcm != nil {
+			if l.k.gcm != nil && !sealed {
 				nRand += gcmIVSize
 			}
 			if l.f.kind == KindJSON {
@@ -244,7 +246,7 @@ func (p *Protector) ProtectBatchWith(ctx context.Context, recs []*Record, prot *
 		return p.protectV2(recs, all, bounds, prot, s, o)
 	}
 	for i, rec := range recs {
-		if err := p.encryptRecord(rec, all[bounds[i]:bounds[i+1]], b, len(recs)-i, nil, 0); err != nil {
+		if err := p.encryptRecord(rec, all[bounds[i]:bounds[i+1]], b, len(recs)-i, nil, 0, nil); err != nil {
 			return fmt.Errorf("record %d: %w", i, err)
 		}
 		if prot.sign && (!p.batchSig || len(recs) == 1) {
@@ -410,8 +412,9 @@ func (b *batchEnc) iv(k *dataKey) []byte {
 // left is the number of records of the batch from this one on (sizing).
 // With a batch nonce (format version 2) the fields are bound to it and the
 // record's index, and no header is added (protectV2 adds them; the
-// record's header slice has room for two more).
-func (p *Protector) encryptRecord(rec *Record, plan []located, b *batchEnc, left int, batchNonce []byte, index int) error {
+// record's header slice has room for two more). In a sealed batch, cts
+// (aligned with plan) holds the AES-GCM fields' ciphertexts (sealBatch).
+func (p *Protector) encryptRecord(rec *Record, plan []located, b *batchEnc, left int, batchNonce []byte, index int, cts [][]byte) error {
 	v2 := batchNonce != nil
 	if len(plan) == 0 && !v2 {
 		return nil
@@ -447,10 +450,15 @@ func (p *Protector) encryptRecord(rec *Record, plan []located, b *batchEnc, left
 		case KindHeader:
 			pt = nthHeader(rec.Headers, l.f.header, l.occ)
 		}
-		b.aad = appendAAD(b.aad[:0], h.version, rec.Topic, l.f.kind, l.f.locator, k.ref.id, k.ref.alg, h.nonce, h.index, l.occ)
-		ct, err := k.sealAppend(make([]byte, 0, k.sealedLen(len(pt))), pt, b.aad, b.iv(k))
-		if err != nil {
-			return fmt.Errorf("%w: encrypt %s: %v", ErrInvalidRecord, l.f.locator, err)
+		var ct []byte
+		if cts != nil && cts[i] != nil {
+			ct = cts[i]
+		} else {
+			b.aad = appendAAD(b.aad[:0], h.version, rec.Topic, l.f.kind, l.f.locator, k.ref.id, k.ref.alg, h.nonce, h.index, l.occ)
+			var err error
+			if ct, err = k.sealAppend(make([]byte, 0, k.sealedLen(len(pt))), pt, b.aad, b.iv(k)); err != nil {
+				return fmt.Errorf("%w: encrypt %s: %v", ErrInvalidRecord, l.f.locator, err)
+			}
 		}
 		switch l.f.kind {
 		case KindValue:
@@ -475,15 +483,20 @@ func (p *Protector) encryptRecord(rec *Record, plan []located, b *batchEnc, left
 		for _, i := range jsonAt {
 			l := &plan[i]
 			k := l.k
-			b.aad = appendAAD(b.aad[:0], h.version, rec.Topic, KindJSON, l.f.locator, k.ref.id, k.ref.alg, h.nonce, h.index, l.occ)
-			var err error
-			b.ct, err = k.sealAppend(b.ct[:0], doc[l.start:l.end], b.aad, b.iv(k))
-			if err != nil {
-				return fmt.Errorf("%w: encrypt %s: %v", ErrInvalidRecord, l.f.locator, err)
+			ct := b.ct
+			if cts != nil && cts[i] != nil {
+				ct = cts[i]
+			} else {
+				b.aad = appendAAD(b.aad[:0], h.version, rec.Topic, KindJSON, l.f.locator, k.ref.id, k.ref.alg, h.nonce, h.index, l.occ)
+				var err error
+				if b.ct, err = k.sealAppend(b.ct[:0], doc[l.start:l.end], b.aad, b.iv(k)); err != nil {
+					return fmt.Errorf("%w: encrypt %s: %v", ErrInvalidRecord, l.f.locator, err)
+				}
+				ct = b.ct
 			}
 			out = append(out, doc[prev:l.start]...)
 			out = append(out, '"')
-			out = base64.StdEncoding.AppendEncode(out, b.ct)
+			out = base64.StdEncoding.AppendEncode(out, ct)
 			out = append(out, '"')
 			prev = l.end
 		}

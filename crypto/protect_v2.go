@@ -30,13 +30,32 @@ func (p *Protector) protectV2(recs []*Record, all []located, bounds []int, prot 
 	}
 	b := &s.enc
 	nonce := b.take(batchNonceSize)
+	sealed := p.sealing(o, prot)
+	var cts [][]byte
+	if o.Batched {
+		s.v2.buildTables(recs, all, bounds, prot)
+		if sealed {
+			if err := sealBatch(recs, all, bounds, &s.v2, nonce, &s.seal); err != nil {
+				return err
+			}
+			cts = s.seal.ct
+		}
+	}
 	for i, rec := range recs {
-		if err := p.encryptRecord(rec, all[bounds[i]:bounds[i+1]], b, len(recs)-i, nonce, i); err != nil {
+		var rc [][]byte
+		if cts != nil {
+			rc = cts[bounds[i]:bounds[i+1]]
+		}
+		if err := p.encryptRecord(rec, all[bounds[i]:bounds[i+1]], b, len(recs)-i, nonce, i, rc); err != nil {
 			return fmt.Errorf("record %d: %w", i, err)
 		}
 	}
 	if o.Batched {
-		s.v2.batchHeaders(recs, all, bounds, prot, nonce)
+		var seals []byte
+		if sealed {
+			seals = s.seal.seals
+		}
+		s.v2.batchHeaders(recs, all, bounds, prot, nonce, sealed, seals)
 	} else {
 		s.v2.recordHeaders(recs, all, bounds, nonce)
 	}
@@ -76,10 +95,9 @@ func (v *v2Scratch) reset(nfields, nrecs int) {
 	v.out = grown(v.out, 256+nrecs*8)
 }
 
-// batchHeaders writes the batch context (key table, field table, record
-// count) into recs[0] and MarkHeader (index, and what differs) into the
-// others.
-func (v *v2Scratch) batchHeaders(recs []*Record, all []located, bounds []int, prot *Protection, nonce []byte) {
+// buildTables builds the batch's key table and field table from its
+// planned fields.
+func (v *v2Scratch) buildTables(recs []*Record, all []located, bounds []int, prot *Protection) {
 	v.reset(len(prot.fields), len(recs))
 	for i := range recs {
 		for _, l := range all[bounds[i]:bounds[i+1]] {
@@ -90,6 +108,12 @@ func (v *v2Scratch) batchHeaders(recs []*Record, all []located, bounds []int, pr
 			}
 		}
 	}
+}
+
+// batchHeaders writes the batch context (key table, field table, record
+// count, and for a sealed batch its seals) into recs[0] and MarkHeader
+// (index, and what differs) into the others, after buildTables.
+func (v *v2Scratch) batchHeaders(recs []*Record, all []located, bounds []int, prot *Protection, nonce []byte, sealed bool, seals []byte) {
 	nt := len(v.table)
 	v.present = grown(v.present, nt)[:nt]
 	v.rkeys = grown(v.rkeys, nt)[:nt]
@@ -106,7 +130,7 @@ func (v *v2Scratch) batchHeaders(recs []*Record, all []located, bounds []int, pr
 			if len(prot.fields) == 0 { // signed only: the signature holds the count
 				continue
 			}
-			c := ctxHeader{batch: true, nonce: nonce, count: len(recs), keys: v.keys, fields: v.table}
+			c := ctxHeader{batch: true, sealed: sealed, seals: seals, nonce: nonce, count: len(recs), keys: v.keys, fields: v.table}
 			out = c.appendTo(out)
 			name = EncHeader
 		} else {

@@ -35,6 +35,14 @@ type Options struct {
 	// "blake3" (the default, kguard.sig mode 3) or "sha256" (mode 1: only
 	// FIPS 140-approved algorithms). Both are always verified.
 	BatchDigest string
+	// SealPerField encrypts every AES-GCM field of a format 2 batch with
+	// its own AEAD call, IV and tag, as kguard before sealed batches did.
+	// The default seals a batch's fields once per data key where the batch
+	// context is written once (ProduceOptions.Batched): smaller records and
+	// about a quarter less CPU, but only readers that know sealed batches
+	// decrypt them (set this until every instance reading the topics runs
+	// a kguard that does). Both are always read.
+	SealPerField bool
 	// SubjectPepper keys the hash that turns a subject id into its KEK name
 	// (required for per-subject fields; keep it secret and stable).
 	SubjectPepper []byte
@@ -55,6 +63,7 @@ type Protector struct {
 	batchSig  bool
 	format    int
 	batchMode uint8 // kguard.sig mode of format 2 batch signatures
+	perField  bool  // Options.SealPerField
 	pepper    []byte
 	sprefix   string
 	log       *zap.Logger
@@ -99,11 +108,17 @@ func New(o Options) (*Protector, error) {
 		batchSig:  o.BatchSignatures,
 		format:    o.FormatVersion,
 		batchMode: batchMode,
+		perField:  o.SealPerField,
 		pepper:    bytes.Clone(o.SubjectPepper),
 		sprefix:   o.SubjectKeyPrefix,
 		log:       o.Logger,
 		now:       o.Now,
 	}, nil
+}
+
+// sealing reports whether a format 2 batch is sealed per key (sealed.go).
+func (p *Protector) sealing(o ProduceOptions, prot *Protection) bool {
+	return p.format >= 2 && o.Batched && !p.perField && len(prot.fields) > 0
 }
 
 // SubjectKeyName returns the KEK name that holds subject's key.

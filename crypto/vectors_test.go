@@ -268,12 +268,17 @@ func TestVectors(t *testing.T) {
 // producer. vectors2.json (KGUARD_WRITE_VECTORS=v2) signs batches over a
 // SHA-256 digest (kguard.sig mode 1), vectors2-blake3.json
 // (KGUARD_WRITE_VECTORS=v2b3) over a BLAKE3 one (mode 3).
+// vectors2-sealed.json (KGUARD_WRITE_VECTORS=v2s) seals each batched
+// batch's AES-GCM fields once per key (the default since sealed batches);
+// the other two seal every field alone (Options.SealPerField).
 var vectorFiles2 = []struct {
 	file, digest, env string
 	batchMode         uint8
+	perField          bool
 }{
-	{"vectors2.json", "sha256", "v2", sigModeBatch},
-	{"vectors2-blake3.json", "blake3", "v2b3", sigModeBatchB3},
+	{"vectors2.json", "sha256", "v2", sigModeBatch, true},
+	{"vectors2-blake3.json", "blake3", "v2b3", sigModeBatchB3, true},
+	{"vectors2-sealed.json", "blake3", "v2s", sigModeBatchB3, false},
 }
 
 type vectorBatch struct {
@@ -314,12 +319,12 @@ func vectorBatchRecords(n int) []*Record {
 	return out
 }
 
-func writeVectors2(t *testing.T, k KMS, file, digest string) {
+func writeVectors2(t *testing.T, k KMS, file, digest string, perField bool) {
 	s, err := LoadSigner(filepath.Join(vecDir, "signing.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := New(Options{KMS: k, Signer: s, SubjectPepper: vectorPepper, BatchDigest: digest, Now: func() time.Time { return time.UnixMilli(1_800_000_000_000) }})
+	p, err := New(Options{KMS: k, Signer: s, SubjectPepper: vectorPepper, BatchDigest: digest, SealPerField: perField, Now: func() time.Time { return time.UnixMilli(1_800_000_000_000) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,14 +354,14 @@ func writeVectors2(t *testing.T, k KMS, file, digest string) {
 
 func TestVectors2(t *testing.T) {
 	for _, vf := range vectorFiles2 {
-		t.Run(vf.file, func(t *testing.T) { testVectors2(t, vf.file, vf.digest, vf.env, vf.batchMode) })
+		t.Run(vf.file, func(t *testing.T) { testVectors2(t, vf.file, vf.digest, vf.env, vf.batchMode, vf.perField) })
 	}
 }
 
-func testVectors2(t *testing.T, file, digest, env string, batchMode uint8) {
+func testVectors2(t *testing.T, file, digest, env string, batchMode uint8, perField bool) {
 	k := vectorKMS(t)
 	if os.Getenv("KGUARD_WRITE_VECTORS") == env {
-		writeVectors2(t, k, file, digest)
+		writeVectors2(t, k, file, digest, perField)
 	}
 	b, err := os.ReadFile(filepath.Join(vecDir, file))
 	if err != nil {
@@ -384,6 +389,12 @@ func testVectors2(t *testing.T, file, digest, env string, batchMode uint8) {
 			recs := load(vb.Protected)
 			if sv, n := findHeader(recs[0].Headers, SigHeader); signed && vb.Batched && (n != 1 || len(sv) < 2 || sv[1] != batchMode) {
 				t.Fatalf("the batch signature is not of mode %d", batchMode)
+			}
+			if cv, n := findHeader(recs[0].Headers, EncHeader); vb.Batched && n == 1 {
+				var c ctxHeader
+				if err := parseCtxHeader(&c, cv, interner{}); err != nil || c.sealed == perField {
+					t.Fatalf("batch context: %v, sealed %v (want %v)", err, c.sealed, !perField)
+				}
 			}
 			o := FetchOptions{Decrypt: true, Verify: signed, RequireSignature: signed, OnBadSignature: SigFail, ShowProducer: true}
 			res, err := p.UnprotectBatch(context.Background(), recs, o)

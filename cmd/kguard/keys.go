@@ -95,7 +95,7 @@ func newObservedProtector(ctx context.Context, c *config.Crypto, log *zap.Logger
 		return nil, nil, nil, err
 	}
 	obs := crypto.NewObservedKMS(ks, crypto.ObserveOptions{CacheTTL: c.Keys.CacheTTL, ActiveLifetime: c.Keys.ActiveLifetime})
-	o := crypto.Options{KMS: obs, BatchSignatures: c.BatchSignatures, FormatVersion: c.FormatVersion, BatchDigest: c.BatchDigest, Logger: log.Named("crypto"),
+	o := crypto.Options{KMS: obs, BatchSignatures: c.BatchSignatures, FormatVersion: c.FormatVersion, BatchDigest: c.BatchDigest, SealPerField: c.SealPerField, Logger: log.Named("crypto"),
 		Keys: crypto.KeyOptions{ActiveLifetime: c.Keys.ActiveLifetime, MaxUses: c.Keys.MaxUses, CacheTTL: c.Keys.CacheTTL, CacheSize: c.Keys.CacheSize}}
 	stopSigning, err := setSigning(ctx, c, ks, &o, log)
 	if err != nil {
