@@ -32,6 +32,7 @@ type located struct {
 	kek   string // effective KEK (subject KEK for per-subject fields)
 	src   KeySource
 	k     *dataKey // set once the batch's keys are fetched
+	ki    int      // index of k in a batch context's key table (buildTables)
 }
 
 type useKey struct {

@@ -100,8 +100,10 @@ func (v *v2Scratch) reset(nfields, nrecs int) {
 func (v *v2Scratch) buildTables(recs []*Record, all []located, bounds []int, prot *Protection) {
 	v.reset(len(prot.fields), len(recs))
 	for i := range recs {
-		for _, l := range all[bounds[i]:bounds[i+1]] {
+		for j := bounds[i]; j < bounds[i+1]; j++ {
+			l := &all[j]
 			ki := v.keyIndex(l.k)
+			l.ki = ki
 			if v.fieldOf[l.fi] < 0 {
 				v.fieldOf[l.fi] = len(v.table)
 				v.table = append(v.table, fieldRef{kind: l.f.kind, locator: l.f.locator, key: ki})
@@ -122,7 +124,7 @@ func (v *v2Scratch) batchHeaders(recs []*Record, all []located, bounds []int, pr
 		clear(v.present)
 		for _, l := range all[bounds[i]:bounds[i+1]] {
 			j := v.fieldOf[l.fi]
-			v.present[j], v.rkeys[j] = true, v.keyIdx[l.k]
+			v.present[j], v.rkeys[j] = true, l.ki
 		}
 		start := len(out)
 		name := MarkHeader

@@ -115,7 +115,7 @@ func sealBatch(recs []*Record, all []located, bounds []int, v *v2Scratch, nonce 
 			if len(pt) > maxFieldSize {
 				return fmt.Errorf("%w: field %s of %d bytes too large", ErrInvalidRecord, l.f.locator, len(pt))
 			}
-			ki := v.keyIdx[l.k]
+			ki := l.ki
 			z.off[j] = len(z.streams[ki])
 			z.streams[ki] = append(z.streams[ki], pt...)
 			z.end[j] = len(z.streams[ki])
@@ -144,7 +144,7 @@ func sealBatch(recs []*Record, all []located, bounds []int, v *v2Scratch, nonce 
 	for j := range all {
 		if l := &all[j]; l.k.gcm != nil {
 			s, e := z.off[j], z.end[j]
-			z.ct[j] = z.streams[v.keyIdx[l.k]][s:e:e]
+			z.ct[j] = z.streams[l.ki][s:e:e]
 		}
 	}
 	return nil
