@@ -218,6 +218,14 @@ func (p *Protector) jsonPath(locator string) ([]pathSeg, error) {
 	return segs, nil
 }
 
+// wholeField is the record's value (KindValue) or key (KindKey).
+func wholeField(rec *Record, kind FieldKind) []byte {
+	if kind == KindKey {
+		return rec.Key
+	}
+	return rec.Value
+}
+
 // decryptRecord decrypts every field it has a key for. All-or-nothing per
 // record for integrity failures: the record is only rewritten when every
 // field either decrypts or has a destroyed key.
@@ -260,10 +268,7 @@ func (p *Protector) decryptRecord(rec *Record, h *encHeader, keys *resolved, o F
 		}
 		switch f.kind {
 		case KindValue, KindKey:
-			src := rec.Value
-			if f.kind == KindKey {
-				src = rec.Key
-			}
+			src := wholeField(rec, f.kind)
 			if src == nil {
 				r.Err = integrityf("field %s is null", f.locator)
 				return

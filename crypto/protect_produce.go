@@ -35,6 +35,21 @@ type located struct {
 	ki    int      // index of k in a batch context's key table (buildTables)
 }
 
+// plaintext is the bytes of planned field l of rec, before encryption.
+func (l *located) plaintext(rec *Record) []byte {
+	switch l.f.kind {
+	case KindJSON:
+		return rec.Value[l.start:l.end]
+	case KindValue:
+		return rec.Value
+	case KindKey:
+		return rec.Key
+	case KindHeader:
+		return nthHeader(rec.Headers, l.f.header, l.occ)
+	}
+	return nil
+}
+
 type useKey struct {
 	src KeySource
 	alg Algorithm
@@ -442,15 +457,7 @@ func (p *Protector) encryptRecord(rec *Record, plan []located, b *batchEnc, left
 			jsonAt = append(jsonAt, i)
 			continue
 		}
-		var pt []byte
-		switch l.f.kind {
-		case KindValue:
-			pt = rec.Value
-		case KindKey:
-			pt = rec.Key
-		case KindHeader:
-			pt = nthHeader(rec.Headers, l.f.header, l.occ)
-		}
+		pt := l.plaintext(rec)
 		var ct []byte
 		if cts != nil && cts[i] != nil {
 			ct = cts[i]

@@ -101,17 +101,7 @@ func sealBatch(recs []*Record, all []located, bounds []int, v *v2Scratch, nonce 
 			if l.k.gcm == nil {
 				continue
 			}
-			var pt []byte
-			switch l.f.kind {
-			case KindJSON:
-				pt = rec.Value[l.start:l.end]
-			case KindValue:
-				pt = rec.Value
-			case KindKey:
-				pt = rec.Key
-			case KindHeader:
-				pt = nthHeader(rec.Headers, l.f.header, l.occ)
-			}
+			pt := l.plaintext(rec)
 			if len(pt) > maxFieldSize {
 				return fmt.Errorf("%w: field %s of %d bytes too large", ErrInvalidRecord, l.f.locator, len(pt))
 			}
@@ -253,10 +243,7 @@ func (p *Protector) openSealed(recs []*Record, hdrs []*encHeader, bv *batchView,
 			tj := z.tidx[fi]
 			switch f.kind {
 			case KindValue, KindKey:
-				src := rec.Value
-				if f.kind == KindKey {
-					src = rec.Key
-				}
+				src := wholeField(rec, f.kind)
 				if src == nil {
 					z.errs[ki] = integrityf("field %s is null", f.locator)
 					continue
