@@ -137,6 +137,7 @@ func sealBatch(recs []*Record, all []located, bounds []int, v *v2Scratch, nonce 
 			z.ct[j] = z.streams[l.ki][s:e:e]
 		}
 	}
+	clear(z.ks) // the scratch is pooled: hold no data key beyond the batch
 	return nil
 }
 
