@@ -32,13 +32,15 @@ func (p *Protector) protectV2(recs []*Record, all []located, bounds []int, prot 
 	nonce := b.take(batchNonceSize)
 	sealed := p.sealing(o, prot)
 	var cts [][]byte
+	var c ctxHeader // batched: the batch context
 	if o.Batched {
 		s.v2.buildTables(recs, all, bounds, prot)
+		c = ctxHeader{batch: true, sealed: sealed, nonce: nonce, count: len(recs), keys: s.v2.keys, fields: s.v2.table}
 		if sealed {
-			if err := sealBatch(recs, all, bounds, &s.v2, nonce, &s.seal); err != nil {
+			if err := sealBatch(recs, all, bounds, &s.v2, &c, &s.seal); err != nil {
 				return err
 			}
-			cts = s.seal.ct
+			cts, c.seals = s.seal.ct, s.seal.seals
 		}
 	}
 	for i, rec := range recs {
@@ -51,11 +53,7 @@ func (p *Protector) protectV2(recs []*Record, all []located, bounds []int, prot 
 		}
 	}
 	if o.Batched {
-		var seals []byte
-		if sealed {
-			seals = s.seal.seals
-		}
-		s.v2.batchHeaders(recs, all, bounds, prot, nonce, sealed, seals)
+		s.v2.batchHeaders(recs, all, bounds, prot, &c)
 	} else {
 		s.v2.recordHeaders(recs, all, bounds, nonce)
 	}
@@ -115,7 +113,7 @@ func (v *v2Scratch) buildTables(recs []*Record, all []located, bounds []int, pro
 // batchHeaders writes the batch context (key table, field table, record
 // count, and for a sealed batch its seals) into recs[0] and MarkHeader
 // (index, and what differs) into the others, after buildTables.
-func (v *v2Scratch) batchHeaders(recs []*Record, all []located, bounds []int, prot *Protection, nonce []byte, sealed bool, seals []byte) {
+func (v *v2Scratch) batchHeaders(recs []*Record, all []located, bounds []int, prot *Protection, c *ctxHeader) {
 	nt := len(v.table)
 	v.present = grown(v.present, nt)[:nt]
 	v.rkeys = grown(v.rkeys, nt)[:nt]
@@ -132,7 +130,6 @@ func (v *v2Scratch) batchHeaders(recs []*Record, all []located, bounds []int, pr
 			if len(prot.fields) == 0 { // signed only: the signature holds the count
 				continue
 			}
-			c := ctxHeader{batch: true, sealed: sealed, seals: seals, nonce: nonce, count: len(recs), keys: v.keys, fields: v.table}
 			out = c.appendTo(out)
 			name = EncHeader
 		} else {

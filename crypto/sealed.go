@@ -70,8 +70,9 @@ type sealScratch struct {
 
 // sealBatch encrypts the AES-GCM fields of a planned batch (all, bounds as
 // in ProtectBatchWith), one AEAD call per data key, after v's tables are
-// built. It fills z.ct (aligned with all) and z.seals.
-func sealBatch(recs []*Record, all []located, bounds []int, v *v2Scratch, nonce []byte, z *sealScratch) error {
+// built into c (the batch context but its seals). It fills z.ct (aligned
+// with all) and z.seals.
+func sealBatch(recs []*Record, all []located, bounds []int, v *v2Scratch, c *ctxHeader, z *sealScratch) error {
 	nk := len(v.keys)
 	z.ks = grown(z.ks, nk)[:nk]
 	for k, i := range v.keyIdx {
@@ -112,7 +113,6 @@ func sealBatch(recs []*Record, all []located, bounds []int, v *v2Scratch, nonce 
 			z.slices[ki] = append(z.slices[ki], sealSlice{rec: i, field: v.fieldOf[l.fi], occ: l.occ, n: len(pt)})
 		}
 	}
-	c := ctxHeader{batch: true, sealed: true, nonce: nonce, count: len(recs), keys: v.keys, fields: v.table}
 	ng := gcmKeys(v.keys)
 	z.seals = grown(z.seals, ng*sealSize)[:ng*sealSize]
 	if _, err := rand.Read(z.seals); err != nil { // IVs (the tags are overwritten)
@@ -125,7 +125,7 @@ func sealBatch(recs []*Record, all []located, bounds []int, v *v2Scratch, nonce 
 		}
 		seal := z.seals[g*sealSize : (g+1)*sealSize]
 		g++
-		z.aad = appendSealAAD(z.aad[:0], recs[0].Topic, &c, ki, z.slices[ki])
+		z.aad = appendSealAAD(z.aad[:0], recs[0].Topic, c, ki, z.slices[ki])
 		pt := z.streams[ki]
 		ct := k.gcm.Seal(pt[:0], seal[:gcmIVSize], pt, z.aad)
 		copy(seal[gcmIVSize:], ct[len(pt):])
@@ -148,13 +148,14 @@ func sealBefore(v *v2Scratch, a, b *located) bool {
 	return fa < fb || fa == fb && a.occ < b.occ
 }
 
-// sealedPT is one field occurrence's plaintext in a sealed batch being
-// read (nil pt with err: its key's stream did not open).
+// sealedPT is one field occurrence of a sealed batch being read: where its
+// bytes sit in its key's stream, then its plaintext.
 type sealedPT struct {
 	fi, occ int // index in the record's fields, occurrence
+	ki      int // its key
+	s, e    int // its bytes in the key's stream
 	pt      []byte
 	ok      bool // pt opened
-	err     error
 }
 
 // sealOpen is the working memory of reading one sealed batch.
@@ -162,9 +163,7 @@ type sealOpen struct {
 	on      bool
 	streams [][]byte
 	slices  [][]sealSlice
-	where   [][2]int // per entry of pts: its bytes in its key's stream
-	keyOf   []int    // per entry of pts: its key index
-	errs    []error  // per key: why its stream does not open
+	errs    []error // per key: why its stream does not open
 	pts     []sealedPT
 	at      []int // per record: its first entry in pts (len(recs)+1)
 	tidx    []int
@@ -198,7 +197,7 @@ func (p *Protector) openSealed(recs []*Record, hdrs []*encHeader, bv *batchView,
 	for i := range nk {
 		z.streams[i], z.slices[i], z.errs[i] = z.streams[i][:0], z.slices[i][:0], nil
 	}
-	z.pts, z.where, z.keyOf = z.pts[:0], z.where[:0], z.keyOf[:0]
+	z.pts = z.pts[:0]
 	z.at = grown(z.at, len(recs)+1)[:1]
 	fail := func(err error) {
 		for i := range z.errs {
@@ -223,9 +222,7 @@ func (p *Protector) openSealed(recs []*Record, hdrs []*encHeader, bv *batchView,
 		}
 		e := len(z.streams[ki])
 		z.slices[ki] = append(z.slices[ki], sealSlice{rec: rec, field: tj, occ: occ, n: e - s})
-		z.pts = append(z.pts, sealedPT{fi: fi, occ: occ})
-		z.where = append(z.where, [2]int{s, e})
-		z.keyOf = append(z.keyOf, ki)
+		z.pts = append(z.pts, sealedPT{fi: fi, occ: occ, ki: ki, s: s, e: e})
 	}
 	for i, rec := range recs {
 		h := hdrs[i]
@@ -293,17 +290,11 @@ func (p *Protector) openSealed(recs []*Record, hdrs []*encHeader, bv *batchView,
 		}
 		z.streams[ki] = pt
 	}
-	for e := range z.pts {
-		ki := z.keyOf[e]
-		if err := z.errs[ki]; err != nil {
-			z.pts[e].err = err
-			continue
+	for i := range z.pts {
+		e := &z.pts[i]
+		if z.errs[e.ki] == nil && keys.keys[cacheID(c.keys[e.ki])] != nil {
+			e.pt, e.ok = z.streams[e.ki][e.s:e.e:e.e], true
 		}
-		if keys.keys[cacheID(c.keys[ki])] == nil {
-			continue
-		}
-		w := z.where[e]
-		z.pts[e].pt, z.pts[e].ok = z.streams[ki][w[0]:w[1]:w[1]], true
 	}
 }
 
@@ -312,8 +303,8 @@ func (p *Protector) openSealed(recs []*Record, hdrs []*encHeader, bv *batchView,
 func (z *sealOpen) sealedField(rec, fi, occ int, locator string) ([]byte, error) {
 	for _, e := range z.pts[z.at[rec]:z.at[rec+1]] {
 		if e.fi == fi && e.occ == occ {
-			if e.err != nil {
-				return nil, e.err
+			if err := z.errs[e.ki]; err != nil {
+				return nil, err
 			}
 			if !e.ok {
 				break
